@@ -1,0 +1,92 @@
+//! ICE nomination checks (RFC 8445 §8).
+
+use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
+use crate::trace::Dir;
+
+/// The controlling agent nominates a pair with USE-CANDIDATE and gets a success response.
+pub const CONTROLLING_NOMINATES: CheckDef = CheckDef {
+    id: "ice.nomination.controlling-nominates",
+    level: Level::Must,
+    cite: "RFC 8445 §8.1.1",
+    summary: "the controlling agent nominates a valid pair with a USE-CANDIDATE check that succeeds",
+};
+
+/// The controlled agent sends media on the pair that was nominated, not on another valid pair.
+pub const CONTROLLED_USES_NOMINATED: CheckDef = CheckDef {
+    id: "ice.nomination.controlled-uses-nominated",
+    level: Level::Must,
+    cite: "RFC 8445 §8.1.1",
+    summary: "after nomination, the controlled agent sends media only on the nominated (selected) pair",
+};
+
+/// Grace after nomination during which media on the previously used valid pair is tolerated (§12.1
+/// allows media on any valid pair before nomination; a switch takes a moment).
+const SWITCH_GRACE_MS: u64 = 3000;
+
+/// See [`CONTROLLING_NOMINATES`].
+pub fn controlling_nominates(ctx: &Ctx) -> CheckResult {
+    let d = &CONTROLLING_NOMINATES;
+    if let Some(n) = &ctx.nominated {
+        return result(
+            d,
+            Verdict::Pass,
+            format!("{} nominated {} -> {} and the check succeeded", n.controlling, n.controlling_view.0, n.controlling_view.1),
+            vec![n.request, n.response],
+        );
+    }
+    let checks: Vec<usize> = ctx.wire.checks_sent_by(&ctx.controlling).map(|c| c.index).collect();
+    let succeeded = ctx.wire.checks_sent_by(&ctx.controlling).find(|c| ctx.wire.response_to(c).is_some_and(|r| r.msg.class == crate::stun::Class::Success));
+    match (checks.is_empty(), succeeded) {
+        (true, _) => {
+            let started = ctx.wire.jingle.iter().any(|j| j.action == "session-accept");
+            if started {
+                result(d, Verdict::Fail, format!("the session was accepted but {} sent no connectivity check", ctx.controlling), vec![])
+            } else {
+                result(d, Verdict::Inconclusive, "no session was accepted, so ICE never ran".into(), vec![])
+            }
+        }
+        (false, Some(ok)) => result(
+            d,
+            Verdict::Fail,
+            format!("{} had a valid pair ({} -> {}) but never sent a USE-CANDIDATE check that succeeded", ctx.controlling, ok.src, ok.dst),
+            vec![ok.index],
+        ),
+        (false, None) => result(d, Verdict::Inconclusive, format!("none of {}'s {} checks succeeded, so there was no valid pair to nominate", ctx.controlling, checks.len()), checks.into_iter().take(8).collect()),
+    }
+}
+
+/// See [`CONTROLLED_USES_NOMINATED`].
+pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
+    let d = &CONTROLLED_USES_NOMINATED;
+    let controlled = if ctx.controlling == ctx.caller { &ctx.callee } else { &ctx.caller };
+    let sent: Vec<_> = ctx.wire.rtp.iter().filter(|r| &r.party == controlled && r.dir == Dir::Tx).collect();
+    let Some(n) = &ctx.nominated else {
+        return match sent.first() {
+            Some(r) => result(d, Verdict::Fail, format!("{controlled} sent media ({} -> {}) although no pair was ever nominated", r.src, r.dst), vec![r.index]),
+            None => result(d, Verdict::Inconclusive, "no pair was nominated and the controlled agent sent no media".into(), vec![]),
+        };
+    };
+    let Some((local, remote, arrived)) = n.controlled_view else {
+        return result(d, Verdict::Inconclusive, format!("the nominating check never reached {controlled}"), vec![n.request]);
+    };
+    let cutoff = n.time.as_millis() + SWITCH_GRACE_MS;
+    let after: Vec<_> = sent.iter().filter(|r| r.time.as_millis() >= cutoff).collect();
+    if let Some(bad) = after.iter().find(|r| (r.src, r.dst) != (local, remote)) {
+        return result(
+            d,
+            Verdict::Fail,
+            format!("nominated pair at {controlled} is {local} -> {remote}, but it sent media {} -> {} at {}", bad.src, bad.dst, bad.time),
+            vec![n.request, arrived, bad.index],
+        );
+    }
+    let on_pair: Vec<_> = sent.iter().filter(|r| (r.src, r.dst) == (local, remote)).collect();
+    match on_pair.first() {
+        Some(first) => result(
+            d,
+            Verdict::Pass,
+            format!("{controlled} sent {} media packets, all on the nominated pair {local} -> {remote}", on_pair.len()),
+            vec![n.request, arrived, first.index],
+        ),
+        None => result(d, Verdict::Fail, format!("{controlled} sent no media on the nominated pair {local} -> {remote}"), vec![n.request, arrived]),
+    }
+}

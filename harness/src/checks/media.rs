@@ -1,0 +1,44 @@
+//! Media checks: the call works, proven by packets arriving both ways.
+
+use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
+use crate::trace::Dir;
+
+/// Both parties send RTP on the selected pair and receive the other's.
+pub const BIDIRECTIONAL_ON_SELECTED_PAIR: CheckDef = CheckDef {
+    id: "media.bidirectional-on-selected-pair",
+    level: Level::Must,
+    cite: "RFC 8445 §12.1",
+    summary: "media flows in both directions, each side sending on the selected (nominated) pair",
+};
+
+/// See [`BIDIRECTIONAL_ON_SELECTED_PAIR`].
+pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
+    let d = &BIDIRECTIONAL_ON_SELECTED_PAIR;
+    let Some(n) = &ctx.nominated else {
+        return result(d, Verdict::Fail, "no pair was nominated, so there is no selected pair to carry media".into(), vec![]);
+    };
+    let Some((cl, cr, _)) = n.controlled_view else {
+        return result(d, Verdict::Fail, "the nominating check never reached the controlled side".into(), vec![n.request]);
+    };
+    let views = [(n.controlling.as_str(), n.controlling_view), (n.controlled.as_str(), (cl, cr))];
+    let mut evidence = vec![n.request];
+    for (party, (local, remote)) in views {
+        let sent = ctx.wire.rtp.iter().find(|r| r.party == party && r.dir == Dir::Tx && (r.src, r.dst) == (local, remote));
+        let Some(sent) = sent else {
+            return result(d, Verdict::Fail, format!("{party} sent no media on its selected pair {local} -> {remote}"), evidence);
+        };
+        evidence.push(sent.index);
+        let got = ctx.wire.rtp.iter().find(|r| r.party == party && r.dir == Dir::Rx && r.dst == local);
+        let Some(got) = got else {
+            return result(d, Verdict::Fail, format!("{party} received no media on {local}"), evidence);
+        };
+        evidence.push(got.index);
+    }
+    let count = |p: &str| ctx.wire.rtp.iter().filter(|r| r.party == p && r.dir == Dir::Rx).count();
+    result(
+        d,
+        Verdict::Pass,
+        format!("media both ways on the selected pair: {} received {} packets, {} received {}", n.controlling, count(&n.controlling), n.controlled, count(&n.controlled)),
+        evidence,
+    )
+}

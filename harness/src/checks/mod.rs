@@ -1,0 +1,173 @@
+//! The judge: conformance checks evaluated from the Trace, one module per area.
+//!
+//! Every check has a stable id, a level, and a citation. "Nothing ran" is never a pass: a check whose
+//! precondition never happened says `inconclusive` or `fail`, with a detail saying which.
+
+mod ice_nomination;
+mod jmi;
+mod media;
+
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::run::RunOutput;
+use crate::stun::{attr_type, Class};
+use crate::time::SimTime;
+use crate::trace::Dir;
+use crate::wire::Wire;
+
+/// How binding a rule is (RFC 2119 keyword of the cited clause).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// MUST / MUST NOT.
+    Must,
+    /// SHOULD / SHOULD NOT.
+    Should,
+    /// MAY.
+    May,
+    /// Not a requirement; reported for information.
+    Info,
+}
+
+/// A graded verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The rule held, and the evidence shows it was exercised.
+    Pass,
+    /// A MUST was broken.
+    Fail,
+    /// A SHOULD was missed.
+    NonStrict,
+    /// Reported for information.
+    Informational,
+    /// The implementation declares it does not support this (its ICS).
+    Unsupported,
+    /// The run never reached the point where the rule applies (and that is not itself a fault).
+    Inconclusive,
+    /// The harness could not evaluate the check.
+    HarnessError,
+}
+
+/// A check in the catalogue.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckDef {
+    /// Stable id, e.g. `ice.nomination.controlled-uses-nominated`.
+    pub id: &'static str,
+    /// Level.
+    pub level: Level,
+    /// Document and section.
+    pub cite: &'static str,
+    /// One line.
+    pub summary: &'static str,
+}
+
+/// The result of one check in one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckResult {
+    /// Check id.
+    pub id: String,
+    /// Level.
+    pub level: Level,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Document and section.
+    pub cite: String,
+    /// What was expected and what was seen.
+    pub detail: String,
+    /// Trace event numbers.
+    pub evidence: Vec<usize>,
+}
+
+/// Every check, in report order.
+pub fn catalogue() -> Vec<CheckDef> {
+    vec![jmi::PROPOSE_MATCHES_INITIATE, ice_nomination::CONTROLLING_NOMINATES, ice_nomination::CONTROLLED_USES_NOMINATED, media::BIDIRECTIONAL_ON_SELECTED_PAIR]
+}
+
+fn result(def: &CheckDef, verdict: Verdict, detail: String, evidence: Vec<usize>) -> CheckResult {
+    // A missed SHOULD is graded non-strict, not fail.
+    let verdict = if verdict == Verdict::Fail && def.level == Level::Should { Verdict::NonStrict } else { verdict };
+    CheckResult { id: def.id.to_string(), level: def.level, verdict, cite: def.cite.to_string(), detail, evidence }
+}
+
+/// The nominated pair as the wire shows it: the controlling side's USE-CANDIDATE check that got a
+/// success response (RFC 8445 §8.1.1), in both parties' views.
+#[derive(Clone, Debug)]
+pub struct Nominated {
+    /// Trace index of the nominating request as the controlling side sent it.
+    pub request: usize,
+    /// Trace index of its success response at the controlling side.
+    pub response: usize,
+    /// When the response arrived.
+    pub time: SimTime,
+    /// Controlling party.
+    pub controlling: String,
+    /// Controlled party.
+    pub controlled: String,
+    /// (local, remote) at the controlling host.
+    pub controlling_view: (SocketAddr, SocketAddr),
+    /// (local, remote) at the controlled host, and the index where the request arrived there.
+    pub controlled_view: Option<(SocketAddr, SocketAddr, usize)>,
+}
+
+/// Shared context of the checks of one run.
+pub struct Ctx<'a> {
+    /// The run.
+    pub out: &'a RunOutput,
+    /// Its wire views.
+    pub wire: Wire,
+    /// The caller (the party that places the call in the script).
+    pub caller: String,
+    /// The callee.
+    pub callee: String,
+    /// The nominated pair, if any.
+    pub nominated: Option<Nominated>,
+    /// The controlling party (the Jingle initiator, XEP-0176 §2).
+    pub controlling: String,
+}
+
+impl<'a> Ctx<'a> {
+    /// Builds the context: wire views and the nominated pair.
+    pub fn new(out: &'a RunOutput) -> Ctx<'a> {
+        let names: Vec<String> = out.parties.iter().map(|p| p.name.clone()).collect();
+        let wire = Wire::extract(&out.trace, &names);
+        let caller = "caller".to_string();
+        let callee = "callee".to_string();
+        let controlling = wire
+            .jingle
+            .iter()
+            .find(|j| j.action == "session-initiate" && j.dir == Dir::Tx)
+            .map(|j| j.party.clone())
+            .unwrap_or_else(|| caller.clone());
+        let controlled = if controlling == caller { callee.clone() } else { caller.clone() };
+        let nominated = wire
+            .checks_sent_by(&controlling)
+            .filter(|c| c.msg.has(attr_type::USE_CANDIDATE))
+            .find_map(|req| {
+                let resp = wire.response_to(req).filter(|r| r.msg.class == Class::Success)?;
+                let seen = wire.received_by(&controlled, req).map(|r| (r.dst, r.src, r.index));
+                Some(Nominated {
+                    request: req.index,
+                    response: resp.index,
+                    time: resp.time,
+                    controlling: controlling.clone(),
+                    controlled: controlled.clone(),
+                    controlling_view: (req.src, req.dst),
+                    controlled_view: seen,
+                })
+            });
+        Ctx { out, wire, caller, callee, nominated, controlling }
+    }
+}
+
+/// Runs every check of the catalogue over one run.
+pub fn evaluate(ctx: &Ctx) -> Vec<CheckResult> {
+    vec![
+        jmi::propose_matches_initiate(ctx),
+        ice_nomination::controlling_nominates(ctx),
+        ice_nomination::controlled_uses_nominated(ctx),
+        media::bidirectional_on_selected_pair(ctx),
+    ]
+}

@@ -1,0 +1,201 @@
+//! The conformance job behind `cargo xtask conform`: select scenarios, expand the matrix, run every
+//! run (spread over worker threads), judge, and write the output folder.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::endpoint::Registry;
+use crate::net::{nat_profiles, STANDARD_NAT_SET};
+use crate::report::{self, build, harness_error_report, judge, Report, RunReport};
+use crate::run::run;
+use crate::scenario::{expand, MatrixSpec, RunSpec, Scenario, ScenarioError};
+
+/// What to run.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Implementation under test; `None` runs every registered implementation against every one.
+    pub under_test: Option<String>,
+    /// Restrict peers (default: all registered).
+    pub peers: Vec<String>,
+    /// Restrict NAT profiles, applied to each side (default: the scenario's own).
+    pub nats: Vec<String>,
+    /// Scenario id globs (default: all).
+    pub scenarios: Vec<String>,
+    /// Seeds (default: `[1]`).
+    pub seeds: Vec<u64>,
+    /// `(i, n)`: run only the i-th (1-based) of n deterministic slices.
+    pub shard: Option<(usize, usize)>,
+}
+
+/// Bad input: exit status 2.
+#[derive(Debug)]
+pub enum InputError {
+    /// A scenario file is broken.
+    Scenario(ScenarioError),
+    /// A name does not exist.
+    Unknown(String),
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputError::Scenario(e) => write!(f, "{e}"),
+            InputError::Unknown(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Loads scenarios under `dir` and expands `sel` into runs, sorted by id.
+///
+/// Errors: a broken scenario file; an unknown implementation, NAT profile or a glob that matches no
+/// scenario.
+pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Vec<RunSpec>, InputError> {
+    let all = Scenario::load_dir(dir).map_err(InputError::Scenario)?;
+    let known: Vec<String> = registry.entries().iter().map(|e| e.name.clone()).collect();
+    let check_impl = |n: &String| {
+        if known.contains(n) {
+            Ok(())
+        } else {
+            Err(InputError::Unknown(format!("unknown implementation `{n}` (known: {})", known.join(", "))))
+        }
+    };
+    if let Some(u) = &sel.under_test {
+        check_impl(u)?;
+    }
+    for p in &sel.peers {
+        check_impl(p)?;
+    }
+    let profiles = nat_profiles();
+    for n in &sel.nats {
+        if !profiles.contains_key(n) {
+            let k: Vec<_> = profiles.keys().cloned().collect();
+            return Err(InputError::Unknown(format!("unknown NAT profile `{n}` (known: {})", k.join(", "))));
+        }
+    }
+    let mut chosen = Vec::new();
+    for g in &sel.scenarios {
+        let pat = glob::Pattern::new(g).map_err(|e| InputError::Unknown(format!("bad scenario glob `{g}`: {e}")))?;
+        let hits: Vec<_> = all.iter().filter(|s| pat.matches(&s.id)).collect();
+        if hits.is_empty() {
+            let ids: Vec<_> = all.iter().map(|s| s.id.as_str()).collect();
+            return Err(InputError::Unknown(format!("no scenario matches `{g}` (known: {})", ids.join(", "))));
+        }
+        for h in hits {
+            if !chosen.iter().any(|c: &Scenario| c.id == h.id) {
+                chosen.push(h.clone());
+            }
+        }
+    }
+    if sel.scenarios.is_empty() {
+        chosen = all;
+    }
+    let peers = if sel.peers.is_empty() { known.clone() } else { sel.peers.clone() };
+    let pairings: Vec<(String, String)> = match &sel.under_test {
+        Some(u) => peers.iter().flat_map(|p| [(u.clone(), p.clone()), (p.clone(), u.clone())]).collect(),
+        None => known.iter().flat_map(|a| peers.iter().map(move |b| (a.clone(), b.clone()))).collect(),
+    };
+    let m = MatrixSpec {
+        pairings,
+        nat_override: if sel.nats.is_empty() { None } else { Some(sel.nats.clone()) },
+        seeds: if sel.seeds.is_empty() { vec![1] } else { sel.seeds.clone() },
+    };
+    let mut runs: Vec<RunSpec> = chosen.into_iter().flat_map(|s| expand(&Arc::new(s), &m)).collect();
+    runs.sort_by(|a, b| a.id.cmp(&b.id));
+    runs.dedup_by(|a, b| a.id == b.id);
+    if let Some((i, n)) = sel.shard {
+        runs = runs.into_iter().enumerate().filter(|(k, _)| k % n == i - 1).map(|(_, r)| r).collect();
+    }
+    Ok(runs)
+}
+
+/// Rebuilds the [`RunSpec`] of a run id (`SCENARIO/A->B/NAT_A+NAT_B/seed-N`) from the scenarios in `dir`.
+///
+/// Errors: a malformed id, or a scenario, implementation or NAT profile that does not exist.
+pub fn spec_from_id(dir: &Path, id: &str, registry: &Registry) -> Result<RunSpec, InputError> {
+    let bad = || InputError::Unknown(format!("`{id}` is not a run id (SCENARIO/CALLER->CALLEE/NAT+NAT/seed-N)"));
+    let mut parts: Vec<&str> = id.rsplitn(4, '/').collect();
+    parts.reverse();
+    let [scenario, impls, nats, seed] = parts.as_slice() else { return Err(bad()) };
+    let seed: u64 = seed.strip_prefix("seed-").and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let impls: Vec<&str> = impls.split("->").collect();
+    let nats: Vec<&str> = nats.split('+').collect();
+    let all = Scenario::load_dir(dir).map_err(InputError::Scenario)?;
+    let sc = all.into_iter().find(|s| s.id == *scenario).ok_or_else(|| InputError::Unknown(format!("no scenario `{scenario}`")))?;
+    if impls.len() != sc.parties.len() || nats.len() != sc.parties.len() {
+        return Err(bad());
+    }
+    for i in &impls {
+        if registry.get(i).is_none() {
+            return Err(InputError::Unknown(format!("unknown implementation `{i}`")));
+        }
+    }
+    let profiles = nat_profiles();
+    let parties = sc
+        .parties
+        .keys()
+        .zip(impls.iter().zip(&nats))
+        .map(|(name, (i, n))| {
+            let nat = profiles.get(*n).cloned().ok_or_else(|| InputError::Unknown(format!("unknown NAT profile `{n}`")))?;
+            Ok(crate::scenario::PartySpec { name: name.clone(), implementation: i.to_string(), nat_name: n.to_string(), nat })
+        })
+        .collect::<Result<Vec<_>, InputError>>()?;
+    Ok(RunSpec { id: id.to_string(), scenario: Arc::new(sc), parties, seed })
+}
+
+/// Runs one spec and judges it; a harness failure becomes a `harness-error` run, never a panic that
+/// takes the matrix down.
+pub fn run_one(spec: &RunSpec, registry: &Registry) -> RunReport {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(spec, registry).map(|o| judge(&o))));
+    match r {
+        Ok(Ok(rep)) => rep,
+        Ok(Err(e)) => harness_error_report(spec, e.to_string()),
+        Err(p) => {
+            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+            harness_error_report(spec, format!("panic: {msg}"))
+        }
+    }
+}
+
+/// Runs every spec on `jobs` worker threads; `progress` is called once per finished run (in completion
+/// order, which varies; the report does not).
+pub fn execute(runs: &[RunSpec], registry: &Registry, jobs: usize, progress: &(dyn Fn(usize, usize, &RunReport) + Sync)) -> Report {
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<RunReport>> = Mutex::new(Vec::with_capacity(runs.len()));
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1).min(runs.len().max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(spec) = runs.get(i) else { break };
+                let rep = run_one(spec, registry);
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                progress(n, runs.len(), &rep);
+                results.lock().expect("no worker panics while holding the lock").push(rep);
+            });
+        }
+    });
+    build(results.into_inner().expect("workers joined"))
+}
+
+/// Writes report.json and report.md into `out` (created if needed).
+///
+/// Errors: I/O errors, with the path.
+pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
+    std::fs::create_dir_all(out)?;
+    let json = serde_json::to_string_pretty(report).expect("report serializes") + "\n";
+    let files = [(out.join("report.json"), json), (out.join("report.md"), report::render_markdown(report))];
+    let mut written = Vec::new();
+    for (p, text) in files {
+        std::fs::write(&p, text).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+        written.push(p);
+    }
+    Ok(written)
+}
+
+/// The NAT profiles used when neither the scenario nor `--nat` says otherwise.
+pub fn standard_nat_set() -> &'static [&'static str] {
+    STANDARD_NAT_SET
+}

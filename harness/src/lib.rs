@@ -1,0 +1,25 @@
+//! jingle-interop harness: a deterministic, event-driven network simulator with NATs, STUN and XMPP
+//! servers inside, that drives sans-IO call endpoints through XEP-0353 and Jingle, records every
+//! datagram and stanza in a Trace, and judges the Trace against the specifications.
+//!
+//! Entry points: [`conform`] (the whole job), [`run::run`] (one run), [`checks`] (the judge).
+//! **Architecture invariant:** this crate knows no implementation; callers fill an
+//! [`endpoint::Registry`].
+#![warn(missing_docs)]
+
+pub mod checks;
+pub mod conform;
+pub mod endpoint;
+pub mod net;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod servers;
+pub mod sim;
+pub mod stun;
+pub mod time;
+pub mod trace;
+pub mod wire;
+pub mod xml;
+
+pub use time::SimTime;

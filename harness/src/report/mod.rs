@@ -1,0 +1,308 @@
+//! The report model (`jingle-interop/report/1`), built from checks over each run, and its renderings.
+//!
+//! report.json holds no wall-clock time, so two runs of the same matrix diff cleanly; wall time and
+//! host facts go to meta.json.
+
+mod markdown;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::checks::{evaluate, CheckResult, Ctx, Level, Verdict};
+use crate::run::RunOutput;
+use crate::scenario::RunSpec;
+use crate::trace::Dir;
+use crate::wire::Wire;
+
+pub use markdown::render_markdown;
+
+/// Schema identifier of report.json.
+pub const SCHEMA: &str = "jingle-interop/report/1";
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    /// Harness facts.
+    pub harness: HarnessInfo,
+    /// Every run, sorted by id.
+    pub runs: Vec<RunReport>,
+    /// The matrix summary.
+    pub matrix: Matrix,
+}
+
+/// Harness facts that are deterministic.
+#[derive(Clone, Debug, Serialize)]
+pub struct HarnessInfo {
+    /// Crate version.
+    pub version: &'static str,
+}
+
+/// One party's implementation and NAT profile.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PartyRef {
+    /// Implementation name.
+    #[serde(rename = "impl")]
+    pub implementation: String,
+    /// NAT profile.
+    pub nat: String,
+}
+
+/// Candidate types of a selected pair from one side's view.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PairTypes {
+    /// Type of the local candidate (`host`, `srflx`, `prflx`, `relay`).
+    pub local: String,
+    /// Type of the remote candidate.
+    pub remote: String,
+}
+
+/// The selected (nominated) pair in both views.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SelectedPairs {
+    /// Caller's view.
+    pub caller: PairTypes,
+    /// Callee's view.
+    pub callee: PairTypes,
+}
+
+/// How the session ended.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Termination {
+    /// Party that sent session-terminate.
+    pub by: String,
+    /// Reason condition.
+    pub reason: Option<String>,
+    /// Reason text.
+    pub text: Option<String>,
+}
+
+/// One run's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// Run id.
+    pub id: String,
+    /// Scenario id.
+    pub scenario: String,
+    /// Seed.
+    pub seed: u64,
+    /// Caller.
+    pub caller: PartyRef,
+    /// Callee.
+    pub callee: PartyRef,
+    /// `connected`, `failed`, `rejected` or `harness-error`.
+    pub outcome: String,
+    /// Simulated ms from the answer to the first media in both directions.
+    pub time_to_media_ms: Option<u64>,
+    /// The selected pair's candidate types.
+    pub selected_pair: Option<SelectedPairs>,
+    /// How the session ended.
+    pub termination: Option<Termination>,
+    /// Check results in catalogue order.
+    pub checks: Vec<CheckResult>,
+    /// Expected outcome and checks from the scenario, and whether they were met.
+    pub expectation: Expectation,
+    /// SHA-256 of the canonical trace.
+    pub trace_hash: String,
+    /// Number of trace events.
+    pub trace_events: usize,
+    /// Command that re-runs exactly this run.
+    pub replay: String,
+    /// Why the harness could not run it, for `harness-error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What the scenario expected and whether it came true.
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct Expectation {
+    /// Expected outcome, if the scenario says.
+    pub outcome: Option<String>,
+    /// Checks that had to pass.
+    pub checks: Vec<String>,
+    /// True when the outcome matched and every listed check passed.
+    pub met: bool,
+    /// What did not come true.
+    pub unmet: Vec<String>,
+}
+
+/// The matrix: one cell per (caller impl, callee impl, NAT pair).
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct Matrix {
+    /// Cells sorted by caller, callee, nat.
+    pub cells: Vec<Cell>,
+}
+
+/// One cell of the matrix.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cell {
+    /// Caller implementation.
+    pub caller: String,
+    /// Callee implementation.
+    pub callee: String,
+    /// `CALLER_NAT+CALLEE_NAT`.
+    pub nat: String,
+    /// Runs in the cell (scenarios × seeds).
+    pub runs: usize,
+    /// Runs that connected.
+    pub connected: usize,
+    /// MUST-level check failures over the cell's runs.
+    pub must_failed: usize,
+}
+
+/// The replay command for a run.
+pub fn replay_command(id: &str) -> String {
+    format!("cargo xtask replay '{id}'")
+}
+
+fn party_ref(spec: &RunSpec, name: &str) -> PartyRef {
+    spec.party(name)
+        .map(|p| PartyRef { implementation: p.implementation.clone(), nat: p.nat_name.clone() })
+        .unwrap_or(PartyRef { implementation: String::new(), nat: String::new() })
+}
+
+/// A report for a run the harness could not carry out.
+pub fn harness_error_report(spec: &RunSpec, error: String) -> RunReport {
+    RunReport {
+        id: spec.id.clone(),
+        scenario: spec.scenario.id.clone(),
+        seed: spec.seed,
+        caller: party_ref(spec, "caller"),
+        callee: party_ref(spec, "callee"),
+        outcome: "harness-error".into(),
+        time_to_media_ms: None,
+        selected_pair: None,
+        termination: None,
+        checks: vec![],
+        expectation: Expectation { met: false, unmet: vec![format!("harness error: {error}")], ..Default::default() },
+        trace_hash: String::new(),
+        trace_events: 0,
+        replay: replay_command(&spec.id),
+        error: Some(error),
+    }
+}
+
+fn candidate_type(w: &Wire, party: &str, addr: SocketAddr) -> String {
+    w.jingle
+        .iter()
+        .filter(|j| j.party == party && j.dir == Dir::Tx)
+        .flat_map(|j| j.contents.iter().flat_map(|c| c.candidates.iter()))
+        .find(|c| c.addr == addr)
+        .map(|c| c.typ.clone())
+        // An address the party never signalled was learned from checks: peer-reflexive (RFC 8445 §7.2.5.3.1).
+        .unwrap_or_else(|| "prflx".into())
+}
+
+/// Evaluates the checks over `out` and summarizes the run.
+pub fn judge(out: &RunOutput) -> RunReport {
+    let ctx = Ctx::new(out);
+    let checks = evaluate(&ctx);
+    let w = &ctx.wire;
+    let spec = &out.spec;
+    let first_rx = |p: &str| w.rtp.iter().find(|r| r.party == p && r.dir == Dir::Rx).map(|r| r.time);
+    let both = match (first_rx(&ctx.caller), first_rx(&ctx.callee)) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        _ => None,
+    };
+    let rejected = w.jmi.iter().any(|j| j.kind == "reject" && j.dir == Dir::Tx)
+        || w.jingle.iter().any(|j| j.action == "session-terminate" && matches!(j.reason.as_deref(), Some("decline" | "busy")));
+    let outcome = if both.is_some() { "connected" } else if rejected { "rejected" } else { "failed" };
+    let answer = out.trace.events.iter().find_map(|e| match &e.kind {
+        crate::trace::TraceKind::User { action, .. } if action == "answer" => Some(e.time),
+        _ => None,
+    });
+    let time_to_media_ms = match (answer, both) {
+        (Some(a), Some(b)) => Some((b - a).as_millis() as u64),
+        _ => None,
+    };
+    let selected_pair = ctx.nominated.as_ref().and_then(|n| {
+        let (cl, cr, _) = n.controlled_view?;
+        let ing = PairTypes {
+            local: candidate_type(w, &n.controlling, cr),
+            remote: candidate_type(w, &n.controlled, n.controlling_view.1),
+        };
+        let ed = PairTypes { local: candidate_type(w, &n.controlled, n.controlling_view.1), remote: candidate_type(w, &n.controlling, cr) };
+        let _ = cl;
+        Some(if n.controlling == ctx.caller { SelectedPairs { caller: ing, callee: ed } } else { SelectedPairs { caller: ed, callee: ing } })
+    });
+    let termination = w.jingle.iter().find(|j| j.action == "session-terminate" && j.dir == Dir::Tx).map(|j| Termination {
+        by: j.party.clone(),
+        reason: j.reason.clone(),
+        text: j.reason_text.clone(),
+    });
+    let exp = &spec.scenario.expect;
+    let mut unmet = Vec::new();
+    if let Some(o) = &exp.outcome {
+        if o != outcome {
+            unmet.push(format!("outcome {outcome}, expected {o}"));
+        }
+    }
+    for id in &exp.checks {
+        match checks.iter().find(|c| &c.id == id) {
+            Some(c) if c.verdict == Verdict::Pass => {}
+            Some(c) => unmet.push(format!("{id}: {:?}", c.verdict)),
+            None => unmet.push(format!("{id}: no such check")),
+        }
+    }
+    RunReport {
+        id: spec.id.clone(),
+        scenario: spec.scenario.id.clone(),
+        seed: spec.seed,
+        caller: party_ref(spec, "caller"),
+        callee: party_ref(spec, "callee"),
+        outcome: outcome.into(),
+        time_to_media_ms,
+        selected_pair,
+        termination,
+        checks,
+        expectation: Expectation { outcome: exp.outcome.clone(), checks: exp.checks.clone(), met: unmet.is_empty(), unmet },
+        trace_hash: out.trace.hash(),
+        trace_events: out.trace.events.len(),
+        replay: replay_command(&spec.id),
+        error: None,
+    }
+}
+
+/// Builds the report from run results (any order); runs are sorted by id.
+pub fn build(mut runs: Vec<RunReport>) -> Report {
+    runs.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut cells: BTreeMap<(String, String, String), Cell> = BTreeMap::new();
+    for r in &runs {
+        let key = (r.caller.implementation.clone(), r.callee.implementation.clone(), format!("{}+{}", r.caller.nat, r.callee.nat));
+        let c = cells.entry(key.clone()).or_insert(Cell { caller: key.0, callee: key.1, nat: key.2, runs: 0, connected: 0, must_failed: 0 });
+        c.runs += 1;
+        c.connected += usize::from(r.outcome == "connected");
+        c.must_failed += r.checks.iter().filter(|k| k.level == Level::Must && k.verdict == Verdict::Fail).count();
+    }
+    Report {
+        schema: SCHEMA,
+        harness: HarnessInfo { version: env!("CARGO_PKG_VERSION") },
+        runs,
+        matrix: Matrix { cells: cells.into_values().collect() },
+    }
+}
+
+/// How strict the exit status is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOn {
+    /// Fail when a MUST check failed (or a run had a harness error).
+    Must,
+    /// Fail when a MUST or SHOULD check failed.
+    Should,
+    /// Never fail on checks.
+    Never,
+}
+
+/// True when a check at the `fail_on` level failed in some run.
+pub fn has_failure(report: &Report, fail_on: FailOn) -> bool {
+    report.runs.iter().any(|r| {
+        r.checks.iter().any(|c| match fail_on {
+            FailOn::Must => c.level == Level::Must && c.verdict == Verdict::Fail,
+            FailOn::Should => matches!(c.verdict, Verdict::Fail | Verdict::NonStrict),
+            FailOn::Never => false,
+        })
+    })
+}

@@ -1,0 +1,487 @@
+//! Scenarios: the YAML model, loading with precise errors, and matrix expansion into runs.
+//!
+//! A scenario names its parties, their implementations (`$under_test`, `$peer` or a name) and NAT
+//! profiles (a name or a list, which expands), the network, the servers, a script of user actions and
+//! what to expect. Unknown keys are errors that name the file, line, column and key path.
+
+mod duration;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::net::{nat_profiles, NatProfile};
+
+pub use duration::{parse_duration, parse_percent};
+
+/// A scenario file, as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Stable id, e.g. `basic/audio-call`; the file's path under `scenarios/` without `.yaml`.
+    pub id: String,
+    /// One line saying what the scenario shows.
+    pub title: String,
+    /// The clauses it exercises (`RFC 8445 §7.3.1.4`).
+    #[serde(default)]
+    pub cites: Vec<String>,
+    /// Parties by name, in file order. `caller` and `callee` are required.
+    pub parties: IndexMap<String, Party>,
+    /// Network settings.
+    #[serde(default)]
+    pub network: Network,
+    /// Servers inside the simulator.
+    #[serde(default)]
+    pub servers: Servers,
+    /// User actions over time, in order.
+    pub script: Vec<Step>,
+    /// Simulated time after the last script step before the run stops (default 10 s).
+    #[serde(default, deserialize_with = "duration::opt")]
+    pub settle: Option<Duration>,
+    /// What a conforming pairing produces.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+/// One party: which implementation and which NAT profile(s).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Party {
+    /// `$under_test`, `$peer`, an implementation name, or a list of those.
+    #[serde(rename = "impl")]
+    pub implementation: OneOrMany,
+    /// A NAT profile name or a list of names (`cargo xtask list nat-profiles`).
+    pub nat: OneOrMany,
+}
+
+/// A value or a list of values; a list expands into several runs.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One value.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The values, in order.
+    pub fn values(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// Latency and impairments of one path.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PathSettings {
+    /// One-way latency between the two parties (each party's access link carries half).
+    #[serde(default, deserialize_with = "duration::opt")]
+    pub latency: Option<Duration>,
+    /// Per-packet extra delay, uniform in 0..=jitter (each access link gets half); never reorders.
+    #[serde(default, deserialize_with = "duration::opt")]
+    pub jitter: Option<Duration>,
+    /// Independent loss per access link traversal, e.g. `1%`.
+    #[serde(default, deserialize_with = "duration::opt_percent")]
+    pub loss: Option<f64>,
+}
+
+/// Network settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// The XMPP path: one-way client-to-client stanza latency (each client-to-server leg carries half).
+    #[serde(default)]
+    pub signalling: PathSettings,
+    /// The media path (UDP).
+    #[serde(default)]
+    pub media: PathSettings,
+}
+
+/// Servers inside the simulator.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Servers {
+    /// Run a STUN server and announce it through XEP-0215.
+    #[serde(default = "yes")]
+    pub stun: bool,
+    /// XMPP server settings.
+    #[serde(default)]
+    pub xmpp: XmppSettings,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Servers {
+    fn default() -> Self {
+        Servers { stun: true, xmpp: XmppSettings::default() }
+    }
+}
+
+/// XMPP server settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmppSettings {
+    /// Client State Indication behaviour; only `none` (deliver at once) exists so far.
+    #[serde(default)]
+    pub csi: Option<String>,
+}
+
+/// Expected result for a conforming pairing.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// `connected`, `failed` or `rejected`.
+    pub outcome: Option<String>,
+    /// Check ids that must pass.
+    #[serde(default)]
+    pub checks: Vec<String>,
+}
+
+/// A user action in the script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Call a party with these media.
+    Call {
+        /// The party called.
+        to: String,
+        /// `audio`, `video`.
+        media: Vec<String>,
+    },
+    /// Answer.
+    Answer,
+    /// Decline.
+    Reject,
+    /// Hang up or cancel.
+    Hangup,
+}
+
+/// One scripted step: `{at: 3s, callee: answer}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// When, from the start of the run.
+    pub at: Duration,
+    /// Which party acts.
+    pub party: String,
+    /// What it does.
+    pub action: Action,
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Step, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Step;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a step like {at: 3s, callee: answer}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Step, A::Error> {
+                let mut at = None;
+                let mut actor: Option<(String, String)> = None;
+                let mut to = None;
+                let mut media: Option<Vec<String>> = None;
+                while let Some(k) = m.next_key::<String>()? {
+                    match k.as_str() {
+                        "at" => {
+                            let s: String = m.next_value()?;
+                            at = Some(parse_duration(&s).map_err(de::Error::custom)?);
+                        }
+                        "to" => to = Some(m.next_value::<String>()?),
+                        "media" => media = Some(m.next_value()?),
+                        _ => {
+                            let a: String = m.next_value()?;
+                            if let Some((p, _)) = &actor {
+                                return Err(de::Error::custom(format!("one party acts per step, found `{p}` and `{k}`")));
+                            }
+                            if !["call", "answer", "reject", "hangup"].contains(&a.as_str()) {
+                                return Err(de::Error::unknown_variant(&a, &["call", "answer", "reject", "hangup"]));
+                            }
+                            actor = Some((k, a));
+                        }
+                    }
+                }
+                let at = at.ok_or_else(|| de::Error::missing_field("at"))?;
+                let (party, a) = actor.ok_or_else(|| de::Error::custom("a step needs `PARTY: ACTION`"))?;
+                let action = match a.as_str() {
+                    "call" => Action::Call {
+                        to: to.ok_or_else(|| de::Error::missing_field("to"))?,
+                        media: media.unwrap_or_else(|| vec!["audio".into()]),
+                    },
+                    "answer" => Action::Answer,
+                    "reject" => Action::Reject,
+                    _ => Action::Hangup,
+                };
+                Ok(Step { at, party, action })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A scenario that could not be loaded. Displays as `FILE:LINE:COLUMN: KEY.PATH: message`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// Key path (`network.media.latency`), when known.
+    pub path: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let (Some(l), Some(c)) = (self.line, self.column) {
+            write!(f, ":{l}:{c}")?;
+        }
+        write!(f, ": ")?;
+        if let Some(p) = &self.path {
+            write!(f, "{p}: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+impl Scenario {
+    /// Parses `text` (the contents of `file`) and validates names. `id_hint` is what the id must be
+    /// (the path under `scenarios/`), when known.
+    ///
+    /// Errors: YAML syntax, unknown or missing keys, bad durations, unknown NAT profiles or parties.
+    pub fn parse(file: &Path, text: &str, id_hint: Option<&str>) -> Result<Scenario, ScenarioError> {
+        let de = serde_yaml_ng::Deserializer::from_str(text);
+        let sc: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let loc = inner.location();
+            // serde_yaml_ng appends " at line L column C" to messages; we print the location ourselves.
+            let mut message = inner.to_string();
+            if let Some(i) = message.find(" at line ") {
+                message.truncate(i);
+            }
+            ScenarioError {
+                file: file.to_path_buf(),
+                line: loc.as_ref().map(|l| l.line()),
+                column: loc.as_ref().map(|l| l.column()),
+                path: if path == "." || path.is_empty() { None } else { Some(path) },
+                message,
+            }
+        })?;
+        let err = |path: &str, message: String| ScenarioError {
+            file: file.to_path_buf(),
+            line: None,
+            column: None,
+            path: Some(path.to_string()),
+            message,
+        };
+        if let Some(h) = id_hint {
+            if sc.id != h {
+                return Err(err("id", format!("id `{}` must match the file's path `{h}`", sc.id)));
+            }
+        }
+        for required in ["caller", "callee"] {
+            if !sc.parties.contains_key(required) {
+                return Err(err("parties", format!("a party named `{required}` is required")));
+            }
+        }
+        let profiles = nat_profiles();
+        for (name, p) in &sc.parties {
+            for n in p.nat.values() {
+                if !profiles.contains_key(&n) {
+                    let known: Vec<_> = profiles.keys().cloned().collect();
+                    return Err(err(&format!("parties.{name}.nat"), format!("unknown NAT profile `{n}` (known: {})", known.join(", "))));
+                }
+            }
+        }
+        for (i, s) in sc.script.iter().enumerate() {
+            if !sc.parties.contains_key(&s.party) {
+                return Err(err(&format!("script[{i}].{}", s.party), format!("no party named `{}`", s.party)));
+            }
+            if let Action::Call { to, .. } = &s.action {
+                if !sc.parties.contains_key(to) {
+                    return Err(err(&format!("script[{i}].to"), format!("no party named `{to}`")));
+                }
+            }
+            if i > 0 && s.at < sc.script[i - 1].at {
+                return Err(err(&format!("script[{i}].at"), "steps must be in time order".into()));
+            }
+        }
+        if let Some(o) = &sc.expect.outcome {
+            if !["connected", "failed", "rejected"].contains(&o.as_str()) {
+                return Err(err("expect.outcome", format!("unknown outcome `{o}` (connected, failed, rejected)")));
+            }
+        }
+        if let Some(c) = &sc.servers.xmpp.csi {
+            if c != "none" {
+                return Err(err("servers.xmpp.csi", format!("CSI behaviour `{c}` is not modelled yet (only `none`)")));
+            }
+        }
+        Ok(sc)
+    }
+
+    /// Loads every `*.yaml` under `dir` (recursively), sorted by id.
+    ///
+    /// Errors: the first file that fails to read or parse.
+    pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
+        let mut files = Vec::new();
+        collect_yaml(dir, &mut files).map_err(|e| ScenarioError {
+            file: dir.to_path_buf(),
+            line: None,
+            column: None,
+            path: None,
+            message: e.to_string(),
+        })?;
+        files.sort();
+        let mut out = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f).map_err(|e| ScenarioError {
+                file: f.clone(),
+                line: None,
+                column: None,
+                path: None,
+                message: e.to_string(),
+            })?;
+            let rel = f.strip_prefix(dir).unwrap_or(&f).with_extension("");
+            let id = rel.to_string_lossy().replace('\\', "/");
+            out.push(Scenario::parse(&f, &text, Some(&id))?);
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Simulated time at which the run stops: the last step plus `settle` (default 10 s).
+    pub fn deadline(&self) -> Duration {
+        self.script.last().map(|s| s.at).unwrap_or_default() + self.settle.unwrap_or(Duration::from_secs(10))
+    }
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            collect_yaml(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// One party of an expanded run.
+#[derive(Clone, Debug)]
+pub struct PartySpec {
+    /// Party name (`caller`).
+    pub name: String,
+    /// Implementation name.
+    pub implementation: String,
+    /// NAT profile name.
+    pub nat_name: String,
+    /// The profile.
+    pub nat: NatProfile,
+}
+
+/// One run: a scenario with every list resolved, an implementation per party, and a seed.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// `SCENARIO/CALLER_IMPL->CALLEE_IMPL/CALLER_NAT+CALLEE_NAT/seed-N`.
+    pub id: String,
+    /// The scenario.
+    pub scenario: Arc<Scenario>,
+    /// Parties in scenario order.
+    pub parties: Vec<PartySpec>,
+    /// The run seed.
+    pub seed: u64,
+}
+
+impl RunSpec {
+    /// The party named `name`.
+    pub fn party(&self, name: &str) -> Option<&PartySpec> {
+        self.parties.iter().find(|p| p.name == name)
+    }
+}
+
+/// What to expand a scenario over.
+#[derive(Clone, Debug)]
+pub struct MatrixSpec {
+    /// (under test, peer) pairs; `$under_test` and `$peer` are replaced by these.
+    pub pairings: Vec<(String, String)>,
+    /// When set, every party's NAT is each of these in turn (replacing the scenario's).
+    pub nat_override: Option<Vec<String>>,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+}
+
+/// Expands `sc` over `m`: every pairing × every combination of the parties' NAT lists × every seed.
+/// Runs come out sorted by id, duplicates removed.
+pub fn expand(sc: &Arc<Scenario>, m: &MatrixSpec) -> Vec<RunSpec> {
+    let profiles = nat_profiles();
+    let mut out: BTreeMap<String, RunSpec> = BTreeMap::new();
+    for (ut, peer) in &m.pairings {
+        // Cartesian product of per-party impl and NAT choices, in party order.
+        let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+        for p in sc.parties.values() {
+            let impls: Vec<String> = p
+                .implementation
+                .values()
+                .into_iter()
+                .map(|i| match i.as_str() {
+                    "$under_test" => ut.clone(),
+                    "$peer" => peer.clone(),
+                    _ => i,
+                })
+                .collect();
+            let nats = m.nat_override.clone().unwrap_or_else(|| p.nat.values());
+            let mut next = Vec::new();
+            for c in &combos {
+                for i in &impls {
+                    for n in &nats {
+                        let mut c = c.clone();
+                        c.push((i.clone(), n.clone()));
+                        next.push(c);
+                    }
+                }
+            }
+            combos = next;
+        }
+        for c in combos {
+            for &seed in &m.seeds {
+                let parties: Vec<PartySpec> = sc
+                    .parties
+                    .keys()
+                    .zip(&c)
+                    .map(|(name, (i, n))| PartySpec {
+                        name: name.clone(),
+                        implementation: i.clone(),
+                        nat_name: n.clone(),
+                        nat: profiles.get(n).cloned().unwrap_or_else(|| NatProfile { description: String::new(), nats: Vec::new() }),
+                    })
+                    .collect();
+                let impls: Vec<&str> = parties.iter().map(|p| p.implementation.as_str()).collect();
+                let nats: Vec<&str> = parties.iter().map(|p| p.nat_name.as_str()).collect();
+                let id = format!("{}/{}/{}/seed-{seed}", sc.id, impls.join("->"), nats.join("+"));
+                out.entry(id.clone()).or_insert(RunSpec { id, scenario: sc.clone(), parties, seed });
+            }
+        }
+    }
+    out.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests;

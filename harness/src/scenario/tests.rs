@@ -1,0 +1,57 @@
+use super::*;
+
+const GOOD: &str = "id: t/x
+title: a call
+parties:
+  caller: {impl: $under_test, nat: port-restricted-cone}
+  callee: {impl: $peer, nat: [open, symmetric]}
+network:
+  signalling: {latency: 80ms}
+  media: {latency: 40ms, loss: 1%}
+script:
+  - {at: 0s, caller: call, to: callee, media: [audio]}
+  - {at: 3s, callee: answer}
+  - {at: 20s, caller: hangup}
+expect:
+  outcome: connected
+";
+
+#[test]
+fn parses_and_expands_lists_and_pairings() {
+    let sc = Arc::new(Scenario::parse(Path::new("t/x.yaml"), GOOD, Some("t/x")).unwrap());
+    assert_eq!(sc.network.media.latency, Some(Duration::from_millis(40)));
+    assert_eq!(sc.network.media.loss, Some(0.01));
+    assert_eq!(sc.script[1], Step { at: Duration::from_secs(3), party: "callee".into(), action: Action::Answer });
+    let m = MatrixSpec { pairings: vec![("a".into(), "b".into()), ("b".into(), "a".into())], nat_override: None, seeds: vec![1, 2] };
+    let runs = expand(&sc, &m);
+    assert_eq!(runs.len(), 2 * 2 * 2);
+    assert!(runs.iter().any(|r| r.id == "t/x/a->b/port-restricted-cone+symmetric/seed-2"));
+    assert_eq!(sc.deadline(), Duration::from_secs(30));
+}
+
+#[test]
+fn unknown_key_names_file_line_column_and_path() {
+    let text = GOOD.replace("media: {latency: 40ms, loss: 1%}", "media: {latency: 40ms, lattency: 1ms}");
+    let e = Scenario::parse(Path::new("t/x.yaml"), &text, None).unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("network.media.lattency"));
+    assert_eq!(e.line, Some(8));
+    assert!(e.message.contains("unknown field `lattency`"), "{e}");
+    assert!(e.to_string().starts_with("t/x.yaml:8:"), "{e}");
+}
+
+#[test]
+fn unknown_nat_profile_and_bad_duration_are_errors() {
+    let e = Scenario::parse(Path::new("x.yaml"), &GOOD.replace("nat: [open, symmetric]", "nat: moon"), None).unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("parties.callee.nat"));
+    let e = Scenario::parse(Path::new("x.yaml"), &GOOD.replace("latency: 80ms", "latency: 80"), None).unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("network.signalling.latency"));
+    assert!(e.message.contains("needs a unit"), "{e}");
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+    assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+    assert!(parse_duration("fast").is_err());
+    assert!(parse_percent("150%").is_err());
+}

@@ -1,0 +1,239 @@
+//! An XMPP server model: bound client sessions, presence broadcast, RFC 6121 routing, disco#info and
+//! XEP-0215 external service discovery.
+//!
+//! Streams, SASL and resource binding are taken as done before the run starts: each client is bound to
+//! its full JID at time 0. Every party's account has a mutual presence subscription with every other
+//! (a shared roster), as callers and callees in a scenario know each other.
+
+use minidom::Element;
+
+use crate::xml::{bare, el, iq_error, ns, BuilderExt};
+
+/// One XEP-0215 `<service/>` entry the server hands out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtService {
+    /// `stun`, `turn`, `stuns`, `turns`.
+    pub kind: String,
+    /// Host (an IP literal inside the simulator).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// `udp` or `tcp`.
+    pub transport: String,
+    /// Short-term credentials, when the service needs them.
+    pub username: Option<String>,
+    /// Password for `username`.
+    pub password: Option<String>,
+    /// XEP-0082 dateTime when the credentials expire.
+    pub expires: Option<String>,
+}
+
+struct Session {
+    jid: String,
+    presence: Option<Element>,
+}
+
+/// The server. Pure: it takes a stanza from a client and returns the stanzas to deliver, by client
+/// index; the simulator adds the latency.
+pub struct XmppServer {
+    /// The server's domain (`example.org`).
+    pub domain: String,
+    sessions: Vec<Session>,
+    services: Vec<ExtService>,
+}
+
+/// Features the server advertises in disco#info.
+const SERVER_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::EXTDISCO];
+
+impl XmppServer {
+    /// A server for `domain` with these external services and one bound session per JID in `clients`
+    /// (client index = position).
+    pub fn new(domain: &str, clients: &[String], services: Vec<ExtService>) -> XmppServer {
+        XmppServer {
+            domain: domain.to_string(),
+            sessions: clients.iter().map(|j| Session { jid: j.clone(), presence: None }).collect(),
+            services,
+        }
+    }
+
+    fn index_of_full(&self, jid: &str) -> Option<usize> {
+        self.sessions.iter().position(|s| s.jid == jid)
+    }
+
+    /// Available resources of a bare JID with non-negative priority (RFC 6121 §8.5.2.1.1), in session order.
+    fn available_resources(&self, bare_jid: &str) -> Vec<usize> {
+        self.sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| bare(&s.jid) == bare_jid && s.presence.is_some())
+            .filter(|(_, s)| {
+                let prio: i32 = s
+                    .presence
+                    .as_ref()
+                    .and_then(|p| p.get_child("priority", ns::CLIENT))
+                    .and_then(|p| p.text().trim().parse().ok())
+                    .unwrap_or(0);
+                prio >= 0
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn has_account(&self, bare_jid: &str) -> bool {
+        self.sessions.iter().any(|s| bare(&s.jid) == bare_jid)
+    }
+
+    /// Handles one stanza sent by client `from_idx`; returns deliveries as (client index, stanza).
+    pub fn handle(&mut self, from_idx: usize, mut stanza: Element) -> Vec<(usize, Element)> {
+        let from = self.sessions[from_idx].jid.clone();
+        // The server stamps the sender's full JID, whatever the client wrote (RFC 6120 §8.1.2.1).
+        stanza.set_attr(minidom::rxml::Namespace::NONE, "from".try_into().expect("ncname"), from.clone());
+        let to = stanza.attr("to").map(str::to_string);
+        let mut out = Vec::new();
+        match stanza.name() {
+            "presence" => match to {
+                None => {
+                    let first = self.sessions[from_idx].presence.is_none();
+                    let available = stanza.attr("type").is_none();
+                    self.sessions[from_idx].presence = if available { Some(stanza.clone()) } else { None };
+                    for (i, s) in self.sessions.iter().enumerate() {
+                        if i != from_idx {
+                            let mut p = stanza.clone();
+                            p.set_attr(minidom::rxml::Namespace::NONE, "to".try_into().expect("ncname"), s.jid.clone());
+                            out.push((i, p));
+                        }
+                    }
+                    if first && available {
+                        // Initial presence: the server sends the client its contacts' current presence.
+                        for (i, s) in self.sessions.iter().enumerate() {
+                            if i != from_idx {
+                                if let Some(p) = &s.presence {
+                                    let mut p = p.clone();
+                                    p.set_attr(minidom::rxml::Namespace::NONE, "to".try_into().expect("ncname"), from.clone());
+                                    out.push((from_idx, p));
+                                }
+                            }
+                        }
+                    }
+                }
+                Some(to) => out.extend(self.route(&to, stanza)),
+            },
+            "iq" => match to.as_deref() {
+                None => out.extend(self.handle_own_iq(from_idx, &stanza)),
+                Some(t) if t == self.domain => out.extend(self.handle_own_iq(from_idx, &stanza)),
+                Some(t) => {
+                    if let Some(i) = self.index_of_full(t).filter(|i| self.sessions[*i].presence.is_some()) {
+                        out.push((i, stanza));
+                    } else if matches!(stanza.attr("type"), Some("get" | "set")) {
+                        // RFC 6121 §8.5.3.2.1 / §8.5.2.2.1: no such resource, or an IQ to a bare JID the
+                        // server answers itself.
+                        out.push((from_idx, iq_error(&stanza, t, "cancel", "service-unavailable", None)));
+                    }
+                }
+            },
+            _ => {
+                if let Some(to) = to {
+                    out.extend(self.route(&to, stanza));
+                }
+            }
+        }
+        out
+    }
+
+    fn route(&self, to: &str, stanza: Element) -> Vec<(usize, Element)> {
+        if to.contains('/') {
+            if let Some(i) = self.index_of_full(to).filter(|i| self.sessions[*i].presence.is_some()) {
+                return vec![(i, stanza)];
+            }
+            // A message to an unavailable full JID is handled like one to the bare JID (RFC 6121 §8.5.3.2.1).
+            if stanza.name() != "message" {
+                return Vec::new();
+            }
+        }
+        let b = bare(to);
+        if !self.has_account(b) {
+            return Vec::new();
+        }
+        self.available_resources(b).into_iter().map(|i| (i, stanza.clone())).collect()
+    }
+
+    fn handle_own_iq(&self, from_idx: usize, iq: &Element) -> Vec<(usize, Element)> {
+        let domain = self.domain.clone();
+        let typ = iq.attr("type").unwrap_or("");
+        if typ == "result" || typ == "error" {
+            return Vec::new();
+        }
+        let result = |payload: Element| {
+            el("iq", ns::CLIENT)
+                .a("type", "result")
+                .a_opt("id", iq.attr("id"))
+                .a_opt("to", iq.attr("from"))
+                .a("from", domain.clone())
+                .append(payload)
+                .build()
+        };
+        if typ == "get" && iq.has_child("query", ns::DISCO_INFO) {
+            let mut q = el("query", ns::DISCO_INFO)
+                .append(el("identity", ns::DISCO_INFO).a("category", "server").a("type", "im").build());
+            for f in SERVER_FEATURES {
+                q = q.append(el("feature", ns::DISCO_INFO).a("var", *f).build());
+            }
+            return vec![(from_idx, result(q.build()))];
+        }
+        if typ == "get" && iq.has_child("services", ns::EXTDISCO) {
+            let want = iq.get_child("services", ns::EXTDISCO).and_then(|s| s.attr("type")).map(str::to_string);
+            let mut q = el("services", ns::EXTDISCO);
+            for s in self.services.iter().filter(|s| want.as_deref().is_none_or(|w| w == s.kind)) {
+                q = q.append(
+                    el("service", ns::EXTDISCO)
+                        .a("type", s.kind.clone())
+                        .a("host", s.host.clone())
+                        .a("port", s.port.to_string())
+                        .a("transport", s.transport.clone())
+                        .a_opt("username", s.username.clone())
+                        .a_opt("password", s.password.clone())
+                        .a_opt("expires", s.expires.clone())
+                        .a_opt("restricted", s.username.as_ref().map(|_| "true"))
+                        .build(),
+                );
+            }
+            return vec![(from_idx, result(q.build()))];
+        }
+        vec![(from_idx, iq_error(iq, &domain, "cancel", "service-unavailable", None))]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Element {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn presence_broadcast_and_chat_to_bare_jid_reaches_available_resources() {
+        let mut s = XmppServer::new("example.org", &["a@example.org/1".into(), "b@example.org/2".into()], vec![]);
+        let p = parse("<presence xmlns='jabber:client'/>");
+        let out = s.handle(0, p.clone());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0, 1);
+        assert_eq!(out[0].1.attr("from"), Some("a@example.org/1"));
+        // b comes online and gets a's presence.
+        let out = s.handle(1, p);
+        assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1]);
+        let m = parse("<message xmlns='jabber:client' to='b@example.org' type='chat'><x xmlns='y'/></message>");
+        let out = s.handle(0, m);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0, 1);
+    }
+
+    #[test]
+    fn iq_to_unknown_full_jid_is_service_unavailable() {
+        let mut s = XmppServer::new("example.org", &["a@example.org/1".into()], vec![]);
+        let iq = parse("<iq xmlns='jabber:client' type='get' id='x' to='b@example.org/9'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+        let out = s.handle(0, iq);
+        assert_eq!(out[0].1.attr("type"), Some("error"));
+        assert!(out[0].1.get_child("error", ns::CLIENT).unwrap().has_child("service-unavailable", ns::STANZAS));
+    }
+}

@@ -1,0 +1,10 @@
+//! The discrete-event core: a time-ordered queue and seeded random streams.
+//!
+//! There are no ticks: the driver pops the earliest event and jumps virtual time straight to it, so idle
+//! simulated time costs nothing.
+
+mod queue;
+mod rng;
+
+pub use queue::EventQueue;
+pub use rng::SimRng;

@@ -1,0 +1,367 @@
+use std::fmt;
+
+use hmac::{Hmac, KeyInit, Mac};
+use md5::Md5;
+use sha1::Sha1;
+use sha2::Digest;
+
+use super::attr::{attr_type, Attribute};
+
+/// The fixed magic cookie, RFC 5389 §6.
+pub const MAGIC_COOKIE: u32 = 0x2112_A442;
+const HEADER_LEN: usize = 20;
+const FINGERPRINT_XOR: u32 = 0x5354_554e;
+
+/// The class bits of a message type, RFC 5389 §6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    /// 0b00
+    Request,
+    /// 0b01
+    Indication,
+    /// 0b10
+    Success,
+    /// 0b11
+    Error,
+}
+
+impl Class {
+    fn bits(self) -> u16 {
+        match self {
+            Class::Request => 0,
+            Class::Indication => 1,
+            Class::Success => 2,
+            Class::Error => 3,
+        }
+    }
+}
+
+/// Why bytes are not a STUN message. Never a panic: malformed input from an implementation is evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Fewer than 20 bytes, or fewer than the header's length field says.
+    Truncated {
+        /// Bytes present.
+        have: usize,
+        /// Bytes needed.
+        need: usize,
+    },
+    /// The two top bits are not zero.
+    NotStun,
+    /// The magic cookie is not 0x2112A442.
+    BadCookie(u32),
+    /// The length field is not a multiple of 4.
+    BadLength(u16),
+    /// An attribute runs past the end of the message.
+    AttributeOverrun {
+        /// Offset of the attribute header.
+        offset: usize,
+        /// Its type.
+        attr_type: u16,
+    },
+    /// Bytes follow the length the header declares.
+    TrailingBytes(usize),
+    /// An attribute's value has the wrong shape for its type.
+    BadAttribute {
+        /// The attribute type.
+        attr_type: u16,
+        /// What is wrong.
+        why: &'static str,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Truncated { have, need } => write!(f, "truncated: {have} bytes, need {need}"),
+            DecodeError::NotStun => write!(f, "first two bits are not 00"),
+            DecodeError::BadCookie(c) => write!(f, "magic cookie {c:#010x} is not 0x2112a442"),
+            DecodeError::BadLength(l) => write!(f, "length {l} is not a multiple of 4"),
+            DecodeError::AttributeOverrun { offset, attr_type } => {
+                write!(f, "attribute {attr_type:#06x} at offset {offset} runs past the end")
+            }
+            DecodeError::TrailingBytes(n) => write!(f, "{n} bytes after the declared length"),
+            DecodeError::BadAttribute { attr_type, why } => write!(f, "attribute {attr_type:#06x}: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// One attribute exactly as on the wire: type, value, and the padding bytes that followed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawAttribute {
+    /// Attribute type (0x0000–0x7FFF comprehension-required).
+    pub typ: u16,
+    /// Value bytes, without padding.
+    pub value: Vec<u8>,
+    /// Padding bytes as received (0–3 bytes; may be non-zero, RFC 5389 §15).
+    pub padding: Vec<u8>,
+    /// Offset of the attribute header within the message bytes.
+    pub offset: usize,
+}
+
+/// A decoded STUN message; see the module docs for what "lossless" means here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// Method (12 bits), e.g. [`super::method::BINDING`].
+    pub method: u16,
+    /// Class.
+    pub class: Class,
+    /// 96-bit transaction id.
+    pub transaction_id: [u8; 12],
+    /// Attributes in wire order.
+    pub attributes: Vec<RawAttribute>,
+    bytes: Vec<u8>,
+}
+
+/// True when `b` looks like a STUN message (RFC 5389 §6: top bits 00, magic cookie); cheap, for demux.
+pub fn is_stun(b: &[u8]) -> bool {
+    b.len() >= HEADER_LEN && b[0] & 0xC0 == 0 && u32::from_be_bytes([b[4], b[5], b[6], b[7]]) == MAGIC_COOKIE
+}
+
+/// The long-term credential key, MD5(username ":" realm ":" password), RFC 5389 §15.4.
+///
+/// The password is used as given: SASLprep / OpaqueString is the identity for the ASCII passwords the
+/// simulator hands out.
+pub fn long_term_key(username: &str, realm: &str, password: &str) -> Vec<u8> {
+    let mut h = Md5::new();
+    h.update(format!("{username}:{realm}:{password}").as_bytes());
+    h.finalize().to_vec()
+}
+
+fn msg_type(method: u16, class: Class) -> u16 {
+    let m = method & 0x0FFF;
+    let c = class.bits();
+    (m & 0x000F) | ((m & 0x0070) << 1) | ((m & 0x0F80) << 2) | ((c & 1) << 4) | ((c & 2) << 7)
+}
+
+fn split_type(t: u16) -> (u16, Class) {
+    let method = (t & 0x000F) | ((t & 0x00E0) >> 1) | ((t & 0x3E00) >> 2);
+    let class = match ((t >> 4) & 1) | ((t >> 7) & 2) {
+        0 => Class::Request,
+        1 => Class::Indication,
+        2 => Class::Success,
+        _ => Class::Error,
+    };
+    (method, class)
+}
+
+fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
+    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+impl Message {
+    /// Decodes one message. Checks structure only; integrity is checked by [`Message::verify_integrity`].
+    ///
+    /// Errors: see [`DecodeError`]. Never panics on any input.
+    pub fn decode(b: &[u8]) -> Result<Message, DecodeError> {
+        if b.len() < HEADER_LEN {
+            return Err(DecodeError::Truncated { have: b.len(), need: HEADER_LEN });
+        }
+        if b[0] & 0xC0 != 0 {
+            return Err(DecodeError::NotStun);
+        }
+        let cookie = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+        if cookie != MAGIC_COOKIE {
+            return Err(DecodeError::BadCookie(cookie));
+        }
+        let len = u16::from_be_bytes([b[2], b[3]]);
+        if len % 4 != 0 {
+            return Err(DecodeError::BadLength(len));
+        }
+        let end = HEADER_LEN + len as usize;
+        if b.len() < end {
+            return Err(DecodeError::Truncated { have: b.len(), need: end });
+        }
+        if b.len() > end {
+            return Err(DecodeError::TrailingBytes(b.len() - end));
+        }
+        let (method, class) = split_type(u16::from_be_bytes([b[0], b[1]]));
+        let mut transaction_id = [0u8; 12];
+        transaction_id.copy_from_slice(&b[8..20]);
+        let mut attributes = Vec::new();
+        let mut off = HEADER_LEN;
+        while off < end {
+            if off + 4 > end {
+                return Err(DecodeError::AttributeOverrun { offset: off, attr_type: 0 });
+            }
+            let typ = u16::from_be_bytes([b[off], b[off + 1]]);
+            let vlen = u16::from_be_bytes([b[off + 2], b[off + 3]]) as usize;
+            let padded = (vlen + 3) & !3;
+            if off + 4 + padded > end {
+                return Err(DecodeError::AttributeOverrun { offset: off, attr_type: typ });
+            }
+            attributes.push(RawAttribute {
+                typ,
+                value: b[off + 4..off + 4 + vlen].to_vec(),
+                padding: b[off + 4 + vlen..off + 4 + padded].to_vec(),
+                offset: off,
+            });
+            off += 4 + padded;
+        }
+        Ok(Message { method, class, transaction_id, attributes, bytes: b.to_vec() })
+    }
+
+    /// The message's bytes as received (or as built).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The first attribute of type `typ`, raw (RFC 5389 §15: only the first of duplicates counts).
+    pub fn raw(&self, typ: u16) -> Option<&RawAttribute> {
+        self.attributes.iter().find(|a| a.typ == typ)
+    }
+
+    /// True when an attribute of type `typ` is present.
+    pub fn has(&self, typ: u16) -> bool {
+        self.raw(typ).is_some()
+    }
+
+    /// The first attribute of type `typ`, decoded. `None` when absent; `Some(Err)` when malformed.
+    pub fn get(&self, typ: u16) -> Option<Result<Attribute, DecodeError>> {
+        self.raw(typ).map(|a| Attribute::decode(a.typ, &a.value, &self.transaction_id))
+    }
+
+    /// Every attribute decoded, in wire order (unknown types as [`Attribute::Unknown`]).
+    pub fn decoded(&self) -> Vec<Result<Attribute, DecodeError>> {
+        self.attributes.iter().map(|a| Attribute::decode(a.typ, &a.value, &self.transaction_id)).collect()
+    }
+
+    /// Comprehension-required attribute types (0x0000–0x7FFF) that this codec does not know, in order:
+    /// what a 420 response must list in UNKNOWN-ATTRIBUTES, RFC 5389 §7.3.1.
+    pub fn unknown_comprehension_required(&self) -> Vec<u16> {
+        self.attributes
+            .iter()
+            .map(|a| a.typ)
+            .filter(|t| *t < 0x8000 && !attr_type::is_known(*t))
+            .collect()
+    }
+
+    /// Checks MESSAGE-INTEGRITY with `key` (the ICE password for short-term credentials, or
+    /// [`long_term_key`]) over the bytes as received, RFC 5389 §15.4. `false` when absent or wrong.
+    pub fn verify_integrity(&self, key: &[u8]) -> bool {
+        let Some(mi) = self.raw(attr_type::MESSAGE_INTEGRITY) else { return false };
+        if mi.value.len() != 20 {
+            return false;
+        }
+        // The length field is set as if MESSAGE-INTEGRITY were the last attribute.
+        let covered_len = (mi.offset + 4 + 20 - HEADER_LEN) as u16;
+        let mut header = [0u8; HEADER_LEN];
+        header.copy_from_slice(&self.bytes[..HEADER_LEN]);
+        header[2..4].copy_from_slice(&covered_len.to_be_bytes());
+        let mac = hmac_sha1(key, &[&header, &self.bytes[HEADER_LEN..mi.offset]]);
+        mac[..] == mi.value[..]
+    }
+
+    /// Checks FINGERPRINT, RFC 5389 §15.5. `None` when absent (or not last), else whether it matches.
+    pub fn verify_fingerprint(&self) -> Option<bool> {
+        let fp = self.attributes.last().filter(|a| a.typ == attr_type::FINGERPRINT)?;
+        if fp.value.len() != 4 {
+            return Some(false);
+        }
+        let got = u32::from_be_bytes([fp.value[0], fp.value[1], fp.value[2], fp.value[3]]);
+        Some(crc32fast::hash(&self.bytes[..fp.offset]) ^ FINGERPRINT_XOR == got)
+    }
+}
+
+/// Builds a message attribute by attribute, then appends MESSAGE-INTEGRITY and FINGERPRINT as asked.
+#[derive(Clone, Debug)]
+pub struct MessageBuilder {
+    method: u16,
+    class: Class,
+    transaction_id: [u8; 12],
+    body: Vec<u8>,
+}
+
+impl MessageBuilder {
+    /// A message of `method` and `class` with transaction id `tid`.
+    pub fn new(method: u16, class: Class, transaction_id: [u8; 12]) -> MessageBuilder {
+        MessageBuilder { method, class, transaction_id, body: Vec::with_capacity(96) }
+    }
+
+    /// Appends a typed attribute (zero padding).
+    pub fn attr(mut self, a: &Attribute) -> MessageBuilder {
+        let (typ, value) = a.encode(&self.transaction_id);
+        self.push_raw(typ, &value);
+        self
+    }
+
+    /// Appends an attribute given as raw type and value (zero padding); for unknown or deliberately
+    /// malformed attributes.
+    pub fn raw_attr(mut self, typ: u16, value: &[u8]) -> MessageBuilder {
+        self.push_raw(typ, value);
+        self
+    }
+
+    fn push_raw(&mut self, typ: u16, value: &[u8]) {
+        self.body.extend_from_slice(&typ.to_be_bytes());
+        self.body.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        self.body.extend_from_slice(value);
+        let pad = (4 - value.len() % 4) % 4;
+        self.body.extend(std::iter::repeat_n(0u8, pad));
+    }
+
+    fn header(&self, body_len: usize) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[0..2].copy_from_slice(&msg_type(self.method, self.class).to_be_bytes());
+        h[2..4].copy_from_slice(&(body_len as u16).to_be_bytes());
+        h[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
+        h[8..20].copy_from_slice(&self.transaction_id);
+        h
+    }
+
+    /// The encoded message, with MESSAGE-INTEGRITY keyed by `integrity` if given, then FINGERPRINT if
+    /// `fingerprint` (RFC 5389 §15.4–15.5: MI covers the header with the length up to MI; FINGERPRINT
+    /// covers everything before it with the final length).
+    pub fn build(mut self, integrity: Option<&[u8]>, fingerprint: bool) -> Vec<u8> {
+        if let Some(key) = integrity {
+            let header = self.header(self.body.len() + 24);
+            let mac = hmac_sha1(key, &[&header, &self.body]);
+            self.push_raw(attr_type::MESSAGE_INTEGRITY, &mac);
+        }
+        if fingerprint {
+            let header = self.header(self.body.len() + 8);
+            let mut h = crc32fast::Hasher::new();
+            h.update(&header);
+            h.update(&self.body);
+            let crc = h.finalize() ^ FINGERPRINT_XOR;
+            self.push_raw(attr_type::FINGERPRINT, &crc.to_be_bytes());
+        }
+        let mut out = Vec::with_capacity(HEADER_LEN + self.body.len());
+        out.extend_from_slice(&self.header(self.body.len()));
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_bits_roundtrip() {
+        assert_eq!(msg_type(0x001, Class::Request), 0x0001);
+        assert_eq!(msg_type(0x001, Class::Success), 0x0101);
+        assert_eq!(msg_type(0x001, Class::Error), 0x0111);
+        assert_eq!(msg_type(0x001, Class::Indication), 0x0011);
+        assert_eq!(msg_type(0x003, Class::Error), 0x0113);
+        assert_eq!(msg_type(0x006, Class::Indication), 0x0016);
+        for m in 0..0x1000u16 {
+            for c in [Class::Request, Class::Indication, Class::Success, Class::Error] {
+                assert_eq!(split_type(msg_type(m, c)), (m, c));
+            }
+        }
+    }
+
+    #[test]
+    fn long_term_key_matches_rfc5389_example() {
+        let k = long_term_key("user", "realm", "pass");
+        let hex: String = k.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "8493fbc53ba582fb4c044c456bdc40eb");
+    }
+}

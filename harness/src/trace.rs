@@ -1,0 +1,152 @@
+//! The Trace: every datagram and stanza seen during a run, at every observation point, in order.
+//!
+//! Observation points are named after what a capture there would see: a party's host interface
+//! (`caller`), the outside of its NAT (`caller/nat`), a server (`stun`, `xmpp`). The judge reads only
+//! this, plus the scenario.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use minidom::Element;
+use sha2::{Digest, Sha256};
+
+use crate::time::SimTime;
+
+/// Direction relative to the observation point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dir {
+    /// Leaving the point (sent by the host, or forwarded outward by the NAT, or sent by a client to
+    /// its server).
+    Tx,
+    /// Arriving at the point.
+    Rx,
+}
+
+/// One observation.
+#[derive(Clone, Debug)]
+pub enum TraceKind {
+    /// A UDP datagram at a point.
+    Datagram {
+        /// Observation point.
+        point: String,
+        /// Direction.
+        dir: Dir,
+        /// Source address as seen at this point.
+        src: SocketAddr,
+        /// Destination address as seen at this point.
+        dst: SocketAddr,
+        /// UDP payload.
+        payload: Bytes,
+    },
+    /// A datagram the network dropped, with why (NAT filter, no route, loss).
+    Dropped {
+        /// Where it was dropped.
+        point: String,
+        /// Source as seen there.
+        src: SocketAddr,
+        /// Destination as seen there.
+        dst: SocketAddr,
+        /// Why.
+        reason: String,
+        /// UDP payload.
+        payload: Bytes,
+    },
+    /// An XMPP stanza on a client-to-server stream: `Tx` when the client sent it, `Rx` when the server
+    /// delivered it to the client.
+    Stanza {
+        /// The party whose stream it is.
+        party: String,
+        /// Direction.
+        dir: Dir,
+        /// The stanza as serialized on the stream.
+        xml: String,
+        /// The stanza as parsed, for checks.
+        element: Element,
+    },
+    /// A scripted user action delivered to a party.
+    User {
+        /// The party.
+        party: String,
+        /// The action, e.g. `call`.
+        action: String,
+    },
+    /// Something an implementation claimed (call state, selected pair). Evidence, never a verdict.
+    Claim {
+        /// The party.
+        party: String,
+        /// The claim.
+        claim: String,
+    },
+    /// A protocol violation the harness saw while carrying an output (malformed output, a datagram from
+    /// an address the host does not have).
+    Violation {
+        /// The party.
+        party: String,
+        /// What was wrong.
+        what: String,
+    },
+}
+
+/// One numbered observation. `index` is the evidence number used in reports.
+#[derive(Clone, Debug)]
+pub struct TraceEvent {
+    /// Position in the trace, from 0.
+    pub index: usize,
+    /// When it happened.
+    pub time: SimTime,
+    /// What happened.
+    pub kind: TraceKind,
+}
+
+/// The ordered record of a run.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    /// Events in the order they happened (time order; same-time events in processing order).
+    pub events: Vec<TraceEvent>,
+}
+
+fn hex(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+impl Trace {
+    /// Appends an event and returns its index.
+    pub fn push(&mut self, time: SimTime, kind: TraceKind) -> usize {
+        let index = self.events.len();
+        self.events.push(TraceEvent { index, time, kind });
+        index
+    }
+
+    /// One canonical text line per event: the input of the trace hash and of `trace.jsonl`-style dumps.
+    pub fn canonical_line(e: &TraceEvent) -> String {
+        let t = e.time.as_micros();
+        match &e.kind {
+            TraceKind::Datagram { point, dir, src, dst, payload } => {
+                format!("{} {t} dgram {point} {dir:?} {src} {dst} {}", e.index, hex(payload))
+            }
+            TraceKind::Dropped { point, src, dst, reason, payload } => {
+                format!("{} {t} drop {point} {src} {dst} {reason} {}", e.index, hex(payload))
+            }
+            TraceKind::Stanza { party, dir, xml, .. } => format!("{} {t} stanza {party} {dir:?} {xml}", e.index),
+            TraceKind::User { party, action } => format!("{} {t} user {party} {action}", e.index),
+            TraceKind::Claim { party, claim } => format!("{} {t} claim {party} {claim}", e.index),
+            TraceKind::Violation { party, what } => format!("{} {t} violation {party} {what}", e.index),
+        }
+    }
+
+    /// SHA-256 over the canonical lines, hex: equal hashes mean byte-identical traces.
+    pub fn hash(&self) -> String {
+        let mut h = Sha256::new();
+        for e in &self.events {
+            h.update(Self::canonical_line(e).as_bytes());
+            h.update(b"\n");
+        }
+        hex(&h.finalize())
+    }
+}

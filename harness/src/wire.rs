@@ -1,0 +1,270 @@
+//! Typed views of what the Trace holds, for the judge: STUN messages, RTP packets, JMI and Jingle
+//! stanzas. Views read `minidom::Element`s directly and keep what they do not model.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use minidom::Element;
+
+use crate::stun::{self, attr_type, Class, Message};
+use crate::time::SimTime;
+use crate::trace::{Dir, Trace, TraceKind};
+use crate::xml::ns;
+
+/// A STUN message seen at a party's host interface.
+#[derive(Clone, Debug)]
+pub struct StunSeen {
+    /// Trace index.
+    pub index: usize,
+    /// Time.
+    pub time: SimTime,
+    /// Party (observation point).
+    pub party: String,
+    /// Sent or received by the host.
+    pub dir: Dir,
+    /// Source as seen at the host.
+    pub src: SocketAddr,
+    /// Destination as seen at the host.
+    pub dst: SocketAddr,
+    /// The decoded message.
+    pub msg: Message,
+}
+
+/// An RTP packet seen at a party's host interface (RFC 7983 first byte 128–191, version 2).
+#[derive(Clone, Debug)]
+pub struct RtpSeen {
+    /// Trace index.
+    pub index: usize,
+    /// Time.
+    pub time: SimTime,
+    /// Party.
+    pub party: String,
+    /// Sent or received.
+    pub dir: Dir,
+    /// Source.
+    pub src: SocketAddr,
+    /// Destination.
+    pub dst: SocketAddr,
+}
+
+/// A JMI element (XEP-0353) in a message stanza.
+#[derive(Clone, Debug)]
+pub struct JmiSeen {
+    /// Trace index.
+    pub index: usize,
+    /// Time.
+    pub time: SimTime,
+    /// Party whose stream carried it.
+    pub party: String,
+    /// Sent by the party (Tx) or delivered to it (Rx).
+    pub dir: Dir,
+    /// `propose`, `ringing`, `proceed`, `reject`, `retract`, `finish`, `accept`.
+    pub kind: String,
+    /// The session id (`id` attribute).
+    pub id: String,
+    /// Stanza `to`.
+    pub to: Option<String>,
+    /// Stanza `from` (set by the server on delivery).
+    pub from: Option<String>,
+    /// Media of the `<description/>` children (propose only), sorted and deduplicated.
+    pub media: BTreeSet<String>,
+}
+
+/// A candidate as signalled in an ICE-UDP transport (XEP-0176).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CandidateSeen {
+    /// Address.
+    pub addr: SocketAddr,
+    /// `host`, `srflx`, `prflx`, `relay`.
+    pub typ: String,
+    /// Component.
+    pub component: u8,
+}
+
+/// One `<content/>` of a Jingle action.
+#[derive(Clone, Debug)]
+pub struct ContentSeen {
+    /// `creator`.
+    pub creator: Option<String>,
+    /// `name`.
+    pub name: Option<String>,
+    /// RTP `media`, when there is a description.
+    pub media: Option<String>,
+    /// ICE-UDP ufrag.
+    pub ufrag: Option<String>,
+    /// ICE-UDP pwd.
+    pub pwd: Option<String>,
+    /// Candidates.
+    pub candidates: Vec<CandidateSeen>,
+    /// XEP-0320 fingerprint `setup`, when a fingerprint is present.
+    pub fingerprint_setup: Option<String>,
+}
+
+/// A Jingle IQ-set (XEP-0166).
+#[derive(Clone, Debug)]
+pub struct JingleSeen {
+    /// Trace index.
+    pub index: usize,
+    /// Time.
+    pub time: SimTime,
+    /// Party whose stream carried it.
+    pub party: String,
+    /// Tx (sent by the party) or Rx (delivered to it).
+    pub dir: Dir,
+    /// `action`.
+    pub action: String,
+    /// `sid`.
+    pub sid: String,
+    /// IQ `id`.
+    pub iq_id: Option<String>,
+    /// Contents.
+    pub contents: Vec<ContentSeen>,
+    /// `<reason/>` condition, if any.
+    pub reason: Option<String>,
+    /// `<reason><text/>`, if any.
+    pub reason_text: Option<String>,
+}
+
+impl JingleSeen {
+    /// The set of RTP media in the action's contents.
+    pub fn media(&self) -> BTreeSet<String> {
+        self.contents.iter().filter_map(|c| c.media.clone()).collect()
+    }
+}
+
+/// Every view the judge uses, extracted once per run.
+#[derive(Clone, Debug, Default)]
+pub struct Wire {
+    /// STUN at host interfaces.
+    pub stun: Vec<StunSeen>,
+    /// RTP at host interfaces.
+    pub rtp: Vec<RtpSeen>,
+    /// JMI elements on client streams.
+    pub jmi: Vec<JmiSeen>,
+    /// Jingle IQ-sets on client streams.
+    pub jingle: Vec<JingleSeen>,
+    /// Datagrams at host interfaces that are neither STUN nor RTP, nor parse as STUN (index, party, why).
+    pub undecodable: Vec<(usize, String, String)>,
+}
+
+fn parse_content(c: &Element) -> ContentSeen {
+    let desc = c.get_child("description", ns::JINGLE_RTP);
+    let tr = c.get_child("transport", ns::JINGLE_ICE_UDP);
+    let candidates = tr
+        .map(|t| {
+            t.children()
+                .filter(|x| x.is("candidate", ns::JINGLE_ICE_UDP))
+                .filter_map(|x| {
+                    let ip = x.attr("ip")?.parse().ok()?;
+                    let port: u16 = x.attr("port")?.parse().ok()?;
+                    Some(CandidateSeen {
+                        addr: SocketAddr::new(ip, port),
+                        typ: x.attr("type").unwrap_or("").to_string(),
+                        component: x.attr("component").and_then(|v| v.parse().ok()).unwrap_or(0),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ContentSeen {
+        creator: c.attr("creator").map(str::to_string),
+        name: c.attr("name").map(str::to_string),
+        media: desc.and_then(|d| d.attr("media")).map(str::to_string),
+        ufrag: tr.and_then(|t| t.attr("ufrag")).map(str::to_string),
+        pwd: tr.and_then(|t| t.attr("pwd")).map(str::to_string),
+        candidates,
+        fingerprint_setup: tr
+            .and_then(|t| t.get_child("fingerprint", ns::JINGLE_DTLS))
+            .map(|f| f.attr("setup").unwrap_or("").to_string()),
+    }
+}
+
+impl Wire {
+    /// Extracts the views from `trace`; `parties` are the host observation points.
+    pub fn extract(trace: &Trace, parties: &[String]) -> Wire {
+        let mut w = Wire::default();
+        for e in &trace.events {
+            match &e.kind {
+                TraceKind::Datagram { point, dir, src, dst, payload } if parties.contains(point) => {
+                    match stun::demux(payload) {
+                        stun::Demux::Stun => match Message::decode(payload) {
+                            Ok(msg) => w.stun.push(StunSeen { index: e.index, time: e.time, party: point.clone(), dir: *dir, src: *src, dst: *dst, msg }),
+                            Err(err) => w.undecodable.push((e.index, point.clone(), err.to_string())),
+                        },
+                        stun::Demux::Rtp => w.rtp.push(RtpSeen { index: e.index, time: e.time, party: point.clone(), dir: *dir, src: *src, dst: *dst }),
+                        _ => {}
+                    }
+                }
+                TraceKind::Stanza { party, dir, element, .. } => {
+                    if element.name() == "message" {
+                        for c in element.children().filter(|c| c.ns() == ns::JMI) {
+                            w.jmi.push(JmiSeen {
+                                index: e.index,
+                                time: e.time,
+                                party: party.clone(),
+                                dir: *dir,
+                                kind: c.name().to_string(),
+                                id: c.attr("id").unwrap_or("").to_string(),
+                                to: element.attr("to").map(str::to_string),
+                                from: element.attr("from").map(str::to_string),
+                                media: c
+                                    .children()
+                                    .filter(|d| d.is("description", ns::JINGLE_RTP))
+                                    .filter_map(|d| d.attr("media").map(str::to_string))
+                                    .collect(),
+                            });
+                        }
+                    }
+                    if element.name() == "iq" && element.attr("type") == Some("set") {
+                        if let Some(j) = element.get_child("jingle", ns::JINGLE) {
+                            let reason = j.get_child("reason", ns::JINGLE);
+                            w.jingle.push(JingleSeen {
+                                index: e.index,
+                                time: e.time,
+                                party: party.clone(),
+                                dir: *dir,
+                                action: j.attr("action").unwrap_or("").to_string(),
+                                sid: j.attr("sid").unwrap_or("").to_string(),
+                                iq_id: element.attr("id").map(str::to_string),
+                                contents: j.children().filter(|c| c.is("content", ns::JINGLE)).map(parse_content).collect(),
+                                reason: reason.and_then(|r| r.children().find(|c| c.name() != "text").map(|c| c.name().to_string())),
+                                reason_text: reason.and_then(|r| r.get_child("text", ns::JINGLE)).map(|t| t.text()),
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        w
+    }
+
+    /// The Binding success response (at the same party, received) to request `req`, if one came back.
+    pub fn response_to(&self, req: &StunSeen) -> Option<&StunSeen> {
+        self.stun.iter().find(|s| {
+            s.party == req.party
+                && s.dir == Dir::Rx
+                && s.index > req.index
+                && s.msg.transaction_id == req.msg.transaction_id
+                && matches!(s.msg.class, Class::Success | Class::Error)
+        })
+    }
+
+    /// The same message (by transaction id and class) as another party received it.
+    pub fn received_by(&self, party: &str, sent: &StunSeen) -> Option<&StunSeen> {
+        self.stun.iter().find(|s| {
+            s.party == party && s.dir == Dir::Rx && s.msg.transaction_id == sent.msg.transaction_id && s.msg.class == sent.msg.class
+        })
+    }
+
+    /// ICE connectivity checks (Binding requests with ICE-CONTROLLING or ICE-CONTROLLED) sent by `party`.
+    pub fn checks_sent_by<'a>(&'a self, party: &'a str) -> impl Iterator<Item = &'a StunSeen> + 'a {
+        self.stun.iter().filter(move |s| {
+            s.party == party
+                && s.dir == Dir::Tx
+                && s.msg.class == Class::Request
+                && s.msg.method == stun::method::BINDING
+                && (s.msg.has(attr_type::ICE_CONTROLLING) || s.msg.has(attr_type::ICE_CONTROLLED))
+        })
+    }
+}

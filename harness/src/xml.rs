@@ -1,0 +1,100 @@
+//! Namespaces and small helpers for reading and writing stanzas with minidom.
+//!
+//! The wire is read through `minidom::Element` and the typed views in [`crate::wire`], never through a
+//! parser that drops what it does not know.
+
+use minidom::rxml::NcName;
+use minidom::{Element, ElementBuilder};
+
+/// Namespaces used by calls (digest §1–4).
+pub mod ns {
+    #![allow(missing_docs)]
+    pub const CLIENT: &str = "jabber:client";
+    pub const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+    pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+    pub const CAPS: &str = "http://jabber.org/protocol/caps";
+    pub const EXTDISCO: &str = "urn:xmpp:extdisco:2";
+    pub const JMI: &str = "urn:xmpp:jingle-message:0";
+    pub const HINTS: &str = "urn:xmpp:hints";
+    pub const JINGLE: &str = "urn:xmpp:jingle:1";
+    pub const JINGLE_ERRORS: &str = "urn:xmpp:jingle:errors:1";
+    pub const JINGLE_RTP: &str = "urn:xmpp:jingle:apps:rtp:1";
+    pub const JINGLE_RTP_AUDIO: &str = "urn:xmpp:jingle:apps:rtp:audio";
+    pub const JINGLE_RTP_VIDEO: &str = "urn:xmpp:jingle:apps:rtp:video";
+    pub const JINGLE_RTP_INFO: &str = "urn:xmpp:jingle:apps:rtp:info:1";
+    pub const JINGLE_ICE_UDP: &str = "urn:xmpp:jingle:transports:ice-udp:1";
+    pub const JINGLE_DTLS: &str = "urn:xmpp:jingle:apps:dtls:0";
+    pub const CARBONS: &str = "urn:xmpp:carbons:2";
+    pub const CSI: &str = "urn:xmpp:csi:0";
+}
+
+fn ncname(name: &str) -> NcName {
+    NcName::try_from(name).unwrap_or_else(|_| panic!("{name:?} is not an XML NCName"))
+}
+
+/// Starts an element in namespace `ns`.
+pub fn el(name: &str, ns: &str) -> ElementBuilder {
+    Element::builder(name, ns)
+}
+
+/// Extension for setting attributes by `&str` name.
+pub trait BuilderExt {
+    /// Sets attribute `name` (a constant NCName; panics on an invalid name, which is a programming error).
+    fn a(self, name: &str, value: impl Into<String>) -> Self;
+    /// Sets attribute `name` when `value` is `Some`.
+    fn a_opt(self, name: &str, value: Option<impl Into<String>>) -> Self;
+}
+
+impl BuilderExt for ElementBuilder {
+    fn a(self, name: &str, value: impl Into<String>) -> Self {
+        self.attr(ncname(name), value.into())
+    }
+    fn a_opt(self, name: &str, value: Option<impl Into<String>>) -> Self {
+        match value {
+            Some(v) => self.a(name, v),
+            None => self,
+        }
+    }
+}
+
+/// Serializes an element as it goes on the stream (no XML declaration).
+pub fn to_string(e: &Element) -> String {
+    String::from(e)
+}
+
+/// The bare part of a JID (`user@domain/res` → `user@domain`).
+pub fn bare(jid: &str) -> &str {
+    jid.split('/').next().unwrap_or(jid)
+}
+
+/// The domain part of a JID.
+pub fn domain(jid: &str) -> &str {
+    let b = bare(jid);
+    b.rsplit('@').next().unwrap_or(b)
+}
+
+/// An IQ result for `iq` from `from` (empty payload).
+pub fn iq_result(iq: &Element, from: &str) -> Element {
+    el("iq", ns::CLIENT)
+        .a("type", "result")
+        .a_opt("id", iq.attr("id"))
+        .a_opt("to", iq.attr("from"))
+        .a("from", from)
+        .build()
+}
+
+/// An IQ error for `iq` from `from`: `condition` in the stanzas namespace, of `etype` (cancel, modify …),
+/// with an optional application-specific child.
+pub fn iq_error(iq: &Element, from: &str, etype: &str, condition: &str, app: Option<Element>) -> Element {
+    let mut err = el("error", ns::CLIENT).a("type", etype).append(el(condition, ns::STANZAS).build());
+    if let Some(app) = app {
+        err = err.append(app);
+    }
+    el("iq", ns::CLIENT)
+        .a("type", "error")
+        .a_opt("id", iq.attr("id"))
+        .a_opt("to", iq.attr("from"))
+        .a("from", from)
+        .append(err.build())
+        .build()
+}
