@@ -171,6 +171,10 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         trace: Trace::default(),
         leg: half(sc.network.signalling.latency),
     };
+    // Endpoints start (log in) before any scripted action at the same instant.
+    for i in 0..w.slots.len() {
+        w.rearm(i, SimTime::ZERO);
+    }
     for s in &sc.script {
         let ep = spec.parties.iter().position(|p| p.name == s.party).expect("validated party");
         let action = match &s.action {
@@ -180,9 +184,6 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             Action::Hangup => UserAction::Hangup,
         };
         w.q.push(SimTime::ZERO + s.at, Ev::User { ep, action });
-    }
-    for i in 0..w.slots.len() {
-        w.rearm(i, SimTime::ZERO);
     }
     let deadline = SimTime::ZERO + sc.deadline();
     let mut now = SimTime::ZERO;

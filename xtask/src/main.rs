@@ -1,1 +1,240 @@
-fn main(){}
+//! `cargo xtask`: the command line of jingle-interop (see README.md and the interface contract).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use harness::conform::{self, InputError, Selection};
+use harness::report::{has_failure, FailOn};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "jingle-interop: XMPP call interop runner")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOnArg {
+    Must,
+    Should,
+    Never,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the conformance matrix and write the report.
+    Conform {
+        /// Implementation under test, run against every peer in both roles.
+        #[arg(long = "impl")]
+        under_test: Option<String>,
+        /// Restrict peers (default: every registered implementation).
+        #[arg(long = "peer", num_args = 1..)]
+        peers: Vec<String>,
+        /// NAT profiles applied to each side (default: each scenario's own).
+        #[arg(long = "nat", num_args = 1..)]
+        nats: Vec<String>,
+        /// Scenario id globs, e.g. 'ice/*'.
+        #[arg(long = "scenario", num_args = 1..)]
+        scenarios: Vec<String>,
+        /// Seeds 1..=N per run.
+        #[arg(long, conflicts_with = "seed")]
+        seeds: Option<u64>,
+        /// One exact seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Run the I-th of N deterministic slices, as I/N.
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<(usize, usize)>,
+        /// Output folder.
+        #[arg(long, default_value = "reports/latest")]
+        out: PathBuf,
+        /// Exit status policy.
+        #[arg(long = "fail-on", value_enum, default_value = "must")]
+        fail_on: FailOnArg,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// List what exists.
+    List {
+        /// impls | nat-profiles | scenarios | checks
+        what: String,
+    },
+    /// Re-run one run exactly and print its trace summary.
+    Replay {
+        /// The run id from a report.
+        run_id: String,
+    },
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (i, n) = s.split_once('/').ok_or("write I/N, e.g. 1/4")?;
+    let (i, n): (usize, usize) = (i.parse().map_err(|_| "I is not a number")?, n.parse().map_err(|_| "N is not a number")?);
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("shard {i}/{n}: need 1 <= I <= N"));
+    }
+    Ok((i, n))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let registry = impl_catalog::registry();
+    let scenarios = root().join("scenarios");
+    match cli.cmd {
+        Cmd::Conform { under_test, peers, nats, scenarios: globs, seeds, seed, shard, out, fail_on, jobs } => {
+            let sel = Selection {
+                under_test,
+                peers,
+                nats,
+                scenarios: globs,
+                seeds: match (seed, seeds) {
+                    (Some(s), _) => vec![s],
+                    (None, Some(n)) => (1..=n.max(1)).collect(),
+                    (None, None) => vec![1],
+                },
+                shard,
+            };
+            let runs = match conform::plan(&scenarios, &sel, &registry) {
+                Ok(r) => r,
+                Err(e) => return input_error(e),
+            };
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+            let started = std::time::Instant::now();
+            let tty = std::io::stderr().is_terminal();
+            let report = conform::execute(&runs, &registry, jobs, &|n, total, r| {
+                if tty {
+                    eprint!("\r[{n}/{total}] {:<60}", r.id);
+                } else {
+                    eprintln!("[{n}/{total}] {} {}", r.outcome, r.id);
+                }
+            });
+            if tty {
+                eprintln!();
+            }
+            let out = if out.is_relative() { std::env::current_dir().unwrap_or_default().join(out) } else { out };
+            if let Err(e) = conform::write_outputs(&report, &out) {
+                eprintln!("error: {e}");
+                return ExitCode::from(3);
+            }
+            let meta = serde_json::json!({
+                "wall_time_ms": started.elapsed().as_millis() as u64,
+                "runs": report.runs.len(),
+                "jobs": jobs,
+                "harness_version": env!("CARGO_PKG_VERSION"),
+            });
+            let _ = std::fs::write(out.join("meta.json"), serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n");
+            print_summary(&report);
+            println!("report: {}", out.join("report.json").display());
+            if report.runs.iter().any(|r| r.outcome == "harness-error") {
+                return ExitCode::from(3);
+            }
+            let policy = match fail_on {
+                FailOnArg::Must => FailOn::Must,
+                FailOnArg::Should => FailOn::Should,
+                FailOnArg::Never => FailOn::Never,
+            };
+            if runs.is_empty() {
+                eprintln!("error: nothing to run (the selection or shard is empty)");
+                return ExitCode::from(2);
+            }
+            if has_failure(&report, policy) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+        }
+        Cmd::List { what } => list(&what, &registry, &scenarios),
+        Cmd::Replay { run_id } => {
+            let spec = match conform::spec_from_id(&scenarios, &run_id, &registry) {
+                Ok(s) => s,
+                Err(e) => return input_error(e),
+            };
+            match harness::run::run(&spec, &registry) {
+                Ok(out) => {
+                    for e in &out.trace.events {
+                        println!("{}", harness::trace::Trace::canonical_line(e));
+                    }
+                    let rep = harness::report::judge(&out);
+                    println!("outcome: {}\ntrace_hash: {}", rep.outcome, rep.trace_hash);
+                    for c in &rep.checks {
+                        println!("{:?} {:?} {} ({}): {}", c.verdict, c.level, c.id, c.cite, c.detail);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(3)
+                }
+            }
+        }
+    }
+}
+
+fn input_error(e: InputError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+fn print_summary(r: &harness::report::Report) {
+    println!("{:<70} {:<10} {:>6} {:>6}", "run", "outcome", "pass", "fail");
+    for run in &r.runs {
+        let pass = run.checks.iter().filter(|c| c.verdict == harness::checks::Verdict::Pass).count();
+        let fail = run.checks.iter().filter(|c| c.verdict == harness::checks::Verdict::Fail).count();
+        println!("{:<70} {:<10} {:>6} {:>6}", run.id, run.outcome, pass, fail);
+        for c in run.checks.iter().filter(|c| c.verdict == harness::checks::Verdict::Fail) {
+            println!("    FAIL {} ({}): {}", c.id, c.cite, c.detail);
+        }
+        if run.checks.iter().any(|c| c.verdict == harness::checks::Verdict::Fail) {
+            println!("    replay: {}", run.replay);
+        }
+    }
+}
+
+fn list(what: &str, registry: &harness::endpoint::Registry, scenarios: &std::path::Path) -> ExitCode {
+    match what {
+        "impls" => {
+            for e in registry.entries() {
+                println!("{:<24} {}", e.name, e.description);
+            }
+        }
+        "nat-profiles" => {
+            for (name, p) in harness::net::nat_profiles() {
+                let params: Vec<String> = p
+                    .nats
+                    .iter()
+                    .map(|n| {
+                        format!(
+                            "[mapping={:?} filtering={:?} ports={:?} lifetime={}s hairpinning={}]",
+                            n.mapping, n.filtering, n.port_assignment, n.mapping_lifetime_ms / 1000, n.hairpinning
+                        )
+                    })
+                    .collect();
+                let params = if params.is_empty() { "[no NAT]".to_string() } else { params.join(" behind ") };
+                println!("{name:<22} {} {params}", p.description);
+            }
+        }
+        "scenarios" => match harness::scenario::Scenario::load_dir(scenarios) {
+            Ok(all) => {
+                for s in all {
+                    println!("{:<40} {}", s.id, s.title);
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        "checks" => {
+            for c in harness::checks::catalogue() {
+                println!("{:<45} {:<6} {:<18} {}", c.id, format!("{:?}", c.level).to_uppercase(), c.cite, c.summary);
+            }
+        }
+        other => {
+            eprintln!("error: unknown list `{other}` (impls, nat-profiles, scenarios, checks)");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}

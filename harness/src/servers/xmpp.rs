@@ -33,6 +33,13 @@ struct Session {
     presence: Option<Element>,
 }
 
+/// Messages held for an account with no available resource (RFC 6121 §8.5.2.2.1 allows storing
+/// them; JMI messages carry a store hint, XEP-0353 §3).
+struct Offline {
+    bare: String,
+    stanza: Element,
+}
+
 /// The server. Pure: it takes a stanza from a client and returns the stanzas to deliver, by client
 /// index; the simulator adds the latency.
 pub struct XmppServer {
@@ -40,6 +47,7 @@ pub struct XmppServer {
     pub domain: String,
     sessions: Vec<Session>,
     services: Vec<ExtService>,
+    offline: Vec<Offline>,
 }
 
 /// Features the server advertises in disco#info.
@@ -53,6 +61,7 @@ impl XmppServer {
             domain: domain.to_string(),
             sessions: clients.iter().map(|j| Session { jid: j.clone(), presence: None }).collect(),
             services,
+            offline: Vec::new(),
         }
     }
 
@@ -104,7 +113,8 @@ impl XmppServer {
                         }
                     }
                     if first && available {
-                        // Initial presence: the server sends the client its contacts' current presence.
+                        // Initial presence: the server sends the client its contacts' current presence,
+                        // then the messages it held while the account was offline.
                         for (i, s) in self.sessions.iter().enumerate() {
                             if i != from_idx {
                                 if let Some(p) = &s.presence {
@@ -114,6 +124,10 @@ impl XmppServer {
                                 }
                             }
                         }
+                        let me = bare(&from).to_string();
+                        let (mine, rest): (Vec<Offline>, Vec<Offline>) = std::mem::take(&mut self.offline).into_iter().partition(|o| o.bare == me);
+                        self.offline = rest;
+                        out.extend(mine.into_iter().map(|o| (from_idx, o.stanza)));
                     }
                 }
                 Some(to) => out.extend(self.route(&to, stanza)),
@@ -140,7 +154,7 @@ impl XmppServer {
         out
     }
 
-    fn route(&self, to: &str, stanza: Element) -> Vec<(usize, Element)> {
+    fn route(&mut self, to: &str, stanza: Element) -> Vec<(usize, Element)> {
         if to.contains('/') {
             if let Some(i) = self.index_of_full(to).filter(|i| self.sessions[*i].presence.is_some()) {
                 return vec![(i, stanza)];
@@ -154,7 +168,14 @@ impl XmppServer {
         if !self.has_account(b) {
             return Vec::new();
         }
-        self.available_resources(b).into_iter().map(|i| (i, stanza.clone())).collect()
+        let targets = self.available_resources(b);
+        if targets.is_empty() {
+            if stanza.name() == "message" && matches!(stanza.attr("type"), None | Some("chat" | "normal")) {
+                self.offline.push(Offline { bare: b.to_string(), stanza });
+            }
+            return Vec::new();
+        }
+        targets.into_iter().map(|i| (i, stanza.clone())).collect()
     }
 
     fn handle_own_iq(&self, from_idx: usize, iq: &Element) -> Vec<(usize, Element)> {
@@ -226,6 +247,17 @@ mod tests {
         let out = s.handle(0, m);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].0, 1);
+    }
+
+    #[test]
+    fn chat_to_an_offline_account_is_held_until_initial_presence() {
+        let mut s = XmppServer::new("example.org", &["a@example.org/1".into(), "b@example.org/2".into()], vec![]);
+        s.handle(0, parse("<presence xmlns='jabber:client'/>"));
+        let m = parse("<message xmlns='jabber:client' to='b@example.org' type='chat'><x xmlns='y'/></message>");
+        assert!(s.handle(0, m).is_empty());
+        let out = s.handle(1, parse("<presence xmlns='jabber:client'/>"));
+        assert_eq!(out.last().unwrap().0, 1);
+        assert_eq!(out.last().unwrap().1.name(), "message");
     }
 
     #[test]

@@ -1,1 +1,657 @@
-pub fn x(){}
+//! The reference endpoint: a conforming XMPP call client as a sans-IO state machine.
+//!
+//! It discovers STUN through XEP-0215, gathers host and server-reflexive candidates, calls with
+//! XEP-0353 JMI (propose → ringing → proceed) and a Jingle RTP session (XEP-0166/0167) over ICE-UDP
+//! (XEP-0176) with a DTLS fingerprint (XEP-0320), runs RFC 8445 ICE with regular nomination, sends
+//! small RTP packets on the selected pair, and ends with session-terminate and JMI finish.
+#![warn(missing_docs)]
+
+pub mod ice;
+pub mod signalling;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use harness::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Ics, Input, Output, UserAction};
+use harness::sim::SimRng;
+use harness::stun::{attr_type, method, Attribute, Class, Message, MessageBuilder};
+use harness::xml::{bare, el, iq_result, ns, BuilderExt};
+use harness::SimTime;
+use minidom::Element;
+use xmpp_parsers::jingle::{Action, Reason};
+use xmpp_parsers::jingle_dtls_srtp::Setup;
+
+use ice::{Candidate, CandidateType, IceAgent, IceConfig, IceEvent, Role};
+
+/// Interval between RTP packets on the selected pair: a few per second proves media flows without
+/// flooding the trace.
+const RTP_INTERVAL: Duration = Duration::from_millis(200);
+/// STUN gathering transaction: RTO 500 ms doubling, 7 sends (RFC 5389 §7.2.1).
+const GATHER_RTO: Duration = Duration::from_millis(500);
+const GATHER_MAX_SENDS: u32 = 7;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Initiator,
+    Responder,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CallState {
+    /// Caller: propose sent.
+    Proposed,
+    /// Callee: ringing the user.
+    Ringing,
+    /// Callee: proceed sent, waiting for session-initiate.
+    Proceeded,
+    /// Jingle session pending (initiate sent / received).
+    Pending,
+    /// Jingle session active (accept sent / received).
+    Active,
+    /// Over.
+    Ended,
+}
+
+struct Call {
+    sid: String,
+    side: Side,
+    peer_bare: String,
+    peer_full: Option<String>,
+    media: Vec<String>,
+    state: CallState,
+    ice: Option<IceAgent>,
+    /// Jingle arrived but gathering is not done: answer once it is.
+    waiting_for_gathering: bool,
+    /// A pre-approved session-initiate (after our proceed) is accepted without ringing again.
+    rtp: Option<Rtp>,
+}
+
+struct Rtp {
+    local: SocketAddr,
+    remote: SocketAddr,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    next: SimTime,
+}
+
+struct Gather {
+    txid: [u8; 12],
+    sends: u32,
+    next: Option<SimTime>,
+    srflx: Option<SocketAddr>,
+    done: bool,
+}
+
+/// The reference endpoint.
+pub struct ReferenceEndpoint {
+    ics: Ics,
+    cfg: EndpointConfig,
+    rng: SimRng,
+    ice_cfg: IceConfig,
+    out: VecDeque<Output>,
+    started: bool,
+    seq: u32,
+    socket: SocketAddr,
+    stun: Option<SocketAddr>,
+    gather: Gather,
+    fingerprint: [u8; 32],
+    /// Contacts by bare JID: their available full JID.
+    contacts: BTreeMap<String, String>,
+    call: Option<Call>,
+}
+
+/// The reference endpoint's conformance statement.
+pub fn ics() -> Ics {
+    Ics {
+        name: "reference".into(),
+        jmi: true,
+        trickle: false,
+        rtcp_mux: true,
+        renomination: "none".into(),
+        turn_transports: vec![],
+        ice_restart: false,
+    }
+}
+
+impl ReferenceEndpoint {
+    /// A new endpoint with the conforming defaults.
+    pub fn new(cfg: EndpointConfig) -> ReferenceEndpoint {
+        let mut rng = cfg.rng.clone();
+        let port = rng.range(49152, 65535) as u16;
+        let socket = SocketAddr::new(cfg.interfaces[0], port);
+        let mut fingerprint = [0u8; 32];
+        rng.fill(&mut fingerprint);
+        ReferenceEndpoint {
+            ics: ics(),
+            cfg,
+            rng,
+            ice_cfg: IceConfig::default(),
+            out: VecDeque::new(),
+            started: false,
+            seq: 0,
+            socket,
+            stun: None,
+            gather: Gather { txid: [0; 12], sends: 0, next: None, srflx: None, done: false },
+            fingerprint,
+            contacts: BTreeMap::new(),
+            call: None,
+        }
+    }
+
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.seq += 1;
+        format!("{prefix}{}", self.seq)
+    }
+
+    fn send(&mut self, e: Element) {
+        self.out.push_back(Output::Stanza(e));
+    }
+
+    fn claim(&mut self, s: &str) {
+        self.out.push_back(Output::Event(EndpointEvent::CallState(s.into())));
+    }
+
+    fn start(&mut self, _now: SimTime) {
+        self.started = true;
+        self.send(signalling::presence());
+        let id = self.next_id("extdisco");
+        let server = self.cfg.server.clone();
+        self.send(el("iq", ns::CLIENT).a("type", "get").a("id", id).a("to", server).append(el("services", ns::EXTDISCO).build()).build());
+    }
+
+    fn local_candidates(&self) -> Vec<Candidate> {
+        let mut v = vec![Candidate {
+            addr: self.socket,
+            base: self.socket,
+            typ: CandidateType::Host,
+            priority: ice::priority(CandidateType::Host, 65535, 1),
+            foundation: "1".into(),
+            component: 1,
+        }];
+        if let Some(s) = self.gather.srflx.filter(|s| *s != self.socket) {
+            v.push(Candidate {
+                addr: s,
+                base: self.socket,
+                typ: CandidateType::ServerReflexive,
+                priority: ice::priority(CandidateType::ServerReflexive, 65535, 1),
+                foundation: "2".into(),
+                component: 1,
+            });
+        }
+        v
+    }
+
+    fn gather_send(&mut self, now: SimTime) {
+        let Some(server) = self.stun else { return };
+        self.gather.sends += 1;
+        let req = MessageBuilder::new(method::BINDING, Class::Request, self.gather.txid).build(None, true);
+        self.out.push_back(Output::Datagram { local: self.socket, remote: server, payload: Bytes::from(req) });
+        self.gather.next = Some(if self.gather.sends >= GATHER_MAX_SENDS {
+            now + GATHER_RTO * 16
+        } else {
+            now + GATHER_RTO * (1 << (self.gather.sends - 1))
+        });
+    }
+
+    fn gathering_done(&mut self, now: SimTime) {
+        self.gather.done = true;
+        self.gather.next = None;
+        if self.call.as_ref().is_some_and(|c| c.waiting_for_gathering) {
+            self.call.as_mut().expect("checked").waiting_for_gathering = false;
+            match self.call.as_ref().map(|c| (c.side, c.state)) {
+                Some((Side::Initiator, _)) => self.send_initiate(now),
+                Some((Side::Responder, _)) => self.send_accept(now),
+                None => {}
+            }
+        }
+    }
+
+    fn new_agent(&mut self, role: Role) -> IceAgent {
+        let mut a = IceAgent::new(role, self.ice_cfg.clone(), self.rng.fork("ice"));
+        for c in self.local_candidates() {
+            a.add_local_candidate(c);
+        }
+        a
+    }
+
+    fn send_initiate(&mut self, _now: SimTime) {
+        if !self.gather.done {
+            if let Some(c) = self.call.as_mut() {
+                c.waiting_for_gathering = true;
+            }
+            return;
+        }
+        let agent = self.new_agent(Role::Controlling);
+        let (u, p) = agent.local_credentials();
+        let t = signalling::transport(u, p, agent.local_candidates(), &self.fingerprint, Setup::Actpass);
+        let me = self.cfg.jid.clone();
+        let id = self.next_id("jingle");
+        let Some(call) = self.call.as_mut() else { return };
+        let Some(to) = call.peer_full.clone() else { return };
+        let j = signalling::session(Action::SessionInitiate, &call.sid, &me, &call.media, &t);
+        call.ice = Some(agent);
+        call.state = CallState::Pending;
+        self.send(signalling::jingle_iq(&to, &id, j));
+        self.claim("initiated");
+    }
+
+    fn send_accept(&mut self, now: SimTime) {
+        if !self.gather.done {
+            if let Some(c) = self.call.as_mut() {
+                c.waiting_for_gathering = true;
+            }
+            return;
+        }
+        let me = self.cfg.jid.clone();
+        let id = self.next_id("jingle");
+        let fp = self.fingerprint;
+        let Some(call) = self.call.as_mut() else { return };
+        let Some(to) = call.peer_full.clone() else { return };
+        let Some(agent) = call.ice.as_mut() else { return };
+        let (u, p) = agent.local_credentials();
+        let t = signalling::transport(u, p, agent.local_candidates(), &fp, Setup::Active);
+        let j = signalling::session(Action::SessionAccept, &call.sid, &me, &call.media, &t);
+        call.state = CallState::Active;
+        agent.start(now);
+        self.send(signalling::jingle_iq(&to, &id, j));
+        self.claim("accepted");
+    }
+
+    fn end_call(&mut self, reason: Reason, notify_jingle: bool) {
+        let Some(call) = self.call.as_mut() else { return };
+        if call.state == CallState::Ended {
+            return;
+        }
+        let sid = call.sid.clone();
+        let peer = call.peer_full.clone();
+        let was_session = matches!(call.state, CallState::Pending | CallState::Active);
+        call.state = CallState::Ended;
+        if let Some(a) = call.ice.as_mut() {
+            a.close();
+        }
+        call.rtp = None;
+        if let Some(to) = peer {
+            if was_session && notify_jingle {
+                let id = self.next_id("jingle");
+                self.send(signalling::jingle_iq(&to, &id, signalling::terminate(&sid, reason)));
+            }
+            // XEP-0353 §3.6 (0.8.0): both parties send finish to the peer's full JID once the session ends.
+            let mid = self.next_id("jm-finish-");
+            self.send(signalling::jmi(&to, &mid, signalling::jmi_simple("finish", &sid, Some("success"))));
+        }
+        self.claim("ended");
+    }
+
+    fn user(&mut self, now: SimTime, a: UserAction) {
+        match a {
+            UserAction::Call { to, media } => {
+                if self.call.as_ref().is_some_and(|c| c.state != CallState::Ended) {
+                    return;
+                }
+                let sid = self.rng.uuid_v4();
+                self.call = Some(Call {
+                    sid: sid.clone(),
+                    side: Side::Initiator,
+                    peer_bare: to.clone(),
+                    peer_full: None,
+                    media: media.clone(),
+                    state: CallState::Proposed,
+                    ice: None,
+                    waiting_for_gathering: false,
+                    rtp: None,
+                });
+                let id = format!("jm-propose-{sid}");
+                self.send(signalling::jmi(&to, &id, signalling::propose(&sid, &media)));
+                self.claim("proposed");
+            }
+            UserAction::Answer => {
+                let Some(call) = self.call.as_mut() else { return };
+                if call.state != CallState::Ringing {
+                    return;
+                }
+                let (sid, to) = (call.sid.clone(), call.peer_full.clone().unwrap_or_default());
+                if call.ice.is_some() {
+                    // Direct session-initiate (no JMI): answering accepts the session.
+                    self.send_accept(now);
+                } else {
+                    call.state = CallState::Proceeded;
+                    let id = format!("jm-proceed-{sid}");
+                    self.send(signalling::jmi(&to, &id, signalling::jmi_simple("proceed", &sid, None)));
+                    self.claim("proceeding");
+                }
+            }
+            UserAction::Reject => {
+                let Some(call) = self.call.as_mut() else { return };
+                if call.state != CallState::Ringing {
+                    return;
+                }
+                call.state = CallState::Ended;
+                let (sid, to, jingle) = (call.sid.clone(), call.peer_full.clone().unwrap_or_default(), call.ice.is_some());
+                if jingle {
+                    let id = self.next_id("jingle");
+                    self.send(signalling::jingle_iq(&to, &id, signalling::terminate(&sid, Reason::Decline)));
+                } else {
+                    let id = self.next_id("jm-reject-");
+                    self.send(signalling::jmi(&to, &id, signalling::jmi_simple("reject", &sid, Some("busy"))));
+                }
+                self.claim("rejected");
+            }
+            UserAction::Hangup => {
+                let Some(call) = self.call.as_mut() else { return };
+                match call.state {
+                    CallState::Proposed => {
+                        call.state = CallState::Ended;
+                        let (sid, to) = (call.sid.clone(), call.peer_bare.clone());
+                        let id = self.next_id("jm-retract-");
+                        self.send(signalling::jmi(&to, &id, signalling::jmi_simple("retract", &sid, Some("cancel"))));
+                        self.claim("cancelled");
+                    }
+                    CallState::Pending if call.side == Side::Initiator => self.end_call(Reason::Cancel, true),
+                    CallState::Pending | CallState::Active => self.end_call(Reason::Success, true),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, now: SimTime, m: &Element) {
+        let from = m.attr("from").unwrap_or("").to_string();
+        let Some(x) = m.children().find(|c| c.ns() == ns::JMI) else { return };
+        let id = x.attr("id").unwrap_or("").to_string();
+        let _ = now;
+        match x.name() {
+            "propose" => {
+                if bare(&from) == bare(&self.cfg.jid) || self.call.as_ref().is_some_and(|c| c.state != CallState::Ended) {
+                    return;
+                }
+                let media: Vec<String> = x
+                    .children()
+                    .filter(|d| d.is("description", ns::JINGLE_RTP))
+                    .filter_map(|d| d.attr("media").map(str::to_string))
+                    .collect();
+                if media.is_empty() {
+                    return; // not an RTP call: ignored silently (digest §1.3)
+                }
+                self.call = Some(Call {
+                    sid: id.clone(),
+                    side: Side::Responder,
+                    peer_bare: bare(&from).to_string(),
+                    peer_full: Some(from.clone()),
+                    media,
+                    state: CallState::Ringing,
+                    ice: None,
+                    waiting_for_gathering: false,
+                    rtp: None,
+                });
+                let mid = self.next_id("jm-ringing-");
+                self.send(signalling::jmi(&from, &mid, signalling::jmi_simple("ringing", &id, None)));
+                self.claim("ringing");
+            }
+            "ringing" => {
+                if let Some(c) = self.call.as_mut().filter(|c| c.sid == id && c.state == CallState::Proposed) {
+                    c.peer_full.get_or_insert(from);
+                    self.claim("ringing");
+                }
+            }
+            "proceed" => {
+                let Some(c) = self.call.as_mut().filter(|c| c.sid == id && c.side == Side::Initiator && c.state == CallState::Proposed) else { return };
+                // XEP-0353 §3.2: initiate to the full JID that sent proceed.
+                c.peer_full = Some(from);
+                self.send_initiate(now);
+            }
+            "reject" | "retract" => {
+                if let Some(c) = self.call.as_mut().filter(|c| c.sid == id) {
+                    c.state = CallState::Ended;
+                    self.claim(if x.name() == "reject" { "rejected" } else { "cancelled" });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_iq(&mut self, now: SimTime, iq: &Element) {
+        let typ = iq.attr("type").unwrap_or("");
+        let me = self.cfg.jid.clone();
+        if typ == "result" {
+            if let Some(s) = iq.get_child("services", ns::EXTDISCO) {
+                for svc in s.children().filter(|c| c.is("service", ns::EXTDISCO)) {
+                    let ok = svc.attr("type") == Some("stun") && svc.attr("transport") == Some("udp");
+                    let addr = (|| Some(SocketAddr::new(svc.attr("host")?.parse().ok()?, svc.attr("port")?.parse().ok()?)))();
+                    if let (true, Some(a), None) = (ok, addr, self.stun) {
+                        self.stun = Some(a);
+                    }
+                }
+                if self.stun.is_some() && self.gather.sends == 0 {
+                    self.rng.fill(&mut self.gather.txid);
+                    self.gather_send(now);
+                } else if self.stun.is_none() {
+                    self.gathering_done(now);
+                }
+            }
+            return;
+        }
+        if typ == "error" {
+            if iq.attr("id").is_some_and(|i| i.starts_with("extdisco")) {
+                self.gathering_done(now);
+            }
+            return;
+        }
+        if typ == "get" {
+            if let Some(q) = iq.get_child("query", ns::DISCO_INFO) {
+                let info = signalling::disco_info(q.attr("node").map(str::to_string));
+                let mut r = iq_result(iq, &me);
+                r.append_child(Element::from(info));
+                self.send(r);
+            } else {
+                self.send(harness::xml::iq_error(iq, &me, "cancel", "service-unavailable", None));
+            }
+            return;
+        }
+        let Some(j) = iq.get_child("jingle", ns::JINGLE) else {
+            self.send(harness::xml::iq_error(iq, &me, "cancel", "service-unavailable", None));
+            return;
+        };
+        let sid = j.attr("sid").unwrap_or("").to_string();
+        let action = j.attr("action").unwrap_or("").to_string();
+        let from = iq.attr("from").unwrap_or("").to_string();
+        let known = self.call.as_ref().is_some_and(|c| c.sid == sid && c.state != CallState::Ended);
+        if action != "session-initiate" && !known {
+            let err = el("unknown-session", ns::JINGLE_ERRORS).build();
+            self.send(harness::xml::iq_error(iq, &me, "cancel", "item-not-found", Some(err)));
+            return;
+        }
+        self.send(iq_result(iq, &me));
+        match action.as_str() {
+            "session-initiate" => {
+                let remote = signalling::read_session(j);
+                let busy = self.call.as_ref().is_some_and(|c| c.state != CallState::Ended && c.sid != sid);
+                if busy {
+                    let id = self.next_id("jingle");
+                    self.send(signalling::jingle_iq(&from, &id, signalling::terminate(&sid, Reason::Busy)));
+                    return;
+                }
+                let pre_approved = self.call.as_ref().is_some_and(|c| c.sid == sid && c.state == CallState::Proceeded);
+                let mut agent = self.new_agent(Role::Controlled);
+                if let (Some(u), Some(p)) = (&remote.ufrag, &remote.pwd) {
+                    agent.set_remote_credentials(u, p);
+                }
+                for c in remote.candidates {
+                    agent.add_remote_candidate(c);
+                }
+                if pre_approved {
+                    let c = self.call.as_mut().expect("checked");
+                    c.peer_full = Some(from);
+                    c.media = remote.media;
+                    c.ice = Some(agent);
+                    self.send_accept(now);
+                } else {
+                    self.call = Some(Call {
+                        sid,
+                        side: Side::Responder,
+                        peer_bare: bare(&from).to_string(),
+                        peer_full: Some(from),
+                        media: remote.media,
+                        state: CallState::Ringing,
+                        ice: Some(agent),
+                        waiting_for_gathering: false,
+                        rtp: None,
+                    });
+                    self.claim("ringing");
+                }
+            }
+            "session-accept" => {
+                let remote = signalling::read_session(j);
+                let Some(c) = self.call.as_mut() else { return };
+                c.state = CallState::Active;
+                if let Some(a) = c.ice.as_mut() {
+                    if let (Some(u), Some(p)) = (&remote.ufrag, &remote.pwd) {
+                        a.set_remote_credentials(u, p);
+                    }
+                    for cand in remote.candidates {
+                        a.add_remote_candidate(cand);
+                    }
+                    a.start(now);
+                }
+                self.claim("accepted");
+            }
+            "transport-info" => {
+                let remote = signalling::read_session(j);
+                if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
+                    for cand in remote.candidates {
+                        a.add_remote_candidate(cand);
+                    }
+                }
+            }
+            "session-terminate" => self.end_call(Reason::Success, false),
+            _ => {}
+        }
+    }
+
+    fn on_datagram(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
+        if Some(remote) == self.stun && !self.gather.done {
+            if let Ok(m) = Message::decode(payload) {
+                if m.transaction_id == self.gather.txid && m.class == Class::Success {
+                    if let Some(Ok(Attribute::XorMappedAddress(a))) = m.get(attr_type::XOR_MAPPED_ADDRESS) {
+                        self.gather.srflx = Some(a);
+                    }
+                    self.gathering_done(now);
+                }
+            }
+            return;
+        }
+        if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
+            a.handle_packet(now, local, remote, payload);
+        }
+    }
+
+    fn drain_ice(&mut self, now: SimTime) {
+        let Some(call) = self.call.as_mut() else { return };
+        let Some(agent) = call.ice.as_mut() else { return };
+        let mut out = Vec::new();
+        while let Some(t) = agent.poll_transmit() {
+            out.push(Output::Datagram { local: t.local, remote: t.remote, payload: Bytes::from(t.payload) });
+        }
+        let mut failed = false;
+        while let Some(e) = agent.poll_event() {
+            match e {
+                IceEvent::State(s) => {
+                    failed |= s == ice::IceState::Failed;
+                    out.push(Output::Event(EndpointEvent::IceState(s.as_str().into())));
+                }
+                IceEvent::Selected { local, remote } => {
+                    out.push(Output::Event(EndpointEvent::SelectedPair { local, remote }));
+                    let ssrc = self.rng.next_u32();
+                    call.rtp = Some(Rtp { local, remote, ssrc, seq: (ssrc >> 16) as u16, ts: ssrc.rotate_left(7), next: now });
+                    out.push(Output::Event(EndpointEvent::CallState("connected".into())));
+                }
+            }
+        }
+        self.out.extend(out);
+        if failed && call_side(&self.call) == Some(Side::Initiator) {
+            // RFC 8445 §8.1.2: the controlling agent ends the session when ICE failed.
+            self.end_call(Reason::ConnectivityError, true);
+        }
+    }
+
+    fn send_rtp(&mut self, now: SimTime) {
+        let Some(rtp) = self.call.as_mut().and_then(|c| c.rtp.as_mut()) else { return };
+        while rtp.next <= now {
+            // RTP header (RFC 3550 §5.1): V=2, PT 111 (opus), then 20 bytes of payload.
+            let mut p = Vec::with_capacity(32);
+            p.extend_from_slice(&[0x80, 111]);
+            p.extend_from_slice(&rtp.seq.to_be_bytes());
+            p.extend_from_slice(&rtp.ts.to_be_bytes());
+            p.extend_from_slice(&rtp.ssrc.to_be_bytes());
+            p.extend_from_slice(&[0u8; 20]);
+            self.out.push_back(Output::Datagram { local: rtp.local, remote: rtp.remote, payload: Bytes::from(p) });
+            rtp.seq = rtp.seq.wrapping_add(1);
+            rtp.ts = rtp.ts.wrapping_add(9600);
+            rtp.next += RTP_INTERVAL;
+        }
+    }
+}
+
+fn call_side(c: &Option<Call>) -> Option<Side> {
+    c.as_ref().map(|c| c.side)
+}
+
+impl Endpoint for ReferenceEndpoint {
+    fn ics(&self) -> &Ics {
+        &self.ics
+    }
+
+    fn handle_input(&mut self, now: SimTime, input: Input) {
+        match input {
+            Input::Timeout => {
+                if !self.started {
+                    self.start(now);
+                }
+                if let Some(t) = self.gather.next.filter(|t| *t <= now) {
+                    let _ = t;
+                    if self.gather.sends >= GATHER_MAX_SENDS {
+                        self.gathering_done(now); // timed out: host candidates only
+                    } else {
+                        self.gather_send(now);
+                    }
+                }
+                if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
+                    if a.poll_timeout().is_some_and(|t| t <= now) {
+                        a.handle_timeout(now);
+                    }
+                }
+                self.send_rtp(now);
+            }
+            Input::User(a) => self.user(now, a),
+            Input::Stanza(s) => match s.name() {
+                "message" => self.on_message(now, &s),
+                "iq" => self.on_iq(now, &s),
+                "presence" => {
+                    if let Some(f) = s.attr("from") {
+                        if s.attr("type").is_none() {
+                            self.contacts.insert(bare(f).to_string(), f.to_string());
+                        }
+                    }
+                }
+                _ => {}
+            },
+            Input::Datagram { local, remote, payload } => self.on_datagram(now, local, remote, &payload),
+        }
+        self.drain_ice(now);
+    }
+
+    fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<SimTime> {
+        if !self.started {
+            return Some(SimTime::ZERO);
+        }
+        let ice = self.call.as_ref().and_then(|c| c.ice.as_ref()).and_then(|a| a.poll_timeout());
+        let rtp = self.call.as_ref().and_then(|c| c.rtp.as_ref()).map(|r| r.next);
+        [self.gather.next, ice, rtp].into_iter().flatten().min()
+    }
+}

@@ -1,0 +1,748 @@
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use harness::sim::SimRng;
+use harness::stun::{attr_type, method, Attribute, Class, ErrorCode, Message, MessageBuilder};
+use harness::SimTime;
+
+use super::candidate::{pair_priority, priority, Candidate, CandidateType};
+
+/// Which side decides nomination, RFC 8445 §6.1.1. In Jingle the initiator is controlling (XEP-0176 §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Nominates.
+    Controlling,
+    /// Follows the nomination.
+    Controlled,
+}
+
+/// Timers and limits; defaults are RFC 8445 / RFC 5389 values.
+#[derive(Clone, Debug)]
+pub struct IceConfig {
+    /// Ta, the pacing interval between new checks (RFC 8445 §14.2: 50 ms).
+    pub ta: Duration,
+    /// Initial retransmission timeout of a check (RFC 8445 §14.3: at least 500 ms).
+    pub rto: Duration,
+    /// Rc, requests sent per transaction (RFC 5389 §7.2.1: 7).
+    pub max_sends: u32,
+    /// Rm, the final wait after the last request as a multiple of `rto` (RFC 5389 §7.2.1: 16).
+    pub final_wait: u32,
+    /// How long the controlling agent keeps checking after the first valid pair before it nominates the
+    /// best valid pair (its "stopping point", RFC 8445 §8.1.1), unless the best pair succeeds first.
+    pub nomination_delay: Duration,
+    /// The PAC timer: no failure is declared before this much time since checks began (RFC 8863 §4:
+    /// 39.5 s with the RFC 5389 defaults).
+    pub pac: Duration,
+}
+
+impl Default for IceConfig {
+    fn default() -> Self {
+        IceConfig {
+            ta: Duration::from_millis(50),
+            rto: Duration::from_millis(500),
+            max_sends: 7,
+            final_wait: 16,
+            nomination_delay: Duration::from_millis(1000),
+            pac: Duration::from_millis(39_500),
+        }
+    }
+}
+
+/// ICE state as RFC 8445 §6.1.3 and the W3C names describe it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IceState {
+    /// Not started.
+    New,
+    /// Checks under way.
+    Checking,
+    /// A pair is selected for every component.
+    Completed,
+    /// Every pair failed and the PAC timer has fired.
+    Failed,
+    /// Closed by the application.
+    Closed,
+}
+
+impl IceState {
+    /// Lower-case name for claims.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IceState::New => "new",
+            IceState::Checking => "checking",
+            IceState::Completed => "completed",
+            IceState::Failed => "failed",
+            IceState::Closed => "closed",
+        }
+    }
+}
+
+/// What the agent tells its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IceEvent {
+    /// The state changed.
+    State(IceState),
+    /// A pair was selected: send media from `local` to `remote`.
+    Selected {
+        /// Local base.
+        local: SocketAddr,
+        /// Remote candidate.
+        remote: SocketAddr,
+    },
+}
+
+/// A datagram to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Source (a local base).
+    pub local: SocketAddr,
+    /// Destination.
+    pub remote: SocketAddr,
+    /// STUN bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Candidate pair state, RFC 8445 §6.1.2.6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PairState {
+    Frozen,
+    Waiting,
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Clone, Debug)]
+struct Pair {
+    local: usize,
+    remote: usize,
+    priority: u64,
+    state: PairState,
+    foundation: String,
+    /// The controlled side saw USE-CANDIDATE on this pair before it succeeded (RFC 8445 §7.3.1.5).
+    nominate_on_success: bool,
+    nominated: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Transaction {
+    txid: [u8; 12],
+    pair: usize,
+    request: Vec<u8>,
+    sends: u32,
+    next: SimTime,
+    use_candidate: bool,
+    /// Cancelled by a triggered check (§7.3.1.4): no more retransmits, silence is not failure, a late
+    /// response still counts.
+    cancelled: bool,
+}
+
+/// The agent. One data stream, one component (rtcp-mux), UDP.
+pub struct IceAgent {
+    cfg: IceConfig,
+    role: Role,
+    tiebreaker: u64,
+    rng: SimRng,
+    local_ufrag: String,
+    local_pwd: String,
+    remote_ufrag: Option<String>,
+    remote_pwd: Option<String>,
+    local: Vec<Candidate>,
+    remote: Vec<Candidate>,
+    pairs: Vec<Pair>,
+    triggered: VecDeque<(usize, bool)>,
+    transactions: Vec<Transaction>,
+    started_at: Option<SimTime>,
+    next_check: Option<SimTime>,
+    first_valid_at: Option<SimTime>,
+    nominating: Option<usize>,
+    selected: Option<usize>,
+    state: IceState,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<IceEvent>,
+    prflx_count: u32,
+}
+
+impl IceAgent {
+    /// A new agent in `role`. Credentials are drawn from `rng`: ufrag 8 and pwd 24 ICE characters
+    /// (RFC 8445 §5.3: at least 4 and 22).
+    pub fn new(role: Role, cfg: IceConfig, mut rng: SimRng) -> IceAgent {
+        let local_ufrag = rng.ice_chars(8);
+        let local_pwd = rng.ice_chars(24);
+        let tiebreaker = rng.next_u64();
+        IceAgent {
+            cfg,
+            role,
+            tiebreaker,
+            rng,
+            local_ufrag,
+            local_pwd,
+            remote_ufrag: None,
+            remote_pwd: None,
+            local: Vec::new(),
+            remote: Vec::new(),
+            pairs: Vec::new(),
+            triggered: VecDeque::new(),
+            transactions: Vec::new(),
+            started_at: None,
+            next_check: None,
+            first_valid_at: None,
+            nominating: None,
+            selected: None,
+            state: IceState::New,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            prflx_count: 0,
+        }
+    }
+
+    /// Local ufrag and pwd, for the transport element.
+    pub fn local_credentials(&self) -> (&str, &str) {
+        (&self.local_ufrag, &self.local_pwd)
+    }
+
+    /// Current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Current state.
+    pub fn state(&self) -> IceState {
+        self.state
+    }
+
+    /// Local candidates (as gathered, srflx included), for signalling.
+    pub fn local_candidates(&self) -> &[Candidate] {
+        &self.local
+    }
+
+    /// Adds a gathered local candidate. A server-reflexive candidate is never paired itself: pairs use
+    /// its base (RFC 8445 §6.1.2.4).
+    pub fn add_local_candidate(&mut self, c: Candidate) {
+        if self.local.iter().any(|l| l.addr == c.addr && l.base == c.base) {
+            return; // redundant, §5.1.3
+        }
+        self.local.push(c);
+        let li = self.local.len() - 1;
+        if self.local[li].typ == CandidateType::Host || self.local[li].typ == CandidateType::Relayed {
+            for ri in 0..self.remote.len() {
+                self.add_pair(li, ri);
+            }
+        }
+    }
+
+    /// Sets the peer's ufrag and pwd (from session-initiate / session-accept).
+    pub fn set_remote_credentials(&mut self, ufrag: &str, pwd: &str) {
+        self.remote_ufrag = Some(ufrag.to_string());
+        self.remote_pwd = Some(pwd.to_string());
+        if let Some(s) = self.started_at {
+            self.next_check.get_or_insert(s);
+        }
+    }
+
+    /// Adds a signalled remote candidate and pairs it with every local base.
+    pub fn add_remote_candidate(&mut self, c: Candidate) {
+        if let Some(i) = self.remote.iter().position(|r| r.addr == c.addr && r.component == c.component) {
+            // Already learned as prflx from a check: keep the pair, take the signalled priority (RFC 8838 §11).
+            if self.remote[i].typ == CandidateType::PeerReflexive {
+                self.remote[i].priority = c.priority;
+            }
+            return;
+        }
+        self.remote.push(c);
+        let ri = self.remote.len() - 1;
+        for li in 0..self.local.len() {
+            if matches!(self.local[li].typ, CandidateType::Host | CandidateType::Relayed) {
+                self.add_pair(li, ri);
+            }
+        }
+    }
+
+    /// Starts connectivity checks at `now` (both sides' credentials are known once the offer/answer is
+    /// done). Starts the PAC timer.
+    pub fn start(&mut self, now: SimTime) {
+        if self.started_at.is_some() {
+            return;
+        }
+        self.started_at = Some(now);
+        self.set_state(IceState::Checking);
+        self.unfreeze_initial();
+        self.next_check = Some(now);
+    }
+
+    /// Stops everything; no more transmits.
+    pub fn close(&mut self) {
+        self.transactions.clear();
+        self.triggered.clear();
+        self.next_check = None;
+        self.set_state(IceState::Closed);
+    }
+
+    /// The selected pair (local base, remote), once nominated.
+    pub fn selected(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.selected.map(|p| self.pair_addrs(p))
+    }
+
+    /// Next transmit.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<IceEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest time the agent needs `handle_timeout`.
+    pub fn poll_timeout(&self) -> Option<SimTime> {
+        if matches!(self.state, IceState::Closed | IceState::Failed) {
+            return None;
+        }
+        let mut t = self.next_check.filter(|_| self.has_check_work());
+        for tx in &self.transactions {
+            if !tx.cancelled || tx.sends >= self.cfg.max_sends {
+                t = Some(t.map_or(tx.next, |x| x.min(tx.next)));
+            }
+        }
+        if self.role == Role::Controlling && self.nominating.is_none() && self.selected.is_none() {
+            if let Some(f) = self.first_valid_at {
+                let at = f + self.cfg.nomination_delay;
+                t = Some(t.map_or(at, |x| x.min(at)));
+            }
+        }
+        if let (Some(s), None) = (self.started_at, self.selected) {
+            let at = s + self.cfg.pac;
+            t = Some(t.map_or(at, |x| x.min(at)));
+        }
+        t
+    }
+
+    fn has_check_work(&self) -> bool {
+        self.remote_pwd.is_some()
+            && (!self.triggered.is_empty() || self.pairs.iter().any(|p| matches!(p.state, PairState::Waiting | PairState::Frozen)))
+    }
+
+    fn set_state(&mut self, s: IceState) {
+        if self.state != s {
+            self.state = s;
+            self.events.push_back(IceEvent::State(s));
+        }
+    }
+
+    fn pair_addrs(&self, p: usize) -> (SocketAddr, SocketAddr) {
+        let pair = &self.pairs[p];
+        (self.local[pair.local].base, self.remote[pair.remote].addr)
+    }
+
+    fn compute_priority(&self, li: usize, ri: usize) -> u64 {
+        let (l, r) = (self.local[li].priority, self.remote[ri].priority);
+        match self.role {
+            Role::Controlling => pair_priority(l, r),
+            Role::Controlled => pair_priority(r, l),
+        }
+    }
+
+    fn add_pair(&mut self, li: usize, ri: usize) -> Option<usize> {
+        let (l, r) = (&self.local[li], &self.remote[ri]);
+        if l.component != r.component || l.base.is_ipv4() != r.addr.is_ipv4() {
+            return None;
+        }
+        let base = l.base;
+        if let Some(i) = self.pairs.iter().position(|p| self.local[p.local].base == base && p.remote == ri) {
+            return Some(i); // pruned: same base and remote (§6.1.2.4)
+        }
+        let foundation = format!("{}:{}", l.foundation, r.foundation);
+        let prio = self.compute_priority(li, ri);
+        // A new pair is Waiting if checks are running and nothing of its foundation is under way;
+        // otherwise Frozen (RFC 8838 §12 for pairs added while checking).
+        let state = if self.started_at.is_some() && !self.pairs.iter().any(|p| p.foundation == foundation && p.state != PairState::Failed) {
+            PairState::Waiting
+        } else {
+            PairState::Frozen
+        };
+        self.pairs.push(Pair { local: li, remote: ri, priority: prio, state, foundation, nominate_on_success: false, nominated: false });
+        if let Some(now) = self.started_at {
+            if self.next_check.is_none() {
+                self.next_check = Some(now);
+            }
+        }
+        Some(self.pairs.len() - 1)
+    }
+
+    /// Pairs by descending priority; ties by creation order, so the order is deterministic.
+    fn ordered(&self) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.pairs.len()).collect();
+        idx.sort_by(|a, b| self.pairs[*b].priority.cmp(&self.pairs[*a].priority).then(a.cmp(b)));
+        idx
+    }
+
+    /// RFC 8445 §6.1.2.6: per foundation, the highest-priority pair (lowest component) goes Waiting.
+    fn unfreeze_initial(&mut self) {
+        let mut seen: Vec<String> = Vec::new();
+        for i in self.ordered() {
+            if self.pairs[i].state == PairState::Frozen && !seen.contains(&self.pairs[i].foundation) {
+                seen.push(self.pairs[i].foundation.clone());
+                self.pairs[i].state = PairState::Waiting;
+            }
+        }
+    }
+
+    /// Drives timers: retransmissions, the next paced check, nomination, failure.
+    pub fn handle_timeout(&mut self, now: SimTime) {
+        if matches!(self.state, IceState::Closed | IceState::Failed) {
+            return;
+        }
+        self.retransmit(now);
+        if self.role == Role::Controlling && self.nominating.is_none() && self.selected.is_none() {
+            self.maybe_nominate(now);
+        }
+        if let Some(t) = self.next_check {
+            if t <= now && self.remote_pwd.is_some() {
+                if self.send_next_check(now) {
+                    self.next_check = Some(now + self.cfg.ta);
+                } else {
+                    // Nothing to check: the next trigger re-arms pacing.
+                    self.next_check = Some(now + self.cfg.ta).filter(|_| self.has_check_work());
+                }
+            }
+        }
+        self.maybe_fail(now);
+    }
+
+    fn retransmit(&mut self, now: SimTime) {
+        let mut failed = Vec::new();
+        for k in 0..self.transactions.len() {
+            let tx = &mut self.transactions[k];
+            if tx.next > now {
+                continue;
+            }
+            if tx.sends >= self.cfg.max_sends || tx.cancelled {
+                if tx.sends >= self.cfg.max_sends {
+                    failed.push(k);
+                }
+                continue;
+            }
+            tx.sends += 1;
+            let (local, remote) = (self.local[self.pairs[tx.pair].local].base, self.remote[self.pairs[tx.pair].remote].addr);
+            self.transmits.push_back(Transmit { local, remote, payload: tx.request.clone() });
+            tx.next = if tx.sends >= self.cfg.max_sends {
+                now + self.cfg.rto * self.cfg.final_wait
+            } else {
+                now + self.cfg.rto * (1 << (tx.sends - 1))
+            };
+        }
+        for k in failed.into_iter().rev() {
+            let tx = self.transactions.remove(k);
+            // A cancelled transaction's silence is not failure (§7.3.1.4).
+            if !tx.cancelled {
+                self.pair_failed(tx.pair);
+            }
+        }
+    }
+
+    fn pair_failed(&mut self, p: usize) {
+        if self.pairs[p].state == PairState::InProgress {
+            self.pairs[p].state = PairState::Failed;
+        }
+        if self.nominating == Some(p) {
+            // §8.1.1: a failed nomination check removes the pair from the valid list.
+            self.nominating = None;
+            self.pairs[p].state = PairState::Failed;
+        }
+    }
+
+    fn send_next_check(&mut self, now: SimTime) -> bool {
+        if self.remote_pwd.is_none() {
+            return false;
+        }
+        if let Some((p, nominate)) = self.triggered.pop_front() {
+            self.send_check(now, p, nominate);
+            return true;
+        }
+        let order = self.ordered();
+        let waiting = order.iter().copied().find(|&i| self.pairs[i].state == PairState::Waiting);
+        let pick = waiting.or_else(|| {
+            // §6.1.4.2: nothing Waiting: unfreeze a Frozen pair whose foundation has nothing in flight.
+            order.iter().copied().find(|&i| {
+                let f = &self.pairs[i].foundation;
+                self.pairs[i].state == PairState::Frozen
+                    && !self.pairs.iter().any(|q| &q.foundation == f && matches!(q.state, PairState::Waiting | PairState::InProgress))
+            })
+        });
+        match pick {
+            Some(p) => {
+                self.send_check(now, p, false);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn send_check(&mut self, now: SimTime, p: usize, use_candidate: bool) {
+        let (Some(ru), Some(rp)) = (self.remote_ufrag.clone(), self.remote_pwd.clone()) else { return };
+        let mut txid = [0u8; 12];
+        self.rng.fill(&mut txid);
+        let l = &self.local[self.pairs[p].local];
+        // PRIORITY is the local candidate's priority as if it were peer-reflexive (§7.1.1).
+        let prio = priority(CandidateType::PeerReflexive, ((l.priority >> 8) & 0xFFFF) as u16, l.component);
+        let mut b = MessageBuilder::new(method::BINDING, Class::Request, txid)
+            .attr(&Attribute::Username(format!("{ru}:{}", self.local_ufrag)))
+            .attr(&Attribute::Priority(prio))
+            .attr(&match self.role {
+                Role::Controlling => Attribute::IceControlling(self.tiebreaker),
+                Role::Controlled => Attribute::IceControlled(self.tiebreaker),
+            });
+        if use_candidate {
+            b = b.attr(&Attribute::UseCandidate);
+        }
+        let request = b.build(Some(rp.as_bytes()), true);
+        let (local, remote) = self.pair_addrs(p);
+        self.transmits.push_back(Transmit { local, remote, payload: request.clone() });
+        if self.pairs[p].state != PairState::Succeeded {
+            self.pairs[p].state = PairState::InProgress;
+        }
+        self.transactions.push(Transaction { txid, pair: p, request, sends: 1, next: now + self.cfg.rto, use_candidate, cancelled: false });
+    }
+
+    fn maybe_nominate(&mut self, now: SimTime) {
+        let order = self.ordered();
+        let valid: Vec<usize> = order.iter().copied().filter(|&i| self.pairs[i].state == PairState::Succeeded).collect();
+        let Some(&best_valid) = valid.first() else { return };
+        let all_done = self.pairs.iter().all(|p| matches!(p.state, PairState::Succeeded | PairState::Failed));
+        let best_overall_valid = order.first() == Some(&best_valid);
+        let waited = self.first_valid_at.is_some_and(|f| now >= f + self.cfg.nomination_delay);
+        if all_done || best_overall_valid || waited {
+            // Regular nomination (§8.1.1): repeat the check that produced the valid pair, with USE-CANDIDATE,
+            // ahead of everything else.
+            self.nominating = Some(best_valid);
+            self.triggered.push_front((best_valid, true));
+            if self.next_check.is_none_or(|t| t > now) {
+                self.next_check = Some(now);
+            }
+            self.send_next_check(now);
+            self.next_check = Some(now + self.cfg.ta);
+        }
+    }
+
+    fn maybe_fail(&mut self, now: SimTime) {
+        let Some(s) = self.started_at else { return };
+        if self.selected.is_some() || now < s + self.cfg.pac {
+            return;
+        }
+        let in_flight = self.transactions.iter().any(|t| !t.cancelled);
+        let pending = self.pairs.iter().any(|p| matches!(p.state, PairState::Waiting | PairState::Frozen | PairState::InProgress));
+        let valid = self.pairs.iter().any(|p| p.state == PairState::Succeeded);
+        if !in_flight && !pending && !valid {
+            self.transactions.clear();
+            self.next_check = None;
+            self.set_state(IceState::Failed);
+        }
+    }
+
+    fn select(&mut self, p: usize) {
+        if self.selected.is_some() {
+            return;
+        }
+        self.pairs[p].nominated = true;
+        self.selected = Some(p);
+        // §8.1.2: once a component has a selected pair, stop checking the others.
+        for t in &mut self.transactions {
+            if t.pair != p {
+                t.cancelled = true;
+                t.sends = 0;
+            }
+        }
+        self.transactions.retain(|t| !t.cancelled);
+        self.triggered.clear();
+        for (i, q) in self.pairs.iter_mut().enumerate() {
+            if i != p && matches!(q.state, PairState::Waiting | PairState::Frozen | PairState::InProgress) {
+                q.state = PairState::Failed;
+            }
+        }
+        self.next_check = None;
+        let (local, remote) = self.pair_addrs(p);
+        self.events.push_back(IceEvent::Selected { local, remote });
+        self.set_state(IceState::Completed);
+    }
+
+    /// Handles a datagram that arrived on `local` from `remote`. Returns false when it is not STUN for
+    /// this agent (the caller then treats it as media).
+    pub fn handle_packet(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> bool {
+        if !harness::stun::is_stun(data) {
+            return false;
+        }
+        let Ok(msg) = Message::decode(data) else { return true };
+        if msg.method != method::BINDING {
+            return false;
+        }
+        match msg.class {
+            Class::Request => self.handle_request(now, local, remote, &msg),
+            Class::Success | Class::Error => self.handle_response(now, local, remote, &msg),
+            Class::Indication => {} // keepalive (§11)
+        }
+        true
+    }
+
+    fn reply(&mut self, local: SocketAddr, remote: SocketAddr, msg: &Message, class: Class, attrs: &[Attribute], integrity: bool) {
+        let mut b = MessageBuilder::new(method::BINDING, class, msg.transaction_id);
+        for a in attrs {
+            b = b.attr(a);
+        }
+        let key = self.local_pwd.clone();
+        let payload = b.build(integrity.then_some(key.as_bytes()), true);
+        self.transmits.push_back(Transmit { local, remote, payload });
+    }
+
+    fn error(&mut self, local: SocketAddr, remote: SocketAddr, msg: &Message, code: u16, reason: &str, integrity: bool) {
+        let e = Attribute::ErrorCode(ErrorCode { code, reason: reason.into() });
+        self.reply(local, remote, msg, Class::Error, &[e], integrity);
+    }
+
+    fn handle_request(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, msg: &Message) {
+        // RFC 5389 §10.1.2: missing USERNAME or MESSAGE-INTEGRITY → 400; wrong → 401.
+        let Some(Ok(Attribute::Username(user))) = msg.get(attr_type::USERNAME) else {
+            return self.error(local, remote, msg, 400, "Bad Request", false);
+        };
+        if !user.starts_with(&format!("{}:", self.local_ufrag)) || !msg.verify_integrity(self.local_pwd.as_bytes()) {
+            return self.error(local, remote, msg, 401, "Unauthorized", false);
+        }
+        let unknown = msg.unknown_comprehension_required();
+        if !unknown.is_empty() {
+            let attrs = [Attribute::ErrorCode(ErrorCode { code: 420, reason: "Unknown Attribute".into() }), Attribute::UnknownAttributes(unknown)];
+            return self.reply(local, remote, msg, Class::Error, &attrs, true);
+        }
+        // Role conflict, §7.3.1.1.
+        let theirs = match (msg.get(attr_type::ICE_CONTROLLING), msg.get(attr_type::ICE_CONTROLLED)) {
+            (Some(Ok(Attribute::IceControlling(t))), _) => Some((Role::Controlling, t)),
+            (_, Some(Ok(Attribute::IceControlled(t)))) => Some((Role::Controlled, t)),
+            _ => None,
+        };
+        if let Some((their_role, their_tb)) = theirs {
+            if their_role == self.role {
+                let i_win = self.tiebreaker >= their_tb;
+                match (self.role, i_win) {
+                    (Role::Controlling, true) | (Role::Controlled, false) => {
+                        return self.error(local, remote, msg, 487, "Role Conflict", true);
+                    }
+                    _ => self.switch_role(),
+                }
+            }
+        }
+        self.reply(local, remote, msg, Class::Success, &[Attribute::XorMappedAddress(remote)], true);
+
+        // Triggered check, §7.3.1.4: learn a peer-reflexive remote candidate if needed.
+        let Some(li) = self.local.iter().position(|c| c.base == local && matches!(c.typ, CandidateType::Host | CandidateType::Relayed)) else { return };
+        let ri = match self.remote.iter().position(|r| r.addr == remote) {
+            Some(ri) => ri,
+            None => {
+                let prio = match msg.get(attr_type::PRIORITY) {
+                    Some(Ok(Attribute::Priority(p))) => p,
+                    _ => priority(CandidateType::PeerReflexive, 65535, 1),
+                };
+                self.prflx_count += 1;
+                self.remote.push(Candidate {
+                    addr: remote,
+                    base: remote,
+                    typ: CandidateType::PeerReflexive,
+                    priority: prio,
+                    foundation: format!("prflx{}", self.prflx_count),
+                    component: self.local[li].component,
+                });
+                self.remote.len() - 1
+            }
+        };
+        let Some(p) = self.pairs.iter().position(|q| self.local[q.local].base == local && q.remote == ri).or_else(|| self.add_pair(li, ri)) else { return };
+        let use_candidate = msg.has(attr_type::USE_CANDIDATE) && self.role == Role::Controlled;
+        if self.selected.is_some() {
+            // After selection nothing new is checked; keep answering (§8.1.2).
+            return;
+        }
+        match self.pairs[p].state {
+            PairState::Succeeded => {
+                if use_candidate {
+                    self.select(p);
+                }
+                return;
+            }
+            PairState::InProgress => {
+                for t in self.transactions.iter_mut().filter(|t| t.pair == p) {
+                    t.cancelled = true;
+                }
+                self.pairs[p].state = PairState::Waiting;
+                self.enqueue_triggered(now, p);
+            }
+            PairState::Waiting | PairState::Frozen | PairState::Failed => {
+                self.pairs[p].state = PairState::Waiting;
+                self.enqueue_triggered(now, p);
+            }
+        }
+        if use_candidate {
+            self.pairs[p].nominate_on_success = true;
+        }
+    }
+
+    fn enqueue_triggered(&mut self, now: SimTime, p: usize) {
+        if !self.triggered.iter().any(|(q, _)| *q == p) {
+            self.triggered.push_back((p, false));
+        }
+        if self.started_at.is_some() && self.next_check.is_none() {
+            self.next_check = Some(now);
+        }
+    }
+
+    fn switch_role(&mut self) {
+        self.role = match self.role {
+            Role::Controlling => Role::Controlled,
+            Role::Controlled => Role::Controlling,
+        };
+        for i in 0..self.pairs.len() {
+            self.pairs[i].priority = self.compute_priority(self.pairs[i].local, self.pairs[i].remote);
+        }
+    }
+
+    fn handle_response(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, msg: &Message) {
+        let Some(k) = self.transactions.iter().position(|t| t.txid == msg.transaction_id) else { return };
+        let Some(pwd) = self.remote_pwd.clone() else { return };
+        if !msg.verify_integrity(pwd.as_bytes()) {
+            return; // dropped as if never received (RFC 5389 §10.1.3)
+        }
+        let tx = self.transactions.remove(k);
+        let p = tx.pair;
+        if self.pair_addrs(p) != (local, remote) {
+            // Non-symmetric, §7.2.5.2.1.
+            self.pairs[p].state = PairState::Failed;
+            return;
+        }
+        if msg.class == Class::Error {
+            if let Some(Ok(Attribute::ErrorCode(e))) = msg.get(attr_type::ERROR_CODE) {
+                if e.code == 487 {
+                    // §7.2.5.1: switch role, new tiebreaker, recheck.
+                    self.switch_role();
+                    self.tiebreaker = self.rng.next_u64();
+                    self.pairs[p].state = PairState::Waiting;
+                    self.triggered.push_back((p, false));
+                    return;
+                }
+            }
+            self.pair_failed(p);
+            self.pairs[p].state = PairState::Failed;
+            return;
+        }
+        self.pairs[p].state = PairState::Succeeded;
+        if self.first_valid_at.is_none() {
+            self.first_valid_at = Some(now);
+        }
+        // §7.2.5.3.3: unfreeze pairs with the same foundation.
+        let f = self.pairs[p].foundation.clone();
+        for q in self.pairs.iter_mut().filter(|q| q.foundation == f && q.state == PairState::Frozen) {
+            q.state = PairState::Waiting;
+        }
+        if tx.use_candidate && self.role == Role::Controlling {
+            self.select(p);
+        } else if self.role == Role::Controlled && self.pairs[p].nominate_on_success {
+            self.select(p);
+        } else if self.role == Role::Controlling && self.nominating.is_none() && self.selected.is_none() {
+            self.maybe_nominate(now);
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! A sans-IO ICE agent, RFC 8445 (full agent, regular nomination), as the conforming yardstick.
+//!
+//! Time and packets are inputs; transmits and events wait in queues. What it does not do yet is
+//! listed in ARCHITECTURE.md (trickle, PAC, consent, renomination, restart, TURN).
+
+mod agent;
+mod candidate;
+
+pub use agent::{IceAgent, IceConfig, IceEvent, IceState, Role, Transmit};
+pub use candidate::{pair_priority, priority, Candidate, CandidateType};
