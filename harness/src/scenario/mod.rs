@@ -276,6 +276,12 @@ impl Scenario {
             if let Some(i) = message.find(" at line ") {
                 message.truncate(i);
             }
+            // It also prefixes the parent key path ("network.media: "); we print the full path ourselves.
+            if let Some((head, rest)) = message.split_once(": ") {
+                if !head.contains(' ') && path.starts_with(head) {
+                    message = rest.to_string();
+                }
+            }
             ScenarioError {
                 file: file.to_path_buf(),
                 line: loc.as_ref().map(|l| l.line()),

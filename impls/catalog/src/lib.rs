@@ -13,3 +13,27 @@ pub fn registry() -> Registry {
     });
     r
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_registered_name_is_unique_and_makes_an_endpoint_that_says_its_name() {
+        let r = super::registry();
+        let mut names: Vec<_> = r.entries().iter().map(|e| e.name.clone()).collect();
+        assert!(names.contains(&"reference".to_string()));
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n);
+        for e in r.entries() {
+            let ep = (e.make)(harness::endpoint::EndpointConfig {
+                party: "p".into(),
+                jid: "p@example.org/d".into(),
+                server: "example.org".into(),
+                interfaces: vec!["10.0.0.2".parse().unwrap()],
+                rng: harness::sim::SimRng::derive(1, "t"),
+            });
+            assert_eq!(ep.ics().name, e.name);
+        }
+    }
+}
