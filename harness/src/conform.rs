@@ -145,10 +145,70 @@ pub fn spec_from_id(dir: &Path, id: &str, registry: &Registry) -> Result<RunSpec
     Ok(RunSpec { id: id.to_string(), scenario: Arc::new(sc), parties, seed })
 }
 
+/// Which runs get a pcapng capture (`--pcap`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PcapPolicy {
+    /// Runs with a failed check or an unmet expectation.
+    Failing,
+    /// Every run.
+    All,
+    /// None.
+    None,
+}
+
+/// Where per-run artefacts go and which runs get them.
+#[derive(Clone, Debug)]
+pub struct Artefacts {
+    /// The output folder; captures go to `DIR/runs/RUN_DIR/capture.pcapng`.
+    pub out: PathBuf,
+    /// Which runs.
+    pub pcap: PcapPolicy,
+}
+
+/// The folder of a run's artefacts under `runs/`: the run id with `->` written as `-to-`.
+pub fn run_dir(out: &Path, id: &str) -> PathBuf {
+    out.join("runs").join(id.replace("->", "-to-"))
+}
+
+/// Writes the capture of `out` to `path` (parent folders created).
+///
+/// Errors: I/O errors, with the path.
+pub fn write_capture(out: &crate::run::RunOutput, path: &Path) -> std::io::Result<()> {
+    let annotate = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(annotate)?;
+    }
+    let f = std::io::BufWriter::new(std::fs::File::create(path).map_err(annotate)?);
+    crate::capture::write_pcapng(&out.trace, &out.spec.id, f).map_err(annotate)
+}
+
 /// Runs one spec and judges it; a harness failure becomes a `harness-error` run, never a panic that
 /// takes the matrix down.
 pub fn run_one(spec: &RunSpec, registry: &Registry) -> RunReport {
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(spec, registry).map(|o| judge(&o))));
+    run_one_with(spec, registry, None)
+}
+
+/// [`run_one`], also writing the run's artefacts as `artefacts` asks.
+pub fn run_one_with(spec: &RunSpec, registry: &Registry, artefacts: Option<&Artefacts>) -> RunReport {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run(spec, registry).map(|o| {
+            let mut rep = judge(&o);
+            if let Some(a) = artefacts {
+                let failing = !rep.expectation.met || rep.checks.iter().any(|c| c.verdict == crate::checks::Verdict::Fail);
+                let want = match a.pcap {
+                    PcapPolicy::All => true,
+                    PcapPolicy::Failing => failing,
+                    PcapPolicy::None => false,
+                };
+                if want {
+                    if let Err(e) = write_capture(&o, &run_dir(&a.out, &spec.id).join("capture.pcapng")) {
+                        rep.error = Some(format!("capture not written: {e}"));
+                    }
+                }
+            }
+            rep
+        })
+    }));
     match r {
         Ok(Ok(rep)) => rep,
         Ok(Err(e)) => harness_error_report(spec, e.to_string()),
@@ -161,7 +221,13 @@ pub fn run_one(spec: &RunSpec, registry: &Registry) -> RunReport {
 
 /// Runs every spec on `jobs` worker threads; `progress` is called once per finished run (in completion
 /// order, which varies; the report does not).
-pub fn execute(runs: &[RunSpec], registry: &Registry, jobs: usize, progress: &(dyn Fn(usize, usize, &RunReport) + Sync)) -> Report {
+pub fn execute(
+    runs: &[RunSpec],
+    registry: &Registry,
+    jobs: usize,
+    artefacts: Option<&Artefacts>,
+    progress: &(dyn Fn(usize, usize, &RunReport) + Sync),
+) -> Report {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let results: Mutex<Vec<RunReport>> = Mutex::new(Vec::with_capacity(runs.len()));
@@ -170,7 +236,7 @@ pub fn execute(runs: &[RunSpec], registry: &Registry, jobs: usize, progress: &(d
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(spec) = runs.get(i) else { break };
-                let rep = run_one(spec, registry);
+                let rep = run_one_with(spec, registry, artefacts);
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 progress(n, runs.len(), &rep);
                 results.lock().expect("no worker panics while holding the lock").push(rep);

@@ -7,6 +7,7 @@
 //! [`endpoint::Registry`].
 #![warn(missing_docs)]
 
+pub mod capture;
 pub mod checks;
 pub mod conform;
 pub mod endpoint;

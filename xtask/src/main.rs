@@ -22,6 +22,13 @@ enum FailOnArg {
     Never,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum PcapArg {
+    Failing,
+    All,
+    None,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the conformance matrix and write the report.
@@ -56,6 +63,9 @@ enum Cmd {
         /// Worker threads (default: all cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Which runs get DIR/runs/RUN/capture.pcapng.
+        #[arg(long, value_enum, default_value = "failing")]
+        pcap: PcapArg,
     },
     /// List what exists.
     List {
@@ -66,6 +76,9 @@ enum Cmd {
     Replay {
         /// The run id from a report.
         run_id: String,
+        /// Where the capture goes (DIR/runs/RUN/capture.pcapng).
+        #[arg(long, default_value = "reports/replay")]
+        out: PathBuf,
     },
 }
 
@@ -87,7 +100,7 @@ fn main() -> ExitCode {
     let registry = impl_catalog::registry();
     let scenarios = root().join("scenarios");
     match cli.cmd {
-        Cmd::Conform { under_test, peers, nats, scenarios: globs, seeds, seed, shard, out, fail_on, jobs } => {
+        Cmd::Conform { under_test, peers, nats, scenarios: globs, seeds, seed, shard, out, fail_on, jobs, pcap } => {
             let sel = Selection {
                 under_test,
                 peers,
@@ -107,7 +120,16 @@ fn main() -> ExitCode {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
             let started = std::time::Instant::now();
             let tty = std::io::stderr().is_terminal();
-            let report = conform::execute(&runs, &registry, jobs, &|n, total, r| {
+            let out = if out.is_relative() { std::env::current_dir().unwrap_or_default().join(out) } else { out };
+            let artefacts = conform::Artefacts {
+                out: out.clone(),
+                pcap: match pcap {
+                    PcapArg::Failing => conform::PcapPolicy::Failing,
+                    PcapArg::All => conform::PcapPolicy::All,
+                    PcapArg::None => conform::PcapPolicy::None,
+                },
+            };
+            let report = conform::execute(&runs, &registry, jobs, Some(&artefacts), &|n, total, r| {
                 if tty {
                     eprint!("\r[{n}/{total}] {:<60}", r.id);
                 } else {
@@ -117,7 +139,6 @@ fn main() -> ExitCode {
             if tty {
                 eprintln!();
             }
-            let out = if out.is_relative() { std::env::current_dir().unwrap_or_default().join(out) } else { out };
             if let Err(e) = conform::write_outputs(&report, &out) {
                 eprintln!("error: {e}");
                 return ExitCode::from(3);
@@ -146,7 +167,7 @@ fn main() -> ExitCode {
             if has_failure(&report, policy) { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
         Cmd::List { what } => list(&what, &registry, &scenarios),
-        Cmd::Replay { run_id } => {
+        Cmd::Replay { run_id, out: replay_out } => {
             let spec = match conform::spec_from_id(&scenarios, &run_id, &registry) {
                 Ok(s) => s,
                 Err(e) => return input_error(e),
@@ -161,6 +182,12 @@ fn main() -> ExitCode {
                     for c in &rep.checks {
                         println!("{:?} {:?} {} ({}): {}", c.verdict, c.level, c.id, c.cite, c.detail);
                     }
+                    let path = conform::run_dir(&replay_out, &run_id).join("capture.pcapng");
+                    if let Err(e) = conform::write_capture(&out, &path) {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(3);
+                    }
+                    println!("capture: {}", path.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
