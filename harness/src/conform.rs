@@ -246,13 +246,15 @@ pub fn execute(
     build(results.into_inner().expect("workers joined"))
 }
 
-/// Writes report.json and report.md into `out` (created if needed).
+/// Writes report.json, report.md and junit.xml into `out` (created if needed).
 ///
 /// Errors: I/O errors, with the path.
 pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
     std::fs::create_dir_all(out)?;
     let json = serde_json::to_string_pretty(report).expect("report serializes") + "\n";
-    let files = [(out.join("report.json"), json), (out.join("report.md"), report::render_markdown(report))];
+    let files = [(out.join("report.json"), json), (out.join("report.md"), report::render_markdown(report)),
+        (out.join("junit.xml"), report::render_junit(report)),
+    ];
     let mut written = Vec::new();
     for (p, text) in files {
         std::fs::write(&p, text).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;

@@ -15,7 +15,24 @@ pub const BIDIRECTIONAL_ON_SELECTED_PAIR: CheckDef = CheckDef {
 pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
     let d = &BIDIRECTIONAL_ON_SELECTED_PAIR;
     let Some(n) = &ctx.nominated else {
-        return result(d, Verdict::Fail, "no pair was nominated, so there is no selected pair to carry media".into(), vec![]);
+        let checks: Vec<_> = [&ctx.caller, &ctx.callee].into_iter().flat_map(|p| ctx.wire.checks_sent_by(p)).collect();
+        let succeeded = checks.iter().find(|c| ctx.wire.response_to(c).is_some_and(|r| r.msg.class == crate::stun::Class::Success));
+        return match (checks.first(), succeeded) {
+            (None, _) => result(d, Verdict::Fail, "no connectivity check was ever sent, so no pair could carry media".into(), vec![]),
+            (Some(_), Some(ok)) => result(
+                d,
+                Verdict::Fail,
+                format!("a pair was valid ({} -> {}) but none was nominated, so there is no selected pair to carry media", ok.src, ok.dst),
+                vec![ok.index],
+            ),
+            // The network offered no path (e.g. symmetric NATs without TURN): not the implementations' fault.
+            (Some(first), None) => result(
+                d,
+                Verdict::Inconclusive,
+                format!("none of the {} connectivity checks succeeded: the network offered no usable path", checks.len()),
+                vec![first.index],
+            ),
+        };
     };
     let Some((cl, cr, _)) = n.controlled_view else {
         return result(d, Verdict::Fail, "the nominating check never reached the controlled side".into(), vec![n.request]);

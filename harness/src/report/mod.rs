@@ -3,6 +3,7 @@
 //! report.json holds no wall-clock time, so two runs of the same matrix diff cleanly; wall time and
 //! host facts go to meta.json.
 
+mod junit;
 mod markdown;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use crate::scenario::RunSpec;
 use crate::trace::Dir;
 use crate::wire::Wire;
 
+pub use junit::render_junit;
 pub use markdown::render_markdown;
 
 /// Schema identifier of report.json.
