@@ -232,9 +232,15 @@ fn list(what: &str, registry: &harness::endpoint::Registry, scenarios: &std::pat
                     .nats
                     .iter()
                     .map(|n| {
+                        // The names as profiles.yaml and scenarios write them.
+                        let name = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
                         format!(
-                            "[mapping={:?} filtering={:?} ports={:?} lifetime={}s hairpinning={}]",
-                            n.mapping, n.filtering, n.port_assignment, n.mapping_lifetime_ms / 1000, n.hairpinning
+                            "[mapping={} filtering={} ports={} lifetime={}s hairpinning={}]",
+                            name(serde_json::json!(n.mapping)),
+                            name(serde_json::json!(n.filtering)),
+                            name(serde_json::json!(n.port_assignment)),
+                            n.mapping_lifetime_ms / 1000,
+                            n.hairpinning
                         )
                     })
                     .collect();
