@@ -27,7 +27,9 @@ const TAG_DISSECTOR_NAME: u16 = 12;
 const XMPP_IF: &str = "xmpp-streams";
 
 fn ipv4_udp(src: SocketAddr, dst: SocketAddr, ident: u16, payload: &[u8]) -> Option<Vec<u8>> {
-    let (IpAddr::V4(s), IpAddr::V4(d)) = (src.ip(), dst.ip()) else { return None };
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (src.ip(), dst.ip()) else {
+        return None;
+    };
     let total = 20 + 8 + payload.len();
     let mut p = Vec::with_capacity(total);
     p.extend_from_slice(&[0x45, 0]);
@@ -76,17 +78,52 @@ pub fn write_pcapng<W: Write>(trace: &Trace, run_id: &str, w: W) -> std::io::Res
     let mut step: Option<String> = None;
     for e in &trace.events {
         let (point, data, link, comment) = match &e.kind {
-            TraceKind::Datagram { point, dir, src, dst, payload } => {
-                let Some(pkt) = ipv4_udp(*src, *dst, e.index as u16, payload) else { continue };
-                (point.as_str(), pkt, DataLink::RAW, format!("#{} {point} {}", e.index, if *dir == Dir::Tx { "out" } else { "in" }))
+            TraceKind::Datagram {
+                point,
+                dir,
+                src,
+                dst,
+                payload,
+            } => {
+                let Some(pkt) = ipv4_udp(*src, *dst, e.index as u16, payload) else {
+                    continue;
+                };
+                (
+                    point.as_str(),
+                    pkt,
+                    DataLink::RAW,
+                    format!("#{} {point} {}", e.index, if *dir == Dir::Tx { "out" } else { "in" }),
+                )
             }
-            TraceKind::Dropped { point, src, dst, reason, payload } => {
-                let Some(pkt) = ipv4_udp(*src, *dst, e.index as u16, payload) else { continue };
-                (point.as_str(), pkt, DataLink::RAW, format!("#{} DROPPED at {point}: {reason}", e.index))
+            TraceKind::Dropped {
+                point,
+                src,
+                dst,
+                reason,
+                payload,
+            } => {
+                let Some(pkt) = ipv4_udp(*src, *dst, e.index as u16, payload) else {
+                    continue;
+                };
+                (
+                    point.as_str(),
+                    pkt,
+                    DataLink::RAW,
+                    format!("#{} DROPPED at {point}: {reason}", e.index),
+                )
             }
             TraceKind::Stanza { party, dir, xml, .. } => {
-                let how = if *dir == Dir::Tx { "client to server" } else { "server to client" };
-                (XMPP_IF, upper_pdu("xml", xml.as_bytes()), DataLink::Unknown(UPPER_PDU), format!("#{} {party} stream, {how}", e.index))
+                let how = if *dir == Dir::Tx {
+                    "client to server"
+                } else {
+                    "server to client"
+                };
+                (
+                    XMPP_IF,
+                    upper_pdu("xml", xml.as_bytes()),
+                    DataLink::Unknown(UPPER_PDU),
+                    format!("#{} {party} stream, {how}", e.index),
+                )
             }
             TraceKind::User { party, action } => {
                 step = Some(format!("scenario step: {party} {action}"));

@@ -59,7 +59,10 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Vec<RunS
         if known.contains(n) {
             Ok(())
         } else {
-            Err(InputError::Unknown(format!("unknown implementation `{n}` (known: {})", known.join(", "))))
+            Err(InputError::Unknown(format!(
+                "unknown implementation `{n}` (known: {})",
+                known.join(", ")
+            )))
         }
     };
     if let Some(u) = &sel.under_test {
@@ -72,7 +75,10 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Vec<RunS
     for n in &sel.nats {
         if !profiles.contains_key(n) {
             let k: Vec<_> = profiles.keys().cloned().collect();
-            return Err(InputError::Unknown(format!("unknown NAT profile `{n}` (known: {})", k.join(", "))));
+            return Err(InputError::Unknown(format!(
+                "unknown NAT profile `{n}` (known: {})",
+                k.join(", ")
+            )));
         }
     }
     let mut chosen = Vec::new();
@@ -81,7 +87,10 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Vec<RunS
         let hits: Vec<_> = all.iter().filter(|s| pat.matches(&s.id)).collect();
         if hits.is_empty() {
             let ids: Vec<_> = all.iter().map(|s| s.id.as_str()).collect();
-            return Err(InputError::Unknown(format!("no scenario matches `{g}` (known: {})", ids.join(", "))));
+            return Err(InputError::Unknown(format!(
+                "no scenario matches `{g}` (known: {})",
+                ids.join(", ")
+            )));
         }
         for h in hits {
             if !chosen.iter().any(|c: &Scenario| c.id == h.id) {
@@ -92,21 +101,44 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Vec<RunS
     if sel.scenarios.is_empty() {
         chosen = all;
     }
-    let peers = if sel.peers.is_empty() { known.clone() } else { sel.peers.clone() };
+    let peers = if sel.peers.is_empty() {
+        known.clone()
+    } else {
+        sel.peers.clone()
+    };
     let pairings: Vec<(String, String)> = match &sel.under_test {
-        Some(u) => peers.iter().flat_map(|p| [(u.clone(), p.clone()), (p.clone(), u.clone())]).collect(),
-        None => known.iter().flat_map(|a| peers.iter().map(move |b| (a.clone(), b.clone()))).collect(),
+        Some(u) => peers
+            .iter()
+            .flat_map(|p| [(u.clone(), p.clone()), (p.clone(), u.clone())])
+            .collect(),
+        None => known
+            .iter()
+            .flat_map(|a| peers.iter().map(move |b| (a.clone(), b.clone())))
+            .collect(),
     };
     let m = MatrixSpec {
         pairings,
-        nat_override: if sel.nats.is_empty() { None } else { Some(sel.nats.clone()) },
-        seeds: if sel.seeds.is_empty() { vec![1] } else { sel.seeds.clone() },
+        nat_override: if sel.nats.is_empty() {
+            None
+        } else {
+            Some(sel.nats.clone())
+        },
+        seeds: if sel.seeds.is_empty() {
+            vec![1]
+        } else {
+            sel.seeds.clone()
+        },
     };
     let mut runs: Vec<RunSpec> = chosen.into_iter().flat_map(|s| expand(&Arc::new(s), &m)).collect();
     runs.sort_by(|a, b| a.id.cmp(&b.id));
     runs.dedup_by(|a, b| a.id == b.id);
     if let Some((i, n)) = sel.shard {
-        runs = runs.into_iter().enumerate().filter(|(k, _)| k % n == i - 1).map(|(_, r)| r).collect();
+        runs = runs
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % n == i - 1)
+            .map(|(_, r)| r)
+            .collect();
     }
     Ok(runs)
 }
@@ -115,15 +147,27 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Vec<RunS
 ///
 /// Errors: a malformed id, or a scenario, implementation or NAT profile that does not exist.
 pub fn spec_from_id(dir: &Path, id: &str, registry: &Registry) -> Result<RunSpec, InputError> {
-    let bad = || InputError::Unknown(format!("`{id}` is not a run id (SCENARIO/CALLER->CALLEE/NAT+NAT/seed-N)"));
+    let bad = || {
+        InputError::Unknown(format!(
+            "`{id}` is not a run id (SCENARIO/CALLER->CALLEE/NAT+NAT/seed-N)"
+        ))
+    };
     let mut parts: Vec<&str> = id.rsplitn(4, '/').collect();
     parts.reverse();
-    let [scenario, impls, nats, seed] = parts.as_slice() else { return Err(bad()) };
-    let seed: u64 = seed.strip_prefix("seed-").and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let [scenario, impls, nats, seed] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let seed: u64 = seed
+        .strip_prefix("seed-")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
     let impls: Vec<&str> = impls.split("->").collect();
     let nats: Vec<&str> = nats.split('+').collect();
     let all = Scenario::load_dir(dir).map_err(InputError::Scenario)?;
-    let sc = all.into_iter().find(|s| s.id == *scenario).ok_or_else(|| InputError::Unknown(format!("no scenario `{scenario}`")))?;
+    let sc = all
+        .into_iter()
+        .find(|s| s.id == *scenario)
+        .ok_or_else(|| InputError::Unknown(format!("no scenario `{scenario}`")))?;
     if impls.len() != sc.parties.len() || nats.len() != sc.parties.len() {
         return Err(bad());
     }
@@ -138,11 +182,24 @@ pub fn spec_from_id(dir: &Path, id: &str, registry: &Registry) -> Result<RunSpec
         .keys()
         .zip(impls.iter().zip(&nats))
         .map(|(name, (i, n))| {
-            let nat = profiles.get(*n).cloned().ok_or_else(|| InputError::Unknown(format!("unknown NAT profile `{n}`")))?;
-            Ok(crate::scenario::PartySpec { name: name.clone(), implementation: i.to_string(), nat_name: n.to_string(), nat })
+            let nat = profiles
+                .get(*n)
+                .cloned()
+                .ok_or_else(|| InputError::Unknown(format!("unknown NAT profile `{n}`")))?;
+            Ok(crate::scenario::PartySpec {
+                name: name.clone(),
+                implementation: i.to_string(),
+                nat_name: n.to_string(),
+                nat,
+            })
         })
         .collect::<Result<Vec<_>, InputError>>()?;
-    Ok(RunSpec { id: id.to_string(), scenario: Arc::new(sc), parties, seed })
+    Ok(RunSpec {
+        id: id.to_string(),
+        scenario: Arc::new(sc),
+        parties,
+        seed,
+    })
 }
 
 /// Which runs get a pcapng capture (`--pcap`).
@@ -194,7 +251,8 @@ pub fn run_one_with(spec: &RunSpec, registry: &Registry, artefacts: Option<&Arte
         run(spec, registry).map(|o| {
             let mut rep = judge(&o);
             if let Some(a) = artefacts {
-                let failing = !rep.expectation.met || rep.checks.iter().any(|c| c.verdict == crate::checks::Verdict::Fail);
+                let failing =
+                    !rep.expectation.met || rep.checks.iter().any(|c| c.verdict == crate::checks::Verdict::Fail);
                 let want = match a.pcap {
                     PcapPolicy::All => true,
                     PcapPolicy::Failing => failing,
@@ -213,7 +271,11 @@ pub fn run_one_with(spec: &RunSpec, registry: &Registry, artefacts: Option<&Arte
         Ok(Ok(rep)) => rep,
         Ok(Err(e)) => harness_error_report(spec, e.to_string()),
         Err(p) => {
-            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
             harness_error_report(spec, format!("panic: {msg}"))
         }
     }
@@ -239,7 +301,10 @@ pub fn execute(
                 let rep = run_one_with(spec, registry, artefacts);
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 progress(n, runs.len(), &rep);
-                results.lock().expect("no worker panics while holding the lock").push(rep);
+                results
+                    .lock()
+                    .expect("no worker panics while holding the lock")
+                    .push(rep);
             });
         }
     });
@@ -252,7 +317,9 @@ pub fn execute(
 pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
     std::fs::create_dir_all(out)?;
     let json = serde_json::to_string_pretty(report).expect("report serializes") + "\n";
-    let files = [(out.join("report.json"), json), (out.join("report.md"), report::render_markdown(report)),
+    let files = [
+        (out.join("report.json"), json),
+        (out.join("report.md"), report::render_markdown(report)),
         (out.join("junit.xml"), report::render_junit(report)),
     ];
     let mut written = Vec::new();

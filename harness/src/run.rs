@@ -66,7 +66,10 @@ impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::UnknownImpl(n) => write!(f, "unknown implementation `{n}`"),
-            RunError::Runaway { events } => write!(f, "run exceeded {events} events (an endpoint loops without time advancing)"),
+            RunError::Runaway { events } => write!(
+                f,
+                "run exceeded {events} events (an endpoint loops without time advancing)"
+            ),
         }
     }
 }
@@ -126,10 +129,24 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
     let mut slots = Vec::new();
     let mut jids = Vec::new();
     for (i, p) in spec.parties.iter().enumerate() {
-        let entry = registry.get(&p.implementation).ok_or_else(|| RunError::UnknownImpl(p.implementation.clone()))?;
+        let entry = registry
+            .get(&p.implementation)
+            .ok_or_else(|| RunError::UnknownImpl(p.implementation.clone()))?;
         let nats = &p.nat.nats;
-        let (host, public) = if nats.is_empty() { (public_ip(i), public_ip(i)) } else { (host_ip(i), public_ip(i)) };
-        let ext: Vec<IpAddr> = (0..nats.len()).map(|k| if k + 1 == nats.len() { public_ip(i) } else { carrier_ip(i, k) }).collect();
+        let (host, public) = if nats.is_empty() {
+            (public_ip(i), public_ip(i))
+        } else {
+            (host_ip(i), public_ip(i))
+        };
+        let ext: Vec<IpAddr> = (0..nats.len())
+            .map(|k| {
+                if k + 1 == nats.len() {
+                    public_ip(i)
+                } else {
+                    carrier_ip(i, k)
+                }
+            })
+            .collect();
         let site = net.add_site(&p.name, nats, &ext, media.clone(), spec.seed);
         net.attach(site, Attach::Endpoint(i), host, &p.name);
         let jid = format!("{}@{XMPP_DOMAIN}/device1", p.name);
@@ -140,8 +157,20 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             interfaces: vec![host],
             rng: SimRng::derive(spec.seed, &format!("endpoint/{}", p.name)),
         });
-        parties.push(PartyInfo { name: p.name.clone(), jid: jid.clone(), host_ip: host, public_ip: public, ics: ep.ics().clone() });
-        slots.push(Slot { party: p.name.clone(), ep, interfaces: vec![host], gen: 0, armed: None });
+        parties.push(PartyInfo {
+            name: p.name.clone(),
+            jid: jid.clone(),
+            host_ip: host,
+            public_ip: public,
+            ics: ep.ics().clone(),
+        });
+        slots.push(Slot {
+            party: p.name.clone(),
+            ep,
+            interfaces: vec![host],
+            gen: 0,
+            armed: None,
+        });
         jids.push(jid);
     }
     let mut services = Vec::new();
@@ -176,9 +205,16 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         w.rearm(i, SimTime::ZERO);
     }
     for s in &sc.script {
-        let ep = spec.parties.iter().position(|p| p.name == s.party).expect("validated party");
+        let ep = spec
+            .parties
+            .iter()
+            .position(|p| p.name == s.party)
+            .expect("validated party");
         let action = match &s.action {
-            Action::Call { to, media } => UserAction::Call { to: xml::bare(&jids[spec.parties.iter().position(|p| &p.name == to).expect("validated")]).to_string(), media: media.clone() },
+            Action::Call { to, media } => UserAction::Call {
+                to: xml::bare(&jids[spec.parties.iter().position(|p| &p.name == to).expect("validated")]).to_string(),
+                media: media.clone(),
+            },
             Action::Answer => UserAction::Answer,
             Action::Reject => UserAction::Reject,
             Action::Hangup => UserAction::Hangup,
@@ -201,7 +237,12 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         w.step(now, ev);
     }
     let ended_at = if w.q.is_empty() { now } else { deadline };
-    Ok(RunOutput { spec: spec.clone(), parties, trace: w.trace, ended_at })
+    Ok(RunOutput {
+        spec: spec.clone(),
+        parties,
+        trace: w.trace,
+        ended_at,
+    })
 }
 
 impl World {
@@ -216,18 +257,37 @@ impl World {
             }
             Ev::User { ep, action } => {
                 let party = self.slots[ep].party.clone();
-                self.trace.push(now, TraceKind::User { party, action: action.name().to_string() });
+                self.trace.push(
+                    now,
+                    TraceKind::User {
+                        party,
+                        action: action.name().to_string(),
+                    },
+                );
                 self.feed(now, ep, Input::User(action));
             }
             Ev::Arrive(f) => {
-                let Some(d) = self.net.arrive(now, f, &mut self.trace) else { return };
+                let Some(d) = self.net.arrive(now, f, &mut self.trace) else {
+                    return;
+                };
                 match d.to {
-                    Attach::Endpoint(i) => self.feed(now, i, Input::Datagram { local: d.dst, remote: d.src, payload: d.payload }),
+                    Attach::Endpoint(i) => self.feed(
+                        now,
+                        i,
+                        Input::Datagram {
+                            local: d.dst,
+                            remote: d.src,
+                            payload: d.payload,
+                        },
+                    ),
                     Attach::Server(_) => {
                         let Some(stun) = &self.stun else { return };
                         if let Some(resp) = stun.handle(d.src, &d.payload) {
                             let from = stun.addr;
-                            if let Some((at, f)) = self.net.send(now, Attach::Server(0), from, d.src, resp.into(), &mut self.trace) {
+                            if let Some((at, f)) =
+                                self.net
+                                    .send(now, Attach::Server(0), from, d.src, resp.into(), &mut self.trace)
+                            {
                                 self.q.push(at, Ev::Arrive(f));
                             }
                         }
@@ -241,7 +301,15 @@ impl World {
             }
             Ev::ToClient { ep, stanza } => {
                 let party = self.slots[ep].party.clone();
-                self.trace.push(now, TraceKind::Stanza { party, dir: Dir::Rx, xml: xml::to_string(&stanza), element: stanza.clone() });
+                self.trace.push(
+                    now,
+                    TraceKind::Stanza {
+                        party,
+                        dir: Dir::Rx,
+                        xml: xml::to_string(&stanza),
+                        element: stanza.clone(),
+                    },
+                );
                 self.feed(now, ep, Input::Stanza(stanza));
             }
         }
@@ -254,15 +322,32 @@ impl World {
             match out {
                 Output::Datagram { local, remote, payload } => {
                     if !self.slots[i].interfaces.contains(&local.ip()) {
-                        self.trace.push(now, TraceKind::Violation { party, what: format!("datagram from {local}, which is not an address of this host") });
+                        self.trace.push(
+                            now,
+                            TraceKind::Violation {
+                                party,
+                                what: format!("datagram from {local}, which is not an address of this host"),
+                            },
+                        );
                         continue;
                     }
-                    if let Some((at, f)) = self.net.send(now, Attach::Endpoint(i), local, remote, payload, &mut self.trace) {
+                    if let Some((at, f)) =
+                        self.net
+                            .send(now, Attach::Endpoint(i), local, remote, payload, &mut self.trace)
+                    {
                         self.q.push(at, Ev::Arrive(f));
                     }
                 }
                 Output::Stanza(stanza) => {
-                    self.trace.push(now, TraceKind::Stanza { party, dir: Dir::Tx, xml: xml::to_string(&stanza), element: stanza.clone() });
+                    self.trace.push(
+                        now,
+                        TraceKind::Stanza {
+                            party,
+                            dir: Dir::Tx,
+                            xml: xml::to_string(&stanza),
+                            element: stanza.clone(),
+                        },
+                    );
                     self.q.push(now + self.leg, Ev::ToServer { ep: i, stanza });
                 }
                 Output::Event(e) => {

@@ -127,10 +127,22 @@ impl Trace {
     pub fn canonical_line(e: &TraceEvent) -> String {
         let t = e.time.as_micros();
         match &e.kind {
-            TraceKind::Datagram { point, dir, src, dst, payload } => {
+            TraceKind::Datagram {
+                point,
+                dir,
+                src,
+                dst,
+                payload,
+            } => {
                 format!("{} {t} dgram {point} {dir:?} {src} {dst} {}", e.index, hex(payload))
             }
-            TraceKind::Dropped { point, src, dst, reason, payload } => {
+            TraceKind::Dropped {
+                point,
+                src,
+                dst,
+                reason,
+                payload,
+            } => {
                 format!("{} {t} drop {point} {src} {dst} {reason} {}", e.index, hex(payload))
             }
             TraceKind::Stanza { party, dir, xml, .. } => format!("{} {t} stanza {party} {dir:?} {xml}", e.index),

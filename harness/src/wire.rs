@@ -185,17 +185,38 @@ impl Wire {
         let mut w = Wire::default();
         for e in &trace.events {
             match &e.kind {
-                TraceKind::Datagram { point, dir, src, dst, payload } if parties.contains(point) => {
-                    match stun::demux(payload) {
-                        stun::Demux::Stun => match Message::decode(payload) {
-                            Ok(msg) => w.stun.push(StunSeen { index: e.index, time: e.time, party: point.clone(), dir: *dir, src: *src, dst: *dst, msg }),
-                            Err(err) => w.undecodable.push((e.index, point.clone(), err.to_string())),
-                        },
-                        stun::Demux::Rtp => w.rtp.push(RtpSeen { index: e.index, time: e.time, party: point.clone(), dir: *dir, src: *src, dst: *dst }),
-                        _ => {}
-                    }
-                }
-                TraceKind::Stanza { party, dir, element, .. } => {
+                TraceKind::Datagram {
+                    point,
+                    dir,
+                    src,
+                    dst,
+                    payload,
+                } if parties.contains(point) => match stun::demux(payload) {
+                    stun::Demux::Stun => match Message::decode(payload) {
+                        Ok(msg) => w.stun.push(StunSeen {
+                            index: e.index,
+                            time: e.time,
+                            party: point.clone(),
+                            dir: *dir,
+                            src: *src,
+                            dst: *dst,
+                            msg,
+                        }),
+                        Err(err) => w.undecodable.push((e.index, point.clone(), err.to_string())),
+                    },
+                    stun::Demux::Rtp => w.rtp.push(RtpSeen {
+                        index: e.index,
+                        time: e.time,
+                        party: point.clone(),
+                        dir: *dir,
+                        src: *src,
+                        dst: *dst,
+                    }),
+                    _ => {}
+                },
+                TraceKind::Stanza {
+                    party, dir, element, ..
+                } => {
                     if element.name() == "message" {
                         for c in element.children().filter(|c| c.ns() == ns::JMI) {
                             w.jmi.push(JmiSeen {
@@ -226,8 +247,14 @@ impl Wire {
                                 action: j.attr("action").unwrap_or("").to_string(),
                                 sid: j.attr("sid").unwrap_or("").to_string(),
                                 iq_id: element.attr("id").map(str::to_string),
-                                contents: j.children().filter(|c| c.is("content", ns::JINGLE)).map(parse_content).collect(),
-                                reason: reason.and_then(|r| r.children().find(|c| c.name() != "text").map(|c| c.name().to_string())),
+                                contents: j
+                                    .children()
+                                    .filter(|c| c.is("content", ns::JINGLE))
+                                    .map(parse_content)
+                                    .collect(),
+                                reason: reason.and_then(|r| {
+                                    r.children().find(|c| c.name() != "text").map(|c| c.name().to_string())
+                                }),
                                 reason_text: reason.and_then(|r| r.get_child("text", ns::JINGLE)).map(|t| t.text()),
                             });
                         }
@@ -253,7 +280,10 @@ impl Wire {
     /// The same message (by transaction id and class) as another party received it.
     pub fn received_by(&self, party: &str, sent: &StunSeen) -> Option<&StunSeen> {
         self.stun.iter().find(|s| {
-            s.party == party && s.dir == Dir::Rx && s.msg.transaction_id == sent.msg.transaction_id && s.msg.class == sent.msg.class
+            s.party == party
+                && s.dir == Dir::Rx
+                && s.msg.transaction_id == sent.msg.transaction_id
+                && s.msg.class == sent.msg.class
         })
     }
 

@@ -86,7 +86,9 @@ pub fn iq_result(iq: &Element, from: &str) -> Element {
 /// An IQ error for `iq` from `from`: `condition` in the stanzas namespace, of `etype` (cancel, modify …),
 /// with an optional application-specific child.
 pub fn iq_error(iq: &Element, from: &str, etype: &str, condition: &str, app: Option<Element>) -> Element {
-    let mut err = el("error", ns::CLIENT).a("type", etype).append(el(condition, ns::STANZAS).build());
+    let mut err = el("error", ns::CLIENT)
+        .a("type", etype)
+        .append(el(condition, ns::STANZAS).build());
     if let Some(app) = app {
         err = err.append(app);
     }

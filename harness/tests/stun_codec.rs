@@ -10,7 +10,10 @@ fn vector(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/vectors/stun/{name}.hex", env!("CARGO_MANIFEST_DIR"));
     let hex = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let hex = hex.trim();
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 const SHORT_TERM: &[u8] = b"VOkJxbRl1RmTxUk/WvJxBt";
@@ -20,17 +23,35 @@ const TID: [u8; 12] = [0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x8
 fn rfc5769_2_1_sample_request() {
     let b = vector("rfc5769-2.1-sample-request");
     let m = Message::decode(&b).unwrap();
-    assert_eq!((m.method, m.class, m.transaction_id), (method::BINDING, Class::Request, TID));
-    assert_eq!(m.get(attr_type::SOFTWARE).unwrap().unwrap(), Attribute::Software("STUN test client".into()));
-    assert_eq!(m.get(attr_type::PRIORITY).unwrap().unwrap(), Attribute::Priority(0x6e0001ff));
-    assert_eq!(m.get(attr_type::ICE_CONTROLLED).unwrap().unwrap(), Attribute::IceControlled(0x932ff9b151263b36));
-    assert_eq!(m.get(attr_type::USERNAME).unwrap().unwrap(), Attribute::Username("evtj:h6vY".into()));
+    assert_eq!(
+        (m.method, m.class, m.transaction_id),
+        (method::BINDING, Class::Request, TID)
+    );
+    assert_eq!(
+        m.get(attr_type::SOFTWARE).unwrap().unwrap(),
+        Attribute::Software("STUN test client".into())
+    );
+    assert_eq!(
+        m.get(attr_type::PRIORITY).unwrap().unwrap(),
+        Attribute::Priority(0x6e0001ff)
+    );
+    assert_eq!(
+        m.get(attr_type::ICE_CONTROLLED).unwrap().unwrap(),
+        Attribute::IceControlled(0x932ff9b151263b36)
+    );
+    assert_eq!(
+        m.get(attr_type::USERNAME).unwrap().unwrap(),
+        Attribute::Username("evtj:h6vY".into())
+    );
     // The USERNAME padding is 0x20 and must be kept: MESSAGE-INTEGRITY covers it.
     assert_eq!(m.raw(attr_type::USERNAME).unwrap().padding, vec![0x20, 0x20, 0x20]);
     assert!(m.verify_integrity(SHORT_TERM));
     assert!(!m.verify_integrity(b"wrong"));
     assert_eq!(m.verify_fingerprint(), Some(true));
-    assert_eq!(m.get(attr_type::FINGERPRINT).unwrap().unwrap(), Attribute::Fingerprint(0xe57a3bcf));
+    assert_eq!(
+        m.get(attr_type::FINGERPRINT).unwrap().unwrap(),
+        Attribute::Fingerprint(0xe57a3bcf)
+    );
 }
 
 #[test]
@@ -38,8 +59,14 @@ fn rfc5769_2_2_sample_ipv4_response() {
     let m = Message::decode(&vector("rfc5769-2.2-sample-ipv4-response")).unwrap();
     assert_eq!(m.class, Class::Success);
     let want: SocketAddr = "192.0.2.1:32853".parse().unwrap();
-    assert_eq!(m.get(attr_type::XOR_MAPPED_ADDRESS).unwrap().unwrap(), Attribute::XorMappedAddress(want));
-    assert_eq!(m.raw(attr_type::XOR_MAPPED_ADDRESS).unwrap().value, vec![0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43]);
+    assert_eq!(
+        m.get(attr_type::XOR_MAPPED_ADDRESS).unwrap().unwrap(),
+        Attribute::XorMappedAddress(want)
+    );
+    assert_eq!(
+        m.raw(attr_type::XOR_MAPPED_ADDRESS).unwrap().value,
+        vec![0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43]
+    );
     assert!(m.verify_integrity(SHORT_TERM));
     assert_eq!(m.verify_fingerprint(), Some(true));
 }
@@ -48,7 +75,10 @@ fn rfc5769_2_2_sample_ipv4_response() {
 fn rfc5769_2_3_sample_ipv6_response() {
     let m = Message::decode(&vector("rfc5769-2.3-sample-ipv6-response")).unwrap();
     let want: SocketAddr = "[2001:db8:1234:5678:11:2233:4455:6677]:32853".parse().unwrap();
-    assert_eq!(m.get(attr_type::XOR_MAPPED_ADDRESS).unwrap().unwrap(), Attribute::XorMappedAddress(want));
+    assert_eq!(
+        m.get(attr_type::XOR_MAPPED_ADDRESS).unwrap().unwrap(),
+        Attribute::XorMappedAddress(want)
+    );
     assert!(m.verify_integrity(SHORT_TERM));
     assert_eq!(m.verify_fingerprint(), Some(true));
 }
@@ -57,11 +87,23 @@ fn rfc5769_2_3_sample_ipv6_response() {
 fn rfc5769_2_4_sample_request_long_term() {
     let m = Message::decode(&vector("rfc5769-2.4-sample-request-long-term-auth")).unwrap();
     let user = "\u{30DE}\u{30C8}\u{30EA}\u{30C3}\u{30AF}\u{30B9}";
-    assert_eq!(m.get(attr_type::USERNAME).unwrap().unwrap(), Attribute::Username(user.into()));
-    assert_eq!(m.get(attr_type::NONCE).unwrap().unwrap(), Attribute::Nonce("f//499k954d6OL34oL9FSTvy64sA".into()));
-    assert_eq!(m.get(attr_type::REALM).unwrap().unwrap(), Attribute::Realm("example.org".into()));
+    assert_eq!(
+        m.get(attr_type::USERNAME).unwrap().unwrap(),
+        Attribute::Username(user.into())
+    );
+    assert_eq!(
+        m.get(attr_type::NONCE).unwrap().unwrap(),
+        Attribute::Nonce("f//499k954d6OL34oL9FSTvy64sA".into())
+    );
+    assert_eq!(
+        m.get(attr_type::REALM).unwrap().unwrap(),
+        Attribute::Realm("example.org".into())
+    );
     let key = long_term_key(user, "example.org", "TheMatrIX");
-    assert_eq!(key.iter().map(|b| format!("{b:02x}")).collect::<String>(), "e8ca7ad59d5eb0518e312911d2dab2a9");
+    assert_eq!(
+        key.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "e8ca7ad59d5eb0518e312911d2dab2a9"
+    );
     assert!(m.verify_integrity(&key));
     assert_eq!(m.verify_fingerprint(), None);
 }
@@ -71,14 +113,23 @@ fn digest_ice_checks_use_candidate_nomination_and_487() {
     let key = b"YH75Fviy6338Vbrhrlp8YhXy";
     let uc = Message::decode(&vector("digest-ice-check-use-candidate")).unwrap();
     assert!(uc.has(attr_type::USE_CANDIDATE));
-    assert_eq!(uc.get(attr_type::PRIORITY).unwrap().unwrap(), Attribute::Priority(1862270975));
-    assert_eq!(uc.get(attr_type::ICE_CONTROLLING).unwrap().unwrap(), Attribute::IceControlling(1));
+    assert_eq!(
+        uc.get(attr_type::PRIORITY).unwrap().unwrap(),
+        Attribute::Priority(1862270975)
+    );
+    assert_eq!(
+        uc.get(attr_type::ICE_CONTROLLING).unwrap().unwrap(),
+        Attribute::IceControlling(1)
+    );
     assert!(uc.verify_integrity(key));
     assert_eq!(uc.verify_fingerprint(), Some(true));
 
     let nom = Message::decode(&vector("digest-ice-check-nomination-0xc001")).unwrap();
     assert!(!nom.has(attr_type::USE_CANDIDATE));
-    assert_eq!(nom.get(attr_type::NOMINATION_LEGACY).unwrap().unwrap(), Attribute::NominationLegacy(2));
+    assert_eq!(
+        nom.get(attr_type::NOMINATION_LEGACY).unwrap().unwrap(),
+        Attribute::NominationLegacy(2)
+    );
     // 0xC001 is comprehension-optional: no 420 for an agent that does not know it.
     assert!(nom.unknown_comprehension_required().is_empty());
     assert!(nom.verify_integrity(key));
@@ -119,7 +170,8 @@ fn any_attribute() -> impl Strategy<Value = Attribute> {
         any::<u32>().prop_map(Attribute::NominationLegacy),
         any::<u32>().prop_map(Attribute::NominationRenomination2),
         any::<u32>().prop_map(Attribute::Lifetime),
-        (0xC100u16..0xFFFF, proptest::collection::vec(any::<u8>(), 0..13)).prop_map(|(typ, value)| Attribute::Unknown { typ, value }),
+        (0xC100u16..0xFFFF, proptest::collection::vec(any::<u8>(), 0..13))
+            .prop_map(|(typ, value)| Attribute::Unknown { typ, value }),
     ]
 }
 

@@ -24,14 +24,25 @@ fn tshark_finds_use_candidate_checks_and_xmpp_stanzas() {
             .args(["-r", path.to_str().unwrap(), "-Y", filter])
             .output()
             .expect("tshark is not installed (apt-get install tshark)");
-        assert!(o.status.success(), "tshark failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "tshark failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).lines().count()
     };
     let use_candidate = tshark("stun.att.type == 0x0025");
     assert!(use_candidate >= 1, "no Binding request with USE-CANDIDATE decoded");
     // The nominating check is seen at the caller, outside its NAT, outside the callee's NAT, and at the callee.
-    assert_eq!(use_candidate % 4, 0, "each nominating check appears at four observation points, got {use_candidate}");
+    assert_eq!(
+        use_candidate % 4,
+        0,
+        "each nominating check appears at four observation points, got {use_candidate}"
+    );
     assert!(tshark("xml") > 10, "stanzas not decoded as XML");
-    assert!(tshark("stun.type == 0x0101") > 1, "no Binding success responses decoded");
+    assert!(
+        tshark("stun.type == 0x0101") > 1,
+        "no Binding success responses decoded"
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }

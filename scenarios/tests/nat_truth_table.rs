@@ -16,7 +16,9 @@ use harness::scenario::{PartySpec, RunSpec, Scenario};
 fn effective(nats: &[NatBehaviour]) -> (bool, bool) {
     // (endpoint-independent mapping through the whole chain, APDF anywhere on the chain)
     let eim = nats.iter().all(|n| n.mapping == MappingBehaviour::EndpointIndependent);
-    let apdf = nats.iter().any(|n| n.filtering == FilteringBehaviour::AddressAndPortDependent);
+    let apdf = nats
+        .iter()
+        .any(|n| n.filtering == FilteringBehaviour::AddressAndPortDependent);
     (eim, apdf)
 }
 
@@ -42,8 +44,18 @@ fn every_profile_pair_connects_exactly_when_rfc4787_says_a_direct_path_exists() 
                 id: format!("truth/{an}+{bn}"),
                 scenario: sc.clone(),
                 parties: vec![
-                    PartySpec { name: "caller".into(), implementation: "reference".into(), nat_name: an.clone(), nat: a.clone() },
-                    PartySpec { name: "callee".into(), implementation: "reference".into(), nat_name: bn.clone(), nat: b.clone() },
+                    PartySpec {
+                        name: "caller".into(),
+                        implementation: "reference".into(),
+                        nat_name: an.clone(),
+                        nat: a.clone(),
+                    },
+                    PartySpec {
+                        name: "callee".into(),
+                        implementation: "reference".into(),
+                        nat_name: bn.clone(),
+                        nat: b.clone(),
+                    },
                 ],
                 seed: 1,
             };
@@ -51,10 +63,18 @@ fn every_profile_pair_connects_exactly_when_rfc4787_says_a_direct_path_exists() 
             let expected = direct_path_exists(&a.nats, &b.nats);
             cells += 1;
             if (r.outcome == "connected") != expected {
-                mismatches.push(format!("{an} -> {bn}: expected {}, got {}", if expected { "connected" } else { "no path" }, r.outcome));
+                mismatches.push(format!(
+                    "{an} -> {bn}: expected {}, got {}",
+                    if expected { "connected" } else { "no path" },
+                    r.outcome
+                ));
             }
         }
     }
     assert!(cells >= 81, "only {cells} cells ran");
-    assert!(mismatches.is_empty(), "truth table mismatches:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "truth table mismatches:\n{}",
+        mismatches.join("\n")
+    );
 }

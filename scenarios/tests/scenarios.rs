@@ -45,7 +45,10 @@ fn main() {
                 }
                 let b = run_one(&spec, &registry);
                 if a.trace_hash != b.trace_hash {
-                    return Err(Failed::from(format!("not deterministic: trace hash {} then {}", a.trace_hash, b.trace_hash)));
+                    return Err(Failed::from(format!(
+                        "not deterministic: trace hash {} then {}",
+                        a.trace_hash, b.trace_hash
+                    )));
                 }
                 Ok(())
             })

@@ -84,7 +84,10 @@ enum Cmd {
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     let (i, n) = s.split_once('/').ok_or("write I/N, e.g. 1/4")?;
-    let (i, n): (usize, usize) = (i.parse().map_err(|_| "I is not a number")?, n.parse().map_err(|_| "N is not a number")?);
+    let (i, n): (usize, usize) = (
+        i.parse().map_err(|_| "I is not a number")?,
+        n.parse().map_err(|_| "N is not a number")?,
+    );
     if n == 0 || i == 0 || i > n {
         return Err(format!("shard {i}/{n}: need 1 <= I <= N"));
     }
@@ -92,7 +95,10 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 }
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn main() -> ExitCode {
@@ -100,7 +106,19 @@ fn main() -> ExitCode {
     let registry = impl_catalog::registry();
     let scenarios = root().join("scenarios");
     match cli.cmd {
-        Cmd::Conform { under_test, peers, nats, scenarios: globs, seeds, seed, shard, out, fail_on, jobs, pcap } => {
+        Cmd::Conform {
+            under_test,
+            peers,
+            nats,
+            scenarios: globs,
+            seeds,
+            seed,
+            shard,
+            out,
+            fail_on,
+            jobs,
+            pcap,
+        } => {
             let sel = Selection {
                 under_test,
                 peers,
@@ -120,7 +138,11 @@ fn main() -> ExitCode {
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
             let started = std::time::Instant::now();
             let tty = std::io::stderr().is_terminal();
-            let out = if out.is_relative() { std::env::current_dir().unwrap_or_default().join(out) } else { out };
+            let out = if out.is_relative() {
+                std::env::current_dir().unwrap_or_default().join(out)
+            } else {
+                out
+            };
             let artefacts = conform::Artefacts {
                 out: out.clone(),
                 pcap: match pcap {
@@ -149,7 +171,10 @@ fn main() -> ExitCode {
                 "jobs": jobs,
                 "harness_version": env!("CARGO_PKG_VERSION"),
             });
-            let _ = std::fs::write(out.join("meta.json"), serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n");
+            let _ = std::fs::write(
+                out.join("meta.json"),
+                serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n",
+            );
             print_summary(&report);
             println!("report: {}", out.join("report.json").display());
             if report.runs.iter().any(|r| r.outcome == "harness-error") {
@@ -164,10 +189,17 @@ fn main() -> ExitCode {
                 eprintln!("error: nothing to run (the selection or shard is empty)");
                 return ExitCode::from(2);
             }
-            if has_failure(&report, policy) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+            if has_failure(&report, policy) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Cmd::List { what } => list(&what, &registry, &scenarios),
-        Cmd::Replay { run_id, out: replay_out } => {
+        Cmd::Replay {
+            run_id,
+            out: replay_out,
+        } => {
             let spec = match conform::spec_from_id(&scenarios, &run_id, &registry) {
                 Ok(s) => s,
                 Err(e) => return input_error(e),
@@ -207,10 +239,22 @@ fn input_error(e: InputError) -> ExitCode {
 fn print_summary(r: &harness::report::Report) {
     println!("{:<70} {:<10} {:>6} {:>6}", "run", "outcome", "pass", "fail");
     for run in &r.runs {
-        let pass = run.checks.iter().filter(|c| c.verdict == harness::checks::Verdict::Pass).count();
-        let fail = run.checks.iter().filter(|c| c.verdict == harness::checks::Verdict::Fail).count();
+        let pass = run
+            .checks
+            .iter()
+            .filter(|c| c.verdict == harness::checks::Verdict::Pass)
+            .count();
+        let fail = run
+            .checks
+            .iter()
+            .filter(|c| c.verdict == harness::checks::Verdict::Fail)
+            .count();
         println!("{:<70} {:<10} {:>6} {:>6}", run.id, run.outcome, pass, fail);
-        for c in run.checks.iter().filter(|c| c.verdict == harness::checks::Verdict::Fail) {
+        for c in run
+            .checks
+            .iter()
+            .filter(|c| c.verdict == harness::checks::Verdict::Fail)
+        {
             println!("    FAIL {} ({}): {}", c.id, c.cite, c.detail);
         }
         if run.checks.iter().any(|c| c.verdict == harness::checks::Verdict::Fail) {
@@ -244,7 +288,11 @@ fn list(what: &str, registry: &harness::endpoint::Registry, scenarios: &std::pat
                         )
                     })
                     .collect();
-                let params = if params.is_empty() { "[no NAT]".to_string() } else { params.join(" behind ") };
+                let params = if params.is_empty() {
+                    "[no NAT]".to_string()
+                } else {
+                    params.join(" behind ")
+                };
                 println!("{name:<22} {} {params}", p.description);
             }
         }
@@ -261,7 +309,13 @@ fn list(what: &str, registry: &harness::endpoint::Registry, scenarios: &std::pat
         },
         "checks" => {
             for c in harness::checks::catalogue() {
-                println!("{:<45} {:<6} {:<18} {}", c.id, format!("{:?}", c.level).to_uppercase(), c.cite, c.summary);
+                println!(
+                    "{:<45} {:<6} {:<18} {}",
+                    c.id,
+                    format!("{:?}", c.level).to_uppercase(),
+                    c.cite,
+                    c.summary
+                );
             }
         }
         other => {

@@ -30,44 +30,103 @@ pub fn controlling_nominates(ctx: &Ctx) -> CheckResult {
         return result(
             d,
             Verdict::Pass,
-            format!("{} nominated {} -> {} and the check succeeded", n.controlling, n.controlling_view.0, n.controlling_view.1),
+            format!(
+                "{} nominated {} -> {} and the check succeeded",
+                n.controlling, n.controlling_view.0, n.controlling_view.1
+            ),
             vec![n.request, n.response],
         );
     }
     let checks: Vec<usize> = ctx.wire.checks_sent_by(&ctx.controlling).map(|c| c.index).collect();
-    let succeeded = ctx.wire.checks_sent_by(&ctx.controlling).find(|c| ctx.wire.response_to(c).is_some_and(|r| r.msg.class == crate::stun::Class::Success));
+    let succeeded = ctx.wire.checks_sent_by(&ctx.controlling).find(|c| {
+        ctx.wire
+            .response_to(c)
+            .is_some_and(|r| r.msg.class == crate::stun::Class::Success)
+    });
     match (checks.is_empty(), succeeded) {
         (true, _) => {
             let started = ctx.wire.jingle.iter().any(|j| j.action == "session-accept");
             if started {
-                result(d, Verdict::Fail, format!("the session was accepted but {} sent no connectivity check", ctx.controlling), vec![])
+                result(
+                    d,
+                    Verdict::Fail,
+                    format!(
+                        "the session was accepted but {} sent no connectivity check",
+                        ctx.controlling
+                    ),
+                    vec![],
+                )
             } else {
-                result(d, Verdict::Inconclusive, "no session was accepted, so ICE never ran".into(), vec![])
+                result(
+                    d,
+                    Verdict::Inconclusive,
+                    "no session was accepted, so ICE never ran".into(),
+                    vec![],
+                )
             }
         }
         (false, Some(ok)) => result(
             d,
             Verdict::Fail,
-            format!("{} had a valid pair ({} -> {}) but never sent a USE-CANDIDATE check that succeeded", ctx.controlling, ok.src, ok.dst),
+            format!(
+                "{} had a valid pair ({} -> {}) but never sent a USE-CANDIDATE check that succeeded",
+                ctx.controlling, ok.src, ok.dst
+            ),
             vec![ok.index],
         ),
-        (false, None) => result(d, Verdict::Inconclusive, format!("none of {}'s {} checks succeeded, so there was no valid pair to nominate", ctx.controlling, checks.len()), checks.into_iter().take(8).collect()),
+        (false, None) => result(
+            d,
+            Verdict::Inconclusive,
+            format!(
+                "none of {}'s {} checks succeeded, so there was no valid pair to nominate",
+                ctx.controlling,
+                checks.len()
+            ),
+            checks.into_iter().take(8).collect(),
+        ),
     }
 }
 
 /// See [`CONTROLLED_USES_NOMINATED`].
 pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
     let d = &CONTROLLED_USES_NOMINATED;
-    let controlled = if ctx.controlling == ctx.caller { &ctx.callee } else { &ctx.caller };
-    let sent: Vec<_> = ctx.wire.rtp.iter().filter(|r| &r.party == controlled && r.dir == Dir::Tx).collect();
+    let controlled = if ctx.controlling == ctx.caller {
+        &ctx.callee
+    } else {
+        &ctx.caller
+    };
+    let sent: Vec<_> = ctx
+        .wire
+        .rtp
+        .iter()
+        .filter(|r| &r.party == controlled && r.dir == Dir::Tx)
+        .collect();
     let Some(n) = &ctx.nominated else {
         return match sent.first() {
-            Some(r) => result(d, Verdict::Fail, format!("{controlled} sent media ({} -> {}) although no pair was ever nominated", r.src, r.dst), vec![r.index]),
-            None => result(d, Verdict::Inconclusive, "no pair was nominated and the controlled agent sent no media".into(), vec![]),
+            Some(r) => result(
+                d,
+                Verdict::Fail,
+                format!(
+                    "{controlled} sent media ({} -> {}) although no pair was ever nominated",
+                    r.src, r.dst
+                ),
+                vec![r.index],
+            ),
+            None => result(
+                d,
+                Verdict::Inconclusive,
+                "no pair was nominated and the controlled agent sent no media".into(),
+                vec![],
+            ),
         };
     };
     let Some((local, remote, arrived)) = n.controlled_view else {
-        return result(d, Verdict::Inconclusive, format!("the nominating check never reached {controlled}"), vec![n.request]);
+        return result(
+            d,
+            Verdict::Inconclusive,
+            format!("the nominating check never reached {controlled}"),
+            vec![n.request],
+        );
     };
     let cutoff = n.time.as_millis() + SWITCH_GRACE_MS;
     let after: Vec<_> = sent.iter().filter(|r| r.time.as_millis() >= cutoff).collect();
@@ -75,7 +134,10 @@ pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
         return result(
             d,
             Verdict::Fail,
-            format!("nominated pair at {controlled} is {local} -> {remote}, but it sent media {} -> {} at {}", bad.src, bad.dst, bad.time),
+            format!(
+                "nominated pair at {controlled} is {local} -> {remote}, but it sent media {} -> {} at {}",
+                bad.src, bad.dst, bad.time
+            ),
             vec![n.request, arrived, bad.index],
         );
     }
@@ -84,9 +146,17 @@ pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
         Some(first) => result(
             d,
             Verdict::Pass,
-            format!("{controlled} sent {} media packets, all on the nominated pair {local} -> {remote}", on_pair.len()),
+            format!(
+                "{controlled} sent {} media packets, all on the nominated pair {local} -> {remote}",
+                on_pair.len()
+            ),
             vec![n.request, arrived, first.index],
         ),
-        None => result(d, Verdict::Fail, format!("{controlled} sent no media on the nominated pair {local} -> {remote}"), vec![n.request, arrived]),
+        None => result(
+            d,
+            Verdict::Fail,
+            format!("{controlled} sent no media on the nominated pair {local} -> {remote}"),
+            vec![n.request, arrived],
+        ),
     }
 }

@@ -15,39 +15,83 @@ pub const BIDIRECTIONAL_ON_SELECTED_PAIR: CheckDef = CheckDef {
 pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
     let d = &BIDIRECTIONAL_ON_SELECTED_PAIR;
     let Some(n) = &ctx.nominated else {
-        let checks: Vec<_> = [&ctx.caller, &ctx.callee].into_iter().flat_map(|p| ctx.wire.checks_sent_by(p)).collect();
-        let succeeded = checks.iter().find(|c| ctx.wire.response_to(c).is_some_and(|r| r.msg.class == crate::stun::Class::Success));
+        let checks: Vec<_> = [&ctx.caller, &ctx.callee]
+            .into_iter()
+            .flat_map(|p| ctx.wire.checks_sent_by(p))
+            .collect();
+        let succeeded = checks.iter().find(|c| {
+            ctx.wire
+                .response_to(c)
+                .is_some_and(|r| r.msg.class == crate::stun::Class::Success)
+        });
         return match (checks.first(), succeeded) {
-            (None, _) => result(d, Verdict::Fail, "no connectivity check was ever sent, so no pair could carry media".into(), vec![]),
+            (None, _) => result(
+                d,
+                Verdict::Fail,
+                "no connectivity check was ever sent, so no pair could carry media".into(),
+                vec![],
+            ),
             (Some(_), Some(ok)) => result(
                 d,
                 Verdict::Fail,
-                format!("a pair was valid ({} -> {}) but none was nominated, so there is no selected pair to carry media", ok.src, ok.dst),
+                format!(
+                    "a pair was valid ({} -> {}) but none was nominated, so there is no selected pair to carry media",
+                    ok.src, ok.dst
+                ),
                 vec![ok.index],
             ),
             // The network offered no path (e.g. symmetric NATs without TURN): not the implementations' fault.
             (Some(first), None) => result(
                 d,
                 Verdict::Inconclusive,
-                format!("none of the {} connectivity checks succeeded: the network offered no usable path", checks.len()),
+                format!(
+                    "none of the {} connectivity checks succeeded: the network offered no usable path",
+                    checks.len()
+                ),
                 vec![first.index],
             ),
         };
     };
     let Some((cl, cr, _)) = n.controlled_view else {
-        return result(d, Verdict::Fail, "the nominating check never reached the controlled side".into(), vec![n.request]);
+        return result(
+            d,
+            Verdict::Fail,
+            "the nominating check never reached the controlled side".into(),
+            vec![n.request],
+        );
     };
-    let views = [(n.controlling.as_str(), n.controlling_view), (n.controlled.as_str(), (cl, cr))];
+    let views = [
+        (n.controlling.as_str(), n.controlling_view),
+        (n.controlled.as_str(), (cl, cr)),
+    ];
     let mut evidence = vec![n.request];
     for (party, (local, remote)) in views {
-        let sent = ctx.wire.rtp.iter().find(|r| r.party == party && r.dir == Dir::Tx && (r.src, r.dst) == (local, remote));
+        let sent = ctx
+            .wire
+            .rtp
+            .iter()
+            .find(|r| r.party == party && r.dir == Dir::Tx && (r.src, r.dst) == (local, remote));
         let Some(sent) = sent else {
-            return result(d, Verdict::Fail, format!("{party} sent no media on its selected pair {local} -> {remote}"), evidence);
+            return result(
+                d,
+                Verdict::Fail,
+                format!("{party} sent no media on its selected pair {local} -> {remote}"),
+                evidence,
+            );
         };
         evidence.push(sent.index);
-        let got = ctx.wire.rtp.iter().find(|r| r.party == party && r.dir == Dir::Rx && r.dst == local);
+        let got = ctx
+            .wire
+            .rtp
+            .iter()
+            .find(|r| r.party == party && r.dir == Dir::Rx && r.dst == local);
         let Some(got) = got else {
-            return result(d, Verdict::Fail, format!("{party} received no media on {local}"), evidence);
+            return result(
+                d,
+                Verdict::Fail,
+                format!("{party} received no media on {local}"),
+                evidence,
+            );
         };
         evidence.push(got.index);
     }
@@ -55,7 +99,13 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
     result(
         d,
         Verdict::Pass,
-        format!("media both ways on the selected pair: {} received {} packets, {} received {}", n.controlling, count(&n.controlling), n.controlled, count(&n.controlled)),
+        format!(
+            "media both ways on the selected pair: {} received {} packets, {} received {}",
+            n.controlling,
+            count(&n.controlling),
+            n.controlled,
+            count(&n.controlled)
+        ),
         evidence,
     )
 }

@@ -83,13 +83,29 @@ pub struct CheckResult {
 
 /// Every check, in report order.
 pub fn catalogue() -> Vec<CheckDef> {
-    vec![jmi::PROPOSE_MATCHES_INITIATE, ice_nomination::CONTROLLING_NOMINATES, ice_nomination::CONTROLLED_USES_NOMINATED, media::BIDIRECTIONAL_ON_SELECTED_PAIR]
+    vec![
+        jmi::PROPOSE_MATCHES_INITIATE,
+        ice_nomination::CONTROLLING_NOMINATES,
+        ice_nomination::CONTROLLED_USES_NOMINATED,
+        media::BIDIRECTIONAL_ON_SELECTED_PAIR,
+    ]
 }
 
 fn result(def: &CheckDef, verdict: Verdict, detail: String, evidence: Vec<usize>) -> CheckResult {
     // A missed SHOULD is graded non-strict, not fail.
-    let verdict = if verdict == Verdict::Fail && def.level == Level::Should { Verdict::NonStrict } else { verdict };
-    CheckResult { id: def.id.to_string(), level: def.level, verdict, cite: def.cite.to_string(), detail, evidence }
+    let verdict = if verdict == Verdict::Fail && def.level == Level::Should {
+        Verdict::NonStrict
+    } else {
+        verdict
+    };
+    CheckResult {
+        id: def.id.to_string(),
+        level: def.level,
+        verdict,
+        cite: def.cite.to_string(),
+        detail,
+        evidence,
+    }
 }
 
 /// The nominated pair as the wire shows it: the controlling side's USE-CANDIDATE check that got a
@@ -141,7 +157,11 @@ impl<'a> Ctx<'a> {
             .find(|j| j.action == "session-initiate" && j.dir == Dir::Tx)
             .map(|j| j.party.clone())
             .unwrap_or_else(|| caller.clone());
-        let controlled = if controlling == caller { callee.clone() } else { caller.clone() };
+        let controlled = if controlling == caller {
+            callee.clone()
+        } else {
+            caller.clone()
+        };
         let nominated = wire
             .checks_sent_by(&controlling)
             .filter(|c| c.msg.has(attr_type::USE_CANDIDATE))
@@ -158,7 +178,14 @@ impl<'a> Ctx<'a> {
                     controlled_view: seen,
                 })
             });
-        Ctx { out, wire, caller, callee, nominated, controlling }
+        Ctx {
+            out,
+            wire,
+            caller,
+            callee,
+            nominated,
+            controlling,
+        }
     }
 }
 

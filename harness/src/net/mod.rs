@@ -133,13 +133,21 @@ impl Net {
         let site = self.sites.len();
         let mut ids = Vec::new();
         for (i, (b, ip)) in nats.iter().zip(external_ips).enumerate() {
-            let point = if nats.len() == 1 { format!("{name}/nat") } else { format!("{name}/nat{}", i + 1) };
+            let point = if nats.len() == 1 {
+                format!("{name}/nat")
+            } else {
+                format!("{name}/nat{}", i + 1)
+            };
             let rng = SimRng::derive(seed, &format!("nat/{point}"));
             ids.push(self.nats.len());
-            self.nats.push(NatNode { point, nat: Nat::new(*ip, b.clone(), rng) });
+            self.nats.push(NatNode {
+                point,
+                nat: Nat::new(*ip, b.clone(), rng),
+            });
         }
         if let Some(&outer) = ids.last() {
-            self.public.insert(self.nats[outer].nat.external_ip, Owner::Nat { site });
+            self.public
+                .insert(self.nats[outer].nat.external_ip, Owner::Nat { site });
         }
         let rng = SimRng::derive(seed, &format!("link/{name}"));
         self.sites.push(Site {
@@ -180,7 +188,11 @@ impl Net {
         if s.rng.chance(s.link.loss) {
             return None;
         }
-        let j = if s.link.jitter.is_zero() { 0 } else { s.rng.range(0, s.link.jitter.as_micros() as u64) };
+        let j = if s.link.jitter.is_zero() {
+            0
+        } else {
+            s.rng.range(0, s.link.jitter.as_micros() as u64)
+        };
         let mut at = now + s.link.latency + Duration::from_micros(j);
         // Jitter never reorders: a packet leaves the link no earlier than the one before it.
         let last = if up { &mut s.last_up } else { &mut s.last_down };
@@ -205,10 +217,28 @@ impl Net {
     ) -> Option<(SimTime, InFlight)> {
         let site = self.attach_site[&who];
         let point = self.points[&who].clone();
-        trace.push(now, TraceKind::Datagram { point, dir: Dir::Tx, src, dst, payload: payload.clone() });
+        trace.push(
+            now,
+            TraceKind::Datagram {
+                point,
+                dir: Dir::Tx,
+                src,
+                dst,
+                payload: payload.clone(),
+            },
+        );
         // Same LAN: straight to the other host, no NAT involved.
         if self.private.contains_key(&(site, dst.ip())) {
-            return Some((now + Duration::from_micros(500), InFlight { site, lan: true, src, dst, payload }));
+            return Some((
+                now + Duration::from_micros(500),
+                InFlight {
+                    site,
+                    lan: true,
+                    src,
+                    dst,
+                    payload,
+                },
+            ));
         }
         let mut cur = src;
         for k in 0..self.sites[site].nats.len() {
@@ -218,18 +248,45 @@ impl Net {
                 Ok(ext) => {
                     cur = ext;
                     let point = node.point.clone();
-                    trace.push(now, TraceKind::Datagram { point, dir: Dir::Tx, src: cur, dst, payload: payload.clone() });
+                    trace.push(
+                        now,
+                        TraceKind::Datagram {
+                            point,
+                            dir: Dir::Tx,
+                            src: cur,
+                            dst,
+                            payload: payload.clone(),
+                        },
+                    );
                 }
                 Err(e) => {
                     let point = node.point.clone();
-                    trace.push(now, TraceKind::Dropped { point, src: cur, dst, reason: e.to_string(), payload });
+                    trace.push(
+                        now,
+                        TraceKind::Dropped {
+                            point,
+                            src: cur,
+                            dst,
+                            reason: e.to_string(),
+                            payload,
+                        },
+                    );
                     return None;
                 }
             }
         }
         let Some(owner) = self.public.get(&dst.ip()).copied() else {
             let point = self.sites[site].name.clone() + "/uplink";
-            trace.push(now, TraceKind::Dropped { point, src: cur, dst, reason: format!("no route to {}", dst.ip()), payload });
+            trace.push(
+                now,
+                TraceKind::Dropped {
+                    point,
+                    src: cur,
+                    dst,
+                    reason: format!("no route to {}", dst.ip()),
+                    payload,
+                },
+            );
             return None;
         };
         let dst_site = match owner {
@@ -237,40 +294,112 @@ impl Net {
         };
         if dst_site == site {
             // Hairpin: back in through our own outermost NAT without touching the core.
-            let outer = *self.sites[site].nats.last().expect("a public owner on our own site is our NAT");
+            let outer = *self.sites[site]
+                .nats
+                .last()
+                .expect("a public owner on our own site is our NAT");
             if !self.nats[outer].nat.behaviour.hairpinning {
                 let point = self.nats[outer].point.clone();
-                trace.push(now, TraceKind::Dropped { point, src: cur, dst, reason: NatDrop::NoHairpin.to_string(), payload });
+                trace.push(
+                    now,
+                    TraceKind::Dropped {
+                        point,
+                        src: cur,
+                        dst,
+                        reason: NatDrop::NoHairpin.to_string(),
+                        payload,
+                    },
+                );
                 return None;
             }
-            return Some((now, InFlight { site, lan: false, src: cur, dst, payload }));
+            return Some((
+                now,
+                InFlight {
+                    site,
+                    lan: false,
+                    src: cur,
+                    dst,
+                    payload,
+                },
+            ));
         }
         let Some(up) = self.link_delay(site, now, true) else {
             let point = self.sites[site].name.clone() + "/uplink";
-            trace.push(now, TraceKind::Dropped { point, src: cur, dst, reason: "lost on the access link".into(), payload });
+            trace.push(
+                now,
+                TraceKind::Dropped {
+                    point,
+                    src: cur,
+                    dst,
+                    reason: "lost on the access link".into(),
+                    payload,
+                },
+            );
             return None;
         };
         let Some(at) = self.link_delay(dst_site, up, false) else {
             let point = self.sites[dst_site].name.clone() + "/downlink";
-            trace.push(up, TraceKind::Dropped { point, src: cur, dst, reason: "lost on the access link".into(), payload });
+            trace.push(
+                up,
+                TraceKind::Dropped {
+                    point,
+                    src: cur,
+                    dst,
+                    reason: "lost on the access link".into(),
+                    payload,
+                },
+            );
             return None;
         };
-        Some((at, InFlight { site: dst_site, lan: false, src: cur, dst, payload }))
+        Some((
+            at,
+            InFlight {
+                site: dst_site,
+                lan: false,
+                src: cur,
+                dst,
+                payload,
+            },
+        ))
     }
 
     /// A datagram reaches its destination site at `now`: passes it in through the site's NATs
     /// (outermost first, recording each) and returns the delivery, or `None` when a NAT dropped it.
     pub fn arrive(&mut self, now: SimTime, f: InFlight, trace: &mut Trace) -> Option<Delivery> {
-        let InFlight { site, lan, src, dst, payload } = f;
+        let InFlight {
+            site,
+            lan,
+            src,
+            dst,
+            payload,
+        } = f;
         let mut cur = dst;
         let chain = if lan { Vec::new() } else { self.sites[site].nats.clone() };
         for &n in chain.iter().rev() {
             let node = &mut self.nats[n];
-            trace.push(now, TraceKind::Datagram { point: node.point.clone(), dir: Dir::Rx, src, dst: cur, payload: payload.clone() });
+            trace.push(
+                now,
+                TraceKind::Datagram {
+                    point: node.point.clone(),
+                    dir: Dir::Rx,
+                    src,
+                    dst: cur,
+                    payload: payload.clone(),
+                },
+            );
             match node.nat.inbound(now, src, cur) {
                 Ok(internal) => cur = internal,
                 Err(e) => {
-                    trace.push(now, TraceKind::Dropped { point: node.point.clone(), src, dst: cur, reason: e.to_string(), payload });
+                    trace.push(
+                        now,
+                        TraceKind::Dropped {
+                            point: node.point.clone(),
+                            src,
+                            dst: cur,
+                            reason: e.to_string(),
+                            payload,
+                        },
+                    );
                     return None;
                 }
             }
@@ -285,13 +414,36 @@ impl Net {
                 Some(w) => *w,
                 None => {
                     let point = self.sites[site].name.clone() + "/lan";
-                    trace.push(now, TraceKind::Dropped { point, src, dst: cur, reason: format!("no host {}", cur.ip()), payload });
+                    trace.push(
+                        now,
+                        TraceKind::Dropped {
+                            point,
+                            src,
+                            dst: cur,
+                            reason: format!("no host {}", cur.ip()),
+                            payload,
+                        },
+                    );
                     return None;
                 }
             }
         };
-        trace.push(now, TraceKind::Datagram { point: self.points[&to].clone(), dir: Dir::Rx, src, dst: cur, payload: payload.clone() });
-        Some(Delivery { to, src, dst: cur, payload })
+        trace.push(
+            now,
+            TraceKind::Datagram {
+                point: self.points[&to].clone(),
+                dir: Dir::Rx,
+                src,
+                dst: cur,
+                payload: payload.clone(),
+            },
+        );
+        Some(Delivery {
+            to,
+            src,
+            dst: cur,
+            payload,
+        })
     }
 }
 
@@ -302,7 +454,17 @@ mod tests {
     #[test]
     fn builtin_profiles_parse_and_include_the_standard_names() {
         let p = nat_profiles();
-        for name in ["open", "full-cone", "restricted-cone", "port-restricted-cone", "symmetric", "symmetric-sequential", "cgnat", "mobile-carrier", "hairpin-less"] {
+        for name in [
+            "open",
+            "full-cone",
+            "restricted-cone",
+            "port-restricted-cone",
+            "symmetric",
+            "symmetric-sequential",
+            "cgnat",
+            "mobile-carrier",
+            "hairpin-less",
+        ] {
             assert!(p.contains_key(name), "missing {name}");
         }
         for s in STANDARD_NAT_SET {
@@ -314,7 +476,16 @@ mod tests {
     fn port_restricted_cone_drops_unsolicited_then_admits_after_outbound() {
         let prc = nat_profiles()["port-restricted-cone"].nats.clone();
         let mut net = Net::new();
-        let a = net.add_site("a", &prc, &["203.0.113.1".parse().unwrap()], LinkParams { latency: Duration::from_millis(20), ..Default::default() }, 1);
+        let a = net.add_site(
+            "a",
+            &prc,
+            &["203.0.113.1".parse().unwrap()],
+            LinkParams {
+                latency: Duration::from_millis(20),
+                ..Default::default()
+            },
+            1,
+        );
         let s = net.add_site("s", &[], &[], LinkParams::default(), 1);
         net.attach(a, Attach::Endpoint(0), "10.0.1.2".parse().unwrap(), "a");
         net.attach(s, Attach::Server(0), "192.0.2.10".parse().unwrap(), "srv");
@@ -322,15 +493,35 @@ mod tests {
         let host: SocketAddr = "10.0.1.2:5000".parse().unwrap();
         let srv: SocketAddr = "192.0.2.10:3478".parse().unwrap();
         // Unsolicited inbound to the NAT: dropped, no mapping.
-        let (t, f) = net.send(SimTime::ZERO, Attach::Server(0), srv, "203.0.113.1:5000".parse().unwrap(), Bytes::from_static(b"x"), &mut tr).unwrap();
+        let (t, f) = net
+            .send(
+                SimTime::ZERO,
+                Attach::Server(0),
+                srv,
+                "203.0.113.1:5000".parse().unwrap(),
+                Bytes::from_static(b"x"),
+                &mut tr,
+            )
+            .unwrap();
         assert_eq!(t, SimTime::from_millis(20));
         assert!(net.arrive(t, f, &mut tr).is_none());
         // Outbound opens the mapping; the reply comes back to the host.
-        let (t, f) = net.send(SimTime::ZERO, Attach::Endpoint(0), host, srv, Bytes::from_static(b"y"), &mut tr).unwrap();
+        let (t, f) = net
+            .send(
+                SimTime::ZERO,
+                Attach::Endpoint(0),
+                host,
+                srv,
+                Bytes::from_static(b"y"),
+                &mut tr,
+            )
+            .unwrap();
         assert_eq!(f.src, "203.0.113.1:5000".parse().unwrap());
         let d = net.arrive(t, f, &mut tr).unwrap();
         assert_eq!(d.to, Attach::Server(0));
-        let (t, f) = net.send(t, Attach::Server(0), srv, d.src, Bytes::from_static(b"z"), &mut tr).unwrap();
+        let (t, f) = net
+            .send(t, Attach::Server(0), srv, d.src, Bytes::from_static(b"z"), &mut tr)
+            .unwrap();
         let d = net.arrive(t, f, &mut tr).unwrap();
         assert_eq!((d.to, d.dst), (Attach::Endpoint(0), host));
         assert_eq!(t, SimTime::from_millis(40));

@@ -140,7 +140,14 @@ const PORT_LO: u16 = 1024;
 impl Nat {
     /// A NAT with external address `external_ip` behaving as `behaviour`, drawing random ports from `rng`.
     pub fn new(external_ip: IpAddr, behaviour: NatBehaviour, rng: SimRng) -> Nat {
-        Nat { external_ip, behaviour, by_key: HashMap::new(), by_port: HashMap::new(), next_port: 49152, rng }
+        Nat {
+            external_ip,
+            behaviour,
+            by_key: HashMap::new(),
+            by_port: HashMap::new(),
+            next_port: 49152,
+            rng,
+        }
     }
 
     fn lifetime(&self) -> Duration {
@@ -249,14 +256,20 @@ impl Nat {
         self.expire(now, dst.port());
         let filtering = self.behaviour.filtering;
         let refresh = self.behaviour.inbound_refresh;
-        let m = self.by_port.get_mut(&dst.port()).ok_or(NatDrop::NoMapping { port: dst.port() })?;
+        let m = self
+            .by_port
+            .get_mut(&dst.port())
+            .ok_or(NatDrop::NoMapping { port: dst.port() })?;
         let admitted = match filtering {
             FilteringBehaviour::EndpointIndependent => true,
             FilteringBehaviour::AddressDependent => m.sent_ips.contains(&src.ip()),
             FilteringBehaviour::AddressAndPortDependent => m.sent_to.contains(&src),
         };
         if !admitted {
-            return Err(NatDrop::Filtered { behaviour: filtering, from: src });
+            return Err(NatDrop::Filtered {
+                behaviour: filtering,
+                from: src,
+            });
         }
         if refresh {
             m.last_active = now;
@@ -292,7 +305,11 @@ mod tests {
     }
 
     fn nat(m: MappingBehaviour, f: FilteringBehaviour, p: PortAssignment) -> Nat {
-        Nat::new("203.0.113.1".parse().unwrap(), behaviour(m, f, p), SimRng::derive(1, "nat"))
+        Nat::new(
+            "203.0.113.1".parse().unwrap(),
+            behaviour(m, f, p),
+            SimRng::derive(1, "nat"),
+        )
     }
 
     proptest! {
@@ -336,21 +353,37 @@ mod tests {
 
     #[test]
     fn idle_mapping_expires_after_lifetime_and_outbound_refreshes() {
-        let mut n = nat(MappingBehaviour::EndpointIndependent, FilteringBehaviour::EndpointIndependent, PortAssignment::PreserveWhenFree);
+        let mut n = nat(
+            MappingBehaviour::EndpointIndependent,
+            FilteringBehaviour::EndpointIndependent,
+            PortAssignment::PreserveWhenFree,
+        );
         let src = sa("10.0.0.2:5000");
         let ext = n.outbound(SimTime::ZERO, src, sa("198.51.100.1:1")).unwrap();
         let t1 = SimTime::from_millis(119_999);
         assert!(n.inbound(t1, sa("198.51.100.9:9"), ext).is_ok());
         // Inbound does not refresh here, so the mapping dies 120 s after the last outbound packet.
-        assert_eq!(n.inbound(SimTime::from_millis(120_000), sa("198.51.100.9:9"), ext), Err(NatDrop::NoMapping { port: ext.port() }));
+        assert_eq!(
+            n.inbound(SimTime::from_millis(120_000), sa("198.51.100.9:9"), ext),
+            Err(NatDrop::NoMapping { port: ext.port() })
+        );
         assert_eq!(n.mapping_count(), 0);
     }
 
     #[test]
     fn address_dependent_filter_admits_any_port_of_a_contacted_ip() {
-        let mut n = nat(MappingBehaviour::EndpointIndependent, FilteringBehaviour::AddressDependent, PortAssignment::PreserveWhenFree);
-        let ext = n.outbound(SimTime::ZERO, sa("10.0.0.2:5000"), sa("198.51.100.1:1")).unwrap();
+        let mut n = nat(
+            MappingBehaviour::EndpointIndependent,
+            FilteringBehaviour::AddressDependent,
+            PortAssignment::PreserveWhenFree,
+        );
+        let ext = n
+            .outbound(SimTime::ZERO, sa("10.0.0.2:5000"), sa("198.51.100.1:1"))
+            .unwrap();
         assert!(n.inbound(SimTime::ZERO, sa("198.51.100.1:999"), ext).is_ok());
-        assert!(matches!(n.inbound(SimTime::ZERO, sa("198.51.100.2:1"), ext), Err(NatDrop::Filtered { .. })));
+        assert!(matches!(
+            n.inbound(SimTime::ZERO, sa("198.51.100.2:1"), ext),
+            Err(NatDrop::Filtered { .. })
+        ));
     }
 }

@@ -12,8 +12,14 @@ pub fn render_junit(r: &Report) -> String {
     let mut failures = 0;
     let mut suite_children = Vec::new();
     for run in &r.runs {
-        let mut case = el("testcase", NS).a("classname", run.scenario.clone()).a("name", run.id.clone());
-        let failed: Vec<_> = run.checks.iter().filter(|c| c.level == Level::Must && c.verdict == Verdict::Fail).collect();
+        let mut case = el("testcase", NS)
+            .a("classname", run.scenario.clone())
+            .a("name", run.id.clone());
+        let failed: Vec<_> = run
+            .checks
+            .iter()
+            .filter(|c| c.level == Level::Must && c.verdict == Verdict::Fail)
+            .collect();
         if !failed.is_empty() || !run.expectation.met || run.error.is_some() {
             failures += 1;
             let mut text = String::new();
@@ -28,10 +34,23 @@ pub fn render_junit(r: &Report) -> String {
             }
             text.push_str(&format!("replay: {}\n", run.replay));
             let ids: Vec<&str> = failed.iter().map(|c| c.id.as_str()).collect();
-            let message = if ids.is_empty() { format!("outcome {}", run.outcome) } else { ids.join(", ") };
-            case = case.append(el("failure", NS).a("message", message).a("type", "conformance").append(text).build());
+            let message = if ids.is_empty() {
+                format!("outcome {}", run.outcome)
+            } else {
+                ids.join(", ")
+            };
+            case = case.append(
+                el("failure", NS)
+                    .a("message", message)
+                    .a("type", "conformance")
+                    .append(text)
+                    .build(),
+            );
         }
-        let out = format!("outcome: {}\ntrace_hash: {}\nreplay: {}\n", run.outcome, run.trace_hash, run.replay);
+        let out = format!(
+            "outcome: {}\ntrace_hash: {}\nreplay: {}\n",
+            run.outcome, run.trace_hash, run.replay
+        );
         suite_children.push(case.append(el("system-out", NS).append(out).build()).build());
     }
     let suite: Element = el("testsuite", NS)
@@ -42,5 +61,8 @@ pub fn render_junit(r: &Report) -> String {
         .append_all(suite_children)
         .build();
     let suites = el("testsuites", NS).append(suite).build();
-    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}\n", String::from(&suites))
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}\n",
+        String::from(&suites)
+    )
 }

@@ -8,10 +8,23 @@ use crate::checks::Verdict;
 pub fn render_markdown(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# jingle-interop report\n");
-    let _ = writeln!(s, "Schema `{}`, harness {}. {} runs.\n", r.schema, r.harness.version, r.runs.len());
-    let _ = writeln!(s, "## Matrix\n\n| caller | callee | NAT | runs | connected | MUST failures |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "Schema `{}`, harness {}. {} runs.\n",
+        r.schema,
+        r.harness.version,
+        r.runs.len()
+    );
+    let _ = writeln!(
+        s,
+        "## Matrix\n\n| caller | callee | NAT | runs | connected | MUST failures |\n|---|---|---|---|---|---|"
+    );
     for c in &r.matrix.cells {
-        let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", c.caller, c.callee, c.nat, c.runs, c.connected, c.must_failed);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            c.caller, c.callee, c.nat, c.runs, c.connected, c.must_failed
+        );
     }
     let _ = writeln!(s, "\n## Runs\n");
     for run in &r.runs {
@@ -21,10 +34,19 @@ pub fn render_markdown(r: &Report) -> String {
             let _ = writeln!(s, "- time from answer to media both ways: {t} ms (simulated)");
         }
         if let Some(p) = &run.selected_pair {
-            let _ = writeln!(s, "- selected pair: caller {}→{}, callee {}→{}", p.caller.local, p.caller.remote, p.callee.local, p.callee.remote);
+            let _ = writeln!(
+                s,
+                "- selected pair: caller {}→{}, callee {}→{}",
+                p.caller.local, p.caller.remote, p.callee.local, p.callee.remote
+            );
         }
         if let Some(t) = &run.termination {
-            let _ = writeln!(s, "- terminated by {} with {}", t.by, t.reason.as_deref().unwrap_or("no reason"));
+            let _ = writeln!(
+                s,
+                "- terminated by {} with {}",
+                t.by,
+                t.reason.as_deref().unwrap_or("no reason")
+            );
         }
         if let Some(e) = &run.error {
             let _ = writeln!(s, "- harness error: {e}");
@@ -37,7 +59,16 @@ pub fn render_markdown(r: &Report) -> String {
         let mut checks: Vec<_> = run.checks.iter().collect();
         checks.sort_by_key(|c| c.verdict != Verdict::Fail);
         for c in checks {
-            let _ = writeln!(s, "| `{}` | {:?} | {:?} | {} | {} (evidence: {:?}) |", c.id, c.level, c.verdict, c.cite, c.detail.replace('|', "\\|"), c.evidence);
+            let _ = writeln!(
+                s,
+                "| `{}` | {:?} | {:?} | {} | {} (evidence: {:?}) |",
+                c.id,
+                c.level,
+                c.verdict,
+                c.cite,
+                c.detail.replace('|', "\\|"),
+                c.evidence
+            );
         }
         let _ = writeln!(s);
     }

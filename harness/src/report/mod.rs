@@ -162,8 +162,14 @@ pub fn replay_command(id: &str) -> String {
 
 fn party_ref(spec: &RunSpec, name: &str) -> PartyRef {
     spec.party(name)
-        .map(|p| PartyRef { implementation: p.implementation.clone(), nat: p.nat_name.clone() })
-        .unwrap_or(PartyRef { implementation: String::new(), nat: String::new() })
+        .map(|p| PartyRef {
+            implementation: p.implementation.clone(),
+            nat: p.nat_name.clone(),
+        })
+        .unwrap_or(PartyRef {
+            implementation: String::new(),
+            nat: String::new(),
+        })
 }
 
 /// A report for a run the harness could not carry out.
@@ -179,7 +185,11 @@ pub fn harness_error_report(spec: &RunSpec, error: String) -> RunReport {
         selected_pair: None,
         termination: None,
         checks: vec![],
-        expectation: Expectation { met: false, unmet: vec![format!("harness error: {error}")], ..Default::default() },
+        expectation: Expectation {
+            met: false,
+            unmet: vec![format!("harness error: {error}")],
+            ..Default::default()
+        },
         trace_hash: String::new(),
         trace_events: 0,
         replay: replay_command(&spec.id),
@@ -210,8 +220,16 @@ pub fn judge(out: &RunOutput) -> RunReport {
         _ => None,
     };
     let rejected = w.jmi.iter().any(|j| j.kind == "reject" && j.dir == Dir::Tx)
-        || w.jingle.iter().any(|j| j.action == "session-terminate" && matches!(j.reason.as_deref(), Some("decline" | "busy")));
-    let outcome = if both.is_some() { "connected" } else if rejected { "rejected" } else { "failed" };
+        || w.jingle
+            .iter()
+            .any(|j| j.action == "session-terminate" && matches!(j.reason.as_deref(), Some("decline" | "busy")));
+    let outcome = if both.is_some() {
+        "connected"
+    } else if rejected {
+        "rejected"
+    } else {
+        "failed"
+    };
     let answer = out.trace.events.iter().find_map(|e| match &e.kind {
         crate::trace::TraceKind::User { action, .. } if action == "answer" => Some(e.time),
         _ => None,
@@ -226,15 +244,32 @@ pub fn judge(out: &RunOutput) -> RunReport {
             local: candidate_type(w, &n.controlling, cr),
             remote: candidate_type(w, &n.controlled, n.controlling_view.1),
         };
-        let ed = PairTypes { local: candidate_type(w, &n.controlled, n.controlling_view.1), remote: candidate_type(w, &n.controlling, cr) };
+        let ed = PairTypes {
+            local: candidate_type(w, &n.controlled, n.controlling_view.1),
+            remote: candidate_type(w, &n.controlling, cr),
+        };
         let _ = cl;
-        Some(if n.controlling == ctx.caller { SelectedPairs { caller: ing, callee: ed } } else { SelectedPairs { caller: ed, callee: ing } })
+        Some(if n.controlling == ctx.caller {
+            SelectedPairs {
+                caller: ing,
+                callee: ed,
+            }
+        } else {
+            SelectedPairs {
+                caller: ed,
+                callee: ing,
+            }
+        })
     });
-    let termination = w.jingle.iter().find(|j| j.action == "session-terminate" && j.dir == Dir::Tx).map(|j| Termination {
-        by: j.party.clone(),
-        reason: j.reason.clone(),
-        text: j.reason_text.clone(),
-    });
+    let termination = w
+        .jingle
+        .iter()
+        .find(|j| j.action == "session-terminate" && j.dir == Dir::Tx)
+        .map(|j| Termination {
+            by: j.party.clone(),
+            reason: j.reason.clone(),
+            text: j.reason_text.clone(),
+        });
     let exp = &spec.scenario.expect;
     let mut unmet = Vec::new();
     if let Some(o) = &exp.outcome {
@@ -260,7 +295,12 @@ pub fn judge(out: &RunOutput) -> RunReport {
         selected_pair,
         termination,
         checks,
-        expectation: Expectation { outcome: exp.outcome.clone(), checks: exp.checks.clone(), met: unmet.is_empty(), unmet },
+        expectation: Expectation {
+            outcome: exp.outcome.clone(),
+            checks: exp.checks.clone(),
+            met: unmet.is_empty(),
+            unmet,
+        },
         trace_hash: out.trace.hash(),
         trace_events: out.trace.events.len(),
         replay: replay_command(&spec.id),
@@ -273,17 +313,36 @@ pub fn build(mut runs: Vec<RunReport>) -> Report {
     runs.sort_by(|a, b| a.id.cmp(&b.id));
     let mut cells: BTreeMap<(String, String, String), Cell> = BTreeMap::new();
     for r in &runs {
-        let key = (r.caller.implementation.clone(), r.callee.implementation.clone(), format!("{}+{}", r.caller.nat, r.callee.nat));
-        let c = cells.entry(key.clone()).or_insert(Cell { caller: key.0, callee: key.1, nat: key.2, runs: 0, connected: 0, must_failed: 0 });
+        let key = (
+            r.caller.implementation.clone(),
+            r.callee.implementation.clone(),
+            format!("{}+{}", r.caller.nat, r.callee.nat),
+        );
+        let c = cells.entry(key.clone()).or_insert(Cell {
+            caller: key.0,
+            callee: key.1,
+            nat: key.2,
+            runs: 0,
+            connected: 0,
+            must_failed: 0,
+        });
         c.runs += 1;
         c.connected += usize::from(r.outcome == "connected");
-        c.must_failed += r.checks.iter().filter(|k| k.level == Level::Must && k.verdict == Verdict::Fail).count();
+        c.must_failed += r
+            .checks
+            .iter()
+            .filter(|k| k.level == Level::Must && k.verdict == Verdict::Fail)
+            .count();
     }
     Report {
         schema: SCHEMA,
-        harness: HarnessInfo { version: env!("CARGO_PKG_VERSION") },
+        harness: HarnessInfo {
+            version: env!("CARGO_PKG_VERSION"),
+        },
         runs,
-        matrix: Matrix { cells: cells.into_values().collect() },
+        matrix: Matrix {
+            cells: cells.into_values().collect(),
+        },
     }
 }
 

@@ -58,13 +58,17 @@ pub(super) fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D
     match StrOrNum::deserialize(d)? {
         StrOrNum::S(s) => parse_duration(&s).map(Some).map_err(serde::de::Error::custom),
         StrOrNum::N(n) if n == 0.0 => Ok(Some(Duration::ZERO)),
-        StrOrNum::N(n) => Err(serde::de::Error::custom(format!("`{n}` needs a unit (write {n}ms or {n}s)"))),
+        StrOrNum::N(n) => Err(serde::de::Error::custom(format!(
+            "`{n}` needs a unit (write {n}ms or {n}s)"
+        ))),
     }
 }
 
 pub(super) fn opt_percent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     match StrOrNum::deserialize(d)? {
         StrOrNum::S(s) => parse_percent(&s).map(Some).map_err(serde::de::Error::custom),
-        StrOrNum::N(n) => parse_percent(&n.to_string()).map(Some).map_err(serde::de::Error::custom),
+        StrOrNum::N(n) => parse_percent(&n.to_string())
+            .map(Some)
+            .map_err(serde::de::Error::custom),
     }
 }

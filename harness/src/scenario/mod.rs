@@ -125,7 +125,10 @@ fn yes() -> bool {
 
 impl Default for Servers {
     fn default() -> Self {
-        Servers { stun: true, xmpp: XmppSettings::default() }
+        Servers {
+            stun: true,
+            xmpp: XmppSettings::default(),
+        }
     }
 }
 
@@ -202,7 +205,9 @@ impl<'de> Deserialize<'de> for Step {
                         _ => {
                             let a: String = m.next_value()?;
                             if let Some((p, _)) = &actor {
-                                return Err(de::Error::custom(format!("one party acts per step, found `{p}` and `{k}`")));
+                                return Err(de::Error::custom(format!(
+                                    "one party acts per step, found `{p}` and `{k}`"
+                                )));
                             }
                             if !["call", "answer", "reject", "hangup"].contains(&a.as_str()) {
                                 return Err(de::Error::unknown_variant(&a, &["call", "answer", "reject", "hangup"]));
@@ -286,7 +291,11 @@ impl Scenario {
                 file: file.to_path_buf(),
                 line: loc.as_ref().map(|l| l.line()),
                 column: loc.as_ref().map(|l| l.column()),
-                path: if path == "." || path.is_empty() { None } else { Some(path) },
+                path: if path == "." || path.is_empty() {
+                    None
+                } else {
+                    Some(path)
+                },
                 message,
             }
         })?;
@@ -312,13 +321,19 @@ impl Scenario {
             for n in p.nat.values() {
                 if !profiles.contains_key(&n) {
                     let known: Vec<_> = profiles.keys().cloned().collect();
-                    return Err(err(&format!("parties.{name}.nat"), format!("unknown NAT profile `{n}` (known: {})", known.join(", "))));
+                    return Err(err(
+                        &format!("parties.{name}.nat"),
+                        format!("unknown NAT profile `{n}` (known: {})", known.join(", ")),
+                    ));
                 }
             }
         }
         for (i, s) in sc.script.iter().enumerate() {
             if !sc.parties.contains_key(&s.party) {
-                return Err(err(&format!("script[{i}].{}", s.party), format!("no party named `{}`", s.party)));
+                return Err(err(
+                    &format!("script[{i}].{}", s.party),
+                    format!("no party named `{}`", s.party),
+                ));
             }
             if let Action::Call { to, .. } = &s.action {
                 if !sc.parties.contains_key(to) {
@@ -331,12 +346,18 @@ impl Scenario {
         }
         if let Some(o) = &sc.expect.outcome {
             if !["connected", "failed", "rejected"].contains(&o.as_str()) {
-                return Err(err("expect.outcome", format!("unknown outcome `{o}` (connected, failed, rejected)")));
+                return Err(err(
+                    "expect.outcome",
+                    format!("unknown outcome `{o}` (connected, failed, rejected)"),
+                ));
             }
         }
         if let Some(c) = &sc.servers.xmpp.csi {
             if c != "none" {
-                return Err(err("servers.xmpp.csi", format!("CSI behaviour `{c}` is not modelled yet (only `none`)")));
+                return Err(err(
+                    "servers.xmpp.csi",
+                    format!("CSI behaviour `{c}` is not modelled yet (only `none`)"),
+                ));
             }
         }
         Ok(sc)
@@ -476,13 +497,21 @@ pub fn expand(sc: &Arc<Scenario>, m: &MatrixSpec) -> Vec<RunSpec> {
                         name: name.clone(),
                         implementation: i.clone(),
                         nat_name: n.clone(),
-                        nat: profiles.get(n).cloned().unwrap_or_else(|| NatProfile { description: String::new(), nats: Vec::new() }),
+                        nat: profiles.get(n).cloned().unwrap_or_else(|| NatProfile {
+                            description: String::new(),
+                            nats: Vec::new(),
+                        }),
                     })
                     .collect();
                 let impls: Vec<&str> = parties.iter().map(|p| p.implementation.as_str()).collect();
                 let nats: Vec<&str> = parties.iter().map(|p| p.nat_name.as_str()).collect();
                 let id = format!("{}/{}/{}/seed-{seed}", sc.id, impls.join("->"), nats.join("+"));
-                out.entry(id.clone()).or_insert(RunSpec { id, scenario: sc.clone(), parties, seed });
+                out.entry(id.clone()).or_insert(RunSpec {
+                    id,
+                    scenario: sc.clone(),
+                    parties,
+                    seed,
+                });
             }
         }
     }

@@ -21,17 +21,33 @@ fn parses_and_expands_lists_and_pairings() {
     let sc = Arc::new(Scenario::parse(Path::new("t/x.yaml"), GOOD, Some("t/x")).unwrap());
     assert_eq!(sc.network.media.latency, Some(Duration::from_millis(40)));
     assert_eq!(sc.network.media.loss, Some(0.01));
-    assert_eq!(sc.script[1], Step { at: Duration::from_secs(3), party: "callee".into(), action: Action::Answer });
-    let m = MatrixSpec { pairings: vec![("a".into(), "b".into()), ("b".into(), "a".into())], nat_override: None, seeds: vec![1, 2] };
+    assert_eq!(
+        sc.script[1],
+        Step {
+            at: Duration::from_secs(3),
+            party: "callee".into(),
+            action: Action::Answer
+        }
+    );
+    let m = MatrixSpec {
+        pairings: vec![("a".into(), "b".into()), ("b".into(), "a".into())],
+        nat_override: None,
+        seeds: vec![1, 2],
+    };
     let runs = expand(&sc, &m);
     assert_eq!(runs.len(), 2 * 2 * 2);
-    assert!(runs.iter().any(|r| r.id == "t/x/a->b/port-restricted-cone+symmetric/seed-2"));
+    assert!(runs
+        .iter()
+        .any(|r| r.id == "t/x/a->b/port-restricted-cone+symmetric/seed-2"));
     assert_eq!(sc.deadline(), Duration::from_secs(30));
 }
 
 #[test]
 fn unknown_key_names_file_line_column_and_path() {
-    let text = GOOD.replace("media: {latency: 40ms, loss: 1%}", "media: {latency: 40ms, lattency: 1ms}");
+    let text = GOOD.replace(
+        "media: {latency: 40ms, loss: 1%}",
+        "media: {latency: 40ms, lattency: 1ms}",
+    );
     let e = Scenario::parse(Path::new("t/x.yaml"), &text, None).unwrap_err();
     assert_eq!(e.path.as_deref(), Some("network.media.lattency"));
     assert_eq!(e.line, Some(8));
@@ -41,7 +57,12 @@ fn unknown_key_names_file_line_column_and_path() {
 
 #[test]
 fn unknown_nat_profile_and_bad_duration_are_errors() {
-    let e = Scenario::parse(Path::new("x.yaml"), &GOOD.replace("nat: [open, symmetric]", "nat: moon"), None).unwrap_err();
+    let e = Scenario::parse(
+        Path::new("x.yaml"),
+        &GOOD.replace("nat: [open, symmetric]", "nat: moon"),
+        None,
+    )
+    .unwrap_err();
     assert_eq!(e.path.as_deref(), Some("parties.callee.nat"));
     let e = Scenario::parse(Path::new("x.yaml"), &GOOD.replace("latency: 80ms", "latency: 80"), None).unwrap_err();
     assert_eq!(e.path.as_deref(), Some("network.signalling.latency"));

@@ -26,7 +26,10 @@ impl StunServer {
         if !unknown.is_empty() {
             return Some(
                 MessageBuilder::new(msg.method, Class::Error, msg.transaction_id)
-                    .attr(&Attribute::ErrorCode(ErrorCode { code: 420, reason: "Unknown Attribute".into() }))
+                    .attr(&Attribute::ErrorCode(ErrorCode {
+                        code: 420,
+                        reason: "Unknown Attribute".into(),
+                    }))
                     .attr(&Attribute::UnknownAttributes(unknown))
                     .build(None, true),
             );
@@ -34,7 +37,10 @@ impl StunServer {
         if msg.method != method::BINDING {
             return Some(
                 MessageBuilder::new(msg.method, Class::Error, msg.transaction_id)
-                    .attr(&Attribute::ErrorCode(ErrorCode { code: 400, reason: "Bad Request".into() }))
+                    .attr(&Attribute::ErrorCode(ErrorCode {
+                        code: 400,
+                        reason: "Bad Request".into(),
+                    }))
                     .build(None, true),
             );
         }
@@ -53,18 +59,28 @@ mod tests {
 
     #[test]
     fn binding_reflects_source_and_unknown_required_attribute_draws_420() {
-        let s = StunServer { addr: "192.0.2.10:3478".parse().unwrap() };
+        let s = StunServer {
+            addr: "192.0.2.10:3478".parse().unwrap(),
+        };
         let src: SocketAddr = "203.0.113.1:40000".parse().unwrap();
         let req = MessageBuilder::new(method::BINDING, Class::Request, [7; 12]).build(None, true);
         let resp = Message::decode(&s.handle(src, &req).unwrap()).unwrap();
         assert_eq!(resp.class, Class::Success);
         assert_eq!(resp.transaction_id, [7; 12]);
-        assert_eq!(resp.get(crate::stun::attr_type::XOR_MAPPED_ADDRESS).unwrap().unwrap(), Attribute::XorMappedAddress(src));
+        assert_eq!(
+            resp.get(crate::stun::attr_type::XOR_MAPPED_ADDRESS).unwrap().unwrap(),
+            Attribute::XorMappedAddress(src)
+        );
         assert_eq!(resp.verify_fingerprint(), Some(true));
 
-        let req = MessageBuilder::new(method::BINDING, Class::Request, [8; 12]).raw_attr(0x7777, &[1, 2]).build(None, false);
+        let req = MessageBuilder::new(method::BINDING, Class::Request, [8; 12])
+            .raw_attr(0x7777, &[1, 2])
+            .build(None, false);
         let resp = Message::decode(&s.handle(src, &req).unwrap()).unwrap();
         assert_eq!(resp.class, Class::Error);
-        assert_eq!(resp.get(crate::stun::attr_type::UNKNOWN_ATTRIBUTES).unwrap().unwrap(), Attribute::UnknownAttributes(vec![0x7777]));
+        assert_eq!(
+            resp.get(crate::stun::attr_type::UNKNOWN_ATTRIBUTES).unwrap().unwrap(),
+            Attribute::UnknownAttributes(vec![0x7777])
+        );
     }
 }

@@ -59,7 +59,13 @@ impl XmppServer {
     pub fn new(domain: &str, clients: &[String], services: Vec<ExtService>) -> XmppServer {
         XmppServer {
             domain: domain.to_string(),
-            sessions: clients.iter().map(|j| Session { jid: j.clone(), presence: None }).collect(),
+            sessions: clients
+                .iter()
+                .map(|j| Session {
+                    jid: j.clone(),
+                    presence: None,
+                })
+                .collect(),
             services,
             offline: Vec::new(),
         }
@@ -96,7 +102,11 @@ impl XmppServer {
     pub fn handle(&mut self, from_idx: usize, mut stanza: Element) -> Vec<(usize, Element)> {
         let from = self.sessions[from_idx].jid.clone();
         // The server stamps the sender's full JID, whatever the client wrote (RFC 6120 §8.1.2.1).
-        stanza.set_attr(minidom::rxml::Namespace::NONE, "from".try_into().expect("ncname"), from.clone());
+        stanza.set_attr(
+            minidom::rxml::Namespace::NONE,
+            "from".try_into().expect("ncname"),
+            from.clone(),
+        );
         let to = stanza.attr("to").map(str::to_string);
         let mut out = Vec::new();
         match stanza.name() {
@@ -108,7 +118,11 @@ impl XmppServer {
                     for (i, s) in self.sessions.iter().enumerate() {
                         if i != from_idx {
                             let mut p = stanza.clone();
-                            p.set_attr(minidom::rxml::Namespace::NONE, "to".try_into().expect("ncname"), s.jid.clone());
+                            p.set_attr(
+                                minidom::rxml::Namespace::NONE,
+                                "to".try_into().expect("ncname"),
+                                s.jid.clone(),
+                            );
                             out.push((i, p));
                         }
                     }
@@ -119,13 +133,19 @@ impl XmppServer {
                             if i != from_idx {
                                 if let Some(p) = &s.presence {
                                     let mut p = p.clone();
-                                    p.set_attr(minidom::rxml::Namespace::NONE, "to".try_into().expect("ncname"), from.clone());
+                                    p.set_attr(
+                                        minidom::rxml::Namespace::NONE,
+                                        "to".try_into().expect("ncname"),
+                                        from.clone(),
+                                    );
                                     out.push((from_idx, p));
                                 }
                             }
                         }
                         let me = bare(&from).to_string();
-                        let (mine, rest): (Vec<Offline>, Vec<Offline>) = std::mem::take(&mut self.offline).into_iter().partition(|o| o.bare == me);
+                        let (mine, rest): (Vec<Offline>, Vec<Offline>) = std::mem::take(&mut self.offline)
+                            .into_iter()
+                            .partition(|o| o.bare == me);
                         self.offline = rest;
                         out.extend(mine.into_iter().map(|o| (from_idx, o.stanza)));
                     }
@@ -171,7 +191,10 @@ impl XmppServer {
         let targets = self.available_resources(b);
         if targets.is_empty() {
             if stanza.name() == "message" && matches!(stanza.attr("type"), None | Some("chat" | "normal")) {
-                self.offline.push(Offline { bare: b.to_string(), stanza });
+                self.offline.push(Offline {
+                    bare: b.to_string(),
+                    stanza,
+                });
             }
             return Vec::new();
         }
@@ -194,17 +217,28 @@ impl XmppServer {
                 .build()
         };
         if typ == "get" && iq.has_child("query", ns::DISCO_INFO) {
-            let mut q = el("query", ns::DISCO_INFO)
-                .append(el("identity", ns::DISCO_INFO).a("category", "server").a("type", "im").build());
+            let mut q = el("query", ns::DISCO_INFO).append(
+                el("identity", ns::DISCO_INFO)
+                    .a("category", "server")
+                    .a("type", "im")
+                    .build(),
+            );
             for f in SERVER_FEATURES {
                 q = q.append(el("feature", ns::DISCO_INFO).a("var", *f).build());
             }
             return vec![(from_idx, result(q.build()))];
         }
         if typ == "get" && iq.has_child("services", ns::EXTDISCO) {
-            let want = iq.get_child("services", ns::EXTDISCO).and_then(|s| s.attr("type")).map(str::to_string);
+            let want = iq
+                .get_child("services", ns::EXTDISCO)
+                .and_then(|s| s.attr("type"))
+                .map(str::to_string);
             let mut q = el("services", ns::EXTDISCO);
-            for s in self.services.iter().filter(|s| want.as_deref().is_none_or(|w| w == s.kind)) {
+            for s in self
+                .services
+                .iter()
+                .filter(|s| want.as_deref().is_none_or(|w| w == s.kind))
+            {
                 q = q.append(
                     el("service", ns::EXTDISCO)
                         .a("type", s.kind.clone())
@@ -234,7 +268,11 @@ mod tests {
 
     #[test]
     fn presence_broadcast_and_chat_to_bare_jid_reaches_available_resources() {
-        let mut s = XmppServer::new("example.org", &["a@example.org/1".into(), "b@example.org/2".into()], vec![]);
+        let mut s = XmppServer::new(
+            "example.org",
+            &["a@example.org/1".into(), "b@example.org/2".into()],
+            vec![],
+        );
         let p = parse("<presence xmlns='jabber:client'/>");
         let out = s.handle(0, p.clone());
         assert_eq!(out.len(), 1);
@@ -251,7 +289,11 @@ mod tests {
 
     #[test]
     fn chat_to_an_offline_account_is_held_until_initial_presence() {
-        let mut s = XmppServer::new("example.org", &["a@example.org/1".into(), "b@example.org/2".into()], vec![]);
+        let mut s = XmppServer::new(
+            "example.org",
+            &["a@example.org/1".into(), "b@example.org/2".into()],
+            vec![],
+        );
         s.handle(0, parse("<presence xmlns='jabber:client'/>"));
         let m = parse("<message xmlns='jabber:client' to='b@example.org' type='chat'><x xmlns='y'/></message>");
         assert!(s.handle(0, m).is_empty());
@@ -266,6 +308,10 @@ mod tests {
         let iq = parse("<iq xmlns='jabber:client' type='get' id='x' to='b@example.org/9'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
         let out = s.handle(0, iq);
         assert_eq!(out[0].1.attr("type"), Some("error"));
-        assert!(out[0].1.get_child("error", ns::CLIENT).unwrap().has_child("service-unavailable", ns::STANZAS));
+        assert!(out[0]
+            .1
+            .get_child("error", ns::CLIENT)
+            .unwrap()
+            .has_child("service-unavailable", ns::STANZAS));
     }
 }

@@ -20,7 +20,9 @@ impl SimRng {
         h.update(seed.to_be_bytes());
         h.update(label.as_bytes());
         let key: [u8; 32] = h.finalize().into();
-        SimRng { inner: ChaCha8Rng::from_seed(key) }
+        SimRng {
+            inner: ChaCha8Rng::from_seed(key),
+        }
     }
     /// A child stream, derived from this one's next output and `label`; for components an endpoint
     /// creates itself (its ICE agent, a TURN client).
@@ -76,7 +78,14 @@ impl SimRng {
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
         let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
     }
 }
 
@@ -86,14 +95,18 @@ mod tests {
 
     #[test]
     fn same_seed_and_label_same_stream() {
-        let a: Vec<u64> = (0..4).map({
-            let mut r = SimRng::derive(7, "nat/caller");
-            move |_| r.next_u64()
-        }).collect();
-        let b: Vec<u64> = (0..4).map({
-            let mut r = SimRng::derive(7, "nat/caller");
-            move |_| r.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = SimRng::derive(7, "nat/caller");
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut r = SimRng::derive(7, "nat/caller");
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
         assert_ne!(SimRng::derive(7, "nat/callee").next_u64(), a[0]);
         assert_ne!(SimRng::derive(8, "nat/caller").next_u64(), a[0]);

@@ -174,7 +174,10 @@ fn be64(v: &[u8]) -> u64 {
 }
 
 fn utf8(typ: u16, v: &[u8]) -> Result<String, DecodeError> {
-    String::from_utf8(v.to_vec()).map_err(|_| DecodeError::BadAttribute { attr_type: typ, why: "not UTF-8" })
+    String::from_utf8(v.to_vec()).map_err(|_| DecodeError::BadAttribute {
+        attr_type: typ,
+        why: "not UTF-8",
+    })
 }
 
 fn xor_mask(tid: &[u8; 12]) -> [u8; 16] {
@@ -269,18 +272,30 @@ impl Attribute {
             }
             t::ERROR_CODE => {
                 if v.len() < 4 {
-                    return Err(DecodeError::BadAttribute { attr_type: typ, why: "shorter than 4 bytes" });
+                    return Err(DecodeError::BadAttribute {
+                        attr_type: typ,
+                        why: "shorter than 4 bytes",
+                    });
                 }
                 let class = (v[2] & 0x07) as u16;
                 let number = v[3] as u16;
                 if !(3..=6).contains(&class) || number > 99 {
-                    return Err(DecodeError::BadAttribute { attr_type: typ, why: "code out of range" });
+                    return Err(DecodeError::BadAttribute {
+                        attr_type: typ,
+                        why: "code out of range",
+                    });
                 }
-                Attribute::ErrorCode(ErrorCode { code: class * 100 + number, reason: utf8(typ, &v[4..])? })
+                Attribute::ErrorCode(ErrorCode {
+                    code: class * 100 + number,
+                    reason: utf8(typ, &v[4..])?,
+                })
             }
             t::UNKNOWN_ATTRIBUTES => {
                 if v.len() % 2 != 0 {
-                    return Err(DecodeError::BadAttribute { attr_type: typ, why: "odd length" });
+                    return Err(DecodeError::BadAttribute {
+                        attr_type: typ,
+                        why: "odd length",
+                    });
                 }
                 Attribute::UnknownAttributes(v.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
             }

@@ -161,7 +161,10 @@ impl Message {
     /// Errors: see [`DecodeError`]. Never panics on any input.
     pub fn decode(b: &[u8]) -> Result<Message, DecodeError> {
         if b.len() < HEADER_LEN {
-            return Err(DecodeError::Truncated { have: b.len(), need: HEADER_LEN });
+            return Err(DecodeError::Truncated {
+                have: b.len(),
+                need: HEADER_LEN,
+            });
         }
         if b[0] & 0xC0 != 0 {
             return Err(DecodeError::NotStun);
@@ -176,7 +179,10 @@ impl Message {
         }
         let end = HEADER_LEN + len as usize;
         if b.len() < end {
-            return Err(DecodeError::Truncated { have: b.len(), need: end });
+            return Err(DecodeError::Truncated {
+                have: b.len(),
+                need: end,
+            });
         }
         if b.len() > end {
             return Err(DecodeError::TrailingBytes(b.len() - end));
@@ -188,13 +194,19 @@ impl Message {
         let mut off = HEADER_LEN;
         while off < end {
             if off + 4 > end {
-                return Err(DecodeError::AttributeOverrun { offset: off, attr_type: 0 });
+                return Err(DecodeError::AttributeOverrun {
+                    offset: off,
+                    attr_type: 0,
+                });
             }
             let typ = u16::from_be_bytes([b[off], b[off + 1]]);
             let vlen = u16::from_be_bytes([b[off + 2], b[off + 3]]) as usize;
             let padded = (vlen + 3) & !3;
             if off + 4 + padded > end {
-                return Err(DecodeError::AttributeOverrun { offset: off, attr_type: typ });
+                return Err(DecodeError::AttributeOverrun {
+                    offset: off,
+                    attr_type: typ,
+                });
             }
             attributes.push(RawAttribute {
                 typ,
@@ -204,7 +216,13 @@ impl Message {
             });
             off += 4 + padded;
         }
-        Ok(Message { method, class, transaction_id, attributes, bytes: b.to_vec() })
+        Ok(Message {
+            method,
+            class,
+            transaction_id,
+            attributes,
+            bytes: b.to_vec(),
+        })
     }
 
     /// The message's bytes as received (or as built).
@@ -224,12 +242,16 @@ impl Message {
 
     /// The first attribute of type `typ`, decoded. `None` when absent; `Some(Err)` when malformed.
     pub fn get(&self, typ: u16) -> Option<Result<Attribute, DecodeError>> {
-        self.raw(typ).map(|a| Attribute::decode(a.typ, &a.value, &self.transaction_id))
+        self.raw(typ)
+            .map(|a| Attribute::decode(a.typ, &a.value, &self.transaction_id))
     }
 
     /// Every attribute decoded, in wire order (unknown types as [`Attribute::Unknown`]).
     pub fn decoded(&self) -> Vec<Result<Attribute, DecodeError>> {
-        self.attributes.iter().map(|a| Attribute::decode(a.typ, &a.value, &self.transaction_id)).collect()
+        self.attributes
+            .iter()
+            .map(|a| Attribute::decode(a.typ, &a.value, &self.transaction_id))
+            .collect()
     }
 
     /// Comprehension-required attribute types (0x0000–0x7FFF) that this codec does not know, in order:
@@ -245,7 +267,9 @@ impl Message {
     /// Checks MESSAGE-INTEGRITY with `key` (the ICE password for short-term credentials, or
     /// [`long_term_key`]) over the bytes as received, RFC 5389 §15.4. `false` when absent or wrong.
     pub fn verify_integrity(&self, key: &[u8]) -> bool {
-        let Some(mi) = self.raw(attr_type::MESSAGE_INTEGRITY) else { return false };
+        let Some(mi) = self.raw(attr_type::MESSAGE_INTEGRITY) else {
+            return false;
+        };
         if mi.value.len() != 20 {
             return false;
         }
@@ -281,7 +305,12 @@ pub struct MessageBuilder {
 impl MessageBuilder {
     /// A message of `method` and `class` with transaction id `tid`.
     pub fn new(method: u16, class: Class, transaction_id: [u8; 12]) -> MessageBuilder {
-        MessageBuilder { method, class, transaction_id, body: Vec::with_capacity(96) }
+        MessageBuilder {
+            method,
+            class,
+            transaction_id,
+            body: Vec::with_capacity(96),
+        }
     }
 
     /// Appends a typed attribute (zero padding).

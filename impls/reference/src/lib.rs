@@ -134,7 +134,13 @@ impl ReferenceEndpoint {
             seq: 0,
             socket,
             stun: None,
-            gather: Gather { txid: [0; 12], sends: 0, next: None, srflx: None, done: false },
+            gather: Gather {
+                txid: [0; 12],
+                sends: 0,
+                next: None,
+                srflx: None,
+                done: false,
+            },
             fingerprint,
             contacts: BTreeMap::new(),
             call: None,
@@ -159,7 +165,14 @@ impl ReferenceEndpoint {
         self.send(signalling::presence());
         let id = self.next_id("extdisco");
         let server = self.cfg.server.clone();
-        self.send(el("iq", ns::CLIENT).a("type", "get").a("id", id).a("to", server).append(el("services", ns::EXTDISCO).build()).build());
+        self.send(
+            el("iq", ns::CLIENT)
+                .a("type", "get")
+                .a("id", id)
+                .a("to", server)
+                .append(el("services", ns::EXTDISCO).build())
+                .build(),
+        );
     }
 
     fn local_candidates(&self) -> Vec<Candidate> {
@@ -188,7 +201,11 @@ impl ReferenceEndpoint {
         let Some(server) = self.stun else { return };
         self.gather.sends += 1;
         let req = MessageBuilder::new(method::BINDING, Class::Request, self.gather.txid).build(None, true);
-        self.out.push_back(Output::Datagram { local: self.socket, remote: server, payload: Bytes::from(req) });
+        self.out.push_back(Output::Datagram {
+            local: self.socket,
+            remote: server,
+            payload: Bytes::from(req),
+        });
         self.gather.next = Some(if self.gather.sends >= GATHER_MAX_SENDS {
             now + GATHER_RTO * 16
         } else {
@@ -280,7 +297,11 @@ impl ReferenceEndpoint {
             }
             // XEP-0353 §3.6 (0.8.0): both parties send finish to the peer's full JID once the session ends.
             let mid = self.next_id("jm-finish-");
-            self.send(signalling::jmi(&to, &mid, signalling::jmi_simple("finish", &sid, Some("success"))));
+            self.send(signalling::jmi(
+                &to,
+                &mid,
+                signalling::jmi_simple("finish", &sid, Some("success")),
+            ));
         }
         self.claim("ended");
     }
@@ -329,13 +350,25 @@ impl ReferenceEndpoint {
                     return;
                 }
                 call.state = CallState::Ended;
-                let (sid, to, jingle) = (call.sid.clone(), call.peer_full.clone().unwrap_or_default(), call.ice.is_some());
+                let (sid, to, jingle) = (
+                    call.sid.clone(),
+                    call.peer_full.clone().unwrap_or_default(),
+                    call.ice.is_some(),
+                );
                 if jingle {
                     let id = self.next_id("jingle");
-                    self.send(signalling::jingle_iq(&to, &id, signalling::terminate(&sid, Reason::Decline)));
+                    self.send(signalling::jingle_iq(
+                        &to,
+                        &id,
+                        signalling::terminate(&sid, Reason::Decline),
+                    ));
                 } else {
                     let id = self.next_id("jm-reject-");
-                    self.send(signalling::jmi(&to, &id, signalling::jmi_simple("reject", &sid, Some("busy"))));
+                    self.send(signalling::jmi(
+                        &to,
+                        &id,
+                        signalling::jmi_simple("reject", &sid, Some("busy")),
+                    ));
                 }
                 self.claim("rejected");
             }
@@ -346,7 +379,11 @@ impl ReferenceEndpoint {
                         call.state = CallState::Ended;
                         let (sid, to) = (call.sid.clone(), call.peer_bare.clone());
                         let id = self.next_id("jm-retract-");
-                        self.send(signalling::jmi(&to, &id, signalling::jmi_simple("retract", &sid, Some("cancel"))));
+                        self.send(signalling::jmi(
+                            &to,
+                            &id,
+                            signalling::jmi_simple("retract", &sid, Some("cancel")),
+                        ));
                         self.claim("cancelled");
                     }
                     CallState::Pending if call.side == Side::Initiator => self.end_call(Reason::Cancel, true),
@@ -359,12 +396,15 @@ impl ReferenceEndpoint {
 
     fn on_message(&mut self, now: SimTime, m: &Element) {
         let from = m.attr("from").unwrap_or("").to_string();
-        let Some(x) = m.children().find(|c| c.ns() == ns::JMI) else { return };
+        let Some(x) = m.children().find(|c| c.ns() == ns::JMI) else {
+            return;
+        };
         let id = x.attr("id").unwrap_or("").to_string();
         let _ = now;
         match x.name() {
             "propose" => {
-                if bare(&from) == bare(&self.cfg.jid) || self.call.as_ref().is_some_and(|c| c.state != CallState::Ended) {
+                if bare(&from) == bare(&self.cfg.jid) || self.call.as_ref().is_some_and(|c| c.state != CallState::Ended)
+                {
                     return;
                 }
                 let media: Vec<String> = x
@@ -387,17 +427,31 @@ impl ReferenceEndpoint {
                     rtp: None,
                 });
                 let mid = self.next_id("jm-ringing-");
-                self.send(signalling::jmi(&from, &mid, signalling::jmi_simple("ringing", &id, None)));
+                self.send(signalling::jmi(
+                    &from,
+                    &mid,
+                    signalling::jmi_simple("ringing", &id, None),
+                ));
                 self.claim("ringing");
             }
             "ringing" => {
-                if let Some(c) = self.call.as_mut().filter(|c| c.sid == id && c.state == CallState::Proposed) {
+                if let Some(c) = self
+                    .call
+                    .as_mut()
+                    .filter(|c| c.sid == id && c.state == CallState::Proposed)
+                {
                     c.peer_full.get_or_insert(from);
                     self.claim("ringing");
                 }
             }
             "proceed" => {
-                let Some(c) = self.call.as_mut().filter(|c| c.sid == id && c.side == Side::Initiator && c.state == CallState::Proposed) else { return };
+                let Some(c) = self
+                    .call
+                    .as_mut()
+                    .filter(|c| c.sid == id && c.side == Side::Initiator && c.state == CallState::Proposed)
+                else {
+                    return;
+                };
                 // XEP-0353 §3.2: initiate to the full JID that sent proceed.
                 c.peer_full = Some(from);
                 self.send_initiate(now);
@@ -419,7 +473,12 @@ impl ReferenceEndpoint {
             if let Some(s) = iq.get_child("services", ns::EXTDISCO) {
                 for svc in s.children().filter(|c| c.is("service", ns::EXTDISCO)) {
                     let ok = svc.attr("type") == Some("stun") && svc.attr("transport") == Some("udp");
-                    let addr = (|| Some(SocketAddr::new(svc.attr("host")?.parse().ok()?, svc.attr("port")?.parse().ok()?)))();
+                    let addr = (|| {
+                        Some(SocketAddr::new(
+                            svc.attr("host")?.parse().ok()?,
+                            svc.attr("port")?.parse().ok()?,
+                        ))
+                    })();
                     if let (true, Some(a), None) = (ok, addr, self.stun) {
                         self.stun = Some(a);
                     }
@@ -457,7 +516,10 @@ impl ReferenceEndpoint {
         let sid = j.attr("sid").unwrap_or("").to_string();
         let action = j.attr("action").unwrap_or("").to_string();
         let from = iq.attr("from").unwrap_or("").to_string();
-        let known = self.call.as_ref().is_some_and(|c| c.sid == sid && c.state != CallState::Ended);
+        let known = self
+            .call
+            .as_ref()
+            .is_some_and(|c| c.sid == sid && c.state != CallState::Ended);
         if action != "session-initiate" && !known {
             let err = el("unknown-session", ns::JINGLE_ERRORS).build();
             self.send(harness::xml::iq_error(iq, &me, "cancel", "item-not-found", Some(err)));
@@ -467,13 +529,23 @@ impl ReferenceEndpoint {
         match action.as_str() {
             "session-initiate" => {
                 let remote = signalling::read_session(j);
-                let busy = self.call.as_ref().is_some_and(|c| c.state != CallState::Ended && c.sid != sid);
+                let busy = self
+                    .call
+                    .as_ref()
+                    .is_some_and(|c| c.state != CallState::Ended && c.sid != sid);
                 if busy {
                     let id = self.next_id("jingle");
-                    self.send(signalling::jingle_iq(&from, &id, signalling::terminate(&sid, Reason::Busy)));
+                    self.send(signalling::jingle_iq(
+                        &from,
+                        &id,
+                        signalling::terminate(&sid, Reason::Busy),
+                    ));
                     return;
                 }
-                let pre_approved = self.call.as_ref().is_some_and(|c| c.sid == sid && c.state == CallState::Proceeded);
+                let pre_approved = self
+                    .call
+                    .as_ref()
+                    .is_some_and(|c| c.sid == sid && c.state == CallState::Proceeded);
                 let mut agent = self.new_agent(Role::Controlled);
                 if let (Some(u), Some(p)) = (&remote.ufrag, &remote.pwd) {
                     agent.set_remote_credentials(u, p);
@@ -552,7 +624,11 @@ impl ReferenceEndpoint {
         let Some(agent) = call.ice.as_mut() else { return };
         let mut out = Vec::new();
         while let Some(t) = agent.poll_transmit() {
-            out.push(Output::Datagram { local: t.local, remote: t.remote, payload: Bytes::from(t.payload) });
+            out.push(Output::Datagram {
+                local: t.local,
+                remote: t.remote,
+                payload: Bytes::from(t.payload),
+            });
         }
         let mut failed = false;
         while let Some(e) = agent.poll_event() {
@@ -564,7 +640,14 @@ impl ReferenceEndpoint {
                 IceEvent::Selected { local, remote } => {
                     out.push(Output::Event(EndpointEvent::SelectedPair { local, remote }));
                     let ssrc = self.rng.next_u32();
-                    call.rtp = Some(Rtp { local, remote, ssrc, seq: (ssrc >> 16) as u16, ts: ssrc.rotate_left(7), next: now });
+                    call.rtp = Some(Rtp {
+                        local,
+                        remote,
+                        ssrc,
+                        seq: (ssrc >> 16) as u16,
+                        ts: ssrc.rotate_left(7),
+                        next: now,
+                    });
                     out.push(Output::Event(EndpointEvent::CallState("connected".into())));
                 }
             }
@@ -577,7 +660,9 @@ impl ReferenceEndpoint {
     }
 
     fn send_rtp(&mut self, now: SimTime) {
-        let Some(rtp) = self.call.as_mut().and_then(|c| c.rtp.as_mut()) else { return };
+        let Some(rtp) = self.call.as_mut().and_then(|c| c.rtp.as_mut()) else {
+            return;
+        };
         while rtp.next <= now {
             // RTP header (RFC 3550 §5.1): V=2, PT 111 (opus), then 20 bytes of payload.
             let mut p = Vec::with_capacity(32);
@@ -586,7 +671,11 @@ impl ReferenceEndpoint {
             p.extend_from_slice(&rtp.ts.to_be_bytes());
             p.extend_from_slice(&rtp.ssrc.to_be_bytes());
             p.extend_from_slice(&[0u8; 20]);
-            self.out.push_back(Output::Datagram { local: rtp.local, remote: rtp.remote, payload: Bytes::from(p) });
+            self.out.push_back(Output::Datagram {
+                local: rtp.local,
+                remote: rtp.remote,
+                payload: Bytes::from(p),
+            });
             rtp.seq = rtp.seq.wrapping_add(1);
             rtp.ts = rtp.ts.wrapping_add(9600);
             rtp.next += RTP_INTERVAL;
@@ -650,7 +739,11 @@ impl Endpoint for ReferenceEndpoint {
         if !self.started {
             return Some(SimTime::ZERO);
         }
-        let ice = self.call.as_ref().and_then(|c| c.ice.as_ref()).and_then(|a| a.poll_timeout());
+        let ice = self
+            .call
+            .as_ref()
+            .and_then(|c| c.ice.as_ref())
+            .and_then(|a| a.poll_timeout());
         let rtp = self.call.as_ref().and_then(|c| c.rtp.as_ref()).map(|r| r.next);
         [self.gather.next, ice, rtp].into_iter().flatten().min()
     }

@@ -12,7 +12,9 @@ use harness::xml::{el, ns, BuilderExt};
 use minidom::Element;
 use xmpp_parsers::disco::{DiscoInfoResult, Identity};
 use xmpp_parsers::hashes::Algo;
-use xmpp_parsers::jingle::{Action, Content, ContentId, Creator, Jingle, Reason, ReasonElement, Senders, SessionId, Transport};
+use xmpp_parsers::jingle::{
+    Action, Content, ContentId, Creator, Jingle, Reason, ReasonElement, Senders, SessionId, Transport,
+};
 use xmpp_parsers::jingle_dtls_srtp::{Fingerprint, Setup};
 use xmpp_parsers::jingle_rtp::{Description as RtpDescription, PayloadType};
 
@@ -58,7 +60,13 @@ pub fn caps_ver() -> String {
 /// Initial presence with caps.
 pub fn presence() -> Element {
     el("presence", ns::CLIENT)
-        .append(el("c", ns::CAPS).a("hash", "sha-1").a("node", CAPS_NODE).a("ver", caps_ver()).build())
+        .append(
+            el("c", ns::CAPS)
+                .a("hash", "sha-1")
+                .a("node", CAPS_NODE)
+                .a("ver", caps_ver())
+                .build(),
+        )
         .build()
 }
 
@@ -107,17 +115,28 @@ pub fn transport(ufrag: &str, pwd: &str, candidates: &[Candidate], fingerprint: 
             .a("protocol", "udp")
             .a("type", c.typ.as_str());
         if c.typ != CandidateType::Host {
-            e = e.a("rel-addr", c.base.ip().to_string()).a("rel-port", c.base.port().to_string());
+            e = e
+                .a("rel-addr", c.base.ip().to_string())
+                .a("rel-port", c.base.port().to_string());
         }
         t = t.append(e.build());
     }
-    let fp = Fingerprint { hash: Algo::Sha_256, setup, value: fingerprint.to_vec() };
+    let fp = Fingerprint {
+        hash: Algo::Sha_256,
+        setup,
+        value: fingerprint.to_vec(),
+    };
     t.append(Element::from(fp)).build()
 }
 
 /// A Jingle IQ-set to `to` carrying `jingle`.
 pub fn jingle_iq(to: &str, id: &str, jingle: Jingle) -> Element {
-    el("iq", ns::CLIENT).a("type", "set").a("to", to).a("id", id).append(Element::from(jingle)).build()
+    el("iq", ns::CLIENT)
+        .a("type", "set")
+        .a("to", to)
+        .a("id", id)
+        .append(Element::from(jingle))
+        .build()
 }
 
 /// session-initiate or session-accept for `media` (one content per media, named after it, created by
@@ -147,7 +166,10 @@ pub fn session(action: Action, sid: &str, me: &str, media: &[String], transport_
 
 /// session-terminate with a reason condition.
 pub fn terminate(sid: &str, reason: Reason) -> Jingle {
-    Jingle::new(Action::SessionTerminate, SessionId(sid.to_string())).set_reason(ReasonElement { reason, texts: BTreeMap::new() })
+    Jingle::new(Action::SessionTerminate, SessionId(sid.to_string())).set_reason(ReasonElement {
+        reason,
+        texts: BTreeMap::new(),
+    })
 }
 
 /// What the endpoint reads from an incoming session-initiate / session-accept.
@@ -174,7 +196,9 @@ pub fn read_session(j: &Element) -> RemoteSession {
                 r.media.push(m.to_string());
             }
         }
-        let Some(t) = c.get_child("transport", ns::JINGLE_ICE_UDP) else { continue };
+        let Some(t) = c.get_child("transport", ns::JINGLE_ICE_UDP) else {
+            continue;
+        };
         r.ufrag = r.ufrag.or(t.attr("ufrag").map(str::to_string));
         r.pwd = r.pwd.or(t.attr("pwd").map(str::to_string));
         if let Some(f) = t.get_child("fingerprint", ns::JINGLE_DTLS) {

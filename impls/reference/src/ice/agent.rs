@@ -242,7 +242,11 @@ impl IceAgent {
 
     /// Adds a signalled remote candidate and pairs it with every local base.
     pub fn add_remote_candidate(&mut self, c: Candidate) {
-        if let Some(i) = self.remote.iter().position(|r| r.addr == c.addr && r.component == c.component) {
+        if let Some(i) = self
+            .remote
+            .iter()
+            .position(|r| r.addr == c.addr && r.component == c.component)
+        {
             // Already learned as prflx from a check: keep the pair, take the signalled priority (RFC 8838 §11).
             if self.remote[i].typ == CandidateType::PeerReflexive {
                 self.remote[i].priority = c.priority;
@@ -319,7 +323,11 @@ impl IceAgent {
 
     fn has_check_work(&self) -> bool {
         self.remote_pwd.is_some()
-            && (!self.triggered.is_empty() || self.pairs.iter().any(|p| matches!(p.state, PairState::Waiting | PairState::Frozen)))
+            && (!self.triggered.is_empty()
+                || self
+                    .pairs
+                    .iter()
+                    .any(|p| matches!(p.state, PairState::Waiting | PairState::Frozen)))
     }
 
     fn set_state(&mut self, s: IceState) {
@@ -348,19 +356,36 @@ impl IceAgent {
             return None;
         }
         let base = l.base;
-        if let Some(i) = self.pairs.iter().position(|p| self.local[p.local].base == base && p.remote == ri) {
+        if let Some(i) = self
+            .pairs
+            .iter()
+            .position(|p| self.local[p.local].base == base && p.remote == ri)
+        {
             return Some(i); // pruned: same base and remote (§6.1.2.4)
         }
         let foundation = format!("{}:{}", l.foundation, r.foundation);
         let prio = self.compute_priority(li, ri);
         // A new pair is Waiting if checks are running and nothing of its foundation is under way;
         // otherwise Frozen (RFC 8838 §12 for pairs added while checking).
-        let state = if self.started_at.is_some() && !self.pairs.iter().any(|p| p.foundation == foundation && p.state != PairState::Failed) {
+        let state = if self.started_at.is_some()
+            && !self
+                .pairs
+                .iter()
+                .any(|p| p.foundation == foundation && p.state != PairState::Failed)
+        {
             PairState::Waiting
         } else {
             PairState::Frozen
         };
-        self.pairs.push(Pair { local: li, remote: ri, priority: prio, state, foundation, nominate_on_success: false, nominated: false });
+        self.pairs.push(Pair {
+            local: li,
+            remote: ri,
+            priority: prio,
+            state,
+            foundation,
+            nominate_on_success: false,
+            nominated: false,
+        });
         if let Some(now) = self.started_at {
             if self.next_check.is_none() {
                 self.next_check = Some(now);
@@ -423,8 +448,15 @@ impl IceAgent {
                 continue;
             }
             tx.sends += 1;
-            let (local, remote) = (self.local[self.pairs[tx.pair].local].base, self.remote[self.pairs[tx.pair].remote].addr);
-            self.transmits.push_back(Transmit { local, remote, payload: tx.request.clone() });
+            let (local, remote) = (
+                self.local[self.pairs[tx.pair].local].base,
+                self.remote[self.pairs[tx.pair].remote].addr,
+            );
+            self.transmits.push_back(Transmit {
+                local,
+                remote,
+                payload: tx.request.clone(),
+            });
             tx.next = if tx.sends >= self.cfg.max_sends {
                 now + self.cfg.rto * self.cfg.final_wait
             } else {
@@ -460,13 +492,19 @@ impl IceAgent {
             return true;
         }
         let order = self.ordered();
-        let waiting = order.iter().copied().find(|&i| self.pairs[i].state == PairState::Waiting);
+        let waiting = order
+            .iter()
+            .copied()
+            .find(|&i| self.pairs[i].state == PairState::Waiting);
         let pick = waiting.or_else(|| {
             // §6.1.4.2: nothing Waiting: unfreeze a Frozen pair whose foundation has nothing in flight.
             order.iter().copied().find(|&i| {
                 let f = &self.pairs[i].foundation;
                 self.pairs[i].state == PairState::Frozen
-                    && !self.pairs.iter().any(|q| &q.foundation == f && matches!(q.state, PairState::Waiting | PairState::InProgress))
+                    && !self
+                        .pairs
+                        .iter()
+                        .any(|q| &q.foundation == f && matches!(q.state, PairState::Waiting | PairState::InProgress))
             })
         });
         match pick {
@@ -479,12 +517,18 @@ impl IceAgent {
     }
 
     fn send_check(&mut self, now: SimTime, p: usize, use_candidate: bool) {
-        let (Some(ru), Some(rp)) = (self.remote_ufrag.clone(), self.remote_pwd.clone()) else { return };
+        let (Some(ru), Some(rp)) = (self.remote_ufrag.clone(), self.remote_pwd.clone()) else {
+            return;
+        };
         let mut txid = [0u8; 12];
         self.rng.fill(&mut txid);
         let l = &self.local[self.pairs[p].local];
         // PRIORITY is the local candidate's priority as if it were peer-reflexive (§7.1.1).
-        let prio = priority(CandidateType::PeerReflexive, ((l.priority >> 8) & 0xFFFF) as u16, l.component);
+        let prio = priority(
+            CandidateType::PeerReflexive,
+            ((l.priority >> 8) & 0xFFFF) as u16,
+            l.component,
+        );
         let mut b = MessageBuilder::new(method::BINDING, Class::Request, txid)
             .attr(&Attribute::Username(format!("{ru}:{}", self.local_ufrag)))
             .attr(&Attribute::Priority(prio))
@@ -497,20 +541,41 @@ impl IceAgent {
         }
         let request = b.build(Some(rp.as_bytes()), true);
         let (local, remote) = self.pair_addrs(p);
-        self.transmits.push_back(Transmit { local, remote, payload: request.clone() });
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            payload: request.clone(),
+        });
         if self.pairs[p].state != PairState::Succeeded {
             self.pairs[p].state = PairState::InProgress;
         }
-        self.transactions.push(Transaction { txid, pair: p, request, sends: 1, next: now + self.cfg.rto, use_candidate, cancelled: false });
+        self.transactions.push(Transaction {
+            txid,
+            pair: p,
+            request,
+            sends: 1,
+            next: now + self.cfg.rto,
+            use_candidate,
+            cancelled: false,
+        });
     }
 
     fn maybe_nominate(&mut self, now: SimTime) {
         let order = self.ordered();
-        let valid: Vec<usize> = order.iter().copied().filter(|&i| self.pairs[i].state == PairState::Succeeded).collect();
+        let valid: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&i| self.pairs[i].state == PairState::Succeeded)
+            .collect();
         let Some(&best_valid) = valid.first() else { return };
-        let all_done = self.pairs.iter().all(|p| matches!(p.state, PairState::Succeeded | PairState::Failed));
+        let all_done = self
+            .pairs
+            .iter()
+            .all(|p| matches!(p.state, PairState::Succeeded | PairState::Failed));
         let best_overall_valid = order.first() == Some(&best_valid);
-        let waited = self.first_valid_at.is_some_and(|f| now >= f + self.cfg.nomination_delay);
+        let waited = self
+            .first_valid_at
+            .is_some_and(|f| now >= f + self.cfg.nomination_delay);
         if all_done || best_overall_valid || waited {
             // Regular nomination (§8.1.1): repeat the check that produced the valid pair, with USE-CANDIDATE,
             // ahead of everything else.
@@ -530,7 +595,10 @@ impl IceAgent {
             return;
         }
         let in_flight = self.transactions.iter().any(|t| !t.cancelled);
-        let pending = self.pairs.iter().any(|p| matches!(p.state, PairState::Waiting | PairState::Frozen | PairState::InProgress));
+        let pending = self
+            .pairs
+            .iter()
+            .any(|p| matches!(p.state, PairState::Waiting | PairState::Frozen | PairState::InProgress));
         let valid = self.pairs.iter().any(|p| p.state == PairState::Succeeded);
         if !in_flight && !pending && !valid {
             self.transactions.clear();
@@ -583,7 +651,15 @@ impl IceAgent {
         true
     }
 
-    fn reply(&mut self, local: SocketAddr, remote: SocketAddr, msg: &Message, class: Class, attrs: &[Attribute], integrity: bool) {
+    fn reply(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message,
+        class: Class,
+        attrs: &[Attribute],
+        integrity: bool,
+    ) {
         let mut b = MessageBuilder::new(method::BINDING, class, msg.transaction_id);
         for a in attrs {
             b = b.attr(a);
@@ -593,8 +669,19 @@ impl IceAgent {
         self.transmits.push_back(Transmit { local, remote, payload });
     }
 
-    fn error(&mut self, local: SocketAddr, remote: SocketAddr, msg: &Message, code: u16, reason: &str, integrity: bool) {
-        let e = Attribute::ErrorCode(ErrorCode { code, reason: reason.into() });
+    fn error(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message,
+        code: u16,
+        reason: &str,
+        integrity: bool,
+    ) {
+        let e = Attribute::ErrorCode(ErrorCode {
+            code,
+            reason: reason.into(),
+        });
         self.reply(local, remote, msg, Class::Error, &[e], integrity);
     }
 
@@ -608,7 +695,13 @@ impl IceAgent {
         }
         let unknown = msg.unknown_comprehension_required();
         if !unknown.is_empty() {
-            let attrs = [Attribute::ErrorCode(ErrorCode { code: 420, reason: "Unknown Attribute".into() }), Attribute::UnknownAttributes(unknown)];
+            let attrs = [
+                Attribute::ErrorCode(ErrorCode {
+                    code: 420,
+                    reason: "Unknown Attribute".into(),
+                }),
+                Attribute::UnknownAttributes(unknown),
+            ];
             return self.reply(local, remote, msg, Class::Error, &attrs, true);
         }
         // Role conflict, §7.3.1.1.
@@ -628,10 +721,23 @@ impl IceAgent {
                 }
             }
         }
-        self.reply(local, remote, msg, Class::Success, &[Attribute::XorMappedAddress(remote)], true);
+        self.reply(
+            local,
+            remote,
+            msg,
+            Class::Success,
+            &[Attribute::XorMappedAddress(remote)],
+            true,
+        );
 
         // Triggered check, §7.3.1.4: learn a peer-reflexive remote candidate if needed.
-        let Some(li) = self.local.iter().position(|c| c.base == local && matches!(c.typ, CandidateType::Host | CandidateType::Relayed)) else { return };
+        let Some(li) = self
+            .local
+            .iter()
+            .position(|c| c.base == local && matches!(c.typ, CandidateType::Host | CandidateType::Relayed))
+        else {
+            return;
+        };
         let ri = match self.remote.iter().position(|r| r.addr == remote) {
             Some(ri) => ri,
             None => {
@@ -651,7 +757,14 @@ impl IceAgent {
                 self.remote.len() - 1
             }
         };
-        let Some(p) = self.pairs.iter().position(|q| self.local[q.local].base == local && q.remote == ri).or_else(|| self.add_pair(li, ri)) else { return };
+        let Some(p) = self
+            .pairs
+            .iter()
+            .position(|q| self.local[q.local].base == local && q.remote == ri)
+            .or_else(|| self.add_pair(li, ri))
+        else {
+            return;
+        };
         let use_candidate = msg.has(attr_type::USE_CANDIDATE) && self.role == Role::Controlled;
         if self.selected.is_some() {
             // After selection nothing new is checked; keep answering (§8.1.2).
@@ -701,7 +814,9 @@ impl IceAgent {
     }
 
     fn handle_response(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, msg: &Message) {
-        let Some(k) = self.transactions.iter().position(|t| t.txid == msg.transaction_id) else { return };
+        let Some(k) = self.transactions.iter().position(|t| t.txid == msg.transaction_id) else {
+            return;
+        };
         let Some(pwd) = self.remote_pwd.clone() else { return };
         if !msg.verify_integrity(pwd.as_bytes()) {
             return; // dropped as if never received (RFC 5389 §10.1.3)
@@ -734,7 +849,11 @@ impl IceAgent {
         }
         // §7.2.5.3.3: unfreeze pairs with the same foundation.
         let f = self.pairs[p].foundation.clone();
-        for q in self.pairs.iter_mut().filter(|q| q.foundation == f && q.state == PairState::Frozen) {
+        for q in self
+            .pairs
+            .iter_mut()
+            .filter(|q| q.foundation == f && q.state == PairState::Frozen)
+        {
             q.state = PairState::Waiting;
         }
         if tx.use_candidate && self.role == Role::Controlling {

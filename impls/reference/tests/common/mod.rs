@@ -40,7 +40,14 @@ pub const R: &str = "198.51.100.1:6000";
 
 fn host(addr: &str) -> Candidate {
     let a: SocketAddr = addr.parse().unwrap();
-    Candidate { addr: a, base: a, typ: CandidateType::Host, priority: priority(CandidateType::Host, 65535, 1), foundation: "1".into(), component: 1 }
+    Candidate {
+        addr: a,
+        base: a,
+        typ: CandidateType::Host,
+        priority: priority(CandidateType::Host, 65535, 1),
+        foundation: "1".into(),
+        component: 1,
+    }
 }
 
 impl Pair {
@@ -76,13 +83,25 @@ impl Pair {
         while let Some(t) = self.left.poll_transmit() {
             self.sent_to_right.push((self.now, t.payload.clone()));
             if self.now >= self.drop_to_right_until {
-                self.flights.push_back(Flight { at: self.now + self.latency, to_left: false, local: t.remote, remote: t.local, payload: t.payload });
+                self.flights.push_back(Flight {
+                    at: self.now + self.latency,
+                    to_left: false,
+                    local: t.remote,
+                    remote: t.local,
+                    payload: t.payload,
+                });
             }
         }
         while let Some(t) = self.right.poll_transmit() {
             self.sent_to_left.push((self.now, t.payload.clone()));
             if self.now >= self.drop_to_left_until {
-                self.flights.push_back(Flight { at: self.now + self.latency, to_left: true, local: t.remote, remote: t.local, payload: t.payload });
+                self.flights.push_back(Flight {
+                    at: self.now + self.latency,
+                    to_left: true,
+                    local: t.remote,
+                    remote: t.local,
+                    payload: t.payload,
+                });
             }
         }
         while let Some(e) = self.left.poll_event() {
@@ -103,7 +122,9 @@ impl Pair {
         self.collect();
         let next_flight = self.flights.iter().map(|f| f.at).min();
         let candidates = [self.left.poll_timeout(), self.right.poll_timeout(), next_flight];
-        let Some(t) = candidates.into_iter().flatten().min() else { return false };
+        let Some(t) = candidates.into_iter().flatten().min() else {
+            return false;
+        };
         if t > limit {
             self.now = limit;
             return false;
