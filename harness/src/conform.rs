@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::endpoint::Registry;
-use crate::net::{nat_profiles, STANDARD_NAT_SET};
+use crate::net::nat_profiles;
 use crate::report::{self, build, harness_error_report, judge, Report, RunReport};
 use crate::run::run;
 use crate::scenario::{expand, MatrixSpec, RunSpec, Scenario, ScenarioError};
@@ -328,9 +328,4 @@ pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, std::i
         written.push(p);
     }
     Ok(written)
-}
-
-/// The NAT profiles used when neither the scenario nor `--nat` says otherwise.
-pub fn standard_nat_set() -> &'static [&'static str] {
-    STANDARD_NAT_SET
 }

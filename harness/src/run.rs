@@ -46,8 +46,6 @@ pub struct RunOutput {
     pub parties: Vec<PartyInfo>,
     /// Everything observed.
     pub trace: Trace,
-    /// When the run stopped (deadline, or earlier when nothing was left to do).
-    pub ended_at: SimTime,
 }
 
 /// Why a run could not be carried out (never a verdict about an implementation).
@@ -222,26 +220,22 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         w.q.push(SimTime::ZERO + s.at, Ev::User { ep, action });
     }
     let deadline = SimTime::ZERO + sc.deadline();
-    let mut now = SimTime::ZERO;
     let mut events = 0u64;
     while let Some(t) = w.q.peek_time() {
         if t > deadline {
             break;
         }
-        let (t, ev) = w.q.pop().expect("peeked");
-        now = t;
+        let (now, ev) = w.q.pop().expect("peeked");
         events += 1;
         if events > MAX_EVENTS {
             return Err(RunError::Runaway { events });
         }
         w.step(now, ev);
     }
-    let ended_at = if w.q.is_empty() { now } else { deadline };
     Ok(RunOutput {
         spec: spec.clone(),
         parties,
         trace: w.trace,
-        ended_at,
     })
 }
 
@@ -318,14 +312,15 @@ impl World {
     fn feed(&mut self, now: SimTime, i: usize, input: Input) {
         self.slots[i].ep.handle_input(now, input);
         while let Some(out) = self.slots[i].ep.poll_output() {
-            let party = self.slots[i].party.clone();
+            // The party name is cloned only for trace events that carry it, not per datagram (hot path).
+            let party = || self.slots[i].party.clone();
             match out {
                 Output::Datagram { local, remote, payload } => {
                     if !self.slots[i].interfaces.contains(&local.ip()) {
                         self.trace.push(
                             now,
                             TraceKind::Violation {
-                                party,
+                                party: party(),
                                 what: format!("datagram from {local}, which is not an address of this host"),
                             },
                         );
@@ -342,7 +337,7 @@ impl World {
                     self.trace.push(
                         now,
                         TraceKind::Stanza {
-                            party,
+                            party: party(),
                             dir: Dir::Tx,
                             xml: xml::to_string(&stanza),
                             element: stanza.clone(),
@@ -356,6 +351,7 @@ impl World {
                         EndpointEvent::IceState(s) => format!("ice-state {s}"),
                         EndpointEvent::SelectedPair { local, remote } => format!("selected-pair {local} {remote}"),
                     };
+                    let party = party();
                     self.trace.push(now, TraceKind::Claim { party, claim });
                 }
             }

@@ -143,8 +143,6 @@ pub struct Wire {
     pub jmi: Vec<JmiSeen>,
     /// Jingle IQ-sets on client streams.
     pub jingle: Vec<JingleSeen>,
-    /// Datagrams at host interfaces that are neither STUN nor RTP, nor parse as STUN (index, party, why).
-    pub undecodable: Vec<(usize, String, String)>,
 }
 
 fn parse_content(c: &Element) -> ContentSeen {
@@ -192,18 +190,20 @@ impl Wire {
                     dst,
                     payload,
                 } if parties.contains(point) => match stun::demux(payload) {
-                    stun::Demux::Stun => match Message::decode(payload) {
-                        Ok(msg) => w.stun.push(StunSeen {
-                            index: e.index,
-                            time: e.time,
-                            party: point.clone(),
-                            dir: *dir,
-                            src: *src,
-                            dst: *dst,
-                            msg,
-                        }),
-                        Err(err) => w.undecodable.push((e.index, point.clone(), err.to_string())),
-                    },
+                    // Malformed STUN is not scored as a violation yet (issue 7's check catalogue).
+                    stun::Demux::Stun => {
+                        if let Ok(msg) = Message::decode(payload) {
+                            w.stun.push(StunSeen {
+                                index: e.index,
+                                time: e.time,
+                                party: point.clone(),
+                                dir: *dir,
+                                src: *src,
+                                dst: *dst,
+                                msg,
+                            })
+                        }
+                    }
                     stun::Demux::Rtp => w.rtp.push(RtpSeen {
                         index: e.index,
                         time: e.time,

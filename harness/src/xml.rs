@@ -57,6 +57,11 @@ impl BuilderExt for ElementBuilder {
     }
 }
 
+/// Sets (or replaces) attribute `name` of `e`, in no namespace.
+pub fn set_attr(e: &mut Element, name: &str, value: impl Into<String>) {
+    e.set_attr(minidom::rxml::Namespace::NONE, ncname(name), value.into());
+}
+
 /// Serializes an element as it goes on the stream (no XML declaration).
 pub fn to_string(e: &Element) -> String {
     String::from(e)

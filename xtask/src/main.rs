@@ -135,6 +135,10 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return input_error(e),
             };
+            if runs.is_empty() {
+                eprintln!("error: nothing to run (the selection or shard is empty)");
+                return ExitCode::from(2);
+            }
             let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
             let started = std::time::Instant::now();
             let tty = std::io::stderr().is_terminal();
@@ -185,10 +189,6 @@ fn main() -> ExitCode {
                 FailOnArg::Should => FailOn::Should,
                 FailOnArg::Never => FailOn::Never,
             };
-            if runs.is_empty() {
-                eprintln!("error: nothing to run (the selection or shard is empty)");
-                return ExitCode::from(2);
-            }
             if has_failure(&report, policy) {
                 ExitCode::from(1)
             } else {

@@ -115,6 +115,7 @@ enum DestKey {
 struct Mapping {
     internal: SocketAddr,
     key: DestKey,
+    // Filter state: only ever probed with `contains`, never iterated, so hash order reaches no output.
     sent_to: HashSet<SocketAddr>,
     sent_ips: HashSet<IpAddr>,
     last_active: SimTime,

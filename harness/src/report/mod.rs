@@ -239,16 +239,17 @@ pub fn judge(out: &RunOutput) -> RunReport {
         _ => None,
     };
     let selected_pair = ctx.nominated.as_ref().and_then(|n| {
-        let (cl, cr, _) = n.controlled_view?;
+        // Each side's local candidate is the address the *peer* saw it as; the controlled side's view is
+        // the controlling side's, swapped.
+        let (_, seen_by_controlled, _) = n.controlled_view?;
         let ing = PairTypes {
-            local: candidate_type(w, &n.controlling, cr),
+            local: candidate_type(w, &n.controlling, seen_by_controlled),
             remote: candidate_type(w, &n.controlled, n.controlling_view.1),
         };
         let ed = PairTypes {
-            local: candidate_type(w, &n.controlled, n.controlling_view.1),
-            remote: candidate_type(w, &n.controlling, cr),
+            local: ing.remote.clone(),
+            remote: ing.local.clone(),
         };
-        let _ = cl;
         Some(if n.controlling == ctx.caller {
             SelectedPairs {
                 caller: ing,

@@ -57,7 +57,7 @@ enum StrOrNum {
 pub(super) fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     match StrOrNum::deserialize(d)? {
         StrOrNum::S(s) => parse_duration(&s).map(Some).map_err(serde::de::Error::custom),
-        StrOrNum::N(n) if n == 0.0 => Ok(Some(Duration::ZERO)),
+        StrOrNum::N(0.0) => Ok(Some(Duration::ZERO)),
         StrOrNum::N(n) => Err(serde::de::Error::custom(format!(
             "`{n}` needs a unit (write {n}ms or {n}s)"
         ))),

@@ -7,7 +7,7 @@
 
 use minidom::Element;
 
-use crate::xml::{bare, el, iq_error, ns, BuilderExt};
+use crate::xml::{bare, el, iq_error, ns, set_attr, BuilderExt};
 
 /// One XEP-0215 `<service/>` entry the server hands out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,11 +102,7 @@ impl XmppServer {
     pub fn handle(&mut self, from_idx: usize, mut stanza: Element) -> Vec<(usize, Element)> {
         let from = self.sessions[from_idx].jid.clone();
         // The server stamps the sender's full JID, whatever the client wrote (RFC 6120 §8.1.2.1).
-        stanza.set_attr(
-            minidom::rxml::Namespace::NONE,
-            "from".try_into().expect("ncname"),
-            from.clone(),
-        );
+        set_attr(&mut stanza, "from", from.clone());
         let to = stanza.attr("to").map(str::to_string);
         let mut out = Vec::new();
         match stanza.name() {
@@ -118,11 +114,7 @@ impl XmppServer {
                     for (i, s) in self.sessions.iter().enumerate() {
                         if i != from_idx {
                             let mut p = stanza.clone();
-                            p.set_attr(
-                                minidom::rxml::Namespace::NONE,
-                                "to".try_into().expect("ncname"),
-                                s.jid.clone(),
-                            );
+                            set_attr(&mut p, "to", s.jid.clone());
                             out.push((i, p));
                         }
                     }
@@ -133,11 +125,7 @@ impl XmppServer {
                             if i != from_idx {
                                 if let Some(p) = &s.presence {
                                     let mut p = p.clone();
-                                    p.set_attr(
-                                        minidom::rxml::Namespace::NONE,
-                                        "to".try_into().expect("ncname"),
-                                        from.clone(),
-                                    );
+                                    set_attr(&mut p, "to", from.clone());
                                     out.push((from_idx, p));
                                 }
                             }

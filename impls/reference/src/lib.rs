@@ -62,10 +62,33 @@ struct Call {
     media: Vec<String>,
     state: CallState,
     ice: Option<IceAgent>,
-    /// Jingle arrived but gathering is not done: answer once it is.
+    /// The session-initiate / session-accept is due but gathering is not done: send it once it is.
     waiting_for_gathering: bool,
-    /// A pre-approved session-initiate (after our proceed) is accepted without ringing again.
+    /// Media on the selected pair, once ICE selected one.
     rtp: Option<Rtp>,
+}
+
+impl Call {
+    fn new(
+        sid: String,
+        side: Side,
+        peer_bare: String,
+        peer_full: Option<String>,
+        media: Vec<String>,
+        state: CallState,
+    ) -> Call {
+        Call {
+            sid,
+            side,
+            peer_bare,
+            peer_full,
+            media,
+            state,
+            ice: None,
+            waiting_for_gathering: false,
+            rtp: None,
+        }
+    }
 }
 
 struct Rtp {
@@ -216,13 +239,13 @@ impl ReferenceEndpoint {
     fn gathering_done(&mut self, now: SimTime) {
         self.gather.done = true;
         self.gather.next = None;
-        if self.call.as_ref().is_some_and(|c| c.waiting_for_gathering) {
-            self.call.as_mut().expect("checked").waiting_for_gathering = false;
-            match self.call.as_ref().map(|c| (c.side, c.state)) {
-                Some((Side::Initiator, _)) => self.send_initiate(now),
-                Some((Side::Responder, _)) => self.send_accept(now),
-                None => {}
-            }
+        let Some(call) = self.call.as_mut().filter(|c| c.waiting_for_gathering) else {
+            return;
+        };
+        call.waiting_for_gathering = false;
+        match call.side {
+            Side::Initiator => self.send_initiate(now),
+            Side::Responder => self.send_accept(now),
         }
     }
 
@@ -313,17 +336,14 @@ impl ReferenceEndpoint {
                     return;
                 }
                 let sid = self.rng.uuid_v4();
-                self.call = Some(Call {
-                    sid: sid.clone(),
-                    side: Side::Initiator,
-                    peer_bare: to.clone(),
-                    peer_full: None,
-                    media: media.clone(),
-                    state: CallState::Proposed,
-                    ice: None,
-                    waiting_for_gathering: false,
-                    rtp: None,
-                });
+                self.call = Some(Call::new(
+                    sid.clone(),
+                    Side::Initiator,
+                    to.clone(),
+                    None,
+                    media.clone(),
+                    CallState::Proposed,
+                ));
                 let id = format!("jm-propose-{sid}");
                 self.send(signalling::jmi(&to, &id, signalling::propose(&sid, &media)));
                 self.claim("proposed");
@@ -400,7 +420,6 @@ impl ReferenceEndpoint {
             return;
         };
         let id = x.attr("id").unwrap_or("").to_string();
-        let _ = now;
         match x.name() {
             "propose" => {
                 if bare(&from) == bare(&self.cfg.jid) || self.call.as_ref().is_some_and(|c| c.state != CallState::Ended)
@@ -415,17 +434,15 @@ impl ReferenceEndpoint {
                 if media.is_empty() {
                     return; // not an RTP call: ignored silently (digest §1.3)
                 }
-                self.call = Some(Call {
-                    sid: id.clone(),
-                    side: Side::Responder,
-                    peer_bare: bare(&from).to_string(),
-                    peer_full: Some(from.clone()),
+                let peer_bare = bare(&from).to_string();
+                self.call = Some(Call::new(
+                    id.clone(),
+                    Side::Responder,
+                    peer_bare,
+                    Some(from.clone()),
                     media,
-                    state: CallState::Ringing,
-                    ice: None,
-                    waiting_for_gathering: false,
-                    rtp: None,
-                });
+                    CallState::Ringing,
+                ));
                 let mid = self.next_id("jm-ringing-");
                 self.send(signalling::jmi(
                     &from,
@@ -560,17 +577,16 @@ impl ReferenceEndpoint {
                     c.ice = Some(agent);
                     self.send_accept(now);
                 } else {
-                    self.call = Some(Call {
+                    let mut call = Call::new(
                         sid,
-                        side: Side::Responder,
-                        peer_bare: bare(&from).to_string(),
-                        peer_full: Some(from),
-                        media: remote.media,
-                        state: CallState::Ringing,
-                        ice: Some(agent),
-                        waiting_for_gathering: false,
-                        rtp: None,
-                    });
+                        Side::Responder,
+                        bare(&from).to_string(),
+                        Some(from),
+                        remote.media,
+                        CallState::Ringing,
+                    );
+                    call.ice = Some(agent);
+                    self.call = Some(call);
                     self.claim("ringing");
                 }
             }
@@ -698,8 +714,7 @@ impl Endpoint for ReferenceEndpoint {
                 if !self.started {
                     self.start(now);
                 }
-                if let Some(t) = self.gather.next.filter(|t| *t <= now) {
-                    let _ = t;
+                if self.gather.next.is_some_and(|t| t <= now) {
                     if self.gather.sends >= GATHER_MAX_SENDS {
                         self.gathering_done(now); // timed out: host candidates only
                     } else {

@@ -121,7 +121,6 @@ struct Pair {
     foundation: String,
     /// The controlled side saw USE-CANDIDATE on this pair before it succeeded (RFC 8445 §7.3.1.5).
     nominate_on_success: bool,
-    nominated: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -304,9 +303,7 @@ impl IceAgent {
         }
         let mut t = self.next_check.filter(|_| self.has_check_work());
         for tx in &self.transactions {
-            if !tx.cancelled || tx.sends >= self.cfg.max_sends {
-                t = Some(t.map_or(tx.next, |x| x.min(tx.next)));
-            }
+            t = Some(t.map_or(tx.next, |x| x.min(tx.next)));
         }
         if self.role == Role::Controlling && self.nominating.is_none() && self.selected.is_none() {
             if let Some(f) = self.first_valid_at {
@@ -384,7 +381,6 @@ impl IceAgent {
             state,
             foundation,
             nominate_on_success: false,
-            nominated: false,
         });
         if let Some(now) = self.started_at {
             if self.next_check.is_none() {
@@ -435,40 +431,33 @@ impl IceAgent {
     }
 
     fn retransmit(&mut self, now: SimTime) {
-        let mut failed = Vec::new();
-        for k in 0..self.transactions.len() {
+        let mut k = 0;
+        while k < self.transactions.len() {
             let tx = &mut self.transactions[k];
             if tx.next > now {
+                k += 1;
                 continue;
             }
-            if tx.sends >= self.cfg.max_sends || tx.cancelled {
-                if tx.sends >= self.cfg.max_sends {
-                    failed.push(k);
-                }
+            if tx.cancelled {
+                // Its window for a late response is over; its silence is not failure (§7.3.1.4).
+                self.transactions.remove(k);
+                continue;
+            }
+            if tx.sends >= self.cfg.max_sends {
+                let tx = self.transactions.remove(k);
+                self.pair_failed(tx.pair);
                 continue;
             }
             tx.sends += 1;
-            let (local, remote) = (
-                self.local[self.pairs[tx.pair].local].base,
-                self.remote[self.pairs[tx.pair].remote].addr,
-            );
-            self.transmits.push_back(Transmit {
-                local,
-                remote,
-                payload: tx.request.clone(),
-            });
             tx.next = if tx.sends >= self.cfg.max_sends {
                 now + self.cfg.rto * self.cfg.final_wait
             } else {
                 now + self.cfg.rto * (1 << (tx.sends - 1))
             };
-        }
-        for k in failed.into_iter().rev() {
-            let tx = self.transactions.remove(k);
-            // A cancelled transaction's silence is not failure (§7.3.1.4).
-            if !tx.cancelled {
-                self.pair_failed(tx.pair);
-            }
+            let (pair, payload) = (tx.pair, tx.request.clone());
+            let (local, remote) = self.pair_addrs(pair);
+            self.transmits.push_back(Transmit { local, remote, payload });
+            k += 1;
         }
     }
 
@@ -581,9 +570,6 @@ impl IceAgent {
             // ahead of everything else.
             self.nominating = Some(best_valid);
             self.triggered.push_front((best_valid, true));
-            if self.next_check.is_none_or(|t| t > now) {
-                self.next_check = Some(now);
-            }
             self.send_next_check(now);
             self.next_check = Some(now + self.cfg.ta);
         }
@@ -611,16 +597,9 @@ impl IceAgent {
         if self.selected.is_some() {
             return;
         }
-        self.pairs[p].nominated = true;
         self.selected = Some(p);
         // §8.1.2: once a component has a selected pair, stop checking the others.
-        for t in &mut self.transactions {
-            if t.pair != p {
-                t.cancelled = true;
-                t.sends = 0;
-            }
-        }
-        self.transactions.retain(|t| !t.cancelled);
+        self.transactions.retain(|t| t.pair == p);
         self.triggered.clear();
         for (i, q) in self.pairs.iter_mut().enumerate() {
             if i != p && matches!(q.state, PairState::Waiting | PairState::Frozen | PairState::InProgress) {
@@ -778,8 +757,10 @@ impl IceAgent {
                 return;
             }
             PairState::InProgress => {
+                let window = now + self.cfg.rto * self.cfg.final_wait;
                 for t in self.transactions.iter_mut().filter(|t| t.pair == p) {
                     t.cancelled = true;
+                    t.next = window;
                 }
                 self.pairs[p].state = PairState::Waiting;
                 self.enqueue_triggered(now, p);
@@ -856,9 +837,13 @@ impl IceAgent {
         {
             q.state = PairState::Waiting;
         }
-        if tx.use_candidate && self.role == Role::Controlling {
-            self.select(p);
-        } else if self.role == Role::Controlled && self.pairs[p].nominate_on_success {
+        // Controlling: our USE-CANDIDATE check succeeded. Controlled: the peer nominated this pair before
+        // our own check on it succeeded (§7.3.1.5).
+        let nominated = match self.role {
+            Role::Controlling => tx.use_candidate,
+            Role::Controlled => self.pairs[p].nominate_on_success,
+        };
+        if nominated {
             self.select(p);
         } else if self.role == Role::Controlling && self.nominating.is_none() && self.selected.is_none() {
             self.maybe_nominate(now);
