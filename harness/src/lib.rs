@@ -23,4 +23,4 @@ pub mod trace;
 pub mod wire;
 pub mod xml;
 
-pub use time::SimTime;
+pub use time::{SimTime, SIM_EPOCH_UNIX};

@@ -4,6 +4,10 @@ use std::fmt;
 use std::ops::{Add, AddAssign, Sub};
 use std::time::Duration;
 
+/// The calendar instant at which every run begins, in UNIX seconds: 2026-01-01T00:00:00Z. A
+/// constant, never the wall clock, so absolute timestamps on the wire are reproducible.
+pub const SIM_EPOCH_UNIX: u64 = 1_767_225_600;
+
 /// Virtual monotonic time since the run began, in microseconds.
 ///
 /// Microsecond resolution keeps every latency a scenario can express (whole milliseconds) exact, and
@@ -32,6 +36,12 @@ impl SimTime {
     /// Whole milliseconds since the start of the run (truncated).
     pub const fn as_millis(self) -> u64 {
         self.0 / 1000
+    }
+    /// The simulated calendar time in whole UNIX seconds: the run begins at [`SIM_EPOCH_UNIX`].
+    /// Used where a protocol carries absolute time (TURN REST usernames, XEP-0215 `expires`), so
+    /// those values are the same in every run of a seed.
+    pub const fn unix_secs(self) -> u64 {
+        SIM_EPOCH_UNIX + self.0 / 1_000_000
     }
     /// Time elapsed since `earlier`, or zero when `earlier` is later.
     pub fn saturating_since(self, earlier: SimTime) -> Duration {
