@@ -26,16 +26,17 @@ const TAG_DISSECTOR_NAME: u16 = 12;
 /// The interface that carries stanzas.
 const XMPP_IF: &str = "xmpp-streams";
 
-fn ipv4_udp(src: SocketAddr, dst: SocketAddr, ident: u16, payload: &[u8]) -> Option<Vec<u8>> {
+/// An IPv4 header for `l4_len` bytes of protocol `proto` (17 UDP, 6 TCP), checksum filled in.
+fn ipv4_header(proto: u8, src: SocketAddr, dst: SocketAddr, ident: u16, l4_len: usize) -> Option<Vec<u8>> {
     let (IpAddr::V4(s), IpAddr::V4(d)) = (src.ip(), dst.ip()) else {
         return None;
     };
-    let total = 20 + 8 + payload.len();
+    let total = 20 + l4_len;
     let mut p = Vec::with_capacity(total);
     p.extend_from_slice(&[0x45, 0]);
     p.extend_from_slice(&(total as u16).to_be_bytes());
     p.extend_from_slice(&ident.to_be_bytes());
-    p.extend_from_slice(&[0x40, 0, 64, 17, 0, 0]);
+    p.extend_from_slice(&[0x40, 0, 64, proto, 0, 0]);
     p.extend_from_slice(&s.octets());
     p.extend_from_slice(&d.octets());
     let mut sum: u32 = p.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]]) as u32).sum();
@@ -44,11 +45,28 @@ fn ipv4_udp(src: SocketAddr, dst: SocketAddr, ident: u16, payload: &[u8]) -> Opt
     }
     let ck = !(sum as u16);
     p[10..12].copy_from_slice(&ck.to_be_bytes());
+    Some(p)
+}
+
+fn ipv4_udp(src: SocketAddr, dst: SocketAddr, ident: u16, payload: &[u8]) -> Option<Vec<u8>> {
+    let mut p = ipv4_header(17, src, dst, ident, 8 + payload.len())?;
     p.extend_from_slice(&src.port().to_be_bytes());
     p.extend_from_slice(&dst.port().to_be_bytes());
     p.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
     // A zero UDP checksum means "not computed", allowed over IPv4 (RFC 768).
     p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(payload);
+    Some(p)
+}
+
+/// One stream message as a TCP segment (PSH|ACK) with sequence number `seq`. The TCP checksum is
+/// left zero: Wireshark does not validate it by default, and the stream model has no real segments.
+fn ipv4_tcp(src: SocketAddr, dst: SocketAddr, ident: u16, seq: u32, payload: &[u8]) -> Option<Vec<u8>> {
+    let mut p = ipv4_header(6, src, dst, ident, 20 + payload.len())?;
+    p.extend_from_slice(&src.port().to_be_bytes());
+    p.extend_from_slice(&dst.port().to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 0, 0x50, 0x18, 0xFF, 0xFF, 0, 0, 0, 0]);
     p.extend_from_slice(payload);
     Some(p)
 }
@@ -76,6 +94,8 @@ pub fn write_pcapng<W: Write>(trace: &Trace, run_id: &str, w: W) -> std::io::Res
     let mut out = PcapNgWriter::new(w).map_err(to_io)?;
     let mut ifaces: Vec<String> = Vec::new();
     let mut step: Option<String> = None;
+    // Next TCP sequence number per (point, src, dst); probed by key only.
+    let mut seqs: std::collections::HashMap<(&str, SocketAddr, SocketAddr), u32> = Default::default();
     for e in &trace.events {
         let (point, data, link, comment) = match &e.kind {
             TraceKind::Datagram {
@@ -110,6 +130,31 @@ pub fn write_pcapng<W: Write>(trace: &Trace, run_id: &str, w: W) -> std::io::Res
                     pkt,
                     DataLink::RAW,
                     format!("#{} DROPPED at {point}: {reason}", e.index),
+                )
+            }
+            TraceKind::Segment {
+                point,
+                dir,
+                tls,
+                src,
+                dst,
+                payload,
+            } => {
+                let seq = seqs.entry((point.as_str(), *src, *dst)).or_insert(1);
+                let Some(pkt) = ipv4_tcp(*src, *dst, e.index as u16, *seq, payload) else {
+                    continue;
+                };
+                *seq = seq.wrapping_add(payload.len() as u32);
+                let how = if *tls { "TLS (shown decrypted)" } else { "TCP" };
+                (
+                    point.as_str(),
+                    pkt,
+                    DataLink::RAW,
+                    format!(
+                        "#{} {point} {} {how}",
+                        e.index,
+                        if *dir == Dir::Tx { "out" } else { "in" }
+                    ),
                 )
             }
             TraceKind::Stanza { party, dir, xml, .. } => {

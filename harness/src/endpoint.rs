@@ -96,6 +96,31 @@ pub enum Input {
     User(UserAction),
     /// The time the endpoint asked for through `poll_timeout` has come.
     Timeout,
+    /// The host's interfaces changed (Wi-Fi → mobile): datagrams may now be sent only from these
+    /// addresses; sockets on vanished addresses are gone. Recovering is the endpoint's job (an ICE
+    /// restart, RFC 8445 §9).
+    InterfacesChanged(Vec<IpAddr>),
+    /// The stream the endpoint opened with `id` is established; `local` is its own end.
+    StreamOpened {
+        /// The endpoint's stream id.
+        id: u64,
+        /// Its own address on the stream.
+        local: SocketAddr,
+    },
+    /// The stream `id` could not be opened or was reset.
+    StreamFailed {
+        /// The endpoint's stream id.
+        id: u64,
+        /// Why (for logs; the trace has the evidence).
+        reason: String,
+    },
+    /// One message arrived on stream `id` (the stream transport preserves message boundaries).
+    StreamData {
+        /// The endpoint's stream id.
+        id: u64,
+        /// The message.
+        payload: Bytes,
+    },
 }
 
 /// A claim an endpoint makes about itself. Recorded and cross-checked; never decides a verdict alone.
@@ -128,6 +153,26 @@ pub enum Output {
     },
     /// Send a stanza to the XMPP server.
     Stanza(Element),
+    /// Open a stream (TCP, or TLS when `tls`) from the host address `local` to `remote`; the
+    /// answer is `Input::StreamOpened` or `Input::StreamFailed` with the same `id` (chosen by the
+    /// endpoint, unique for it). Used for TURN over TCP/TLS, RFC 8656 §3.1.
+    StreamOpen {
+        /// The endpoint's stream id.
+        id: u64,
+        /// Source address on the host.
+        local: SocketAddr,
+        /// The server.
+        remote: SocketAddr,
+        /// TLS over TCP.
+        tls: bool,
+    },
+    /// Write one message on an open stream.
+    StreamSend {
+        /// The endpoint's stream id.
+        id: u64,
+        /// One framed message (a STUN message or a ChannelData frame).
+        payload: Bytes,
+    },
     /// A claim.
     Event(EndpointEvent),
 }

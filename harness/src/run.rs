@@ -6,7 +6,8 @@ use std::time::Duration;
 use minidom::Element;
 
 use crate::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Ics, Input, Output, Registry, UserAction};
-use crate::net::{Attach, InFlight, LinkParams, Net};
+use crate::net::stream::{StreamId, StreamInFlight, StreamOpen};
+use crate::net::{nat_profiles, Attach, InFlight, LinkParams, Net};
 use crate::scenario::{Action, RunSpec};
 use crate::servers::stun::StunServer;
 use crate::servers::xmpp::{ExtService, XmppServer};
@@ -75,17 +76,44 @@ impl std::fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 enum Ev {
-    Timer { ep: usize, gen: u64 },
-    User { ep: usize, action: UserAction },
+    Timer {
+        ep: usize,
+        gen: u64,
+    },
+    User {
+        ep: usize,
+        action: UserAction,
+    },
+    Net {
+        ep: usize,
+        action: Action,
+    },
     Arrive(InFlight),
-    ToServer { ep: usize, stanza: Element },
-    ToClient { ep: usize, stanza: Element },
+    StreamReady {
+        ep: usize,
+        id: u64,
+        local: SocketAddr,
+        result: Result<(), String>,
+    },
+    StreamArrive(StreamInFlight),
+    ToServer {
+        ep: usize,
+        stanza: Element,
+    },
+    ToClient {
+        ep: usize,
+        stanza: Element,
+    },
 }
 
 struct Slot {
     party: String,
     ep: Box<dyn Endpoint>,
     interfaces: Vec<IpAddr>,
+    /// The site of the current interface (link-down/up act on it).
+    site: usize,
+    /// The endpoint's stream ids → the network's.
+    streams: Vec<(u64, StreamId)>,
     gen: u64,
     armed: Option<SimTime>,
 }
@@ -98,6 +126,8 @@ struct World {
     slots: Vec<Slot>,
     trace: Trace,
     leg: Duration,
+    media: LinkParams,
+    seed: u64,
 }
 
 fn host_ip(i: usize) -> IpAddr {
@@ -109,6 +139,33 @@ fn public_ip(i: usize) -> IpAddr {
 fn carrier_ip(i: usize, k: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(100, 64 + k as u8, i as u8 + 1, 1))
 }
+/// Addresses of a party's `n`-th interface (0 = the first): host, outermost public, carrier.
+fn iface_ips(i: usize, n: usize, nats: usize) -> (IpAddr, Vec<IpAddr>) {
+    let public = if n == 0 {
+        public_ip(i)
+    } else {
+        IpAddr::V4(Ipv4Addr::new(198, 51, 100, (i * 8 + n) as u8 + 1))
+    };
+    let host = if nats == 0 {
+        public
+    } else if n == 0 {
+        host_ip(i)
+    } else {
+        IpAddr::V4(Ipv4Addr::new(10, 100 + n as u8, i as u8 + 1, 2))
+    };
+    let ext = (0..nats)
+        .map(|k| {
+            if k + 1 == nats {
+                public
+            } else if n == 0 {
+                carrier_ip(i, k)
+            } else {
+                IpAddr::V4(Ipv4Addr::new(100, 96 + k as u8, (i * 8 + n) as u8 + 1, 1))
+            }
+        })
+        .collect();
+    (host, ext)
+}
 
 /// Runs `spec` with implementations from `registry`.
 ///
@@ -117,11 +174,7 @@ fn carrier_ip(i: usize, k: usize) -> IpAddr {
 pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
     let sc = &spec.scenario;
     let half = |d: Option<Duration>| d.unwrap_or_default() / 2;
-    let media = LinkParams {
-        latency: half(sc.network.media.latency),
-        jitter: half(sc.network.media.jitter),
-        loss: sc.network.media.loss.unwrap_or(0.0),
-    };
+    let media = sc.network.media.per_link();
     let mut net = Net::new();
     let mut parties = Vec::new();
     let mut slots = Vec::new();
@@ -131,21 +184,9 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             .get(&p.implementation)
             .ok_or_else(|| RunError::UnknownImpl(p.implementation.clone()))?;
         let nats = &p.nat.nats;
-        let (host, public) = if nats.is_empty() {
-            (public_ip(i), public_ip(i))
-        } else {
-            (host_ip(i), public_ip(i))
-        };
-        let ext: Vec<IpAddr> = (0..nats.len())
-            .map(|k| {
-                if k + 1 == nats.len() {
-                    public_ip(i)
-                } else {
-                    carrier_ip(i, k)
-                }
-            })
-            .collect();
-        let site = net.add_site(&p.name, nats, &ext, media.clone(), spec.seed);
+        let public = public_ip(i);
+        let (host, ext) = iface_ips(i, 0, nats.len());
+        let site = net.add_site(&p.name, nats, p.nat.firewall.as_ref(), &ext, media.clone(), spec.seed);
         net.attach(site, Attach::Endpoint(i), host, &p.name);
         let jid = format!("{}@{XMPP_DOMAIN}/device1", p.name);
         let ep = (entry.make)(EndpointConfig {
@@ -166,6 +207,8 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             party: p.name.clone(),
             ep,
             interfaces: vec![host],
+            site,
+            streams: Vec::new(),
             gen: 0,
             armed: None,
         });
@@ -174,7 +217,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
     let mut services = Vec::new();
     let stun = if sc.servers.stun {
         let addr: SocketAddr = STUN_ADDR.parse().expect("constant");
-        let site = net.add_site("stun", &[], &[], LinkParams::default(), spec.seed);
+        let site = net.add_site("stun", &[], None, &[], LinkParams::default(), spec.seed);
         net.attach(site, Attach::Server(0), addr.ip(), "stun");
         services.push(ExtService {
             kind: "stun".into(),
@@ -197,6 +240,8 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         slots,
         trace: Trace::default(),
         leg: half(sc.network.signalling.latency),
+        media,
+        seed: spec.seed,
     };
     // Endpoints start (log in) before any scripted action at the same instant.
     for i in 0..w.slots.len() {
@@ -216,6 +261,10 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             Action::Answer => UserAction::Answer,
             Action::Reject => UserAction::Reject,
             Action::Hangup => UserAction::Hangup,
+            a @ (Action::LinkDown | Action::LinkUp | Action::SwitchInterface { .. }) => {
+                w.q.push(SimTime::ZERO + s.at, Ev::Net { ep, action: a.clone() });
+                continue;
+            }
         };
         w.q.push(SimTime::ZERO + s.at, Ev::User { ep, action });
     }
@@ -260,6 +309,24 @@ impl World {
                 );
                 self.feed(now, ep, Input::User(action));
             }
+            Ev::Net { ep, action } => self.network_action(now, ep, action),
+            Ev::StreamReady { ep, id, local, result } => {
+                let input = match result {
+                    Ok(()) => Input::StreamOpened { id, local },
+                    Err(reason) => Input::StreamFailed { id, reason },
+                };
+                self.feed(now, ep, input);
+            }
+            Ev::StreamArrive(f) => {
+                let d = self.net.stream_arrive(now, f, &mut self.trace);
+                if let Attach::Endpoint(i) = d.to {
+                    let Some(&(id, _)) = self.slots[i].streams.iter().find(|(_, n)| *n == d.id) else {
+                        return;
+                    };
+                    self.feed(now, i, Input::StreamData { id, payload: d.payload });
+                }
+                // Servers that speak streams (TURN over TCP/TLS) hook in here.
+            }
             Ev::Arrive(f) => {
                 let Some(d) = self.net.arrive(now, f, &mut self.trace) else {
                     return;
@@ -282,7 +349,7 @@ impl World {
                                 self.net
                                     .send(now, Attach::Server(0), from, d.src, resp.into(), &mut self.trace)
                             {
-                                self.q.push(at, Ev::Arrive(f));
+                                self.schedule(at, f);
                             }
                         }
                     }
@@ -330,7 +397,51 @@ impl World {
                         self.net
                             .send(now, Attach::Endpoint(i), local, remote, payload, &mut self.trace)
                     {
-                        self.q.push(at, Ev::Arrive(f));
+                        self.schedule(at, f);
+                    }
+                }
+                Output::StreamOpen { id, local, remote, tls } => {
+                    if !self.slots[i].interfaces.contains(&local.ip()) {
+                        self.trace.push(
+                            now,
+                            TraceKind::Violation {
+                                party: party(),
+                                what: format!("stream from {local}, which is not an address of this host"),
+                            },
+                        );
+                        continue;
+                    }
+                    let (nid, open) =
+                        self.net
+                            .stream_open(now, Attach::Endpoint(i), local, remote, tls, &mut self.trace);
+                    self.slots[i].streams.push((id, nid));
+                    let (at, result) = match open {
+                        StreamOpen::Established { at, .. } => (at, Ok(())),
+                        StreamOpen::Failed { at, reason } => (at, Err(reason)),
+                    };
+                    self.q.push(
+                        at,
+                        Ev::StreamReady {
+                            ep: i,
+                            id,
+                            local,
+                            result,
+                        },
+                    );
+                }
+                Output::StreamSend { id, payload } => {
+                    let Some(&(_, nid)) = self.slots[i].streams.iter().find(|(s, _)| *s == id) else {
+                        self.trace.push(
+                            now,
+                            TraceKind::Violation {
+                                party: party(),
+                                what: format!("write on stream {id}, which it never opened"),
+                            },
+                        );
+                        continue;
+                    };
+                    if let Some((at, f)) = self.net.stream_send(now, nid, true, payload, &mut self.trace) {
+                        self.q.push(at, Ev::StreamArrive(f));
                     }
                 }
                 Output::Stanza(stanza) => {
@@ -357,6 +468,57 @@ impl World {
             }
         }
         self.rearm(i, now);
+    }
+
+    /// Queues a datagram's arrival, and its duplicate when a link made one.
+    fn schedule(&mut self, at: SimTime, mut f: InFlight) {
+        if let Some((d, copy)) = f.take_duplicate() {
+            self.q.push(at + d, Ev::Arrive(copy));
+        }
+        self.q.push(at, Ev::Arrive(f));
+    }
+
+    /// A scripted network event for party `ep`: its link goes down or up, or it moves to a new
+    /// interface on a new network.
+    fn network_action(&mut self, now: SimTime, ep: usize, action: Action) {
+        let party = self.slots[ep].party.clone();
+        let name = match &action {
+            Action::LinkDown => "link-down".to_string(),
+            Action::LinkUp => "link-up".to_string(),
+            Action::SwitchInterface { nat } => format!("switch-interface {nat}"),
+            _ => unreachable!("only network actions are queued as Ev::Net"),
+        };
+        self.trace.push(
+            now,
+            TraceKind::User {
+                party: party.clone(),
+                action: name,
+            },
+        );
+        match action {
+            Action::LinkDown => self.net.set_link_up(self.slots[ep].site, false),
+            Action::LinkUp => self.net.set_link_up(self.slots[ep].site, true),
+            Action::SwitchInterface { nat } => {
+                let profile = nat_profiles().remove(&nat).expect("validated profile");
+                let n = self.slots[ep].interfaces.len();
+                let (host, ext) = iface_ips(ep, n, profile.nats.len());
+                let site_name = format!("{party}/if{}", n + 1);
+                let site = self.net.add_site(
+                    &site_name,
+                    &profile.nats,
+                    profile.firewall.as_ref(),
+                    &ext,
+                    self.media.clone(),
+                    self.seed,
+                );
+                self.net.set_link_up(self.slots[ep].site, false);
+                self.net.attach(site, Attach::Endpoint(ep), host, &site_name);
+                self.slots[ep].site = site;
+                self.slots[ep].interfaces = vec![host];
+                self.feed(now, ep, Input::InterfacesChanged(vec![host]));
+            }
+            _ => {}
+        }
     }
 
     fn rearm(&mut self, i: usize, now: SimTime) {

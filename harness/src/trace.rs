@@ -40,6 +40,22 @@ pub enum TraceKind {
         /// UDP payload.
         payload: Bytes,
     },
+    /// One message on a stream (TCP or TLS), at the client's host or at the server; the stream
+    /// transport preserves message boundaries, so each is one STUN message or ChannelData frame.
+    Segment {
+        /// Observation point.
+        point: String,
+        /// Direction.
+        dir: Dir,
+        /// TLS over TCP (payload recorded as the application wrote it) or plain TCP.
+        tls: bool,
+        /// Source address as seen at this point.
+        src: SocketAddr,
+        /// Destination address as seen at this point.
+        dst: SocketAddr,
+        /// The message.
+        payload: Bytes,
+    },
     /// A datagram the network dropped, with why (NAT filter, no route, loss).
     Dropped {
         /// Where it was dropped.
@@ -135,6 +151,17 @@ impl Trace {
                 payload,
             } => {
                 format!("{} {t} dgram {point} {dir:?} {src} {dst} {}", e.index, hex(payload))
+            }
+            TraceKind::Segment {
+                point,
+                dir,
+                tls,
+                src,
+                dst,
+                payload,
+            } => {
+                let proto = if *tls { "tls" } else { "tcp" };
+                format!("{} {t} {proto} {point} {dir:?} {src} {dst} {}", e.index, hex(payload))
             }
             TraceKind::Dropped {
                 point,

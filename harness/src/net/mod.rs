@@ -1,8 +1,13 @@
-//! The simulated network: sites (a host behind a chain of NATs, or a server), access links, and the
-//! routing core between them. Datagrams are translated by NATs when they pass them and recorded at
-//! every observation point, inside and outside each NAT.
+//! The simulated network: sites (a host behind a chain of NATs and an optional firewall, or a
+//! server), access links with impairments, and the routing core between them. Datagrams are
+//! translated by NATs when they pass them and recorded at every observation point, inside and outside
+//! each NAT. A reliable, ordered stream transport (TCP, TLS) carries TURN-over-TCP/TLS through the
+//! same NATs, firewalls and links.
 
+pub mod firewall;
+pub mod link;
 pub mod nat;
+pub mod stream;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +19,9 @@ use serde::Deserialize;
 use crate::sim::SimRng;
 use crate::time::SimTime;
 use crate::trace::{Dir, Trace, TraceKind};
+use firewall::{Firewall, FirewallSpec, Proto};
+use link::LinkState;
+pub use link::{LinkParams, LossModel};
 use nat::{Nat, NatBehaviour, NatDrop};
 
 /// A named NAT profile: a chain of NATs from the host outward. Loaded from `profiles.yaml`.
@@ -24,6 +32,62 @@ pub struct NatProfile {
     pub description: String,
     /// NATs from the host outward; empty for a public address.
     pub nats: Vec<NatBehaviour>,
+    /// A stateful firewall at the site's edge, outside the outermost NAT.
+    #[serde(default)]
+    pub firewall: Option<FirewallSpec>,
+}
+
+impl NatProfile {
+    /// The parameters in the words `profiles.yaml` uses, one bracket per NAT from the host outward,
+    /// then the firewall: `[mapping=endpoint-independent ...] firewall[allow tcp outbound 80,443; default deny]`.
+    pub fn parameters(&self) -> String {
+        let word = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        let nats: Vec<String> = self
+            .nats
+            .iter()
+            .map(|n| {
+                format!(
+                    "[mapping={} filtering={} ports={}{} lifetime={}s hairpinning={}]",
+                    word(serde_json::json!(n.mapping)),
+                    word(serde_json::json!(n.filtering)),
+                    word(serde_json::json!(n.port_assignment)),
+                    if n.port_parity { "+parity" } else { "" },
+                    n.mapping_lifetime_ms / 1000,
+                    n.hairpinning
+                )
+            })
+            .collect();
+        let mut out = if nats.is_empty() {
+            "[no NAT]".to_string()
+        } else {
+            nats.join(" behind ")
+        };
+        if let Some(fw) = &self.firewall {
+            let rules: Vec<String> = fw
+                .rules
+                .iter()
+                .map(|r| {
+                    let ports = r
+                        .ports
+                        .as_ref()
+                        .map(|p| p.iter().map(u16::to_string).collect::<Vec<_>>().join(","));
+                    format!(
+                        "{} {} {}{}",
+                        word(serde_json::json!(r.action)),
+                        word(serde_json::json!(r.proto)),
+                        word(serde_json::json!(r.direction)),
+                        ports.map(|p| format!(" {p}")).unwrap_or_default()
+                    )
+                })
+                .collect();
+            out += &format!(
+                " firewall[{}; default {}]",
+                rules.join("; "),
+                word(serde_json::json!(fw.default))
+            );
+        }
+        out
+    }
 }
 
 /// The built-in NAT profiles, by name (sorted).
@@ -33,17 +97,6 @@ pub fn nat_profiles() -> BTreeMap<String, NatProfile> {
 
 /// The profiles a default run uses on each side.
 pub const STANDARD_NAT_SET: &[&str] = &["port-restricted-cone"];
-
-/// One-way impairments of a site's access link; applied in each direction.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct LinkParams {
-    /// One-way latency between the site and the routing core.
-    pub latency: Duration,
-    /// Extra delay drawn uniformly from 0..=jitter per packet; packets are never reordered by it.
-    pub jitter: Duration,
-    /// Independent (Bernoulli) loss probability per packet, 0.0–1.0.
-    pub loss: f64,
-}
 
 /// Something attached to the network that sends and receives datagrams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57,15 +110,18 @@ pub enum Attach {
 struct Site {
     name: String,
     nats: Vec<usize>,
-    link: LinkParams,
-    rng: SimRng,
-    last_up: SimTime,
-    last_down: SimTime,
+    firewall: Option<Firewall>,
+    uplink: LinkState,
+    downlink: LinkState,
+    up: bool,
 }
 
 struct NatNode {
     point: String,
+    /// UDP mappings.
     nat: Nat,
+    /// TCP mappings: a table of their own with the same behaviour, as real NATs keep per protocol.
+    tcp: Nat,
 }
 
 /// A datagram in flight from the core to a destination site.
@@ -79,6 +135,16 @@ pub struct InFlight {
     pub dst: SocketAddr,
     /// UDP payload.
     pub payload: Bytes,
+    /// A link duplicated the datagram: a copy arrives this much later.
+    duplicate_after: Option<Duration>,
+}
+
+impl InFlight {
+    /// Takes the duplicate a link made of this datagram, if any: `(delay after the original, copy)`.
+    pub fn take_duplicate(&mut self) -> Option<(Duration, InFlight)> {
+        let d = self.duplicate_after.take()?;
+        Some((d, self.clone()))
+    }
 }
 
 /// A datagram handed to its receiver.
@@ -103,8 +169,10 @@ pub struct Net {
     public: HashMap<IpAddr, Owner>,
     /// (site, private IP) → host.
     private: HashMap<(usize, IpAddr), Attach>,
-    attach_site: HashMap<Attach, usize>,
-    points: HashMap<Attach, String>,
+    /// (node, interface address) → site: a host may have interfaces on several sites (Wi-Fi, mobile).
+    attach_site: HashMap<(Attach, IpAddr), usize>,
+    points: HashMap<(Attach, IpAddr), String>,
+    streams: Vec<stream::Stream>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -119,12 +187,15 @@ impl Net {
         Net::default()
     }
 
-    /// Adds a site named `name` whose hosts sit behind `nats` (host outward), with access link `link`.
-    /// Each NAT gets an external IP from `external_ips` (same order). Returns the site index.
+    /// Adds a site named `name` whose hosts sit behind `nats` (host outward) and an optional
+    /// `firewall` at its edge, with access link `link` (the same impairments each way, separate
+    /// state and random streams). Each NAT gets an external IP from `external_ips` (same order).
+    /// Returns the site index.
     pub fn add_site(
         &mut self,
         name: &str,
         nats: &[NatBehaviour],
+        firewall: Option<&FirewallSpec>,
         external_ips: &[IpAddr],
         link: LinkParams,
         seed: u64,
@@ -139,38 +210,50 @@ impl Net {
                 format!("{name}/nat{}", i + 1)
             };
             let rng = SimRng::derive(seed, &format!("nat/{point}"));
+            let tcp_rng = SimRng::derive(seed, &format!("nat-tcp/{point}"));
             ids.push(self.nats.len());
             self.nats.push(NatNode {
                 point,
                 nat: Nat::new(*ip, b.clone(), rng),
+                tcp: Nat::new(*ip, b.clone(), tcp_rng),
             });
         }
         if let Some(&outer) = ids.last() {
             self.public
                 .insert(self.nats[outer].nat.external_ip, Owner::Nat { site });
         }
-        let rng = SimRng::derive(seed, &format!("link/{name}"));
+        // The uplink keeps the stream label the single-direction model used, so runs without
+        // downlink impairments draw exactly as before.
+        let uplink = LinkState::new(link.clone(), SimRng::derive(seed, &format!("link/{name}")));
+        let downlink = LinkState::new(link, SimRng::derive(seed, &format!("link-down/{name}")));
         self.sites.push(Site {
             name: name.to_string(),
             nats: ids,
-            link,
-            rng,
-            last_up: SimTime::ZERO,
-            last_down: SimTime::ZERO,
+            firewall: firewall.cloned().map(Firewall::new),
+            uplink,
+            downlink,
+            up: true,
         });
         site
     }
 
+    /// Takes the site's access link down (`up = false`: every packet across it is dropped, recorded
+    /// as "link down") or brings it back up. Scripted by `link-down` / `link-up` steps.
+    pub fn set_link_up(&mut self, site: usize, up: bool) {
+        self.sites[site].up = up;
+    }
+
     /// Attaches `who` to `site` with address `ip`, observed at point `point`. With NATs the address is
     /// private to the site; without, it is public.
+    /// A node may be attached several times with different addresses (one per interface).
     pub fn attach(&mut self, site: usize, who: Attach, ip: IpAddr, point: &str) {
         if self.sites[site].nats.is_empty() {
             self.public.insert(ip, Owner::Node { site, who });
         } else {
             self.private.insert((site, ip), who);
         }
-        self.attach_site.insert(who, site);
-        self.points.insert(who, point.to_string());
+        self.attach_site.insert((who, ip), site);
+        self.points.insert((who, ip), point.to_string());
     }
 
     /// The site's name.
@@ -178,29 +261,53 @@ impl Net {
         &self.sites[site].name
     }
 
-    /// The observation point name of an attached node.
-    pub fn point(&self, who: Attach) -> &str {
-        &self.points[&who]
+    /// The observation point name of a node's interface.
+    pub fn point(&self, who: Attach, ip: IpAddr) -> &str {
+        &self.points[&(who, ip)]
     }
 
-    fn link_delay(&mut self, site: usize, now: SimTime, up: bool) -> Option<SimTime> {
+    /// The site a node's interface `ip` is on, if attached.
+    pub fn site_of(&self, who: Attach, ip: IpAddr) -> Option<usize> {
+        self.attach_site.get(&(who, ip)).copied()
+    }
+
+    /// One traversal of a site's access link (`up`: from the site to the core) of a `len`-byte packet
+    /// at `now`: `Ok((exit time, duplicate delay))` or `Err(reason)` when it is lost.
+    fn traverse(
+        &mut self,
+        site: usize,
+        now: SimTime,
+        up: bool,
+        len: usize,
+    ) -> Result<(SimTime, Option<Duration>), String> {
         let s = &mut self.sites[site];
-        if s.rng.chance(s.link.loss) {
-            return None;
+        if !s.up {
+            return Err("link down".into());
         }
-        let j = if s.link.jitter.is_zero() {
-            0
-        } else {
-            s.rng.range(0, s.link.jitter.as_micros() as u64)
-        };
-        let mut at = now + s.link.latency + Duration::from_micros(j);
-        // Jitter never reorders: a packet leaves the link no earlier than the one before it.
-        let last = if up { &mut s.last_up } else { &mut s.last_down };
-        if at < *last {
-            at = *last;
-        }
-        *last = at;
-        Some(at)
+        let l = if up { &mut s.uplink } else { &mut s.downlink };
+        l.traverse(now, len)
+    }
+
+    fn fw_drop(
+        &self,
+        site: usize,
+        trace: &mut Trace,
+        now: SimTime,
+        src: SocketAddr,
+        dst: SocketAddr,
+        reason: String,
+        payload: Bytes,
+    ) {
+        trace.push(
+            now,
+            TraceKind::Dropped {
+                point: self.sites[site].name.clone() + "/firewall",
+                src,
+                dst,
+                reason,
+                payload,
+            },
+        );
     }
 
     /// Sends a datagram from `who` (`src` must be its own address) to `dst` at `now`: records it at the
@@ -215,8 +322,21 @@ impl Net {
         payload: Bytes,
         trace: &mut Trace,
     ) -> Option<(SimTime, InFlight)> {
-        let site = self.attach_site[&who];
-        let point = self.points[&who].clone();
+        let Some(&site) = self.attach_site.get(&(who, src.ip())) else {
+            // Not an interface of this node: the caller should have refused it; drop it visibly.
+            trace.push(
+                now,
+                TraceKind::Dropped {
+                    point: "core".into(),
+                    src,
+                    dst,
+                    reason: format!("{src} is not an interface of the sender"),
+                    payload,
+                },
+            );
+            return None;
+        };
+        let point = self.points[&(who, src.ip())].clone();
         trace.push(
             now,
             TraceKind::Datagram {
@@ -237,6 +357,7 @@ impl Net {
                     src,
                     dst,
                     payload,
+                    duplicate_after: None,
                 },
             ));
         }
@@ -320,36 +441,49 @@ impl Net {
                     src: cur,
                     dst,
                     payload,
+                    duplicate_after: None,
                 },
             ));
         }
-        let Some(up) = self.link_delay(site, now, true) else {
-            let point = self.sites[site].name.clone() + "/uplink";
-            trace.push(
-                now,
-                TraceKind::Dropped {
-                    point,
-                    src: cur,
-                    dst,
-                    reason: "lost on the access link".into(),
-                    payload,
-                },
-            );
-            return None;
+        if let Some(fw) = &mut self.sites[site].firewall {
+            if let Err(e) = fw.outbound(now, Proto::Udp, cur, dst) {
+                self.fw_drop(site, trace, now, cur, dst, e.to_string(), payload);
+                return None;
+            }
+        }
+        let (up, dup1) = match self.traverse(site, now, true, payload.len()) {
+            Ok(x) => x,
+            Err(reason) => {
+                let point = self.sites[site].name.clone() + "/uplink";
+                trace.push(
+                    now,
+                    TraceKind::Dropped {
+                        point,
+                        src: cur,
+                        dst,
+                        reason,
+                        payload,
+                    },
+                );
+                return None;
+            }
         };
-        let Some(at) = self.link_delay(dst_site, up, false) else {
-            let point = self.sites[dst_site].name.clone() + "/downlink";
-            trace.push(
-                up,
-                TraceKind::Dropped {
-                    point,
-                    src: cur,
-                    dst,
-                    reason: "lost on the access link".into(),
-                    payload,
-                },
-            );
-            return None;
+        let (at, dup2) = match self.traverse(dst_site, up, false, payload.len()) {
+            Ok(x) => x,
+            Err(reason) => {
+                let point = self.sites[dst_site].name.clone() + "/downlink";
+                trace.push(
+                    up,
+                    TraceKind::Dropped {
+                        point,
+                        src: cur,
+                        dst,
+                        reason,
+                        payload,
+                    },
+                );
+                return None;
+            }
         };
         Some((
             at,
@@ -359,6 +493,7 @@ impl Net {
                 src: cur,
                 dst,
                 payload,
+                duplicate_after: dup1.or(dup2),
             },
         ))
     }
@@ -372,8 +507,17 @@ impl Net {
             src,
             dst,
             payload,
+            ..
         } = f;
         let mut cur = dst;
+        if !lan {
+            if let Some(fw) = &mut self.sites[site].firewall {
+                if let Err(e) = fw.inbound(now, Proto::Udp, src, cur) {
+                    self.fw_drop(site, trace, now, src, cur, e.to_string(), payload);
+                    return None;
+                }
+            }
+        }
         let chain = if lan { Vec::new() } else { self.sites[site].nats.clone() };
         for &n in chain.iter().rev() {
             let node = &mut self.nats[n];
@@ -431,7 +575,7 @@ impl Net {
         trace.push(
             now,
             TraceKind::Datagram {
-                point: self.points[&to].clone(),
+                point: self.points[&(to, cur.ip())].clone(),
                 dir: Dir::Rx,
                 src,
                 dst: cur,
@@ -464,12 +608,18 @@ mod tests {
             "cgnat",
             "mobile-carrier",
             "hairpin-less",
+            "udp-blocked",
         ] {
             assert!(p.contains_key(name), "missing {name}");
         }
         for s in STANDARD_NAT_SET {
             assert!(p.contains_key(*s));
         }
+        assert_eq!(
+            p["udp-blocked"].parameters(),
+            "[mapping=endpoint-independent filtering=address-and-port-dependent ports=preserve-when-free \
+             lifetime=300s hairpinning=true] firewall[allow tcp outbound 80,443; default deny]"
+        );
     }
 
     #[test]
@@ -479,6 +629,7 @@ mod tests {
         let a = net.add_site(
             "a",
             &prc,
+            None,
             &["203.0.113.1".parse().unwrap()],
             LinkParams {
                 latency: Duration::from_millis(20),
@@ -486,7 +637,7 @@ mod tests {
             },
             1,
         );
-        let s = net.add_site("s", &[], &[], LinkParams::default(), 1);
+        let s = net.add_site("s", &[], None, &[], LinkParams::default(), 1);
         net.attach(a, Attach::Endpoint(0), "10.0.1.2".parse().unwrap(), "a");
         net.attach(s, Attach::Server(0), "192.0.2.10".parse().unwrap(), "srv");
         let mut tr = Trace::default();

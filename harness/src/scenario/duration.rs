@@ -72,3 +72,35 @@ pub(super) fn opt_percent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>
             .map_err(serde::de::Error::custom),
     }
 }
+
+pub(super) fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    opt_percent(d).map(|v| v.unwrap_or(0.0))
+}
+
+/// Parses a bandwidth `1mbit`, `256kbit`, `64000bit` into bits per second.
+///
+/// Errors: no unit, zero, or not a number.
+pub fn parse_bandwidth(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let bad = || format!("`{s}` is not a bandwidth (write 1mbit, 256kbit or 64000bit)");
+    let (num, mul) = if let Some(n) = t.strip_suffix("mbit") {
+        (n, 1_000_000.0)
+    } else if let Some(n) = t.strip_suffix("kbit") {
+        (n, 1_000.0)
+    } else if let Some(n) = t.strip_suffix("bit") {
+        (n, 1.0)
+    } else {
+        return Err(bad());
+    };
+    let v: f64 = num.trim().parse().map_err(|_| bad())?;
+    let bps = (v * mul).round();
+    if !bps.is_finite() || bps < 1.0 {
+        return Err(bad());
+    }
+    Ok(bps as u64)
+}
+
+pub(super) fn opt_bandwidth<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_bandwidth(&s).map(Some).map_err(serde::de::Error::custom)
+}

@@ -82,7 +82,7 @@ impl OneOrMany {
 
 /// Latency and impairments of one path.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PathSettings {
     /// One-way latency between the two parties (each party's access link carries half).
     #[serde(default, deserialize_with = "duration::opt")]
@@ -90,9 +90,107 @@ pub struct PathSettings {
     /// Per-packet extra delay, uniform in 0..=jitter (each access link gets half); never reorders.
     #[serde(default, deserialize_with = "duration::opt")]
     pub jitter: Option<Duration>,
-    /// Independent loss per access link traversal, e.g. `1%`.
+    /// Loss per access link traversal: `1%` (independent), or bursty
+    /// `{model: gilbert-elliott, p: 1%, r: 25%, loss-good: 0%, loss-bad: 100%}`.
+    #[serde(default)]
+    pub loss: Option<LossSetting>,
+    /// Share of packets delivered twice per access link traversal, e.g. `0.5%`.
     #[serde(default, deserialize_with = "duration::opt_percent")]
-    pub loss: Option<f64>,
+    pub duplicate: Option<f64>,
+    /// Share of packets held back by `reorder-delay` so later ones overtake them, e.g. `1%`.
+    #[serde(default, deserialize_with = "duration::opt_percent")]
+    pub reorder: Option<f64>,
+    /// How long a reordered packet is held back (default 20ms).
+    #[serde(default, deserialize_with = "duration::opt")]
+    pub reorder_delay: Option<Duration>,
+    /// Bandwidth cap of each access link, e.g. `1mbit`, `256kbit` (bits per second).
+    #[serde(default, deserialize_with = "duration::opt_bandwidth")]
+    pub bandwidth: Option<u64>,
+}
+
+/// A loss setting as written: a rate, or the Gilbert–Elliott burst model.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LossSetting {
+    /// Independent loss with this probability.
+    Rate(f64),
+    /// Bursty loss ([`crate::net::LossModel::GilbertElliott`]).
+    Burst(BurstLoss),
+}
+
+/// The Gilbert–Elliott parameters as written (all percentages).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BurstLoss {
+    /// Must be `gilbert-elliott`.
+    pub model: String,
+    /// P(good → bad) per packet.
+    #[serde(deserialize_with = "duration::percent")]
+    pub p: f64,
+    /// P(bad → good) per packet; mean burst length is 1/r packets.
+    #[serde(deserialize_with = "duration::percent")]
+    pub r: f64,
+    /// Loss in the good state (default 0%).
+    #[serde(default, deserialize_with = "duration::opt_percent")]
+    pub loss_good: Option<f64>,
+    /// Loss in the bad state (default 100%).
+    #[serde(default, deserialize_with = "duration::opt_percent")]
+    pub loss_bad: Option<f64>,
+}
+
+impl<'de> Deserialize<'de> for LossSetting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LossSetting, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LossSetting;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a loss rate like 1%, or {model: gilbert-elliott, p: 1%, r: 25%}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LossSetting, E> {
+                parse_percent(v).map(LossSetting::Rate).map_err(E::custom)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<LossSetting, E> {
+                parse_percent(&v.to_string()).map(LossSetting::Rate).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<LossSetting, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<LossSetting, A::Error> {
+                let b = BurstLoss::deserialize(de::value::MapAccessDeserializer::new(m))?;
+                if b.model != "gilbert-elliott" {
+                    return Err(de::Error::unknown_variant(&b.model, &["gilbert-elliott"]));
+                }
+                Ok(LossSetting::Burst(b))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl PathSettings {
+    /// The impairments of one access link when this path's latency and jitter are split evenly
+    /// over the two parties' links (loss, duplication and reordering apply per link).
+    pub fn per_link(&self) -> crate::net::LinkParams {
+        use crate::net::LossModel;
+        let half = |d: Option<Duration>| d.unwrap_or_default() / 2;
+        crate::net::LinkParams {
+            latency: half(self.latency),
+            jitter: half(self.jitter),
+            loss: match &self.loss {
+                None => LossModel::Bernoulli(0.0),
+                Some(LossSetting::Rate(p)) => LossModel::Bernoulli(*p),
+                Some(LossSetting::Burst(b)) => LossModel::GilbertElliott {
+                    p: b.p,
+                    r: b.r,
+                    loss_good: b.loss_good.unwrap_or(0.0),
+                    loss_bad: b.loss_bad.unwrap_or(1.0),
+                },
+            },
+            duplicate: self.duplicate.unwrap_or(0.0),
+            reorder: self.reorder.unwrap_or(0.0),
+            reorder_delay: self.reorder_delay.unwrap_or(Duration::from_millis(20)),
+            bandwidth_bps: self.bandwidth,
+        }
+    }
 }
 
 /// Network settings.
@@ -168,7 +266,28 @@ pub enum Action {
     Reject,
     /// Hang up or cancel.
     Hangup,
+    /// The party's current access link goes down (every packet across it is lost).
+    LinkDown,
+    /// The party's current access link comes back.
+    LinkUp,
+    /// The party's host moves to a new interface (Wi-Fi → mobile) behind NAT profile `nat`
+    /// (default `mobile-carrier`); the old link goes down.
+    SwitchInterface {
+        /// NAT profile of the new interface's network.
+        nat: String,
+    },
 }
+
+/// Every action a step may name.
+pub const ACTIONS: &[&str] = &[
+    "call",
+    "answer",
+    "reject",
+    "hangup",
+    "link-down",
+    "link-up",
+    "switch-interface",
+];
 
 /// One scripted step: `{at: 3s, callee: answer}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -194,6 +313,7 @@ impl<'de> Deserialize<'de> for Step {
                 let mut actor: Option<(String, String)> = None;
                 let mut to = None;
                 let mut media: Option<Vec<String>> = None;
+                let mut nat: Option<String> = None;
                 while let Some(k) = m.next_key::<String>()? {
                     match k.as_str() {
                         "at" => {
@@ -202,6 +322,7 @@ impl<'de> Deserialize<'de> for Step {
                         }
                         "to" => to = Some(m.next_value::<String>()?),
                         "media" => media = Some(m.next_value()?),
+                        "nat" => nat = Some(m.next_value()?),
                         _ => {
                             let a: String = m.next_value()?;
                             if let Some((p, _)) = &actor {
@@ -209,8 +330,8 @@ impl<'de> Deserialize<'de> for Step {
                                     "one party acts per step, found `{p}` and `{k}`"
                                 )));
                             }
-                            if !["call", "answer", "reject", "hangup"].contains(&a.as_str()) {
-                                return Err(de::Error::unknown_variant(&a, &["call", "answer", "reject", "hangup"]));
+                            if !ACTIONS.contains(&a.as_str()) {
+                                return Err(de::Error::unknown_variant(&a, ACTIONS));
                             }
                             actor = Some((k, a));
                         }
@@ -225,8 +346,16 @@ impl<'de> Deserialize<'de> for Step {
                     },
                     "answer" => Action::Answer,
                     "reject" => Action::Reject,
+                    "link-down" => Action::LinkDown,
+                    "link-up" => Action::LinkUp,
+                    "switch-interface" => Action::SwitchInterface {
+                        nat: nat.take().unwrap_or_else(|| "mobile-carrier".into()),
+                    },
                     _ => Action::Hangup,
                 };
+                if nat.is_some() {
+                    return Err(de::Error::custom("`nat` belongs to a switch-interface step"));
+                }
                 Ok(Step { at, party, action })
             }
         }
@@ -338,6 +467,15 @@ impl Scenario {
             if let Action::Call { to, .. } = &s.action {
                 if !sc.parties.contains_key(to) {
                     return Err(err(&format!("script[{i}].to"), format!("no party named `{to}`")));
+                }
+            }
+            if let Action::SwitchInterface { nat } = &s.action {
+                if !profiles.contains_key(nat) {
+                    let known: Vec<_> = profiles.keys().cloned().collect();
+                    return Err(err(
+                        &format!("script[{i}].nat"),
+                        format!("unknown NAT profile `{nat}` (known: {})", known.join(", ")),
+                    ));
                 }
             }
             if i > 0 && s.at < sc.script[i - 1].at {
@@ -500,6 +638,7 @@ pub fn expand(sc: &Arc<Scenario>, m: &MatrixSpec) -> Vec<RunSpec> {
                         nat: profiles.get(n).cloned().unwrap_or_else(|| NatProfile {
                             description: String::new(),
                             nats: Vec::new(),
+                            firewall: None,
                         }),
                     })
                     .collect();

@@ -20,7 +20,7 @@ expect:
 fn parses_and_expands_lists_and_pairings() {
     let sc = Arc::new(Scenario::parse(Path::new("t/x.yaml"), GOOD, Some("t/x")).unwrap());
     assert_eq!(sc.network.media.latency, Some(Duration::from_millis(40)));
-    assert_eq!(sc.network.media.loss, Some(0.01));
+    assert_eq!(sc.network.media.loss, Some(super::LossSetting::Rate(0.01)));
     assert_eq!(
         sc.script[1],
         Step {
@@ -75,4 +75,49 @@ fn durations() {
     assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
     assert!(parse_duration("fast").is_err());
     assert!(parse_percent("150%").is_err());
+}
+
+#[test]
+fn impairments_burst_loss_bandwidth_and_network_steps_parse() {
+    let text = GOOD
+        .replace(
+            "media: {latency: 40ms, loss: 1%}",
+            "media: {latency: 40ms, loss: {model: gilbert-elliott, p: 1%, r: 25%}, duplicate: 0.5%, \
+             reorder: 2%, reorder-delay: 30ms, bandwidth: 256kbit}",
+        )
+        .replace(
+            "  - {at: 20s, caller: hangup}",
+            "  - {at: 8s, caller: link-down}\n  - {at: 9s, caller: link-up}\n  \
+             - {at: 10s, callee: switch-interface, nat: cgnat}\n  - {at: 20s, caller: hangup}",
+        );
+    let sc = Scenario::parse(Path::new("t/x.yaml"), &text, None).unwrap();
+    let link = sc.network.media.per_link();
+    assert_eq!(link.latency, Duration::from_millis(20));
+    assert_eq!(
+        link.loss,
+        crate::net::LossModel::GilbertElliott {
+            p: 0.01,
+            r: 0.25,
+            loss_good: 0.0,
+            loss_bad: 1.0
+        }
+    );
+    assert_eq!((link.duplicate, link.reorder), (0.005, 0.02));
+    assert_eq!(link.reorder_delay, Duration::from_millis(30));
+    assert_eq!(link.bandwidth_bps, Some(256_000));
+    assert_eq!(sc.script[2].action, Action::LinkDown);
+    assert_eq!(sc.script[4].action, Action::SwitchInterface { nat: "cgnat".into() });
+
+    let e = Scenario::parse(
+        Path::new("x.yaml"),
+        &text.replace("model: gilbert-elliott", "model: markov"),
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("network.media.loss"));
+    assert!(e.message.contains("unknown variant `markov`"), "{e}");
+    let e = Scenario::parse(Path::new("x.yaml"), &text.replace("256kbit", "fast"), None).unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("network.media.bandwidth"));
+    let e = Scenario::parse(Path::new("x.yaml"), &text.replace("nat: cgnat", "nat: moon"), None).unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("script[4].nat"));
 }

@@ -742,6 +742,12 @@ impl Endpoint for ReferenceEndpoint {
                 _ => {}
             },
             Input::Datagram { local, remote, payload } => self.on_datagram(now, local, remote, &payload),
+            // No TURN-over-TCP client and no ICE restart yet: interface changes and streams are
+            // ignored, so a moved host keeps sending from its old address (recorded as violations).
+            Input::InterfacesChanged(_)
+            | Input::StreamOpened { .. }
+            | Input::StreamFailed { .. }
+            | Input::StreamData { .. } => {}
         }
         self.drain_ice(now);
     }
