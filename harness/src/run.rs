@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use bytes::Bytes;
 use minidom::Element;
 
 use crate::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Ics, Input, Output, Registry, UserAction};
@@ -10,7 +11,8 @@ use crate::net::stream::{StreamId, StreamInFlight, StreamOpen};
 use crate::net::{nat_profiles, Attach, InFlight, LinkParams, Net};
 use crate::scenario::{Action, RunSpec};
 use crate::servers::stun::StunServer;
-use crate::servers::xmpp::{ExtService, XmppServer};
+use crate::servers::turn::{ClientTransport, TurnConfig, TurnOutput, TurnServer};
+use crate::servers::xmpp::{ExtService, RestCredentials, XmppServer};
 use crate::sim::{EventQueue, SimRng};
 use crate::time::SimTime;
 use crate::trace::{Dir, Trace, TraceKind};
@@ -20,6 +22,16 @@ use crate::xml;
 pub const XMPP_DOMAIN: &str = "example.org";
 /// The STUN server's address.
 pub const STUN_ADDR: &str = "192.0.2.10:3478";
+/// The TURN server's address; it listens on UDP and TCP 3478 and TLS 443, and relays from ports
+/// 49152 and up on the same IP.
+pub const TURN_IP: &str = "192.0.2.20";
+/// The secret the XMPP server and the TURN server share for TURN REST credentials (the digest's
+/// §4.4 vector).
+pub const TURN_SECRET: &str = "north";
+/// Lifetime of the TURN REST credentials the XMPP server hands out, when the scenario sets none
+/// (the draft's recommended 86400 s).
+const TURN_CREDENTIAL_TTL: Duration = Duration::from_secs(86_400);
+
 /// Upper bound on processed events; a run that needs more is a runaway endpoint, reported as a
 /// harness error instead of hanging the suite.
 const MAX_EVENTS: u64 = 5_000_000;
@@ -123,6 +135,9 @@ struct World {
     net: Net,
     xmpp: XmppServer,
     stun: Option<StunServer>,
+    turn: Option<TurnServer>,
+    /// TURN over TCP/TLS: (client as the server sees it, server address) → stream.
+    turn_streams: std::collections::BTreeMap<(SocketAddr, SocketAddr), StreamId>,
     slots: Vec<Slot>,
     trace: Trace,
     leg: Duration,
@@ -227,8 +242,51 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             username: None,
             password: None,
             expires: None,
+            rest: None,
         });
         Some(StunServer { addr })
+    } else {
+        None
+    };
+    let t = &sc.servers.turn;
+    let turn = if t.enabled {
+        let ip: IpAddr = TURN_IP.parse().expect("constant");
+        let site = net.add_site("turn", &[], None, &[], LinkParams::default(), spec.seed);
+        net.attach(site, Attach::Server(1), ip, "turn");
+        let ttl = t.credential_ttl.unwrap_or(TURN_CREDENTIAL_TTL);
+        let rest = RestCredentials {
+            secret: TURN_SECRET.into(),
+            expiry_unix: SimTime::ZERO.unix_secs() + ttl.as_secs(),
+            shared_user: t.shared_user.clone(),
+        };
+        for tr in &t.transports {
+            let (kind, port, transport) = match tr.as_str() {
+                "udp" => ("turn", 3478, "udp"),
+                "tcp" => ("turn", 3478, "tcp"),
+                _ => ("turns", 443, "tcp"),
+            };
+            services.push(ExtService {
+                kind: kind.into(),
+                host: ip.to_string(),
+                port,
+                transport: transport.into(),
+                username: None,
+                password: None,
+                expires: None,
+                rest: Some(rest.clone()),
+            });
+        }
+        Some(TurnServer::new(
+            TurnConfig {
+                realm: XMPP_DOMAIN.into(),
+                secrets: vec![TURN_SECRET.into()],
+                relay_ip: ip,
+                user_quota: t.user_quota,
+                total_quota: t.total_quota,
+                ..TurnConfig::default()
+            },
+            SimRng::derive(spec.seed, "server/turn"),
+        ))
     } else {
         None
     };
@@ -237,6 +295,8 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         net,
         xmpp: XmppServer::new(XMPP_DOMAIN, &jids, services),
         stun,
+        turn,
+        turn_streams: Default::default(),
         slots,
         trace: Trace::default(),
         leg: half(sc.network.signalling.latency),
@@ -324,8 +384,16 @@ impl World {
                         return;
                     };
                     self.feed(now, i, Input::StreamData { id, payload: d.payload });
+                } else if let Some(turn) = self.turn.as_mut() {
+                    self.turn_streams.insert((d.remote, d.local), d.id);
+                    let tr = if d.tls {
+                        ClientTransport::Tls
+                    } else {
+                        ClientTransport::Tcp
+                    };
+                    let outs = turn.on_client(now, tr, d.remote, d.local, &d.payload);
+                    self.turn_outputs(now, outs, (d.remote, d.local, d.payload));
                 }
-                // Servers that speak streams (TURN over TCP/TLS) hook in here.
             }
             Ev::Arrive(f) => {
                 let Some(d) = self.net.arrive(now, f, &mut self.trace) else {
@@ -341,6 +409,15 @@ impl World {
                             payload: d.payload,
                         },
                     ),
+                    Attach::Server(1) => {
+                        let Some(turn) = self.turn.as_mut() else { return };
+                        let outs = if turn.is_relay(d.dst) {
+                            turn.on_peer(now, d.dst, d.src, &d.payload)
+                        } else {
+                            turn.on_client(now, ClientTransport::Udp, d.src, d.dst, &d.payload)
+                        };
+                        self.turn_outputs(now, outs, (d.src, d.dst, d.payload));
+                    }
                     Attach::Server(_) => {
                         let Some(stun) = &self.stun else { return };
                         if let Some(resp) = stun.handle(d.src, &d.payload) {
@@ -468,6 +545,59 @@ impl World {
             }
         }
         self.rearm(i, now);
+    }
+
+    /// Carries out what the TURN server answered to the message `(src, dst, payload)`.
+    fn turn_outputs(&mut self, now: SimTime, outs: Vec<TurnOutput>, input: (SocketAddr, SocketAddr, Bytes)) {
+        let turn = Attach::Server(1);
+        for o in outs {
+            match o {
+                TurnOutput::ToClient {
+                    transport: ClientTransport::Udp,
+                    client,
+                    server,
+                    payload,
+                } => {
+                    if let Some((at, f)) = self
+                        .net
+                        .send(now, turn, server, client, payload.into(), &mut self.trace)
+                    {
+                        self.schedule(at, f);
+                    }
+                }
+                TurnOutput::ToClient {
+                    client,
+                    server,
+                    payload,
+                    ..
+                } => {
+                    let Some(&id) = self.turn_streams.get(&(client, server)) else {
+                        continue;
+                    };
+                    if let Some((at, f)) = self.net.stream_send(now, id, false, payload.into(), &mut self.trace) {
+                        self.q.push(at, Ev::StreamArrive(f));
+                    }
+                }
+                TurnOutput::ToPeer { relay, peer, payload } => {
+                    if let Some((at, f)) = self.net.send(now, turn, relay, peer, payload.into(), &mut self.trace) {
+                        self.schedule(at, f);
+                    }
+                }
+                TurnOutput::Dropped { reason } => {
+                    let (src, dst, payload) = input.clone();
+                    self.trace.push(
+                        now,
+                        TraceKind::Dropped {
+                            point: "turn".into(),
+                            src,
+                            dst,
+                            reason,
+                            payload,
+                        },
+                    );
+                }
+            }
+        }
     }
 
     /// Queues a datagram's arrival, and its duplicate when a link made one.

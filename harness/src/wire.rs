@@ -1,7 +1,13 @@
 //! Typed views of what the Trace holds, for the judge: STUN messages, RTP packets, JMI and Jingle
 //! stanzas. Views read `minidom::Element`s directly and keep what they do not model.
+//!
+//! Relayed traffic is unwrapped: a Send indication a host sends to its TURN server (over UDP or a
+//! TCP/TLS stream) and a Data indication it receives from it are seen as the inner datagram between
+//! the relayed address (learned from the Allocate success the host received) and the peer, with
+//! `relayed` set — the view a capture on the relay itself would give, so ICE and media checks judge
+//! relayed pairs like any other.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use minidom::Element;
@@ -28,6 +34,8 @@ pub struct StunSeen {
     pub dst: SocketAddr,
     /// The decoded message.
     pub msg: Message,
+    /// Carried through the party's TURN allocation (src/dst are then relayed address and peer).
+    pub relayed: bool,
 }
 
 /// An RTP packet seen at a party's host interface (RFC 7983 first byte 128–191, version 2).
@@ -45,6 +53,19 @@ pub struct RtpSeen {
     pub src: SocketAddr,
     /// Destination.
     pub dst: SocketAddr,
+    /// Carried through the party's TURN allocation.
+    pub relayed: bool,
+}
+
+/// A payload at a host, possibly unwrapped from TURN.
+struct Seen<'a> {
+    index: usize,
+    time: SimTime,
+    party: &'a str,
+    dir: Dir,
+    src: SocketAddr,
+    dst: SocketAddr,
+    relayed: bool,
 }
 
 /// A JMI element (XEP-0353) in a message stanza.
@@ -181,6 +202,8 @@ impl Wire {
     /// Extracts the views from `trace`; `parties` are the host observation points.
     pub fn extract(trace: &Trace, parties: &[String]) -> Wire {
         let mut w = Wire::default();
+        // (party, host address, TURN server) → relayed address, from Allocate successes.
+        let mut relays: BTreeMap<(String, SocketAddr, SocketAddr), SocketAddr> = BTreeMap::new();
         for e in &trace.events {
             match &e.kind {
                 TraceKind::Datagram {
@@ -189,31 +212,26 @@ impl Wire {
                     src,
                     dst,
                     payload,
-                } if parties.contains(point) => match stun::demux(payload) {
-                    // Malformed STUN is not scored as a violation yet (issue 7's check catalogue).
-                    stun::Demux::Stun => {
-                        if let Ok(msg) = Message::decode(payload) {
-                            w.stun.push(StunSeen {
-                                index: e.index,
-                                time: e.time,
-                                party: point.clone(),
-                                dir: *dir,
-                                src: *src,
-                                dst: *dst,
-                                msg,
-                            })
-                        }
-                    }
-                    stun::Demux::Rtp => w.rtp.push(RtpSeen {
+                }
+                | TraceKind::Segment {
+                    point,
+                    dir,
+                    src,
+                    dst,
+                    payload,
+                    ..
+                } if parties.contains(point) => {
+                    let seen = Seen {
                         index: e.index,
                         time: e.time,
-                        party: point.clone(),
+                        party: point,
                         dir: *dir,
                         src: *src,
                         dst: *dst,
-                    }),
-                    _ => {}
-                },
+                        relayed: false,
+                    };
+                    w.host_payload(&seen, payload, &mut relays);
+                }
                 TraceKind::Stanza {
                     party, dir, element, ..
                 } => {
@@ -264,6 +282,80 @@ impl Wire {
             }
         }
         w
+    }
+
+    /// Records one payload seen at a host, unwrapping TURN Send/Data indications once.
+    fn host_payload(
+        &mut self,
+        seen: &Seen,
+        payload: &[u8],
+        relays: &mut BTreeMap<(String, SocketAddr, SocketAddr), SocketAddr>,
+    ) {
+        match stun::demux(payload) {
+            // Malformed STUN is not scored as a violation yet (issue 7's check catalogue).
+            stun::Demux::Stun => {
+                let Ok(msg) = Message::decode(payload) else { return };
+                if !seen.relayed {
+                    let (local, server) = match seen.dir {
+                        Dir::Tx => (seen.src, seen.dst),
+                        Dir::Rx => (seen.dst, seen.src),
+                    };
+                    let key = (seen.party.to_string(), local, server);
+                    if seen.dir == Dir::Rx && msg.method == stun::method::ALLOCATE && msg.class == Class::Success {
+                        if let Some(Ok(stun::Attribute::XorRelayedAddress(r))) = msg.get(attr_type::XOR_RELAYED_ADDRESS)
+                        {
+                            relays.insert(key.clone(), r);
+                        }
+                    }
+                    let wrapped = msg.class == Class::Indication
+                        && ((seen.dir == Dir::Tx && msg.method == stun::method::SEND)
+                            || (seen.dir == Dir::Rx && msg.method == stun::method::DATA));
+                    if let (true, Some(&relayed)) = (wrapped, relays.get(&key)) {
+                        let peer = match msg.get(attr_type::XOR_PEER_ADDRESS) {
+                            Some(Ok(stun::Attribute::XorPeerAddress(a))) => Some(a),
+                            _ => None,
+                        };
+                        let data = match msg.get(attr_type::DATA) {
+                            Some(Ok(stun::Attribute::Data(d))) => Some(d),
+                            _ => None,
+                        };
+                        if let (Some(peer), Some(data)) = (peer, data) {
+                            let (src, dst) = match seen.dir {
+                                Dir::Tx => (relayed, peer),
+                                Dir::Rx => (peer, relayed),
+                            };
+                            let inner = Seen {
+                                src,
+                                dst,
+                                relayed: true,
+                                ..*seen
+                            };
+                            self.host_payload(&inner, &data, relays);
+                        }
+                    }
+                }
+                self.stun.push(StunSeen {
+                    index: seen.index,
+                    time: seen.time,
+                    party: seen.party.to_string(),
+                    dir: seen.dir,
+                    src: seen.src,
+                    dst: seen.dst,
+                    msg,
+                    relayed: seen.relayed,
+                })
+            }
+            stun::Demux::Rtp => self.rtp.push(RtpSeen {
+                index: seen.index,
+                time: seen.time,
+                party: seen.party.to_string(),
+                dir: seen.dir,
+                src: seen.src,
+                dst: seen.dst,
+                relayed: seen.relayed,
+            }),
+            _ => {}
+        }
     }
 
     /// The Binding success response (at the same party, received) to request `req`, if one came back.

@@ -288,26 +288,15 @@ impl Net {
         l.traverse(now, len)
     }
 
-    fn fw_drop(
-        &self,
-        site: usize,
-        trace: &mut Trace,
-        now: SimTime,
-        src: SocketAddr,
-        dst: SocketAddr,
-        reason: String,
-        payload: Bytes,
-    ) {
-        trace.push(
-            now,
-            TraceKind::Dropped {
-                point: self.sites[site].name.clone() + "/firewall",
-                src,
-                dst,
-                reason,
-                payload,
-            },
-        );
+    /// A packet the site's firewall dropped, as a trace event at `SITE/firewall`.
+    fn fw_dropped(&self, site: usize, src: SocketAddr, dst: SocketAddr, reason: String, payload: Bytes) -> TraceKind {
+        TraceKind::Dropped {
+            point: self.sites[site].name.clone() + "/firewall",
+            src,
+            dst,
+            reason,
+            payload,
+        }
     }
 
     /// Sends a datagram from `who` (`src` must be its own address) to `dst` at `now`: records it at the
@@ -413,12 +402,26 @@ impl Net {
         let dst_site = match owner {
             Owner::Nat { site } | Owner::Node { site, .. } => site,
         };
+        if dst_site == site && self.sites[site].nats.is_empty() {
+            // A public host to itself (a TURN relay to another of its relays): loopback.
+            return Some((
+                now,
+                InFlight {
+                    site,
+                    lan: false,
+                    src: cur,
+                    dst,
+                    payload,
+                    duplicate_after: None,
+                },
+            ));
+        }
         if dst_site == site {
             // Hairpin: back in through our own outermost NAT without touching the core.
             let outer = *self.sites[site]
                 .nats
                 .last()
-                .expect("a public owner on our own site is our NAT");
+                .expect("a public owner on our own site with NATs is our NAT");
             if !self.nats[outer].nat.behaviour.hairpinning {
                 let point = self.nats[outer].point.clone();
                 trace.push(
@@ -447,7 +450,7 @@ impl Net {
         }
         if let Some(fw) = &mut self.sites[site].firewall {
             if let Err(e) = fw.outbound(now, Proto::Udp, cur, dst) {
-                self.fw_drop(site, trace, now, cur, dst, e.to_string(), payload);
+                trace.push(now, self.fw_dropped(site, cur, dst, e.to_string(), payload));
                 return None;
             }
         }
@@ -513,7 +516,7 @@ impl Net {
         if !lan {
             if let Some(fw) = &mut self.sites[site].firewall {
                 if let Err(e) = fw.inbound(now, Proto::Udp, src, cur) {
-                    self.fw_drop(site, trace, now, src, cur, e.to_string(), payload);
+                    trace.push(now, self.fw_dropped(site, src, cur, e.to_string(), payload));
                     return None;
                 }
             }

@@ -212,6 +212,9 @@ pub struct Servers {
     /// Run a STUN server and announce it through XEP-0215.
     #[serde(default = "yes")]
     pub stun: bool,
+    /// The TURN server and how the XMPP server hands out its credentials.
+    #[serde(default)]
+    pub turn: TurnSettings,
     /// XMPP server settings.
     #[serde(default)]
     pub xmpp: XmppSettings,
@@ -225,7 +228,53 @@ impl Default for Servers {
     fn default() -> Self {
         Servers {
             stun: true,
+            turn: TurnSettings::default(),
             xmpp: XmppSettings::default(),
+        }
+    }
+}
+
+/// The TURN server (RFC 8656) inside the simulator, announced through XEP-0215 with TURN REST
+/// credentials (digest §4.3–4.4).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TurnSettings {
+    /// Run it (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Client transports it listens on and announces: `udp` (3478), `tcp` (3478), `tls` (443,
+    /// announced as `turns`). Default `[udp, tls]`, what the Conversations notes recommend.
+    #[serde(default = "default_turn_transports")]
+    pub transports: Vec<String>,
+    /// Live allocations per REST user; 0 = unlimited.
+    #[serde(default)]
+    pub user_quota: u32,
+    /// Live allocations on the whole server (coturn `total-quota`); 0 = unlimited.
+    #[serde(default)]
+    pub total_quota: u32,
+    /// How long the credentials the XMPP server hands out stay valid (default 24h; `0` hands out
+    /// credentials that have already expired).
+    #[serde(default, deserialize_with = "duration::opt")]
+    pub credential_ttl: Option<Duration>,
+    /// Put this fixed user in every REST username instead of the requester's localpart, so all
+    /// accounts share one per-user quota (Prosody's mod_turn_external with `turn_external_user`).
+    #[serde(default)]
+    pub shared_user: Option<String>,
+}
+
+fn default_turn_transports() -> Vec<String> {
+    vec!["udp".into(), "tls".into()]
+}
+
+impl Default for TurnSettings {
+    fn default() -> Self {
+        TurnSettings {
+            enabled: true,
+            transports: default_turn_transports(),
+            user_quota: 0,
+            total_quota: 0,
+            credential_ttl: None,
+            shared_user: None,
         }
     }
 }
@@ -487,6 +536,14 @@ impl Scenario {
                 return Err(err(
                     "expect.outcome",
                     format!("unknown outcome `{o}` (connected, failed, rejected)"),
+                ));
+            }
+        }
+        for (i, t) in sc.servers.turn.transports.iter().enumerate() {
+            if !["udp", "tcp", "tls"].contains(&t.as_str()) {
+                return Err(err(
+                    &format!("servers.turn.transports[{i}]"),
+                    format!("unknown TURN transport `{t}` (udp, tcp, tls)"),
                 ));
             }
         }

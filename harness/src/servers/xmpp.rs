@@ -26,6 +26,44 @@ pub struct ExtService {
     pub password: Option<String>,
     /// XEP-0082 dateTime when the credentials expire.
     pub expires: Option<String>,
+    /// Time-limited TURN REST credentials minted per requesting user instead of fixed ones.
+    pub rest: Option<RestCredentials>,
+}
+
+/// How the server mints TURN REST credentials (draft-uberti-behave-turn-rest §2.2, digest §4.4):
+/// `username = expiry[:user]`, `password = base64(HMAC-SHA1(secret, username))`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestCredentials {
+    /// The secret shared with the TURN server.
+    pub secret: String,
+    /// Expiry of the credentials, UNIX seconds (simulated calendar, see [`crate::time::SIM_EPOCH_UNIX`]).
+    pub expiry_unix: u64,
+    /// The user part: `None` puts the requester's localpart in it; `Some(u)` gives every account
+    /// the same user `u` (Prosody's mod_turn_external with a fixed `turn_external_user`), so a
+    /// per-user TURN quota is shared by everyone on the server.
+    pub shared_user: Option<String>,
+}
+
+/// XEP-0082 dateTime (`2026-01-02T00:00:00Z`) of a UNIX time in seconds.
+pub fn xep0082_datetime(unix: u64) -> String {
+    // Days-to-civil conversion for the proleptic Gregorian calendar (H. Hinnant's algorithm).
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 struct Session {
@@ -227,16 +265,32 @@ impl XmppServer {
                 .iter()
                 .filter(|s| want.as_deref().is_none_or(|w| w == s.kind))
             {
+                let (username, password, expires) = match &s.rest {
+                    Some(r) => {
+                        let user = r.shared_user.clone().unwrap_or_else(|| {
+                            self.sessions[from_idx]
+                                .jid
+                                .split('@')
+                                .next()
+                                .unwrap_or_default()
+                                .to_string()
+                        });
+                        let u = crate::servers::turn::rest_username(r.expiry_unix, &user);
+                        let p = crate::servers::turn::rest_password(&r.secret, &u);
+                        (Some(u), Some(p), Some(xep0082_datetime(r.expiry_unix)))
+                    }
+                    None => (s.username.clone(), s.password.clone(), s.expires.clone()),
+                };
                 q = q.append(
                     el("service", ns::EXTDISCO)
                         .a("type", s.kind.clone())
                         .a("host", s.host.clone())
                         .a("port", s.port.to_string())
                         .a("transport", s.transport.clone())
-                        .a_opt("username", s.username.clone())
-                        .a_opt("password", s.password.clone())
-                        .a_opt("expires", s.expires.clone())
-                        .a_opt("restricted", s.username.as_ref().map(|_| "true"))
+                        .a_opt("restricted", username.as_ref().map(|_| "true"))
+                        .a_opt("username", username)
+                        .a_opt("password", password)
+                        .a_opt("expires", expires)
                         .build(),
                 );
             }
@@ -248,6 +302,16 @@ impl XmppServer {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn xep0082_dates() {
+        assert_eq!(super::xep0082_datetime(1_735_689_600), "2025-01-01T00:00:00Z");
+        assert_eq!(
+            super::xep0082_datetime(1_767_225_600 + 86_400 + 3723),
+            "2026-01-02T01:02:03Z"
+        );
+        assert_eq!(super::xep0082_datetime(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
     use super::*;
 
     fn parse(s: &str) -> Element {

@@ -8,6 +8,7 @@
 
 pub mod ice;
 pub mod signalling;
+pub mod turn;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use xmpp_parsers::jingle::{Action, Reason};
 use xmpp_parsers::jingle_dtls_srtp::Setup;
 
 use ice::{Candidate, CandidateType, IceAgent, IceConfig, IceEvent, Role};
+use turn::{TurnClient, TurnEvent, TurnService, TurnTransport};
 
 /// Interval between RTP packets on the selected pair: a few per second proves media flows without
 /// flooding the trace.
@@ -31,6 +33,13 @@ const RTP_INTERVAL: Duration = Duration::from_millis(200);
 /// STUN gathering transaction: RTO 500 ms doubling, 7 sends (RFC 5389 §7.2.1).
 const GATHER_RTO: Duration = Duration::from_millis(500);
 const GATHER_MAX_SENDS: u32 = 7;
+/// TURN over TCP/TLS is tried only when nothing on UDP (the STUN server, TURN/UDP) answered within
+/// this time: a happy-eyeballs fallback that finds `turns:` on 443 behind UDP-blocking firewalls
+/// without spending a second allocation (and quota) everywhere else.
+const TURN_STREAM_FALLBACK: Duration = Duration::from_secs(1);
+/// Once a relayed candidate exists, gathering stops waiting for UDP transactions that have not
+/// answered after this long (behind a UDP-blocking firewall they never will).
+const GATHER_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Side {
@@ -105,6 +114,10 @@ struct Gather {
     sends: u32,
     next: Option<SimTime>,
     srflx: Option<SocketAddr>,
+    /// The STUN transaction answered or timed out (or there is no STUN server).
+    stun_resolved: bool,
+    /// When gathering started (the XEP-0215 answer arrived).
+    started: Option<SimTime>,
     done: bool,
 }
 
@@ -120,10 +133,21 @@ pub struct ReferenceEndpoint {
     socket: SocketAddr,
     stun: Option<SocketAddr>,
     gather: Gather,
+    /// TURN allocations in order of preference (UDP, TCP, TLS); after gathering at most one is kept.
+    turn: Vec<Turn>,
+    /// When to open the TCP/TLS TURN allocations if UDP stayed silent.
+    turn_fallback_at: Option<SimTime>,
     fingerprint: [u8; 32],
     /// Contacts by bare JID: their available full JID.
     contacts: BTreeMap<String, String>,
     call: Option<Call>,
+}
+
+struct Turn {
+    client: TurnClient,
+    /// Stream id for TCP/TLS (the client starts once it is open).
+    stream: Option<u64>,
+    local: SocketAddr,
 }
 
 /// The reference endpoint's conformance statement.
@@ -134,7 +158,7 @@ pub fn ics() -> Ics {
         trickle: false,
         rtcp_mux: true,
         renomination: "none".into(),
-        turn_transports: vec![],
+        turn_transports: vec!["udp".into(), "tcp".into(), "tls".into()],
         ice_restart: false,
     }
 }
@@ -162,8 +186,12 @@ impl ReferenceEndpoint {
                 sends: 0,
                 next: None,
                 srflx: None,
+                stun_resolved: false,
+                started: None,
                 done: false,
             },
+            turn: Vec::new(),
+            turn_fallback_at: None,
             fingerprint,
             contacts: BTreeMap::new(),
             call: None,
@@ -217,7 +245,129 @@ impl ReferenceEndpoint {
                 component: 1,
             });
         }
+        if let Some(t) = self.turn.iter().find(|t| t.client.relayed().is_some()) {
+            let relayed = t.client.relayed().expect("found");
+            // RFC 8445 §5.1.2.1: local preference ranks relays by client transport, UDP first.
+            let local_pref = match t.client.service.transport {
+                TurnTransport::Udp => 65535,
+                TurnTransport::Tcp => 32767,
+                TurnTransport::Tls => 16383,
+            };
+            v.push(Candidate {
+                addr: relayed,
+                base: relayed,
+                typ: CandidateType::Relayed,
+                priority: ice::priority(CandidateType::Relayed, local_pref, 1),
+                foundation: "3".into(),
+                component: 1,
+            });
+        }
         v
+    }
+
+    /// The relayed address in use, if any.
+    fn relayed(&self) -> Option<SocketAddr> {
+        self.turn.iter().find_map(|t| t.client.relayed())
+    }
+
+    /// Sends `payload` from local candidate base `local`: through the TURN allocation when `local`
+    /// is the relayed address, else as a plain datagram.
+    fn emit(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, payload: Vec<u8>) {
+        if let Some(t) = self.turn.iter_mut().find(|t| t.client.relayed() == Some(local)) {
+            t.client.send_to(now, remote, &payload);
+            self.flush_turn(now);
+        } else {
+            self.out.push_back(Output::Datagram {
+                local,
+                remote,
+                payload: Bytes::from(payload),
+            });
+        }
+    }
+
+    /// Moves TURN messages to the wire and reacts to allocation events.
+    fn flush_turn(&mut self, now: SimTime) {
+        let mut changed = false;
+        for t in &mut self.turn {
+            while let Some(b) = t.client.poll_transmit() {
+                let payload = Bytes::from(b);
+                self.out.push_back(match t.stream {
+                    Some(id) => Output::StreamSend { id, payload },
+                    None => Output::Datagram {
+                        local: t.local,
+                        remote: t.client.service.addr,
+                        payload,
+                    },
+                });
+            }
+            while let Some(e) = t.client.poll_event() {
+                changed = true;
+                // UDP reached the TURN server: the TCP/TLS fallback is not needed.
+                if matches!(e, TurnEvent::Allocated { .. }) && t.client.service.transport == TurnTransport::Udp {
+                    self.turn_fallback_at = None;
+                }
+            }
+        }
+        if changed {
+            self.check_gathering(now);
+        }
+    }
+
+    /// Asks the TURN allocation in use for permissions for every remote candidate's IP, before any
+    /// check is relayed to them (RFC 8445 §7.2.1; RFC 8656 §9).
+    fn permit_remotes(&mut self, now: SimTime, ips: &[std::net::IpAddr]) {
+        let Some(t) = self.turn.iter_mut().find(|t| t.client.relayed().is_some()) else {
+            return;
+        };
+        for ip in ips {
+            t.client.permit(now, *ip);
+        }
+        self.flush_turn(now);
+    }
+
+    /// Opens the TCP/TLS TURN allocations (the fallback).
+    fn start_stream_turn(&mut self) {
+        self.turn_fallback_at = None;
+        for (next_id, t) in (1..).zip(self.turn.iter_mut()) {
+            if t.client.service.transport != TurnTransport::Udp && t.stream.is_none() {
+                t.stream = Some(next_id);
+                self.out.push_back(Output::StreamOpen {
+                    id: next_id,
+                    local: t.local,
+                    remote: t.client.service.addr,
+                    tls: t.client.service.transport == TurnTransport::Tls,
+                });
+            }
+        }
+    }
+
+    /// Gathering is complete when the STUN transaction and every started allocation are resolved
+    /// (the TCP/TLS ones count only once the fallback started them), or when a relayed candidate
+    /// exists and [`GATHER_GRACE`] has passed since gathering began. Then only the best allocation
+    /// is kept; the others are released.
+    fn check_gathering(&mut self, now: SimTime) {
+        if self.gather.done {
+            return;
+        }
+        let started_resolved = self
+            .turn
+            .iter()
+            .filter(|t| t.client.service.transport == TurnTransport::Udp || t.stream.is_some())
+            .all(|t| t.client.resolved());
+        let all = self.gather.stun_resolved && started_resolved && self.turn_fallback_at.is_none();
+        let grace = self.relayed().is_some() && self.gather.started.is_some_and(|s| now >= s + GATHER_GRACE);
+        if all || grace {
+            let keep = self.turn.iter().position(|t| t.client.relayed().is_some());
+            for (i, t) in self.turn.iter_mut().enumerate() {
+                if Some(i) != keep {
+                    t.client.close(now);
+                }
+            }
+            self.turn_fallback_at = None;
+            self.gather.next = None;
+            self.gathering_done(now);
+            self.flush_turn(now);
+        }
     }
 
     fn gather_send(&mut self, now: SimTime) {
@@ -488,30 +638,83 @@ impl ReferenceEndpoint {
         let me = self.cfg.jid.clone();
         if typ == "result" {
             if let Some(s) = iq.get_child("services", ns::EXTDISCO) {
+                if self.gather.started.is_some() {
+                    return;
+                }
+                self.gather.started = Some(now);
                 for svc in s.children().filter(|c| c.is("service", ns::EXTDISCO)) {
-                    let ok = svc.attr("type") == Some("stun") && svc.attr("transport") == Some("udp");
                     let addr = (|| {
                         Some(SocketAddr::new(
                             svc.attr("host")?.parse().ok()?,
                             svc.attr("port")?.parse().ok()?,
                         ))
                     })();
-                    if let (true, Some(a), None) = (ok, addr, self.stun) {
-                        self.stun = Some(a);
+                    let Some(addr) = addr else { continue };
+                    // Conversations' filter (digest §4.3): a transport is required; TURN needs credentials.
+                    let transport = match (svc.attr("type"), svc.attr("transport")) {
+                        (Some("stun"), Some("udp")) => {
+                            self.stun.get_or_insert(addr);
+                            continue;
+                        }
+                        (Some("turn"), Some("udp")) => TurnTransport::Udp,
+                        (Some("turn"), Some("tcp")) => TurnTransport::Tcp,
+                        (Some("turns"), Some("tcp")) => TurnTransport::Tls,
+                        _ => continue,
+                    };
+                    let (Some(username), Some(password)) = (svc.attr("username"), svc.attr("password")) else {
+                        continue;
+                    };
+                    if self.turn.iter().any(|t| t.client.service.transport == transport) {
+                        continue;
+                    }
+                    let local = if transport == TurnTransport::Udp {
+                        self.socket
+                    } else {
+                        SocketAddr::new(self.socket.ip(), self.rng.range(49152, 65535) as u16)
+                    };
+                    let rng = self.rng.fork("turn");
+                    self.turn.push(Turn {
+                        client: TurnClient::new(
+                            TurnService {
+                                addr,
+                                transport,
+                                username: username.into(),
+                                password: password.into(),
+                            },
+                            rng,
+                        ),
+                        stream: None,
+                        local,
+                    });
+                }
+                self.turn.sort_by_key(|t| t.client.service.transport);
+                if self
+                    .turn
+                    .iter()
+                    .any(|t| t.client.service.transport != TurnTransport::Udp)
+                {
+                    self.turn_fallback_at = Some(now + TURN_STREAM_FALLBACK);
+                }
+                for t in &mut self.turn {
+                    if t.client.service.transport == TurnTransport::Udp {
+                        t.client.start(now);
                     }
                 }
-                if self.stun.is_some() && self.gather.sends == 0 {
+                if self.stun.is_some() {
                     self.rng.fill(&mut self.gather.txid);
                     self.gather_send(now);
-                } else if self.stun.is_none() {
-                    self.gathering_done(now);
+                } else {
+                    self.gather.stun_resolved = true;
                 }
+                self.flush_turn(now);
+                self.check_gathering(now);
             }
             return;
         }
         if typ == "error" {
             if iq.attr("id").is_some_and(|i| i.starts_with("extdisco")) {
-                self.gathering_done(now);
+                self.gather.stun_resolved = true;
+                self.check_gathering(now);
             }
             return;
         }
@@ -625,26 +828,56 @@ impl ReferenceEndpoint {
                     if let Some(Ok(Attribute::XorMappedAddress(a))) = m.get(attr_type::XOR_MAPPED_ADDRESS) {
                         self.gather.srflx = Some(a);
                     }
-                    self.gathering_done(now);
+                    self.gather.stun_resolved = true;
+                    self.gather.next = None;
+                    // UDP works: the TCP/TLS fallback is not needed.
+                    self.turn_fallback_at = None;
+                    self.check_gathering(now);
                 }
             }
             return;
+        }
+        if let Some(i) = self
+            .turn
+            .iter()
+            .position(|t| t.stream.is_none() && t.local == local && t.client.service.addr == remote)
+        {
+            return self.on_turn_message(now, i, payload);
         }
         if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
             a.handle_packet(now, local, remote, payload);
         }
     }
 
+    /// A message from TURN allocation `i`'s server; relayed data goes to the ICE agent as if it
+    /// had arrived on the relayed address.
+    fn on_turn_message(&mut self, now: SimTime, i: usize, payload: &[u8]) {
+        let relayed = self.turn[i].client.relayed();
+        let data = self.turn[i].client.on_message(now, payload);
+        self.flush_turn(now);
+        if let (Some((peer, data)), Some(relayed)) = (data, relayed) {
+            if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
+                a.handle_packet(now, relayed, peer, &data);
+            }
+        }
+    }
+
     fn drain_ice(&mut self, now: SimTime) {
+        if self.relayed().is_some() {
+            let ips: Vec<std::net::IpAddr> = self
+                .call
+                .as_ref()
+                .and_then(|c| c.ice.as_ref())
+                .map(|a| a.remote_candidates().iter().map(|c| c.addr.ip()).collect())
+                .unwrap_or_default();
+            self.permit_remotes(now, &ips);
+        }
         let Some(call) = self.call.as_mut() else { return };
         let Some(agent) = call.ice.as_mut() else { return };
         let mut out = Vec::new();
+        let mut transmits = Vec::new();
         while let Some(t) = agent.poll_transmit() {
-            out.push(Output::Datagram {
-                local: t.local,
-                remote: t.remote,
-                payload: Bytes::from(t.payload),
-            });
+            transmits.push(t);
         }
         let mut failed = false;
         while let Some(e) = agent.poll_event() {
@@ -668,6 +901,9 @@ impl ReferenceEndpoint {
                 }
             }
         }
+        for t in transmits {
+            self.emit(now, t.local, t.remote, t.payload);
+        }
         self.out.extend(out);
         if failed && call_side(&self.call) == Some(Side::Initiator) {
             // RFC 8445 §8.1.2: the controlling agent ends the session when ICE failed.
@@ -679,6 +915,7 @@ impl ReferenceEndpoint {
         let Some(rtp) = self.call.as_mut().and_then(|c| c.rtp.as_mut()) else {
             return;
         };
+        let mut packets = Vec::new();
         while rtp.next <= now {
             // RTP header (RFC 3550 §5.1): V=2, PT 111 (opus), then 20 bytes of payload.
             let mut p = Vec::with_capacity(32);
@@ -687,14 +924,13 @@ impl ReferenceEndpoint {
             p.extend_from_slice(&rtp.ts.to_be_bytes());
             p.extend_from_slice(&rtp.ssrc.to_be_bytes());
             p.extend_from_slice(&[0u8; 20]);
-            self.out.push_back(Output::Datagram {
-                local: rtp.local,
-                remote: rtp.remote,
-                payload: Bytes::from(p),
-            });
+            packets.push((rtp.local, rtp.remote, p));
             rtp.seq = rtp.seq.wrapping_add(1);
             rtp.ts = rtp.ts.wrapping_add(9600);
             rtp.next += RTP_INTERVAL;
+        }
+        for (local, remote, p) in packets {
+            self.emit(now, local, remote, p);
         }
     }
 }
@@ -716,10 +952,25 @@ impl Endpoint for ReferenceEndpoint {
                 }
                 if self.gather.next.is_some_and(|t| t <= now) {
                     if self.gather.sends >= GATHER_MAX_SENDS {
-                        self.gathering_done(now); // timed out: host candidates only
+                        // Timed out: no server-reflexive candidate.
+                        self.gather.next = None;
+                        self.gather.stun_resolved = true;
+                        self.check_gathering(now);
                     } else {
                         self.gather_send(now);
                     }
+                }
+                if self.turn_fallback_at.is_some_and(|t| t <= now) {
+                    self.start_stream_turn();
+                }
+                for t in &mut self.turn {
+                    if t.client.poll_timeout().is_some_and(|x| x <= now) {
+                        t.client.handle_timeout(now);
+                    }
+                }
+                self.flush_turn(now);
+                if !self.gather.done && self.gather.started.is_some_and(|s| now >= s + GATHER_GRACE) {
+                    self.check_gathering(now);
                 }
                 if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
                     if a.poll_timeout().is_some_and(|t| t <= now) {
@@ -742,12 +993,28 @@ impl Endpoint for ReferenceEndpoint {
                 _ => {}
             },
             Input::Datagram { local, remote, payload } => self.on_datagram(now, local, remote, &payload),
-            // No TURN-over-TCP client and no ICE restart yet: interface changes and streams are
-            // ignored, so a moved host keeps sending from its old address (recorded as violations).
-            Input::InterfacesChanged(_)
-            | Input::StreamOpened { .. }
-            | Input::StreamFailed { .. }
-            | Input::StreamData { .. } => {}
+            Input::StreamOpened { id, .. } => {
+                if let Some(t) = self.turn.iter_mut().find(|t| t.stream == Some(id)) {
+                    t.client.start(now);
+                }
+                self.flush_turn(now);
+            }
+            Input::StreamFailed { id, reason } => {
+                if let Some(t) = self.turn.iter_mut().find(|t| t.stream == Some(id)) {
+                    t.client.close(now);
+                    t.client.service.username.clear();
+                    let _ = reason;
+                }
+                self.check_gathering(now);
+            }
+            Input::StreamData { id, payload } => {
+                if let Some(i) = self.turn.iter().position(|t| t.stream == Some(id)) {
+                    self.on_turn_message(now, i, &payload);
+                }
+            }
+            // No ICE restart yet: after an interface change the host keeps sending from its old
+            // address (recorded as violations) until the call fails.
+            Input::InterfacesChanged(_) => {}
         }
         self.drain_ice(now);
     }
@@ -766,6 +1033,14 @@ impl Endpoint for ReferenceEndpoint {
             .and_then(|c| c.ice.as_ref())
             .and_then(|a| a.poll_timeout());
         let rtp = self.call.as_ref().and_then(|c| c.rtp.as_ref()).map(|r| r.next);
-        [self.gather.next, ice, rtp].into_iter().flatten().min()
+        let turn = self.turn.iter().filter_map(|t| t.client.poll_timeout()).min();
+        let grace = match (self.gather.done, self.gather.started) {
+            (false, Some(s)) if self.relayed().is_some() => Some(s + GATHER_GRACE),
+            _ => None,
+        };
+        [self.gather.next, ice, rtp, turn, self.turn_fallback_at, grace]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }

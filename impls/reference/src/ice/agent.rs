@@ -230,6 +230,11 @@ impl IceAgent {
         }
     }
 
+    /// Remote candidates, signalled and peer-reflexive, in the order learned.
+    pub fn remote_candidates(&self) -> &[Candidate] {
+        &self.remote
+    }
+
     /// Sets the peer's ufrag and pwd (from session-initiate / session-accept).
     pub fn set_remote_credentials(&mut self, ufrag: &str, pwd: &str) {
         self.remote_ufrag = Some(ufrag.to_string());
