@@ -70,6 +70,10 @@ pub enum RunError {
     Runaway {
         /// The event budget that was spent.
         events: u64,
+        /// Simulated time when it was spent.
+        at: SimTime,
+        /// The party whose timer fired last, when the last event was a timer.
+        party: Option<String>,
     },
 }
 
@@ -77,9 +81,10 @@ impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::UnknownImpl(n) => write!(f, "unknown implementation `{n}`"),
-            RunError::Runaway { events } => write!(
+            RunError::Runaway { events, at, party } => write!(
                 f,
-                "run exceeded {events} events (an endpoint loops without time advancing)"
+                "run exceeded {events} events by {at} (an endpoint loops without time advancing{})",
+                party.as_ref().map(|p| format!("; last timer: {p}")).unwrap_or_default()
             ),
         }
     }
@@ -256,7 +261,11 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         let ttl = t.credential_ttl.unwrap_or(TURN_CREDENTIAL_TTL);
         let rest = RestCredentials {
             secret: TURN_SECRET.into(),
-            expiry_unix: SimTime::ZERO.unix_secs() + ttl.as_secs(),
+            expiry_unix: if t.expired_credentials {
+                SimTime::ZERO.unix_secs() - 3600
+            } else {
+                SimTime::ZERO.unix_secs() + ttl.as_secs()
+            },
             shared_user: t.shared_user.clone(),
         };
         for tr in &t.transports {
@@ -337,7 +346,11 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         let (now, ev) = w.q.pop().expect("peeked");
         events += 1;
         if events > MAX_EVENTS {
-            return Err(RunError::Runaway { events });
+            let party = match &ev {
+                Ev::Timer { ep, .. } => Some(w.slots[*ep].party.clone()),
+                _ => None,
+            };
+            return Err(RunError::Runaway { events, at: now, party });
         }
         w.step(now, ev);
     }

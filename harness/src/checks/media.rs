@@ -45,8 +45,9 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
                 d,
                 Verdict::Inconclusive,
                 format!(
-                    "none of the {} connectivity checks succeeded: the network offered no usable path",
-                    checks.len()
+                    "none of the {} connectivity checks succeeded: the network offered no usable path.{}",
+                    checks.len(),
+                    super::turn::failures(ctx)
                 ),
                 vec![first.index],
             ),

@@ -6,6 +6,7 @@
 mod ice_nomination;
 mod jmi;
 mod media;
+mod turn;
 
 use std::net::SocketAddr;
 
@@ -88,6 +89,7 @@ pub fn catalogue() -> Vec<CheckDef> {
         ice_nomination::CONTROLLING_NOMINATES,
         ice_nomination::CONTROLLED_USES_NOMINATED,
         media::BIDIRECTIONAL_ON_SELECTED_PAIR,
+        turn::ALLOCATION,
     ]
 }
 
@@ -196,5 +198,6 @@ pub fn evaluate(ctx: &Ctx) -> Vec<CheckResult> {
         ice_nomination::controlling_nominates(ctx),
         ice_nomination::controlled_uses_nominated(ctx),
         media::bidirectional_on_selected_pair(ctx),
+        turn::allocation(ctx),
     ]
 }

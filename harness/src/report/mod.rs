@@ -278,11 +278,27 @@ pub fn judge(out: &RunOutput) -> RunReport {
             unmet.push(format!("outcome {outcome}, expected {o}"));
         }
     }
-    for id in &exp.checks {
-        match checks.iter().find(|c| &c.id == id) {
-            Some(c) if c.verdict == Verdict::Pass => {}
-            Some(c) => unmet.push(format!("{id}: {:?}", c.verdict)),
-            None => unmet.push(format!("{id}: no such check")),
+    for e in &exp.checks {
+        let id = &e.id;
+        let Some(c) = checks.iter().find(|c| &c.id == id) else {
+            unmet.push(format!("{id}: no such check"));
+            continue;
+        };
+        let got = serde_json::to_value(c.verdict)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let want = e.verdict.clone().unwrap_or_else(|| {
+            if c.level == crate::checks::Level::Info {
+                "informational".into()
+            } else {
+                "pass".into()
+            }
+        });
+        if got != want {
+            unmet.push(format!("{id}: {got}, expected {want}"));
+        } else if let Some(t) = e.detail.as_ref().filter(|t| !c.detail.contains(t.as_str())) {
+            unmet.push(format!("{id}: detail does not mention {t:?}: {}", c.detail));
         }
     }
     RunReport {
@@ -298,7 +314,7 @@ pub fn judge(out: &RunOutput) -> RunReport {
         checks,
         expectation: Expectation {
             outcome: exp.outcome.clone(),
-            checks: exp.checks.clone(),
+            checks: exp.checks.iter().map(|c| c.id.clone()).collect(),
             met: unmet.is_empty(),
             unmet,
         },

@@ -252,10 +252,13 @@ pub struct TurnSettings {
     /// Live allocations on the whole server (coturn `total-quota`); 0 = unlimited.
     #[serde(default)]
     pub total_quota: u32,
-    /// How long the credentials the XMPP server hands out stay valid (default 24h; `0` hands out
-    /// credentials that have already expired).
+    /// How long the credentials the XMPP server hands out stay valid (default 24h).
     #[serde(default, deserialize_with = "duration::opt")]
     pub credential_ttl: Option<Duration>,
+    /// Hand out credentials that expired an hour before the run began (a server with a wrong clock
+    /// or a stale credential cache); the TURN server answers 401.
+    #[serde(default)]
+    pub expired_credentials: bool,
     /// Put this fixed user in every REST username instead of the requester's localpart, so all
     /// accounts share one per-user quota (Prosody's mod_turn_external with `turn_external_user`).
     #[serde(default)]
@@ -274,6 +277,7 @@ impl Default for TurnSettings {
             user_quota: 0,
             total_quota: 0,
             credential_ttl: None,
+            expired_credentials: false,
             shared_user: None,
         }
     }
@@ -294,9 +298,74 @@ pub struct XmppSettings {
 pub struct Expect {
     /// `connected`, `failed` or `rejected`.
     pub outcome: Option<String>,
-    /// Check ids that must pass.
+    /// Checks and the verdicts they must reach: an id alone must pass (an INFO check must be
+    /// informational), or `{id: ID, verdict: fail, detail: "486"}` names the verdict and a text the
+    /// detail must contain.
     #[serde(default)]
-    pub checks: Vec<String>,
+    pub checks: Vec<ExpectCheck>,
+}
+
+/// One expected check result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectCheck {
+    /// Check id (`cargo xtask list checks`).
+    pub id: String,
+    /// Expected verdict as the report writes it (`pass`, `fail`, `inconclusive`, ...); `None` means
+    /// pass (informational for INFO checks).
+    pub verdict: Option<String>,
+    /// Text the check's detail must contain.
+    pub detail: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ExpectCheck {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ExpectCheck, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            id: String,
+            #[serde(default)]
+            verdict: Option<String>,
+            #[serde(default)]
+            detail: Option<String>,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ExpectCheck;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a check id, or {id: ID, verdict: VERDICT, detail: TEXT}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ExpectCheck, E> {
+                Ok(ExpectCheck {
+                    id: v.to_string(),
+                    verdict: None,
+                    detail: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<ExpectCheck, A::Error> {
+                let f = Full::deserialize(de::value::MapAccessDeserializer::new(m))?;
+                const VERDICTS: &[&str] = &[
+                    "pass",
+                    "fail",
+                    "non-strict",
+                    "informational",
+                    "unsupported",
+                    "inconclusive",
+                    "harness-error",
+                ];
+                if let Some(v) = &f.verdict {
+                    if !VERDICTS.contains(&v.as_str()) {
+                        return Err(de::Error::unknown_variant(v, VERDICTS));
+                    }
+                }
+                Ok(ExpectCheck {
+                    id: f.id,
+                    verdict: f.verdict,
+                    detail: f.detail,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A user action in the script.

@@ -154,6 +154,9 @@ pub struct IceAgent {
     started_at: Option<SimTime>,
     next_check: Option<SimTime>,
     first_valid_at: Option<SimTime>,
+    /// The PAC bound has passed without failing the agent (a check was still pending or a pair was
+    /// valid); later events re-evaluate failure, so the bound is no longer a wake-up time.
+    pac_passed: bool,
     nominating: Option<usize>,
     selected: Option<usize>,
     state: IceState,
@@ -186,6 +189,7 @@ impl IceAgent {
             started_at: None,
             next_check: None,
             first_valid_at: None,
+            pac_passed: false,
             nominating: None,
             selected: None,
             state: IceState::New,
@@ -316,7 +320,7 @@ impl IceAgent {
                 t = Some(t.map_or(at, |x| x.min(at)));
             }
         }
-        if let (Some(s), None) = (self.started_at, self.selected) {
+        if let (Some(s), None, false) = (self.started_at, self.selected, self.pac_passed) {
             let at = s + self.cfg.pac;
             t = Some(t.map_or(at, |x| x.min(at)));
         }
@@ -595,6 +599,8 @@ impl IceAgent {
             self.transactions.clear();
             self.next_check = None;
             self.set_state(IceState::Failed);
+        } else {
+            self.pac_passed = true;
         }
     }
 
