@@ -132,6 +132,16 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Vec<RunS
     let mut runs: Vec<RunSpec> = chosen.into_iter().flat_map(|s| expand(&Arc::new(s), &m)).collect();
     runs.sort_by(|a, b| a.id.cmp(&b.id));
     runs.dedup_by(|a, b| a.id == b.id);
+    if let Some(u) = &sel.under_test {
+        // Scenarios that name their implementations run only when they involve the one under test,
+        // and, when peers are restricted, only with those peers.
+        runs.retain(|r| {
+            r.parties.iter().any(|p| &p.implementation == u)
+                && r.parties
+                    .iter()
+                    .all(|p| &p.implementation == u || sel.peers.is_empty() || sel.peers.contains(&p.implementation))
+        });
+    }
     if let Some((i, n)) = sel.shard {
         runs = runs
             .into_iter()

@@ -119,6 +119,8 @@ pub struct ContentSeen {
     pub candidates: Vec<CandidateSeen>,
     /// XEP-0320 fingerprint `setup`, when a fingerprint is present.
     pub fingerprint_setup: Option<String>,
+    /// The transport carried Conversations' `<renomination/>` option (digest §8).
+    pub renomination: bool,
 }
 
 /// A Jingle IQ-set (XEP-0166).
@@ -195,6 +197,7 @@ fn parse_content(c: &Element) -> ContentSeen {
         fingerprint_setup: tr
             .and_then(|t| t.get_child("fingerprint", ns::JINGLE_DTLS))
             .map(|f| f.attr("setup").unwrap_or("").to_string()),
+        renomination: tr.is_some_and(|t| t.has_child("renomination", ns::ICE_UDP_OPTION)),
     }
 }
 

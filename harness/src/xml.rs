@@ -24,6 +24,8 @@ pub mod ns {
     pub const JINGLE_RTP_INFO: &str = "urn:xmpp:jingle:apps:rtp:info:1";
     pub const JINGLE_ICE_UDP: &str = "urn:xmpp:jingle:transports:ice-udp:1";
     pub const JINGLE_DTLS: &str = "urn:xmpp:jingle:apps:dtls:0";
+    /// Conversations' private ICE-UDP transport options (`<renomination/>`, `<trickle/>`), digest §8.
+    pub const ICE_UDP_OPTION: &str = "http://gultsch.de/xmpp/drafts/jingle/transports/ice-udp/option";
     pub const CARBONS: &str = "urn:xmpp:carbons:2";
     pub const CSI: &str = "urn:xmpp:csi:0";
 }

@@ -26,6 +26,28 @@ const SWITCH_GRACE_MS: u64 = 3000;
 /// See [`CONTROLLING_NOMINATES`].
 pub fn controlling_nominates(ctx: &Ctx) -> CheckResult {
     let d = &CONTROLLING_NOMINATES;
+    if let Some(n) = ctx.nominated.as_ref().filter(|n| n.by_nomination_attr) {
+        if super::renomination::peer_offered(ctx, &n.controlling) {
+            return result(
+                d,
+                Verdict::Pass,
+                format!(
+                    "{} nominated {} -> {} with a NOMINATION attribute, as renomination was negotiated",
+                    n.controlling, n.controlling_view.0, n.controlling_view.1
+                ),
+                vec![n.request, n.response],
+            );
+        }
+        return result(
+            d,
+            Verdict::Fail,
+            format!(
+                "{} marked its nomination of {} -> {} with a NOMINATION attribute, never with USE-CANDIDATE",
+                n.controlling, n.controlling_view.0, n.controlling_view.1
+            ),
+            vec![n.request, n.response],
+        );
+    }
     if let Some(n) = &ctx.nominated {
         return result(
             d,
@@ -128,6 +150,18 @@ pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
             vec![n.request],
         );
     };
+    if n.by_nomination_attr && sent.is_empty() {
+        // A conforming controlled agent ignores an un-negotiated NOMINATION: waiting is not its fault.
+        return result(
+            d,
+            Verdict::Inconclusive,
+            format!(
+                "the only nomination was a NOMINATION attribute without USE-CANDIDATE; {controlled} did not take it \
+                 as one and sent no media"
+            ),
+            vec![n.request, arrived],
+        );
+    }
     let cutoff = n.time.as_millis() + SWITCH_GRACE_MS;
     let after: Vec<_> = sent.iter().filter(|r| r.time.as_millis() >= cutoff).collect();
     if let Some(bad) = after.iter().find(|r| (r.src, r.dst) != (local, remote)) {

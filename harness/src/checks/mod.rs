@@ -6,6 +6,7 @@
 mod ice_nomination;
 mod jmi;
 mod media;
+mod renomination;
 mod turn;
 
 use std::net::SocketAddr;
@@ -89,6 +90,7 @@ pub fn catalogue() -> Vec<CheckDef> {
         ice_nomination::CONTROLLING_NOMINATES,
         ice_nomination::CONTROLLED_USES_NOMINATED,
         media::BIDIRECTIONAL_ON_SELECTED_PAIR,
+        renomination::ONLY_WHEN_NEGOTIATED,
         turn::ALLOCATION,
     ]
 }
@@ -128,6 +130,8 @@ pub struct Nominated {
     pub controlling_view: (SocketAddr, SocketAddr),
     /// (local, remote) at the controlled host, and the index where the request arrived there.
     pub controlled_view: Option<(SocketAddr, SocketAddr, usize)>,
+    /// The nominating check carried a NOMINATION attribute (0xC001/0x0030) and no USE-CANDIDATE.
+    pub by_nomination_attr: bool,
 }
 
 /// Shared context of the checks of one run.
@@ -164,22 +168,33 @@ impl<'a> Ctx<'a> {
         } else {
             caller.clone()
         };
-        let nominated = wire
-            .checks_sent_by(&controlling)
-            .filter(|c| c.msg.has(attr_type::USE_CANDIDATE))
-            .find_map(|req| {
-                let resp = wire.response_to(req).filter(|r| r.msg.class == Class::Success)?;
-                let seen = wire.received_by(&controlled, req).map(|r| (r.dst, r.src, r.index));
-                Some(Nominated {
-                    request: req.index,
-                    response: resp.index,
-                    time: resp.time,
-                    controlling: controlling.clone(),
-                    controlled: controlled.clone(),
-                    controlling_view: (req.src, req.dst),
-                    controlled_view: seen,
+        // USE-CANDIDATE first; failing that, a NOMINATION attribute (0xC001/0x0030) check, which only a
+        // peer that agreed to renomination, or tolerates it, takes as a nomination.
+        let find = |by_attr: bool| {
+            wire.checks_sent_by(&controlling)
+                .filter(|c| {
+                    if by_attr {
+                        c.msg.has(attr_type::NOMINATION_LEGACY) || c.msg.has(attr_type::NOMINATION_RENOMINATION2)
+                    } else {
+                        c.msg.has(attr_type::USE_CANDIDATE)
+                    }
                 })
-            });
+                .find_map(|req| {
+                    let resp = wire.response_to(req).filter(|r| r.msg.class == Class::Success)?;
+                    let seen = wire.received_by(&controlled, req).map(|r| (r.dst, r.src, r.index));
+                    Some(Nominated {
+                        request: req.index,
+                        response: resp.index,
+                        time: resp.time,
+                        controlling: controlling.clone(),
+                        controlled: controlled.clone(),
+                        controlling_view: (req.src, req.dst),
+                        controlled_view: seen,
+                        by_nomination_attr: by_attr,
+                    })
+                })
+        };
+        let nominated = find(false).or_else(|| find(true));
         Ctx {
             out,
             wire,
@@ -198,6 +213,7 @@ pub fn evaluate(ctx: &Ctx) -> Vec<CheckResult> {
         ice_nomination::controlling_nominates(ctx),
         ice_nomination::controlled_uses_nominated(ctx),
         media::bidirectional_on_selected_pair(ctx),
+        renomination::only_when_negotiated(ctx),
         turn::allocation(ctx),
     ]
 }

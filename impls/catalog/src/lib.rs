@@ -1,21 +1,156 @@
 //! The built-in implementations, registered by name. xtask and the scenario tests use this; the
 //! harness itself knows none of them.
 
-use harness::endpoint::{ImplEntry, Registry};
+use std::collections::BTreeMap;
 
-/// Every built-in implementation, in the order reports list them.
+use harness::endpoint::{ImplEntry, Registry};
+use reference::ice::Nomination;
+use reference::Knobs;
+use serde::Deserialize;
+
+/// The profile files (`impls/profiles/*.yaml`), compiled in so every build knows the same set.
+const PROFILES: &[(&str, &str)] = &[
+    (
+        "asterisk-jmp-patched",
+        include_str!("../../profiles/asterisk-jmp-patched.yaml"),
+    ),
+    ("conversations", include_str!("../../profiles/conversations.yaml")),
+    (
+        "conversations-2.9.7",
+        include_str!("../../profiles/conversations-2.9.7.yaml"),
+    ),
+];
+
+/// An implementation profile: the reference endpoint with knobs, and where each knob comes from.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Profile {
+    /// Registered name; must equal the file name.
+    pub name: String,
+    /// One line for `cargo xtask list impls`.
+    pub description: String,
+    /// Knob settings (see impls/profiles/README.md).
+    #[serde(default)]
+    pub knobs: KnobsSpec,
+    /// For each knob, where the behaviour is documented.
+    pub sources: BTreeMap<String, String>,
+    /// Documented behaviours of the client this profile does not reproduce yet.
+    #[serde(default)]
+    pub not_yet_modelled: Vec<String>,
+}
+
+/// Knobs as written in a profile.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KnobsSpec {
+    /// `use-candidate` | `c001-always` | `c001-negotiated`.
+    #[serde(default)]
+    pub nomination: Option<String>,
+    /// Take an un-negotiated 0xC001 as a nomination.
+    #[serde(default)]
+    pub accept_c001_as_use_candidate: bool,
+}
+
+impl KnobsSpec {
+    /// The typed knobs.
+    ///
+    /// Errors: an unknown `nomination` value.
+    pub fn knobs(&self) -> Result<Knobs, String> {
+        let nomination = match self.nomination.as_deref() {
+            None | Some("use-candidate") => Nomination::UseCandidate,
+            Some("c001-always") => Nomination::C001Always,
+            Some("c001-negotiated") => Nomination::C001Negotiated,
+            Some(other) => {
+                return Err(format!(
+                    "unknown nomination `{other}` (use-candidate, c001-always, c001-negotiated)"
+                ))
+            }
+        };
+        Ok(Knobs {
+            nomination,
+            accept_c001_as_use_candidate: self.accept_c001_as_use_candidate,
+        })
+    }
+}
+
+/// The built-in profiles, parsed and checked.
+///
+/// Panics with the file name when a built-in profile is malformed (a build-time fact, caught by the
+/// catalog's tests).
+pub fn profiles() -> Vec<Profile> {
+    PROFILES
+        .iter()
+        .map(|(file, text)| {
+            let p: Profile =
+                serde_yaml_ng::from_str(text).unwrap_or_else(|e| panic!("impls/profiles/{file}.yaml: {e}"));
+            assert_eq!(
+                &p.name, file,
+                "impls/profiles/{file}.yaml: name must equal the file name"
+            );
+            p
+        })
+        .collect()
+}
+
+/// Every built-in implementation, in the order reports list them: `reference`, then the profiles.
 pub fn registry() -> Registry {
     let mut r = Registry::new();
     r.register(ImplEntry {
         name: "reference".into(),
-        description: "conforming reference endpoint: JMI 0.8, Jingle RTP, ICE-UDP (RFC 8445 regular nomination), DTLS fingerprint".into(),
+        description: "conforming reference endpoint: JMI 0.8, Jingle RTP, ICE-UDP (RFC 8445 regular nomination), DTLS fingerprint, TURN client".into(),
         make: Box::new(|cfg| Box::new(reference::ReferenceEndpoint::new(cfg))),
     });
+    for p in profiles() {
+        let knobs = p
+            .knobs
+            .knobs()
+            .unwrap_or_else(|e| panic!("impls/profiles/{}.yaml: {e}", p.name));
+        let name = p.name.clone();
+        r.register(ImplEntry {
+            name: p.name.clone(),
+            description: p.description.clone(),
+            make: Box::new(move |cfg| Box::new(reference::ReferenceEndpoint::with_knobs(cfg, &name, &knobs))),
+        });
+    }
     r
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_profile_file_is_compiled_in() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| {
+                let p = e.unwrap().path();
+                (p.extension()? == "yaml").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+            })
+            .collect();
+        on_disk.sort();
+        let compiled: Vec<String> = super::PROFILES.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(on_disk, compiled, "add new profile files to PROFILES (sorted)");
+    }
+
+    #[test]
+    fn every_profile_cites_a_source_for_each_knob_it_sets() {
+        for p in super::profiles() {
+            let k = &p.knobs;
+            let set: Vec<&str> = [
+                k.nomination.as_ref().map(|_| "nomination"),
+                k.accept_c001_as_use_candidate.then_some("accept-c001-as-use-candidate"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            assert!(!set.is_empty(), "{} sets no knob", p.name);
+            for knob in set {
+                assert!(p.sources.contains_key(knob), "{}: no source for `{knob}`", p.name);
+            }
+            k.knobs().unwrap();
+        }
+    }
+
     #[test]
     fn every_registered_name_is_unique_and_makes_an_endpoint_that_says_its_name() {
         let r = super::registry();

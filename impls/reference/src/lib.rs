@@ -163,9 +163,37 @@ pub fn ics() -> Ics {
     }
 }
 
+/// The behaviour knobs of a profile built on the reference endpoint; the default is conforming.
+/// Each knob models one documented deviation of a deployed client (digest §8–§9).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Knobs {
+    /// How nominations are marked (`use-candidate`, `c001-always`, `c001-negotiated`).
+    pub nomination: ice::Nomination,
+    /// Take an un-negotiated 0xC001 NOMINATION as a nomination.
+    pub accept_c001_as_use_candidate: bool,
+}
+
 impl ReferenceEndpoint {
     /// A new endpoint with the conforming defaults.
     pub fn new(cfg: EndpointConfig) -> ReferenceEndpoint {
+        Self::with_knobs(cfg, "reference", &Knobs::default())
+    }
+
+    /// An endpoint that calls itself `name` (its ICS name, as registered) and behaves as `knobs` say.
+    pub fn with_knobs(cfg: EndpointConfig, name: &str, knobs: &Knobs) -> ReferenceEndpoint {
+        let mut ep = Self::conforming(cfg);
+        ep.ics.name = name.to_string();
+        ep.ice_cfg.nomination = knobs.nomination;
+        ep.ice_cfg.accept_c001_as_use_candidate = knobs.accept_c001_as_use_candidate;
+        ep.ics.renomination = match knobs.nomination {
+            ice::Nomination::UseCandidate => "none",
+            ice::Nomination::C001Always | ice::Nomination::C001Negotiated => "legacy-c001",
+        }
+        .into();
+        ep
+    }
+
+    fn conforming(cfg: EndpointConfig) -> ReferenceEndpoint {
         let mut rng = cfg.rng.clone();
         let port = rng.range(49152, 65535) as u16;
         let socket = SocketAddr::new(cfg.interfaces[0], port);
@@ -416,7 +444,14 @@ impl ReferenceEndpoint {
         }
         let agent = self.new_agent(Role::Controlling);
         let (u, p) = agent.local_credentials();
-        let t = signalling::transport(u, p, agent.local_candidates(), &self.fingerprint, Setup::Actpass);
+        let t = signalling::transport(
+            u,
+            p,
+            agent.local_candidates(),
+            &self.fingerprint,
+            Setup::Actpass,
+            agent.offers_renomination(),
+        );
         let me = self.cfg.jid.clone();
         let id = self.next_id("jingle");
         let Some(call) = self.call.as_mut() else { return };
@@ -442,7 +477,14 @@ impl ReferenceEndpoint {
         let Some(to) = call.peer_full.clone() else { return };
         let Some(agent) = call.ice.as_mut() else { return };
         let (u, p) = agent.local_credentials();
-        let t = signalling::transport(u, p, agent.local_candidates(), &fp, Setup::Active);
+        let t = signalling::transport(
+            u,
+            p,
+            agent.local_candidates(),
+            &fp,
+            Setup::Active,
+            agent.offers_renomination(),
+        );
         let j = signalling::session(Action::SessionAccept, &call.sid, &me, &call.media, &t);
         call.state = CallState::Active;
         agent.start(now);
@@ -770,6 +812,7 @@ impl ReferenceEndpoint {
                 if let (Some(u), Some(p)) = (&remote.ufrag, &remote.pwd) {
                     agent.set_remote_credentials(u, p);
                 }
+                agent.set_peer_renomination(remote.renomination);
                 for c in remote.candidates {
                     agent.add_remote_candidate(c);
                 }
@@ -801,6 +844,7 @@ impl ReferenceEndpoint {
                     if let (Some(u), Some(p)) = (&remote.ufrag, &remote.pwd) {
                         a.set_remote_credentials(u, p);
                     }
+                    a.set_peer_renomination(remote.renomination);
                     for cand in remote.candidates {
                         a.add_remote_candidate(cand);
                     }

@@ -100,8 +100,20 @@ pub fn jmi_simple(name: &str, sid: &str, reason: Option<&str>) -> Element {
 }
 
 /// The ICE-UDP transport with credentials, candidates and the fingerprint (XEP-0176 §5, XEP-0320 §3).
-pub fn transport(ufrag: &str, pwd: &str, candidates: &[Candidate], fingerprint: &[u8], setup: Setup) -> Element {
+pub fn transport(
+    ufrag: &str,
+    pwd: &str,
+    candidates: &[Candidate],
+    fingerprint: &[u8],
+    setup: Setup,
+    renomination: bool,
+) -> Element {
     let mut t = el("transport", ns::JINGLE_ICE_UDP).a("ufrag", ufrag).a("pwd", pwd);
+    if renomination {
+        // Conversations' private option child: the only deployed way to negotiate renomination in
+        // Jingle (XEP-0176 has no ice-options), digest §8.
+        t = t.append(el("renomination", ns::ICE_UDP_OPTION).build());
+    }
     for (i, c) in candidates.iter().enumerate() {
         let mut e = el("candidate", ns::JINGLE_ICE_UDP)
             .a("component", c.component.to_string())
@@ -185,6 +197,8 @@ pub struct RemoteSession {
     pub candidates: Vec<Candidate>,
     /// Fingerprint setup, if a fingerprint is present.
     pub setup: Option<String>,
+    /// The transport carried Conversations' `<renomination/>` option.
+    pub renomination: bool,
 }
 
 /// Reads the contents of a `<jingle/>` element losslessly enough for the session logic.
@@ -204,6 +218,7 @@ pub fn read_session(j: &Element) -> RemoteSession {
         if let Some(f) = t.get_child("fingerprint", ns::JINGLE_DTLS) {
             r.setup = Some(f.attr("setup").unwrap_or("").to_string());
         }
+        r.renomination |= t.has_child("renomination", ns::ICE_UDP_OPTION);
         for x in t.children().filter(|x| x.is("candidate", ns::JINGLE_ICE_UDP)) {
             let parsed = (|| {
                 let addr = SocketAddr::new(x.attr("ip")?.parse().ok()?, x.attr("port")?.parse().ok()?);

@@ -34,6 +34,11 @@ pub struct IceConfig {
     /// The PAC timer: no failure is declared before this much time since checks began (RFC 8863 §4:
     /// 39.5 s with the RFC 5389 defaults).
     pub pac: Duration,
+    /// How a nomination is marked on the wire.
+    pub nomination: Nomination,
+    /// As the controlled agent, take a 0xC001 NOMINATION as a nomination even when renomination was
+    /// not negotiated (libwebrtc's tolerance; JMP's Asterisk patch, digest §9.5).
+    pub accept_c001_as_use_candidate: bool,
 }
 
 impl Default for IceConfig {
@@ -45,8 +50,24 @@ impl Default for IceConfig {
             final_wait: 16,
             nomination_delay: Duration::from_millis(1000),
             pac: Duration::from_millis(39_500),
+            nomination: Nomination::UseCandidate,
+            accept_c001_as_use_candidate: false,
         }
     }
+}
+
+/// How the controlling agent marks its nomination (digest §8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Nomination {
+    /// USE-CANDIDATE, RFC 8445 §7.2.2 (conforming).
+    #[default]
+    UseCandidate,
+    /// libwebrtc's NOMINATION attribute 0xC001 instead of USE-CANDIDATE, to every peer, negotiated or
+    /// not (Conversations ≤ 2.9.7 hard-coded `renomination` into the remote SDP: digest §9.5).
+    C001Always,
+    /// 0xC001 instead of USE-CANDIDATE only when the peer's transport carried Conversations'
+    /// `<renomination/>` child (Conversations since 2023-10), else USE-CANDIDATE.
+    C001Negotiated,
 }
 
 /// ICE state as RFC 8445 §6.1.3 and the W3C names describe it.
@@ -157,6 +178,10 @@ pub struct IceAgent {
     /// The PAC bound has passed without failing the agent (a check was still pending or a pair was
     /// valid); later events re-evaluate failure, so the bound is no longer a wake-up time.
     pac_passed: bool,
+    /// The peer's transport advertised renomination (`<renomination/>`).
+    peer_renomination: bool,
+    /// Last NOMINATION value sent (libwebrtc's counter starts at 1).
+    nomination_counter: u32,
     nominating: Option<usize>,
     selected: Option<usize>,
     state: IceState,
@@ -190,6 +215,8 @@ impl IceAgent {
             next_check: None,
             first_valid_at: None,
             pac_passed: false,
+            peer_renomination: false,
+            nomination_counter: 0,
             nominating: None,
             selected: None,
             state: IceState::New,
@@ -232,6 +259,16 @@ impl IceAgent {
                 self.add_pair(li, ri);
             }
         }
+    }
+
+    /// Records whether the peer's transport advertised renomination (Conversations' `<renomination/>`).
+    pub fn set_peer_renomination(&mut self, on: bool) {
+        self.peer_renomination = on;
+    }
+
+    /// Whether this agent advertises renomination in its own transport.
+    pub fn offers_renomination(&self) -> bool {
+        self.cfg.nomination == Nomination::C001Negotiated
     }
 
     /// Remote candidates, signalled and peer-reflexive, in the order learned.
@@ -535,7 +572,18 @@ impl IceAgent {
                 Role::Controlled => Attribute::IceControlled(self.tiebreaker),
             });
         if use_candidate {
-            b = b.attr(&Attribute::UseCandidate);
+            let c001 = match self.cfg.nomination {
+                Nomination::UseCandidate => false,
+                Nomination::C001Always => true,
+                Nomination::C001Negotiated => self.peer_renomination,
+            };
+            if c001 {
+                // libwebrtc sends NOMINATION instead of, never with, USE-CANDIDATE (digest §8).
+                self.nomination_counter += 1;
+                b = b.attr(&Attribute::NominationLegacy(self.nomination_counter));
+            } else {
+                b = b.attr(&Attribute::UseCandidate);
+            }
         }
         let request = b.build(Some(rp.as_bytes()), true);
         let (local, remote) = self.pair_addrs(p);
@@ -755,7 +803,10 @@ impl IceAgent {
         else {
             return;
         };
-        let use_candidate = msg.has(attr_type::USE_CANDIDATE) && self.role == Role::Controlled;
+        // 0xC001 counts as a nomination when renomination was negotiated both ways, or by tolerance.
+        let c001 = msg.has(attr_type::NOMINATION_LEGACY)
+            && (self.cfg.accept_c001_as_use_candidate || (self.offers_renomination() && self.peer_renomination));
+        let use_candidate = (msg.has(attr_type::USE_CANDIDATE) || c001) && self.role == Role::Controlled;
         if self.selected.is_some() {
             // After selection nothing new is checked; keep answering (§8.1.2).
             return;
