@@ -625,6 +625,167 @@ mod tests {
         );
     }
 
+    fn lan_of_two(hairpinning: bool) -> (Net, SocketAddr, SocketAddr, SocketAddr) {
+        let mut prc = nat_profiles()["port-restricted-cone"].nats.clone();
+        prc[0].hairpinning = hairpinning;
+        let mut net = Net::new();
+        let a = net.add_site(
+            "home",
+            &prc,
+            None,
+            &["203.0.113.1".parse().unwrap()],
+            LinkParams::default(),
+            1,
+        );
+        let s = net.add_site("s", &[], None, &[], LinkParams::default(), 1);
+        net.attach(a, Attach::Endpoint(0), "10.0.1.2".parse().unwrap(), "a");
+        net.attach(a, Attach::Endpoint(1), "10.0.1.3".parse().unwrap(), "b");
+        net.attach(s, Attach::Server(0), "192.0.2.10".parse().unwrap(), "srv");
+        (
+            net,
+            "10.0.1.2:5000".parse().unwrap(),
+            "10.0.1.3:6000".parse().unwrap(),
+            "192.0.2.10:3478".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn hairpinning_delivers_or_drops_as_set_and_same_lan_goes_direct() {
+        for hairpinning in [true, false] {
+            let (mut net, a, b, srv) = lan_of_two(hairpinning);
+            let mut tr = Trace::default();
+            // b learns its external address from the server, then a sends to it and b answers.
+            let (_, f) = net
+                .send(SimTime::ZERO, Attach::Endpoint(1), b, srv, Bytes::new(), &mut tr)
+                .unwrap();
+            let b_ext = f.src;
+            net.send(SimTime::ZERO, Attach::Endpoint(0), a, b_ext, Bytes::new(), &mut tr)
+                .map(|(t, f)| {
+                    let d = net.arrive(t, f, &mut tr);
+                    assert!(d.is_none(), "b's filter has not seen a yet");
+                });
+            let sent = net.send(
+                SimTime::ZERO,
+                Attach::Endpoint(1),
+                b,
+                "203.0.113.1:5000".parse().unwrap(),
+                Bytes::new(),
+                &mut tr,
+            );
+            match sent {
+                Some((t, f)) => {
+                    assert!(hairpinning);
+                    let d = net.arrive(t, f, &mut tr).expect("hairpinned back to a");
+                    assert_eq!((d.to, d.dst), (Attach::Endpoint(0), a));
+                }
+                None => {
+                    assert!(!hairpinning);
+                    let last = tr.events.last().unwrap();
+                    assert!(matches!(&last.kind, TraceKind::Dropped { reason, .. } if reason == "hairpinning is off"));
+                }
+            }
+            // The private address is reachable on the LAN either way, with no NAT on the path.
+            let (_, f) = net
+                .send(SimTime::ZERO, Attach::Endpoint(0), a, b, Bytes::new(), &mut tr)
+                .unwrap();
+            let d = net.arrive(SimTime::ZERO, f, &mut tr).unwrap();
+            assert_eq!((d.to, d.src), (Attach::Endpoint(1), a));
+        }
+    }
+
+    #[test]
+    fn udp_blocked_passes_tls_on_443_only_and_a_down_link_drops_everything() {
+        let p = &nat_profiles()["udp-blocked"];
+        let mut net = Net::new();
+        let lat = LinkParams {
+            latency: Duration::from_millis(10),
+            ..Default::default()
+        };
+        let a = net.add_site(
+            "a",
+            &p.nats,
+            p.firewall.as_ref(),
+            &["203.0.113.1".parse().unwrap()],
+            lat,
+            1,
+        );
+        let s = net.add_site("turn", &[], None, &[], LinkParams::default(), 1);
+        net.attach(a, Attach::Endpoint(0), "10.0.1.2".parse().unwrap(), "a");
+        net.attach(s, Attach::Server(1), "192.0.2.20".parse().unwrap(), "turn");
+        let host: SocketAddr = "10.0.1.2:40000".parse().unwrap();
+        let mut tr = Trace::default();
+        // UDP to the TURN server: dropped at the firewall.
+        assert!(net
+            .send(
+                SimTime::ZERO,
+                Attach::Endpoint(0),
+                host,
+                "192.0.2.20:3478".parse().unwrap(),
+                Bytes::new(),
+                &mut tr
+            )
+            .is_none());
+        assert!(
+            matches!(&tr.events.last().unwrap().kind, TraceKind::Dropped { point, reason, .. } if point == "a/firewall" && reason.contains("default policy"))
+        );
+        // TCP to 3478: the connect times out.
+        let (_, open) = net.stream_open(
+            SimTime::ZERO,
+            Attach::Endpoint(0),
+            host,
+            "192.0.2.20:3478".parse().unwrap(),
+            false,
+            &mut tr,
+        );
+        assert!(matches!(open, stream::StreamOpen::Failed { at, .. } if at == SimTime::ZERO + stream::CONNECT_TIMEOUT));
+        // TLS to 443: TCP and TLS handshakes, two round trips of 10 ms each way.
+        let (id, open) = net.stream_open(
+            SimTime::ZERO,
+            Attach::Endpoint(0),
+            host,
+            "192.0.2.20:443".parse().unwrap(),
+            true,
+            &mut tr,
+        );
+        let stream::StreamOpen::Established { at, public } = open else {
+            panic!("443 must open: {open:?}");
+        };
+        assert_eq!(at, SimTime::from_millis(40));
+        assert_eq!(public.ip(), "203.0.113.1".parse::<IpAddr>().unwrap());
+        // Messages keep their order and boundaries, both ways.
+        let (t1, f1) = net
+            .stream_send(at, id, true, Bytes::from_static(b"one"), &mut tr)
+            .unwrap();
+        let (t2, f2) = net
+            .stream_send(at, id, true, Bytes::from_static(b"two"), &mut tr)
+            .unwrap();
+        assert!(t1 <= t2);
+        let d1 = net.stream_arrive(t1, f1, &mut tr);
+        assert_eq!(
+            (d1.to, &d1.payload[..], d1.remote),
+            (Attach::Server(1), &b"one"[..], public)
+        );
+        assert_eq!(&net.stream_arrive(t2, f2, &mut tr).payload[..], b"two");
+        let (t3, f3) = net
+            .stream_send(t2, id, false, Bytes::from_static(b"back"), &mut tr)
+            .unwrap();
+        assert_eq!(net.stream_arrive(t3, f3, &mut tr).to, Attach::Endpoint(0));
+        // With the access link down, nothing gets through: the stream resets, datagrams are lost.
+        net.set_link_up(a, false);
+        assert!(net
+            .stream_send(t3, id, true, Bytes::from_static(b"x"), &mut tr)
+            .is_none());
+        let (_, open) = net.stream_open(
+            t3,
+            Attach::Endpoint(0),
+            host,
+            "192.0.2.20:443".parse().unwrap(),
+            true,
+            &mut tr,
+        );
+        assert!(matches!(open, stream::StreamOpen::Failed { .. }));
+    }
+
     #[test]
     fn port_restricted_cone_drops_unsolicited_then_admits_after_outbound() {
         let prc = nat_profiles()["port-restricted-cone"].nats.clone();

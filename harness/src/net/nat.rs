@@ -350,6 +350,33 @@ mod tests {
                 prop_assert_eq!(w[1], w[0] + 1);
             }
         }
+
+        #[test]
+        fn port_parity_is_kept_when_asked(internal in 1024u16..65000, assignment in 0usize..3, n_maps in 1usize..8) {
+            let p = [PortAssignment::PreserveWhenFree, PortAssignment::Sequential, PortAssignment::Random][assignment];
+            let mut b = behaviour(MappingBehaviour::AddressAndPortDependent, FilteringBehaviour::AddressAndPortDependent, p);
+            b.port_parity = true;
+            let mut n = Nat::new("203.0.113.1".parse().unwrap(), b, SimRng::derive(2, "nat"));
+            let src = SocketAddr::new("10.0.0.2".parse().unwrap(), internal);
+            for k in 0..n_maps {
+                let ext = n.outbound(SimTime::ZERO, src, SocketAddr::new("198.51.100.7".parse().unwrap(), 1000 + k as u16)).unwrap();
+                prop_assert_eq!(ext.port() % 2, internal % 2);
+            }
+        }
+
+        #[test]
+        fn an_idle_mapping_expires_exactly_after_its_lifetime(lifetime_s in 1u64..600, idle_ms in 0u64..700_000) {
+            let mut b = behaviour(MappingBehaviour::EndpointIndependent, FilteringBehaviour::EndpointIndependent, PortAssignment::PreserveWhenFree);
+            b.mapping_lifetime_ms = lifetime_s * 1000;
+            let mut n = Nat::new("203.0.113.1".parse().unwrap(), b, SimRng::derive(3, "nat"));
+            let ext = n.outbound(SimTime::ZERO, sa("10.0.0.2:5000"), sa("198.51.100.1:1")).unwrap();
+            let alive = n.inbound(SimTime::from_millis(idle_ms), sa("198.51.100.9:9"), ext).is_ok();
+            prop_assert_eq!(alive, idle_ms < lifetime_s * 1000);
+            // An expired mapping frees its port: the next outbound takes it again (preserve-when-free).
+            if !alive {
+                prop_assert_eq!(n.mapping_count(), 0);
+            }
+        }
     }
 
     #[test]
