@@ -132,6 +132,16 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Vec<RunS
     let mut runs: Vec<RunSpec> = chosen.into_iter().flat_map(|s| expand(&Arc::new(s), &m)).collect();
     runs.sort_by(|a, b| a.id.cmp(&b.id));
     runs.dedup_by(|a, b| a.id == b.id);
+    for r in &runs {
+        for p in r.parties.iter().filter(|p| !p.knobs.is_empty()) {
+            let entry = registry.get(&p.implementation).expect("checked above");
+            let verdict = match entry.check_knobs {
+                Some(check) => check(&p.knobs),
+                None => Err(format!("implementation `{}` takes no knobs", p.implementation)),
+            };
+            verdict.map_err(|e| InputError::Unknown(format!("scenario {}: party {}: {e}", r.scenario.id, p.name)))?;
+        }
+    }
     if let Some(u) = &sel.under_test {
         // Scenarios that name their implementations run only when they involve the one under test,
         // and, when peers are restricted, only with those peers.
@@ -201,6 +211,11 @@ pub fn spec_from_id(dir: &Path, id: &str, registry: &Registry) -> Result<RunSpec
                 implementation: i.to_string(),
                 nat_name: n.to_string(),
                 nat,
+                knobs: sc.parties[name.as_str()]
+                    .knobs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_string()))
+                    .collect(),
             })
         })
         .collect::<Result<Vec<_>, InputError>>()?;

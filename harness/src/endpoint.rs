@@ -4,6 +4,7 @@
 //! stanzas and user actions; it hands back datagrams, stanzas and claims. The same endpoint can be
 //! driven by the simulator, by a process adapter, or by a real-time driver on real sockets.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
@@ -46,6 +47,9 @@ pub struct EndpointConfig {
     pub interfaces: Vec<IpAddr>,
     /// The endpoint's own seeded random stream.
     pub rng: SimRng,
+    /// Behaviour knobs the scenario set for this party (`omit-fingerprint: "true"`), already checked
+    /// by the implementation's [`ImplEntry::check_knobs`]; empty for the implementation's defaults.
+    pub knobs: BTreeMap<String, String>,
 }
 
 /// What a person does, delivered at scripted times.
@@ -189,6 +193,9 @@ pub trait Endpoint: Send {
     fn poll_timeout(&self) -> Option<SimTime>;
 }
 
+/// Validates the knobs a scenario sets for an implementation: `Err` names the bad knob or value.
+pub type KnobCheck = fn(&BTreeMap<String, String>) -> Result<(), String>;
+
 /// A named way to make an endpoint: what `--impl NAME` selects.
 pub struct ImplEntry {
     /// Registered name.
@@ -197,6 +204,9 @@ pub struct ImplEntry {
     pub description: String,
     /// Creates the endpoint.
     pub make: Box<dyn Fn(EndpointConfig) -> Box<dyn Endpoint> + Send + Sync>,
+    /// Checks knobs a scenario sets for this implementation before anything runs; `Err` names the
+    /// bad knob or value (bad input, exit 2). `None`: the implementation takes no knobs.
+    pub check_knobs: Option<KnobCheck>,
 }
 
 /// The implementations a run may use, in registration order. The harness knows no implementation;

@@ -215,6 +215,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             server: XMPP_DOMAIN.to_string(),
             interfaces: vec![host],
             rng: SimRng::derive(spec.seed, &format!("endpoint/{}", p.name)),
+            knobs: p.knobs.clone(),
         });
         parties.push(PartyInfo {
             name: p.name.clone(),

@@ -155,6 +155,23 @@ impl JingleSeen {
     }
 }
 
+/// An IQ response (result or error) on a client stream.
+#[derive(Clone, Debug)]
+pub struct IqReplySeen {
+    /// Trace index.
+    pub index: usize,
+    /// Party whose stream carried it.
+    pub party: String,
+    /// Tx (the party answered) or Rx.
+    pub dir: Dir,
+    /// `result` or `error`.
+    pub typ: String,
+    /// The IQ id it answers.
+    pub id: String,
+    /// The error condition, for errors.
+    pub condition: Option<String>,
+}
+
 /// Every view the judge uses, extracted once per run.
 #[derive(Clone, Debug, Default)]
 pub struct Wire {
@@ -166,6 +183,8 @@ pub struct Wire {
     pub jmi: Vec<JmiSeen>,
     /// Jingle IQ-sets on client streams.
     pub jingle: Vec<JingleSeen>,
+    /// IQ results and errors on client streams.
+    pub iq_replies: Vec<IqReplySeen>,
 }
 
 fn parse_content(c: &Element) -> ContentSeen {
@@ -256,6 +275,19 @@ impl Wire {
                                     .collect(),
                             });
                         }
+                    }
+                    if element.name() == "iq" && matches!(element.attr("type"), Some("result" | "error")) {
+                        w.iq_replies.push(IqReplySeen {
+                            index: e.index,
+                            party: party.clone(),
+                            dir: *dir,
+                            typ: element.attr("type").unwrap_or("").to_string(),
+                            id: element.attr("id").unwrap_or("").to_string(),
+                            condition: element
+                                .get_child("error", ns::CLIENT)
+                                .and_then(|er| er.children().find(|c| c.ns() == ns::STANZAS && c.name() != "text"))
+                                .map(|c| c.name().to_string()),
+                        });
                     }
                     if element.name() == "iq" && element.attr("type") == Some("set") {
                         if let Some(j) = element.get_child("jingle", ns::JINGLE) {
@@ -359,6 +391,19 @@ impl Wire {
             }),
             _ => {}
         }
+    }
+
+    /// The session-accept `party` received and did not refuse with an IQ error, if any: the session
+    /// is accepted from that party's view.
+    pub fn accepted_by(&self, party: &str) -> Option<&JingleSeen> {
+        self.jingle.iter().find(|j| {
+            j.party == party
+                && j.dir == Dir::Rx
+                && j.action == "session-accept"
+                && !self.iq_replies.iter().any(|r| {
+                    r.party == party && r.dir == Dir::Tx && r.typ == "error" && Some(&r.id) == j.iq_id.as_ref()
+                })
+        })
     }
 
     /// The Binding success response (at the same party, received) to request `req`, if one came back.

@@ -67,7 +67,7 @@ pub fn controlling_nominates(ctx: &Ctx) -> CheckResult {
     });
     match (checks.is_empty(), succeeded) {
         (true, _) => {
-            let started = ctx.wire.jingle.iter().any(|j| j.action == "session-accept");
+            let started = ctx.wire.accepted_by(&ctx.controlling).is_some();
             if started {
                 result(
                     d,
@@ -79,10 +79,15 @@ pub fn controlling_nominates(ctx: &Ctx) -> CheckResult {
                     vec![],
                 )
             } else {
+                let refused = ctx.wire.jingle.iter().any(|j| j.action == "session-accept");
                 result(
                     d,
                     Verdict::Inconclusive,
-                    "no session was accepted, so ICE never ran".into(),
+                    if refused {
+                        format!("{} refused the session-accept, so ICE never ran", ctx.controlling)
+                    } else {
+                        "no session was accepted, so ICE never ran".into()
+                    },
                     vec![],
                 )
             }

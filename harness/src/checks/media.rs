@@ -14,6 +14,27 @@ pub const BIDIRECTIONAL_ON_SELECTED_PAIR: CheckDef = CheckDef {
 /// See [`BIDIRECTIONAL_ON_SELECTED_PAIR`].
 pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
     let d = &BIDIRECTIONAL_ON_SELECTED_PAIR;
+    if ctx.nominated.is_none() && ctx.wire.accepted_by(&ctx.controlling).is_none() {
+        let why = ctx
+            .wire
+            .jingle
+            .iter()
+            .find(|j| j.action == "session-terminate")
+            .map(|j| {
+                format!(
+                    " ({} ended it with {})",
+                    j.party,
+                    j.reason.as_deref().unwrap_or("no reason")
+                )
+            })
+            .unwrap_or_default();
+        return result(
+            d,
+            Verdict::Inconclusive,
+            format!("the session was never accepted{why}, so no media was due"),
+            vec![],
+        );
+    }
     let Some(n) = &ctx.nominated else {
         let checks: Vec<_> = [&ctx.caller, &ctx.callee]
             .into_iter()

@@ -4,6 +4,7 @@
 //! precondition never happened says `inconclusive` or `fail`, with a detail saying which.
 
 mod ice_nomination;
+mod jingle;
 mod jmi;
 mod media;
 mod renomination;
@@ -87,6 +88,8 @@ pub struct CheckResult {
 pub fn catalogue() -> Vec<CheckDef> {
     vec![
         jmi::PROPOSE_MATCHES_INITIATE,
+        jingle::CONTENT_CREATOR_CONSISTENT,
+        jingle::FINGERPRINT_PRESENT,
         ice_nomination::CONTROLLING_NOMINATES,
         ice_nomination::CONTROLLED_USES_NOMINATED,
         media::BIDIRECTIONAL_ON_SELECTED_PAIR,
@@ -210,6 +213,8 @@ impl<'a> Ctx<'a> {
 pub fn evaluate(ctx: &Ctx) -> Vec<CheckResult> {
     vec![
         jmi::propose_matches_initiate(ctx),
+        jingle::content_creator_consistent(ctx),
+        jingle::fingerprint_present(ctx),
         ice_nomination::controlling_nominates(ctx),
         ice_nomination::controlled_uses_nominated(ctx),
         media::bidirectional_on_selected_pair(ctx),

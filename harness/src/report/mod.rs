@@ -95,7 +95,7 @@ pub struct RunReport {
     pub caller: PartyRef,
     /// Callee.
     pub callee: PartyRef,
-    /// `connected`, `failed`, `rejected` or `harness-error`.
+    /// `connected`, `failed`, `rejected`, `cancelled` or `harness-error`.
     pub outcome: String,
     /// Simulated ms from the answer to the first media in both directions.
     pub time_to_media_ms: Option<u64>,
@@ -223,10 +223,18 @@ pub fn judge(out: &RunOutput) -> RunReport {
         || w.jingle
             .iter()
             .any(|j| j.action == "session-terminate" && matches!(j.reason.as_deref(), Some("decline" | "busy")));
+    let accepted = w.jingle.iter().any(|j| j.action == "session-accept");
+    let cancelled = w.jmi.iter().any(|j| j.kind == "retract" && j.dir == Dir::Tx)
+        || (!accepted
+            && w.jingle
+                .iter()
+                .any(|j| j.action == "session-terminate" && j.reason.as_deref() == Some("cancel")));
     let outcome = if both.is_some() {
         "connected"
     } else if rejected {
         "rejected"
+    } else if cancelled {
+        "cancelled"
     } else {
         "failed"
     };

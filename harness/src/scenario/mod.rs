@@ -58,6 +58,32 @@ pub struct Party {
     pub implementation: OneOrMany,
     /// A NAT profile name or a list of names (`cargo xtask list nat-profiles`).
     pub nat: OneOrMany,
+    /// Behaviour knobs for this party's implementation, on top of its profile
+    /// (`{omit-fingerprint: true}`); see impls/profiles/README.md for the reference's knobs.
+    #[serde(default)]
+    pub knobs: BTreeMap<String, KnobValue>,
+}
+
+/// A knob value as written: a string, a boolean or a number; implementations read it as text.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum KnobValue {
+    /// `true` / `false`.
+    Bool(bool),
+    /// A number.
+    Num(f64),
+    /// Text.
+    Text(String),
+}
+
+impl fmt::Display for KnobValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KnobValue::Bool(b) => write!(f, "{b}"),
+            KnobValue::Num(n) => write!(f, "{n}"),
+            KnobValue::Text(t) => f.write_str(t),
+        }
+    }
 }
 
 /// A value or a list of values; a list expands into several runs.
@@ -296,7 +322,7 @@ pub struct XmppSettings {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// `connected`, `failed` or `rejected`.
+    /// `connected`, `failed`, `rejected` or `cancelled`.
     pub outcome: Option<String>,
     /// Checks and the verdicts they must reach: an id alone must pass (an INFO check must be
     /// informational), or `{id: ID, verdict: fail, detail: "486"}` names the verdict and a text the
@@ -601,10 +627,10 @@ impl Scenario {
             }
         }
         if let Some(o) = &sc.expect.outcome {
-            if !["connected", "failed", "rejected"].contains(&o.as_str()) {
+            if !["connected", "failed", "rejected", "cancelled"].contains(&o.as_str()) {
                 return Err(err(
                     "expect.outcome",
-                    format!("unknown outcome `{o}` (connected, failed, rejected)"),
+                    format!("unknown outcome `{o}` (connected, failed, rejected, cancelled)"),
                 ));
             }
         }
@@ -686,6 +712,8 @@ pub struct PartySpec {
     pub nat_name: String,
     /// The profile.
     pub nat: NatProfile,
+    /// Knobs the scenario sets for this party.
+    pub knobs: BTreeMap<String, String>,
 }
 
 /// One run: a scenario with every list resolved, an implementation per party, and a seed.
@@ -766,6 +794,11 @@ pub fn expand(sc: &Arc<Scenario>, m: &MatrixSpec) -> Vec<RunSpec> {
                             nats: Vec::new(),
                             firewall: None,
                         }),
+                        knobs: sc.parties[name.as_str()]
+                            .knobs
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.to_string()))
+                            .collect(),
                     })
                     .collect();
                 let impls: Vec<&str> = parties.iter().map(|p| p.implementation.as_str()).collect();

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use harness::endpoint::{ImplEntry, Registry};
-use reference::ice::Nomination;
 use reference::Knobs;
 use serde::Deserialize;
 
@@ -31,7 +30,7 @@ pub struct Profile {
     pub description: String,
     /// Knob settings (see impls/profiles/README.md).
     #[serde(default)]
-    pub knobs: KnobsSpec,
+    pub knobs: BTreeMap<String, KnobValue>,
     /// For each knob, where the behaviour is documented.
     pub sources: BTreeMap<String, String>,
     /// Documented behaviours of the client this profile does not reproduce yet.
@@ -39,37 +38,30 @@ pub struct Profile {
     pub not_yet_modelled: Vec<String>,
 }
 
-/// Knobs as written in a profile.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct KnobsSpec {
-    /// `use-candidate` | `c001-always` | `c001-negotiated`.
-    #[serde(default)]
-    pub nomination: Option<String>,
-    /// Take an un-negotiated 0xC001 as a nomination.
-    #[serde(default)]
-    pub accept_c001_as_use_candidate: bool,
+/// A knob value as written in a profile (string, boolean or number).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum KnobValue {
+    /// `true` / `false`.
+    Bool(bool),
+    /// Text.
+    Text(String),
 }
 
-impl KnobsSpec {
+impl Profile {
     /// The typed knobs.
     ///
-    /// Errors: an unknown `nomination` value.
+    /// Errors: an unknown knob or value ([`Knobs::apply`]).
     pub fn knobs(&self) -> Result<Knobs, String> {
-        let nomination = match self.nomination.as_deref() {
-            None | Some("use-candidate") => Nomination::UseCandidate,
-            Some("c001-always") => Nomination::C001Always,
-            Some("c001-negotiated") => Nomination::C001Negotiated,
-            Some(other) => {
-                return Err(format!(
-                    "unknown nomination `{other}` (use-candidate, c001-always, c001-negotiated)"
-                ))
-            }
-        };
-        Ok(Knobs {
-            nomination,
-            accept_c001_as_use_candidate: self.accept_c001_as_use_candidate,
-        })
+        let mut k = Knobs::default();
+        for (name, v) in &self.knobs {
+            let v = match v {
+                KnobValue::Bool(b) => b.to_string(),
+                KnobValue::Text(t) => t.clone(),
+            };
+            k.apply(name, &v)?;
+        }
+        Ok(k)
     }
 }
 
@@ -98,11 +90,13 @@ pub fn registry() -> Registry {
     r.register(ImplEntry {
         name: "reference".into(),
         description: "conforming reference endpoint: JMI 0.8, Jingle RTP, ICE-UDP (RFC 8445 regular nomination), DTLS fingerprint, TURN client".into(),
-        make: Box::new(|cfg| Box::new(reference::ReferenceEndpoint::new(cfg))),
+        make: Box::new(|cfg| {
+            Box::new(reference::ReferenceEndpoint::with_knobs(cfg, "reference", &Knobs::default()))
+        }),
+        check_knobs: Some(Knobs::check),
     });
     for p in profiles() {
         let knobs = p
-            .knobs
             .knobs()
             .unwrap_or_else(|e| panic!("impls/profiles/{}.yaml: {e}", p.name));
         let name = p.name.clone();
@@ -110,6 +104,7 @@ pub fn registry() -> Registry {
             name: p.name.clone(),
             description: p.description.clone(),
             make: Box::new(move |cfg| Box::new(reference::ReferenceEndpoint::with_knobs(cfg, &name, &knobs))),
+            check_knobs: Some(Knobs::check),
         });
     }
     r
@@ -135,19 +130,11 @@ mod tests {
     #[test]
     fn every_profile_cites_a_source_for_each_knob_it_sets() {
         for p in super::profiles() {
-            let k = &p.knobs;
-            let set: Vec<&str> = [
-                k.nomination.as_ref().map(|_| "nomination"),
-                k.accept_c001_as_use_candidate.then_some("accept-c001-as-use-candidate"),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            assert!(!set.is_empty(), "{} sets no knob", p.name);
-            for knob in set {
+            assert!(!p.knobs.is_empty(), "{} sets no knob", p.name);
+            for knob in p.knobs.keys() {
                 assert!(p.sources.contains_key(knob), "{}: no source for `{knob}`", p.name);
             }
-            k.knobs().unwrap();
+            p.knobs().unwrap();
         }
     }
 
@@ -167,6 +154,7 @@ mod tests {
                 server: "example.org".into(),
                 interfaces: vec!["10.0.0.2".parse().unwrap()],
                 rng: harness::sim::SimRng::derive(1, "t"),
+                knobs: Default::default(),
             });
             assert_eq!(ep.ics().name, e.name);
         }

@@ -21,7 +21,7 @@ use harness::stun::{attr_type, method, Attribute, Class, Message, MessageBuilder
 use harness::xml::{bare, el, iq_result, ns, BuilderExt};
 use harness::SimTime;
 use minidom::Element;
-use xmpp_parsers::jingle::{Action, Reason};
+use xmpp_parsers::jingle::{Action, Creator, Reason};
 use xmpp_parsers::jingle_dtls_srtp::Setup;
 
 use ice::{Candidate, CandidateType, IceAgent, IceConfig, IceEvent, Role};
@@ -141,6 +141,7 @@ pub struct ReferenceEndpoint {
     /// Contacts by bare JID: their available full JID.
     contacts: BTreeMap<String, String>,
     call: Option<Call>,
+    knobs: Knobs,
 }
 
 struct Turn {
@@ -163,14 +164,106 @@ pub fn ics() -> Ics {
     }
 }
 
-/// The behaviour knobs of a profile built on the reference endpoint; the default is conforming.
-/// Each knob models one documented deviation of a deployed client (digest §8–§9).
+/// How a side writes the `creator` of the contents it sends (XEP-0166 §7.3, digest §9.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CreatorMode {
+    /// The party that created the content: `initiator` for every content of a session-initiate
+    /// (conforming).
+    #[default]
+    Initiator,
+    /// The sender's own role (a responder writes `responder` in session-accept): the outbound-gateway
+    /// bug Gajim rejects.
+    OwnRole,
+}
+
+/// The behaviour knobs of a profile built on the reference endpoint; the default is conforming. Each
+/// knob models one documented deviation of a deployed client (digest §8–§9). Written in profiles
+/// and scenarios as `name: value` (impls/profiles/README.md).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Knobs {
-    /// How nominations are marked (`use-candidate`, `c001-always`, `c001-negotiated`).
+    /// `nomination`: how nominations are marked (`use-candidate`, `c001-always`, `c001-negotiated`).
     pub nomination: ice::Nomination,
-    /// Take an un-negotiated 0xC001 NOMINATION as a nomination.
+    /// `accept-c001-as-use-candidate`: take an un-negotiated 0xC001 NOMINATION as a nomination.
     pub accept_c001_as_use_candidate: bool,
+    /// `omit-fingerprint`: send transports without a DTLS fingerprint (XEP-0320).
+    pub omit_fingerprint: bool,
+    /// `initiate-extra-media`: media added to session-initiate that the JMI propose did not carry
+    /// (the caller upgraded the call, digest §9.6), e.g. `video`.
+    pub initiate_extra_media: Option<String>,
+    /// `creator`: `initiator` or `own-role`.
+    pub creator: CreatorMode,
+    /// `strict-creator`: reject a session-accept or transport-info whose contents' (creator, name)
+    /// are not those of the session-initiate, after acking it (Gajim, digest §9.3).
+    pub strict_creator: bool,
+}
+
+/// Every knob name [`Knobs::apply`] accepts.
+pub const KNOB_NAMES: &[&str] = &[
+    "nomination",
+    "accept-c001-as-use-candidate",
+    "omit-fingerprint",
+    "initiate-extra-media",
+    "creator",
+    "strict-creator",
+];
+
+impl Knobs {
+    /// Sets knob `name` from its written `value`.
+    ///
+    /// Errors: an unknown knob or a value it does not take, in words for the user.
+    pub fn apply(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let flag = |v: &str| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("knob `{name}` takes true or false, not `{v}`")),
+        };
+        match name {
+            "nomination" => {
+                self.nomination = match value {
+                    "use-candidate" => ice::Nomination::UseCandidate,
+                    "c001-always" => ice::Nomination::C001Always,
+                    "c001-negotiated" => ice::Nomination::C001Negotiated,
+                    _ => {
+                        return Err(format!(
+                            "knob `nomination` takes use-candidate, c001-always or c001-negotiated, not `{value}`"
+                        ))
+                    }
+                }
+            }
+            "accept-c001-as-use-candidate" => self.accept_c001_as_use_candidate = flag(value)?,
+            "omit-fingerprint" => self.omit_fingerprint = flag(value)?,
+            "initiate-extra-media" => {
+                if !["audio", "video"].contains(&value) {
+                    return Err(format!(
+                        "knob `initiate-extra-media` takes audio or video, not `{value}`"
+                    ));
+                }
+                self.initiate_extra_media = Some(value.to_string());
+            }
+            "creator" => {
+                self.creator = match value {
+                    "initiator" => CreatorMode::Initiator,
+                    "own-role" => CreatorMode::OwnRole,
+                    _ => return Err(format!("knob `creator` takes initiator or own-role, not `{value}`")),
+                }
+            }
+            "strict-creator" => self.strict_creator = flag(value)?,
+            _ => return Err(format!("no knob `{name}` (knobs: {})", KNOB_NAMES.join(", "))),
+        }
+        Ok(())
+    }
+
+    /// Checks scenario knobs without building anything: the `check_knobs` of every implementation
+    /// built on the reference endpoint.
+    ///
+    /// Errors: as [`Knobs::apply`].
+    pub fn check(knobs: &BTreeMap<String, String>) -> Result<(), String> {
+        let mut k = Knobs::default();
+        for (n, v) in knobs {
+            k.apply(n, v)?;
+        }
+        Ok(())
+    }
 }
 
 impl ReferenceEndpoint {
@@ -179,8 +272,14 @@ impl ReferenceEndpoint {
         Self::with_knobs(cfg, "reference", &Knobs::default())
     }
 
-    /// An endpoint that calls itself `name` (its ICS name, as registered) and behaves as `knobs` say.
+    /// An endpoint that calls itself `name` (its ICS name, as registered) and behaves as `knobs` say,
+    /// with the scenario's knobs (`cfg.knobs`, already checked) applied on top.
     pub fn with_knobs(cfg: EndpointConfig, name: &str, knobs: &Knobs) -> ReferenceEndpoint {
+        let mut knobs = knobs.clone();
+        for (n, v) in &cfg.knobs {
+            // Checked before the run by `Knobs::check`; a failure here is a harness bug.
+            knobs.apply(n, v).expect("scenario knobs are checked at plan time");
+        }
         let mut ep = Self::conforming(cfg);
         ep.ics.name = name.to_string();
         ep.ice_cfg.nomination = knobs.nomination;
@@ -190,6 +289,7 @@ impl ReferenceEndpoint {
             ice::Nomination::C001Always | ice::Nomination::C001Negotiated => "legacy-c001",
         }
         .into();
+        ep.knobs = knobs;
         ep
     }
 
@@ -223,6 +323,7 @@ impl ReferenceEndpoint {
             fingerprint,
             contacts: BTreeMap::new(),
             call: None,
+            knobs: Knobs::default(),
         }
     }
 
@@ -444,19 +545,31 @@ impl ReferenceEndpoint {
         }
         let agent = self.new_agent(Role::Controlling);
         let (u, p) = agent.local_credentials();
+        let fp = (!self.knobs.omit_fingerprint).then_some(&self.fingerprint[..]);
         let t = signalling::transport(
             u,
             p,
             agent.local_candidates(),
-            &self.fingerprint,
+            fp,
             Setup::Actpass,
             agent.offers_renomination(),
         );
         let me = self.cfg.jid.clone();
         let id = self.next_id("jingle");
+        let extra = self.knobs.initiate_extra_media.clone();
         let Some(call) = self.call.as_mut() else { return };
         let Some(to) = call.peer_full.clone() else { return };
-        let j = signalling::session(Action::SessionInitiate, &call.sid, &me, &call.media, &t);
+        if let Some(m) = extra.filter(|m| !call.media.contains(m)) {
+            call.media.push(m);
+        }
+        let j = signalling::session(
+            Action::SessionInitiate,
+            &call.sid,
+            &me,
+            &call.media,
+            &t,
+            Creator::Initiator,
+        );
         call.ice = Some(agent);
         call.state = CallState::Pending;
         self.send(signalling::jingle_iq(&to, &id, j));
@@ -473,6 +586,11 @@ impl ReferenceEndpoint {
         let me = self.cfg.jid.clone();
         let id = self.next_id("jingle");
         let fp = self.fingerprint;
+        let omit_fp = self.knobs.omit_fingerprint;
+        let creator = match self.knobs.creator {
+            CreatorMode::Initiator => Creator::Initiator,
+            CreatorMode::OwnRole => Creator::Responder,
+        };
         let Some(call) = self.call.as_mut() else { return };
         let Some(to) = call.peer_full.clone() else { return };
         let Some(agent) = call.ice.as_mut() else { return };
@@ -481,11 +599,11 @@ impl ReferenceEndpoint {
             u,
             p,
             agent.local_candidates(),
-            &fp,
+            (!omit_fp).then_some(&fp[..]),
             Setup::Active,
             agent.offers_renomination(),
         );
-        let j = signalling::session(Action::SessionAccept, &call.sid, &me, &call.media, &t);
+        let j = signalling::session(Action::SessionAccept, &call.sid, &me, &call.media, &t, creator);
         call.state = CallState::Active;
         agent.start(now);
         self.send(signalling::jingle_iq(&to, &id, j));
@@ -808,6 +926,19 @@ impl ReferenceEndpoint {
                     .call
                     .as_ref()
                     .is_some_and(|c| c.sid == sid && c.state == CallState::Proceeded);
+                if let Some(text) = self.security_error(&remote, pre_approved) {
+                    let id = self.next_id("jingle");
+                    self.send(signalling::jingle_iq(
+                        &from,
+                        &id,
+                        signalling::terminate_with_text(&sid, Reason::SecurityError, Some(text)),
+                    ));
+                    if let Some(c) = self.call.as_mut().filter(|c| c.sid == sid) {
+                        c.state = CallState::Ended;
+                    }
+                    self.claim("ended");
+                    return;
+                }
                 let mut agent = self.new_agent(Role::Controlled);
                 if let (Some(u), Some(p)) = (&remote.ufrag, &remote.pwd) {
                     agent.set_remote_credentials(u, p);
@@ -838,6 +969,13 @@ impl ReferenceEndpoint {
             }
             "session-accept" => {
                 let remote = signalling::read_session(j);
+                if let Some(text) = self.unknown_content(&remote) {
+                    // Gajim's handlers have already acked; the error follows for the same IQ id.
+                    // RFC 6120 §8.3.2: <text/> rides in the error next to the condition.
+                    let text = el("text", ns::STANZAS).append(text).build();
+                    self.send(harness::xml::iq_error(iq, &me, "modify", "bad-request", Some(text)));
+                    return;
+                }
                 let Some(c) = self.call.as_mut() else { return };
                 c.state = CallState::Active;
                 if let Some(a) = c.ice.as_mut() {
@@ -891,6 +1029,43 @@ impl ReferenceEndpoint {
         if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
             a.handle_packet(now, local, remote, payload);
         }
+    }
+
+    /// Why a session-initiate must be refused with security-error, in Conversations' words (digest
+    /// §9.6–§9.7): its media differ from the JMI propose this side proceeded with, or a content has no
+    /// DTLS fingerprint.
+    fn security_error(&self, remote: &signalling::RemoteSession, after_jmi: bool) -> Option<String> {
+        if after_jmi {
+            let proposed = self.call.as_ref().map(|c| c.media.clone()).unwrap_or_default();
+            let mut a = proposed.clone();
+            let mut b = remote.media.clone();
+            a.sort();
+            b.sort();
+            if a != b {
+                return Some(format!(
+                    "Your session proposal (Jingle Message Initiation) included media {a:?} but your session-initiate was {b:?}"
+                ));
+            }
+        }
+        remote
+            .contents
+            .iter()
+            .find(|(_, _, fp)| !fp)
+            .map(|(_, name, _)| format!("Use of DTLS-SRTP (XEP-0320) is required for content {name}"))
+    }
+
+    /// With `strict-creator`, the first content whose (creator, name) the session-initiate did not
+    /// create, in Gajim's words: `Content NAME (created by CREATOR) does not exist`.
+    fn unknown_content(&self, remote: &signalling::RemoteSession) -> Option<String> {
+        if !self.knobs.strict_creator {
+            return None;
+        }
+        let media = &self.call.as_ref()?.media;
+        remote
+            .contents
+            .iter()
+            .find(|(creator, name, _)| creator != "initiator" || !media.contains(name))
+            .map(|(creator, name, _)| format!("Content {name} (created by {creator}) does not exist"))
     }
 
     /// A message from TURN allocation `i`'s server; relayed data goes to the ICE agent as if it

@@ -104,7 +104,7 @@ pub fn transport(
     ufrag: &str,
     pwd: &str,
     candidates: &[Candidate],
-    fingerprint: &[u8],
+    fingerprint: Option<&[u8]>,
     setup: Setup,
     renomination: bool,
 ) -> Element {
@@ -133,12 +133,15 @@ pub fn transport(
         }
         t = t.append(e.build());
     }
-    let fp = Fingerprint {
-        hash: Algo::Sha_256,
-        setup,
-        value: fingerprint.to_vec(),
-    };
-    t.append(Element::from(fp)).build()
+    if let Some(fingerprint) = fingerprint {
+        let fp = Fingerprint {
+            hash: Algo::Sha_256,
+            setup,
+            value: fingerprint.to_vec(),
+        };
+        t = t.append(Element::from(fp));
+    }
+    t.build()
 }
 
 /// A Jingle IQ-set to `to` carrying `jingle`.
@@ -151,9 +154,16 @@ pub fn jingle_iq(to: &str, id: &str, jingle: Jingle) -> Element {
         .build()
 }
 
-/// session-initiate or session-accept for `media` (one content per media, named after it, created by
-/// the initiator), opus 48 kHz stereo, rtcp-mux.
-pub fn session(action: Action, sid: &str, me: &str, media: &[String], transport_el: &Element) -> Jingle {
+/// session-initiate or session-accept for `media` (one content per media, named after it, with
+/// `creator` — the initiator, when conforming), opus 48 kHz stereo, rtcp-mux.
+pub fn session(
+    action: Action,
+    sid: &str,
+    me: &str,
+    media: &[String],
+    transport_el: &Element,
+    creator: Creator,
+) -> Jingle {
     let mut j = Jingle::new(action.clone(), SessionId(sid.to_string()));
     j = match action {
         Action::SessionInitiate => j.with_initiator(me.parse().expect("own JID is valid")),
@@ -167,7 +177,7 @@ pub fn session(action: Action, sid: &str, me: &str, media: &[String], transport_
             d.payload_types.push(PayloadType::new(96, "VP8".into(), 90000, 1));
         }
         d.rtcp_mux = true;
-        let c = Content::new(Creator::Initiator, ContentId(m.clone()))
+        let c = Content::new(creator.clone(), ContentId(m.clone()))
             .with_senders(Senders::Both)
             .with_description(d)
             .with_transport(Transport::Unknown(transport_el.clone()));
@@ -178,10 +188,16 @@ pub fn session(action: Action, sid: &str, me: &str, media: &[String], transport_
 
 /// session-terminate with a reason condition.
 pub fn terminate(sid: &str, reason: Reason) -> Jingle {
-    Jingle::new(Action::SessionTerminate, SessionId(sid.to_string())).set_reason(ReasonElement {
-        reason,
-        texts: BTreeMap::new(),
-    })
+    terminate_with_text(sid, reason, None)
+}
+
+/// session-terminate with a reason and, when given, an English `<text/>`.
+pub fn terminate_with_text(sid: &str, reason: Reason, text: Option<String>) -> Jingle {
+    let mut texts = BTreeMap::new();
+    if let Some(t) = text {
+        texts.insert(String::from("en"), t);
+    }
+    Jingle::new(Action::SessionTerminate, SessionId(sid.to_string())).set_reason(ReasonElement { reason, texts })
 }
 
 /// What the endpoint reads from an incoming session-initiate / session-accept.
@@ -199,12 +215,22 @@ pub struct RemoteSession {
     pub setup: Option<String>,
     /// The transport carried Conversations' `<renomination/>` option.
     pub renomination: bool,
+    /// Each content as (creator, name, has a DTLS fingerprint).
+    pub contents: Vec<(String, String, bool)>,
 }
 
 /// Reads the contents of a `<jingle/>` element losslessly enough for the session logic.
 pub fn read_session(j: &Element) -> RemoteSession {
     let mut r = RemoteSession::default();
     for c in j.children().filter(|c| c.is("content", ns::JINGLE)) {
+        let fingerprint = c
+            .get_child("transport", ns::JINGLE_ICE_UDP)
+            .is_some_and(|t| t.has_child("fingerprint", ns::JINGLE_DTLS));
+        r.contents.push((
+            c.attr("creator").unwrap_or("").to_string(),
+            c.attr("name").unwrap_or("").to_string(),
+            fingerprint,
+        ));
         if let Some(m) = c.get_child("description", ns::JINGLE_RTP).and_then(|d| d.attr("media")) {
             if !r.media.iter().any(|x| x == m) {
                 r.media.push(m.to_string());

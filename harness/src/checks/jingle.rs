@@ -1,0 +1,150 @@
+//! Jingle session checks (XEP-0166, XEP-0320): contents keep their identity, transports carry a
+//! DTLS fingerprint.
+
+use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
+use crate::trace::Dir;
+
+/// Every content after session-initiate repeats the (creator, name) that created it.
+pub const CONTENT_CREATOR_CONSISTENT: CheckDef = CheckDef {
+    id: "jingle.content-creator-consistent",
+    level: Level::Must,
+    cite: "XEP-0166 §7.3",
+    summary: "every later action names contents by the (creator, name) of the session-initiate that created them",
+};
+
+/// Every content of session-initiate and session-accept carries a DTLS fingerprint with a setup.
+pub const FINGERPRINT_PRESENT: CheckDef = CheckDef {
+    id: "jingle.fingerprint-present",
+    level: Level::Should,
+    cite: "XEP-0320 §3",
+    summary: "session-initiate and session-accept carry a DTLS-SRTP fingerprint with setup in every transport (actpass in the initiate)",
+};
+
+/// See [`CONTENT_CREATOR_CONSISTENT`].
+pub fn content_creator_consistent(ctx: &Ctx) -> CheckResult {
+    let d = &CONTENT_CREATOR_CONSISTENT;
+    let Some(init) = ctx
+        .wire
+        .jingle
+        .iter()
+        .find(|j| j.action == "session-initiate" && j.dir == Dir::Tx)
+    else {
+        return result(d, Verdict::Inconclusive, "no session-initiate was sent".into(), vec![]);
+    };
+    let created: Vec<(Option<String>, Option<String>)> = init
+        .contents
+        .iter()
+        .map(|c| (c.creator.clone(), c.name.clone()))
+        .collect();
+    let mut later = 0;
+    for j in ctx
+        .wire
+        .jingle
+        .iter()
+        .filter(|j| j.dir == Dir::Tx && j.sid == init.sid && j.index > init.index && j.action != "content-add")
+    {
+        for c in &j.contents {
+            later += 1;
+            let key = (c.creator.clone(), c.name.clone());
+            if !created.contains(&key) {
+                let show = |k: &(Option<String>, Option<String>)| {
+                    format!(
+                        "({}, {})",
+                        k.0.as_deref().unwrap_or("no creator"),
+                        k.1.as_deref().unwrap_or("no name")
+                    )
+                };
+                let made: Vec<String> = created.iter().map(show).collect();
+                return result(
+                    d,
+                    Verdict::Fail,
+                    format!(
+                        "{}'s {} names content {}, but the session-initiate created {}",
+                        j.party,
+                        j.action,
+                        show(&key),
+                        made.join(", ")
+                    ),
+                    vec![init.index, j.index],
+                );
+            }
+        }
+    }
+    if later == 0 {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "no action after session-initiate named a content".into(),
+            vec![init.index],
+        );
+    }
+    result(
+        d,
+        Verdict::Pass,
+        format!("{later} later content references all match the session-initiate"),
+        vec![init.index],
+    )
+}
+
+/// See [`FINGERPRINT_PRESENT`].
+pub fn fingerprint_present(ctx: &Ctx) -> CheckResult {
+    let d = &FINGERPRINT_PRESENT;
+    let actions: Vec<_> = ctx
+        .wire
+        .jingle
+        .iter()
+        .filter(|j| j.dir == Dir::Tx && matches!(j.action.as_str(), "session-initiate" | "session-accept"))
+        .collect();
+    if actions.is_empty() {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "no session-initiate or session-accept was sent".into(),
+            vec![],
+        );
+    }
+    for j in &actions {
+        for c in &j.contents {
+            let name = c.name.as_deref().unwrap_or("?");
+            match c.fingerprint_setup.as_deref() {
+                None => {
+                    return result(
+                        d,
+                        Verdict::Fail,
+                        format!("{}'s {} has no DTLS fingerprint in content {name}", j.party, j.action),
+                        vec![j.index],
+                    )
+                }
+                Some(s) if j.action == "session-initiate" && s != "actpass" => {
+                    return result(
+                        d,
+                        Verdict::Fail,
+                        format!(
+                            "{}'s session-initiate offers setup `{s}` in content {name}; the initiator offers actpass",
+                            j.party
+                        ),
+                        vec![j.index],
+                    )
+                }
+                Some("") => {
+                    return result(
+                        d,
+                        Verdict::Fail,
+                        format!("{}'s {} fingerprint in content {name} has no setup", j.party, j.action),
+                        vec![j.index],
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+    result(
+        d,
+        Verdict::Pass,
+        format!(
+            "{} session-initiate/accept carry a fingerprint in every content",
+            actions.len()
+        ),
+        actions.iter().map(|j| j.index).collect(),
+    )
+}
