@@ -216,6 +216,7 @@ pub fn spec_from_id(dir: &Path, id: &str, registry: &Registry) -> Result<RunSpec
                     .iter()
                     .map(|(k, v)| (k.clone(), v.to_string()))
                     .collect(),
+                lan: sc.parties[name.as_str()].lan.clone(),
             })
         })
         .collect::<Result<Vec<_>, InputError>>()?;

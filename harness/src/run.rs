@@ -22,6 +22,14 @@ use crate::xml;
 pub const XMPP_DOMAIN: &str = "example.org";
 /// The STUN server's address.
 pub const STUN_ADDR: &str = "192.0.2.10:3478";
+/// The XMPP server's address (clients' streams are not routed through the network; firewalls decide
+/// at login whether one can be opened).
+const XMPP_SERVER_IP: &str = "192.0.2.5";
+/// Client-to-server port (RFC 6120).
+const XMPP_C2S_PORT: u16 = 5222;
+/// Direct TLS port clients fall back to (XEP-0368).
+const XMPP_DIRECT_TLS_PORT: u16 = 443;
+
 /// The TURN server's address; it listens on UDP and TCP 3478 and TLS 443, and relays from ports
 /// 49152 and up on the same IP.
 pub const TURN_IP: &str = "192.0.2.20";
@@ -131,6 +139,8 @@ struct Slot {
     site: usize,
     /// The endpoint's stream ids → the network's.
     streams: Vec<(u64, StreamId)>,
+    /// Its XMPP client-to-server stream is up (the firewall let TCP to 5222 or 443 out).
+    online: bool,
     gen: u64,
     armed: Option<SimTime>,
 }
@@ -199,14 +209,49 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
     let mut parties = Vec::new();
     let mut slots = Vec::new();
     let mut jids = Vec::new();
+    // LAN name → (site, index of its first party, further members so far).
+    let mut lans: Vec<(String, usize, usize, usize)> = Vec::new();
     for (i, p) in spec.parties.iter().enumerate() {
         let entry = registry
             .get(&p.implementation)
             .ok_or_else(|| RunError::UnknownImpl(p.implementation.clone()))?;
         let nats = &p.nat.nats;
-        let public = public_ip(i);
-        let (host, ext) = iface_ips(i, 0, nats.len());
-        let site = net.add_site(&p.name, nats, p.nat.firewall.as_ref(), &ext, media.clone(), spec.seed);
+        let shared = p
+            .lan
+            .as_ref()
+            .and_then(|l| lans.iter_mut().find(|(name, ..)| name == l));
+        let (site, host, public) = match shared {
+            // Another host on a LAN that exists: the next address on its subnet, its NATs.
+            Some((_, site, _, _)) if nats.is_empty() => (*site, public_ip(i), public_ip(i)),
+            Some((_, site, first, members)) => {
+                *members += 1;
+                let (first_host, _) = iface_ips(*first, 0, nats.len());
+                let host = match first_host {
+                    IpAddr::V4(v4) if !nats.is_empty() => {
+                        let o = v4.octets();
+                        IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3] + *members as u8))
+                    }
+                    other => other,
+                };
+                (*site, host, public_ip(*first))
+            }
+            None => {
+                let (host, ext) = iface_ips(i, 0, nats.len());
+                let site_name = p.lan.clone().unwrap_or_else(|| p.name.clone());
+                let site = net.add_site(
+                    &site_name,
+                    nats,
+                    p.nat.firewall.as_ref(),
+                    &ext,
+                    media.clone(),
+                    spec.seed,
+                );
+                if let Some(l) = &p.lan {
+                    lans.push((l.clone(), site, i, 0));
+                }
+                (site, host, public_ip(i))
+            }
+        };
         net.attach(site, Attach::Endpoint(i), host, &p.name);
         let jid = format!("{}@{XMPP_DOMAIN}/device1", p.name);
         let ep = (entry.make)(EndpointConfig {
@@ -230,6 +275,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             interfaces: vec![host],
             site,
             streams: Vec::new(),
+            online: true,
             gen: 0,
             armed: None,
         });
@@ -313,6 +359,29 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         media,
         seed: spec.seed,
     };
+    // Log in: the client-to-server stream needs TCP to 5222, or to 443 (XEP-0368 direct TLS) where
+    // only web ports pass. With neither, the client stays offline and none of its stanzas leave.
+    for i in 0..w.slots.len() {
+        let site = w.slots[i].site;
+        if !w.net.site_permits_tcp(site, XMPP_C2S_PORT) && !w.net.site_permits_tcp(site, XMPP_DIRECT_TLS_PORT) {
+            w.slots[i].online = false;
+            let host = SocketAddr::new(w.slots[i].interfaces[0], 0);
+            let reason = format!(
+                "firewall: tcp to the XMPP server on {XMPP_C2S_PORT} and {XMPP_DIRECT_TLS_PORT} denied; {} cannot log in",
+                w.slots[i].party
+            );
+            w.trace.push(
+                SimTime::ZERO,
+                TraceKind::Dropped {
+                    point: w.net.site_name(site).to_string() + "/firewall",
+                    src: host,
+                    dst: SocketAddr::new(XMPP_SERVER_IP.parse().expect("constant"), XMPP_C2S_PORT),
+                    reason,
+                    payload: Bytes::new(),
+                },
+            );
+        }
+    }
     // Endpoints start (log in) before any scripted action at the same instant.
     for i in 0..w.slots.len() {
         w.rearm(i, SimTime::ZERO);
@@ -535,6 +604,7 @@ impl World {
                         self.q.push(at, Ev::StreamArrive(f));
                     }
                 }
+                Output::Stanza(_) if !self.slots[i].online => {}
                 Output::Stanza(stanza) => {
                     self.trace.push(
                         now,

@@ -149,6 +149,11 @@ impl Firewall {
         (self.spec.default, None)
     }
 
+    /// Whether the rules let a new outbound connection of `proto` to `port` out (no state involved).
+    pub fn permits_outbound(&self, proto: Proto, port: u16) -> bool {
+        self.decide(proto, Direction::Outbound, port).0 == Action::Allow
+    }
+
     /// A packet leaving the site from `local` (public side) to `remote` at `now`. Allowed packets
     /// open or refresh the flow so that replies from `remote` to `local` are admitted.
     pub fn outbound(

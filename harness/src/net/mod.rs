@@ -266,6 +266,14 @@ impl Net {
         &self.points[&(who, ip)]
     }
 
+    /// Whether the site's firewall (if any) lets a TCP connection to `port` out.
+    pub fn site_permits_tcp(&self, site: usize, port: u16) -> bool {
+        self.sites[site]
+            .firewall
+            .as_ref()
+            .is_none_or(|f| f.permits_outbound(Proto::Tcp, port))
+    }
+
     /// The site a node's interface `ip` is on, if attached.
     pub fn site_of(&self, who: Attach, ip: IpAddr) -> Option<usize> {
         self.attach_site.get(&(who, ip)).copied()

@@ -62,6 +62,10 @@ pub struct Party {
     /// (`{omit-fingerprint: true}`); see impls/profiles/README.md for the reference's knobs.
     #[serde(default)]
     pub knobs: BTreeMap<String, KnobValue>,
+    /// Parties naming the same LAN share one site: hosts side by side behind the same NATs (their
+    /// `nat` must be equal), so host candidates reach each other directly.
+    #[serde(default)]
+    pub lan: Option<String>,
 }
 
 /// A knob value as written: a string, a boolean or a number; implementations read it as text.
@@ -601,6 +605,17 @@ impl Scenario {
                 }
             }
         }
+        for (name, p) in &sc.parties {
+            let Some(lan) = &p.lan else { continue };
+            if let Some((other, q)) = sc.parties.iter().find(|(_, q)| q.lan.as_ref() == Some(lan)) {
+                if q.nat != p.nat {
+                    return Err(err(
+                        &format!("parties.{name}.nat"),
+                        format!("parties on LAN `{lan}` share its NATs: `{name}` and `{other}` must have the same nat"),
+                    ));
+                }
+            }
+        }
         for (i, s) in sc.script.iter().enumerate() {
             if !sc.parties.contains_key(&s.party) {
                 return Err(err(
@@ -714,6 +729,8 @@ pub struct PartySpec {
     pub nat: NatProfile,
     /// Knobs the scenario sets for this party.
     pub knobs: BTreeMap<String, String>,
+    /// The LAN it shares with other parties, if any.
+    pub lan: Option<String>,
 }
 
 /// One run: a scenario with every list resolved, an implementation per party, and a seed.
@@ -799,6 +816,7 @@ pub fn expand(sc: &Arc<Scenario>, m: &MatrixSpec) -> Vec<RunSpec> {
                             .iter()
                             .map(|(k, v)| (k.clone(), v.to_string()))
                             .collect(),
+                        lan: sc.parties[name.as_str()].lan.clone(),
                     })
                     .collect();
                 let impls: Vec<&str> = parties.iter().map(|p| p.implementation.as_str()).collect();

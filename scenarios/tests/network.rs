@@ -1,0 +1,66 @@
+//! Whole-run network behaviours that scenario expectations cannot state: which candidates a same-LAN
+//! call uses, and a client whose firewall blocks its XMPP server.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use harness::conform::{run_one, spec_from_id};
+use harness::net::firewall::{Action, FirewallSpec};
+use harness::net::nat_profiles;
+use harness::run::run;
+use harness::trace::TraceKind;
+
+fn dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn a_same_lan_call_selects_host_candidates_on_both_sides() {
+    let registry = impl_catalog::registry();
+    let id = "basic/same-lan/reference->reference/port-restricted-cone+port-restricted-cone/seed-1";
+    let spec = spec_from_id(dir(), id, &registry).unwrap();
+    let r = run_one(&spec, &registry);
+    assert_eq!(r.outcome, "connected", "{:?}", r.expectation);
+    let p = r.selected_pair.expect("a selected pair");
+    for side in [&p.caller, &p.callee] {
+        assert_eq!((side.local.as_str(), side.remote.as_str()), ("host", "host"), "{p:?}");
+    }
+}
+
+#[test]
+fn a_client_whose_firewall_blocks_5222_and_443_never_logs_in() {
+    let registry = impl_catalog::registry();
+    let id = "basic/audio-call/reference->reference/port-restricted-cone+port-restricted-cone/seed-1";
+    let mut spec = spec_from_id(dir(), id, &registry).unwrap();
+    let mut closed = nat_profiles()["port-restricted-cone"].clone();
+    closed.firewall = Some(FirewallSpec {
+        rules: vec![],
+        default: Action::Deny,
+        udp_state_lifetime_ms: 120_000,
+    });
+    spec.parties[1].nat = closed;
+    spec.scenario = Arc::new((*spec.scenario).clone());
+    let out = run(&spec, &registry).unwrap();
+    let blocked = out
+        .trace
+        .events
+        .iter()
+        .any(|e| matches!(&e.kind, TraceKind::Dropped { reason, .. } if reason.contains("callee cannot log in")));
+    assert!(blocked, "the failed login is recorded");
+    let callee_sent = out
+        .trace
+        .events
+        .iter()
+        .filter(
+            |e| matches!(&e.kind, TraceKind::Stanza { party, dir: harness::trace::Dir::Tx, .. } if party == "callee"),
+        )
+        .count();
+    assert_eq!(callee_sent, 0);
+    // The caller still logged in and proposed; the call never connects.
+    assert!(out
+        .trace
+        .events
+        .iter()
+        .any(|e| matches!(&e.kind, TraceKind::Stanza { party, .. } if party == "caller")));
+    assert_ne!(harness::report::judge(&out).outcome, "connected");
+}
