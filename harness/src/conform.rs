@@ -206,18 +206,7 @@ pub fn spec_from_id(dir: &Path, id: &str, registry: &Registry) -> Result<RunSpec
                 .get(*n)
                 .cloned()
                 .ok_or_else(|| InputError::Unknown(format!("unknown NAT profile `{n}`")))?;
-            Ok(crate::scenario::PartySpec {
-                name: name.clone(),
-                implementation: i.to_string(),
-                nat_name: n.to_string(),
-                nat,
-                knobs: sc.parties[name.as_str()]
-                    .knobs
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_string()))
-                    .collect(),
-                lan: sc.parties[name.as_str()].lan.clone(),
-            })
+            Ok(crate::scenario::PartySpec::new(&sc, name, i, n, nat))
         })
         .collect::<Result<Vec<_>, InputError>>()?;
     Ok(RunSpec {

@@ -296,10 +296,18 @@ impl Net {
         l.traverse(now, len)
     }
 
-    /// A packet the site's firewall dropped, as a trace event at `SITE/firewall`.
-    fn fw_dropped(&self, site: usize, src: SocketAddr, dst: SocketAddr, reason: String, payload: Bytes) -> TraceKind {
+    /// A packet dropped at the site's `part` (`firewall`, `uplink`, `downlink`), as a trace event at
+    /// `SITE/PART`.
+    fn dropped_at(
+        &self,
+        site: usize,
+        part: &str,
+        (src, dst): (SocketAddr, SocketAddr),
+        reason: String,
+        payload: Bytes,
+    ) -> TraceKind {
         TraceKind::Dropped {
-            point: self.sites[site].name.clone() + "/firewall",
+            point: format!("{}/{part}", self.sites[site].name),
             src,
             dst,
             reason,
@@ -458,41 +466,24 @@ impl Net {
         }
         if let Some(fw) = &mut self.sites[site].firewall {
             if let Err(e) = fw.outbound(now, Proto::Udp, cur, dst) {
-                trace.push(now, self.fw_dropped(site, cur, dst, e.to_string(), payload));
+                trace.push(
+                    now,
+                    self.dropped_at(site, "firewall", (cur, dst), e.to_string(), payload),
+                );
                 return None;
             }
         }
         let (up, dup1) = match self.traverse(site, now, true, payload.len()) {
             Ok(x) => x,
             Err(reason) => {
-                let point = self.sites[site].name.clone() + "/uplink";
-                trace.push(
-                    now,
-                    TraceKind::Dropped {
-                        point,
-                        src: cur,
-                        dst,
-                        reason,
-                        payload,
-                    },
-                );
+                trace.push(now, self.dropped_at(site, "uplink", (cur, dst), reason, payload));
                 return None;
             }
         };
         let (at, dup2) = match self.traverse(dst_site, up, false, payload.len()) {
             Ok(x) => x,
             Err(reason) => {
-                let point = self.sites[dst_site].name.clone() + "/downlink";
-                trace.push(
-                    up,
-                    TraceKind::Dropped {
-                        point,
-                        src: cur,
-                        dst,
-                        reason,
-                        payload,
-                    },
-                );
+                trace.push(up, self.dropped_at(dst_site, "downlink", (cur, dst), reason, payload));
                 return None;
             }
         };
@@ -524,7 +515,10 @@ impl Net {
         if !lan {
             if let Some(fw) = &mut self.sites[site].firewall {
                 if let Err(e) = fw.inbound(now, Proto::Udp, src, cur) {
-                    trace.push(now, self.fw_dropped(site, src, cur, e.to_string(), payload));
+                    trace.push(
+                        now,
+                        self.dropped_at(site, "firewall", (src, cur), e.to_string(), payload),
+                    );
                     return None;
                 }
             }

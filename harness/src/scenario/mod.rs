@@ -746,6 +746,22 @@ pub struct RunSpec {
     pub seed: u64,
 }
 
+impl PartySpec {
+    /// Party `name` of `sc` with this implementation and NAT profile; knobs and LAN come from the
+    /// scenario.
+    pub fn new(sc: &Scenario, name: &str, implementation: &str, nat_name: &str, nat: NatProfile) -> PartySpec {
+        let p = &sc.parties[name];
+        PartySpec {
+            name: name.to_string(),
+            implementation: implementation.to_string(),
+            nat_name: nat_name.to_string(),
+            nat,
+            knobs: p.knobs.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+            lan: p.lan.clone(),
+        }
+    }
+}
+
 impl RunSpec {
     /// The party named `name`.
     pub fn party(&self, name: &str) -> Option<&PartySpec> {
@@ -802,21 +818,13 @@ pub fn expand(sc: &Arc<Scenario>, m: &MatrixSpec) -> Vec<RunSpec> {
                     .parties
                     .keys()
                     .zip(&c)
-                    .map(|(name, (i, n))| PartySpec {
-                        name: name.clone(),
-                        implementation: i.clone(),
-                        nat_name: n.clone(),
-                        nat: profiles.get(n).cloned().unwrap_or_else(|| NatProfile {
+                    .map(|(name, (i, n))| {
+                        let nat = profiles.get(n).cloned().unwrap_or_else(|| NatProfile {
                             description: String::new(),
                             nats: Vec::new(),
                             firewall: None,
-                        }),
-                        knobs: sc.parties[name.as_str()]
-                            .knobs
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.to_string()))
-                            .collect(),
-                        lan: sc.parties[name.as_str()].lan.clone(),
+                        });
+                        PartySpec::new(sc, name, i, n, nat)
                     })
                     .collect();
                 let impls: Vec<&str> = parties.iter().map(|p| p.implementation.as_str()).collect();
