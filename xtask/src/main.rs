@@ -1,5 +1,7 @@
 //! `cargo xtask`: the command line of jingle-interop (see README.md and the interface contract).
 
+mod bench;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +82,11 @@ enum Cmd {
         #[arg(long, default_value = "reports/replay")]
         out: PathBuf,
     },
+    /// Measure calls/s, events/s, turmoil side by side, peak memory and scaling; write bench.json.
+    Bench(bench::BenchArgs),
+    /// Internal: one memory measurement of `bench` in a fresh process (its own peak RSS).
+    #[command(hide = true)]
+    BenchChild(bench::ChildArgs),
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {
@@ -196,6 +203,8 @@ fn main() -> ExitCode {
             }
         }
         Cmd::List { what } => list(&what, &registry, &scenarios),
+        Cmd::Bench(a) => bench::bench(&a, &registry, &scenarios),
+        Cmd::BenchChild(a) => bench::child(&a, &registry, &scenarios),
         Cmd::Replay {
             run_id,
             out: replay_out,
