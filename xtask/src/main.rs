@@ -281,27 +281,7 @@ fn list(what: &str, registry: &harness::endpoint::Registry, scenarios: &std::pat
         }
         "nat-profiles" => {
             for (name, p) in harness::net::nat_profiles() {
-                let params: Vec<String> = p
-                    .nats
-                    .iter()
-                    .map(|n| {
-                        // The names as profiles.yaml and scenarios write them.
-                        let name = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
-                        format!(
-                            "[mapping={} filtering={} ports={} lifetime={}s hairpinning={}]",
-                            name(serde_json::json!(n.mapping)),
-                            name(serde_json::json!(n.filtering)),
-                            name(serde_json::json!(n.port_assignment)),
-                            n.mapping_lifetime_ms / 1000,
-                            n.hairpinning
-                        )
-                    })
-                    .collect();
-                let params = if params.is_empty() {
-                    "[no NAT]".to_string()
-                } else {
-                    params.join(" behind ")
-                };
+                let params = p.parameters();
                 println!("{name:<22} {} {params}", p.description);
             }
         }
