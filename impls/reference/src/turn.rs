@@ -395,8 +395,14 @@ impl TurnClient {
     /// The next time [`TurnClient::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<SimTime> {
         let tx = self.transactions.values().map(|t| t.next).min();
+        // While a Refresh is in flight its transaction drives the timer; the refresh time itself has
+        // passed and would wake the endpoint in a loop.
+        let refreshing = self
+            .transactions
+            .values()
+            .any(|t| matches!(t.kind, Kind::Refresh { .. }));
         let refresh = match self.state {
-            State::Allocated { expires, .. } => Some(SimTime::from_micros(
+            State::Allocated { expires, .. } if !refreshing => Some(SimTime::from_micros(
                 expires.as_micros().saturating_sub(REFRESH_MARGIN.as_micros() as u64),
             )),
             _ => None,
@@ -471,5 +477,66 @@ impl TurnClient {
                 self.request(now, Kind::Permission(ip));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness::servers::turn::{rest_password, rest_username, ClientTransport, TurnConfig, TurnOutput, TurnServer};
+
+    /// Drives a client against the real server over a lossless UDP "wire" with a 40 ms round trip
+    /// until `until`, and returns how many timer wake-ups it took.
+    fn drive(until: SimTime) -> (TurnClient, usize) {
+        let rtt = std::time::Duration::from_millis(40);
+        let mut server = TurnServer::new(TurnConfig::default(), SimRng::derive(1, "s"));
+        let username = rest_username(harness::SIM_EPOCH_UNIX + 86_400, "alice");
+        let service = TurnService {
+            addr: "192.0.2.20:3478".parse().unwrap(),
+            transport: TurnTransport::Udp,
+            password: rest_password("north", &username),
+            username,
+        };
+        let client_addr: SocketAddr = "203.0.113.1:40000".parse().unwrap();
+        let mut c = TurnClient::new(service, SimRng::derive(1, "c"));
+        let mut now = SimTime::ZERO;
+        c.start(now);
+        let mut in_flight: VecDeque<(SimTime, Vec<u8>)> = VecDeque::new();
+        let mut wakeups = 0;
+        loop {
+            while let Some(m) = c.poll_transmit() {
+                for o in server.on_client(now, ClientTransport::Udp, client_addr, c.service.addr, &m) {
+                    if let TurnOutput::ToClient { payload, .. } = o {
+                        in_flight.push_back((now + rtt, payload));
+                    }
+                }
+            }
+            let next_rx = in_flight.front().map(|(t, _)| *t);
+            let Some(t) = [c.poll_timeout(), next_rx].into_iter().flatten().min() else {
+                break;
+            };
+            if t > until {
+                break;
+            }
+            assert!(t >= now, "a wake-up in the past: {t} < {now}");
+            now = t;
+            if next_rx == Some(t) {
+                let (_, m) = in_flight.pop_front().expect("peeked");
+                c.on_message(now, &m);
+            } else {
+                c.handle_timeout(now);
+                wakeups += 1;
+            }
+            assert!(wakeups < 1000, "runaway timer at {now}");
+        }
+        (c, wakeups)
+    }
+
+    #[test]
+    fn allocation_is_refreshed_before_expiry_for_an_hour_without_spinning() {
+        let (c, wakeups) = drive(SimTime::from_millis(3_600_000));
+        assert!(c.relayed().is_some(), "still allocated after an hour");
+        // One refresh every 540 s: a handful of wake-ups, not thousands.
+        assert!((5..=20).contains(&wakeups), "{wakeups} wake-ups");
     }
 }
