@@ -338,6 +338,11 @@ impl Bench<'_> {
             .insert("calls_per_sec_one_core".into(), json!(one.calls_per_sec()));
         self.j
             .insert("calls_per_sec_all_cores".into(), json!(all.calls_per_sec()));
+        self.j.insert("runs_per_sec_one_core".into(), json!(one.runs_per_sec()));
+        self.j
+            .insert("runs_per_sec_all_cores".into(), json!(all.runs_per_sec()));
+        self.j
+            .insert("calls_per_sec_basic_one_core".into(), json!(basic.calls_per_sec()));
         self.j.insert(
             "calls".into(),
             json!({
