@@ -123,11 +123,19 @@ pub struct Trace {
     pub events: Vec<TraceEvent>,
 }
 
-fn hex(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len() * 2);
+/// Lower-case hex of `b` appended to `out`.
+fn push_hex(out: &mut String, b: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(b.len() * 2);
     for x in b {
-        let _ = write!(s, "{x:02x}");
+        out.push(DIGITS[usize::from(x >> 4)] as char);
+        out.push(DIGITS[usize::from(x & 0xF)] as char);
     }
+}
+
+fn hex(b: &[u8]) -> String {
+    let mut s = String::new();
+    push_hex(&mut s, b);
     s
 }
 
@@ -141,8 +149,17 @@ impl Trace {
 
     /// One canonical text line per event: the input of the trace hash and of `trace.jsonl`-style dumps.
     pub fn canonical_line(e: &TraceEvent) -> String {
+        let mut s = String::new();
+        Self::write_canonical(&mut s, e);
+        s
+    }
+
+    /// Appends the canonical line of `e` to `out` (the hot path of [`Trace::hash`]: one reused buffer,
+    /// table-driven hex; the text is exactly [`Trace::canonical_line`]'s).
+    fn write_canonical(out: &mut String, e: &TraceEvent) {
         let t = e.time.as_micros();
-        match &e.kind {
+        // Writing into a String cannot fail.
+        let _ = match &e.kind {
             TraceKind::Datagram {
                 point,
                 dir,
@@ -150,7 +167,9 @@ impl Trace {
                 dst,
                 payload,
             } => {
-                format!("{} {t} dgram {point} {dir:?} {src} {dst} {}", e.index, hex(payload))
+                let _ = write!(out, "{} {t} dgram {point} {dir:?} {src} {dst} ", e.index);
+                push_hex(out, payload);
+                Ok(())
             }
             TraceKind::Segment {
                 point,
@@ -161,7 +180,9 @@ impl Trace {
                 payload,
             } => {
                 let proto = if *tls { "tls" } else { "tcp" };
-                format!("{} {t} {proto} {point} {dir:?} {src} {dst} {}", e.index, hex(payload))
+                let _ = write!(out, "{} {t} {proto} {point} {dir:?} {src} {dst} ", e.index);
+                push_hex(out, payload);
+                Ok(())
             }
             TraceKind::Dropped {
                 point,
@@ -170,21 +191,26 @@ impl Trace {
                 reason,
                 payload,
             } => {
-                format!("{} {t} drop {point} {src} {dst} {reason} {}", e.index, hex(payload))
+                let _ = write!(out, "{} {t} drop {point} {src} {dst} {reason} ", e.index);
+                push_hex(out, payload);
+                Ok(())
             }
-            TraceKind::Stanza { party, dir, xml, .. } => format!("{} {t} stanza {party} {dir:?} {xml}", e.index),
-            TraceKind::User { party, action } => format!("{} {t} user {party} {action}", e.index),
-            TraceKind::Claim { party, claim } => format!("{} {t} claim {party} {claim}", e.index),
-            TraceKind::Violation { party, what } => format!("{} {t} violation {party} {what}", e.index),
-        }
+            TraceKind::Stanza { party, dir, xml, .. } => write!(out, "{} {t} stanza {party} {dir:?} {xml}", e.index),
+            TraceKind::User { party, action } => write!(out, "{} {t} user {party} {action}", e.index),
+            TraceKind::Claim { party, claim } => write!(out, "{} {t} claim {party} {claim}", e.index),
+            TraceKind::Violation { party, what } => write!(out, "{} {t} violation {party} {what}", e.index),
+        };
     }
 
     /// SHA-256 over the canonical lines, hex: equal hashes mean byte-identical traces.
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();
+        let mut line = String::with_capacity(512);
         for e in &self.events {
-            h.update(Self::canonical_line(e).as_bytes());
-            h.update(b"\n");
+            line.clear();
+            Self::write_canonical(&mut line, e);
+            line.push('\n');
+            h.update(line.as_bytes());
         }
         hex(&h.finalize())
     }
