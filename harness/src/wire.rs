@@ -140,6 +140,8 @@ pub struct JingleSeen {
     pub sid: String,
     /// IQ `id`.
     pub iq_id: Option<String>,
+    /// IQ `to`.
+    pub to: Option<String>,
     /// Contents.
     pub contents: Vec<ContentSeen>,
     /// `<reason/>` condition, if any.
@@ -300,6 +302,7 @@ impl Wire {
                                 action: j.attr("action").unwrap_or("").to_string(),
                                 sid: j.attr("sid").unwrap_or("").to_string(),
                                 iq_id: element.attr("id").map(str::to_string),
+                                to: element.attr("to").map(str::to_string),
                                 contents: j
                                     .children()
                                     .filter(|c| c.is("content", ns::JINGLE))

@@ -148,3 +148,184 @@ pub fn fingerprint_present(ctx: &Ctx) -> CheckResult {
         actions.iter().map(|j| j.index).collect(),
     )
 }
+
+/// Every Jingle IQ-set is answered with a result or an error.
+pub const IQ_ACKED: CheckDef = CheckDef {
+    id: "jingle.iq-acked",
+    level: Level::Must,
+    cite: "XEP-0166 §7.2",
+    summary: "every Jingle IQ-set a party receives is answered with an IQ result or error",
+};
+
+/// session-terminate carries a reason with a defined condition.
+pub const TERMINATE_REASON: CheckDef = CheckDef {
+    id: "jingle.terminate-reason-valid",
+    level: Level::Must,
+    cite: "XEP-0166 §7.4",
+    summary: "session-terminate carries a <reason/> whose condition XEP-0166 defines",
+};
+
+/// session-initiate after JMI goes to the full JID that sent proceed.
+pub const INITIATE_TO_PROCEEDER: CheckDef = CheckDef {
+    id: "jingle.initiate-to-proceeding-device",
+    level: Level::Must,
+    cite: "XEP-0353 §3.2",
+    summary: "the session-initiate after a proceed goes to the full JID that sent the proceed",
+};
+
+/// Reason conditions of XEP-0166 §7.4.
+const REASONS: &[&str] = &[
+    "alternative-session",
+    "busy",
+    "cancel",
+    "connectivity-error",
+    "decline",
+    "expired",
+    "failed-application",
+    "failed-transport",
+    "general-error",
+    "gone",
+    "incompatible-parameters",
+    "media-error",
+    "security-error",
+    "success",
+    "timeout",
+    "unsupported-applications",
+    "unsupported-transports",
+];
+
+/// See [`IQ_ACKED`].
+pub fn iq_acked(ctx: &Ctx) -> CheckResult {
+    let d = &IQ_ACKED;
+    let received: Vec<_> = ctx.wire.jingle.iter().filter(|j| j.dir == Dir::Rx).collect();
+    if received.is_empty() {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "no Jingle IQ-set was delivered".into(),
+            vec![],
+        );
+    }
+    for j in &received {
+        let answered = ctx
+            .wire
+            .iq_replies
+            .iter()
+            .any(|r| r.party == j.party && r.dir == Dir::Tx && Some(&r.id) == j.iq_id.as_ref());
+        if !answered {
+            return result(
+                d,
+                Verdict::Fail,
+                format!(
+                    "{} never answered the {} IQ (id {})",
+                    j.party,
+                    j.action,
+                    j.iq_id.as_deref().unwrap_or("none")
+                ),
+                vec![j.index],
+            );
+        }
+    }
+    result(
+        d,
+        Verdict::Pass,
+        format!("all {} Jingle IQ-sets were answered", received.len()),
+        vec![],
+    )
+}
+
+/// See [`TERMINATE_REASON`].
+pub fn terminate_reason_valid(ctx: &Ctx) -> CheckResult {
+    let d = &TERMINATE_REASON;
+    let terms: Vec<_> = ctx
+        .wire
+        .jingle
+        .iter()
+        .filter(|j| j.dir == Dir::Tx && j.action == "session-terminate")
+        .collect();
+    if terms.is_empty() {
+        return result(d, Verdict::Inconclusive, "no session-terminate was sent".into(), vec![]);
+    }
+    for t in &terms {
+        match t.reason.as_deref() {
+            None => {
+                return result(
+                    d,
+                    Verdict::Fail,
+                    format!("{}'s session-terminate has no reason", t.party),
+                    vec![t.index],
+                )
+            }
+            Some(r) if !REASONS.contains(&r) => {
+                return result(
+                    d,
+                    Verdict::Fail,
+                    format!(
+                        "{}'s session-terminate gives reason `{r}`, which XEP-0166 does not define",
+                        t.party
+                    ),
+                    vec![t.index],
+                )
+            }
+            _ => {}
+        }
+    }
+    let reasons: Vec<String> = terms
+        .iter()
+        .map(|t| format!("{}: {}", t.party, t.reason.as_deref().unwrap_or("")))
+        .collect();
+    result(
+        d,
+        Verdict::Pass,
+        reasons.join("; "),
+        terms.iter().map(|t| t.index).collect(),
+    )
+}
+
+/// See [`INITIATE_TO_PROCEEDER`].
+pub fn initiate_to_proceeder(ctx: &Ctx) -> CheckResult {
+    let d = &INITIATE_TO_PROCEEDER;
+    let Some(si) = ctx
+        .wire
+        .jingle
+        .iter()
+        .find(|j| j.action == "session-initiate" && j.dir == Dir::Tx)
+    else {
+        return result(d, Verdict::Inconclusive, "no session-initiate was sent".into(), vec![]);
+    };
+    let Some(proceed) = ctx
+        .wire
+        .jmi
+        .iter()
+        .find(|j| j.kind == "proceed" && j.dir == Dir::Rx && j.party == si.party && j.id == si.sid)
+    else {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "the session-initiate followed no proceed (a direct initiate)".into(),
+            vec![si.index],
+        );
+    };
+    if si.to.is_some() && si.to == proceed.from {
+        result(
+            d,
+            Verdict::Pass,
+            format!(
+                "session-initiate went to {}, which sent proceed",
+                si.to.as_deref().unwrap_or("")
+            ),
+            vec![proceed.index, si.index],
+        )
+    } else {
+        result(
+            d,
+            Verdict::Fail,
+            format!(
+                "proceed came from {} but session-initiate went to {}",
+                proceed.from.as_deref().unwrap_or("?"),
+                si.to.as_deref().unwrap_or("?")
+            ),
+            vec![proceed.index, si.index],
+        )
+    }
+}

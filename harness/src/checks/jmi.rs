@@ -83,3 +83,102 @@ pub fn propose_matches_initiate(ctx: &Ctx) -> CheckResult {
         )
     }
 }
+
+/// ringing, proceed, reject and finish go to the peer's full JID (XEP-0353 0.8).
+pub const ADDRESSED_TO_FULL_JID: CheckDef = CheckDef {
+    id: "jmi.addressed-to-full-jid",
+    level: Level::Must,
+    cite: "XEP-0353 §3.2",
+    summary: "ringing, proceed, reject and finish are sent to the peer's full JID, not its bare JID",
+};
+
+/// After a session ends, each party sends finish to the other.
+pub const FINISH_SENT: CheckDef = CheckDef {
+    id: "jmi.finish-sent",
+    level: Level::Should,
+    cite: "XEP-0353 §3.6",
+    summary: "after the Jingle session ends, both parties send finish to the peer's full JID",
+};
+
+/// See [`ADDRESSED_TO_FULL_JID`].
+pub fn addressed_to_full_jid(ctx: &Ctx) -> CheckResult {
+    let d = &ADDRESSED_TO_FULL_JID;
+    let sent: Vec<_> = ctx
+        .wire
+        .jmi
+        .iter()
+        .filter(|j| j.dir == Dir::Tx && matches!(j.kind.as_str(), "ringing" | "proceed" | "reject" | "finish"))
+        .collect();
+    if sent.is_empty() {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "no ringing, proceed, reject or finish was sent".into(),
+            vec![],
+        );
+    }
+    if let Some(bad) = sent.iter().find(|j| !j.to.as_deref().is_some_and(|t| t.contains('/'))) {
+        return result(
+            d,
+            Verdict::Fail,
+            format!(
+                "{} sent {} to `{}`, a bare JID (0.6/0.7 addressing)",
+                bad.party,
+                bad.kind,
+                bad.to.as_deref().unwrap_or("")
+            ),
+            vec![bad.index],
+        );
+    }
+    result(
+        d,
+        Verdict::Pass,
+        format!("{} JMI replies, all to full JIDs", sent.len()),
+        sent.iter().map(|j| j.index).take(4).collect(),
+    )
+}
+
+/// See [`FINISH_SENT`].
+pub fn finish_sent(ctx: &Ctx) -> CheckResult {
+    let d = &FINISH_SENT;
+    let Some(term) = ctx.wire.jingle.iter().find(|j| j.action == "session-terminate") else {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "no session-terminate: the session never ended".into(),
+            vec![],
+        );
+    };
+    if !ctx.wire.jmi.iter().any(|j| j.kind == "propose" && j.id == term.sid) {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "the session was initiated without JMI, so no finish is due".into(),
+            vec![term.index],
+        );
+    }
+    let missing: Vec<&String> = [&ctx.caller, &ctx.callee]
+        .into_iter()
+        .filter(|p| {
+            !ctx.wire
+                .jmi
+                .iter()
+                .any(|j| &j.party == *p && j.dir == Dir::Tx && j.kind == "finish" && j.id == term.sid)
+        })
+        .collect();
+    if missing.is_empty() {
+        return result(
+            d,
+            Verdict::Pass,
+            "both parties sent finish after session-terminate".into(),
+            vec![term.index],
+        );
+    }
+    let who: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+    result(
+        d,
+        Verdict::Fail,
+        format!("{} sent no finish for session {}", who.join(" and "), term.sid),
+        vec![term.index],
+    )
+}

@@ -8,6 +8,7 @@ mod jingle;
 mod jmi;
 mod media;
 mod renomination;
+mod stun_wire;
 mod turn;
 
 use std::net::SocketAddr;
@@ -88,13 +89,22 @@ pub struct CheckResult {
 pub fn catalogue() -> Vec<CheckDef> {
     vec![
         jmi::PROPOSE_MATCHES_INITIATE,
+        jmi::ADDRESSED_TO_FULL_JID,
+        jmi::FINISH_SENT,
         jingle::CONTENT_CREATOR_CONSISTENT,
         jingle::FINGERPRINT_PRESENT,
+        jingle::IQ_ACKED,
+        jingle::TERMINATE_REASON,
+        jingle::INITIATE_TO_PROCEEDER,
+        stun_wire::CREDENTIALS_SIGNALLED,
+        stun_wire::CHECK_ATTRIBUTES,
+        stun_wire::FINGERPRINT_VALID,
         ice_nomination::CONTROLLING_NOMINATES,
         ice_nomination::CONTROLLED_USES_NOMINATED,
         media::BIDIRECTIONAL_ON_SELECTED_PAIR,
         renomination::ONLY_WHEN_NEGOTIATED,
         turn::ALLOCATION,
+        stun_wire::PERMISSION_BEFORE_SEND,
     ]
 }
 
@@ -213,12 +223,21 @@ impl<'a> Ctx<'a> {
 pub fn evaluate(ctx: &Ctx) -> Vec<CheckResult> {
     vec![
         jmi::propose_matches_initiate(ctx),
+        jmi::addressed_to_full_jid(ctx),
+        jmi::finish_sent(ctx),
         jingle::content_creator_consistent(ctx),
         jingle::fingerprint_present(ctx),
+        jingle::iq_acked(ctx),
+        jingle::terminate_reason_valid(ctx),
+        jingle::initiate_to_proceeder(ctx),
+        stun_wire::credentials_signalled(ctx),
+        stun_wire::check_attributes(ctx),
+        stun_wire::fingerprint_valid(ctx),
         ice_nomination::controlling_nominates(ctx),
         ice_nomination::controlled_uses_nominated(ctx),
         media::bidirectional_on_selected_pair(ctx),
         renomination::only_when_negotiated(ctx),
         turn::allocation(ctx),
+        stun_wire::permission_before_send(ctx),
     ]
 }

@@ -936,6 +936,15 @@ impl ReferenceEndpoint {
                     if let Some(c) = self.call.as_mut().filter(|c| c.sid == sid) {
                         c.state = CallState::Ended;
                     }
+                    if pre_approved {
+                        // The JMI session ends with the Jingle one (XEP-0353 §3.6).
+                        let mid = self.next_id("jm-finish-");
+                        self.send(signalling::jmi(
+                            &from,
+                            &mid,
+                            signalling::jmi_simple("finish", &sid, Some("security-error")),
+                        ));
+                    }
                     self.claim("ended");
                     return;
                 }
