@@ -467,6 +467,14 @@ impl World {
                         return;
                     };
                     self.feed(now, i, Input::StreamData { id, payload: d.payload });
+                } else if d.to == Attach::Server(0) {
+                    // STUN Binding over TCP/TLS (RFC 8489 §6.2.2): the answer goes back on the stream.
+                    let Some(resp) = self.stun.as_ref().and_then(|s| s.handle(d.remote, &d.payload)) else {
+                        return;
+                    };
+                    if let Some((at, f)) = self.net.stream_send(now, d.id, false, resp.into(), &mut self.trace) {
+                        self.q.push(at, Ev::StreamArrive(f));
+                    }
                 } else if let Some(turn) = self.turn.as_mut() {
                     self.turn_streams.insert((d.remote, d.local), d.id);
                     let tr = if d.tls {
