@@ -113,7 +113,8 @@ enum Ev {
         ep: usize,
         action: Action,
     },
-    Arrive(InFlight),
+    // Boxed: the event heap moves events on every push and pop, so every variant stays small.
+    Arrive(Box<InFlight>),
     StreamReady {
         ep: usize,
         id: u64,
@@ -123,11 +124,11 @@ enum Ev {
     StreamArrive(StreamInFlight),
     ToServer {
         ep: usize,
-        stanza: Element,
+        stanza: Box<Element>,
     },
     ToClient {
         ep: usize,
-        stanza: Element,
+        stanza: Box<Element>,
     },
 }
 
@@ -487,7 +488,7 @@ impl World {
                 }
             }
             Ev::Arrive(f) => {
-                let Some(d) = self.net.arrive(now, f, &mut self.trace) else {
+                let Some(d) = self.net.arrive(now, *f, &mut self.trace) else {
                     return;
                 };
                 match d.to {
@@ -524,8 +525,14 @@ impl World {
                 }
             }
             Ev::ToServer { ep, stanza } => {
-                for (to, s) in self.xmpp.handle(ep, stanza) {
-                    self.q.push(now + self.leg, Ev::ToClient { ep: to, stanza: s });
+                for (to, s) in self.xmpp.handle(ep, *stanza) {
+                    self.q.push(
+                        now + self.leg,
+                        Ev::ToClient {
+                            ep: to,
+                            stanza: Box::new(s),
+                        },
+                    );
                 }
             }
             Ev::ToClient { ep, stanza } => {
@@ -536,10 +543,10 @@ impl World {
                         party,
                         dir: Dir::Rx,
                         xml: xml::to_string(&stanza),
-                        element: stanza.clone(),
+                        element: (*stanza).clone(),
                     },
                 );
-                self.feed(now, ep, Input::Stanza(stanza));
+                self.feed(now, ep, Input::Stanza(*stanza));
             }
         }
     }
@@ -623,7 +630,13 @@ impl World {
                             element: stanza.clone(),
                         },
                     );
-                    self.q.push(now + self.leg, Ev::ToServer { ep: i, stanza });
+                    self.q.push(
+                        now + self.leg,
+                        Ev::ToServer {
+                            ep: i,
+                            stanza: Box::new(stanza),
+                        },
+                    );
                 }
                 Output::Event(e) => {
                     let claim = match e {
@@ -695,9 +708,9 @@ impl World {
     /// Queues a datagram's arrival, and its duplicate when a link made one.
     fn schedule(&mut self, at: SimTime, mut f: InFlight) {
         if let Some((d, copy)) = f.take_duplicate() {
-            self.q.push(at + d, Ev::Arrive(copy));
+            self.q.push(at + d, Ev::Arrive(Box::new(copy)));
         }
-        self.q.push(at, Ev::Arrive(f));
+        self.q.push(at, Ev::Arrive(Box::new(f)));
     }
 
     /// A scripted network event for party `ep`: its link goes down or up, or it moves to a new

@@ -4,7 +4,7 @@
 //! It sits outside the site's outermost NAT, so rules and state see public addresses. Like a real
 //! packet filter it drops silently; the simulator records why (`firewall: ...`) as trace evidence.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -131,7 +131,7 @@ impl Firewall {
     pub fn new(spec: FirewallSpec) -> Firewall {
         Firewall {
             spec,
-            flows: HashMap::new(),
+            flows: HashMap::default(),
         }
     }
 

@@ -9,11 +9,13 @@ pub mod link;
 pub mod nat;
 pub mod stream;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
+// A fixed hash function: lookups only (never iterated), and no per-process random keys.
+use rustc_hash::FxHashMap as HashMap;
 use serde::Deserialize;
 
 use crate::sim::SimRng;

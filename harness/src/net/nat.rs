@@ -3,7 +3,7 @@
 //! Every parameter is independent, so the classic names are just points in the space
 //! (`port-restricted-cone` = endpoint-independent mapping + address-and-port-dependent filtering).
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -144,8 +144,8 @@ impl Nat {
         Nat {
             external_ip,
             behaviour,
-            by_key: HashMap::new(),
-            by_port: HashMap::new(),
+            by_key: HashMap::default(),
+            by_port: HashMap::default(),
             next_port: 49152,
             rng,
         }
@@ -234,8 +234,8 @@ impl Nat {
                     Mapping {
                         internal: src,
                         key: key.1,
-                        sent_to: HashSet::new(),
-                        sent_ips: HashSet::new(),
+                        sent_to: HashSet::default(),
+                        sent_ips: HashSet::default(),
                         last_active: now,
                     },
                 );
