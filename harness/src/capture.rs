@@ -109,7 +109,7 @@ pub fn write_pcapng<W: Write>(trace: &Trace, run_id: &str, w: W) -> std::io::Res
                     continue;
                 };
                 (
-                    point.as_str(),
+                    &**point,
                     pkt,
                     DataLink::RAW,
                     format!("#{} {point} {}", e.index, if *dir == Dir::Tx { "out" } else { "in" }),
@@ -126,7 +126,7 @@ pub fn write_pcapng<W: Write>(trace: &Trace, run_id: &str, w: W) -> std::io::Res
                     continue;
                 };
                 (
-                    point.as_str(),
+                    &**point,
                     pkt,
                     DataLink::RAW,
                     format!("#{} DROPPED at {point}: {reason}", e.index),
@@ -140,14 +140,14 @@ pub fn write_pcapng<W: Write>(trace: &Trace, run_id: &str, w: W) -> std::io::Res
                 dst,
                 payload,
             } => {
-                let seq = seqs.entry((point.as_str(), *src, *dst)).or_insert(1);
+                let seq = seqs.entry((&**point, *src, *dst)).or_insert(1);
                 let Some(pkt) = ipv4_tcp(*src, *dst, e.index as u16, *seq, payload) else {
                     continue;
                 };
                 *seq = seq.wrapping_add(payload.len() as u32);
                 let how = if *tls { "TLS (shown decrypted)" } else { "TCP" };
                 (
-                    point.as_str(),
+                    &**point,
                     pkt,
                     DataLink::RAW,
                     format!(

@@ -374,7 +374,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             w.trace.push(
                 SimTime::ZERO,
                 TraceKind::Dropped {
-                    point: w.net.site_name(site).to_string() + "/firewall",
+                    point: (w.net.site_name(site).to_string() + "/firewall").into(),
                     src: host,
                     dst: SocketAddr::new(XMPP_SERVER_IP.parse().expect("constant"), XMPP_C2S_PORT),
                     reason,

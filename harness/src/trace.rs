@@ -13,6 +13,10 @@ use sha2::{Digest, Sha256};
 
 use crate::time::SimTime;
 
+/// An observation point's name (`caller`, `caller/nat`, `turn`): shared, so recording a hop costs a
+/// reference count, not a string copy.
+pub type Point = std::sync::Arc<str>;
+
 /// Direction relative to the observation point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,7 +34,7 @@ pub enum TraceKind {
     /// A UDP datagram at a point.
     Datagram {
         /// Observation point.
-        point: String,
+        point: Point,
         /// Direction.
         dir: Dir,
         /// Source address as seen at this point.
@@ -44,7 +48,7 @@ pub enum TraceKind {
     /// transport preserves message boundaries, so each is one STUN message or ChannelData frame.
     Segment {
         /// Observation point.
-        point: String,
+        point: Point,
         /// Direction.
         dir: Dir,
         /// TLS over TCP (payload recorded as the application wrote it) or plain TCP.
@@ -59,7 +63,7 @@ pub enum TraceKind {
     /// A datagram the network dropped, with why (NAT filter, no route, loss).
     Dropped {
         /// Where it was dropped.
-        point: String,
+        point: Point,
         /// Source as seen there.
         src: SocketAddr,
         /// Destination as seen there.

@@ -244,7 +244,7 @@ impl Wire {
                     dst,
                     payload,
                     ..
-                } if parties.contains(point) => {
+                } if parties.iter().any(|p| **p == **point) => {
                     let seen = Seen {
                         index: e.index,
                         time: e.time,

@@ -11,8 +11,8 @@ use stun_rs::attributes::stun::{Fingerprint, MessageIntegrity, Nonce, Realm, Use
 use stun_rs::attributes::turn::{LifeTime, XorRelayedAddress};
 use stun_rs::methods::{ALLOCATE, BINDING};
 use stun_rs::{
-    Algorithm, AlgorithmId, DecoderContextBuilder, HMACKey, MessageClass, MessageDecoderBuilder,
-    MessageEncoderBuilder, StunMessageBuilder, TransactionId,
+    Algorithm, AlgorithmId, DecoderContextBuilder, HMACKey, MessageClass, MessageDecoderBuilder, MessageEncoderBuilder,
+    StunMessageBuilder, TransactionId,
 };
 
 const TID: [u8; 12] = [0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae];
@@ -94,7 +94,10 @@ fn we_parse_and_validate_what_stun_rs_writes() {
     let mut buf = [0u8; 256];
     let n = MessageEncoderBuilder::default().build().encode(&mut buf, &msg).unwrap();
     let ours = Message::decode(&buf[..n]).expect("we accept stun-rs's message");
-    assert_eq!((ours.method, ours.class, ours.transaction_id), (method::BINDING, Class::Request, TID));
+    assert_eq!(
+        (ours.method, ours.class, ours.transaction_id),
+        (method::BINDING, Class::Request, TID)
+    );
     assert!(ours.verify_integrity(b"remote-password-22chars"));
     assert!(!ours.verify_integrity(b"another-password"));
     assert_eq!(ours.verify_fingerprint(), Some(true));
@@ -102,7 +105,10 @@ fn we_parse_and_validate_what_stun_rs_writes() {
         ours.get(attr_type::USERNAME).unwrap().unwrap(),
         Attribute::Username("rfrag:lfrag".into())
     );
-    assert_eq!(ours.get(attr_type::PRIORITY).unwrap().unwrap(), Attribute::Priority(0x6e00_1eff));
+    assert_eq!(
+        ours.get(attr_type::PRIORITY).unwrap().unwrap(),
+        Attribute::Priority(0x6e00_1eff)
+    );
     assert_eq!(
         ours.get(attr_type::ICE_CONTROLLING).unwrap().unwrap(),
         Attribute::IceControlling(42)
@@ -110,8 +116,13 @@ fn we_parse_and_validate_what_stun_rs_writes() {
     assert!(ours.has(attr_type::USE_CANDIDATE));
 
     // Long-term credentials, as a TURN client would send them.
-    let key = HMACKey::new_long_term("1735689600:alice", "example.org", "secret", Algorithm::from(AlgorithmId::MD5))
-        .unwrap();
+    let key = HMACKey::new_long_term(
+        "1735689600:alice",
+        "example.org",
+        "secret",
+        Algorithm::from(AlgorithmId::MD5),
+    )
+    .unwrap();
     let msg = StunMessageBuilder::new(ALLOCATE, MessageClass::Request)
         .with_transaction_id(TransactionId::from(TID))
         .with_attribute(UserName::new("1735689600:alice").unwrap())

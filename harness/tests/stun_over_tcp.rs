@@ -100,7 +100,7 @@ fn binding_over_tcp_reflects_the_nat_mapping() {
         .trace
         .events
         .iter()
-        .filter(|e| matches!(&e.kind, TraceKind::Segment { point, .. } if point == "stun"))
+        .filter(|e| matches!(&e.kind, TraceKind::Segment { point, .. } if &**point == "stun"))
         .count();
     assert_eq!(
         at_server, 4,

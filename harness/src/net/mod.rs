@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use crate::sim::SimRng;
 use crate::time::SimTime;
-use crate::trace::{Dir, Trace, TraceKind};
+use crate::trace::{Dir, Point, Trace, TraceKind};
 use firewall::{Firewall, FirewallSpec, Proto};
 use link::LinkState;
 pub use link::{LinkParams, LossModel};
@@ -119,7 +119,7 @@ struct Site {
 }
 
 struct NatNode {
-    point: String,
+    point: Point,
     /// UDP mappings.
     nat: Nat,
     /// TCP mappings: a table of their own with the same behaviour, as real NATs keep per protocol.
@@ -173,7 +173,7 @@ pub struct Net {
     private: HashMap<(usize, IpAddr), Attach>,
     /// (node, interface address) → site: a host may have interfaces on several sites (Wi-Fi, mobile).
     attach_site: HashMap<(Attach, IpAddr), usize>,
-    points: HashMap<(Attach, IpAddr), String>,
+    points: HashMap<(Attach, IpAddr), Point>,
     streams: Vec<stream::Stream>,
 }
 
@@ -215,7 +215,7 @@ impl Net {
             let tcp_rng = SimRng::derive(seed, &format!("nat-tcp/{point}"));
             ids.push(self.nats.len());
             self.nats.push(NatNode {
-                point,
+                point: point.into(),
                 nat: Nat::new(*ip, b.clone(), rng),
                 tcp: Nat::new(*ip, b.clone(), tcp_rng),
             });
@@ -255,7 +255,7 @@ impl Net {
             self.private.insert((site, ip), who);
         }
         self.attach_site.insert((who, ip), site);
-        self.points.insert((who, ip), point.to_string());
+        self.points.insert((who, ip), point.into());
     }
 
     /// The site's name.
@@ -309,7 +309,7 @@ impl Net {
         payload: Bytes,
     ) -> TraceKind {
         TraceKind::Dropped {
-            point: format!("{}/{part}", self.sites[site].name),
+            point: format!("{}/{part}", self.sites[site].name).into(),
             src,
             dst,
             reason,
@@ -404,7 +404,7 @@ impl Net {
             }
         }
         let Some(owner) = self.public.get(&dst.ip()).copied() else {
-            let point = self.sites[site].name.clone() + "/uplink";
+            let point: Point = (self.sites[site].name.clone() + "/uplink").into();
             trace.push(
                 now,
                 TraceKind::Dropped {
@@ -564,7 +564,7 @@ impl Net {
             match self.private.get(&(site, cur.ip())) {
                 Some(w) => *w,
                 None => {
-                    let point = self.sites[site].name.clone() + "/lan";
+                    let point: Point = (self.sites[site].name.clone() + "/lan").into();
                     trace.push(
                         now,
                         TraceKind::Dropped {
@@ -728,7 +728,7 @@ mod tests {
             )
             .is_none());
         assert!(
-            matches!(&tr.events.last().unwrap().kind, TraceKind::Dropped { point, reason, .. } if point == "a/firewall" && reason.contains("default policy"))
+            matches!(&tr.events.last().unwrap().kind, TraceKind::Dropped { point, reason, .. } if &**point == "a/firewall" && reason.contains("default policy"))
         );
         // TCP to 3478: the connect times out.
         let (_, open) = net.stream_open(

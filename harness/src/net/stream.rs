@@ -16,7 +16,7 @@ use bytes::Bytes;
 use super::firewall::Proto;
 use super::{Attach, Net, Owner};
 use crate::time::SimTime;
-use crate::trace::{Dir, Trace, TraceKind};
+use crate::trace::{Dir, Point, Trace, TraceKind};
 
 /// How long a client waits for a connection that never answers before giving up, 10 s (browsers and
 /// libwebrtc give up on a TURN/TCP connect within seconds, well before the kernel's SYN retries end).
@@ -112,7 +112,7 @@ impl Net {
         trace: &mut Trace,
     ) -> (StreamId, StreamOpen) {
         let id = self.streams.len();
-        let fail = |trace: &mut Trace, point: String, src: SocketAddr, reason: String| {
+        let fail = |trace: &mut Trace, point: Point, src: SocketAddr, reason: String| {
             trace.push(
                 now,
                 TraceKind::Dropped {
@@ -151,7 +151,7 @@ impl Net {
         }
         if let Some(fw) = &mut self.sites[site].firewall {
             if let Err(e) = fw.outbound(now, Proto::Tcp, cur, remote) {
-                let point = self.sites[site].name.clone() + "/firewall";
+                let point: Point = (self.sites[site].name.clone() + "/firewall").into();
                 return (id, fail(trace, point, cur, e.to_string()));
             }
         }
@@ -160,7 +160,7 @@ impl Net {
             who: server_who,
         }) = self.public.get(&remote.ip()).copied()
         else {
-            let point = self.sites[site].name.clone() + "/uplink";
+            let point: Point = (self.sites[site].name.clone() + "/uplink").into();
             return (id, fail(trace, point, cur, format!("no server at {}", remote.ip())));
         };
         // SYN, SYN-ACK (and for TLS 1.3 one more round trip), each leg retried on loss.
@@ -175,7 +175,7 @@ impl Net {
             match self.reliable_leg(from, to, t, 64) {
                 Some(at) => t = at,
                 None => {
-                    let point = self.sites[site].name.clone() + "/uplink";
+                    let point: Point = (self.sites[site].name.clone() + "/uplink").into();
                     return (id, fail(trace, point, cur, "handshake lost".into()));
                 }
             }
