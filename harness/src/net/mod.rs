@@ -172,8 +172,8 @@ pub struct Net {
     /// (site, private IP) → host.
     private: HashMap<(usize, IpAddr), Attach>,
     /// (node, interface address) → site: a host may have interfaces on several sites (Wi-Fi, mobile).
-    attach_site: HashMap<(Attach, IpAddr), usize>,
-    points: HashMap<(Attach, IpAddr), Point>,
+    /// (node, interface address) → (site, observation point): one lookup per hop for both.
+    attached: HashMap<(Attach, IpAddr), (usize, Point)>,
     streams: Vec<stream::Stream>,
 }
 
@@ -254,8 +254,7 @@ impl Net {
         } else {
             self.private.insert((site, ip), who);
         }
-        self.attach_site.insert((who, ip), site);
-        self.points.insert((who, ip), point.into());
+        self.attached.insert((who, ip), (site, point.into()));
     }
 
     /// The site's name.
@@ -265,7 +264,7 @@ impl Net {
 
     /// The observation point name of a node's interface.
     pub fn point(&self, who: Attach, ip: IpAddr) -> &str {
-        &self.points[&(who, ip)]
+        &self.attached[&(who, ip)].1
     }
 
     /// Whether the site's firewall (if any) lets a TCP connection to `port` out.
@@ -276,9 +275,14 @@ impl Net {
             .is_none_or(|f| f.permits_outbound(Proto::Tcp, port))
     }
 
+    /// The shared observation point of an attached interface.
+    fn point_of(&self, who: Attach, ip: IpAddr) -> Point {
+        self.attached[&(who, ip)].1.clone()
+    }
+
     /// The site a node's interface `ip` is on, if attached.
     pub fn site_of(&self, who: Attach, ip: IpAddr) -> Option<usize> {
-        self.attach_site.get(&(who, ip)).copied()
+        self.attached.get(&(who, ip)).map(|a| a.0)
     }
 
     /// One traversal of a site's access link (`up`: from the site to the core) of a `len`-byte packet
@@ -329,7 +333,7 @@ impl Net {
         payload: Bytes,
         trace: &mut Trace,
     ) -> Option<(SimTime, InFlight)> {
-        let Some(&site) = self.attach_site.get(&(who, src.ip())) else {
+        let Some((site, point)) = self.attached.get(&(who, src.ip())).cloned() else {
             // Not an interface of this node: the caller should have refused it; drop it visibly.
             trace.push(
                 now,
@@ -343,7 +347,6 @@ impl Net {
             );
             return None;
         };
-        let point = self.points[&(who, src.ip())].clone();
         trace.push(
             now,
             TraceKind::Datagram {
@@ -582,7 +585,7 @@ impl Net {
         trace.push(
             now,
             TraceKind::Datagram {
-                point: self.points[&(to, cur.ip())].clone(),
+                point: self.attached[&(to, cur.ip())].1.clone(),
                 dir: Dir::Rx,
                 src,
                 dst: cur,

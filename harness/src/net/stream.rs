@@ -128,7 +128,7 @@ impl Net {
                 reason: format!("no answer from {remote} ({reason})"),
             }
         };
-        let Some(&site) = self.attach_site.get(&(who, local.ip())) else {
+        let Some(site) = self.site_of(who, local.ip()) else {
             let r = fail(
                 trace,
                 "core".into(),
@@ -235,7 +235,7 @@ impl Net {
         }
         let (point, src, dst, from, to) = if to_server {
             (
-                self.points[&(s.client, s.local.ip())].clone(),
+                self.point_of(s.client, s.local.ip()),
                 s.local,
                 s.server,
                 s.client_site,
@@ -243,7 +243,7 @@ impl Net {
             )
         } else {
             (
-                self.points[&(s.server_who, s.server.ip())].clone(),
+                self.point_of(s.server_who, s.server.ip()),
                 s.server,
                 s.public,
                 s.server_site,
@@ -294,7 +294,7 @@ impl Net {
         trace.push(
             now,
             TraceKind::Segment {
-                point: self.points[&(to, local.ip())].clone(),
+                point: self.point_of(to, local.ip()),
                 dir: Dir::Rx,
                 tls: s.tls,
                 src: remote,
