@@ -75,6 +75,8 @@ struct Call {
     waiting_for_gathering: bool,
     /// Media on the selected pair, once ICE selected one.
     rtp: Option<Rtp>,
+    /// The call began with JMI, so JMI finish follows the session (XEP-0353 §3.6).
+    via_jmi: bool,
 }
 
 impl Call {
@@ -95,6 +97,7 @@ impl Call {
             state,
             ice: None,
             waiting_for_gathering: false,
+            via_jmi: true,
             rtp: None,
         }
     }
@@ -142,6 +145,8 @@ pub struct ReferenceEndpoint {
     contacts: BTreeMap<String, String>,
     call: Option<Call>,
     knobs: Knobs,
+    /// Disco#info features by full JID, learned from caps.
+    features: BTreeMap<String, Vec<String>>,
 }
 
 struct Turn {
@@ -195,6 +200,9 @@ pub struct Knobs {
     /// `strict-creator`: reject a session-accept or transport-info whose contents' (creator, name)
     /// are not those of the session-initiate, after acking it (Gajim, digest §9.3).
     pub strict_creator: bool,
+    /// `jmi`: advertise and speak XEP-0353 (default true). Without it the client ignores proposes,
+    /// and callers must send session-initiate directly (XEP-0353 §2).
+    pub no_jmi: bool,
 }
 
 /// Every knob name [`Knobs::apply`] accepts.
@@ -205,6 +213,7 @@ pub const KNOB_NAMES: &[&str] = &[
     "initiate-extra-media",
     "creator",
     "strict-creator",
+    "jmi",
 ];
 
 impl Knobs {
@@ -248,6 +257,7 @@ impl Knobs {
                 }
             }
             "strict-creator" => self.strict_creator = flag(value)?,
+            "jmi" => self.no_jmi = !flag(value)?,
             _ => return Err(format!("no knob `{name}` (knobs: {})", KNOB_NAMES.join(", "))),
         }
         Ok(())
@@ -289,6 +299,7 @@ impl ReferenceEndpoint {
             ice::Nomination::C001Always | ice::Nomination::C001Negotiated => "legacy-c001",
         }
         .into();
+        ep.ics.jmi = !knobs.no_jmi;
         ep.knobs = knobs;
         ep
     }
@@ -324,6 +335,7 @@ impl ReferenceEndpoint {
             contacts: BTreeMap::new(),
             call: None,
             knobs: Knobs::default(),
+            features: BTreeMap::new(),
         }
     }
 
@@ -342,7 +354,7 @@ impl ReferenceEndpoint {
 
     fn start(&mut self, _now: SimTime) {
         self.started = true;
-        self.send(signalling::presence());
+        self.send(signalling::presence(!self.knobs.no_jmi));
         let id = self.next_id("extdisco");
         let server = self.cfg.server.clone();
         self.send(
@@ -617,6 +629,7 @@ impl ReferenceEndpoint {
         }
         let sid = call.sid.clone();
         let peer = call.peer_full.clone();
+        let via_jmi = call.via_jmi;
         let was_session = matches!(call.state, CallState::Pending | CallState::Active);
         call.state = CallState::Ended;
         if let Some(a) = call.ice.as_mut() {
@@ -629,12 +642,14 @@ impl ReferenceEndpoint {
                 self.send(signalling::jingle_iq(&to, &id, signalling::terminate(&sid, reason)));
             }
             // XEP-0353 §3.6 (0.8.0): both parties send finish to the peer's full JID once the session ends.
-            let mid = self.next_id("jm-finish-");
-            self.send(signalling::jmi(
-                &to,
-                &mid,
-                signalling::jmi_simple("finish", &sid, Some("success")),
-            ));
+            if via_jmi {
+                let mid = self.next_id("jm-finish-");
+                self.send(signalling::jmi(
+                    &to,
+                    &mid,
+                    signalling::jmi_simple("finish", &sid, Some("success")),
+                ));
+            }
         }
         self.claim("ended");
     }
@@ -646,6 +661,26 @@ impl ReferenceEndpoint {
                     return;
                 }
                 let sid = self.rng.uuid_v4();
+                // A device known not to speak JMI gets session-initiate directly (XEP-0353 §2).
+                let direct = self.contacts.get(&to).cloned().filter(|full| {
+                    self.features
+                        .get(full)
+                        .is_some_and(|f| !f.iter().any(|x| x == ns::JMI) && f.iter().any(|x| x == ns::JINGLE))
+                });
+                if let Some(full) = direct {
+                    let mut call = Call::new(
+                        sid,
+                        Side::Initiator,
+                        to.clone(),
+                        Some(full),
+                        media.clone(),
+                        CallState::Proceeded,
+                    );
+                    call.via_jmi = false;
+                    self.call = Some(call);
+                    self.send_initiate(now);
+                    return;
+                }
                 self.call = Some(Call::new(
                     sid.clone(),
                     Side::Initiator,
@@ -732,7 +767,9 @@ impl ReferenceEndpoint {
         let id = x.attr("id").unwrap_or("").to_string();
         match x.name() {
             "propose" => {
-                if bare(&from) == bare(&self.cfg.jid) || self.call.as_ref().is_some_and(|c| c.state != CallState::Ended)
+                if self.knobs.no_jmi
+                    || bare(&from) == bare(&self.cfg.jid)
+                    || self.call.as_ref().is_some_and(|c| c.state != CallState::Ended)
                 {
                     return;
                 }
@@ -797,6 +834,15 @@ impl ReferenceEndpoint {
         let typ = iq.attr("type").unwrap_or("");
         let me = self.cfg.jid.clone();
         if typ == "result" {
+            if let (Some(q), Some(from)) = (iq.get_child("query", ns::DISCO_INFO), iq.attr("from")) {
+                let features: Vec<String> = q
+                    .children()
+                    .filter(|c| c.is("feature", ns::DISCO_INFO))
+                    .filter_map(|c| c.attr("var").map(str::to_string))
+                    .collect();
+                self.features.insert(from.to_string(), features);
+                return;
+            }
             if let Some(s) = iq.get_child("services", ns::EXTDISCO) {
                 if self.gather.started.is_some() {
                     return;
@@ -880,7 +926,7 @@ impl ReferenceEndpoint {
         }
         if typ == "get" {
             if let Some(q) = iq.get_child("query", ns::DISCO_INFO) {
-                let info = signalling::disco_info(q.attr("node").map(str::to_string));
+                let info = signalling::disco_info(q.attr("node").map(str::to_string), !self.knobs.no_jmi);
                 let mut r = iq_result(iq, &me);
                 r.append_child(Element::from(info));
                 self.send(r);
@@ -972,6 +1018,7 @@ impl ReferenceEndpoint {
                         CallState::Ringing,
                     );
                     call.ice = Some(agent);
+                    call.via_jmi = false;
                     self.call = Some(call);
                     self.claim("ringing");
                 }
@@ -1215,6 +1262,12 @@ impl Endpoint for ReferenceEndpoint {
                     if let Some(f) = s.attr("from") {
                         if s.attr("type").is_none() {
                             self.contacts.insert(bare(f).to_string(), f.to_string());
+                            // Learn what the device supports before the user presses call (XEP-0115 §6.2).
+                            if let Some(c) = s.get_child("c", ns::CAPS) {
+                                let id = self.next_id("disco");
+                                let q = signalling::disco_query(f, &id, c);
+                                self.send(q);
+                            }
                         }
                     }
                 }

@@ -23,8 +23,9 @@ use crate::ice::{Candidate, CandidateType};
 /// Caps node of the reference endpoint.
 pub const CAPS_NODE: &str = "https://jingle-interop.example/reference";
 
-/// The features a call-capable client advertises (digest §4.1), sorted as disco requires.
-pub fn features() -> Vec<&'static str> {
+/// The features a call-capable client advertises (digest §4.1), sorted as disco requires; `jmi`
+/// adds urn:xmpp:jingle-message:0.
+pub fn features(jmi: bool) -> Vec<&'static str> {
     let mut f = vec![
         ns::DISCO_INFO,
         ns::JINGLE,
@@ -33,40 +34,57 @@ pub fn features() -> Vec<&'static str> {
         ns::JINGLE_RTP_VIDEO,
         ns::JINGLE_ICE_UDP,
         ns::JINGLE_DTLS,
-        ns::JMI,
     ];
+    if jmi {
+        f.push(ns::JMI);
+    }
     f.sort_unstable();
     f
 }
 
 /// Our disco#info, for the caps hash and for answering queries.
-pub fn disco_info(node: Option<String>) -> DiscoInfoResult {
+pub fn disco_info(node: Option<String>, jmi: bool) -> DiscoInfoResult {
     DiscoInfoResult {
         node,
         identities: vec![Identity::new("client", "phone", "en", "jingle-interop reference")],
-        features: features().into_iter().map(String::from).collect(),
+        features: features(jmi).into_iter().map(String::from).collect(),
         extensions: vec![],
     }
 }
 
 /// XEP-0115 `ver` of our disco#info (SHA-1, base64).
-pub fn caps_ver() -> String {
+pub fn caps_ver(jmi: bool) -> String {
     use base64::Engine;
-    let s = xmpp_parsers::caps::compute_disco(&disco_info(None));
+    let s = xmpp_parsers::caps::compute_disco(&disco_info(None, jmi));
     let h = xmpp_parsers::caps::hash_caps(&s, Algo::Sha_1).expect("sha-1 is supported");
     base64::engine::general_purpose::STANDARD.encode(h.hash)
 }
 
 /// Initial presence with caps.
-pub fn presence() -> Element {
+pub fn presence(jmi: bool) -> Element {
     el("presence", ns::CLIENT)
         .append(
             el("c", ns::CAPS)
                 .a("hash", "sha-1")
                 .a("node", CAPS_NODE)
-                .a("ver", caps_ver())
+                .a("ver", caps_ver(jmi))
                 .build(),
         )
+        .build()
+}
+
+/// A disco#info query for the caps node a presence announced (XEP-0115 §6.2).
+pub fn disco_query(to: &str, id: &str, caps: &Element) -> Element {
+    let node = format!(
+        "{}#{}",
+        caps.attr("node").unwrap_or_default(),
+        caps.attr("ver").unwrap_or_default()
+    );
+    el("iq", ns::CLIENT)
+        .a("type", "get")
+        .a("to", to)
+        .a("id", id)
+        .append(el("query", ns::DISCO_INFO).a("node", node).build())
         .build()
 }
 
@@ -272,10 +290,13 @@ mod tests {
     #[test]
     fn jmi_sorts_before_jingle_in_features() {
         // Pitfall from the digest §4.2: '-' (0x2D) sorts before ':' (0x3A).
-        let f = features();
+        let f = features(true);
         let a = f.iter().position(|x| *x == ns::JMI).unwrap();
         let b = f.iter().position(|x| *x == ns::JINGLE).unwrap();
         assert!(a < b);
-        assert_eq!(caps_ver().len(), 28);
+        assert_eq!(caps_ver(true).len(), 28);
+        // A device without JMI hashes to another ver, so peers re-query and see the difference.
+        assert!(!features(false).contains(&ns::JMI));
+        assert_ne!(caps_ver(false), caps_ver(true));
     }
 }
