@@ -15,7 +15,16 @@ pub const PROPOSE_MATCHES_INITIATE: CheckDef = CheckDef {
 pub fn propose_matches_initiate(ctx: &Ctx) -> CheckResult {
     let d = &PROPOSE_MATCHES_INITIATE;
     let w = &ctx.wire;
-    let Some(propose) = w.jmi.iter().find(|j| j.kind == "propose" && j.dir == Dir::Tx) else {
+    // With a tie-break both sides proposed; judge the propose that led to a session, if any.
+    let proposes = || w.jmi.iter().filter(|j| j.kind == "propose" && j.dir == Dir::Tx);
+    let chosen = proposes()
+        .find(|p| {
+            w.jingle
+                .iter()
+                .any(|j| j.action == "session-initiate" && j.dir == Dir::Tx && j.sid == p.id && j.party == p.party)
+        })
+        .or_else(|| proposes().next());
+    let Some(propose) = chosen else {
         let direct = w
             .jingle
             .iter()

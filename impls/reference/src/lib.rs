@@ -767,10 +767,32 @@ impl ReferenceEndpoint {
         let id = x.attr("id").unwrap_or("").to_string();
         match x.name() {
             "propose" => {
-                if self.knobs.no_jmi
-                    || bare(&from) == bare(&self.cfg.jid)
-                    || self.call.as_ref().is_some_and(|c| c.state != CallState::Ended)
-                {
+                if self.knobs.no_jmi || bare(&from) == bare(&self.cfg.jid) {
+                    return;
+                }
+                // Both proposed to each other (XEP-0353 §3.8, digest §1.5): the lower id wins, in octet
+                // order; equal ids fall back to the lower JID.
+                let glare = self
+                    .call
+                    .as_ref()
+                    .filter(|c| c.state == CallState::Proposed && c.peer_bare == bare(&from))
+                    .map(|c| c.sid.clone());
+                if let Some(ours) = glare {
+                    let theirs_wins = id < ours || (id == ours && from.as_str() < self.cfg.jid.as_str());
+                    if !theirs_wins {
+                        let mid = self.next_id("jm-reject-");
+                        self.send(signalling::jmi(&from, &mid, tie_break("reject", &id)));
+                        return;
+                    }
+                    let to = bare(&from).to_string();
+                    let mid = self.next_id("jm-retract-");
+                    self.send(signalling::jmi(&to, &mid, tie_break("retract", &ours)));
+                    if let Some(c) = self.call.as_mut() {
+                        c.state = CallState::Ended;
+                    }
+                    // Then their propose is answered normally, below.
+                }
+                if self.call.as_ref().is_some_and(|c| c.state != CallState::Ended) {
                     return;
                 }
                 let media: Vec<String> = x
@@ -1208,6 +1230,14 @@ impl ReferenceEndpoint {
             self.emit(now, local, remote, p);
         }
     }
+}
+
+/// A JMI `reject` or `retract` ending the losing propose of a tie-break: reason `expired` and
+/// `<tie-break/>` (XEP-0353 §3.8).
+fn tie_break(name: &str, sid: &str) -> Element {
+    let mut e = signalling::jmi_simple(name, sid, Some("expired"));
+    e.append_child(el("tie-break", ns::JMI).build());
+    e
 }
 
 fn call_side(c: &Option<Call>) -> Option<Side> {
