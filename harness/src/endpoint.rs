@@ -68,6 +68,10 @@ pub enum UserAction {
     Reject,
     /// End the call (or cancel it before it is answered).
     Hangup,
+    /// The app goes to the background (screen off): tell the server `<inactive/>` (XEP-0352).
+    GoInactive,
+    /// The app comes back: tell the server `<active/>` (XEP-0352).
+    GoActive,
 }
 
 impl UserAction {
@@ -78,6 +82,8 @@ impl UserAction {
             UserAction::Answer => "answer",
             UserAction::Reject => "reject",
             UserAction::Hangup => "hangup",
+            UserAction::GoInactive => "go-inactive",
+            UserAction::GoActive => "go-active",
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::net::{nat_profiles, Attach, InFlight, LinkParams, Net};
 use crate::scenario::{Action, RunSpec};
 use crate::servers::stun::StunServer;
 use crate::servers::turn::{ClientTransport, TurnConfig, TurnOutput, TurnServer};
-use crate::servers::xmpp::{ExtService, RestCredentials, XmppServer};
+use crate::servers::xmpp::{CsiPolicy, ExtService, RestCredentials, XmppServer};
 use crate::sim::{EventQueue, SimRng};
 use crate::time::SimTime;
 use crate::trace::{Dir, Trace, TraceKind};
@@ -350,7 +350,14 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
     let mut w = World {
         q: EventQueue::new(),
         net,
-        xmpp: XmppServer::new(XMPP_DOMAIN, &jids, services),
+        xmpp: XmppServer::new(XMPP_DOMAIN, &jids, services).with_csi(
+            sc.servers
+                .xmpp
+                .csi
+                .as_deref()
+                .and_then(CsiPolicy::parse)
+                .unwrap_or_default(),
+        ),
         stun,
         turn,
         turn_streams: Default::default(),
@@ -401,6 +408,8 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             Action::Answer => UserAction::Answer,
             Action::Reject => UserAction::Reject,
             Action::Hangup => UserAction::Hangup,
+            Action::GoInactive => UserAction::GoInactive,
+            Action::GoActive => UserAction::GoActive,
             a @ (Action::LinkDown | Action::LinkUp | Action::SwitchInterface { .. }) => {
                 w.q.push(SimTime::ZERO + s.at, Ev::Net { ep, action: a.clone() });
                 continue;

@@ -191,3 +191,55 @@ pub fn finish_sent(ctx: &Ctx) -> CheckResult {
         vec![term.index],
     )
 }
+
+/// How long the propose took to reach the callee, and why when the server held it.
+pub const PROPOSE_DELIVERY: CheckDef = CheckDef {
+    id: "jmi.propose-delivery",
+    level: Level::Info,
+    cite: "XEP-0352 §2",
+    summary: "when the propose reached the callee, and whether the server held it while the callee was CSI-inactive",
+};
+
+/// See [`PROPOSE_DELIVERY`].
+pub fn propose_delivery(ctx: &Ctx) -> CheckResult {
+    let d = &PROPOSE_DELIVERY;
+    let w = &ctx.wire;
+    let Some(sent) = w.jmi.iter().find(|j| j.kind == "propose" && j.dir == Dir::Tx) else {
+        return result(d, Verdict::Inconclusive, "no propose was sent".into(), vec![]);
+    };
+    let Some(got) = w
+        .jmi
+        .iter()
+        .find(|j| j.kind == "propose" && j.dir == Dir::Rx && j.id == sent.id && j.party != sent.party)
+    else {
+        return result(
+            d,
+            Verdict::Informational,
+            format!("{}'s propose never reached the callee", sent.party),
+            vec![sent.index],
+        );
+    };
+    let ms = (got.time - sent.time).as_millis();
+    // The callee's CSI state: its last <inactive/>/<active/> before the propose was sent.
+    let csi = |name: &'static str| {
+        ctx.out.trace.events.iter().filter(move |e| {
+            matches!(&e.kind, crate::trace::TraceKind::Stanza { party, dir: Dir::Tx, element, .. }
+                if *party == got.party && element.ns() == crate::xml::ns::CSI && element.name() == name)
+        })
+    };
+    let inactive = csi("inactive").filter(|e| e.time <= sent.time).last();
+    let active_after = csi("active").find(|e| e.time > sent.time);
+    let detail = match (inactive, active_after) {
+        (Some(i), Some(a)) if got.time >= a.time => format!(
+            "the server held {}'s propose for {ms} ms: {} went CSI-inactive at {} and the propose arrived only after \
+             it sent <active/> at {}, so the call could not ring meanwhile",
+            sent.party, got.party, i.time, a.time
+        ),
+        (Some(i), _) => format!(
+            "delivered after {ms} ms although {} was CSI-inactive since {} (the server does not hold JMI)",
+            got.party, i.time
+        ),
+        _ => format!("delivered to {} after {ms} ms", got.party),
+    };
+    result(d, Verdict::Informational, detail, vec![sent.index, got.index])
+}

@@ -317,7 +317,8 @@ impl Default for TurnSettings {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct XmppSettings {
-    /// Client State Indication behaviour; only `none` (deliver at once) exists so far.
+    /// Client State Indication behaviour for inactive clients: `none` (deliver at once, default),
+    /// `queue-bodyless` (hold messages without a body, JMI included), `queue-except-jmi`.
     #[serde(default)]
     pub csi: Option<String>,
 }
@@ -414,6 +415,10 @@ pub enum Action {
     Reject,
     /// Hang up or cancel.
     Hangup,
+    /// The app goes to the background: CSI `<inactive/>`.
+    GoInactive,
+    /// The app comes back: CSI `<active/>`.
+    GoActive,
     /// The party's current access link goes down (every packet across it is lost).
     LinkDown,
     /// The party's current access link comes back.
@@ -432,6 +437,8 @@ pub const ACTIONS: &[&str] = &[
     "answer",
     "reject",
     "hangup",
+    "go-inactive",
+    "go-active",
     "link-down",
     "link-up",
     "switch-interface",
@@ -494,6 +501,8 @@ impl<'de> Deserialize<'de> for Step {
                     },
                     "answer" => Action::Answer,
                     "reject" => Action::Reject,
+                    "go-inactive" => Action::GoInactive,
+                    "go-active" => Action::GoActive,
                     "link-down" => Action::LinkDown,
                     "link-up" => Action::LinkUp,
                     "switch-interface" => Action::SwitchInterface {
@@ -658,10 +667,10 @@ impl Scenario {
             }
         }
         if let Some(c) = &sc.servers.xmpp.csi {
-            if c != "none" {
+            if crate::servers::xmpp::CsiPolicy::parse(c).is_none() {
                 return Err(err(
                     "servers.xmpp.csi",
-                    format!("CSI behaviour `{c}` is not modelled yet (only `none`)"),
+                    format!("unknown CSI behaviour `{c}` (none, queue-bodyless, queue-except-jmi)"),
                 ));
             }
         }

@@ -69,6 +69,43 @@ pub fn xep0082_datetime(unix: u64) -> String {
 struct Session {
     jid: String,
     presence: Option<Element>,
+    /// The client said `<inactive/>` (XEP-0352) and has not said `<active/>` since.
+    inactive: bool,
+    /// Stanzas held while inactive, delivered in order on `<active/>`.
+    held: Vec<Element>,
+}
+
+/// What the server holds for a CSI-inactive client (XEP-0352 §2 leaves it to the server; digest §9.8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CsiPolicy {
+    /// Deliver everything at once (a conformant server for calls).
+    #[default]
+    None,
+    /// Hold messages without a body, JMI included (Openfire before OF-2750, older Prosody mod_csi_simple).
+    QueueBodyless,
+    /// Hold bodyless messages except JMI ("jingle call" exempt, newer Prosody and Openfire).
+    QueueExceptJmi,
+}
+
+impl CsiPolicy {
+    /// Parses the scenario's name for it (`none`, `queue-bodyless`, `queue-except-jmi`).
+    pub fn parse(s: &str) -> Option<CsiPolicy> {
+        Some(match s {
+            "none" => CsiPolicy::None,
+            "queue-bodyless" => CsiPolicy::QueueBodyless,
+            "queue-except-jmi" => CsiPolicy::QueueExceptJmi,
+            _ => return None,
+        })
+    }
+
+    fn holds(self, m: &Element) -> bool {
+        let bodyless = m.name() == "message" && !m.has_child("body", ns::CLIENT);
+        match self {
+            CsiPolicy::None => false,
+            CsiPolicy::QueueBodyless => bodyless,
+            CsiPolicy::QueueExceptJmi => bodyless && !m.children().any(|c| c.ns() == ns::JMI),
+        }
+    }
 }
 
 /// Messages held for an account with no available resource (RFC 6121 §8.5.2.2.1 allows storing
@@ -86,10 +123,11 @@ pub struct XmppServer {
     sessions: Vec<Session>,
     services: Vec<ExtService>,
     offline: Vec<Offline>,
+    csi: CsiPolicy,
 }
 
 /// Features the server advertises in disco#info.
-const SERVER_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::EXTDISCO];
+const SERVER_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::EXTDISCO, ns::CSI];
 
 impl XmppServer {
     /// A server for `domain` with these external services and one bound session per JID in `clients`
@@ -102,11 +140,20 @@ impl XmppServer {
                 .map(|j| Session {
                     jid: j.clone(),
                     presence: None,
+                    inactive: false,
+                    held: Vec::new(),
                 })
                 .collect(),
             services,
             offline: Vec::new(),
+            csi: CsiPolicy::None,
         }
+    }
+
+    /// The server with this CSI policy.
+    pub fn with_csi(mut self, csi: CsiPolicy) -> XmppServer {
+        self.csi = csi;
+        self
     }
 
     fn index_of_full(&self, jid: &str) -> Option<usize> {
@@ -136,8 +183,34 @@ impl XmppServer {
         self.sessions.iter().any(|s| bare(&s.jid) == bare_jid)
     }
 
-    /// Handles one stanza sent by client `from_idx`; returns deliveries as (client index, stanza).
-    pub fn handle(&mut self, from_idx: usize, mut stanza: Element) -> Vec<(usize, Element)> {
+    /// Handles one stanza (or CSI nonza) sent by client `from_idx`; returns deliveries as (client
+    /// index, stanza). Deliveries to a CSI-inactive client that the policy holds are kept until it
+    /// says `<active/>`.
+    pub fn handle(&mut self, from_idx: usize, stanza: Element) -> Vec<(usize, Element)> {
+        if stanza.ns() == ns::CSI {
+            match stanza.name() {
+                "inactive" => self.sessions[from_idx].inactive = true,
+                "active" => {
+                    self.sessions[from_idx].inactive = false;
+                    let held = std::mem::take(&mut self.sessions[from_idx].held);
+                    return held.into_iter().map(|s| (from_idx, s)).collect();
+                }
+                _ => {}
+            }
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (i, s) in self.handle_stanza(from_idx, stanza) {
+            if self.sessions[i].inactive && self.csi.holds(&s) {
+                self.sessions[i].held.push(s);
+            } else {
+                out.push((i, s));
+            }
+        }
+        out
+    }
+
+    fn handle_stanza(&mut self, from_idx: usize, mut stanza: Element) -> Vec<(usize, Element)> {
         let from = self.sessions[from_idx].jid.clone();
         // The server stamps the sender's full JID, whatever the client wrote (RFC 6120 §8.1.2.1).
         set_attr(&mut stanza, "from", from.clone());

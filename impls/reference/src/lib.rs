@@ -737,6 +737,9 @@ impl ReferenceEndpoint {
                 }
                 self.claim("rejected");
             }
+            // XEP-0352 nonzas on the client stream: the server decides what to hold meanwhile.
+            UserAction::GoInactive => self.send(el("inactive", ns::CSI).build()),
+            UserAction::GoActive => self.send(el("active", ns::CSI).build()),
             UserAction::Hangup => {
                 let Some(call) = self.call.as_mut() else { return };
                 match call.state {
