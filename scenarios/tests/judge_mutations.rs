@@ -156,3 +156,54 @@ fn a_corrupted_fingerprint_fails() {
     assert_eq!(v, Verdict::Fail);
     assert!(detail.contains("wrong FINGERPRINT"), "{detail}");
 }
+
+#[test]
+fn checks_started_closer_than_ta_fail_pacing() {
+    let mut out = basic_call();
+    assert_eq!(verdict(&out, "ice.pacing").0, Verdict::Pass);
+    // Move the caller's second new check to 10 ms after its first.
+    let checks: Vec<usize> = out
+        .trace
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Tx, payload, .. }
+                if &**point == "caller" && payload.starts_with(&[0x00, 0x01]) && payload.len() > 60)
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let first = out.trace.events[checks[0]].time;
+    let second = checks
+        .iter()
+        .copied()
+        .find(|&i| {
+            let a = &out.trace.events[i].kind;
+            let b = &out.trace.events[checks[0]].kind;
+            match (a, b) {
+                (TraceKind::Datagram { payload: pa, .. }, TraceKind::Datagram { payload: pb, .. }) => {
+                    pa[8..20] != pb[8..20]
+                }
+                _ => false,
+            }
+        })
+        .expect("a second transaction");
+    out.trace.events[second].time = first + std::time::Duration::from_millis(10);
+    let (v, detail) = verdict(&out, "ice.pacing");
+    assert_eq!(v, Verdict::NonStrict, "{detail}");
+    assert!(detail.contains("10000 µs apart"), "{detail}");
+}
+
+#[test]
+fn a_disco_answer_that_does_not_hash_to_the_caps_ver_fails() {
+    let mut out = basic_call();
+    assert_eq!(verdict(&out, "disco.caps-ver-valid").0, Verdict::Pass);
+    edit_sent_stanzas(&mut out, "callee", |m| {
+        if let Some(q) = m.get_child_mut("query", ns::DISCO_INFO) {
+            q.remove_child("feature", ns::DISCO_INFO);
+        }
+    });
+    let (v, detail) = verdict(&out, "disco.caps-ver-valid");
+    assert_eq!(v, Verdict::Fail);
+    assert!(detail.starts_with("callee advertises caps ver"), "{detail}");
+}

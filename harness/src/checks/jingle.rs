@@ -329,3 +329,62 @@ pub fn initiate_to_proceeder(ctx: &Ctx) -> CheckResult {
         )
     }
 }
+
+/// session-accept answers only contents the initiate offered.
+pub const ACCEPT_WITHIN_INITIATE: CheckDef = CheckDef {
+    id: "jingle.accept-within-initiate",
+    level: Level::Must,
+    cite: "XEP-0166 §7.2.8",
+    summary: "session-accept carries only media the session-initiate offered",
+};
+
+/// See [`ACCEPT_WITHIN_INITIATE`].
+pub fn accept_within_initiate(ctx: &Ctx) -> CheckResult {
+    let d = &ACCEPT_WITHIN_INITIATE;
+    let Some(accept) = ctx
+        .wire
+        .jingle
+        .iter()
+        .find(|j| j.action == "session-accept" && j.dir == Dir::Tx)
+    else {
+        return result(d, Verdict::Inconclusive, "no session-accept was sent".into(), vec![]);
+    };
+    let Some(init) = ctx
+        .wire
+        .jingle
+        .iter()
+        .find(|j| j.action == "session-initiate" && j.sid == accept.sid)
+    else {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "the session-initiate for this session is not in the trace".into(),
+            vec![accept.index],
+        );
+    };
+    let offered = init.media();
+    let extra: Vec<String> = accept.media().difference(&offered).cloned().collect();
+    if extra.is_empty() {
+        result(
+            d,
+            Verdict::Pass,
+            format!(
+                "{} accepted {:?} of the offered {:?}",
+                accept.party,
+                accept.media(),
+                offered
+            ),
+            vec![init.index, accept.index],
+        )
+    } else {
+        result(
+            d,
+            Verdict::Fail,
+            format!(
+                "{}'s session-accept adds media {extra:?} the initiate never offered",
+                accept.party
+            ),
+            vec![init.index, accept.index],
+        )
+    }
+}

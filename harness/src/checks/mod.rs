@@ -3,7 +3,9 @@
 //! Every check has a stable id, a level, and a citation. "Nothing ran" is never a pass: a check whose
 //! precondition never happened says `inconclusive` or `fail`, with a detail saying which.
 
+mod caps;
 mod ice_nomination;
+mod ice_timing;
 mod jingle;
 mod jmi;
 mod media;
@@ -97,15 +99,22 @@ pub fn catalogue() -> Vec<CheckDef> {
         jingle::IQ_ACKED,
         jingle::TERMINATE_REASON,
         jingle::INITIATE_TO_PROCEEDER,
+        jingle::ACCEPT_WITHIN_INITIATE,
+        caps::VER_VALID,
         stun_wire::CREDENTIALS_SIGNALLED,
         stun_wire::CHECK_ATTRIBUTES,
         stun_wire::FINGERPRINT_VALID,
+        ice_timing::PACING,
+        ice_timing::RETRANSMISSION_TIMER,
+        ice_timing::NO_FAILURE_BEFORE_PAC,
         ice_nomination::CONTROLLING_NOMINATES,
         ice_nomination::CONTROLLED_USES_NOMINATED,
         media::BIDIRECTIONAL_ON_SELECTED_PAIR,
         renomination::ONLY_WHEN_NEGOTIATED,
         turn::ALLOCATION,
         stun_wire::PERMISSION_BEFORE_SEND,
+        turn::CREDENTIALS_FROM_XEP0215,
+        turn::REFRESH_BEFORE_EXPIRY,
     ]
 }
 
@@ -232,14 +241,21 @@ pub fn evaluate(ctx: &Ctx) -> Vec<CheckResult> {
         jingle::iq_acked(ctx),
         jingle::terminate_reason_valid(ctx),
         jingle::initiate_to_proceeder(ctx),
+        jingle::accept_within_initiate(ctx),
+        caps::ver_valid(ctx),
         stun_wire::credentials_signalled(ctx),
         stun_wire::check_attributes(ctx),
         stun_wire::fingerprint_valid(ctx),
+        ice_timing::pacing(ctx),
+        ice_timing::retransmission_timer(ctx),
+        ice_timing::no_failure_before_pac(ctx),
         ice_nomination::controlling_nominates(ctx),
         ice_nomination::controlled_uses_nominated(ctx),
         media::bidirectional_on_selected_pair(ctx),
         renomination::only_when_negotiated(ctx),
         turn::allocation(ctx),
         stun_wire::permission_before_send(ctx),
+        turn::credentials_from_xep0215(ctx),
+        turn::refresh_before_expiry(ctx),
     ]
 }

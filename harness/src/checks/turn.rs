@@ -120,3 +120,135 @@ pub fn allocation(ctx: &Ctx) -> CheckResult {
         all.iter().map(|o| o.index).collect(),
     )
 }
+
+/// The TURN credentials a client uses are the ones its XMPP server handed out.
+pub const CREDENTIALS_FROM_XEP0215: CheckDef = CheckDef {
+    id: "turn.credentials-from-xep0215",
+    level: Level::Should,
+    cite: "XEP-0215 §3",
+    summary: "a client authenticates its TURN Allocate with a username its XMPP server handed out through XEP-0215",
+};
+
+/// Allocations are refreshed before they expire.
+pub const REFRESH_BEFORE_EXPIRY: CheckDef = CheckDef {
+    id: "turn.refresh-before-expiry",
+    level: Level::Must,
+    cite: "RFC 8656 §8",
+    summary: "a client still using its allocation refreshes it before the lifetime the server granted runs out",
+};
+
+/// See [`CREDENTIALS_FROM_XEP0215`].
+pub fn credentials_from_xep0215(ctx: &Ctx) -> CheckResult {
+    let d = &CREDENTIALS_FROM_XEP0215;
+    let mut n = 0;
+    for party in [&ctx.caller, &ctx.callee] {
+        // Usernames the server handed this party.
+        let handed: Vec<String> = ctx
+            .out
+            .trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                crate::trace::TraceKind::Stanza {
+                    party: p,
+                    dir: Dir::Rx,
+                    element,
+                    ..
+                } if p == party => element.get_child("services", crate::xml::ns::EXTDISCO),
+                _ => None,
+            })
+            .flat_map(|s| s.children())
+            .filter_map(|svc| svc.attr("username").map(str::to_string))
+            .collect();
+        for a in ctx.wire.stun.iter().filter(|s| {
+            &s.party == party && s.dir == Dir::Tx && s.msg.method == method::ALLOCATE && s.msg.class == Class::Request
+        }) {
+            let Some(Ok(Attribute::Username(u))) = a.msg.get(attr_type::USERNAME) else {
+                continue;
+            };
+            n += 1;
+            if !handed.contains(&u) {
+                return result(
+                    d,
+                    Verdict::Fail,
+                    format!("{party} authenticated an Allocate as `{u}`, which its XMPP server never handed out"),
+                    vec![a.index],
+                );
+            }
+        }
+    }
+    if n == 0 {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "no authenticated Allocate was sent".into(),
+            vec![],
+        );
+    }
+    result(
+        d,
+        Verdict::Pass,
+        format!("{n} authenticated Allocates, all with XEP-0215 credentials"),
+        vec![],
+    )
+}
+
+/// See [`REFRESH_BEFORE_EXPIRY`].
+pub fn refresh_before_expiry(ctx: &Ctx) -> CheckResult {
+    let d = &REFRESH_BEFORE_EXPIRY;
+    let end = ctx.out.trace.events.last().map(|e| e.time).unwrap_or_default();
+    let mut due = 0;
+    for party in [&ctx.caller, &ctx.callee] {
+        let party_stun: Vec<_> = ctx
+            .wire
+            .stun
+            .iter()
+            .filter(|s| &s.party == party && !s.relayed)
+            .collect();
+        for ok in party_stun
+            .iter()
+            .filter(|s| s.dir == Dir::Rx && s.msg.method == method::ALLOCATE && s.msg.class == Class::Success)
+        {
+            let Some(Ok(Attribute::Lifetime(l))) = ok.msg.get(attr_type::LIFETIME) else {
+                continue;
+            };
+            let expiry = ok.time + std::time::Duration::from_secs(l.into());
+            if expiry > end {
+                continue; // the run ended before a refresh was due
+            }
+            due += 1;
+            let refreshed = party_stun.iter().any(|s| {
+                s.dir == Dir::Tx
+                    && s.msg.method == method::REFRESH
+                    && s.msg.class == Class::Request
+                    && s.time > ok.time
+                    && s.time < expiry
+            });
+            if !refreshed {
+                return result(
+                    d,
+                    Verdict::Fail,
+                    format!(
+                        "{party}'s allocation granted {l} s at {} expired at {expiry} without a Refresh",
+                        ok.time
+                    ),
+                    vec![ok.index],
+                );
+            }
+        }
+    }
+    if due == 0 {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "no allocation reached the end of its lifetime within the run".into(),
+            vec![],
+        );
+    }
+    result(
+        d,
+        Verdict::Pass,
+        format!("{due} allocations refreshed before expiry"),
+        vec![],
+    )
+}

@@ -180,6 +180,9 @@ pub struct IceAgent {
     pac_passed: bool,
     /// The peer's transport advertised renomination (`<renomination/>`).
     peer_renomination: bool,
+    /// When the last new check (not a retransmission) went out: every new check, triggered and
+    /// nominating ones included, waits Ta after it (RFC 8445 §14.2).
+    last_check_at: Option<SimTime>,
     /// Last NOMINATION value sent (libwebrtc's counter starts at 1).
     nomination_counter: u32,
     nominating: Option<usize>,
@@ -216,6 +219,7 @@ impl IceAgent {
             first_valid_at: None,
             pac_passed: false,
             peer_renomination: false,
+            last_check_at: None,
             nomination_counter: 0,
             nominating: None,
             selected: None,
@@ -552,6 +556,7 @@ impl IceAgent {
     }
 
     fn send_check(&mut self, now: SimTime, p: usize, use_candidate: bool) {
+        self.last_check_at = Some(now);
         let (Some(ru), Some(rp)) = (self.remote_ufrag.clone(), self.remote_pwd.clone()) else {
             return;
         };
@@ -627,8 +632,13 @@ impl IceAgent {
             // ahead of everything else.
             self.nominating = Some(best_valid);
             self.triggered.push_front((best_valid, true));
-            self.send_next_check(now);
-            self.next_check = Some(now + self.cfg.ta);
+            let due = self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now));
+            if due <= now {
+                self.send_next_check(now);
+                self.next_check = Some(now + self.cfg.ta);
+            } else {
+                self.next_check = Some(due);
+            }
         }
     }
 
@@ -842,7 +852,8 @@ impl IceAgent {
             self.triggered.push_back((p, false));
         }
         if self.started_at.is_some() && self.next_check.is_none() {
-            self.next_check = Some(now);
+            // Paced like every new check: Ta after the last one (RFC 8445 §14.2).
+            self.next_check = Some(self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now)));
         }
     }
 
