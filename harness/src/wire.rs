@@ -396,6 +396,20 @@ impl Wire {
         }
     }
 
+    /// The first Jingle `action` any party sent.
+    pub fn first_sent(&self, action: &str) -> Option<&JingleSeen> {
+        self.jingle.iter().find(|j| j.dir == Dir::Tx && j.action == action)
+    }
+
+    /// Every session-initiate and session-accept sent, in order: the actions that carry an offer or
+    /// an answer.
+    pub fn offers_and_answers(&self) -> Vec<&JingleSeen> {
+        self.jingle
+            .iter()
+            .filter(|j| j.dir == Dir::Tx && matches!(j.action.as_str(), "session-initiate" | "session-accept"))
+            .collect()
+    }
+
     /// The session-accept `party` received and did not refuse with an IQ error, if any: the session
     /// is accepted from that party's view.
     pub fn accepted_by(&self, party: &str) -> Option<&JingleSeen> {

@@ -23,12 +23,7 @@ pub const FINGERPRINT_PRESENT: CheckDef = CheckDef {
 /// See [`CONTENT_CREATOR_CONSISTENT`].
 pub fn content_creator_consistent(ctx: &Ctx) -> CheckResult {
     let d = &CONTENT_CREATOR_CONSISTENT;
-    let Some(init) = ctx
-        .wire
-        .jingle
-        .iter()
-        .find(|j| j.action == "session-initiate" && j.dir == Dir::Tx)
-    else {
+    let Some(init) = ctx.wire.first_sent("session-initiate") else {
         return result(d, Verdict::Inconclusive, "no session-initiate was sent".into(), vec![]);
     };
     let created: Vec<(Option<String>, Option<String>)> = init
@@ -89,12 +84,7 @@ pub fn content_creator_consistent(ctx: &Ctx) -> CheckResult {
 /// See [`FINGERPRINT_PRESENT`].
 pub fn fingerprint_present(ctx: &Ctx) -> CheckResult {
     let d = &FINGERPRINT_PRESENT;
-    let actions: Vec<_> = ctx
-        .wire
-        .jingle
-        .iter()
-        .filter(|j| j.dir == Dir::Tx && matches!(j.action.as_str(), "session-initiate" | "session-accept"))
-        .collect();
+    let actions = ctx.wire.offers_and_answers();
     if actions.is_empty() {
         return result(
             d,
@@ -285,12 +275,7 @@ pub fn terminate_reason_valid(ctx: &Ctx) -> CheckResult {
 /// See [`INITIATE_TO_PROCEEDER`].
 pub fn initiate_to_proceeder(ctx: &Ctx) -> CheckResult {
     let d = &INITIATE_TO_PROCEEDER;
-    let Some(si) = ctx
-        .wire
-        .jingle
-        .iter()
-        .find(|j| j.action == "session-initiate" && j.dir == Dir::Tx)
-    else {
+    let Some(si) = ctx.wire.first_sent("session-initiate") else {
         return result(d, Verdict::Inconclusive, "no session-initiate was sent".into(), vec![]);
     };
     let Some(proceed) = ctx
@@ -341,12 +326,7 @@ pub const ACCEPT_WITHIN_INITIATE: CheckDef = CheckDef {
 /// See [`ACCEPT_WITHIN_INITIATE`].
 pub fn accept_within_initiate(ctx: &Ctx) -> CheckResult {
     let d = &ACCEPT_WITHIN_INITIATE;
-    let Some(accept) = ctx
-        .wire
-        .jingle
-        .iter()
-        .find(|j| j.action == "session-accept" && j.dir == Dir::Tx)
-    else {
+    let Some(accept) = ctx.wire.first_sent("session-accept") else {
         return result(d, Verdict::Inconclusive, "no session-accept was sent".into(), vec![]);
     };
     let Some(init) = ctx

@@ -97,12 +97,7 @@ pub fn check_attributes(ctx: &Ctx) -> CheckResult {
 /// See [`CREDENTIALS_SIGNALLED`].
 pub fn credentials_signalled(ctx: &Ctx) -> CheckResult {
     let d = &CREDENTIALS_SIGNALLED;
-    let actions: Vec<_> = ctx
-        .wire
-        .jingle
-        .iter()
-        .filter(|j| j.dir == Dir::Tx && matches!(j.action.as_str(), "session-initiate" | "session-accept"))
-        .collect();
+    let actions = ctx.wire.offers_and_answers();
     if actions.is_empty() {
         return result(
             d,
