@@ -82,11 +82,30 @@ enum Cmd {
         #[arg(long, default_value = "reports/replay")]
         out: PathBuf,
     },
+    /// Work on written reports.
+    Report {
+        #[command(subcommand)]
+        action: ReportCmd,
+    },
     /// Measure calls/s, events/s, turmoil side by side, peak memory and scaling; write bench.json.
     Bench(bench::BenchArgs),
     /// Internal: one memory measurement of `bench` in a fresh process (its own peak RSS).
     #[command(hide = true)]
     BenchChild(bench::ChildArgs),
+}
+
+#[derive(Subcommand)]
+enum ReportCmd {
+    /// Merge the outputs of `conform --shard I/N` runs into one report (report.json, report.md,
+    /// junit.xml), the same as one unsharded run.
+    Merge {
+        /// Output folders of the shards (each holds a report.json).
+        #[arg(required = true, num_args = 1..)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged report goes.
+        #[arg(long, default_value = "reports/latest")]
+        out: PathBuf,
+    },
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {
@@ -203,6 +222,9 @@ fn main() -> ExitCode {
             }
         }
         Cmd::List { what } => list(&what, &registry, &scenarios),
+        Cmd::Report {
+            action: ReportCmd::Merge { dirs, out },
+        } => merge(&dirs, &out),
         Cmd::Bench(a) => bench::bench(&a, &registry, &scenarios),
         Cmd::BenchChild(a) => bench::child(&a, &registry, &scenarios),
         Cmd::Replay {
@@ -268,6 +290,41 @@ fn print_summary(r: &harness::report::Report) {
         }
         if run.checks.iter().any(|c| c.verdict == harness::checks::Verdict::Fail) {
             println!("    replay: {}", run.replay);
+        }
+    }
+}
+
+/// `report merge`: exit 0 when merged, 2 on bad input (unreadable file, not a report, conflicting runs).
+fn merge(dirs: &[PathBuf], out: &std::path::Path) -> ExitCode {
+    let mut inputs = Vec::new();
+    for d in dirs {
+        let f = d.join("report.json");
+        match std::fs::read_to_string(&f) {
+            Ok(t) => inputs.push((f.display().to_string(), t)),
+            Err(e) => {
+                eprintln!("error: {}: {e}", f.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let report = match harness::report::merge(&inputs) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match harness::conform::write_outputs(&report, out) {
+        Ok(files) => {
+            println!("merged {} runs from {} shards", report.runs.len(), dirs.len());
+            for f in files {
+                println!("report: {}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(3)
         }
     }
 }

@@ -15,7 +15,7 @@ mod turn;
 
 use std::net::SocketAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::run::RunOutput;
 use crate::stun::{attr_type, Class};
@@ -24,7 +24,7 @@ use crate::trace::Dir;
 use crate::wire::Wire;
 
 /// How binding a rule is (RFC 2119 keyword of the cited clause).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// MUST / MUST NOT.
@@ -38,7 +38,7 @@ pub enum Level {
 }
 
 /// A graded verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// The rule held, and the evidence shows it was exercised.
@@ -71,7 +71,7 @@ pub struct CheckDef {
 }
 
 /// The result of one check in one run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckResult {
     /// Check id.
     pub id: String,

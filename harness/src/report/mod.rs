@@ -9,7 +9,7 @@ mod markdown;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::checks::{evaluate, CheckResult, Ctx, Level, Verdict};
 use crate::run::RunOutput;
@@ -44,7 +44,7 @@ pub struct HarnessInfo {
 }
 
 /// One party's implementation and NAT profile.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PartyRef {
     /// Implementation name.
     #[serde(rename = "impl")]
@@ -54,7 +54,7 @@ pub struct PartyRef {
 }
 
 /// Candidate types of a selected pair from one side's view.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PairTypes {
     /// Type of the local candidate (`host`, `srflx`, `prflx`, `relay`).
     pub local: String,
@@ -63,7 +63,7 @@ pub struct PairTypes {
 }
 
 /// The selected (nominated) pair in both views.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SelectedPairs {
     /// Caller's view.
     pub caller: PairTypes,
@@ -72,7 +72,7 @@ pub struct SelectedPairs {
 }
 
 /// How the session ended.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Termination {
     /// Party that sent session-terminate.
     pub by: String,
@@ -83,7 +83,7 @@ pub struct Termination {
 }
 
 /// One run's result.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunReport {
     /// Run id.
     pub id: String,
@@ -119,7 +119,7 @@ pub struct RunReport {
 }
 
 /// What the scenario expected and whether it came true.
-#[derive(Clone, Debug, Serialize, Default)]
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
 pub struct Expectation {
     /// Expected outcome, if the scenario says.
     pub outcome: Option<String>,
@@ -153,6 +153,41 @@ pub struct Cell {
     pub connected: usize,
     /// MUST-level check failures over the cell's runs.
     pub must_failed: usize,
+}
+
+/// A report.json as read back (only what merging needs).
+#[derive(Deserialize)]
+struct Shard {
+    schema: String,
+    runs: Vec<RunReport>,
+}
+
+/// Merges the report.json texts of shards (`conform --shard I/N`) into one report: the union of their
+/// runs, sorted by id, with the matrix rebuilt. `inputs` are (name for errors, file contents).
+///
+/// Errors: a file that is not a report of [`SCHEMA`], or one run id with different trace hashes in two
+/// shards (they did not run the same thing).
+pub fn merge(inputs: &[(String, String)]) -> Result<Report, String> {
+    let mut runs: BTreeMap<String, RunReport> = BTreeMap::new();
+    for (name, text) in inputs {
+        let shard: Shard = serde_json::from_str(text).map_err(|e| format!("{name}: not a report.json: {e}"))?;
+        if shard.schema != SCHEMA {
+            return Err(format!("{name}: schema `{}`, expected `{SCHEMA}`", shard.schema));
+        }
+        for r in shard.runs {
+            if let Some(seen) = runs.get(&r.id) {
+                if seen.trace_hash != r.trace_hash {
+                    return Err(format!(
+                        "{name}: run {} has trace hash {} here but {} in an earlier shard",
+                        r.id, r.trace_hash, seen.trace_hash
+                    ));
+                }
+                continue;
+            }
+            runs.insert(r.id.clone(), r);
+        }
+    }
+    Ok(build(runs.into_values().collect()))
 }
 
 /// The replay command for a run.
@@ -391,4 +426,56 @@ pub fn has_failure(report: &Report, fail_on: FailOn) -> bool {
             FailOn::Never => false,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, hash: &str) -> RunReport {
+        RunReport {
+            id: id.into(),
+            scenario: "s".into(),
+            seed: 1,
+            caller: PartyRef {
+                implementation: "a".into(),
+                nat: "open".into(),
+            },
+            callee: PartyRef {
+                implementation: "b".into(),
+                nat: "open".into(),
+            },
+            outcome: "connected".into(),
+            time_to_media_ms: Some(1),
+            selected_pair: None,
+            termination: None,
+            checks: vec![],
+            expectation: Expectation::default(),
+            trace_hash: hash.into(),
+            trace_events: 1,
+            replay: replay_command(id),
+            error: None,
+        }
+    }
+
+    fn json(runs: Vec<RunReport>) -> String {
+        serde_json::to_string(&build(runs)).unwrap()
+    }
+
+    #[test]
+    fn merge_is_the_sorted_union_and_refuses_conflicting_runs() {
+        let a = ("a".to_string(), json(vec![run("x/2", "h2"), run("x/1", "h1")]));
+        let b = ("b".to_string(), json(vec![run("x/3", "h3"), run("x/1", "h1")]));
+        let m = merge(&[a.clone(), b]).unwrap();
+        let ids: Vec<&str> = m.runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["x/1", "x/2", "x/3"]);
+        assert_eq!(m.matrix.cells.len(), 1);
+        assert_eq!(m.matrix.cells[0].runs, 3);
+        let c = ("c".to_string(), json(vec![run("x/1", "other")]));
+        let e = merge(&[a, c]).unwrap_err();
+        assert!(e.contains("run x/1 has trace hash other here but h1"), "{e}");
+        assert!(merge(&[("d".into(), "{}".into())])
+            .unwrap_err()
+            .starts_with("d: not a report.json"));
+    }
 }
