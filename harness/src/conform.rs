@@ -336,6 +336,7 @@ pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, std::i
         (out.join("report.json"), json),
         (out.join("report.md"), report::render_markdown(report)),
         (out.join("junit.xml"), report::render_junit(report)),
+        (out.join("index.html"), report::render_html(report)),
     ];
     let mut written = Vec::new();
     for (p, text) in files {

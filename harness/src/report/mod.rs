@@ -3,6 +3,7 @@
 //! report.json holds no wall-clock time, so two runs of the same matrix diff cleanly; wall time and
 //! host facts go to meta.json.
 
+mod html;
 mod junit;
 mod markdown;
 
@@ -17,6 +18,7 @@ use crate::scenario::RunSpec;
 use crate::trace::Dir;
 use crate::wire::Wire;
 
+pub use html::render_html;
 pub use junit::render_junit;
 pub use markdown::render_markdown;
 
@@ -460,6 +462,27 @@ mod tests {
 
     fn json(runs: Vec<RunReport>) -> String {
         serde_json::to_string(&build(runs)).unwrap()
+    }
+
+    #[test]
+    fn index_html_colours_the_matrix_links_runs_and_escapes() {
+        let mut bad = run("s/a->b/open+open/seed-2", "h2");
+        bad.outcome = "failed".into();
+        bad.termination = Some(Termination {
+            by: "callee".into(),
+            reason: Some("security-error".into()),
+            text: Some("media [\"audio\"] <b>".into()),
+        });
+        let html = render_html(&build(vec![run("s/a->b/open+open/seed-1", "h1"), bad]));
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        // One cell for a->b on open+open: 1 of 2 connected, no MUST failure: amber, linking to the first run.
+        assert!(
+            html.contains("<td class=\"warn\"><a href=\"#s-a--b-open-open-seed-1\">1/2</a></td>"),
+            "{html}"
+        );
+        assert!(html.contains("<h3 id=\"s-a--b-open-open-seed-2\">"));
+        assert!(html.contains("media [&quot;audio&quot;] &lt;b&gt;"), "text is escaped");
+        assert!(!html.contains("<b>\""));
     }
 
     #[test]
