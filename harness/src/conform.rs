@@ -242,16 +242,20 @@ pub fn run_dir(out: &Path, id: &str) -> PathBuf {
     out.join("runs").join(id.replace("->", "-to-"))
 }
 
-/// Writes the capture of `out` to `path` (parent folders created).
+/// Writes the capture of `out` to `path` (parent folders created), and its trace as trace.jsonl
+/// next to it.
 ///
 /// Errors: I/O errors, with the path.
 pub fn write_capture(out: &crate::run::RunOutput, path: &Path) -> std::io::Result<()> {
-    let annotate = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    let annotate = |p: &Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", p.display()));
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(annotate)?;
+        std::fs::create_dir_all(dir).map_err(|e| annotate(path, e))?;
     }
-    let f = std::io::BufWriter::new(std::fs::File::create(path).map_err(annotate)?);
-    crate::capture::write_pcapng(&out.trace, &out.spec.id, f).map_err(annotate)
+    let f = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| annotate(path, e))?);
+    crate::capture::write_pcapng(&out.trace, &out.spec.id, f).map_err(|e| annotate(path, e))?;
+    let jsonl = path.with_file_name("trace.jsonl");
+    let f = std::io::BufWriter::new(std::fs::File::create(&jsonl).map_err(|e| annotate(&jsonl, e))?);
+    out.trace.write_jsonl(f).map_err(|e| annotate(&jsonl, e))
 }
 
 /// Runs one spec and judges it; a harness failure becomes a `harness-error` run, never a panic that

@@ -206,6 +206,61 @@ impl Trace {
         };
     }
 
+    /// Writes the trace as JSON lines, one object per event: `index`, `time_us`, `kind` (`dgram`,
+    /// `tcp`, `tls`, `drop`, `stanza`, `user`, `claim`, `violation`) and the event's fields (payloads
+    /// as hex, stanzas as the XML text) — trace.jsonl, for tools that read a run without Rust.
+    ///
+    /// Errors: I/O errors of `w`.
+    pub fn write_jsonl<W: std::io::Write>(&self, mut w: W) -> std::io::Result<()> {
+        use serde_json::json;
+        for e in &self.events {
+            let t = e.time.as_micros();
+            let v = match &e.kind {
+                TraceKind::Datagram {
+                    point,
+                    dir,
+                    src,
+                    dst,
+                    payload,
+                } => json!({"index": e.index, "time_us": t, "kind": "dgram", "point": &**point, "dir": dir,
+                            "src": src.to_string(), "dst": dst.to_string(), "payload": hex(payload)}),
+                TraceKind::Segment {
+                    point,
+                    dir,
+                    tls,
+                    src,
+                    dst,
+                    payload,
+                } => json!({"index": e.index, "time_us": t, "kind": if *tls { "tls" } else { "tcp" },
+                            "point": &**point, "dir": dir, "src": src.to_string(), "dst": dst.to_string(),
+                            "payload": hex(payload)}),
+                TraceKind::Dropped {
+                    point,
+                    src,
+                    dst,
+                    reason,
+                    payload,
+                } => json!({"index": e.index, "time_us": t, "kind": "drop", "point": &**point,
+                            "src": src.to_string(), "dst": dst.to_string(), "reason": reason, "payload": hex(payload)}),
+                TraceKind::Stanza { party, dir, xml, .. } => {
+                    json!({"index": e.index, "time_us": t, "kind": "stanza", "party": party, "dir": dir, "xml": xml})
+                }
+                TraceKind::User { party, action } => {
+                    json!({"index": e.index, "time_us": t, "kind": "user", "party": party, "action": action})
+                }
+                TraceKind::Claim { party, claim } => {
+                    json!({"index": e.index, "time_us": t, "kind": "claim", "party": party, "claim": claim})
+                }
+                TraceKind::Violation { party, what } => {
+                    json!({"index": e.index, "time_us": t, "kind": "violation", "party": party, "what": what})
+                }
+            };
+            serde_json::to_writer(&mut w, &v)?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()
+    }
+
     /// SHA-256 over the canonical lines, hex: equal hashes mean byte-identical traces.
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();
@@ -217,5 +272,59 @@ impl Trace {
             h.update(line.as_bytes());
         }
         hex(&h.finalize())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsonl_has_one_parseable_object_per_event_with_its_kind() {
+        let mut t = Trace::default();
+        let a: SocketAddr = "10.0.1.2:5000".parse().unwrap();
+        let b: SocketAddr = "192.0.2.10:3478".parse().unwrap();
+        t.push(
+            SimTime::from_millis(1),
+            TraceKind::Datagram {
+                point: "caller".into(),
+                dir: Dir::Tx,
+                src: a,
+                dst: b,
+                payload: Bytes::from_static(&[0, 1, 0xab]),
+            },
+        );
+        t.push(
+            SimTime::from_millis(2),
+            TraceKind::Dropped {
+                point: "caller/nat".into(),
+                src: b,
+                dst: a,
+                reason: "filtered".into(),
+                payload: Bytes::new(),
+            },
+        );
+        t.push(
+            SimTime::from_millis(3),
+            TraceKind::Claim {
+                party: "callee".into(),
+                claim: "call-state ringing".into(),
+            },
+        );
+        let mut out = Vec::new();
+        t.write_jsonl(&mut out).unwrap();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["kind"], "dgram");
+        assert_eq!(lines[0]["dir"], "tx");
+        assert_eq!(lines[0]["payload"], "0001ab");
+        assert_eq!(lines[0]["time_us"], 1000);
+        assert_eq!(lines[1]["reason"], "filtered");
+        assert_eq!(lines[2]["claim"], "call-state ringing");
+        assert_eq!(lines[2]["index"], 2);
     }
 }
