@@ -255,7 +255,13 @@ pub fn write_capture(out: &crate::run::RunOutput, path: &Path) -> std::io::Resul
     crate::capture::write_pcapng(&out.trace, &out.spec.id, f).map_err(|e| annotate(path, e))?;
     let jsonl = path.with_file_name("trace.jsonl");
     let f = std::io::BufWriter::new(std::fs::File::create(&jsonl).map_err(|e| annotate(&jsonl, e))?);
-    out.trace.write_jsonl(f).map_err(|e| annotate(&jsonl, e))
+    out.trace.write_jsonl(f).map_err(|e| annotate(&jsonl, e))?;
+    let svg = path.with_file_name("ladder.svg");
+    let ip = |a: &str| a.parse::<std::net::SocketAddr>().map(|s| s.ip());
+    let stun_ip = ip(crate::run::STUN_ADDR).expect("constant");
+    let turn_ip: std::net::IpAddr = crate::run::TURN_IP.parse().expect("constant");
+    let text = crate::ladder::render_svg(&out.trace, &out.parties, stun_ip, turn_ip);
+    std::fs::write(&svg, text).map_err(|e| annotate(&svg, e))
 }
 
 /// Runs one spec and judges it; a harness failure becomes a `harness-error` run, never a panic that

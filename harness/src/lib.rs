@@ -11,6 +11,7 @@ pub mod capture;
 pub mod checks;
 pub mod conform;
 pub mod endpoint;
+pub mod ladder;
 pub mod net;
 pub mod report;
 pub mod run;

@@ -64,3 +64,30 @@ fn a_client_whose_firewall_blocks_5222_and_443_never_logs_in() {
         .any(|e| matches!(&e.kind, TraceKind::Stanza { party, .. } if party == "caller")));
     assert_ne!(harness::report::judge(&out).outcome, "connected");
 }
+
+#[test]
+fn the_ladder_diagram_is_well_formed_svg_with_the_call_on_it() {
+    let registry = impl_catalog::registry();
+    let id = "basic/audio-call/reference->reference/port-restricted-cone+port-restricted-cone/seed-1";
+    let spec = spec_from_id(dir(), id, &registry).unwrap();
+    let out = run(&spec, &registry).unwrap();
+    let svg = harness::ladder::render_svg(
+        &out.trace,
+        &out.parties,
+        "192.0.2.10".parse().unwrap(),
+        harness::run::TURN_IP.parse().unwrap(),
+    );
+    let root: minidom::Element = svg.parse().expect("well-formed XML");
+    assert_eq!(root.name(), "svg");
+    for needle in [
+        ">caller<",
+        ">callee<",
+        ">xmpp<",
+        "iq set session-initiate",
+        "message chat propose",
+        "Binding request USE-CANDIDATE",
+        "Allocate error 401",
+    ] {
+        assert!(svg.contains(needle), "missing {needle}");
+    }
+}
