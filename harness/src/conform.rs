@@ -284,8 +284,11 @@ pub fn run_one_with(spec: &RunSpec, registry: &Registry, artefacts: Option<&Arte
                     PcapPolicy::None => false,
                 };
                 if want {
-                    if let Err(e) = write_capture(&o, &run_dir(&a.out, &spec.id).join("capture.pcapng")) {
-                        rep.error = Some(format!("capture not written: {e}"));
+                    match write_capture(&o, &run_dir(&a.out, &spec.id).join("capture.pcapng")) {
+                        Ok(()) => {
+                            rep.artefacts = Some(run_dir(Path::new(""), &spec.id).to_string_lossy().replace('\\', "/"))
+                        }
+                        Err(e) => rep.error = Some(format!("capture not written: {e}")),
                     }
                 }
             }

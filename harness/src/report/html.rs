@@ -156,6 +156,14 @@ pub fn render_html(r: &Report) -> String {
                 ))
                 .unwrap_or_default()
         );
+        if let Some(dir) = &run.artefacts {
+            let _ = writeln!(
+                s,
+                "<p><a href=\"{0}/ladder.svg\">ladder diagram</a> · <a href=\"{0}/capture.pcapng\">capture</a> · \
+                 <a href=\"{0}/trace.jsonl\">trace.jsonl</a></p>",
+                esc(dir)
+            );
+        }
         if let Some(e) = &run.error {
             let _ = writeln!(s, "<p class=\"fail\">harness error: {}</p>", esc(e));
         }

@@ -118,6 +118,10 @@ pub struct RunReport {
     /// Why the harness could not run it, for `harness-error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Folder of the run's capture, trace.jsonl and ladder.svg, relative to the output folder, when
+    /// they were written (`--pcap`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artefacts: Option<String>,
 }
 
 /// What the scenario expected and whether it came true.
@@ -231,6 +235,7 @@ pub fn harness_error_report(spec: &RunSpec, error: String) -> RunReport {
         trace_events: 0,
         replay: replay_command(&spec.id),
         error: Some(error),
+        artefacts: None,
     }
 }
 
@@ -367,6 +372,7 @@ pub fn judge(out: &RunOutput) -> RunReport {
         trace_events: out.trace.events.len(),
         replay: replay_command(&spec.id),
         error: None,
+        artefacts: None,
     }
 }
 
@@ -457,6 +463,7 @@ mod tests {
             trace_events: 1,
             replay: replay_command(id),
             error: None,
+            artefacts: None,
         }
     }
 
