@@ -95,7 +95,7 @@ pub fn write_pcapng<W: Write>(trace: &Trace, run_id: &str, w: W) -> std::io::Res
     let mut ifaces: Vec<String> = Vec::new();
     let mut step: Option<String> = None;
     // Next TCP sequence number per (point, src, dst); probed by key only.
-    let mut seqs: std::collections::HashMap<(&str, SocketAddr, SocketAddr), u32> = Default::default();
+    let mut seqs: rustc_hash::FxHashMap<(&str, SocketAddr, SocketAddr), u32> = Default::default();
     for e in &trace.events {
         let (point, data, link, comment) = match &e.kind {
             TraceKind::Datagram {

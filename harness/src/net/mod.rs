@@ -262,11 +262,6 @@ impl Net {
         &self.sites[site].name
     }
 
-    /// The observation point name of a node's interface.
-    pub fn point(&self, who: Attach, ip: IpAddr) -> &str {
-        &self.attached[&(who, ip)].1
-    }
-
     /// Whether the site's firewall (if any) lets a TCP connection to `port` out.
     pub fn site_permits_tcp(&self, site: usize, port: u16) -> bool {
         self.sites[site]
@@ -423,27 +418,11 @@ impl Net {
         let dst_site = match owner {
             Owner::Nat { site } | Owner::Node { site, .. } => site,
         };
-        if dst_site == site && self.sites[site].nats.is_empty() {
-            // A public host to itself (a TURN relay to another of its relays): loopback.
-            return Some((
-                now,
-                InFlight {
-                    site,
-                    lan: false,
-                    src: cur,
-                    dst,
-                    payload,
-                    duplicate_after: None,
-                },
-            ));
-        }
         if dst_site == site {
-            // Hairpin: back in through our own outermost NAT without touching the core.
-            let outer = *self.sites[site]
-                .nats
-                .last()
-                .expect("a public owner on our own site with NATs is our NAT");
-            if !self.nats[outer].nat.behaviour.hairpinning {
+            // Back in without touching the core: a hairpin through our own outermost NAT, or, on a
+            // public site, a host to itself (a TURN relay to another of its relays).
+            let outer = self.sites[site].nats.last().copied();
+            if let Some(outer) = outer.filter(|o| !self.nats[*o].nat.behaviour.hairpinning) {
                 let point = self.nats[outer].point.clone();
                 trace.push(
                     now,

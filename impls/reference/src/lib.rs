@@ -77,6 +77,8 @@ struct Call {
     rtp: Option<Rtp>,
     /// The call began with JMI, so JMI finish follows the session (XEP-0353 §3.6).
     via_jmi: bool,
+    /// How many of the agent's remote candidates have had TURN permissions asked for.
+    permitted: usize,
 }
 
 impl Call {
@@ -98,6 +100,7 @@ impl Call {
             ice: None,
             waiting_for_gathering: false,
             via_jmi: true,
+            permitted: 0,
             rtp: None,
         }
     }
@@ -641,17 +644,22 @@ impl ReferenceEndpoint {
                 let id = self.next_id("jingle");
                 self.send(signalling::jingle_iq(&to, &id, signalling::terminate(&sid, reason)));
             }
-            // XEP-0353 §3.6 (0.8.0): both parties send finish to the peer's full JID once the session ends.
             if via_jmi {
-                let mid = self.next_id("jm-finish-");
-                self.send(signalling::jmi(
-                    &to,
-                    &mid,
-                    signalling::jmi_simple("finish", &sid, Some("success")),
-                ));
+                self.send_finish(&to, &sid, "success");
             }
         }
         self.claim("ended");
+    }
+
+    /// XEP-0353 §3.6 (0.8.0): once the Jingle session of a JMI call ends, each party sends finish,
+    /// with the session's reason, to the peer's full JID.
+    fn send_finish(&mut self, to: &str, sid: &str, reason: &str) {
+        let mid = self.next_id("jm-finish-");
+        self.send(signalling::jmi(
+            to,
+            &mid,
+            signalling::jmi_simple("finish", sid, Some(reason)),
+        ));
     }
 
     fn user(&mut self, now: SimTime, a: UserAction) {
@@ -1008,13 +1016,7 @@ impl ReferenceEndpoint {
                         c.state = CallState::Ended;
                     }
                     if pre_approved {
-                        // The JMI session ends with the Jingle one (XEP-0353 §3.6).
-                        let mid = self.next_id("jm-finish-");
-                        self.send(signalling::jmi(
-                            &from,
-                            &mid,
-                            signalling::jmi_simple("finish", &sid, Some("security-error")),
-                        ));
+                        self.send_finish(&from, &sid, "security-error");
                     }
                     self.claim("ended");
                     return;
@@ -1163,14 +1165,25 @@ impl ReferenceEndpoint {
     }
 
     fn drain_ice(&mut self, now: SimTime) {
-        if self.relayed().is_some() {
-            let ips: Vec<std::net::IpAddr> = self
-                .call
-                .as_ref()
-                .and_then(|c| c.ice.as_ref())
-                .map(|a| a.remote_candidates().iter().map(|c| c.addr.ip()).collect())
-                .unwrap_or_default();
-            self.permit_remotes(now, &ips);
+        // Permissions for remote candidates learned since the last input (signalled or peer-reflexive);
+        // most inputs (media, retransmissions) learn none, so nothing is collected for them.
+        let relayed = self.relayed().is_some();
+        let new_ips: Vec<std::net::IpAddr> = match self.call.as_mut() {
+            Some(c) if relayed => match &c.ice {
+                Some(a) if a.remote_candidates().len() > c.permitted => {
+                    let ips = a.remote_candidates()[c.permitted..]
+                        .iter()
+                        .map(|r| r.addr.ip())
+                        .collect();
+                    c.permitted = a.remote_candidates().len();
+                    ips
+                }
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        if !new_ips.is_empty() {
+            self.permit_remotes(now, &new_ips);
         }
         let Some(call) = self.call.as_mut() else { return };
         let Some(agent) = call.ice.as_mut() else { return };
@@ -1313,11 +1326,10 @@ impl Endpoint for ReferenceEndpoint {
                 }
                 self.flush_turn(now);
             }
-            Input::StreamFailed { id, reason } => {
+            // The allocation on that stream is over; gathering goes on without it.
+            Input::StreamFailed { id, .. } => {
                 if let Some(t) = self.turn.iter_mut().find(|t| t.stream == Some(id)) {
                     t.client.close(now);
-                    t.client.service.username.clear();
-                    let _ = reason;
                 }
                 self.check_gathering(now);
             }
