@@ -339,11 +339,18 @@ pub fn execute(
     build(results.into_inner().expect("workers joined"))
 }
 
-/// Writes report.json, report.md and junit.xml into `out` (created if needed).
+/// Writes report.json, report.md, junit.xml and index.html into `out` (created if needed), and every
+/// run's page as `runs/RUN_DIR/index.html` ([`run_dir`]), next to its artefacts if it has any. Returns
+/// the paths of the top-level files.
 ///
 /// Errors: I/O errors, with the path.
 pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
-    std::fs::create_dir_all(out)?;
+    let write = |p: &Path, text: &str| {
+        p.parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(p, text))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
+    };
     let json = serde_json::to_string_pretty(report).expect("report serializes") + "\n";
     let files = [
         (out.join("report.json"), json),
@@ -353,8 +360,12 @@ pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, std::i
     ];
     let mut written = Vec::new();
     for (p, text) in files {
-        std::fs::write(&p, text).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+        write(&p, &text)?;
         written.push(p);
+    }
+    for run in &report.runs {
+        let p = run_dir(out, &run.id).join("index.html");
+        write(&p, &run.render_html_page(report.harness.version))?;
     }
     Ok(written)
 }

@@ -1,11 +1,22 @@
-//! index.html: one static page that opens from file:// with no server and no script — the coloured
-//! matrix (caller × callee per NAT pair), then every run with its outcome, checks, citations,
-//! evidence and replay command, each reachable by an anchor from its matrix cell.
+//! The HTML report: static pages that open from file:// with no server, no script and no external
+//! resource. Same report, same bytes.
+//!
+//! - `index.html` ([`render_html`]): the matrix per NAT pair (caller × callee), coloured, each cell
+//!   linking to its group in a compact list of runs below it; one row per run (its id linking to the
+//!   run's page, outcome, whether the expectation was met, failed and non-strict checks).
+//! - `runs/RUN_DIR/index.html` ([`RunReport::render_html_page`], `RUN_DIR` as
+//!   [`crate::conform::run_dir`] names it): one run — outcome, expectation, parties, selected pairs,
+//!   termination, every check (failures first) with level, citation, verdict, detail and evidence, the
+//!   replay command and, when the run has artefacts (they share its folder), the ladder diagram embedded
+//!   with links to ladder.svg, capture.pcapng and trace.jsonl.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
-use super::Report;
+use serde::Serialize;
+
+use super::{Report, RunReport};
 use crate::checks::{Level, Verdict};
 
 /// Escapes text for HTML element content and attribute values.
@@ -24,11 +35,33 @@ fn esc(s: &str) -> String {
     o
 }
 
-/// An anchor id for a run (ids contain `/`, `>` and `+`).
-fn anchor(id: &str) -> String {
-    id.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
+/// Percent-encodes a relative URL path: everything but RFC 3986 unreserved characters and the `/`
+/// between segments (run ids carry `+`, and could carry `%`, `#`, `?` or spaces).
+fn url_path(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            o.push(char::from(b));
+        } else {
+            let _ = write!(o, "%{b:02X}");
+        }
+    }
+    o
+}
+
+/// A run's folder relative to the output folder, `/`-separated: where its page and artefacts live.
+fn run_folder(id: &str) -> String {
+    crate::conform::run_dir(Path::new(""), id)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// The serde name of a level or verdict (`must`, `non-strict`, …).
+fn name<T: Serialize>(v: T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn verdict_class(v: Verdict) -> &'static str {
@@ -40,23 +73,78 @@ fn verdict_class(v: Verdict) -> &'static str {
     }
 }
 
+/// Checks of `run` that failed (a MUST broken, or the harness could not evaluate) and that were
+/// non-strict (a SHOULD missed).
+fn failure_counts(run: &RunReport) -> (usize, usize) {
+    let n = |f: fn(Verdict) -> bool| run.checks.iter().filter(|c| f(c.verdict)).count();
+    (
+        n(|v| matches!(v, Verdict::Fail | Verdict::HarnessError)),
+        n(|v| v == Verdict::NonStrict),
+    )
+}
+
+/// Red: a MUST failure or a harness error; green: connected; amber: otherwise.
+fn run_class(run: &RunReport) -> &'static str {
+    let must_fail = run
+        .checks
+        .iter()
+        .any(|c| c.level == Level::Must && c.verdict == Verdict::Fail);
+    if must_fail || run.error.is_some() {
+        "fail"
+    } else if run.outcome == "connected" {
+        "pass"
+    } else {
+        "warn"
+    }
+}
+
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;max-width:80em}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #999;padding:.25em .5em;text-align:left}\
 .pass{background:#cfc}.fail{background:#fcc}.warn{background:#fe9}.info{background:#eee}\
-code{font-size:90%}h3{margin-top:1.5em}";
+tr.fail td:first-child{border-left:4px solid #c00}\
+code{font-size:90%}pre{background:#f4f4f4;padding:.5em;overflow-x:auto}.ladder{overflow:auto}";
 
-/// Renders index.html for `r`.
+/// The document head and the opening of the body.
+fn head(title: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <style>{STYLE}</style></head><body>\n",
+        esc(title)
+    )
+}
+
+/// The cell a run belongs to: (caller implementation, callee implementation, `NAT+NAT`).
+type CellKey<'a> = (&'a str, &'a str, String);
+
+fn cell_key(run: &RunReport) -> CellKey<'_> {
+    (
+        &run.caller.implementation,
+        &run.callee.implementation,
+        format!("{}+{}", run.caller.nat, run.callee.nat),
+    )
+}
+
+/// Renders index.html for `r`: the matrix, then the runs grouped by matrix cell, each linking to its
+/// page at `runs/RUN_DIR/index.html`.
 pub fn render_html(r: &Report) -> String {
-    let mut s = String::new();
-    let _ = write!(
+    let mut s = head("jingle-interop report");
+    let connected = r.runs.iter().filter(|x| x.outcome == "connected").count();
+    let failed = r.runs.iter().filter(|x| failure_counts(x).0 > 0).count();
+    let unmet = r.runs.iter().filter(|x| !x.expectation.met).count();
+    let _ = writeln!(
         s,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>jingle-interop report</title>\
-         <style>{STYLE}</style></head><body>\n<h1>jingle-interop report</h1>\n<p>Schema <code>{}</code>, harness {}. \
-         {} runs.</p>\n",
+        "<h1>jingle-interop report</h1>\n<p>Schema <code>{}</code>, harness {}. {} runs: {connected} \
+         connected, {failed} with a failed check, {unmet} with an unmet expectation.</p>",
         esc(r.schema),
         esc(r.harness.version),
         r.runs.len()
     );
+    // Runs by cell; the cell's position names its group in the run list.
+    let mut by_cell: BTreeMap<CellKey, Vec<&RunReport>> = BTreeMap::new();
+    for run in &r.runs {
+        by_cell.entry(cell_key(run)).or_default().push(run);
+    }
+    let group: BTreeMap<&CellKey, usize> = by_cell.keys().enumerate().map(|(i, k)| (k, i)).collect();
     // One table per NAT pair: rows = caller implementation, columns = callee implementation.
     let mut by_nat: BTreeMap<&str, Vec<&super::Cell>> = BTreeMap::new();
     for c in &r.matrix.cells {
@@ -65,16 +153,13 @@ pub fn render_html(r: &Report) -> String {
     let _ = writeln!(s, "<h2 id=\"matrix\">Matrix</h2>");
     let _ = writeln!(
         s,
-        "<p>Each cell: runs connected / runs, and MUST failures. Green: every run connected with no MUST \
-         failure; red: a MUST check failed; amber: no MUST failure but not every run connected (an expected \
-         failure, such as no path without TURN).</p>"
+        "<p>Each cell: runs connected / runs, and MUST failures; it links to its runs below. Green: every \
+         run connected with no MUST failure; red: a MUST check failed; amber: no MUST failure but not every \
+         run connected (an expected failure, such as no path without TURN).</p>"
     );
     for (nat, cells) in &by_nat {
-        let callers: Vec<&str> = {
-            let mut v: Vec<&str> = cells.iter().map(|c| c.caller.as_str()).collect();
-            v.dedup();
-            v
-        };
+        let mut callers: Vec<&str> = cells.iter().map(|c| c.caller.as_str()).collect();
+        callers.dedup();
         let mut callees: Vec<&str> = cells.iter().map(|c| c.callee.as_str()).collect();
         callees.sort_unstable();
         callees.dedup();
@@ -86,119 +171,330 @@ pub fn render_html(r: &Report) -> String {
         for a in &callers {
             let _ = write!(s, "<tr><th>{}</th>", esc(a));
             for b in &callees {
-                match cells.iter().find(|c| c.caller == *a && c.callee == *b) {
-                    Some(c) => {
-                        let class = if c.must_failed > 0 {
-                            "fail"
-                        } else if c.connected == c.runs {
-                            "pass"
-                        } else {
-                            "warn"
-                        };
-                        let first = r
-                            .runs
-                            .iter()
-                            .find(|x| {
-                                x.caller.implementation == c.caller
-                                    && x.callee.implementation == c.callee
-                                    && format!("{}+{}", x.caller.nat, x.callee.nat) == c.nat
-                            })
-                            .map(|x| anchor(&x.id))
-                            .unwrap_or_default();
-                        let _ = write!(
-                            s,
-                            "<td class=\"{class}\"><a href=\"#{first}\">{}/{}</a>{}</td>",
-                            c.connected,
-                            c.runs,
-                            if c.must_failed > 0 {
-                                format!(" · {} MUST", c.must_failed)
-                            } else {
-                                String::new()
-                            }
-                        );
+                let Some(c) = cells.iter().find(|c| c.caller == *a && c.callee == *b) else {
+                    s.push_str("<td></td>");
+                    continue;
+                };
+                let class = if c.must_failed > 0 {
+                    "fail"
+                } else if c.connected == c.runs {
+                    "pass"
+                } else {
+                    "warn"
+                };
+                let text = format!("{}/{}", c.connected, c.runs);
+                let key = (c.caller.as_str(), c.callee.as_str(), c.nat.clone());
+                let _ = write!(
+                    s,
+                    "<td class=\"{class}\">{}{}</td>",
+                    match group.get(&key) {
+                        Some(i) => format!("<a href=\"#cell-{i}\">{text}</a>"),
+                        None => text,
+                    },
+                    if c.must_failed > 0 {
+                        format!(" · {} MUST", c.must_failed)
+                    } else {
+                        String::new()
                     }
-                    None => s.push_str("<td></td>"),
-                }
+                );
             }
             let _ = writeln!(s, "</tr>");
         }
         let _ = writeln!(s, "</table>");
     }
-    let _ = writeln!(s, "<h2 id=\"runs\">Runs</h2>");
-    for run in &r.runs {
-        let must_fail = run
-            .checks
-            .iter()
-            .any(|c| c.level == Level::Must && c.verdict == Verdict::Fail);
-        let class = if must_fail || run.error.is_some() {
-            "fail"
-        } else if run.outcome == "connected" {
-            "pass"
-        } else {
-            "warn"
-        };
+    let _ = writeln!(
+        s,
+        "<h2 id=\"runs\">Runs</h2>\n<p>Each run's page has its checks with citations and evidence, the \
+         replay command and, for captured runs, the ladder diagram and the capture.</p>\n<table><thead><tr>\
+         <th>run</th><th>outcome</th><th>expectation</th><th>failed checks</th><th>non-strict</th></tr></thead>"
+    );
+    for (i, ((caller, callee, nat), runs)) in by_cell.iter().enumerate() {
         let _ = writeln!(
             s,
-            "<h3 id=\"{}\"><code>{}</code></h3>\n<p class=\"{class}\">outcome <b>{}</b>{}{}</p>",
-            anchor(&run.id),
-            esc(&run.id),
-            esc(&run.outcome),
-            run.time_to_media_ms
-                .map(|t| format!(", media both ways {t} ms after the answer"))
-                .unwrap_or_default(),
-            run.termination
-                .as_ref()
-                .map(|t| format!(
-                    ", ended by {} ({}{})",
+            "<tbody id=\"cell-{i}\"><tr><th colspan=\"5\">{} → {}, {}</th></tr>",
+            esc(caller),
+            esc(callee),
+            esc(nat)
+        );
+        for run in runs {
+            let (failed, non_strict) = failure_counts(run);
+            let _ = writeln!(
+                s,
+                "<tr class=\"{}\"><td><a href=\"{}\"><code>{}</code></a></td><td>{}</td><td>{}</td><td>{failed}</td>\
+                 <td>{non_strict}</td></tr>",
+                run_class(run),
+                esc(&url_path(&format!("{}/index.html", run_folder(&run.id)))),
+                esc(&run.id),
+                esc(&run.outcome),
+                if run.expectation.met { "met" } else { "not met" }
+            );
+        }
+        let _ = writeln!(s, "</tbody>");
+    }
+    s.push_str("</table>\n</body></html>\n");
+    s
+}
+
+impl RunReport {
+    /// Renders this run's page, written as `runs/RUN_DIR/index.html` next to the run's artefacts:
+    /// outcome, expectation, parties, selected pairs, termination, the checks (failed first, then
+    /// non-strict, then the rest in catalogue order) with level, citation, verdict, detail and evidence,
+    /// the replay command, and — when [`RunReport::artefacts`] is set — the ladder diagram with links to
+    /// the capture and trace.jsonl. `harness_version` is shown at the foot.
+    pub fn render_html_page(&self, harness_version: &str) -> String {
+        let run = self;
+        let mut s = head(&run.id);
+        let up = "../".repeat(run_folder(&run.id).split('/').count());
+        let _ = writeln!(
+            s,
+            "<p><a href=\"{up}index.html\">← report</a></p>\n<h1><code>{}</code></h1>\n<table>",
+            esc(&run.id)
+        );
+        let row = |s: &mut String, th: &str, class: &str, td: String| {
+            let _ = writeln!(s, "<tr><th>{th}</th><td{class}>{td}</td></tr>");
+        };
+        row(
+            &mut s,
+            "outcome",
+            &format!(" class=\"{}\"", run_class(run)),
+            format!(
+                "<b>{}</b>{}",
+                esc(&run.outcome),
+                run.time_to_media_ms
+                    .map(|t| format!(", media both ways {t} ms after the answer (simulated)"))
+                    .unwrap_or_default()
+            ),
+        );
+        let e = &run.expectation;
+        let mut expected = Vec::new();
+        if let Some(o) = &e.outcome {
+            expected.push(format!("outcome {}", esc(o)));
+        }
+        if !e.checks.is_empty() {
+            let ids: Vec<String> = e.checks.iter().map(|c| format!("<code>{}</code>", esc(c))).collect();
+            expected.push(format!("checks {}", ids.join(", ")));
+        }
+        row(
+            &mut s,
+            "expectation",
+            if e.met { " class=\"pass\"" } else { " class=\"fail\"" },
+            format!(
+                "{}{}{}",
+                if e.met { "met" } else { "<b>not met</b>" },
+                if expected.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (expected {})", expected.join("; "))
+                },
+                if e.unmet.is_empty() {
+                    String::new()
+                } else {
+                    let unmet: Vec<String> = e.unmet.iter().map(|u| esc(u)).collect();
+                    format!(": {}", unmet.join("; "))
+                }
+            ),
+        );
+        row(
+            &mut s,
+            "scenario",
+            "",
+            format!("<code>{}</code>, seed {}", esc(&run.scenario), run.seed),
+        );
+        for (role, p) in [("caller", &run.caller), ("callee", &run.callee)] {
+            row(
+                &mut s,
+                role,
+                "",
+                format!("{} behind {}", esc(&p.implementation), esc(&p.nat)),
+            );
+        }
+        row(
+            &mut s,
+            "selected pair",
+            "",
+            match &run.selected_pair {
+                Some(p) => format!(
+                    "caller {} → {}; callee {} → {}",
+                    esc(&p.caller.local),
+                    esc(&p.caller.remote),
+                    esc(&p.callee.local),
+                    esc(&p.callee.remote)
+                ),
+                None => "none".into(),
+            },
+        );
+        row(
+            &mut s,
+            "termination",
+            "",
+            match &run.termination {
+                Some(t) => format!(
+                    "by {} with {}{}",
                     esc(&t.by),
                     esc(t.reason.as_deref().unwrap_or("no reason")),
                     t.text.as_deref().map(|x| format!(": {}", esc(x))).unwrap_or_default()
-                ))
-                .unwrap_or_default()
+                ),
+                None => "no session-terminate".into(),
+            },
         );
-        if let Some(dir) = &run.artefacts {
-            let _ = writeln!(
-                s,
-                "<p><a href=\"{0}/ladder.svg\">ladder diagram</a> · <a href=\"{0}/capture.pcapng\">capture</a> · \
-                 <a href=\"{0}/trace.jsonl\">trace.jsonl</a></p>",
-                esc(dir)
-            );
-        }
-        if let Some(e) = &run.error {
-            let _ = writeln!(s, "<p class=\"fail\">harness error: {}</p>", esc(e));
+        row(
+            &mut s,
+            "trace",
+            "",
+            format!(
+                "{} events, SHA-256 <code>{}</code>",
+                run.trace_events,
+                esc(&run.trace_hash)
+            ),
+        );
+        if let Some(err) = &run.error {
+            row(&mut s, "harness error", " class=\"fail\"", esc(err));
         }
         let _ = writeln!(
             s,
-            "<table><tr><th>check</th><th>level</th><th>verdict</th><th>cite</th><th>detail</th><th>evidence</th></tr>"
+            "</table>\n<h2 id=\"replay\">Replay</h2>\n<pre><code>{}</code></pre>",
+            esc(&run.replay)
         );
-        for c in &run.checks {
-            let level = serde_json::to_value(c.level)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_uppercase))
-                .unwrap_or_default();
-            let verdict = serde_json::to_value(c.verdict)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+        let (failed, non_strict) = failure_counts(run);
+        let _ = writeln!(
+            s,
+            "<h2 id=\"checks\">Checks</h2>\n<p>{} checks: {failed} failed, {non_strict} non-strict. Evidence \
+             numbers are trace events (<code>index</code> in trace.jsonl).</p>\n<table><tr><th>check</th>\
+             <th>level</th><th>verdict</th><th>cite</th><th>detail</th><th>evidence</th></tr>",
+            run.checks.len()
+        );
+        let mut checks: Vec<_> = run.checks.iter().collect();
+        checks.sort_by_key(|c| match c.verdict {
+            Verdict::Fail | Verdict::HarnessError => 0,
+            Verdict::NonStrict => 1,
+            _ => 2,
+        });
+        for c in checks {
             let ev: Vec<String> = c.evidence.iter().map(|i| format!("#{i}")).collect();
             let _ = writeln!(
                 s,
-                "<tr class=\"{}\"><td><code>{}</code></td><td>{level}</td><td>{verdict}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr class=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 verdict_class(c.verdict),
                 esc(&c.id),
+                name(c.level).to_uppercase(),
+                name(c.verdict),
                 esc(&c.cite),
                 esc(&c.detail),
                 ev.join(" ")
             );
         }
-        let _ = writeln!(
-            s,
-            "</table>\n<p>trace {} events, hash <code>{}</code>. Replay: <code>{}</code></p>",
-            run.trace_events,
-            esc(&run.trace_hash),
-            esc(&run.replay)
-        );
+        let _ = writeln!(s, "</table>\n<h2 id=\"ladder\">Ladder diagram and capture</h2>");
+        if run.artefacts.is_some() {
+            let _ = writeln!(
+                s,
+                "<p><a href=\"ladder.svg\">ladder.svg</a> · <a href=\"capture.pcapng\">capture.pcapng</a> · \
+                 <a href=\"trace.jsonl\">trace.jsonl</a></p>\n<div class=\"ladder\"><object data=\"ladder.svg\" \
+                 type=\"image/svg+xml\">ladder diagram: <a href=\"ladder.svg\">ladder.svg</a></object></div>"
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "<p>No capture was written for this run (<code>--pcap</code>); the replay command writes \
+                 one.</p>"
+            );
+        }
+        let _ = writeln!(s, "<p>harness {}</p>\n</body></html>", esc(harness_version));
+        s
     }
-    s.push_str("</body></html>\n");
-    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{build, replay_command};
+
+    const OK: &str = "s/a->b/open+open/seed-1";
+    const BAD: &str = "s/a->b/open+open/seed-2";
+
+    /// A run of `id`; `failing` adds a failed MUST check whose detail carries markup.
+    fn fixture(id: &str, failing: bool) -> RunReport {
+        let checks = if failing {
+            serde_json::json!([
+                {"id": "x.passes", "level": "should", "verdict": "pass", "cite": "RFC 1 §1",
+                 "detail": "fine", "evidence": [1]},
+                {"id": "x.broken", "level": "must", "verdict": "fail", "cite": "RFC 8445 §8.1.1",
+                 "detail": "saw <nominate/> & no USE-CANDIDATE", "evidence": [17, 18]}
+            ])
+        } else {
+            serde_json::json!([])
+        };
+        serde_json::from_value(serde_json::json!({
+            "id": id, "scenario": "s", "seed": 1,
+            "caller": {"impl": "a", "nat": "open"}, "callee": {"impl": "b", "nat": "open"},
+            "outcome": if failing { "failed" } else { "connected" },
+            "time_to_media_ms": null, "selected_pair": null, "termination": null,
+            "checks": checks,
+            "expectation": {"outcome": "connected", "checks": [], "met": !failing, "unmet": []},
+            "trace_hash": "h", "trace_events": 20, "replay": replay_command(id),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn run_page_has_replay_failures_first_and_the_ladder_only_with_artefacts() {
+        let mut bad = fixture(BAD, true);
+        let page = bad.render_html_page("9.9.9");
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(page.contains(&esc(&replay_command(BAD))), "{page}");
+        assert!(page.contains("RFC 8445 §8.1.1"));
+        assert!(
+            page.contains("saw &lt;nominate/&gt; &amp; no USE-CANDIDATE"),
+            "detail escaped"
+        );
+        assert!(!page.contains("<nominate/>"));
+        assert!(page.contains("#17 #18"));
+        assert!(
+            page.find("x.broken").unwrap() < page.find("x.passes").unwrap(),
+            "failures come first"
+        );
+        assert!(page.contains("<tr class=\"fail\"><td><code>x.broken</code></td><td>MUST</td><td>fail</td>"));
+        assert!(!page.contains("ladder.svg"), "no artefacts, no ladder");
+        // runs/s/a-to-b/open+open/seed-2/index.html: five folders below the output folder.
+        assert!(page.contains("<a href=\"../../../../../index.html\">"));
+        bad.artefacts = Some(run_folder(BAD));
+        let page = bad.render_html_page("9.9.9");
+        assert!(page.contains("<object data=\"ladder.svg\" type=\"image/svg+xml\">"));
+        assert!(page.contains("<a href=\"capture.pcapng\">") && page.contains("<a href=\"trace.jsonl\">"));
+        assert_eq!(page, bad.render_html_page("9.9.9"), "deterministic");
+    }
+
+    #[test]
+    fn index_colours_the_matrix_and_links_every_run_page() {
+        let html = render_html(&build(vec![fixture(OK, false), fixture(BAD, true)]));
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        // a->b on open+open: 1 of 2 connected, one MUST failure: red, linking to its group of runs.
+        assert!(
+            html.contains("<td class=\"fail\"><a href=\"#cell-0\">1/2</a> · 1 MUST</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<tbody id=\"cell-0\">"));
+        for id in [OK, BAD] {
+            let href = format!("runs/{}/index.html", id.replace("->", "-to-").replace('+', "%2B"));
+            assert!(
+                html.contains(&format!("<a href=\"{href}\"><code>{}</code></a>", esc(id))),
+                "{html}"
+            );
+        }
+        assert!(html.contains("<td>failed</td><td>not met</td><td>1</td><td>0</td>"));
+        assert!(!html.contains("x.broken"), "check details stay on the run pages");
+    }
+
+    #[test]
+    fn output_escapes_markup_and_links_are_percent_encoded() {
+        assert_eq!(url_path("runs/a b/x+y%<\"/i.html"), "runs/a%20b/x%2By%25%3C%22/i.html");
+        let mut odd = fixture("s/<i>->b/open+open/seed-1", false);
+        odd.caller.implementation = "<i>".into();
+        let html = render_html(&build(vec![odd.clone()]));
+        let page = odd.render_html_page("<v>");
+        for text in [&html, &page] {
+            assert!(!text.contains("<i>"), "{text}");
+            assert!(text.contains("&lt;i&gt;"));
+        }
+        assert!(html.contains("href=\"runs/s/%3Ci%3E-to-b/open%2Bopen/seed-1/index.html\""));
+    }
 }

@@ -480,16 +480,18 @@ mod tests {
             reason: Some("security-error".into()),
             text: Some("media [\"audio\"] <b>".into()),
         });
-        let html = render_html(&build(vec![run("s/a->b/open+open/seed-1", "h1"), bad]));
+        let html = render_html(&build(vec![run("s/a->b/open+open/seed-1", "h1"), bad.clone()]));
         assert!(html.starts_with("<!DOCTYPE html>"));
-        // One cell for a->b on open+open: 1 of 2 connected, no MUST failure: amber, linking to the first run.
+        // One cell for a->b on open+open: 1 of 2 connected, no MUST failure: amber, linking to its runs.
         assert!(
-            html.contains("<td class=\"warn\"><a href=\"#s-a--b-open-open-seed-1\">1/2</a></td>"),
+            html.contains("<td class=\"warn\"><a href=\"#cell-0\">1/2</a></td>"),
             "{html}"
         );
-        assert!(html.contains("<h3 id=\"s-a--b-open-open-seed-2\">"));
-        assert!(html.contains("media [&quot;audio&quot;] &lt;b&gt;"), "text is escaped");
-        assert!(!html.contains("<b>\""));
+        assert!(html.contains("<tbody id=\"cell-0\">"));
+        assert!(html.contains("<a href=\"runs/s/a-to-b/open%2Bopen/seed-2/index.html\">"));
+        let page = bad.render_html_page(env!("CARGO_PKG_VERSION"));
+        assert!(page.contains("media [&quot;audio&quot;] &lt;b&gt;"), "text is escaped");
+        assert!(!page.contains("<b>\""));
     }
 
     #[test]
