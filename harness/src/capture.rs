@@ -157,7 +157,8 @@ pub fn write_pcapng<W: Write>(trace: &Trace, run_id: &str, w: W) -> std::io::Res
                     ),
                 )
             }
-            TraceKind::Stanza { party, dir, xml, .. } => {
+            TraceKind::Stanza { party, dir, element } => {
+                let xml = crate::xml::to_string(element);
                 let how = if *dir == Dir::Tx {
                     "client to server"
                 } else {

@@ -551,7 +551,6 @@ impl World {
                     TraceKind::Stanza {
                         party,
                         dir: Dir::Rx,
-                        xml: xml::to_string(&stanza),
                         element: (*stanza).clone(),
                     },
                 );
@@ -635,7 +634,6 @@ impl World {
                         TraceKind::Stanza {
                             party: party(),
                             dir: Dir::Tx,
-                            xml: xml::to_string(&stanza),
                             element: stanza.clone(),
                         },
                     );

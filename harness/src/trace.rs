@@ -80,9 +80,8 @@ pub enum TraceKind {
         party: String,
         /// Direction.
         dir: Dir,
-        /// The stanza as serialized on the stream.
-        xml: String,
-        /// The stanza as parsed, for checks.
+        /// The stanza, for checks; its text on the stream is [`crate::xml::to_string`] of it, made
+        /// only when an artefact needs it (the hash walks the element, see [`Trace::hash`]).
         element: Element,
     },
     /// A scripted user action delivered to a party.
@@ -151,16 +150,10 @@ impl Trace {
         index
     }
 
-    /// One canonical text line per event: the input of the trace hash and of `trace.jsonl`-style dumps.
+    /// One text line per event with the content the trace hash covers (`replay` prints these):
+    /// `INDEX TIME_US KIND FIELDS…`, payloads in hex, stanzas as their XML text.
     pub fn canonical_line(e: &TraceEvent) -> String {
-        let mut s = String::new();
-        Self::write_canonical(&mut s, e);
-        s
-    }
-
-    /// Appends the canonical line of `e` to `out` (the hot path of [`Trace::hash`]: one reused buffer,
-    /// table-driven hex; the text is exactly [`Trace::canonical_line`]'s).
-    fn write_canonical(out: &mut String, e: &TraceEvent) {
+        let mut out = String::new();
         let t = e.time.as_micros();
         // Writing into a String cannot fail.
         let _ = match &e.kind {
@@ -172,7 +165,7 @@ impl Trace {
                 payload,
             } => {
                 let _ = write!(out, "{} {t} dgram {point} {dir:?} {src} {dst} ", e.index);
-                push_hex(out, payload);
+                push_hex(&mut out, payload);
                 Ok(())
             }
             TraceKind::Segment {
@@ -185,7 +178,7 @@ impl Trace {
             } => {
                 let proto = if *tls { "tls" } else { "tcp" };
                 let _ = write!(out, "{} {t} {proto} {point} {dir:?} {src} {dst} ", e.index);
-                push_hex(out, payload);
+                push_hex(&mut out, payload);
                 Ok(())
             }
             TraceKind::Dropped {
@@ -196,14 +189,18 @@ impl Trace {
                 payload,
             } => {
                 let _ = write!(out, "{} {t} drop {point} {src} {dst} {reason} ", e.index);
-                push_hex(out, payload);
+                push_hex(&mut out, payload);
                 Ok(())
             }
-            TraceKind::Stanza { party, dir, xml, .. } => write!(out, "{} {t} stanza {party} {dir:?} {xml}", e.index),
+            TraceKind::Stanza { party, dir, element } => {
+                let xml = crate::xml::to_string(element);
+                write!(out, "{} {t} stanza {party} {dir:?} {xml}", e.index)
+            }
             TraceKind::User { party, action } => write!(out, "{} {t} user {party} {action}", e.index),
             TraceKind::Claim { party, claim } => write!(out, "{} {t} claim {party} {claim}", e.index),
             TraceKind::Violation { party, what } => write!(out, "{} {t} violation {party} {what}", e.index),
         };
+        out
     }
 
     /// Writes the trace as JSON lines, one object per event: `index`, `time_us`, `kind` (`dgram`,
@@ -242,7 +239,8 @@ impl Trace {
                     payload,
                 } => json!({"index": e.index, "time_us": t, "kind": "drop", "point": &**point,
                             "src": src.to_string(), "dst": dst.to_string(), "reason": reason, "payload": hex(payload)}),
-                TraceKind::Stanza { party, dir, xml, .. } => {
+                TraceKind::Stanza { party, dir, element } => {
+                    let xml = crate::xml::to_string(element);
                     json!({"index": e.index, "time_us": t, "kind": "stanza", "party": party, "dir": dir, "xml": xml})
                 }
                 TraceKind::User { party, action } => {
@@ -261,17 +259,139 @@ impl Trace {
         w.flush()
     }
 
-    /// SHA-256 over the canonical lines, hex: equal hashes mean byte-identical traces.
+    /// SHA-256 of the canonical trace, lower-case hex: equal hashes mean identical traces.
+    ///
+    /// The canonical trace is binary, one record per event, so hashing costs no formatting: the
+    /// event's index and time (µs) as u64 big-endian, a kind tag byte, then its fields in declaration
+    /// order — strings and payloads as a u32 big-endian length and the bytes, addresses as their
+    /// octets and port, a stanza as a walk of its element (name, namespace, attributes in their
+    /// sorted order, then child elements and text nodes, each tagged and length-prefixed).
+    /// [`Trace::canonical_line`] is the same content as text, for reading.
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();
-        let mut line = String::with_capacity(512);
+        // Fields are staged in one reused buffer: SHA-256 absorbs one large update faster than many
+        // small ones.
+        let mut buf: Vec<u8> = Vec::with_capacity(2048);
         for e in &self.events {
-            line.clear();
-            Self::write_canonical(&mut line, e);
-            line.push('\n');
-            h.update(line.as_bytes());
+            buf.clear();
+            canonical_record(&mut buf, e);
+            h.update(&buf);
         }
         hex(&h.finalize())
+    }
+}
+
+fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
+    buf.extend_from_slice(&(b.len() as u32).to_be_bytes());
+    buf.extend_from_slice(b);
+}
+
+fn put_addr(buf: &mut Vec<u8>, a: &SocketAddr) {
+    match a.ip() {
+        std::net::IpAddr::V4(ip) => {
+            buf.push(4);
+            buf.extend_from_slice(&ip.octets());
+        }
+        std::net::IpAddr::V6(ip) => {
+            buf.push(6);
+            buf.extend_from_slice(&ip.octets());
+        }
+    }
+    buf.extend_from_slice(&a.port().to_be_bytes());
+}
+
+fn put_element(buf: &mut Vec<u8>, el: &Element) {
+    buf.push(b'<');
+    put_bytes(buf, el.name().as_bytes());
+    put_bytes(buf, el.ns().as_bytes());
+    buf.extend_from_slice(&(el.attrs().len() as u32).to_be_bytes());
+    for ((ns, name), value) in el.attrs().iter() {
+        put_bytes(buf, ns.as_bytes());
+        put_bytes(buf, name.as_bytes());
+        put_bytes(buf, value.as_bytes());
+    }
+    for n in el.nodes() {
+        match n {
+            minidom::Node::Element(c) => put_element(buf, c),
+            minidom::Node::Text(t) => {
+                buf.push(b'"');
+                put_bytes(buf, t.as_bytes());
+            }
+        }
+    }
+    buf.push(b'>');
+}
+
+/// Appends the canonical binary record of `e` (see [`Trace::hash`]).
+fn canonical_record(buf: &mut Vec<u8>, e: &TraceEvent) {
+    buf.extend_from_slice(&(e.index as u64).to_be_bytes());
+    buf.extend_from_slice(&e.time.as_micros().to_be_bytes());
+    let dir_byte = |d: &Dir| if *d == Dir::Tx { b'T' } else { b'R' };
+    match &e.kind {
+        TraceKind::Datagram {
+            point,
+            dir,
+            src,
+            dst,
+            payload,
+        } => {
+            buf.push(b'D');
+            put_bytes(buf, point.as_bytes());
+            buf.push(dir_byte(dir));
+            put_addr(buf, src);
+            put_addr(buf, dst);
+            put_bytes(buf, payload);
+        }
+        TraceKind::Segment {
+            point,
+            dir,
+            tls,
+            src,
+            dst,
+            payload,
+        } => {
+            buf.push(if *tls { b'L' } else { b'S' });
+            put_bytes(buf, point.as_bytes());
+            buf.push(dir_byte(dir));
+            put_addr(buf, src);
+            put_addr(buf, dst);
+            put_bytes(buf, payload);
+        }
+        TraceKind::Dropped {
+            point,
+            src,
+            dst,
+            reason,
+            payload,
+        } => {
+            buf.push(b'X');
+            put_bytes(buf, point.as_bytes());
+            put_addr(buf, src);
+            put_addr(buf, dst);
+            put_bytes(buf, reason.as_bytes());
+            put_bytes(buf, payload);
+        }
+        TraceKind::Stanza { party, dir, element } => {
+            buf.push(b'Z');
+            put_bytes(buf, party.as_bytes());
+            buf.push(dir_byte(dir));
+            put_element(buf, element);
+        }
+        TraceKind::User { party, action } => {
+            buf.push(b'U');
+            put_bytes(buf, party.as_bytes());
+            put_bytes(buf, action.as_bytes());
+        }
+        TraceKind::Claim { party, claim } => {
+            buf.push(b'C');
+            put_bytes(buf, party.as_bytes());
+            put_bytes(buf, claim.as_bytes());
+        }
+        TraceKind::Violation { party, what } => {
+            buf.push(b'V');
+            put_bytes(buf, party.as_bytes());
+            put_bytes(buf, what.as_bytes());
+        }
     }
 }
 
@@ -326,5 +446,54 @@ mod tests {
         assert_eq!(lines[1]["reason"], "filtered");
         assert_eq!(lines[2]["claim"], "call-state ringing");
         assert_eq!(lines[2]["index"], 2);
+    }
+
+    fn sample(stanza: Element, port: u16, payload: &'static [u8]) -> Trace {
+        let mut t = Trace::default();
+        t.push(
+            SimTime::from_millis(1),
+            TraceKind::Datagram {
+                point: "caller".into(),
+                dir: Dir::Tx,
+                src: SocketAddr::from(([10, 0, 1, 2], port)),
+                dst: "192.0.2.10:3478".parse().unwrap(),
+                payload: Bytes::from_static(payload),
+            },
+        );
+        t.push(
+            SimTime::from_millis(2),
+            TraceKind::Stanza {
+                party: "caller".into(),
+                dir: Dir::Tx,
+                element: stanza,
+            },
+        );
+        t
+    }
+
+    #[test]
+    fn hash_changes_with_every_field_it_covers_and_only_then() {
+        let iq = |id: &str, text: &str| {
+            Element::builder("iq", "jabber:client")
+                .attr(minidom::rxml::NcName::try_from("id").unwrap(), id)
+                .append(Element::builder("body", "jabber:client").append(text).build())
+                .build()
+        };
+        let base = sample(iq("a", "x"), 5000, b"\x00\x01");
+        assert_eq!(base.hash(), sample(iq("a", "x"), 5000, b"\x00\x01").hash());
+        assert_eq!(base.hash().len(), 64);
+        for (what, other) in [
+            ("port", sample(iq("a", "x"), 5001, b"\x00\x01")),
+            ("payload", sample(iq("a", "x"), 5000, b"\x00\x02")),
+            ("attribute", sample(iq("b", "x"), 5000, b"\x00\x01")),
+            ("text", sample(iq("a", "y"), 5000, b"\x00\x01")),
+        ] {
+            assert_ne!(base.hash(), other.hash(), "{what} is not covered");
+        }
+        // Length prefixes keep field boundaries: moving a byte between fields changes the hash.
+        let moved = sample(iq("a", "x"), 5000, b"\x00");
+        assert_ne!(base.hash(), moved.hash());
+        let text = Trace::canonical_line(&base.events[1]);
+        assert!(text.contains("<body>x</body>") || text.contains("x</body>"), "{text}");
     }
 }

@@ -28,19 +28,17 @@ fn verdict(out: &RunOutput, id: &str) -> (Verdict, String) {
     (c.verdict, c.detail.clone())
 }
 
-/// Applies `f` to every stanza `party` sent (Tx), keeping the serialized text in step.
+/// Applies `f` to every stanza `party` sent (Tx).
 fn edit_sent_stanzas(out: &mut RunOutput, party: &str, f: impl Fn(&mut minidom::Element)) {
     for e in &mut out.trace.events {
         if let TraceKind::Stanza {
             party: p,
             dir: Dir::Tx,
-            xml,
             element,
         } = &mut e.kind
         {
             if p == party {
                 f(element);
-                *xml = harness::xml::to_string(element);
             }
         }
     }
