@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::endpoint::Registry;
 use crate::net::nat_profiles;
@@ -309,8 +309,8 @@ pub fn run_one_with(spec: &RunSpec, registry: &Registry, artefacts: Option<&Arte
     }
 }
 
-/// Runs every spec on `jobs` worker threads; `progress` is called once per finished run (in completion
-/// order, which varies; the report does not).
+/// Runs every spec on `jobs` worker threads and collects the report; `progress` is called once per
+/// finished run. For big matrices use [`execute_each`], which keeps no run.
 pub fn execute(
     runs: &[RunSpec],
     registry: &Registry,
@@ -318,25 +318,51 @@ pub fn execute(
     artefacts: Option<&Artefacts>,
     progress: &(dyn Fn(usize, usize, &RunReport) + Sync),
 ) -> Report {
+    let mut all = Vec::with_capacity(runs.len());
+    execute_each(runs, registry, jobs, artefacts, &mut |n, total, rep| {
+        progress(n, total, &rep);
+        all.push(rep);
+    });
+    build(all)
+}
+
+/// Runs every spec on `jobs` worker threads and hands each run's report to `each(n, total, report)` on
+/// the calling thread, in the order of `runs` (the report's order when `runs` is sorted by id, as
+/// [`plan`] returns it), `n` counting from 1. Finished runs wait only until the runs before them are
+/// done, so memory holds about one run per worker, whatever the number of runs.
+pub fn execute_each(
+    runs: &[RunSpec],
+    registry: &Registry,
+    jobs: usize,
+    artefacts: Option<&Artefacts>,
+    each: &mut dyn FnMut(usize, usize, RunReport),
+) {
     let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<RunReport>> = Mutex::new(Vec::with_capacity(runs.len()));
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, RunReport)>();
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1).min(runs.len().max(1)) {
-            s.spawn(|| loop {
+            let tx = tx.clone();
+            let next = &next;
+            s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(spec) = runs.get(i) else { break };
-                let rep = run_one_with(spec, registry, artefacts);
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                progress(n, runs.len(), &rep);
-                results
-                    .lock()
-                    .expect("no worker panics while holding the lock")
-                    .push(rep);
+                if tx.send((i, run_one_with(spec, registry, artefacts))).is_err() {
+                    break;
+                }
             });
         }
+        drop(tx);
+        // Reorder: runs finish in any order; they are handed on in plan order.
+        let mut waiting: std::collections::BTreeMap<usize, RunReport> = std::collections::BTreeMap::new();
+        let mut emitted = 0;
+        for (i, rep) in rx {
+            waiting.insert(i, rep);
+            while let Some(rep) = waiting.remove(&emitted) {
+                emitted += 1;
+                each(emitted, runs.len(), rep);
+            }
+        }
     });
-    build(results.into_inner().expect("workers joined"))
 }
 
 /// Writes report.json, report.md, junit.xml and index.html into `out` (created if needed), and every
@@ -345,27 +371,9 @@ pub fn execute(
 ///
 /// Errors: I/O errors, with the path.
 pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
-    let write = |p: &Path, text: &str| {
-        p.parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(p, text))
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
-    };
-    let json = serde_json::to_string_pretty(report).expect("report serializes") + "\n";
-    let files = [
-        (out.join("report.json"), json),
-        (out.join("report.md"), report::render_markdown(report)),
-        (out.join("junit.xml"), report::render_junit(report)),
-        (out.join("index.html"), report::render_html(report)),
-    ];
-    let mut written = Vec::new();
-    for (p, text) in files {
-        write(&p, &text)?;
-        written.push(p);
-    }
+    let mut w = report::ReportWriter::create(out)?;
     for run in &report.runs {
-        let p = run_dir(out, &run.id).join("index.html");
-        write(&p, &run.render_html_page(report.harness.version))?;
+        w.push(run)?;
     }
-    Ok(written)
+    Ok(w.finish()?.0)
 }

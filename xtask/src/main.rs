@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use harness::checks::Verdict;
 use harness::conform::{self, InputError, Selection};
-use harness::report::{has_failure, FailOn};
+use harness::report::{FailOn, ReportWriter, RunReport};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "jingle-interop: XMPP call interop runner")]
@@ -181,23 +182,35 @@ fn main() -> ExitCode {
                     PcapArg::None => conform::PcapPolicy::None,
                 },
             };
-            let report = conform::execute(&runs, &registry, jobs, Some(&artefacts), &|n, total, r| {
-                if tty {
-                    eprint!("\r[{n}/{total}] {:<60}", r.id);
-                } else {
-                    eprintln!("[{n}/{total}] {} {}", r.outcome, r.id);
+            let mut writer = match ReportWriter::create(&out) {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(3);
+                }
+            };
+            let mut failed_write = None;
+            println!("{:<70} {:<10} {:>6} {:>6}", "run", "outcome", "pass", "fail");
+            conform::execute_each(&runs, &registry, jobs, Some(&artefacts), &mut |n, total, r| {
+                progress(tty, n, total, &r);
+                print_run(&r);
+                if failed_write.is_none() {
+                    failed_write = writer.push(&r).err();
                 }
             });
             if tty {
                 eprintln!();
             }
-            if let Err(e) = conform::write_outputs(&report, &out) {
-                eprintln!("error: {e}");
-                return ExitCode::from(3);
-            }
+            let summary = match failed_write.map_or_else(|| writer.finish(), Err) {
+                Ok((_, summary)) => summary,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(3);
+                }
+            };
             let meta = serde_json::json!({
                 "wall_time_ms": started.elapsed().as_millis() as u64,
-                "runs": report.runs.len(),
+                "runs": summary.runs,
                 "jobs": jobs,
                 "harness_version": env!("CARGO_PKG_VERSION"),
             });
@@ -205,9 +218,8 @@ fn main() -> ExitCode {
                 out.join("meta.json"),
                 serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n",
             );
-            print_summary(&report);
             println!("report: {}", out.join("report.json").display());
-            if report.runs.iter().any(|r| r.outcome == "harness-error") {
+            if summary.harness_errors > 0 {
                 return ExitCode::from(3);
             }
             let policy = match fail_on {
@@ -215,7 +227,7 @@ fn main() -> ExitCode {
                 FailOnArg::Should => FailOn::Should,
                 FailOnArg::Never => FailOn::Never,
             };
-            if has_failure(&report, policy) {
+            if summary.has_failure(policy) {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
@@ -267,30 +279,38 @@ fn input_error(e: InputError) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn print_summary(r: &harness::report::Report) {
-    println!("{:<70} {:<10} {:>6} {:>6}", "run", "outcome", "pass", "fail");
-    for run in &r.runs {
-        let pass = run
-            .checks
-            .iter()
-            .filter(|c| c.verdict == harness::checks::Verdict::Pass)
-            .count();
-        let fail = run
-            .checks
-            .iter()
-            .filter(|c| c.verdict == harness::checks::Verdict::Fail)
-            .count();
-        println!("{:<70} {:<10} {:>6} {:>6}", run.id, run.outcome, pass, fail);
-        for c in run
-            .checks
-            .iter()
-            .filter(|c| c.verdict == harness::checks::Verdict::Fail)
-        {
-            println!("    FAIL {} ({}): {}", c.id, c.cite, c.detail);
-        }
-        if run.checks.iter().any(|c| c.verdict == harness::checks::Verdict::Fail) {
-            println!("    replay: {}", run.replay);
-        }
+/// The progress of a conformance run on stderr: a bar redrawn in place on a terminal, one plain line
+/// per run otherwise (CI logs).
+fn progress(tty: bool, n: usize, total: usize, r: &RunReport) {
+    if tty {
+        const WIDTH: usize = 30;
+        let filled = n * WIDTH / total.max(1);
+        eprint!(
+            "\r[{}{}] {n}/{total} {:<60.60}",
+            "#".repeat(filled),
+            "-".repeat(WIDTH - filled),
+            r.id
+        );
+    } else {
+        eprintln!("[{n}/{total}] {} {}", r.outcome, r.id);
+    }
+}
+
+/// One run's line of the stdout summary, with its failed checks and replay command.
+fn print_run(run: &RunReport) {
+    let count = |v: Verdict| run.checks.iter().filter(|c| c.verdict == v).count();
+    println!(
+        "{:<70} {:<10} {:>6} {:>6}",
+        run.id,
+        run.outcome,
+        count(Verdict::Pass),
+        count(Verdict::Fail)
+    );
+    for c in run.checks.iter().filter(|c| c.verdict == Verdict::Fail) {
+        println!("    FAIL {} ({}): {}", c.id, c.cite, c.detail);
+    }
+    if run.checks.iter().any(|c| c.verdict == Verdict::Fail) {
+        println!("    replay: {}", run.replay);
     }
 }
 

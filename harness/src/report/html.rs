@@ -114,40 +114,86 @@ fn head(title: &str) -> String {
 }
 
 /// The cell a run belongs to: (caller implementation, callee implementation, `NAT+NAT`).
-type CellKey<'a> = (&'a str, &'a str, String);
+pub(super) type CellKey = (String, String, String);
 
-fn cell_key(run: &RunReport) -> CellKey<'_> {
+/// The matrix cell of `run`.
+pub(super) fn cell_key(run: &RunReport) -> CellKey {
     (
-        &run.caller.implementation,
-        &run.callee.implementation,
+        run.caller.implementation.clone(),
+        run.callee.implementation.clone(),
         format!("{}+{}", run.caller.nat, run.callee.nat),
     )
+}
+
+/// Counts over all runs for the summary line of index.html.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct IndexCounts {
+    pub runs: usize,
+    pub connected: usize,
+    pub failed: usize,
+    pub unmet: usize,
+}
+
+impl IndexCounts {
+    /// Counts `run` in.
+    pub(super) fn add(&mut self, run: &RunReport) {
+        self.runs += 1;
+        self.connected += usize::from(run.outcome == "connected");
+        self.failed += usize::from(failure_counts(run).0 > 0);
+        self.unmet += usize::from(!run.expectation.met);
+    }
 }
 
 /// Renders index.html for `r`: the matrix, then the runs grouped by matrix cell, each linking to its
 /// page at `runs/RUN_DIR/index.html`.
 pub fn render_html(r: &Report) -> String {
+    let mut counts = IndexCounts::default();
+    let mut rows: BTreeMap<CellKey, Vec<String>> = BTreeMap::new();
+    for run in &r.runs {
+        counts.add(run);
+        rows.entry(cell_key(run)).or_default().push(index_row(run));
+    }
+    render_index(counts, &r.matrix.cells, &rows)
+}
+
+/// One run's row in index.html's run list (its id linking to its page).
+pub(super) fn index_row(run: &RunReport) -> String {
+    let (failed, non_strict) = failure_counts(run);
+    format!(
+        "<tr class=\"{}\"><td><a href=\"{}\"><code>{}</code></a></td><td>{}</td><td>{}</td><td>{failed}</td>\
+         <td>{non_strict}</td></tr>\n",
+        run_class(run),
+        esc(&url_path(&format!("{}/index.html", run_folder(&run.id)))),
+        esc(&run.id),
+        esc(&run.outcome),
+        if run.expectation.met { "met" } else { "not met" }
+    )
+}
+
+/// index.html from the counts, the matrix cells and each cell's run rows ([`index_row`], in run order):
+/// what a report needs of its runs, so a streamed report renders it without keeping them.
+pub(super) fn render_index(
+    counts: IndexCounts,
+    cells: &[super::Cell],
+    rows: &BTreeMap<CellKey, Vec<String>>,
+) -> String {
     let mut s = head("jingle-interop report");
-    let connected = r.runs.iter().filter(|x| x.outcome == "connected").count();
-    let failed = r.runs.iter().filter(|x| failure_counts(x).0 > 0).count();
-    let unmet = r.runs.iter().filter(|x| !x.expectation.met).count();
     let _ = writeln!(
         s,
-        "<h1>jingle-interop report</h1>\n<p>Schema <code>{}</code>, harness {}. {} runs: {connected} \
-         connected, {failed} with a failed check, {unmet} with an unmet expectation.</p>",
-        esc(r.schema),
-        esc(r.harness.version),
-        r.runs.len()
+        "<h1>jingle-interop report</h1>\n<p>Schema <code>{}</code>, harness {}. {} runs: {} \
+         connected, {} with a failed check, {} with an unmet expectation.</p>",
+        esc(super::SCHEMA),
+        esc(env!("CARGO_PKG_VERSION")),
+        counts.runs,
+        counts.connected,
+        counts.failed,
+        counts.unmet
     );
-    // Runs by cell; the cell's position names its group in the run list.
-    let mut by_cell: BTreeMap<CellKey, Vec<&RunReport>> = BTreeMap::new();
-    for run in &r.runs {
-        by_cell.entry(cell_key(run)).or_default().push(run);
-    }
-    let group: BTreeMap<&CellKey, usize> = by_cell.keys().enumerate().map(|(i, k)| (k, i)).collect();
+    // The cell's position names its group in the run list.
+    let group: BTreeMap<&CellKey, usize> = rows.keys().enumerate().map(|(i, k)| (k, i)).collect();
     // One table per NAT pair: rows = caller implementation, columns = callee implementation.
     let mut by_nat: BTreeMap<&str, Vec<&super::Cell>> = BTreeMap::new();
-    for c in &r.matrix.cells {
+    for c in cells {
         by_nat.entry(c.nat.as_str()).or_default().push(c);
     }
     let _ = writeln!(s, "<h2 id=\"matrix\">Matrix</h2>");
@@ -183,7 +229,7 @@ pub fn render_html(r: &Report) -> String {
                     "warn"
                 };
                 let text = format!("{}/{}", c.connected, c.runs);
-                let key = (c.caller.as_str(), c.callee.as_str(), c.nat.clone());
+                let key = (c.caller.clone(), c.callee.clone(), c.nat.clone());
                 let _ = write!(
                     s,
                     "<td class=\"{class}\">{}{}</td>",
@@ -208,7 +254,7 @@ pub fn render_html(r: &Report) -> String {
          replay command and, for captured runs, the ladder diagram and the capture.</p>\n<table><thead><tr>\
          <th>run</th><th>outcome</th><th>expectation</th><th>failed checks</th><th>non-strict</th></tr></thead>"
     );
-    for (i, ((caller, callee, nat), runs)) in by_cell.iter().enumerate() {
+    for (i, ((caller, callee, nat), runs)) in rows.iter().enumerate() {
         let _ = writeln!(
             s,
             "<tbody id=\"cell-{i}\"><tr><th colspan=\"5\">{} → {}, {}</th></tr>",
@@ -216,18 +262,8 @@ pub fn render_html(r: &Report) -> String {
             esc(callee),
             esc(nat)
         );
-        for run in runs {
-            let (failed, non_strict) = failure_counts(run);
-            let _ = writeln!(
-                s,
-                "<tr class=\"{}\"><td><a href=\"{}\"><code>{}</code></a></td><td>{}</td><td>{}</td><td>{failed}</td>\
-                 <td>{non_strict}</td></tr>",
-                run_class(run),
-                esc(&url_path(&format!("{}/index.html", run_folder(&run.id)))),
-                esc(&run.id),
-                esc(&run.outcome),
-                if run.expectation.met { "met" } else { "not met" }
-            );
+        for row in runs {
+            s.push_str(row);
         }
         let _ = writeln!(s, "</tbody>");
     }

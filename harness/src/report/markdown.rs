@@ -1,25 +1,32 @@
 use std::fmt::Write as _;
 
-use super::Report;
+use super::{Cell, Report, RunReport, SCHEMA};
 use crate::checks::Verdict;
 
 /// Renders report.md: the matrix, then each run with its checks, failures first with citation and
 /// replay command.
 pub fn render_markdown(r: &Report) -> String {
+    let mut s = head(r.runs.len(), &r.matrix.cells);
+    for run in &r.runs {
+        s.push_str(&run_section(run));
+    }
+    s
+}
+
+/// report.md up to the runs: title, counts, the matrix, the `## Runs` heading.
+pub(super) fn head(runs: usize, cells: &[Cell]) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# jingle-interop report\n");
     let _ = writeln!(
         s,
-        "Schema `{}`, harness {}. {} runs.\n",
-        r.schema,
-        r.harness.version,
-        r.runs.len()
+        "Schema `{SCHEMA}`, harness {}. {runs} runs.\n",
+        env!("CARGO_PKG_VERSION"),
     );
     let _ = writeln!(
         s,
         "## Matrix\n\n| caller | callee | NAT | runs | connected | MUST failures |\n|---|---|---|---|---|---|"
     );
-    for c in &r.matrix.cells {
+    for c in cells {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} |",
@@ -27,50 +34,54 @@ pub fn render_markdown(r: &Report) -> String {
         );
     }
     let _ = writeln!(s, "\n## Runs\n");
-    for run in &r.runs {
-        let _ = writeln!(s, "### `{}`\n", run.id);
-        let _ = writeln!(s, "- outcome: **{}**", run.outcome);
-        if let Some(t) = run.time_to_media_ms {
-            let _ = writeln!(s, "- time from answer to media both ways: {t} ms (simulated)");
-        }
-        if let Some(p) = &run.selected_pair {
-            let _ = writeln!(
-                s,
-                "- selected pair: caller {}→{}, callee {}→{}",
-                p.caller.local, p.caller.remote, p.callee.local, p.callee.remote
-            );
-        }
-        if let Some(t) = &run.termination {
-            let _ = writeln!(
-                s,
-                "- terminated by {} with {}",
-                t.by,
-                t.reason.as_deref().unwrap_or("no reason")
-            );
-        }
-        if let Some(e) = &run.error {
-            let _ = writeln!(s, "- harness error: {e}");
-        }
-        if !run.expectation.met {
-            let _ = writeln!(s, "- expectation not met: {}", run.expectation.unmet.join("; "));
-        }
-        let _ = writeln!(s, "- replay: `{}`\n", run.replay);
-        let _ = writeln!(s, "| check | level | verdict | cite | detail |\n|---|---|---|---|---|");
-        let mut checks: Vec<_> = run.checks.iter().collect();
-        checks.sort_by_key(|c| c.verdict != Verdict::Fail);
-        for c in checks {
-            let _ = writeln!(
-                s,
-                "| `{}` | {:?} | {:?} | {} | {} (evidence: {:?}) |",
-                c.id,
-                c.level,
-                c.verdict,
-                c.cite,
-                c.detail.replace('|', "\\|"),
-                c.evidence
-            );
-        }
-        let _ = writeln!(s);
+    s
+}
+
+/// One run's section of report.md.
+pub(super) fn run_section(run: &RunReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "### `{}`\n", run.id);
+    let _ = writeln!(s, "- outcome: **{}**", run.outcome);
+    if let Some(t) = run.time_to_media_ms {
+        let _ = writeln!(s, "- time from answer to media both ways: {t} ms (simulated)");
     }
+    if let Some(p) = &run.selected_pair {
+        let _ = writeln!(
+            s,
+            "- selected pair: caller {}→{}, callee {}→{}",
+            p.caller.local, p.caller.remote, p.callee.local, p.callee.remote
+        );
+    }
+    if let Some(t) = &run.termination {
+        let _ = writeln!(
+            s,
+            "- terminated by {} with {}",
+            t.by,
+            t.reason.as_deref().unwrap_or("no reason")
+        );
+    }
+    if let Some(e) = &run.error {
+        let _ = writeln!(s, "- harness error: {e}");
+    }
+    if !run.expectation.met {
+        let _ = writeln!(s, "- expectation not met: {}", run.expectation.unmet.join("; "));
+    }
+    let _ = writeln!(s, "- replay: `{}`\n", run.replay);
+    let _ = writeln!(s, "| check | level | verdict | cite | detail |\n|---|---|---|---|---|");
+    let mut checks: Vec<_> = run.checks.iter().collect();
+    checks.sort_by_key(|c| c.verdict != Verdict::Fail);
+    for c in checks {
+        let _ = writeln!(
+            s,
+            "| `{}` | {:?} | {:?} | {} | {} (evidence: {:?}) |",
+            c.id,
+            c.level,
+            c.verdict,
+            c.cite,
+            c.detail.replace('|', "\\|"),
+            c.evidence
+        );
+    }
+    let _ = writeln!(s);
     s
 }

@@ -6,6 +6,7 @@
 mod html;
 mod junit;
 mod markdown;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use crate::wire::Wire;
 pub use html::render_html;
 pub use junit::render_junit;
 pub use markdown::render_markdown;
+pub use writer::{ReportWriter, Summary};
 
 /// Schema identifier of report.json.
 pub const SCHEMA: &str = "jingle-interop/report/1";
@@ -492,6 +494,72 @@ mod tests {
         let page = bad.render_html_page(env!("CARGO_PKG_VERSION"));
         assert!(page.contains("media [&quot;audio&quot;] &lt;b&gt;"), "text is escaped");
         assert!(!page.contains("<b>\""));
+    }
+
+    #[test]
+    fn streamed_files_equal_the_whole_report_rendered_at_once() {
+        let mut failing = run("s/a->c/open+symmetric/seed-1", "h3");
+        failing.outcome = "failed".into();
+        failing.expectation.unmet = vec!["outcome failed, expected connected".into()];
+        failing.checks = vec![crate::checks::CheckResult {
+            id: "ice.nomination.controlling-nominates".into(),
+            level: Level::Must,
+            cite: "RFC 8445 §8.1.1".into(),
+            verdict: Verdict::Fail,
+            detail: "no <USE-CANDIDATE> & \"quote\"".into(),
+            evidence: vec![3, 4],
+        }];
+        for runs in [
+            vec![],
+            vec![
+                run("s/a->b/open+open/seed-1", "h1"),
+                run("s/a->b/open+open/seed-2", "h2"),
+                failing,
+            ],
+        ] {
+            let dir = std::env::temp_dir().join(format!("ji-writer-test-{}-{}", std::process::id(), runs.len()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let report = build(runs);
+            let mut w = ReportWriter::create(&dir).unwrap();
+            for r in &report.runs {
+                w.push(r).unwrap();
+            }
+            let (files, summary) = w.finish().unwrap();
+            assert_eq!(files.len(), 4);
+            let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+            assert_eq!(
+                read("report.json"),
+                serde_json::to_string_pretty(&report).unwrap() + "\n"
+            );
+            assert_eq!(read("report.md"), render_markdown(&report));
+            assert_eq!(read("junit.xml"), render_junit(&report));
+            assert_eq!(read("index.html"), render_html(&report));
+            assert!(!dir.join("report.md.part").exists() && !dir.join("junit.xml.part").exists());
+            assert_eq!(summary.runs, report.runs.len());
+            assert_eq!(summary.has_failure(FailOn::Must), has_failure(&report, FailOn::Must));
+            assert_eq!(
+                summary.has_failure(FailOn::Should),
+                has_failure(&report, FailOn::Should)
+            );
+            for r in &report.runs {
+                assert!(crate::conform::run_dir(&dir, &r.id).join("index.html").exists());
+            }
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn streamed_runs_out_of_order_are_a_caller_bug() {
+        let dir = std::env::temp_dir().join(format!("ji-writer-order-{}", std::process::id()));
+        let mut w = ReportWriter::create(&dir).unwrap();
+        w.push(&run("s/a->b/open+open/seed-2", "h2")).unwrap();
+        let late = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = w.push(&run("s/a->b/open+open/seed-1", "h1"));
+        }));
+        let msg = late.expect_err("an earlier id after a later one panics");
+        assert!(msg.downcast_ref::<String>().unwrap().contains("increasing id order"));
+        drop(w);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

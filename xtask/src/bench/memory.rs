@@ -83,13 +83,27 @@ pub fn child(a: &ChildArgs, registry: &Registry, scenarios: &Path) -> ExitCode {
                 out: out.clone(),
                 pcap: PcapPolicy::Failing,
             };
-            let report = conform::execute(&runs, registry, jobs, Some(&art), &|_, _, _| {});
-            if let Err(e) = conform::write_outputs(&report, out) {
-                eprintln!("error: {e}");
-                return ExitCode::from(3);
+            // The conformance job's own path: runs stream into the report files as they finish.
+            let mut w = match harness::report::ReportWriter::create(out) {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(3);
+                }
+            };
+            let mut failed = None;
+            conform::execute_each(&runs, registry, jobs, Some(&art), &mut |_, _, r| {
+                if failed.is_none() {
+                    failed = w.push(&r).err();
+                }
+            });
+            match failed.map_or_else(|| w.finish(), Err) {
+                Ok((_, s)) => (s.runs, s.connected),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(3);
+                }
             }
-            let c = report.runs.iter().filter(|r| r.outcome == "connected").count();
-            (report.runs.len(), c)
         }
         ChildWhat::Discard => {
             let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);

@@ -1,0 +1,220 @@
+//! Streams a report to its files as runs finish, so a matrix of any size is written in memory that does
+//! not grow with its runs: each run goes to disk when it arrives (report.json, report.md, junit.xml,
+//! its own page) and what is kept is the matrix cells and one short index.html row per run.
+//!
+//! The files are byte-identical to rendering the whole [`Report`] at once (a test holds them equal),
+//! so `report merge` and an unsharded run agree.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::{html, junit, markdown, Cell, FailOn, Matrix, RunReport, SCHEMA};
+use crate::checks::{Level, Verdict};
+
+/// A report being written into a folder; feed runs in id order with [`ReportWriter::push`], then
+/// [`ReportWriter::finish`].
+pub struct ReportWriter {
+    dir: PathBuf,
+    /// report.json, written up to the runs so far.
+    json: BufWriter<File>,
+    /// report.md's runs section and junit.xml's testcases, joined behind their heads at the end.
+    md_runs: BufWriter<File>,
+    junit_cases: BufWriter<File>,
+    cells: BTreeMap<html::CellKey, Cell>,
+    rows: BTreeMap<html::CellKey, Vec<String>>,
+    counts: html::IndexCounts,
+    junit_failures: usize,
+    summary: Summary,
+    last_id: Option<String>,
+    written: Vec<PathBuf>,
+}
+
+/// What a finished report says as a whole (for the exit status).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Runs written.
+    pub runs: usize,
+    /// Runs that connected.
+    pub connected: usize,
+    /// Runs that ended in `harness-error`.
+    pub harness_errors: usize,
+    /// Some MUST check failed.
+    pub must_failed: bool,
+    /// Some MUST or SHOULD check failed (fail or non-strict).
+    pub should_failed: bool,
+}
+
+impl Summary {
+    /// True when a check at the `fail_on` level failed in some run ([`super::has_failure`] for a
+    /// streamed report).
+    pub fn has_failure(&self, fail_on: FailOn) -> bool {
+        match fail_on {
+            FailOn::Must => self.must_failed,
+            FailOn::Should => self.should_failed,
+            FailOn::Never => false,
+        }
+    }
+}
+
+/// Names an I/O error after its file.
+fn at(path: &Path) -> impl Fn(std::io::Error) -> std::io::Error + '_ {
+    move |e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+fn create(path: &Path) -> std::io::Result<BufWriter<File>> {
+    Ok(BufWriter::new(File::create(path).map_err(at(path))?))
+}
+
+/// `text` (serde_json's pretty output of one value) indented by `by` spaces after each line break, as
+/// it appears nested in the pretty output of its container. JSON strings hold no raw line breaks, so
+/// every `\n` is a layout one.
+fn indented(text: &str, by: &str) -> String {
+    text.replace('\n', &format!("\n{by}"))
+}
+
+impl ReportWriter {
+    /// Starts report.json, report.md and junit.xml in `dir` (created if needed).
+    ///
+    /// Errors: I/O errors, naming the file.
+    pub fn create(dir: &Path) -> std::io::Result<ReportWriter> {
+        std::fs::create_dir_all(dir).map_err(at(dir))?;
+        let mut json = create(&dir.join("report.json"))?;
+        write!(
+            json,
+            "{{\n  \"schema\": \"{SCHEMA}\",\n  \"harness\": {{\n    \"version\": \"{}\"\n  }},\n  \"runs\": [",
+            env!("CARGO_PKG_VERSION")
+        )
+        .map_err(at(&dir.join("report.json")))?;
+        Ok(ReportWriter {
+            json,
+            md_runs: create(&dir.join("report.md.part"))?,
+            junit_cases: create(&dir.join("junit.xml.part"))?,
+            dir: dir.to_path_buf(),
+            cells: BTreeMap::new(),
+            rows: BTreeMap::new(),
+            counts: html::IndexCounts::default(),
+            junit_failures: 0,
+            summary: Summary::default(),
+            last_id: None,
+            written: Vec::new(),
+        })
+    }
+
+    /// Writes one run: its part of report.json, report.md and junit.xml, and its page
+    /// `runs/RUN_DIR/index.html`.
+    ///
+    /// Errors: I/O errors, naming the file. Panics when runs do not come in strictly increasing id
+    /// order (the report's order; a caller bug).
+    pub fn push(&mut self, run: &RunReport) -> std::io::Result<()> {
+        assert!(
+            self.last_id.as_deref().is_none_or(|l| l < run.id.as_str()),
+            "runs must be pushed in increasing id order: {} after {:?}",
+            run.id,
+            self.last_id
+        );
+        self.last_id = Some(run.id.clone());
+        let json_path = self.dir.join("report.json");
+        let text = serde_json::to_string_pretty(run).expect("a run report serializes");
+        let sep = if self.summary.runs == 0 { "" } else { "," };
+        write!(self.json, "{sep}\n    {}", indented(&text, "    ")).map_err(at(&json_path))?;
+        self.md_runs
+            .write_all(markdown::run_section(run).as_bytes())
+            .map_err(at(&self.dir.join("report.md")))?;
+        let (case, failed) = junit::testcase(run);
+        self.junit_failures += usize::from(failed);
+        self.junit_cases
+            .write_all(case.as_bytes())
+            .map_err(at(&self.dir.join("junit.xml")))?;
+        let page = crate::conform::run_dir(&self.dir, &run.id).join("index.html");
+        if let Some(parent) = page.parent() {
+            std::fs::create_dir_all(parent).map_err(at(parent))?;
+        }
+        std::fs::write(&page, run.render_html_page(env!("CARGO_PKG_VERSION"))).map_err(at(&page))?;
+
+        let key = html::cell_key(run);
+        let cell = self.cells.entry(key.clone()).or_insert_with(|| Cell {
+            caller: key.0.clone(),
+            callee: key.1.clone(),
+            nat: key.2.clone(),
+            runs: 0,
+            connected: 0,
+            must_failed: 0,
+        });
+        let must_failed = run
+            .checks
+            .iter()
+            .filter(|k| k.level == Level::Must && k.verdict == Verdict::Fail)
+            .count();
+        cell.runs += 1;
+        cell.connected += usize::from(run.outcome == "connected");
+        cell.must_failed += must_failed;
+        self.rows.entry(key).or_default().push(html::index_row(run));
+        self.counts.add(run);
+        let s = &mut self.summary;
+        s.runs += 1;
+        s.connected += usize::from(run.outcome == "connected");
+        s.harness_errors += usize::from(run.outcome == "harness-error");
+        s.must_failed |= must_failed > 0;
+        s.should_failed |= run
+            .checks
+            .iter()
+            .any(|c| matches!(c.verdict, Verdict::Fail | Verdict::NonStrict));
+        Ok(())
+    }
+
+    /// Closes report.json with the matrix, and writes report.md, junit.xml and index.html. Returns the
+    /// top-level files written and the summary.
+    ///
+    /// Errors: I/O errors, naming the file.
+    pub fn finish(mut self) -> std::io::Result<(Vec<PathBuf>, Summary)> {
+        let matrix = Matrix {
+            cells: std::mem::take(&mut self.cells).into_values().collect(),
+        };
+        let cells = &matrix.cells;
+        let json_path = self.dir.join("report.json");
+        let text = serde_json::to_string_pretty(&matrix).expect("the matrix serializes");
+        let close = if self.summary.runs == 0 { "]" } else { "\n  ]" };
+        write!(self.json, "{close},\n  \"matrix\": {}\n}}\n", indented(&text, "  ")).map_err(at(&json_path))?;
+        self.json.flush().map_err(at(&json_path))?;
+        self.written.push(json_path);
+
+        // report.md and junit.xml: their heads need every run's counts, so the runs went to a part file
+        // first and are copied behind the head now.
+        let md = self.dir.join("report.md");
+        let md_part = self.dir.join("report.md.part");
+        self.md_runs.flush().map_err(at(&md_part))?;
+        drop(self.md_runs);
+        join(&md, &markdown::head(self.summary.runs, cells), &md_part, "")?;
+        self.written.push(md);
+
+        let ju = self.dir.join("junit.xml");
+        let ju_part = self.dir.join("junit.xml.part");
+        self.junit_cases.flush().map_err(at(&ju_part))?;
+        drop(self.junit_cases);
+        join(
+            &ju,
+            &junit::head(self.summary.runs, self.junit_failures),
+            &ju_part,
+            junit::TAIL,
+        )?;
+        self.written.push(ju);
+
+        let index = self.dir.join("index.html");
+        std::fs::write(&index, html::render_index(self.counts, cells, &self.rows)).map_err(at(&index))?;
+        self.written.push(index);
+        Ok((self.written, self.summary))
+    }
+}
+
+/// Writes `path` as `head`, the contents of `part` (then removed), and `tail`.
+fn join(path: &Path, head: &str, part: &Path, tail: &str) -> std::io::Result<()> {
+    let mut out = create(path)?;
+    out.write_all(head.as_bytes()).map_err(at(path))?;
+    let mut body = File::open(part).map_err(at(part))?;
+    std::io::copy(&mut body, &mut out).map_err(at(path))?;
+    out.write_all(tail.as_bytes()).map_err(at(path))?;
+    out.flush().map_err(at(path))?;
+    std::fs::remove_file(part).map_err(at(part))
+}
