@@ -1,6 +1,7 @@
 //! The conformance job behind `cargo xtask conform`: select scenarios, expand the matrix, run every
 //! run (spread over worker threads), judge, and write the output folder.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -48,11 +49,51 @@ impl std::fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
-/// Loads scenarios under `dir` and expands `sel` into runs, sorted by id.
+/// The runs a selection expands to, sorted by id. It holds run ids, not specs: a worker rebuilds a run's
+/// [`RunSpec`] from its id when it takes the run ([`Plan::spec`], the path `replay` takes too), so
+/// the plan of a matrix costs about a hundred bytes per run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    scenarios: Vec<Arc<Scenario>>,
+    /// (index into `scenarios`, run id), sorted by id.
+    runs: Vec<(usize, String)>,
+    profiles: BTreeMap<String, crate::net::NatProfile>,
+}
+
+impl Plan {
+    /// Number of runs.
+    pub fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// True when the selection (or shard) is empty.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// The id of run `i` (0-based, id order).
+    pub fn id(&self, i: usize) -> &str {
+        &self.runs[i].1
+    }
+
+    /// The spec of run `i`, rebuilt from its id. Panics when `i` is out of range.
+    pub fn spec(&self, i: usize) -> RunSpec {
+        let (sc, id) = &self.runs[i];
+        spec_for(&self.scenarios[*sc], id, &self.profiles).expect("planned ids are well formed")
+    }
+
+    /// Every spec, in id order (for callers that want them all at once).
+    pub fn specs(&self) -> Vec<RunSpec> {
+        (0..self.len()).map(|i| self.spec(i)).collect()
+    }
+}
+
+/// Loads scenarios under `dir` and expands `sel` into runs, sorted by id; each scenario is expanded,
+/// validated and reduced to run ids in turn, so planning never holds the whole matrix's specs.
 ///
 /// Errors: a broken scenario file; an unknown implementation, NAT profile or a glob that matches no
 /// scenario.
-pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Vec<RunSpec>, InputError> {
+pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, InputError> {
     let all = Scenario::load_dir(dir).map_err(InputError::Scenario)?;
     let known: Vec<String> = registry.entries().iter().map(|e| e.name.clone()).collect();
     let check_impl = |n: &String| {
@@ -129,29 +170,35 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Vec<RunS
             sel.seeds.clone()
         },
     };
-    let mut runs: Vec<RunSpec> = chosen.into_iter().flat_map(|s| expand(&Arc::new(s), &m)).collect();
-    runs.sort_by(|a, b| a.id.cmp(&b.id));
-    runs.dedup_by(|a, b| a.id == b.id);
-    for r in &runs {
-        for p in r.parties.iter().filter(|p| !p.knobs.is_empty()) {
-            let entry = registry.get(&p.implementation).expect("checked above");
-            let verdict = match entry.check_knobs {
-                Some(check) => check(&p.knobs),
-                None => Err(format!("implementation `{}` takes no knobs", p.implementation)),
-            };
-            verdict.map_err(|e| InputError::Unknown(format!("scenario {}: party {}: {e}", r.scenario.id, p.name)))?;
+    let scenarios: Vec<Arc<Scenario>> = chosen.into_iter().map(Arc::new).collect();
+    let mut runs: Vec<(usize, String)> = Vec::new();
+    for (k, sc) in scenarios.iter().enumerate() {
+        let mut specs = expand(sc, &m);
+        for r in &specs {
+            for p in r.parties.iter().filter(|p| !p.knobs.is_empty()) {
+                let entry = registry.get(&p.implementation).expect("checked above");
+                let verdict = match entry.check_knobs {
+                    Some(check) => check(&p.knobs),
+                    None => Err(format!("implementation `{}` takes no knobs", p.implementation)),
+                };
+                verdict
+                    .map_err(|e| InputError::Unknown(format!("scenario {}: party {}: {e}", r.scenario.id, p.name)))?;
+            }
         }
+        if let Some(u) = &sel.under_test {
+            // Scenarios that name their implementations run only when they involve the one under test,
+            // and, when peers are restricted, only with those peers.
+            specs.retain(|r| {
+                r.parties.iter().any(|p| &p.implementation == u)
+                    && r.parties.iter().all(|p| {
+                        &p.implementation == u || sel.peers.is_empty() || sel.peers.contains(&p.implementation)
+                    })
+            });
+        }
+        runs.extend(specs.into_iter().map(|r| (k, r.id)));
     }
-    if let Some(u) = &sel.under_test {
-        // Scenarios that name their implementations run only when they involve the one under test,
-        // and, when peers are restricted, only with those peers.
-        runs.retain(|r| {
-            r.parties.iter().any(|p| &p.implementation == u)
-                && r.parties
-                    .iter()
-                    .all(|p| &p.implementation == u || sel.peers.is_empty() || sel.peers.contains(&p.implementation))
-        });
-    }
+    runs.sort_by(|a, b| a.1.cmp(&b.1));
+    runs.dedup_by(|a, b| a.1 == b.1);
     if let Some((i, n)) = sel.shard {
         runs = runs
             .into_iter()
@@ -160,7 +207,11 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Vec<RunS
             .map(|(_, r)| r)
             .collect();
     }
-    Ok(runs)
+    Ok(Plan {
+        scenarios,
+        runs,
+        profiles,
+    })
 }
 
 /// Rebuilds the [`RunSpec`] of a run id (`SCENARIO/A->B/NAT_A+NAT_B/seed-N`) from the scenarios in `dir`.
@@ -172,31 +223,55 @@ pub fn spec_from_id(dir: &Path, id: &str, registry: &Registry) -> Result<RunSpec
             "`{id}` is not a run id (SCENARIO/CALLER->CALLEE/NAT+NAT/seed-N)"
         ))
     };
+    let scenario = id.rsplitn(4, '/').nth(3).ok_or_else(bad)?;
+    let all = Scenario::load_dir(dir).map_err(InputError::Scenario)?;
+    let sc = all
+        .into_iter()
+        .find(|s| s.id == scenario)
+        .ok_or_else(|| InputError::Unknown(format!("no scenario `{scenario}`")))?;
+    let spec = spec_for(&Arc::new(sc), id, &nat_profiles())?;
+    for p in &spec.parties {
+        if registry.get(&p.implementation).is_none() {
+            return Err(InputError::Unknown(format!(
+                "unknown implementation `{}`",
+                p.implementation
+            )));
+        }
+    }
+    Ok(spec)
+}
+
+/// The [`RunSpec`] of run `id` of scenario `sc`: implementations and NAT profiles from the id, the rest
+/// from the scenario.
+///
+/// Errors: an id that is not `SCENARIO/A->B/NAT_A+NAT_B/seed-N` for `sc`, or an unknown NAT profile.
+fn spec_for(
+    sc: &Arc<Scenario>,
+    id: &str,
+    profiles: &BTreeMap<String, crate::net::NatProfile>,
+) -> Result<RunSpec, InputError> {
+    let bad = || {
+        InputError::Unknown(format!(
+            "`{id}` is not a run id (SCENARIO/CALLER->CALLEE/NAT+NAT/seed-N)"
+        ))
+    };
     let mut parts: Vec<&str> = id.rsplitn(4, '/').collect();
     parts.reverse();
     let [scenario, impls, nats, seed] = parts.as_slice() else {
         return Err(bad());
     };
+    if *scenario != sc.id {
+        return Err(bad());
+    }
     let seed: u64 = seed
         .strip_prefix("seed-")
         .and_then(|s| s.parse().ok())
         .ok_or_else(bad)?;
     let impls: Vec<&str> = impls.split("->").collect();
     let nats: Vec<&str> = nats.split('+').collect();
-    let all = Scenario::load_dir(dir).map_err(InputError::Scenario)?;
-    let sc = all
-        .into_iter()
-        .find(|s| s.id == *scenario)
-        .ok_or_else(|| InputError::Unknown(format!("no scenario `{scenario}`")))?;
     if impls.len() != sc.parties.len() || nats.len() != sc.parties.len() {
         return Err(bad());
     }
-    for i in &impls {
-        if registry.get(i).is_none() {
-            return Err(InputError::Unknown(format!("unknown implementation `{i}`")));
-        }
-    }
-    let profiles = nat_profiles();
     let parties = sc
         .parties
         .keys()
@@ -206,12 +281,12 @@ pub fn spec_from_id(dir: &Path, id: &str, registry: &Registry) -> Result<RunSpec
                 .get(*n)
                 .cloned()
                 .ok_or_else(|| InputError::Unknown(format!("unknown NAT profile `{n}`")))?;
-            Ok(crate::scenario::PartySpec::new(&sc, name, i, n, nat))
+            Ok(crate::scenario::PartySpec::new(sc, name, i, n, nat))
         })
         .collect::<Result<Vec<_>, InputError>>()?;
     Ok(RunSpec {
         id: id.to_string(),
-        scenario: Arc::new(sc),
+        scenario: Arc::clone(sc),
         parties,
         seed,
     })
@@ -319,19 +394,27 @@ pub fn execute(
     progress: &(dyn Fn(usize, usize, &RunReport) + Sync),
 ) -> Report {
     let mut all = Vec::with_capacity(runs.len());
-    execute_each(runs, registry, jobs, artefacts, &mut |n, total, rep| {
-        progress(n, total, &rep);
-        all.push(rep);
-    });
+    execute_each(
+        runs.len(),
+        &|i| runs[i].clone(),
+        registry,
+        jobs,
+        artefacts,
+        &mut |n, total, rep| {
+            progress(n, total, &rep);
+            all.push(rep);
+        },
+    );
     build(all)
 }
 
-/// Runs every spec on `jobs` worker threads and hands each run's report to `each(n, total, report)` on
-/// the calling thread, in the order of `runs` (the report's order when `runs` is sorted by id, as
-/// [`plan`] returns it), `n` counting from 1. Finished runs wait only until the runs before them are
-/// done, so memory holds about one run per worker, whatever the number of runs.
+/// Runs `count` runs on `jobs` worker threads, each built by `spec(i)` when a worker takes it (e.g.
+/// [`Plan::spec`]), and hands each run's report to `each(n, total, report)` on the calling thread in
+/// index order (the report's order for a [`Plan`]), `n` counting from 1. Finished runs wait only until
+/// the runs before them are done, so memory holds about one run per worker, whatever the number of runs.
 pub fn execute_each(
-    runs: &[RunSpec],
+    count: usize,
+    spec: &(dyn Fn(usize) -> RunSpec + Sync),
     registry: &Registry,
     jobs: usize,
     artefacts: Option<&Artefacts>,
@@ -340,26 +423,28 @@ pub fn execute_each(
     let next = AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::channel::<(usize, RunReport)>();
     std::thread::scope(|s| {
-        for _ in 0..jobs.max(1).min(runs.len().max(1)) {
+        for _ in 0..jobs.max(1).min(count.max(1)) {
             let tx = tx.clone();
             let next = &next;
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(spec) = runs.get(i) else { break };
-                if tx.send((i, run_one_with(spec, registry, artefacts))).is_err() {
+                if i >= count {
+                    break;
+                }
+                if tx.send((i, run_one_with(&spec(i), registry, artefacts))).is_err() {
                     break;
                 }
             });
         }
         drop(tx);
         // Reorder: runs finish in any order; they are handed on in plan order.
-        let mut waiting: std::collections::BTreeMap<usize, RunReport> = std::collections::BTreeMap::new();
+        let mut waiting: BTreeMap<usize, RunReport> = BTreeMap::new();
         let mut emitted = 0;
         for (i, rep) in rx {
             waiting.insert(i, rep);
             while let Some(rep) = waiting.remove(&emitted) {
                 emitted += 1;
-                each(emitted, runs.len(), rep);
+                each(emitted, count, rep);
             }
         }
     });

@@ -18,6 +18,7 @@ fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let runs = match plan(dir, &Selection::default(), &registry) {
         Ok(r) => r
+            .specs()
             .into_iter()
             .filter(|r| {
                 // Placeholders take `reference`; implementations the scenario names stay as written.

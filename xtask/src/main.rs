@@ -191,13 +191,21 @@ fn main() -> ExitCode {
             };
             let mut failed_write = None;
             println!("{:<70} {:<10} {:>6} {:>6}", "run", "outcome", "pass", "fail");
-            conform::execute_each(&runs, &registry, jobs, Some(&artefacts), &mut |n, total, r| {
-                progress(tty, n, total, &r);
-                print_run(&r);
-                if failed_write.is_none() {
-                    failed_write = writer.push(&r).err();
-                }
-            });
+            let spec = |i| runs.spec(i);
+            conform::execute_each(
+                runs.len(),
+                &spec,
+                &registry,
+                jobs,
+                Some(&artefacts),
+                &mut |n, total, r| {
+                    progress(tty, n, total, &r);
+                    print_run(&r);
+                    if failed_write.is_none() {
+                        failed_write = writer.push(&r).err();
+                    }
+                },
+            );
             if tty {
                 eprintln!();
             }

@@ -15,6 +15,13 @@ use harness::trace::TraceKind;
 ///
 /// Errors: the planning error, as text.
 pub fn suite(scenarios: &Path, registry: &Registry, seeds: u64) -> Result<Vec<RunSpec>, String> {
+    Ok(suite_plan(scenarios, registry, seeds)?.specs())
+}
+
+/// [`suite`] as the conformance job plans it: run ids, each spec built when its run starts.
+///
+/// Errors: the planning error, as text.
+pub fn suite_plan(scenarios: &Path, registry: &Registry, seeds: u64) -> Result<conform::Plan, String> {
     select(scenarios, registry, seeds, Vec::new())
 }
 
@@ -23,13 +30,13 @@ pub fn suite(scenarios: &Path, registry: &Registry, seeds: u64) -> Result<Vec<Ru
 ///
 /// Errors: the planning error (e.g. the scenario is gone), as text.
 pub fn basic(scenarios: &Path, registry: &Registry, seeds: u64) -> Result<Vec<RunSpec>, String> {
-    select(scenarios, registry, seeds, vec![BASIC.to_string()])
+    Ok(select(scenarios, registry, seeds, vec![BASIC.to_string()])?.specs())
 }
 
 /// The scenario of [`basic`].
 pub const BASIC: &str = "basic/audio-call";
 
-fn select(scenarios: &Path, registry: &Registry, seeds: u64, globs: Vec<String>) -> Result<Vec<RunSpec>, String> {
+fn select(scenarios: &Path, registry: &Registry, seeds: u64, globs: Vec<String>) -> Result<conform::Plan, String> {
     let sel = Selection {
         scenarios: globs,
         seeds: (1..=seeds.max(1)).collect(),

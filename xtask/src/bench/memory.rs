@@ -54,7 +54,7 @@ pub struct ChildArgs {
 pub fn child(a: &ChildArgs, registry: &Registry, scenarios: &Path) -> ExitCode {
     let started = Instant::now();
     let scenarios = a.scenarios.as_deref().unwrap_or(scenarios);
-    let runs = match calls::suite(scenarios, registry, a.seeds) {
+    let runs = match calls::suite_plan(scenarios, registry, a.seeds) {
         Ok(r) if !r.is_empty() => r,
         Ok(_) => {
             eprintln!("error: the default suite is empty");
@@ -70,7 +70,7 @@ pub fn child(a: &ChildArgs, registry: &Registry, scenarios: &Path) -> ExitCode {
     let after_plan = status_kb("VmHWM");
     let (runs_done, connected) = match a.what {
         ChildWhat::OneRun => {
-            let rep = conform::run_one(&runs[0], registry);
+            let rep = conform::run_one(&runs.spec(0), registry);
             (1, usize::from(rep.outcome == "connected"))
         }
         ChildWhat::Matrix => {
@@ -92,11 +92,18 @@ pub fn child(a: &ChildArgs, registry: &Registry, scenarios: &Path) -> ExitCode {
                 }
             };
             let mut failed = None;
-            conform::execute_each(&runs, registry, jobs, Some(&art), &mut |_, _, r| {
-                if failed.is_none() {
-                    failed = w.push(&r).err();
-                }
-            });
+            conform::execute_each(
+                runs.len(),
+                &|i| runs.spec(i),
+                registry,
+                jobs,
+                Some(&art),
+                &mut |_, _, r| {
+                    if failed.is_none() {
+                        failed = w.push(&r).err();
+                    }
+                },
+            );
             match failed.map_or_else(|| w.finish(), Err) {
                 Ok((_, s)) => (s.runs, s.connected),
                 Err(e) => {
@@ -111,11 +118,13 @@ pub fn child(a: &ChildArgs, registry: &Registry, scenarios: &Path) -> ExitCode {
             let connected = AtomicUsize::new(0);
             std::thread::scope(|s| {
                 for _ in 0..jobs {
-                    s.spawn(|| {
-                        while let Some(spec) = runs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                            let rep = conform::run_one(spec, registry);
-                            connected.fetch_add(usize::from(rep.outcome == "connected"), Ordering::Relaxed);
+                    s.spawn(|| loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= runs.len() {
+                            break;
                         }
+                        let rep = conform::run_one(&runs.spec(i), registry);
+                        connected.fetch_add(usize::from(rep.outcome == "connected"), Ordering::Relaxed);
                     });
                 }
             });
