@@ -207,6 +207,12 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
             .map(|(_, r)| r)
             .collect();
     }
+    tracing::info!(
+        scenarios = scenarios.len(),
+        runs = runs.len(),
+        shard = ?sel.shard,
+        "planned"
+    );
     Ok(Plan {
         scenarios,
         runs,
@@ -431,7 +437,14 @@ pub fn execute_each(
                 if i >= count {
                     break;
                 }
-                if tx.send((i, run_one_with(&spec(i), registry, artefacts))).is_err() {
+                let spec = spec(i);
+                tracing::debug!(run = %spec.id, "run started");
+                let rep = run_one_with(&spec, registry, artefacts);
+                tracing::debug!(run = %rep.id, outcome = %rep.outcome, trace_events = rep.trace_events, "run finished");
+                if let Some(e) = &rep.error {
+                    tracing::warn!(run = %rep.id, error = %e, "harness error");
+                }
+                if tx.send((i, rep)).is_err() {
                     break;
                 }
             });

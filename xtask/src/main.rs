@@ -128,7 +128,27 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Diagnostic logs on stderr when `RUST_LOG` is set, in the `target=level,...` form of
+/// `tracing_subscriber::filter::Targets` (e.g. `RUST_LOG=debug` or `RUST_LOG=harness=debug`); silent
+/// otherwise. A malformed `RUST_LOG` is reported and ignored.
+fn init_logs() {
+    use tracing_subscriber::prelude::*;
+    let Ok(spec) = std::env::var("RUST_LOG") else { return };
+    match spec.parse::<tracing_subscriber::filter::Targets>() {
+        Ok(filter) => tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .without_time()
+                    .with_filter(filter),
+            )
+            .init(),
+        Err(e) => eprintln!("warning: RUST_LOG={spec:?} ignored: {e}"),
+    }
+}
+
 fn main() -> ExitCode {
+    init_logs();
     let cli = Cli::parse();
     let registry = impl_catalog::registry();
     let scenarios = root().join("scenarios");
