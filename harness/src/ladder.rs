@@ -142,7 +142,17 @@ pub fn render_svg(trace: &Trace, parties: &[crate::run::PartyInfo], stun_ip: IpA
                 };
                 Some((l, l, format!("dropped at {point}: {what}"), Some(reason.clone())))
             }
-            TraceKind::User { party, action } => lane(party).map(|l| (l, l, format!("user: {action}"), None)),
+            // A multi-device party's actions are recorded as `party/deviceN`: the party's lane, labelled
+            // with the device.
+            TraceKind::User { party, action } => {
+                let (owner, device) = party.split_once('/').unwrap_or((party, ""));
+                let on = if device.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({device})")
+                };
+                lane(owner).map(|l| (l, l, format!("user: {action}{on}"), None))
+            }
             _ => None,
         };
         if let Some((a, b, label, drop)) = row {

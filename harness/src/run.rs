@@ -44,12 +44,31 @@ const TURN_CREDENTIAL_TTL: Duration = Duration::from_secs(86_400);
 /// harness error instead of hanging the suite.
 const MAX_EVENTS: u64 = 5_000_000;
 
-/// Who a party is on the network and on XMPP.
+/// Who a party is on the network and on XMPP: its first device, and all of them.
 #[derive(Clone, Debug)]
 pub struct PartyInfo {
     /// Party name.
     pub name: String,
-    /// Full JID.
+    /// Full JID of device 1.
+    pub jid: String,
+    /// Host interface address of device 1.
+    pub host_ip: IpAddr,
+    /// Public address of its outermost NAT (or device 1's host address, when open).
+    pub public_ip: IpAddr,
+    /// Its implementation's conformance statement.
+    pub ics: Ics,
+    /// Its devices in order (one for most parties); `devices[0]` is the one above.
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// One device (XMPP resource) of a party.
+#[derive(Clone, Debug)]
+pub struct DeviceInfo {
+    /// What the trace calls it where an event is the device's own (user actions, claims,
+    /// violations): the party name, or `PARTY/deviceN` when the party has several devices. Stanzas
+    /// and datagrams always carry the party name, so the judge scores the account.
+    pub label: String,
+    /// Full JID, `PARTY@example.org/deviceN`.
     pub jid: String,
     /// Host interface address.
     pub host_ip: IpAddr,
@@ -132,8 +151,14 @@ enum Ev {
     },
 }
 
+/// One endpoint: a device of a party.
 struct Slot {
+    /// The party name: what stanzas and datagrams are recorded under.
     party: String,
+    /// The device's own name for user actions, claims and violations ([`DeviceInfo::label`]).
+    label: String,
+    /// Index of its party in the run.
+    party_index: usize,
     ep: Box<dyn Endpoint>,
     interfaces: Vec<IpAddr>,
     /// The site of the current interface (link-down/up act on it).
@@ -155,10 +180,23 @@ struct World {
     /// TURN over TCP/TLS: (client as the server sees it, server address) → stream.
     turn_streams: std::collections::BTreeMap<(SocketAddr, SocketAddr), StreamId>,
     slots: Vec<Slot>,
+    /// Interfaces each party's devices have had so far (numbers new ones, so none share addresses).
+    party_ifaces: Vec<usize>,
     trace: Trace,
     leg: Duration,
     media: LinkParams,
     seed: u64,
+}
+
+/// A site and the hosts it has so far: its first party's subnet, hosts added after the first.
+struct SiteHosts {
+    /// The LAN it is, when parties share it.
+    lan: Option<String>,
+    site: usize,
+    /// Index of the party whose address plan the site uses.
+    first: usize,
+    /// Hosts added after the first (further LAN members and devices).
+    members: usize,
 }
 
 fn host_ip(i: usize) -> IpAddr {
@@ -166,6 +204,15 @@ fn host_ip(i: usize) -> IpAddr {
 }
 fn public_ip(i: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(203, 0, 113, i as u8 + 1))
+}
+/// Address of device `d` (1-based) of party `i` without a NAT: device 1 has the party's public
+/// address, further devices 203.0.113.(128 + 4i + d − 2).
+fn open_ip(i: usize, d: usize) -> IpAddr {
+    if d == 1 {
+        public_ip(i)
+    } else {
+        IpAddr::V4(Ipv4Addr::new(203, 0, 113, (128 + 4 * i + d - 2) as u8))
+    }
 }
 fn carrier_ip(i: usize, k: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(100, 64 + k as u8, i as u8 + 1, 1))
@@ -210,77 +257,114 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
     let mut parties = Vec::new();
     let mut slots = Vec::new();
     let mut jids = Vec::new();
-    // LAN name → (site, index of its first party, further members so far).
-    let mut lans: Vec<(String, usize, usize, usize)> = Vec::new();
+    // Every party's slot indexes, device 1 first.
+    let mut slot_of: Vec<Vec<usize>> = Vec::new();
+    let mut sites: Vec<SiteHosts> = Vec::new();
     for (i, p) in spec.parties.iter().enumerate() {
         let entry = registry
             .get(&p.implementation)
             .ok_or_else(|| RunError::UnknownImpl(p.implementation.clone()))?;
         let nats = &p.nat.nats;
-        let shared = p
+        // The site the party's devices join: its LAN's, once a member made it; else a new one.
+        let mut placed = p
             .lan
             .as_ref()
-            .and_then(|l| lans.iter_mut().find(|(name, ..)| name == l));
-        let (site, host, public) = match shared {
-            // Another host on a LAN that exists: the next address on its subnet, its NATs.
-            Some((_, site, _, _)) if nats.is_empty() => (*site, public_ip(i), public_ip(i)),
-            Some((_, site, first, members)) => {
-                *members += 1;
-                let (first_host, _) = iface_ips(*first, 0, nats.len());
-                let host = match first_host {
-                    IpAddr::V4(v4) if !nats.is_empty() => {
-                        let o = v4.octets();
-                        IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3] + *members as u8))
-                    }
-                    other => other,
-                };
-                (*site, host, public_ip(*first))
-            }
-            None => {
-                let (host, ext) = iface_ips(i, 0, nats.len());
-                let site_name = p.lan.clone().unwrap_or_else(|| p.name.clone());
-                let site = net.add_site(
-                    &site_name,
-                    nats,
-                    p.nat.firewall.as_ref(),
-                    &ext,
-                    media.clone(),
-                    spec.seed,
-                );
-                if let Some(l) = &p.lan {
-                    lans.push((l.clone(), site, i, 0));
+            .and_then(|l| sites.iter().position(|s| s.lan.as_ref() == Some(l)));
+        let count = spec.devices(&p.name);
+        let mut devices = Vec::new();
+        for d in 1..=count {
+            let (site, host, public) = match placed {
+                // Another host on a site that exists: without NAT its own public address, else the
+                // next address on the site's subnet behind its NATs.
+                Some(k) if nats.is_empty() => (sites[k].site, open_ip(i, d), open_ip(i, d)),
+                Some(k) => {
+                    let s = &mut sites[k];
+                    s.members += 1;
+                    let (first_host, _) = iface_ips(s.first, 0, nats.len());
+                    let host = match first_host {
+                        IpAddr::V4(v4) => {
+                            let o = v4.octets();
+                            IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3] + s.members as u8))
+                        }
+                        other => other,
+                    };
+                    (s.site, host, public_ip(s.first))
                 }
-                (site, host, public_ip(i))
-            }
-        };
-        net.attach(site, Attach::Endpoint(i), host, &p.name);
-        let jid = format!("{}@{XMPP_DOMAIN}/device1", p.name);
-        let ep = (entry.make)(EndpointConfig {
-            party: p.name.clone(),
-            jid: jid.clone(),
-            server: XMPP_DOMAIN.to_string(),
-            interfaces: vec![host],
-            rng: SimRng::derive(spec.seed, &format!("endpoint/{}", p.name)),
-            knobs: p.knobs.clone(),
-        });
+                None => {
+                    let (host, ext) = iface_ips(i, 0, nats.len());
+                    let site_name = p.lan.clone().unwrap_or_else(|| p.name.clone());
+                    let site = net.add_site(
+                        &site_name,
+                        nats,
+                        p.nat.firewall.as_ref(),
+                        &ext,
+                        media.clone(),
+                        spec.seed,
+                    );
+                    sites.push(SiteHosts {
+                        lan: p.lan.clone(),
+                        site,
+                        first: i,
+                        members: 0,
+                    });
+                    placed = Some(sites.len() - 1);
+                    (site, host, public_ip(i))
+                }
+            };
+            let slot = slots.len();
+            // Every device is observed as its party: the judge scores the account.
+            net.attach(site, Attach::Endpoint(slot), host, &p.name);
+            let jid = format!("{}@{XMPP_DOMAIN}/device{d}", p.name);
+            // Device 1 keeps the stream a one-device party has always had.
+            let rng_label = if d == 1 {
+                format!("endpoint/{}", p.name)
+            } else {
+                format!("endpoint/{}/device{d}", p.name)
+            };
+            let label = if count == 1 {
+                p.name.clone()
+            } else {
+                format!("{}/device{d}", p.name)
+            };
+            let ep = (entry.make)(EndpointConfig {
+                party: p.name.clone(),
+                jid: jid.clone(),
+                server: XMPP_DOMAIN.to_string(),
+                interfaces: vec![host],
+                rng: SimRng::derive(spec.seed, &rng_label),
+                knobs: p.knobs.clone(),
+            });
+            devices.push(DeviceInfo {
+                label: label.clone(),
+                jid: jid.clone(),
+                host_ip: host,
+                public_ip: public,
+                ics: ep.ics().clone(),
+            });
+            slots.push(Slot {
+                party: p.name.clone(),
+                label,
+                party_index: i,
+                ep,
+                interfaces: vec![host],
+                site,
+                streams: Vec::new(),
+                online: true,
+                gen: 0,
+                armed: None,
+            });
+            jids.push(jid);
+        }
+        slot_of.push((slots.len() - devices.len()..slots.len()).collect());
+        let first = &devices[0];
         parties.push(PartyInfo {
             name: p.name.clone(),
-            jid: jid.clone(),
-            host_ip: host,
-            public_ip: public,
-            ics: ep.ics().clone(),
+            jid: first.jid.clone(),
+            host_ip: first.host_ip,
+            public_ip: first.public_ip,
+            ics: first.ics.clone(),
+            devices,
         });
-        slots.push(Slot {
-            party: p.name.clone(),
-            ep,
-            interfaces: vec![host],
-            site,
-            streams: Vec::new(),
-            online: true,
-            gen: 0,
-            armed: None,
-        });
-        jids.push(jid);
     }
     let mut services = Vec::new();
     let stun = if sc.servers.stun {
@@ -350,17 +434,20 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
     let mut w = World {
         q: EventQueue::new(),
         net,
-        xmpp: XmppServer::new(XMPP_DOMAIN, &jids, services).with_csi(
-            sc.servers
-                .xmpp
-                .csi
-                .as_deref()
-                .and_then(CsiPolicy::parse)
-                .unwrap_or_default(),
-        ),
+        xmpp: XmppServer::new(XMPP_DOMAIN, &jids, services)
+            .with_csi(
+                sc.servers
+                    .xmpp
+                    .csi
+                    .as_deref()
+                    .and_then(CsiPolicy::parse)
+                    .unwrap_or_default(),
+            )
+            .with_carbons(sc.servers.xmpp.carbons),
         stun,
         turn,
         turn_streams: Default::default(),
+        party_ifaces: vec![1; spec.parties.len()],
         slots,
         trace: Trace::default(),
         leg: half(sc.network.signalling.latency),
@@ -376,7 +463,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             let host = SocketAddr::new(w.slots[i].interfaces[0], 0);
             let reason = format!(
                 "firewall: tcp to the XMPP server on {XMPP_C2S_PORT} and {XMPP_DIRECT_TLS_PORT} denied; {} cannot log in",
-                w.slots[i].party
+                w.slots[i].label
             );
             w.trace.push(
                 SimTime::ZERO,
@@ -394,15 +481,17 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
     for i in 0..w.slots.len() {
         w.rearm(i, SimTime::ZERO);
     }
-    for s in &sc.script {
-        let ep = spec
-            .parties
+    let party_index = |name: &str| {
+        spec.parties
             .iter()
-            .position(|p| p.name == s.party)
-            .expect("validated party");
+            .position(|p| p.name == name)
+            .expect("validated party")
+    };
+    for s in &sc.script {
+        let ep = slot_of[party_index(&s.party)][s.device - 1];
         let action = match &s.action {
             Action::Call { to, media } => UserAction::Call {
-                to: xml::bare(&jids[spec.parties.iter().position(|p| &p.name == to).expect("validated")]).to_string(),
+                to: xml::bare(&jids[slot_of[party_index(to)][0]]).to_string(),
                 media: media.clone(),
             },
             Action::Answer => UserAction::Answer,
@@ -427,7 +516,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         events += 1;
         if events > MAX_EVENTS {
             let party = match &ev {
-                Ev::Timer { ep, .. } => Some(w.slots[*ep].party.clone()),
+                Ev::Timer { ep, .. } => Some(w.slots[*ep].label.clone()),
                 _ => None,
             };
             return Err(RunError::Runaway { events, at: now, party });
@@ -452,7 +541,7 @@ impl World {
                 self.feed(now, ep, Input::Timeout);
             }
             Ev::User { ep, action } => {
-                let party = self.slots[ep].party.clone();
+                let party = self.slots[ep].label.clone();
                 self.trace.push(
                     now,
                     TraceKind::User {
@@ -562,15 +651,16 @@ impl World {
     fn feed(&mut self, now: SimTime, i: usize, input: Input) {
         self.slots[i].ep.handle_input(now, input);
         while let Some(out) = self.slots[i].ep.poll_output() {
-            // The party name is cloned only for trace events that carry it, not per datagram (hot path).
+            // Names are cloned only for trace events that carry them, not per datagram (hot path).
             let party = || self.slots[i].party.clone();
+            let label = || self.slots[i].label.clone();
             match out {
                 Output::Datagram { local, remote, payload } => {
                     if !self.slots[i].interfaces.contains(&local.ip()) {
                         self.trace.push(
                             now,
                             TraceKind::Violation {
-                                party: party(),
+                                party: label(),
                                 what: format!("datagram from {local}, which is not an address of this host"),
                             },
                         );
@@ -588,7 +678,7 @@ impl World {
                         self.trace.push(
                             now,
                             TraceKind::Violation {
-                                party: party(),
+                                party: label(),
                                 what: format!("stream from {local}, which is not an address of this host"),
                             },
                         );
@@ -617,7 +707,7 @@ impl World {
                         self.trace.push(
                             now,
                             TraceKind::Violation {
-                                party: party(),
+                                party: label(),
                                 what: format!("write on stream {id}, which it never opened"),
                             },
                         );
@@ -651,7 +741,7 @@ impl World {
                         EndpointEvent::IceState(s) => format!("ice-state {s}"),
                         EndpointEvent::SelectedPair { local, remote } => format!("selected-pair {local} {remote}"),
                     };
-                    let party = party();
+                    let party = label();
                     self.trace.push(now, TraceKind::Claim { party, claim });
                 }
             }
@@ -720,10 +810,10 @@ impl World {
         self.q.push(at, Ev::Arrive(Box::new(f)));
     }
 
-    /// A scripted network event for party `ep`: its link goes down or up, or it moves to a new
-    /// interface on a new network.
+    /// A scripted network event for device `ep`: its site's access link (shared by the devices and
+    /// LAN members on it) goes down or up, or the device moves to a new interface on a new network.
     fn network_action(&mut self, now: SimTime, ep: usize, action: Action) {
-        let party = self.slots[ep].party.clone();
+        let party = self.slots[ep].label.clone();
         let name = match &action {
             Action::LinkDown => "link-down".to_string(),
             Action::LinkUp => "link-up".to_string(),
@@ -742,8 +832,10 @@ impl World {
             Action::LinkUp => self.net.set_link_up(self.slots[ep].site, true),
             Action::SwitchInterface { nat } => {
                 let profile = nat_profiles().remove(&nat).expect("validated profile");
-                let n = self.slots[ep].interfaces.len();
-                let (host, ext) = iface_ips(ep, n, profile.nats.len());
+                let pi = self.slots[ep].party_index;
+                let n = self.party_ifaces[pi];
+                self.party_ifaces[pi] += 1;
+                let (host, ext) = iface_ips(pi, n, profile.nats.len());
                 let site_name = format!("{party}/if{}", n + 1);
                 let site = self.net.add_site(
                     &site_name,
@@ -753,7 +845,11 @@ impl World {
                     self.media.clone(),
                     self.seed,
                 );
-                self.net.set_link_up(self.slots[ep].site, false);
+                // The old network's link goes down, unless another device or LAN member still uses it.
+                let old = self.slots[ep].site;
+                if !self.slots.iter().enumerate().any(|(j, s)| j != ep && s.site == old) {
+                    self.net.set_link_up(old, false);
+                }
                 self.net.attach(site, Attach::Endpoint(ep), host, &site_name);
                 self.slots[ep].site = site;
                 self.slots[ep].interfaces = vec![host];

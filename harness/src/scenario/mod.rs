@@ -3,6 +3,11 @@
 //! A scenario names its parties, their implementations (`$under_test`, `$peer` or a name) and NAT
 //! profiles (a name or a list, which expands), the network, the servers, a script of user actions and
 //! what to expect. Unknown keys are errors that name the file, line, column and key path.
+//!
+//! A party is one XMPP account. It may be logged in from several devices (`devices: 2`, at most
+//! [`MAX_DEVICES`]): resources `NAME@example.org/device1` … `deviceN`, all running the party's
+//! implementation behind its NAT, each on its own host address. A script step acts on device 1
+//! unless it names another (`{at: 3s, callee: answer, device: 2}`).
 
 mod duration;
 
@@ -66,6 +71,40 @@ pub struct Party {
     /// `nat` must be equal), so host candidates reach each other directly.
     #[serde(default)]
     pub lan: Option<String>,
+    /// How many devices the account is logged in from (default 1, at most [`MAX_DEVICES`]):
+    /// resources `device1` … `deviceN`, same implementation, knobs and NAT, one host address each.
+    #[serde(default = "one_device", deserialize_with = "device_count")]
+    pub devices: usize,
+}
+
+/// The most devices a party may have, and the highest device a step may name.
+pub const MAX_DEVICES: usize = 4;
+
+fn one_device() -> usize {
+    1
+}
+
+/// `n` when it is from 1 to [`MAX_DEVICES`]; else an error saying what `what` takes. Checked while
+/// deserializing, so the error names the line, column and key.
+fn in_device_range<E: de::Error>(n: u64, what: &str) -> Result<usize, E> {
+    match usize::try_from(n) {
+        Ok(n) if (1..=MAX_DEVICES).contains(&n) => Ok(n),
+        _ => Err(E::custom(format!("{what} takes 1 to {MAX_DEVICES}, not `{n}`"))),
+    }
+}
+
+/// `devices: N` of a party.
+fn device_count<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    in_device_range(u64::deserialize(d)?, "`devices`")
+}
+
+/// `device: N` of a script step.
+struct DeviceNumber(usize);
+
+impl<'de> Deserialize<'de> for DeviceNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<DeviceNumber, D::Error> {
+        in_device_range(u64::deserialize(d)?, "`device`").map(DeviceNumber)
+    }
 }
 
 /// A knob value as written: a string, a boolean or a number; implementations read it as text.
@@ -314,13 +353,27 @@ impl Default for TurnSettings {
 }
 
 /// XMPP server settings.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct XmppSettings {
     /// Client State Indication behaviour for inactive clients: `none` (deliver at once, default),
     /// `queue-bodyless` (hold messages without a body, JMI included), `queue-except-jmi`.
     #[serde(default)]
     pub csi: Option<String>,
+    /// XEP-0280 Message Carbons (default true): a resource that enabled them gets copies of the chat
+    /// messages its account's other resources send and receive. `false`: the server does not offer
+    /// them (an enable request draws service-unavailable).
+    #[serde(default = "yes")]
+    pub carbons: bool,
+}
+
+impl Default for XmppSettings {
+    fn default() -> Self {
+        XmppSettings {
+            csi: None,
+            carbons: true,
+        }
+    }
 }
 
 /// Expected result for a conforming pairing.
@@ -444,13 +497,16 @@ pub const ACTIONS: &[&str] = &[
     "switch-interface",
 ];
 
-/// One scripted step: `{at: 3s, callee: answer}`.
+/// One scripted step: `{at: 3s, callee: answer}`, or on another of the party's devices
+/// `{at: 3s, callee: answer, device: 2}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     /// When, from the start of the run.
     pub at: Duration,
     /// Which party acts.
     pub party: String,
+    /// On which of its devices (1-based; default 1).
+    pub device: usize,
     /// What it does.
     pub action: Action,
 }
@@ -469,6 +525,7 @@ impl<'de> Deserialize<'de> for Step {
                 let mut to = None;
                 let mut media: Option<Vec<String>> = None;
                 let mut nat: Option<String> = None;
+                let mut device = 1;
                 while let Some(k) = m.next_key::<String>()? {
                     match k.as_str() {
                         "at" => {
@@ -478,6 +535,7 @@ impl<'de> Deserialize<'de> for Step {
                         "to" => to = Some(m.next_value::<String>()?),
                         "media" => media = Some(m.next_value()?),
                         "nat" => nat = Some(m.next_value()?),
+                        "device" => device = m.next_value::<DeviceNumber>()?.0,
                         _ => {
                             let a: String = m.next_value()?;
                             if let Some((p, _)) = &actor {
@@ -513,7 +571,12 @@ impl<'de> Deserialize<'de> for Step {
                 if nat.is_some() {
                     return Err(de::Error::custom("`nat` belongs to a switch-interface step"));
                 }
-                Ok(Step { at, party, action })
+                Ok(Step {
+                    at,
+                    party,
+                    device,
+                    action,
+                })
             }
         }
         d.deserialize_map(V)
@@ -626,10 +689,19 @@ impl Scenario {
             }
         }
         for (i, s) in sc.script.iter().enumerate() {
-            if !sc.parties.contains_key(&s.party) {
+            let Some(p) = sc.parties.get(&s.party) else {
                 return Err(err(
                     &format!("script[{i}].{}", s.party),
                     format!("no party named `{}`", s.party),
+                ));
+            };
+            if s.device > p.devices {
+                return Err(err(
+                    &format!("script[{i}].device"),
+                    format!(
+                        "party `{}` has {} device(s), so there is no device {}",
+                        s.party, p.devices, s.device
+                    ),
                 ));
             }
             if let Action::Call { to, .. } = &s.action {
@@ -775,6 +847,12 @@ impl RunSpec {
     /// The party named `name`.
     pub fn party(&self, name: &str) -> Option<&PartySpec> {
         self.parties.iter().find(|p| p.name == name)
+    }
+
+    /// How many devices party `name` is logged in from: the scenario's `devices` (1 when the
+    /// scenario does not name the party).
+    pub fn devices(&self, name: &str) -> usize {
+        self.scenario.parties.get(name).map_or(1, |p| p.devices)
     }
 }
 

@@ -26,6 +26,7 @@ fn parses_and_expands_lists_and_pairings() {
         Step {
             at: Duration::from_secs(3),
             party: "callee".into(),
+            device: 1,
             action: Action::Answer
         }
     );
@@ -48,11 +49,17 @@ fn unknown_key_names_file_line_column_and_path() {
         "media: {latency: 40ms, loss: 1%}",
         "media: {latency: 40ms, lattency: 1ms}",
     );
-    let e = Scenario::parse(Path::new("t/x.yaml"), &text, None).unwrap_err();
-    assert_eq!(e.path.as_deref(), Some("network.media.lattency"));
-    assert_eq!(e.line, Some(8));
-    assert!(e.message.contains("unknown field `lattency`"), "{e}");
-    assert!(e.to_string().starts_with("t/x.yaml:8:"), "{e}");
+    assert_located(&text, "network.media.lattency", 8, "unknown field `lattency`");
+}
+
+/// `text` fails to parse as `t/x.yaml` with an error at `path` on `line` (with a column) whose message
+/// contains `message`, displayed as `t/x.yaml:LINE:COLUMN: PATH: MESSAGE`.
+fn assert_located(text: &str, path: &str, line: usize, message: &str) {
+    let e = Scenario::parse(Path::new("t/x.yaml"), text, None).unwrap_err();
+    assert_eq!((e.path.as_deref(), e.line), (Some(path), Some(line)), "{e}");
+    assert!(e.column.is_some(), "{e}");
+    assert!(e.message.contains(message), "{e}");
+    assert!(e.to_string().starts_with(&format!("t/x.yaml:{line}:")), "{e}");
 }
 
 #[test]
@@ -120,4 +127,55 @@ fn impairments_burst_loss_bandwidth_and_network_steps_parse() {
     assert_eq!(e.path.as_deref(), Some("network.media.bandwidth"));
     let e = Scenario::parse(Path::new("x.yaml"), &text.replace("nat: cgnat", "nat: moon"), None).unwrap_err();
     assert_eq!(e.path.as_deref(), Some("script[4].nat"));
+}
+
+#[test]
+fn devices_and_step_devices_parse_and_default_to_one() {
+    let sc = Scenario::parse(Path::new("t/x.yaml"), GOOD, None).unwrap();
+    assert!(sc.parties.values().all(|p| p.devices == 1));
+    assert!(sc.script.iter().all(|s| s.device == 1));
+    assert!(sc.servers.xmpp.carbons);
+    let text = GOOD
+        .replace(
+            "callee: {impl: $peer, nat: [open, symmetric]}",
+            "callee: {impl: $peer, nat: open, devices: 2}",
+        )
+        .replace("{at: 3s, callee: answer}", "{at: 3s, callee: answer, device: 2}");
+    let sc = Arc::new(Scenario::parse(Path::new("t/x.yaml"), &text, None).unwrap());
+    assert_eq!(sc.parties["callee"].devices, 2);
+    assert_eq!((sc.script[1].party.as_str(), sc.script[1].device), ("callee", 2));
+    let m = MatrixSpec {
+        pairings: vec![("a".into(), "b".into())],
+        nat_override: None,
+        seeds: vec![1],
+    };
+    let runs = expand(&sc, &m);
+    assert_eq!((runs[0].devices("callee"), runs[0].devices("caller")), (2, 1));
+}
+
+#[test]
+fn device_counts_out_of_range_name_file_line_column_and_key() {
+    let text = GOOD.replace(
+        "callee: {impl: $peer, nat: [open, symmetric]}",
+        "callee: {impl: $peer, nat: open, devices: 5}",
+    );
+    assert_located(&text, "parties.callee.devices", 5, "`devices` takes 1 to 4, not `5`");
+    assert_located(
+        &text.replace("devices: 5", "devices: 0"),
+        "parties.callee.devices",
+        5,
+        "`devices` takes 1 to 4, not `0`",
+    );
+    let text = GOOD.replace("{at: 3s, callee: answer}", "{at: 3s, callee: answer, device: 9}");
+    assert_located(&text, "script[1].device", 11, "`device` takes 1 to 4, not `9`");
+
+    // In range, but the party has fewer devices.
+    let text = GOOD.replace("{at: 3s, callee: answer}", "{at: 3s, callee: answer, device: 2}");
+    let e = Scenario::parse(Path::new("t/x.yaml"), &text, None).unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("script[1].device"));
+    assert!(
+        e.message
+            .contains("party `callee` has 1 device(s), so there is no device 2"),
+        "{e}"
+    );
 }

@@ -1,13 +1,24 @@
-//! An XMPP server model: bound client sessions, presence broadcast, RFC 6121 routing, disco#info and
-//! XEP-0215 external service discovery.
+//! An XMPP server model: bound client sessions, presence broadcast, RFC 6121 routing, XEP-0280
+//! Message Carbons, disco#info and XEP-0215 external service discovery.
 //!
 //! Streams, SASL and resource binding are taken as done before the run starts: each client is bound to
-//! its full JID at time 0. Every party's account has a mutual presence subscription with every other
-//! (a shared roster), as callers and callees in a scenario know each other.
+//! its full JID at time 0. An account may have several sessions (a party's devices,
+//! `party@example.org/device1` …). Every party's account has a mutual presence subscription with every
+//! other (a shared roster), as callers and callees in a scenario know each other; presence also
+//! reaches the account's own other resources.
+//!
+//! Routing (RFC 6121 §8.5): a message to a bare JID goes to every available resource with
+//! non-negative priority (or is stored while there is none); to a full JID, to that resource, or as if
+//! to the bare JID when that resource is unavailable. Carbons (XEP-0280): a resource that enabled
+//! them gets a `<received/>` copy of each chat message its account receives on another resource, and
+//! a `<sent/>` copy of each chat message another of its resources sends.
 
 use minidom::Element;
 
-use crate::xml::{bare, el, iq_error, ns, set_attr, BuilderExt};
+use crate::xml::{bare, el, iq_error, iq_result, ns, set_attr, BuilderExt};
+
+/// XEP-0297 Stanza Forwarding: the `<forwarded/>` wrapper of a carbon copy.
+pub const FORWARD_NS: &str = "urn:xmpp:forward:0";
 
 /// One XEP-0215 `<service/>` entry the server hands out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +84,8 @@ struct Session {
     inactive: bool,
     /// Stanzas held while inactive, delivered in order on `<active/>`.
     held: Vec<Element>,
+    /// It enabled XEP-0280 carbons (and has not disabled them).
+    carbons: bool,
 }
 
 /// What the server holds for a CSI-inactive client (XEP-0352 §2 leaves it to the server; digest §9.8).
@@ -100,10 +113,12 @@ impl CsiPolicy {
 
     fn holds(self, m: &Element) -> bool {
         let bodyless = m.name() == "message" && !m.has_child("body", ns::CLIENT);
+        // A carbon copy of a JMI message is as urgent as the message: it stops the ringing.
+        let inner = carbon_payload(m).map(|(_, inner)| inner).unwrap_or(m);
         match self {
             CsiPolicy::None => false,
             CsiPolicy::QueueBodyless => bodyless,
-            CsiPolicy::QueueExceptJmi => bodyless && !m.children().any(|c| c.ns() == ns::JMI),
+            CsiPolicy::QueueExceptJmi => bodyless && !inner.children().any(|c| c.ns() == ns::JMI),
         }
     }
 }
@@ -124,10 +139,70 @@ pub struct XmppServer {
     services: Vec<ExtService>,
     offline: Vec<Offline>,
     csi: CsiPolicy,
+    /// XEP-0280 is offered.
+    carbons: bool,
 }
 
-/// Features the server advertises in disco#info.
+/// Features the server advertises in disco#info (with [`ns::CARBONS`] when carbons are offered).
 const SERVER_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::EXTDISCO, ns::CSI];
+
+/// `<sent/>` or `<received/>` (XEP-0280 §6–7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CarbonKind {
+    /// A copy of a message another resource of the account sent.
+    Sent,
+    /// A copy of a message the account received on another resource.
+    Received,
+}
+
+impl CarbonKind {
+    fn name(self) -> &'static str {
+        match self {
+            CarbonKind::Sent => "sent",
+            CarbonKind::Received => "received",
+        }
+    }
+}
+
+/// When `m` is a carbon copy, which kind and the forwarded `<message/>` inside it.
+pub fn carbon_payload(m: &Element) -> Option<(CarbonKind, &Element)> {
+    if m.name() != "message" {
+        return None;
+    }
+    m.children().find_map(|c| {
+        let kind = match (c.ns() == ns::CARBONS, c.name()) {
+            (true, "sent") => CarbonKind::Sent,
+            (true, "received") => CarbonKind::Received,
+            _ => return None,
+        };
+        let inner = c.get_child("forwarded", FORWARD_NS)?.get_child("message", ns::CLIENT)?;
+        Some((kind, inner))
+    })
+}
+
+/// Whether a message is copied to the account's other resources (XEP-0280 §6: type chat; not a
+/// carbon itself; not marked `<private/>` with a `<no-copy/>` hint).
+fn carbon_eligible(m: &Element) -> bool {
+    m.name() == "message"
+        && m.attr("type") == Some("chat")
+        && carbon_payload(m).is_none()
+        && !(m.has_child("private", ns::CARBONS) && m.has_child("no-copy", ns::HINTS))
+}
+
+/// The carbon copy of `original` for resource `to` of account `account`: from the bare JID,
+/// `<sent|received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>` around it.
+fn carbon(kind: CarbonKind, account: &str, to: &str, original: &Element) -> Element {
+    el("message", ns::CLIENT)
+        .a("from", account)
+        .a("to", to)
+        .a("type", "chat")
+        .append(
+            el(kind.name(), ns::CARBONS)
+                .append(el("forwarded", FORWARD_NS).append(original.clone()).build())
+                .build(),
+        )
+        .build()
+}
 
 impl XmppServer {
     /// A server for `domain` with these external services and one bound session per JID in `clients`
@@ -142,12 +217,21 @@ impl XmppServer {
                     presence: None,
                     inactive: false,
                     held: Vec::new(),
+                    carbons: false,
                 })
                 .collect(),
             services,
             offline: Vec::new(),
             csi: CsiPolicy::None,
+            carbons: true,
         }
+    }
+
+    /// The server offering XEP-0280 carbons (`true`, the default) or not: then an enable request
+    /// draws service-unavailable and no copies are made.
+    pub fn with_carbons(mut self, offered: bool) -> XmppServer {
+        self.carbons = offered;
+        self
     }
 
     /// The server with this CSI policy.
@@ -264,11 +348,46 @@ impl XmppServer {
                     }
                 }
             },
+            "message" => {
+                let Some(to) = to else { return out };
+                let copies = self.sessions.iter().any(|s| s.carbons) && carbon_eligible(&stanza);
+                let original = copies.then(|| stanza.clone());
+                out.extend(self.route(&to, stanza));
+                if let Some(m) = original {
+                    let got: Vec<usize> = out.iter().map(|(i, _)| *i).collect();
+                    out.extend(self.carbons_of(from_idx, &to, &m, &got));
+                }
+            }
             _ => {
                 if let Some(to) = to {
                     out.extend(self.route(&to, stanza));
                 }
             }
+        }
+        out
+    }
+
+    /// XEP-0280 copies of chat message `m`, which client `from_idx` sent to `to` and clients `got`
+    /// received: `<sent/>` to the sender's other carbons-enabled resources, `<received/>` to the
+    /// recipient account's carbons-enabled resources that did not get it (those with negative
+    /// priority, or the others when it went to one full JID). Available resources only.
+    fn carbons_of(&self, from_idx: usize, to: &str, m: &Element, got: &[usize]) -> Vec<(usize, Element)> {
+        let sender = bare(&self.sessions[from_idx].jid).to_string();
+        let recipient = bare(to);
+        let mut out = Vec::new();
+        for (i, s) in self.sessions.iter().enumerate() {
+            if !s.carbons || s.presence.is_none() || i == from_idx || got.contains(&i) {
+                continue;
+            }
+            let account = bare(&s.jid);
+            let kind = if account == sender {
+                CarbonKind::Sent
+            } else if account == recipient {
+                CarbonKind::Received
+            } else {
+                continue;
+            };
+            out.push((i, carbon(kind, account, &s.jid, m)));
         }
         out
     }
@@ -300,7 +419,7 @@ impl XmppServer {
         targets.into_iter().map(|i| (i, stanza.clone())).collect()
     }
 
-    fn handle_own_iq(&self, from_idx: usize, iq: &Element) -> Vec<(usize, Element)> {
+    fn handle_own_iq(&mut self, from_idx: usize, iq: &Element) -> Vec<(usize, Element)> {
         let domain = self.domain.clone();
         let typ = iq.attr("type").unwrap_or("");
         if typ == "result" || typ == "error" {
@@ -315,6 +434,13 @@ impl XmppServer {
                 .append(payload)
                 .build()
         };
+        // XEP-0280 §4: enable or disable carbons for this session; the account answers.
+        let toggle = ["enable", "disable"].into_iter().find(|n| iq.has_child(n, ns::CARBONS));
+        if let (true, "set", Some(n)) = (self.carbons, typ, toggle) {
+            self.sessions[from_idx].carbons = n == "enable";
+            let account = bare(&self.sessions[from_idx].jid).to_string();
+            return vec![(from_idx, iq_result(iq, &account))];
+        }
         if typ == "get" && iq.has_child("query", ns::DISCO_INFO) {
             let mut q = el("query", ns::DISCO_INFO).append(
                 el("identity", ns::DISCO_INFO)
@@ -322,8 +448,9 @@ impl XmppServer {
                     .a("type", "im")
                     .build(),
             );
-            for f in SERVER_FEATURES {
-                q = q.append(el("feature", ns::DISCO_INFO).a("var", *f).build());
+            let carbons = self.carbons.then_some(ns::CARBONS);
+            for f in SERVER_FEATURES.iter().copied().chain(carbons) {
+                q = q.append(el("feature", ns::DISCO_INFO).a("var", f).build());
             }
             return vec![(from_idx, result(q.build()))];
         }
@@ -425,6 +552,106 @@ mod tests {
         let out = s.handle(1, parse("<presence xmlns='jabber:client'/>"));
         assert_eq!(out.last().unwrap().0, 1);
         assert_eq!(out.last().unwrap().1.name(), "message");
+    }
+
+    /// Two devices of b (carbons enabled on both) and a: what each client index receives.
+    fn two_devices(carbons_offered: bool) -> XmppServer {
+        let mut s = XmppServer::new(
+            "example.org",
+            &[
+                "a@example.org/device1".into(),
+                "b@example.org/device1".into(),
+                "b@example.org/device2".into(),
+            ],
+            vec![],
+        )
+        .with_carbons(carbons_offered);
+        for i in 0..3 {
+            s.handle(i, parse("<presence xmlns='jabber:client'/>"));
+        }
+        for i in 1..3 {
+            let out = s.handle(
+                i,
+                parse("<iq xmlns='jabber:client' type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>"),
+            );
+            assert_eq!(out.len(), 1);
+            let want = if carbons_offered { "result" } else { "error" };
+            assert_eq!(out[0].1.attr("type"), Some(want));
+        }
+        s
+    }
+
+    fn jmi(to: &str, what: &str) -> Element {
+        parse(&format!(
+            "<message xmlns='jabber:client' to='{to}' type='chat'><{what} xmlns='urn:xmpp:jingle-message:0' id='s1'/>\
+             <store xmlns='urn:xmpp:hints'/></message>"
+        ))
+    }
+
+    #[test]
+    fn chat_to_a_bare_jid_reaches_every_device_and_needs_no_carbon() {
+        let mut s = two_devices(true);
+        let out = s.handle(0, jmi("b@example.org", "propose"));
+        assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![1, 2]);
+        assert!(out.iter().all(|(_, m)| carbon_payload(m).is_none()));
+    }
+
+    #[test]
+    fn carbons_copy_sent_and_received_chat_to_the_other_devices() {
+        let mut s = two_devices(true);
+        // b's device2 answers a: a gets the proceed, b's device1 a <sent/> copy from b's bare JID.
+        let out = s.handle(2, jmi("a@example.org/device1", "proceed"));
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].0, 0);
+        assert_eq!(out[0].1.attr("from"), Some("b@example.org/device2"));
+        let (to, copy) = &out[1];
+        assert_eq!(*to, 1);
+        assert_eq!(copy.attr("from"), Some("b@example.org"));
+        assert_eq!(copy.attr("to"), Some("b@example.org/device1"));
+        let (kind, inner) = carbon_payload(copy).unwrap();
+        assert_eq!(kind, CarbonKind::Sent);
+        assert_eq!(inner.attr("from"), Some("b@example.org/device2"));
+        assert!(inner.has_child("proceed", ns::JMI));
+        // a writes to b's device2: device1 gets a <received/> copy.
+        let out = s.handle(0, jmi("b@example.org/device2", "finish"));
+        assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![2, 1]);
+        assert_eq!(carbon_payload(&out[1].1).unwrap().0, CarbonKind::Received);
+        // IQs and presence are never copied; a disabled resource gets nothing.
+        s.handle(
+            1,
+            parse("<iq xmlns='jabber:client' type='set' id='c2'><disable xmlns='urn:xmpp:carbons:2'/></iq>"),
+        );
+        assert_eq!(s.handle(2, jmi("a@example.org/device1", "reject")).len(), 1);
+    }
+
+    #[test]
+    fn a_carbon_of_jmi_is_exempt_where_jmi_is_and_held_where_jmi_is_held() {
+        for (csi, delivered) in [(CsiPolicy::QueueExceptJmi, 2), (CsiPolicy::QueueBodyless, 1)] {
+            let mut s = two_devices(true).with_csi(csi);
+            s.handle(1, parse("<inactive xmlns='urn:xmpp:csi:0'/>"));
+            let out = s.handle(2, jmi("a@example.org/device1", "proceed"));
+            assert_eq!(out.len(), delivered, "{csi:?}");
+        }
+    }
+
+    #[test]
+    fn without_carbons_the_other_device_hears_nothing() {
+        let mut s = two_devices(false);
+        let out = s.handle(2, jmi("a@example.org/device1", "proceed"));
+        assert_eq!(out.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0]);
+        let disco = parse(
+            "<iq xmlns='jabber:client' type='get' id='d'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
+        );
+        let has_carbons = |s: &mut XmppServer| {
+            s.handle(0, disco.clone())[0]
+                .1
+                .get_child("query", ns::DISCO_INFO)
+                .unwrap()
+                .children()
+                .any(|f| f.attr("var") == Some(ns::CARBONS))
+        };
+        assert!(!has_carbons(&mut s));
+        assert!(has_carbons(&mut two_devices(true)));
     }
 
     #[test]

@@ -7,8 +7,11 @@
 #![warn(missing_docs)]
 
 pub mod ice;
+mod knobs;
 pub mod signalling;
 pub mod turn;
+
+pub use knobs::{CreatorMode, JmiAddressing, Knobs, KNOB_NAMES};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -16,6 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use harness::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Ics, Input, Output, UserAction};
+use harness::servers::xmpp::{carbon_payload, CarbonKind};
 use harness::sim::SimRng;
 use harness::stun::{attr_type, method, Attribute, Class, Message, MessageBuilder};
 use harness::xml::{bare, el, iq_result, ns, BuilderExt};
@@ -150,6 +154,8 @@ pub struct ReferenceEndpoint {
     knobs: Knobs,
     /// Disco#info features by full JID, learned from caps.
     features: BTreeMap<String, Vec<String>>,
+    /// XEP-0280 carbons were asked for.
+    carbons_requested: bool,
 }
 
 struct Turn {
@@ -169,113 +175,6 @@ pub fn ics() -> Ics {
         renomination: "none".into(),
         turn_transports: vec!["udp".into(), "tcp".into(), "tls".into()],
         ice_restart: false,
-    }
-}
-
-/// How a side writes the `creator` of the contents it sends (XEP-0166 §7.3, digest §9.3).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CreatorMode {
-    /// The party that created the content: `initiator` for every content of a session-initiate
-    /// (conforming).
-    #[default]
-    Initiator,
-    /// The sender's own role (a responder writes `responder` in session-accept): the outbound-gateway
-    /// bug Gajim rejects.
-    OwnRole,
-}
-
-/// The behaviour knobs of a profile built on the reference endpoint; the default is conforming. Each
-/// knob models one documented deviation of a deployed client (digest §8–§9). Written in profiles
-/// and scenarios as `name: value` (impls/profiles/README.md).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Knobs {
-    /// `nomination`: how nominations are marked (`use-candidate`, `c001-always`, `c001-negotiated`).
-    pub nomination: ice::Nomination,
-    /// `accept-c001-as-use-candidate`: take an un-negotiated 0xC001 NOMINATION as a nomination.
-    pub accept_c001_as_use_candidate: bool,
-    /// `omit-fingerprint`: send transports without a DTLS fingerprint (XEP-0320).
-    pub omit_fingerprint: bool,
-    /// `initiate-extra-media`: media added to session-initiate that the JMI propose did not carry
-    /// (the caller upgraded the call, digest §9.6), e.g. `video`.
-    pub initiate_extra_media: Option<String>,
-    /// `creator`: `initiator` or `own-role`.
-    pub creator: CreatorMode,
-    /// `strict-creator`: reject a session-accept or transport-info whose contents' (creator, name)
-    /// are not those of the session-initiate, after acking it (Gajim, digest §9.3).
-    pub strict_creator: bool,
-    /// `jmi`: advertise and speak XEP-0353 (default true). Without it the client ignores proposes,
-    /// and callers must send session-initiate directly (XEP-0353 §2).
-    pub no_jmi: bool,
-}
-
-/// Every knob name [`Knobs::apply`] accepts.
-pub const KNOB_NAMES: &[&str] = &[
-    "nomination",
-    "accept-c001-as-use-candidate",
-    "omit-fingerprint",
-    "initiate-extra-media",
-    "creator",
-    "strict-creator",
-    "jmi",
-];
-
-impl Knobs {
-    /// Sets knob `name` from its written `value`.
-    ///
-    /// Errors: an unknown knob or a value it does not take, in words for the user.
-    pub fn apply(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let flag = |v: &str| match v {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(format!("knob `{name}` takes true or false, not `{v}`")),
-        };
-        match name {
-            "nomination" => {
-                self.nomination = match value {
-                    "use-candidate" => ice::Nomination::UseCandidate,
-                    "c001-always" => ice::Nomination::C001Always,
-                    "c001-negotiated" => ice::Nomination::C001Negotiated,
-                    _ => {
-                        return Err(format!(
-                            "knob `nomination` takes use-candidate, c001-always or c001-negotiated, not `{value}`"
-                        ))
-                    }
-                }
-            }
-            "accept-c001-as-use-candidate" => self.accept_c001_as_use_candidate = flag(value)?,
-            "omit-fingerprint" => self.omit_fingerprint = flag(value)?,
-            "initiate-extra-media" => {
-                if !["audio", "video"].contains(&value) {
-                    return Err(format!(
-                        "knob `initiate-extra-media` takes audio or video, not `{value}`"
-                    ));
-                }
-                self.initiate_extra_media = Some(value.to_string());
-            }
-            "creator" => {
-                self.creator = match value {
-                    "initiator" => CreatorMode::Initiator,
-                    "own-role" => CreatorMode::OwnRole,
-                    _ => return Err(format!("knob `creator` takes initiator or own-role, not `{value}`")),
-                }
-            }
-            "strict-creator" => self.strict_creator = flag(value)?,
-            "jmi" => self.no_jmi = !flag(value)?,
-            _ => return Err(format!("no knob `{name}` (knobs: {})", KNOB_NAMES.join(", "))),
-        }
-        Ok(())
-    }
-
-    /// Checks scenario knobs without building anything: the `check_knobs` of every implementation
-    /// built on the reference endpoint.
-    ///
-    /// Errors: as [`Knobs::apply`].
-    pub fn check(knobs: &BTreeMap<String, String>) -> Result<(), String> {
-        let mut k = Knobs::default();
-        for (n, v) in knobs {
-            k.apply(n, v)?;
-        }
-        Ok(())
     }
 }
 
@@ -339,6 +238,7 @@ impl ReferenceEndpoint {
             call: None,
             knobs: Knobs::default(),
             features: BTreeMap::new(),
+            carbons_requested: false,
         }
     }
 
@@ -353,6 +253,28 @@ impl ReferenceEndpoint {
 
     fn claim(&mut self, s: &str) {
         self.out.push_back(Output::Event(EndpointEvent::CallState(s.into())));
+    }
+
+    /// Asks the server for XEP-0280 carbons (§4), once: from then on this device hears what the
+    /// account's other devices send and receive, so it stops ringing when one of them answers.
+    ///
+    /// Asked when another device of the account first comes online (its presence reaches this one),
+    /// not at login: carbons only matter with a second device, and a one-device account's stream
+    /// stays as it was. The price is a window of one server round trip after the second device
+    /// appears in which copies are not yet made.
+    fn enable_carbons(&mut self) {
+        if self.carbons_requested {
+            return;
+        }
+        self.carbons_requested = true;
+        let id = self.next_id("carbons");
+        self.send(
+            el("iq", ns::CLIENT)
+                .a("type", "set")
+                .a("id", id)
+                .append(el("enable", ns::CARBONS).build())
+                .build(),
+        );
     }
 
     fn start(&mut self, _now: SimTime) {
@@ -655,11 +577,17 @@ impl ReferenceEndpoint {
     /// with the session's reason, to the peer's full JID.
     fn send_finish(&mut self, to: &str, sid: &str, reason: &str) {
         let mid = self.next_id("jm-finish-");
-        self.send(signalling::jmi(
-            to,
-            &mid,
-            signalling::jmi_simple("finish", sid, Some(reason)),
-        ));
+        self.send_jmi_reply(to, &mid, signalling::jmi_simple("finish", sid, Some(reason)));
+    }
+
+    /// A JMI reply (ringing, proceed, reject, finish) to the peer device `to`: its full JID (XEP-0353
+    /// §3, 0.8.0), or its bare JID with the `jmi-addressing: bare` knob (the 0.6/0.7 text).
+    fn send_jmi_reply(&mut self, to: &str, id: &str, child: Element) {
+        let to = match self.knobs.jmi_addressing {
+            JmiAddressing::Full => to,
+            JmiAddressing::Bare => bare(to),
+        };
+        self.send(signalling::jmi(to, id, child));
     }
 
     fn user(&mut self, now: SimTime, a: UserAction) {
@@ -713,7 +641,7 @@ impl ReferenceEndpoint {
                 } else {
                     call.state = CallState::Proceeded;
                     let id = format!("jm-proceed-{sid}");
-                    self.send(signalling::jmi(&to, &id, signalling::jmi_simple("proceed", &sid, None)));
+                    self.send_jmi_reply(&to, &id, signalling::jmi_simple("proceed", &sid, None));
                     self.claim("proceeding");
                 }
             }
@@ -737,11 +665,7 @@ impl ReferenceEndpoint {
                     ));
                 } else {
                     let id = self.next_id("jm-reject-");
-                    self.send(signalling::jmi(
-                        &to,
-                        &id,
-                        signalling::jmi_simple("reject", &sid, Some("busy")),
-                    ));
+                    self.send_jmi_reply(&to, &id, signalling::jmi_simple("reject", &sid, Some("busy")));
                 }
                 self.claim("rejected");
             }
@@ -770,7 +694,41 @@ impl ReferenceEndpoint {
         }
     }
 
+    /// A XEP-0280 carbon copy: what another device of this account sent (`<sent/>`) or received
+    /// (`<received/>`). Only copies from the account's own bare JID are read (XEP-0280 security
+    /// considerations: anyone else could forge them).
+    ///
+    /// XEP-0353 §3 has the callee's devices all ring on a propose to the bare JID; the one that
+    /// answers sends proceed (or reject) to the caller's full JID, and the others learn it from the
+    /// `<sent/>` copy and stop ringing without sending anything (digest §1.4; Conversations'
+    /// "answered/rejected on another device"). Everything else in a copy is another device's business.
+    fn on_carbon(&mut self, m: &Element, kind: CarbonKind, inner: &Element) {
+        if kind != CarbonKind::Sent || m.attr("from") != Some(bare(&self.cfg.jid)) {
+            return;
+        }
+        let Some(x) = inner.children().find(|c| c.ns() == ns::JMI) else {
+            return;
+        };
+        let claim = match x.name() {
+            "proceed" => "answered-elsewhere",
+            "reject" => "rejected-elsewhere",
+            _ => return,
+        };
+        let id = x.attr("id").unwrap_or("");
+        if let Some(c) = self
+            .call
+            .as_mut()
+            .filter(|c| c.sid == id && c.side == Side::Responder && c.state == CallState::Ringing)
+        {
+            c.state = CallState::Ended;
+            self.claim(claim);
+        }
+    }
+
     fn on_message(&mut self, now: SimTime, m: &Element) {
+        if let Some((kind, inner)) = carbon_payload(m) {
+            return self.on_carbon(m, kind, inner);
+        }
         let from = m.attr("from").unwrap_or("").to_string();
         let Some(x) = m.children().find(|c| c.ns() == ns::JMI) else {
             return;
@@ -792,7 +750,7 @@ impl ReferenceEndpoint {
                     let theirs_wins = id < ours || (id == ours && from.as_str() < self.cfg.jid.as_str());
                     if !theirs_wins {
                         let mid = self.next_id("jm-reject-");
-                        self.send(signalling::jmi(&from, &mid, tie_break("reject", &id)));
+                        self.send_jmi_reply(&from, &mid, tie_break("reject", &id));
                         return;
                     }
                     let to = bare(&from).to_string();
@@ -824,11 +782,7 @@ impl ReferenceEndpoint {
                     CallState::Ringing,
                 ));
                 let mid = self.next_id("jm-ringing-");
-                self.send(signalling::jmi(
-                    &from,
-                    &mid,
-                    signalling::jmi_simple("ringing", &id, None),
-                ));
+                self.send_jmi_reply(&from, &mid, signalling::jmi_simple("ringing", &id, None));
                 self.claim("ringing");
             }
             "ringing" => {
@@ -853,8 +807,15 @@ impl ReferenceEndpoint {
                 c.peer_full = Some(from);
                 self.send_initiate(now);
             }
+            // A reject declines a call still proposed; once a device proceeded, a reject from another
+            // of the callee's devices (one that never heard of the answer) changes nothing. A retract
+            // cancels a call still ringing or proceeded.
             "reject" | "retract" => {
-                if let Some(c) = self.call.as_mut().filter(|c| c.sid == id) {
+                let live = |c: &Call| match x.name() {
+                    "reject" => c.side == Side::Initiator && c.state == CallState::Proposed,
+                    _ => c.side == Side::Responder && matches!(c.state, CallState::Ringing | CallState::Proceeded),
+                };
+                if let Some(c) = self.call.as_mut().filter(|c| c.sid == id && live(c)) {
                     c.state = CallState::Ended;
                     self.claim(if x.name() == "reject" { "rejected" } else { "cancelled" });
                 }
@@ -1306,7 +1267,12 @@ impl Endpoint for ReferenceEndpoint {
                 "iq" => self.on_iq(now, &s),
                 "presence" => {
                     if let Some(f) = s.attr("from") {
-                        if s.attr("type").is_none() {
+                        if bare(f) == bare(&self.cfg.jid) {
+                            // Another device of this account came online.
+                            if s.attr("type").is_none() && f != self.cfg.jid {
+                                self.enable_carbons();
+                            }
+                        } else if s.attr("type").is_none() {
                             self.contacts.insert(bare(f).to_string(), f.to_string());
                             // Learn what the device supports before the user presses call (XEP-0115 §6.2).
                             if let Some(c) = s.get_child("c", ns::CAPS) {
@@ -1368,5 +1334,125 @@ impl Endpoint for ReferenceEndpoint {
             .into_iter()
             .flatten()
             .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SID: &str = "s1";
+
+    fn device(n: u32, knobs: &[(&str, &str)]) -> ReferenceEndpoint {
+        let cfg = EndpointConfig {
+            party: "callee".into(),
+            jid: format!("callee@example.org/device{n}"),
+            server: "example.org".into(),
+            interfaces: vec!["10.0.2.2".parse().unwrap()],
+            rng: SimRng::derive(1, "test"),
+            knobs: knobs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        let mut ep = ReferenceEndpoint::with_knobs(cfg, "reference", &Knobs::default());
+        ep.handle_input(SimTime::ZERO, Input::Timeout);
+        ep
+    }
+
+    fn drain(ep: &mut ReferenceEndpoint) -> Vec<Output> {
+        std::iter::from_fn(|| ep.poll_output()).collect()
+    }
+
+    fn stanzas(out: &[Output]) -> Vec<&Element> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Stanza(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn claims(out: &[Output]) -> Vec<&str> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Event(EndpointEvent::CallState(s)) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn input(ep: &mut ReferenceEndpoint, xml: &str) -> Vec<Output> {
+        ep.handle_input(SimTime::ZERO, Input::Stanza(xml.parse().unwrap()));
+        drain(ep)
+    }
+
+    fn propose(ep: &mut ReferenceEndpoint) -> Vec<Output> {
+        input(
+            ep,
+            &format!(
+                "<message xmlns='jabber:client' from='caller@example.org/device1' to='callee@example.org' type='chat'>\
+                 <propose xmlns='urn:xmpp:jingle-message:0' id='{SID}'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/></propose></message>"
+            ),
+        )
+    }
+
+    /// The `<sent/>` copy of device 2's `what` as the server writes it, from `account`.
+    fn sent_carbon(account: &str, what: &str) -> String {
+        format!(
+            "<message xmlns='jabber:client' from='{account}' to='callee@example.org/device1' type='chat'>\
+             <sent xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+             <message xmlns='jabber:client' from='callee@example.org/device2' to='caller@example.org/device1' type='chat'>\
+             <{what} xmlns='urn:xmpp:jingle-message:0' id='{SID}'/></message></forwarded></sent></message>"
+        )
+    }
+
+    #[test]
+    fn a_sibling_comes_online_and_carbons_are_enabled_once() {
+        let mut ep = device(1, &[]);
+        drain(&mut ep);
+        let sibling = "<presence xmlns='jabber:client' from='callee@example.org/device2'/>";
+        let out = input(&mut ep, sibling);
+        let s = stanzas(&out);
+        assert_eq!(s.len(), 1, "no disco query to the own account, one enable");
+        assert!(s[0].has_child("enable", ns::CARBONS));
+        assert_eq!((s[0].attr("type"), s[0].attr("to")), (Some("set"), None));
+        assert!(input(&mut ep, sibling).is_empty());
+    }
+
+    #[test]
+    fn the_carbon_of_a_siblings_proceed_or_reject_stops_the_ringing_silently() {
+        for (what, claim) in [("proceed", "answered-elsewhere"), ("reject", "rejected-elsewhere")] {
+            let mut ep = device(1, &[]);
+            drain(&mut ep);
+            assert_eq!(claims(&propose(&mut ep)), vec!["ringing"]);
+            let out = input(&mut ep, &sent_carbon("callee@example.org", what));
+            assert_eq!(claims(&out), vec![claim]);
+            assert!(stanzas(&out).is_empty());
+            // No longer ringing: answering does nothing.
+            ep.handle_input(SimTime::ZERO, Input::User(UserAction::Answer));
+            assert!(drain(&mut ep).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_carbon_not_from_the_own_account_is_ignored() {
+        let mut ep = device(1, &[]);
+        drain(&mut ep);
+        propose(&mut ep);
+        assert!(input(&mut ep, &sent_carbon("mallory@example.org", "proceed")).is_empty());
+        ep.handle_input(SimTime::ZERO, Input::User(UserAction::Answer));
+        assert_eq!(claims(&drain(&mut ep)), vec!["proceeding"]);
+    }
+
+    #[test]
+    fn jmi_addressing_bare_sends_replies_to_the_bare_jid() {
+        for (value, to) in [("full", "caller@example.org/device1"), ("bare", "caller@example.org")] {
+            let mut ep = device(1, &[("jmi-addressing", value)]);
+            drain(&mut ep);
+            let out = propose(&mut ep);
+            assert_eq!(stanzas(&out)[0].attr("to"), Some(to), "ringing with {value}");
+            ep.handle_input(SimTime::ZERO, Input::User(UserAction::Answer));
+            let out = drain(&mut ep);
+            assert_eq!(stanzas(&out)[0].attr("to"), Some(to), "proceed with {value}");
+        }
+        assert!(Knobs::check(&[("jmi-addressing".to_string(), "resource".to_string())].into()).is_err());
     }
 }
