@@ -463,6 +463,39 @@ pub fn execute_each(
     });
 }
 
+/// The conformance job: runs `plan` on `jobs` worker threads and streams each report into the files
+/// of `artefacts.out` as it finishes ([`report::ReportWriter`]), calling `each(n, total, report)` first
+/// (progress, summary lines). Returns what the report says as a whole.
+///
+/// Errors: I/O errors of the report files, naming the file; the remaining runs still run, unwritten.
+pub fn execute_plan(
+    plan: &Plan,
+    registry: &Registry,
+    jobs: usize,
+    artefacts: &Artefacts,
+    each: &mut dyn FnMut(usize, usize, &RunReport),
+) -> std::io::Result<report::Summary> {
+    let mut writer = report::ReportWriter::create(&artefacts.out)?;
+    let mut failed = None;
+    execute_each(
+        plan.len(),
+        &|i| plan.spec(i),
+        registry,
+        jobs,
+        Some(artefacts),
+        &mut |n, total, rep| {
+            each(n, total, &rep);
+            if failed.is_none() {
+                failed = writer.push(&rep).err();
+            }
+        },
+    );
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(writer.finish()?.1),
+    }
+}
+
 /// Writes report.json, report.md, junit.xml and index.html into `out` (created if needed), and every
 /// run's page as `runs/RUN_DIR/index.html` ([`run_dir`]), next to its artefacts if it has any. Returns
 /// the paths of the top-level files.

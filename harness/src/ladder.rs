@@ -122,7 +122,11 @@ pub fn render_svg(trace: &Trace, parties: &[crate::run::PartyInfo], stun_ip: IpA
                 } else {
                     parties
                         .iter()
-                        .find(|p| p.host_ip == dst.ip() || p.public_ip == dst.ip())
+                        .find(|p| {
+                            p.devices
+                                .iter()
+                                .any(|d| d.host_ip == dst.ip() || d.public_ip == dst.ip())
+                        })
                         .and_then(|p| lane(&p.name))
                 };
                 let Some(to) = to else { continue };

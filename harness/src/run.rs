@@ -44,20 +44,12 @@ const TURN_CREDENTIAL_TTL: Duration = Duration::from_secs(86_400);
 /// harness error instead of hanging the suite.
 const MAX_EVENTS: u64 = 5_000_000;
 
-/// Who a party is on the network and on XMPP: its first device, and all of them.
+/// Who a party is on the network and on XMPP: its devices.
 #[derive(Clone, Debug)]
 pub struct PartyInfo {
     /// Party name.
     pub name: String,
-    /// Full JID of device 1.
-    pub jid: String,
-    /// Host interface address of device 1.
-    pub host_ip: IpAddr,
-    /// Public address of its outermost NAT (or device 1's host address, when open).
-    pub public_ip: IpAddr,
-    /// Its implementation's conformance statement.
-    pub ics: Ics,
-    /// Its devices in order (one for most parties); `devices[0]` is the one above.
+    /// Its devices in order, device 1 first (one for most parties).
     pub devices: Vec<DeviceInfo>,
 }
 
@@ -356,13 +348,8 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             jids.push(jid);
         }
         slot_of.push((slots.len() - devices.len()..slots.len()).collect());
-        let first = &devices[0];
         parties.push(PartyInfo {
             name: p.name.clone(),
-            jid: first.jid.clone(),
-            host_ip: first.host_ip,
-            public_ip: first.public_ip,
-            ics: first.ics.clone(),
             devices,
         });
     }

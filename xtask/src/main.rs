@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use harness::checks::Verdict;
 use harness::conform::{self, InputError, Selection};
-use harness::report::{FailOn, ReportWriter, RunReport};
+use harness::report::{FailOn, RunReport};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "jingle-interop: XMPP call interop runner")]
@@ -202,35 +202,16 @@ fn main() -> ExitCode {
                     PcapArg::None => conform::PcapPolicy::None,
                 },
             };
-            let mut writer = match ReportWriter::create(&out) {
-                Ok(w) => w,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(3);
-                }
-            };
-            let mut failed_write = None;
             println!("{:<70} {:<10} {:>6} {:>6}", "run", "outcome", "pass", "fail");
-            let spec = |i| runs.spec(i);
-            conform::execute_each(
-                runs.len(),
-                &spec,
-                &registry,
-                jobs,
-                Some(&artefacts),
-                &mut |n, total, r| {
-                    progress(tty, n, total, &r);
-                    print_run(&r);
-                    if failed_write.is_none() {
-                        failed_write = writer.push(&r).err();
-                    }
-                },
-            );
+            let result = conform::execute_plan(&runs, &registry, jobs, &artefacts, &mut |n, total, r| {
+                progress(tty, n, total, r);
+                print_run(r);
+            });
             if tty {
                 eprintln!();
             }
-            let summary = match failed_write.map_or_else(|| writer.finish(), Err) {
-                Ok((_, summary)) => summary,
+            let summary = match result {
+                Ok(summary) => summary,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(3);

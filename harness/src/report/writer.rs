@@ -117,7 +117,7 @@ impl ReportWriter {
         self.last_id = Some(run.id.clone());
         let json_path = self.dir.join("report.json");
         let text = serde_json::to_string_pretty(run).expect("a run report serializes");
-        let sep = if self.summary.runs == 0 { "" } else { "," };
+        let sep = if self.counts.runs == 0 { "" } else { "," };
         write!(self.json, "{sep}\n    {}", indented(&text, "    ")).map_err(at(&json_path))?;
         self.md_runs
             .write_all(markdown::run_section(run).as_bytes())
@@ -153,8 +153,6 @@ impl ReportWriter {
         self.rows.entry(key).or_default().push(html::index_row(run));
         self.counts.add(run);
         let s = &mut self.summary;
-        s.runs += 1;
-        s.connected += usize::from(run.outcome == "connected");
         s.harness_errors += usize::from(run.outcome == "harness-error");
         s.must_failed |= must_failed > 0;
         s.should_failed |= run
@@ -169,6 +167,8 @@ impl ReportWriter {
     ///
     /// Errors: I/O errors, naming the file.
     pub fn finish(mut self) -> std::io::Result<(Vec<PathBuf>, Summary)> {
+        self.summary.runs = self.counts.runs;
+        self.summary.connected = self.counts.connected;
         let matrix = Matrix {
             cells: std::mem::take(&mut self.cells).into_values().collect(),
         };

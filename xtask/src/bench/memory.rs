@@ -84,28 +84,8 @@ pub fn child(a: &ChildArgs, registry: &Registry, scenarios: &Path) -> ExitCode {
                 pcap: PcapPolicy::Failing,
             };
             // The conformance job's own path: runs stream into the report files as they finish.
-            let mut w = match harness::report::ReportWriter::create(out) {
-                Ok(w) => w,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(3);
-                }
-            };
-            let mut failed = None;
-            conform::execute_each(
-                runs.len(),
-                &|i| runs.spec(i),
-                registry,
-                jobs,
-                Some(&art),
-                &mut |_, _, r| {
-                    if failed.is_none() {
-                        failed = w.push(&r).err();
-                    }
-                },
-            );
-            match failed.map_or_else(|| w.finish(), Err) {
-                Ok((_, s)) => (s.runs, s.connected),
+            match conform::execute_plan(&runs, registry, jobs, &art, &mut |_, _, _| {}) {
+                Ok(s) => (s.runs, s.connected),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(3);
