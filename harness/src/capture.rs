@@ -157,8 +157,14 @@ pub fn write_pcapng<W: Write>(trace: &Trace, run_id: &str, w: W) -> std::io::Res
                     ),
                 )
             }
-            TraceKind::Stanza { party, dir, element } => {
+            TraceKind::Stanza {
+                party,
+                device,
+                dir,
+                element,
+            } => {
                 let xml = crate::xml::to_string(element);
+                let stream = crate::trace::stream_label(party, *device);
                 let how = if *dir == Dir::Tx {
                     "client to server"
                 } else {
@@ -168,7 +174,7 @@ pub fn write_pcapng<W: Write>(trace: &Trace, run_id: &str, w: W) -> std::io::Res
                     XMPP_IF,
                     upper_pdu("xml", xml.as_bytes()),
                     DataLink::Unknown(UPPER_PDU),
-                    format!("#{} {party} stream, {how}", e.index),
+                    format!("#{} {stream} stream, {how}", e.index),
                 )
             }
             TraceKind::User { party, action } => {

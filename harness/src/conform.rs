@@ -318,6 +318,55 @@ pub struct Artefacts {
     pub pcap: PcapPolicy,
 }
 
+/// Removes `out/runs`: the pages and artefacts an earlier report left in the same folder, so the
+/// folder never holds a page of a run its report does not list. Nothing else in `out` is touched.
+///
+/// Errors: I/O errors other than the folder being absent, with the path.
+pub fn clear_runs(out: &Path) -> std::io::Result<()> {
+    let runs = out.join("runs");
+    match std::fs::remove_dir_all(&runs) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(std::io::Error::new(e.kind(), format!("{}: {e}", runs.display())))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Copies each run's artefacts (capture.pcapng, trace.jsonl, ladder.svg: the files of its
+/// `artefacts` folder, its page excepted) from whichever of the `shards` folders holds them into
+/// `out`, so the pages of a merged report link to files that exist. A shard folder that is `out`
+/// itself is left alone. Returns the number of runs whose folder was copied.
+///
+/// Errors: I/O errors, with the path.
+pub fn copy_shard_artefacts(report: &Report, shards: &[PathBuf], out: &Path) -> std::io::Result<usize> {
+    let annotate = |p: &Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", p.display()));
+    let same = |a: &Path| match (a.canonicalize(), out.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let mut copied = 0;
+    for rel in report.runs.iter().filter_map(|r| r.artefacts.as_deref()) {
+        let Some(from) = shards.iter().map(|d| d.join(rel)).find(|d| d.is_dir()) else {
+            continue;
+        };
+        if from.parent().and_then(Path::parent).is_some_and(same) {
+            continue;
+        }
+        let to = out.join(rel);
+        std::fs::create_dir_all(&to).map_err(|e| annotate(&to, e))?;
+        for f in std::fs::read_dir(&from).map_err(|e| annotate(&from, e))? {
+            let f = f.map_err(|e| annotate(&from, e))?;
+            if f.file_name() == "index.html" || !f.path().is_file() {
+                continue;
+            }
+            let dst = to.join(f.file_name());
+            std::fs::copy(f.path(), &dst).map_err(|e| annotate(&dst, e))?;
+        }
+        copied += 1;
+    }
+    Ok(copied)
+}
+
 /// The folder of a run's artefacts under `runs/`: the run id with `->` written as `-to-`.
 pub fn run_dir(out: &Path, id: &str) -> PathBuf {
     out.join("runs").join(id.replace("->", "-to-"))
@@ -475,6 +524,7 @@ pub fn execute_plan(
     artefacts: &Artefacts,
     each: &mut dyn FnMut(usize, usize, &RunReport),
 ) -> std::io::Result<report::Summary> {
+    clear_runs(&artefacts.out)?;
     let mut writer = report::ReportWriter::create(&artefacts.out)?;
     let mut failed = None;
     execute_each(

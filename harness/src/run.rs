@@ -149,6 +149,8 @@ struct Slot {
     party: String,
     /// The device's own name for user actions, claims and violations ([`DeviceInfo::label`]).
     label: String,
+    /// Its number when its party has several devices, for the stanzas of its stream.
+    device: Option<u8>,
     /// Index of its party in the run.
     party_index: usize,
     ep: Box<dyn Endpoint>,
@@ -336,6 +338,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             slots.push(Slot {
                 party: p.name.clone(),
                 label,
+                device: (count > 1).then_some(d as u8),
                 party_index: i,
                 ep,
                 interfaces: vec![host],
@@ -411,6 +414,8 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
                 relay_ip: ip,
                 user_quota: t.user_quota,
                 total_quota: t.total_quota,
+                default_lifetime: t.lifetime.unwrap_or(TurnConfig::default().default_lifetime),
+                max_lifetime: t.lifetime.unwrap_or(TurnConfig::default().max_lifetime),
                 ..TurnConfig::default()
             },
             SimRng::derive(spec.seed, "server/turn"),
@@ -626,6 +631,7 @@ impl World {
                     now,
                     TraceKind::Stanza {
                         party,
+                        device: self.slots[ep].device,
                         dir: Dir::Rx,
                         element: (*stanza).clone(),
                     },
@@ -710,6 +716,7 @@ impl World {
                         now,
                         TraceKind::Stanza {
                             party: party(),
+                            device: self.slots[i].device,
                             dir: Dir::Tx,
                             element: stanza.clone(),
                         },

@@ -78,6 +78,10 @@ pub enum TraceKind {
     Stanza {
         /// The party whose stream it is.
         party: String,
+        /// The device whose stream it is (1-based), when the party has several devices; `None` for a
+        /// party with one. A client writes no `from`, so this is what tells a party's devices' sent
+        /// stanzas apart.
+        device: Option<u8>,
         /// Direction.
         dir: Dir,
         /// The stanza, for checks; its text on the stream is [`crate::xml::to_string`] of it, made
@@ -99,7 +103,8 @@ pub enum TraceKind {
         claim: String,
     },
     /// A protocol violation the harness saw while carrying an output (malformed output, a datagram from
-    /// an address the host does not have).
+    /// an address the host does not have), or a fault an adapter reported (`Output::Fault`: an
+    /// external process that crashed, hung or wrote garbage).
     Violation {
         /// The party.
         party: String,
@@ -127,6 +132,15 @@ pub struct Trace {
 }
 
 /// Lower-case hex of `b` appended to `out`.
+/// The name of a client stream as artefacts print it: `callee`, or `callee/device2` for a device of a
+/// party with several ([`TraceKind::Stanza::device`]).
+pub fn stream_label(party: &str, device: Option<u8>) -> String {
+    match device {
+        Some(d) => format!("{party}/device{d}"),
+        None => party.to_string(),
+    }
+}
+
 fn push_hex(out: &mut String, b: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     out.reserve(b.len() * 2);
@@ -192,9 +206,19 @@ impl Trace {
                 push_hex(&mut out, payload);
                 Ok(())
             }
-            TraceKind::Stanza { party, dir, element } => {
+            TraceKind::Stanza {
+                party,
+                device,
+                dir,
+                element,
+            } => {
                 let xml = crate::xml::to_string(element);
-                write!(out, "{} {t} stanza {party} {dir:?} {xml}", e.index)
+                write!(
+                    out,
+                    "{} {t} stanza {} {dir:?} {xml}",
+                    e.index,
+                    stream_label(party, *device)
+                )
             }
             TraceKind::User { party, action } => write!(out, "{} {t} user {party} {action}", e.index),
             TraceKind::Claim { party, claim } => write!(out, "{} {t} claim {party} {claim}", e.index),
@@ -239,9 +263,15 @@ impl Trace {
                     payload,
                 } => json!({"index": e.index, "time_us": t, "kind": "drop", "point": &**point,
                             "src": src.to_string(), "dst": dst.to_string(), "reason": reason, "payload": hex(payload)}),
-                TraceKind::Stanza { party, dir, element } => {
+                TraceKind::Stanza {
+                    party,
+                    device,
+                    dir,
+                    element,
+                } => {
                     let xml = crate::xml::to_string(element);
-                    json!({"index": e.index, "time_us": t, "kind": "stanza", "party": party, "dir": dir, "xml": xml})
+                    json!({"index": e.index, "time_us": t, "kind": "stanza", "party": party, "device": device,
+                           "dir": dir, "xml": xml})
                 }
                 TraceKind::User { party, action } => {
                     json!({"index": e.index, "time_us": t, "kind": "user", "party": party, "action": action})
@@ -371,9 +401,19 @@ fn canonical_record(buf: &mut Vec<u8>, e: &TraceEvent) {
             put_bytes(buf, reason.as_bytes());
             put_bytes(buf, payload);
         }
-        TraceKind::Stanza { party, dir, element } => {
+        TraceKind::Stanza {
+            party,
+            device,
+            dir,
+            element,
+        } => {
             buf.push(b'Z');
             put_bytes(buf, party.as_bytes());
+            // Only a several-device party's streams carry a number, so one-device hashes keep theirs.
+            if let Some(d) = device {
+                buf.push(b'#');
+                buf.push(*d);
+            }
             buf.push(dir_byte(dir));
             put_element(buf, element);
         }
@@ -464,6 +504,7 @@ mod tests {
             SimTime::from_millis(2),
             TraceKind::Stanza {
                 party: "caller".into(),
+                device: None,
                 dir: Dir::Tx,
                 element: stanza,
             },

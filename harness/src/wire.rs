@@ -100,6 +100,8 @@ pub struct CandidateSeen {
     pub typ: String,
     /// Component.
     pub component: u8,
+    /// `priority`, RFC 8445 §5.1.2 (absent or unreadable: `None`).
+    pub priority: Option<u32>,
 }
 
 /// One `<content/>` of a Jingle action.
@@ -203,6 +205,7 @@ fn parse_content(c: &Element) -> ContentSeen {
                         addr: SocketAddr::new(ip, port),
                         typ: x.attr("type").unwrap_or("").to_string(),
                         component: x.attr("component").and_then(|v| v.parse().ok()).unwrap_or(0),
+                        priority: x.attr("priority").and_then(|v| v.parse().ok()),
                     })
                 })
                 .collect()

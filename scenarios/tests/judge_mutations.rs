@@ -1,31 +1,40 @@
 //! The judge bites: a conforming call passes every wire check, and one surgical change to its trace
 //! (what a non-conforming implementation would have put on the wire) fails exactly the check for it.
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use bytes::Bytes;
 use harness::checks::Verdict;
 use harness::report::judge;
 use harness::run::{run, RunOutput};
+use harness::stun::{attr_type, Attribute, Class, ErrorCode, Message, MessageBuilder};
 use harness::trace::{Dir, TraceKind};
 use harness::xml::ns;
 
-fn basic_call() -> RunOutput {
+fn run_id(id: &str) -> RunOutput {
     let registry = impl_catalog::registry();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let id = "basic/audio-call/reference->reference/port-restricted-cone+port-restricted-cone/seed-1";
     let spec = harness::conform::spec_from_id(dir, id, &registry).unwrap();
     run(&spec, &registry).unwrap()
 }
 
-fn verdict(out: &RunOutput, id: &str) -> (Verdict, String) {
-    let r = judge(out);
-    let c = r
+fn basic_call() -> RunOutput {
+    run_id("basic/audio-call/reference->reference/port-restricted-cone+port-restricted-cone/seed-1")
+}
+
+fn check(out: &RunOutput, id: &str) -> harness::checks::CheckResult {
+    judge(out)
         .checks
-        .iter()
+        .into_iter()
         .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no check {id}"));
-    (c.verdict, c.detail.clone())
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+fn verdict(out: &RunOutput, id: &str) -> (Verdict, String) {
+    let c = check(out, id);
+    (c.verdict, c.detail)
 }
 
 /// Applies `f` to every stanza `party` sent (Tx).
@@ -35,6 +44,7 @@ fn edit_sent_stanzas(out: &mut RunOutput, party: &str, f: impl Fn(&mut minidom::
             party: p,
             dir: Dir::Tx,
             element,
+            ..
         } = &mut e.kind
         {
             if p == party {
@@ -204,4 +214,387 @@ fn a_disco_answer_that_does_not_hash_to_the_caps_ver_fails() {
     let (v, detail) = verdict(&out, "disco.caps-ver-valid");
     assert_eq!(v, Verdict::Fail);
     assert!(detail.starts_with("callee advertises caps ver"), "{detail}");
+}
+
+/// The STUN message a datagram event carries, with its (point, dir, src, dst).
+fn stun_at(out: &RunOutput, i: usize) -> (String, Dir, SocketAddr, SocketAddr, Message) {
+    match &out.trace.events[i].kind {
+        TraceKind::Datagram {
+            point,
+            dir,
+            src,
+            dst,
+            payload,
+        } => (
+            point.to_string(),
+            *dir,
+            *src,
+            *dst,
+            Message::decode(payload).expect("a STUN message"),
+        ),
+        other => panic!("event {i} is not a datagram: {other:?}"),
+    }
+}
+
+/// `m` re-encoded with `extra` added and every attribute of type `drop` left out (integrity and
+/// fingerprint are recomputed as none and a fresh CRC: the judge reads attributes, not keys).
+fn reencode(m: &Message, class: Class, drop: &[u16], extra: &[Attribute]) -> Bytes {
+    let mut b = MessageBuilder::new(m.method, class, m.transaction_id);
+    for a in m
+        .attributes
+        .iter()
+        .filter(|a| !drop.contains(&a.typ) && a.typ != attr_type::MESSAGE_INTEGRITY && a.typ != attr_type::FINGERPRINT)
+    {
+        b = b.raw_attr(a.typ, &a.value);
+    }
+    for a in extra {
+        b = b.attr(a);
+    }
+    Bytes::from(b.build(None, true))
+}
+
+fn set_payload(out: &mut RunOutput, i: usize, p: Bytes) {
+    if let TraceKind::Datagram { payload, .. } = &mut out.trace.events[i].kind {
+        *payload = p;
+    }
+}
+
+#[test]
+fn no_new_check_on_a_failed_pair_fails_the_triggered_check_rule() {
+    let mut out = basic_call();
+    let ok = check(&out, "ice.triggered-check-after-failed");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    // The wire's view: relayed checks are unwrapped from their Send and Data indications.
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    let inbound = wire.stun.iter().find(|s| s.index == ok.evidence[0]).unwrap();
+    let t = inbound.time;
+    // What a pjnath agent puts on the wire: it answers the peer's check but never checks the pair again.
+    let gone: Vec<usize> = wire
+        .checks_sent_by(&inbound.party)
+        .filter(|c| (c.src, c.dst) == (inbound.dst, inbound.src) && c.time >= t && c.time <= t + Duration::from_secs(2))
+        .map(|c| c.index)
+        .collect();
+    assert!(!gone.is_empty(), "the triggered check is in the trace");
+    for i in gone {
+        set_payload(&mut out, i, Bytes::from_static(&[0xFF]));
+    }
+    let (v, detail) = verdict(&out, "ice.triggered-check-after-failed");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(detail.contains("sent no new check on it within 2 s"), "{detail}");
+}
+
+const NO_PATH: &str = "turn/expired-credentials/reference->reference/symmetric+symmetric/seed-1";
+
+#[test]
+fn a_failure_declared_past_the_bound_or_never_fails() {
+    let mut out = run_id(NO_PATH);
+    let ok = check(&out, "ice.failure-declared-within-bound");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    let term = ok.evidence[0];
+    out.trace.events[term].time += Duration::from_secs(30);
+    let (v, detail) = verdict(&out, "ice.failure-declared-within-bound");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(detail.contains("past the bound"), "{detail}");
+
+    // Nobody ends the session, and the run goes on for minutes: the call hangs in connecting.
+    let mut out = run_id(NO_PATH);
+    out.trace.events.retain(|e| {
+        !matches!(&e.kind, TraceKind::Stanza { element, .. }
+            if element.get_child("jingle", ns::JINGLE).is_some_and(|j| j.attr("action") == Some("session-terminate")))
+    });
+    let end = out.trace.events.last().unwrap().time + Duration::from_secs(120);
+    let index = out.trace.events.len();
+    out.trace.events.push(harness::trace::TraceEvent {
+        index,
+        time: end,
+        kind: TraceKind::Claim {
+            party: "caller".into(),
+            claim: "call-state connecting".into(),
+        },
+    });
+    let (v, detail) = verdict(&out, "ice.failure-declared-within-bound");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(detail.contains("nobody ended the session"), "{detail}");
+}
+
+#[test]
+fn nominating_a_pair_below_the_best_valid_one_is_non_strict() {
+    let mut out = basic_call();
+    let ok = check(&out, "ice.nomination.best-valid");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    assert!(
+        !ok.detail.contains("best of the 1 pairs"),
+        "needs another valid pair: {}",
+        ok.detail
+    );
+    // The caller's nominated local candidate now says it is its worst.
+    let (_, _, _, _, req) = stun_at(&out, ok.evidence[0]);
+    let resp = out.trace.events.iter().position(|e| {
+        matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Rx, payload, .. }
+            if &**point == "caller" && payload.starts_with(&[0x01, 0x01])
+                && Message::decode(payload).is_ok_and(|m| m.transaction_id == req.transaction_id))
+    });
+    let (_, _, _, _, resp) = stun_at(&out, resp.expect("the nomination's response"));
+    let Some(Ok(Attribute::XorMappedAddress(mapped))) = resp.get(attr_type::XOR_MAPPED_ADDRESS) else {
+        panic!("no mapped address")
+    };
+    edit_sent_stanzas(&mut out, "caller", |m| {
+        for j in m.children_mut().filter(|j| j.is("jingle", ns::JINGLE)) {
+            for c in j.children_mut() {
+                if let Some(t) = c.get_child_mut("transport", ns::JINGLE_ICE_UDP) {
+                    for cand in t.children_mut() {
+                        if cand.attr("ip") == Some(&mapped.ip().to_string())
+                            && cand.attr("port") == Some(&mapped.port().to_string())
+                        {
+                            harness::xml::set_attr(cand, "priority", "1");
+                        }
+                    }
+                }
+            }
+        }
+    });
+    let (v, detail) = verdict(&out, "ice.nomination.best-valid");
+    assert_eq!(v, Verdict::NonStrict, "{detail}");
+    assert!(detail.contains("was already valid"), "{detail}");
+}
+
+#[test]
+fn a_0x0030_check_answered_with_success_fails_and_a_420_passes() {
+    let mut out = basic_call();
+    assert_eq!(
+        verdict(&out, "ice.renomination.unknown-0x0030-draws-420").0,
+        Verdict::Inconclusive,
+        "nothing sent 0x0030"
+    );
+    let rx = out
+        .trace
+        .events
+        .iter()
+        .position(|e| {
+            matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Rx, payload, .. }
+                if &**point == "callee" && payload.starts_with(&[0x00, 0x01]) && payload.len() > 60)
+        })
+        .expect("a check reached the callee");
+    let (_, _, _, _, req) = stun_at(&out, rx);
+    set_payload(
+        &mut out,
+        rx,
+        reencode(&req, Class::Request, &[], &[Attribute::NominationRenomination2(1)]),
+    );
+    let (v, detail) = verdict(&out, "ice.renomination.unknown-0x0030-draws-420");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(detail.contains("with a success instead of 420"), "{detail}");
+
+    let tx = out
+        .trace
+        .events
+        .iter()
+        .position(|e| {
+            matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Tx, payload, .. }
+                if &**point == "callee" && payload.len() > 20 && payload[8..20] == req.transaction_id[..])
+        })
+        .expect("the callee answered");
+    let (_, _, _, _, resp) = stun_at(&out, tx);
+    let error = reencode(
+        &resp,
+        Class::Error,
+        &[attr_type::XOR_MAPPED_ADDRESS],
+        &[
+            Attribute::ErrorCode(ErrorCode {
+                code: 420,
+                reason: "Unknown Attribute".into(),
+            }),
+            Attribute::UnknownAttributes(vec![attr_type::NOMINATION_RENOMINATION2]),
+        ],
+    );
+    set_payload(&mut out, tx, error);
+    let (v, detail) = verdict(&out, "ice.renomination.unknown-0x0030-draws-420");
+    assert_eq!(v, Verdict::Pass, "{detail}");
+}
+
+/// Appends a copy of the nomination at `at` (and of the success answering it) arriving from `src`
+/// with NOMINATION value `value`, 1 ms after the original.
+fn renominate(out: &mut RunOutput, at: usize, src: SocketAddr, value: u32) {
+    let (point, dir, _, dst, req) = stun_at(out, at);
+    let t = out.trace.events[at].time + Duration::from_millis(1);
+    let answer = out
+        .trace
+        .events
+        .iter()
+        .position(|e| {
+            matches!(&e.kind, TraceKind::Datagram { point: p, dir: Dir::Tx, payload, .. }
+                if **p == *point && payload.starts_with(&[0x01, 0x01]) && payload[8..20] == req.transaction_id[..])
+        })
+        .expect("the nomination was answered");
+    let (_, _, asrc, _, resp) = stun_at(out, answer);
+    let mut tid = req.transaction_id;
+    tid[0] ^= 0x5A;
+    let with_tid = |m: &Message, class| {
+        let mut m = m.clone();
+        m.transaction_id = tid;
+        reencode(&m, class, &[attr_type::NOMINATION_LEGACY], &[])
+    };
+    let nom = {
+        let mut m = Message::decode(&with_tid(&req, Class::Request)).unwrap();
+        m.transaction_id = tid;
+        reencode(&m, Class::Request, &[], &[Attribute::NominationLegacy(value)])
+    };
+    for (dir, s, d, payload) in [
+        (dir, src, dst, nom),
+        (Dir::Tx, asrc, src, with_tid(&resp, Class::Success)),
+    ] {
+        let index = out.trace.events.len();
+        out.trace.events.push(harness::trace::TraceEvent {
+            index,
+            time: t,
+            kind: TraceKind::Datagram {
+                point: point.clone().into(),
+                dir,
+                src: s,
+                dst: d,
+                payload,
+            },
+        });
+    }
+}
+
+const RENOMINATION: &str =
+    "ice/renomination-negotiated/conversations->conversations/port-restricted-cone+port-restricted-cone/seed-1";
+
+#[test]
+fn the_controlled_side_must_follow_the_highest_nomination() {
+    let out = run_id(RENOMINATION);
+    let one = check(&out, "ice.renomination.controlled-follows-highest");
+    assert_eq!(one.verdict, Verdict::Inconclusive, "{}", one.detail);
+    assert!(one.detail.contains("named one pair"), "{}", one.detail);
+    let at = one.evidence[0];
+    let (_, _, src, _, _) = stun_at(&out, at);
+    let elsewhere = SocketAddr::new(src.ip(), src.port() + 1);
+
+    // A later, higher nomination of another pair that the callee answers but does not follow.
+    let mut moved = run_id(RENOMINATION);
+    renominate(&mut moved, at, elsewhere, 7);
+    let (v, detail) = verdict(&moved, "ice.renomination.controlled-follows-highest");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(
+        detail.contains(&format!("named {}", elsewhere)) || detail.contains("(7)"),
+        "{detail}"
+    );
+
+    // The first nomination named another pair, the higher one the pair the media is on: followed.
+    let mut followed = run_id(RENOMINATION);
+    if let TraceKind::Datagram { src: s, .. } = &mut followed.trace.events[at].kind {
+        *s = elsewhere;
+    }
+    renominate(&mut followed, at, src, 7);
+    let (v, detail) = verdict(&followed, "ice.renomination.controlled-follows-highest");
+    assert_eq!(v, Verdict::Pass, "{detail}");
+}
+
+#[test]
+fn a_device_that_answers_after_its_siblings_proceed_fails_stop_ringing() {
+    let mut out =
+        run_id("jmi/callee-two-devices/reference->reference/port-restricted-cone+port-restricted-cone/seed-1");
+    let ok = check(&out, "jmi.other-devices-stop-ringing");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    // Device 1 sends the proceed device 2 sent, after the carbon of it told device 1 to stop ringing.
+    let proceed = out
+        .trace
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            TraceKind::Stanza {
+                party,
+                device: Some(2),
+                dir: Dir::Tx,
+                element,
+            } if party == "callee" && element.has_child("proceed", ns::JMI) => Some(element.clone()),
+            _ => None,
+        })
+        .expect("device 2 proceeded");
+    let last = out.trace.events.last().unwrap().time;
+    let index = out.trace.events.len();
+    out.trace.events.push(harness::trace::TraceEvent {
+        index,
+        time: last,
+        kind: TraceKind::Stanza {
+            party: "callee".into(),
+            device: Some(1),
+            dir: Dir::Tx,
+            element: proceed,
+        },
+    });
+    let (v, detail) = verdict(&out, "jmi.other-devices-stop-ringing");
+    assert_eq!(v, Verdict::NonStrict, "a missed SHOULD: {detail}");
+    assert!(detail.starts_with("callee/device1 got the carbon"), "{detail}");
+}
+
+#[test]
+fn an_allocation_left_to_expire_fails_refresh_and_early_retransmits_and_failure_are_named() {
+    let mut out = run_id("turn/allocation-refresh/reference->reference/symmetric+symmetric/seed-1");
+    let ok = check(&out, "turn.refresh-before-expiry");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    // The caller never sends its Refresh requests (0x0004): the allocation runs out mid-call.
+    for e in &mut out.trace.events {
+        if let TraceKind::Datagram {
+            point,
+            dir: Dir::Tx,
+            payload,
+            ..
+        } = &mut e.kind
+        {
+            if &**point == "caller" && payload.starts_with(&[0x00, 0x04]) {
+                *payload = Bytes::from_static(&[0xFF]);
+            }
+        }
+    }
+    let (v, detail) = verdict(&out, "turn.refresh-before-expiry");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(detail.starts_with("caller's allocation granted 90 s"), "{detail}");
+}
+
+#[test]
+fn a_retransmission_sooner_than_the_rto_is_non_strict() {
+    let mut out = basic_call();
+    assert_eq!(verdict(&out, "ice.retransmission-timer").0, Verdict::Pass);
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    let sends: Vec<_> = wire.checks_sent_by("caller").collect();
+    let (first, again) = sends
+        .iter()
+        .find_map(|a| {
+            let b = sends
+                .iter()
+                .find(|b| b.index > a.index && b.msg.transaction_id == a.msg.transaction_id)?;
+            Some((a.time, b.index))
+        })
+        .expect("the caller retransmitted a check");
+    out.trace.events[again].time = first + Duration::from_millis(100);
+    let (v, detail) = verdict(&out, "ice.retransmission-timer");
+    assert_eq!(v, Verdict::NonStrict, "{detail}");
+    assert!(detail.contains("after 100 ms"), "{detail}");
+}
+
+#[test]
+fn ending_a_connected_call_for_connectivity_before_the_pac_bound_fails() {
+    let mut out = basic_call();
+    assert_eq!(verdict(&out, "ice.no-failure-before-pac").0, Verdict::Inconclusive);
+    // The caller's hang-up at 20 s now says connectivity-error: 16 s after its first check.
+    edit_sent_stanzas(&mut out, "caller", |m| {
+        let Some(reason) = m
+            .get_child_mut("jingle", ns::JINGLE)
+            .and_then(|j| j.get_child_mut("reason", ns::JINGLE))
+        else {
+            return;
+        };
+        let text: Vec<_> = reason.children().map(|c| c.name().to_string()).collect();
+        for name in text {
+            reason.remove_child(&name, ns::JINGLE);
+        }
+        reason.append_child(minidom::Element::builder("connectivity-error", ns::JINGLE).build());
+    });
+    let (v, detail) = verdict(&out, "ice.no-failure-before-pac");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(detail.contains("before the 39.5 s PAC bound"), "{detail}");
 }

@@ -50,6 +50,7 @@ fn sent_jmi<'a>(out: &'a RunOutput, party: &str, what: &str) -> Vec<(usize, Opti
                 party: p,
                 dir: Dir::Tx,
                 element,
+                ..
             } if p == party && jmi_child(element).is_some_and(|x| x.name() == what) => {
                 Some((e.index, element.attr("to")))
             }
@@ -85,6 +86,7 @@ fn stopped_by_carbon(out: &RunOutput, loser: usize, winner: usize, what: &str, s
         party,
         dir: Dir::Rx,
         element,
+        ..
     }) = cause.map(|e| &e.kind)
     else {
         return Err(format!(
@@ -117,7 +119,7 @@ fn stopped_by_carbon(out: &RunOutput, loser: usize, winner: usize, what: &str, s
     let from_winner = ev
         .iter()
         .filter(|e| {
-            matches!(&e.kind, TraceKind::Stanza { party, dir: Dir::Rx, element }
+            matches!(&e.kind, TraceKind::Stanza { party, dir: Dir::Rx, element, .. }
                 if party == "caller" && element.attr("from") == Some(winner_jid.as_str())
                     && jmi_child(element).is_some_and(|x| x.name() == what))
         })
@@ -148,6 +150,7 @@ fn device1_stops_ringing_on_the_carbon_of_device2s_proceed() {
                 party,
                 dir: Dir::Tx,
                 element,
+                ..
             } if party == "caller"
                 && element
                     .get_child("jingle", ns::JINGLE)
@@ -200,7 +203,7 @@ fn without_carbons_device1_keeps_ringing_and_answers_a_call_that_is_gone() {
         .events
         .iter()
         .filter(|e| {
-            matches!(&e.kind, TraceKind::Stanza { party, dir: Dir::Rx, element }
+            matches!(&e.kind, TraceKind::Stanza { party, dir: Dir::Rx, element, .. }
                 if party == "callee" && element.name() == "iq" && element.attr("type") == Some("error")
                     && element.attr("id").is_some_and(|i| i.starts_with("carbons")))
         })

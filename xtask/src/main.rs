@@ -343,6 +343,19 @@ fn merge(dirs: &[PathBuf], out: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The merged pages link to each run's capture and ladder, which live in the shard folders.
+    let into_shard = dirs
+        .iter()
+        .any(|d| matches!((d.canonicalize(), out.canonicalize()), (Ok(a), Ok(b)) if a == b));
+    let copied = if into_shard {
+        Ok(0)
+    } else {
+        harness::conform::clear_runs(out).and_then(|()| harness::conform::copy_shard_artefacts(&report, dirs, out))
+    };
+    if let Err(e) = copied {
+        eprintln!("error: {e}");
+        return ExitCode::from(3);
+    }
     match harness::conform::write_outputs(&report, out) {
         Ok(files) => {
             println!("merged {} runs from {} shards", report.runs.len(), dirs.len());

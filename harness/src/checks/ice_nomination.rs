@@ -1,6 +1,9 @@
 //! ICE nomination checks (RFC 8445 §8).
 
+use std::net::SocketAddr;
+
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
+use crate::stun::{attr_type, Attribute, Class};
 use crate::trace::Dir;
 
 /// The controlling agent nominates a pair with USE-CANDIDATE and gets a success response.
@@ -196,6 +199,121 @@ pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
             Verdict::Fail,
             format!("{controlled} sent no media on the nominated pair {local} -> {remote}"),
             vec![n.request, arrived],
+        ),
+    }
+}
+
+/// The pair the controlling agent nominates is the best (highest-priority) pair valid at the time.
+pub const BEST_VALID: CheckDef = CheckDef {
+    id: "ice.nomination.best-valid",
+    level: Level::Should,
+    cite: "RFC 8445 §8.1.1",
+    summary: "the controlling agent nominates the highest-priority pair among those valid when it nominates",
+};
+
+/// Pair priority, RFC 8445 §6.1.2.3: `2^32·min(G,D) + 2·max(G,D) + (G>D ? 1 : 0)`, G the controlling
+/// agent's candidate priority, D the controlled agent's.
+fn pair_priority(g: u32, d: u32) -> u64 {
+    (1u64 << 32) * u64::from(g.min(d)) + 2 * u64::from(g.max(d)) + u64::from(g > d)
+}
+
+/// See [`BEST_VALID`].
+pub fn best_valid(ctx: &Ctx) -> CheckResult {
+    let d = &BEST_VALID;
+    let Some(n) = &ctx.nominated else {
+        return result(d, Verdict::Inconclusive, "no pair was nominated".into(), vec![]);
+    };
+    let controlling = &n.controlling;
+    // Candidate priorities as signalled (XEP-0176 §5): the controlling agent's own, and its peer's.
+    let signalled = |party: &str, dir: Dir| -> Vec<(SocketAddr, u32)> {
+        ctx.wire
+            .jingle
+            .iter()
+            .filter(|j| j.party == party && j.dir == dir)
+            .flat_map(|j| j.contents.iter().flat_map(|c| c.candidates.iter()))
+            .filter_map(|c| Some((c.addr, c.priority?)))
+            .collect()
+    };
+    let local = signalled(controlling, Dir::Tx);
+    let remote = signalled(controlling, Dir::Rx);
+    let find = |list: &[(SocketAddr, u32)], a: SocketAddr| list.iter().find(|x| x.0 == a).map(|x| x.1);
+    // A valid pair is (mapped address of the success response, destination of the check), §7.2.5.3.2;
+    // a local peer-reflexive candidate has the PRIORITY its check carried.
+    let valid_pair = |req: &crate::wire::StunSeen| -> Option<(SocketAddr, SocketAddr, Option<u64>)> {
+        let resp = ctx.wire.response_to(req).filter(|r| r.msg.class == Class::Success)?;
+        let mapped = match resp.msg.get(attr_type::XOR_MAPPED_ADDRESS) {
+            Some(Ok(Attribute::XorMappedAddress(a))) => a,
+            _ => req.src,
+        };
+        let g = find(&local, mapped).or(match req.msg.get(attr_type::PRIORITY) {
+            Some(Ok(Attribute::Priority(p))) => Some(p),
+            _ => None,
+        });
+        // A remote peer-reflexive candidate has the PRIORITY of the peer's check that revealed it.
+        let dd = find(&remote, req.dst).or_else(|| {
+            ctx.wire
+                .stun
+                .iter()
+                .filter(|s| &s.party == controlling && s.dir == Dir::Rx && s.src == req.dst)
+                .find_map(|s| match s.msg.get(attr_type::PRIORITY) {
+                    Some(Ok(Attribute::Priority(p))) => Some(p),
+                    _ => None,
+                })
+        });
+        let prio = g.zip(dd).map(|(g, dd)| pair_priority(g, dd));
+        Some((mapped, req.dst, prio))
+    };
+    let Some(req) = ctx.wire.stun.iter().find(|s| s.index == n.request) else {
+        return result(
+            d,
+            Verdict::HarnessError,
+            "the nominating check is not in the trace".into(),
+            vec![],
+        );
+    };
+    let Some((nl, nr, Some(np))) = valid_pair(req) else {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            format!(
+                "the priority of the nominated pair {} -> {} could not be read from the signalled candidates",
+                req.src, req.dst
+            ),
+            vec![n.request],
+        );
+    };
+    let mut valid = std::collections::BTreeSet::new();
+    let mut best: Option<(u64, SocketAddr, SocketAddr, usize)> = None;
+    for c in ctx.wire.checks_sent_by(controlling).filter(|c| c.index < n.request) {
+        if ctx.wire.response_to(c).is_none_or(|r| r.index > n.request) {
+            continue;
+        }
+        let Some((l, r, Some(p))) = valid_pair(c) else {
+            continue;
+        };
+        valid.insert((l, r));
+        if best.is_none_or(|b| p > b.0) {
+            best = Some((p, l, r, c.index));
+        }
+    }
+    match best {
+        Some((p, l, r, i)) if p > np => result(
+            d,
+            Verdict::Fail,
+            format!(
+                "{controlling} nominated {nl} -> {nr} (pair priority {np}) while {l} -> {r} (priority {p}) was \
+                 already valid"
+            ),
+            vec![n.request, i],
+        ),
+        _ => result(
+            d,
+            Verdict::Pass,
+            format!(
+                "{controlling} nominated {nl} -> {nr} (pair priority {np}), the best of the {} pairs valid then",
+                valid.len().max(1)
+            ),
+            vec![n.request],
         ),
     }
 }

@@ -1,9 +1,12 @@
-//! ICE timing checks: pacing, retransmission timer, and no failure before the PAC bound.
+//! ICE timing checks: pacing, retransmission timer, triggered checks on Failed pairs, and failure
+//! neither before the PAC bound nor never.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
+use crate::stun::{attr_type, method, Class};
 use crate::time::SimTime;
 use crate::trace::Dir;
 
@@ -164,4 +167,245 @@ pub fn no_failure_before_pac(ctx: &Ctx) -> CheckResult {
         ),
         vec![first.index, term.index],
     )
+}
+
+/// A check that arrives on a pair whose own checks stopped without success gets a new check back.
+pub const TRIGGERED_AFTER_FAILED: CheckDef = CheckDef {
+    id: "ice.triggered-check-after-failed",
+    level: Level::Must,
+    cite: "RFC 8445 §7.3.1.4",
+    summary: "a check arriving on a pair whose own checks stopped without success (Failed, or cancelled) is answered by a new check on that pair",
+};
+
+/// When no pair ever works, the session is ended for connectivity failure, in bounded time.
+pub const FAILURE_WITHIN_BOUND: CheckDef = CheckDef {
+    id: "ice.failure-declared-within-bound",
+    level: Level::Must,
+    cite: "RFC 8445 §8.1.2",
+    summary: "when no candidate pair ever succeeds, a party ends the session (connectivity-error or failed-transport) within 5 s after the PAC bound and its last check's timeout",
+};
+
+/// How soon after the peer's check the triggered check must leave: triggered checks are served
+/// before ordinary ones at the next Ta (RFC 8445 §6.1.4.2), so 2 s covers any sane pacing.
+const TRIGGER_WINDOW: Duration = Duration::from_secs(2);
+/// A check transaction's full life with the RFC 5389 §7.2.1 defaults (Rc = 7, Rm = 16, RTO 500 ms).
+const TRANSACTION_LIFE: Duration = Duration::from_millis(39_500);
+/// Slack after the latest moment ICE may fail before a missing session-terminate is a fault.
+const FAILURE_GRACE: Duration = Duration::from_secs(5);
+
+/// One party's own checks on one pair (local, remote as seen at its host).
+#[derive(Default)]
+struct PairSends {
+    /// (transaction id, first send, last send).
+    transactions: Vec<([u8; 12], SimTime, SimTime)>,
+    /// When the first success response to any of them arrived.
+    succeeded: Option<SimTime>,
+}
+
+/// See [`TRIGGERED_AFTER_FAILED`].
+pub fn triggered_after_failed(ctx: &Ctx) -> CheckResult {
+    let d = &TRIGGERED_AFTER_FAILED;
+    let end = ctx.out.trace.events.last().map(|e| e.time).unwrap_or(SimTime::ZERO);
+    // After nomination the checklist is Completed and other pairs may be dropped (RFC 8445 §8.1.2).
+    let cutoff = ctx.nominated.as_ref().map(|n| n.time);
+    let mut instances = 0;
+    let mut example = vec![];
+    for party in [&ctx.caller, &ctx.callee] {
+        let mut pairs: BTreeMap<(SocketAddr, SocketAddr), PairSends> = BTreeMap::new();
+        let mut answered_ok: BTreeSet<[u8; 12]> = BTreeSet::new();
+        let mut inbound = Vec::new();
+        let mut tx_pair: BTreeMap<[u8; 12], (SocketAddr, SocketAddr)> = BTreeMap::new();
+        for s in ctx.wire.stun.iter().filter(|s| &s.party == party) {
+            let check = s.msg.method == method::BINDING
+                && (s.msg.has(attr_type::ICE_CONTROLLING) || s.msg.has(attr_type::ICE_CONTROLLED));
+            match (s.dir, s.msg.class) {
+                (Dir::Tx, Class::Request) if check => {
+                    let p = pairs.entry((s.src, s.dst)).or_default();
+                    let id = s.msg.transaction_id;
+                    match p.transactions.iter_mut().find(|t| t.0 == id) {
+                        Some(t) => t.2 = s.time,
+                        None => p.transactions.push((id, s.time, s.time)),
+                    }
+                    tx_pair.insert(id, (s.src, s.dst));
+                }
+                (Dir::Rx, Class::Success) => {
+                    if let Some(p) = tx_pair.get(&s.msg.transaction_id).and_then(|k| pairs.get_mut(k)) {
+                        p.succeeded.get_or_insert(s.time);
+                    }
+                }
+                (Dir::Tx, Class::Success) => {
+                    answered_ok.insert(s.msg.transaction_id);
+                }
+                (Dir::Rx, Class::Request) if check => inbound.push(s),
+                _ => {}
+            }
+        }
+        let ended = |from: SimTime| {
+            ctx.wire.jingle.iter().any(|j| {
+                &j.party == party
+                    && j.action == "session-terminate"
+                    && j.time >= from
+                    && j.time <= from + TRIGGER_WINDOW
+            })
+        };
+        for r in inbound {
+            let t = r.time;
+            if cutoff.is_some_and(|c| t > c) || !answered_ok.contains(&r.msg.transaction_id) {
+                continue;
+            }
+            let Some(p) = pairs.get(&(r.dst, r.src)) else {
+                continue;
+            };
+            let prior: Vec<_> = p.transactions.iter().filter(|x| x.1 < t).collect();
+            let stopped = prior.iter().all(|x| x.2 < t);
+            if prior.is_empty() || !stopped || p.succeeded.is_some_and(|s| s <= t) {
+                continue;
+            }
+            let new = p.transactions.iter().find(|x| x.1 >= t && x.1 <= t + TRIGGER_WINDOW);
+            if let Some(new) = new {
+                instances += 1;
+                if example.is_empty() {
+                    let sent = ctx.wire.checks_sent_by(party).find(|c| c.msg.transaction_id == new.0);
+                    example = [Some(r.index), sent.map(|c| c.index)].into_iter().flatten().collect();
+                }
+                continue;
+            }
+            if end < t + TRIGGER_WINDOW || ended(t) {
+                continue;
+            }
+            let last = prior.iter().map(|x| x.2).max().unwrap_or(t);
+            return result(
+                d,
+                Verdict::Fail,
+                format!(
+                    "{party} answered a check from {} at {} ({t}) on a pair whose own {} checks had stopped \
+                     without success (last sent {last}), but sent no new check on it within 2 s: the pair stays \
+                     Failed on its side",
+                    r.src,
+                    r.dst,
+                    prior.len()
+                ),
+                vec![r.index],
+            );
+        }
+    }
+    if instances == 0 {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "no check arrived on a pair whose receiver had stopped checking it without success".into(),
+            vec![],
+        );
+    }
+    result(
+        d,
+        Verdict::Pass,
+        format!(
+            "{instances} checks arrived on pairs whose receiver had stopped checking them; each got a new check \
+             (evidence: the first and its answer)"
+        ),
+        example,
+    )
+}
+
+/// See [`FAILURE_WITHIN_BOUND`].
+pub fn failure_within_bound(ctx: &Ctx) -> CheckResult {
+    let d = &FAILURE_WITHIN_BOUND;
+    let checks: Vec<_> = [&ctx.caller, &ctx.callee]
+        .into_iter()
+        .flat_map(|p| ctx.wire.checks_sent_by(p))
+        .collect();
+    let Some(first) = checks.iter().map(|c| c.time).min() else {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "no connectivity check was sent".into(),
+            vec![],
+        );
+    };
+    if let Some(ok) = checks
+        .iter()
+        .find(|c| ctx.wire.response_to(c).is_some_and(|r| r.msg.class == Class::Success))
+    {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            format!(
+                "a path existed: {}'s check {} -> {} succeeded",
+                ok.party, ok.src, ok.dst
+            ),
+            vec![ok.index],
+        );
+    }
+    // Latest first transmission of any transaction: ICE cannot fail before that one has timed out.
+    let mut starts: BTreeMap<[u8; 12], SimTime> = BTreeMap::new();
+    for c in &checks {
+        starts.entry(c.msg.transaction_id).or_insert(c.time);
+    }
+    let last_start = starts.values().copied().max().unwrap_or(first);
+    let bound = (first + PAC).max(last_start + TRANSACTION_LIFE) + FAILURE_GRACE;
+    let end = ctx.out.trace.events.last().map(|e| e.time).unwrap_or(first);
+    let term = ctx
+        .wire
+        .jingle
+        .iter()
+        .find(|j| j.dir == Dir::Tx && j.action == "session-terminate");
+    match term {
+        Some(t) if !matches!(t.reason.as_deref(), Some("connectivity-error" | "failed-transport")) => result(
+            d,
+            Verdict::Inconclusive,
+            format!(
+                "{} ended the session ({}) before ICE could fail",
+                t.party,
+                t.reason.as_deref().unwrap_or("no reason")
+            ),
+            vec![t.index],
+        ),
+        Some(t) if t.time <= bound => result(
+            d,
+            Verdict::Pass,
+            format!(
+                "no pair succeeded; {} ended the session with {} {} ms after the first check (bound {} ms)",
+                t.party,
+                t.reason.as_deref().unwrap_or(""),
+                (t.time - first).as_millis(),
+                (bound - first).as_millis()
+            ),
+            vec![t.index],
+        ),
+        Some(t) => result(
+            d,
+            Verdict::Fail,
+            format!(
+                "no pair succeeded, and {} ended the session only {} ms after the first check, past the bound of {} ms \
+                 (PAC, the last check's {} s timeout, 5 s grace)",
+                t.party,
+                (t.time - first).as_millis(),
+                (bound - first).as_millis(),
+                TRANSACTION_LIFE.as_secs_f32()
+            ),
+            vec![t.index],
+        ),
+        None if end > bound => result(
+            d,
+            Verdict::Fail,
+            format!(
+                "no pair succeeded and nobody ended the session: the run went on {} ms past the bound of {} ms after \
+                 the first check; the call hangs in connecting",
+                (end - bound).as_millis(),
+                (bound - first).as_millis()
+            ),
+            vec![],
+        ),
+        None => result(
+            d,
+            Verdict::Inconclusive,
+            format!(
+                "no pair succeeded, but the run ended {} ms after the first check, before the bound of {} ms",
+                (end - first).as_millis(),
+                (bound - first).as_millis()
+            ),
+            vec![],
+        ),
+    }
 }

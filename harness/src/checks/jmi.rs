@@ -1,7 +1,9 @@
 //! XEP-0353 Jingle Message Initiation checks.
 
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
-use crate::trace::Dir;
+use crate::servers::xmpp::{carbon_payload, CarbonKind};
+use crate::trace::{Dir, TraceKind};
+use crate::xml::ns;
 
 /// The media of a propose equal those of the session-initiate with the same id.
 pub const PROPOSE_MATCHES_INITIATE: CheckDef = CheckDef {
@@ -242,4 +244,106 @@ pub fn propose_delivery(ctx: &Ctx) -> CheckResult {
         _ => format!("delivered to {} after {ms} ms", got.party),
     };
     result(d, Verdict::Informational, detail, vec![sent.index, got.index])
+}
+
+/// Once a sibling device answered, the account's other devices stop ringing.
+pub const OTHER_DEVICES_STOP_RINGING: CheckDef = CheckDef {
+    id: "jmi.other-devices-stop-ringing",
+    level: Level::Should,
+    cite: "XEP-0353 §3.2",
+    summary: "a device that got the <sent/> carbon of a sibling's proceed or reject sends no proceed, reject or ringing of its own for that session, even when its user answers later",
+};
+
+/// The JMI child of a message, if any.
+fn jmi_element(m: &minidom::Element) -> Option<&minidom::Element> {
+    m.children().find(|c| c.ns() == ns::JMI)
+}
+
+/// See [`OTHER_DEVICES_STOP_RINGING`].
+pub fn other_devices_stop_ringing(ctx: &Ctx) -> CheckResult {
+    let d = &OTHER_DEVICES_STOP_RINGING;
+    let events = &ctx.out.trace.events;
+    let multi: Vec<&str> = ctx
+        .out
+        .parties
+        .iter()
+        .filter(|p| p.devices.len() > 1)
+        .map(|p| p.name.as_str())
+        .collect();
+    if multi.is_empty() {
+        return result(d, Verdict::Inconclusive, "no party has several devices".into(), vec![]);
+    }
+    let (mut carbons, mut exercised) = (0, 0);
+    for (pos, e) in events.iter().enumerate() {
+        let TraceKind::Stanza {
+            party,
+            device: Some(dev),
+            dir: Dir::Rx,
+            element,
+        } = &e.kind
+        else {
+            continue;
+        };
+        let Some((CarbonKind::Sent, inner)) = carbon_payload(element) else {
+            continue;
+        };
+        let Some(answer) = jmi_element(inner).filter(|j| matches!(j.name(), "proceed" | "reject")) else {
+            continue;
+        };
+        let sid = answer.attr("id").unwrap_or("");
+        carbons += 1;
+        let label = crate::trace::stream_label(party, Some(*dev));
+        let later = &events[pos + 1..];
+        let tapped = later.iter().find(|x| {
+            matches!(&x.kind, TraceKind::User { party: p, action } if *p == label && matches!(action.as_str(), "answer" | "reject"))
+        });
+        let own = later.iter().find(|x| {
+            matches!(&x.kind, TraceKind::Stanza { party: p, device: Some(dv), dir: Dir::Tx, element: m }
+            if p == party && dv == dev
+                && jmi_element(m).is_some_and(|j| {
+                    matches!(j.name(), "proceed" | "reject" | "ringing") && j.attr("id") == Some(sid)
+                }))
+        });
+        if let Some(bad) = own {
+            return result(
+                d,
+                Verdict::Fail,
+                format!(
+                    "{label} got the carbon of its sibling's {} for session {sid} and still sent a JMI reply of its \
+                     own for it: it kept ringing",
+                    answer.name()
+                ),
+                vec![e.index, bad.index],
+            );
+        }
+        if tapped.is_some() {
+            exercised += 1;
+        }
+    }
+    match (carbons, exercised) {
+        (0, _) => result(
+            d,
+            Verdict::Inconclusive,
+            "no device got the carbon of a sibling's proceed or reject".into(),
+            vec![],
+        ),
+        (_, 0) => result(
+            d,
+            Verdict::Inconclusive,
+            format!(
+                "{carbons} sibling answers reached other devices as carbons, but no user acted on those devices \
+                 afterwards, so the wire cannot show whether they stopped ringing"
+            ),
+            vec![],
+        ),
+        _ => result(
+            d,
+            Verdict::Pass,
+            format!(
+                "{carbons} sibling answers reached other devices as carbons; {exercised} of those devices were \
+                 answered later by their user and sent nothing for the session"
+            ),
+            vec![],
+        ),
+    }
 }

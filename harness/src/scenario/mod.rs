@@ -324,6 +324,11 @@ pub struct TurnSettings {
     /// How long the credentials the XMPP server hands out stay valid (default 24h).
     #[serde(default, deserialize_with = "duration::opt")]
     pub credential_ttl: Option<Duration>,
+    /// The one allocation lifetime the server grants, whatever a client asks (coturn
+    /// `max-allocate-lifetime` and `default-allocate-lifetime` set alike); default 600 s with at most
+    /// 3600 s on request (RFC 8656 §7.2). A short one makes clients refresh within a call.
+    #[serde(default, deserialize_with = "duration::opt")]
+    pub lifetime: Option<Duration>,
     /// Hand out credentials that expired an hour before the run began (a server with a wrong clock
     /// or a stale credential cache); the TURN server answers 401.
     #[serde(default)]
@@ -346,6 +351,7 @@ impl Default for TurnSettings {
             user_quota: 0,
             total_quota: 0,
             credential_ttl: None,
+            lifetime: None,
             expired_credentials: false,
             shared_user: None,
         }
