@@ -177,7 +177,8 @@ struct World {
     /// Interfaces each party's devices have had so far (numbers new ones, so none share addresses).
     party_ifaces: Vec<usize>,
     trace: Trace,
-    leg: Duration,
+    /// One-way client–server latency of each slot's stream.
+    legs: Vec<Duration>,
     media: LinkParams,
     seed: u64,
 }
@@ -423,6 +424,14 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
     } else {
         None
     };
+    let legs = slots
+        .iter()
+        .map(|s| {
+            spec.parties[s.party_index]
+                .signalling_latency
+                .unwrap_or_else(|| half(sc.network.signalling.latency))
+        })
+        .collect();
     let mut w = World {
         q: EventQueue::new(),
         net,
@@ -442,7 +451,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         party_ifaces: vec![1; spec.parties.len()],
         slots,
         trace: Trace::default(),
-        leg: half(sc.network.signalling.latency),
+        legs,
         media,
         seed: spec.seed,
     };
@@ -617,7 +626,7 @@ impl World {
             Ev::ToServer { ep, stanza } => {
                 for (to, s) in self.xmpp.handle(ep, *stanza) {
                     self.q.push(
-                        now + self.leg,
+                        now + self.legs[to],
                         Ev::ToClient {
                             ep: to,
                             stanza: Box::new(s),
@@ -722,7 +731,7 @@ impl World {
                         },
                     );
                     self.q.push(
-                        now + self.leg,
+                        now + self.legs[i],
                         Ev::ToServer {
                             ep: i,
                             stanza: Box::new(stanza),
@@ -839,10 +848,14 @@ impl World {
                     self.media.clone(),
                     self.seed,
                 );
-                // The old network's link goes down, unless another device or LAN member still uses it.
+                // The old network's link goes down, unless another device or LAN member still uses it;
+                // either way the device's old address is gone, so nothing reaches it there any more.
                 let old = self.slots[ep].site;
                 if !self.slots.iter().enumerate().any(|(j, s)| j != ep && s.site == old) {
                     self.net.set_link_up(old, false);
+                }
+                for ip in std::mem::take(&mut self.slots[ep].interfaces) {
+                    self.net.detach(Attach::Endpoint(ep), ip);
                 }
                 self.net.attach(site, Attach::Endpoint(ep), host, &site_name);
                 self.slots[ep].site = site;

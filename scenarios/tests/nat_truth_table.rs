@@ -118,6 +118,7 @@ fn every_profile_pair_connects_exactly_as_the_truth_table_says_with_and_without_
                     nat: nat.clone(),
                     knobs: Default::default(),
                     lan: None,
+                    signalling_latency: None,
                 };
                 let spec = RunSpec {
                     id: format!("truth/{an}+{bn}/turn-{turn}"),

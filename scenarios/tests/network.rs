@@ -91,3 +91,35 @@ fn the_ladder_diagram_is_well_formed_svg_with_the_call_on_it() {
         assert!(svg.contains(needle), "missing {needle}");
     }
 }
+
+#[test]
+fn a_partys_own_signalling_latency_delays_only_its_stream() {
+    let registry = impl_catalog::registry();
+    let id = "basic/audio-call/reference->reference/port-restricted-cone+port-restricted-cone/seed-1";
+    // Time the session-initiate takes from the caller's stream to the callee's: 40 + 40 ms by default
+    // (network.signalling.latency 80ms), then with the callee on a 700 ms link. (Not the propose: at
+    // t=0 it reaches the server before the slow callee's presence and waits offline.)
+    let propose_flight = |callee_leg: Option<std::time::Duration>| {
+        let mut spec = spec_from_id(dir(), id, &registry).unwrap();
+        spec.parties[1].signalling_latency = callee_leg;
+        let out = run(&spec, &registry).unwrap();
+        let at = |party: &str, dir: harness::trace::Dir| {
+            out.trace
+                .events
+                .iter()
+                .find(|e| {
+                    matches!(&e.kind, TraceKind::Stanza { party: p, dir: d, element, .. }
+                        if p == party && *d == dir && element.get_child("jingle", harness::xml::ns::JINGLE)
+                            .is_some_and(|j| j.attr("action") == Some("session-initiate")))
+                })
+                .map(|e| e.time)
+                .expect("the session-initiate is on both streams")
+        };
+        at("callee", harness::trace::Dir::Rx) - at("caller", harness::trace::Dir::Tx)
+    };
+    assert_eq!(propose_flight(None).as_millis(), 80);
+    assert_eq!(
+        propose_flight(Some(std::time::Duration::from_millis(700))).as_millis(),
+        740
+    );
+}

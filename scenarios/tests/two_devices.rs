@@ -289,3 +289,60 @@ fn every_device_has_its_own_address_and_jid_behind_the_partys_nat() {
         ["203.0.113.1", "203.0.113.2", "203.0.113.132"]
     );
 }
+
+/// A device that moves to another network loses its old address even while a sibling keeps the old
+/// network up: what the caller still sends to the old address is dropped, not delivered to it.
+#[test]
+fn a_device_switching_networks_leaves_its_old_address_behind() {
+    let text = r#"
+id: jmi/sibling-switches
+title: device 2 answers, then moves to the mobile network while device 1 stays on Wi-Fi
+parties:
+  caller: {impl: reference, nat: port-restricted-cone}
+  callee: {impl: reference, nat: port-restricted-cone, devices: 2}
+network:
+  signalling: {latency: 80ms}
+  media: {latency: 40ms}
+script:
+  - {at: 0s, caller: call, to: callee, media: [audio]}
+  - {at: 3s, callee: answer, device: 2}
+  - {at: 10s, callee: switch-interface, nat: mobile-carrier, device: 2}
+  - {at: 20s, caller: hangup}
+"#;
+    let sc = Arc::new(harness::scenario::Scenario::parse(Path::new("jmi/sibling-switches.yaml"), text, None).unwrap());
+    let m = harness::scenario::MatrixSpec {
+        pairings: vec![("reference".into(), "reference".into())],
+        nat_override: None,
+        seeds: vec![1],
+    };
+    let spec = harness::scenario::expand(&sc, &m).remove(0);
+    let registry = impl_catalog::registry();
+    let out = harness::run::run(&spec, &registry).unwrap();
+    let old = out.parties[1].devices[1].host_ip;
+    let switched = harness::SimTime::from_millis(10_000);
+    let (mut before, mut after, mut dropped) = (0, 0, 0);
+    for e in &out.trace.events {
+        match &e.kind {
+            TraceKind::Datagram {
+                point,
+                dir: Dir::Rx,
+                dst,
+                ..
+            } if &**point == "callee" && dst.ip() == old => {
+                if e.time < switched {
+                    before += 1
+                } else {
+                    after += 1
+                }
+            }
+            TraceKind::Dropped { dst, .. } if e.time >= switched && dst.ip() == old => dropped += 1,
+            _ => {}
+        }
+    }
+    assert!(before > 0, "device 2 received media at {old} before it moved");
+    assert_eq!(after, 0, "nothing reaches {old} once device 2 has left it");
+    assert!(
+        dropped > 0,
+        "the caller's media to the old address is dropped, and the trace says so"
+    );
+}

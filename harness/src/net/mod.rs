@@ -257,6 +257,21 @@ impl Net {
         self.attached.insert((who, ip), (site, point.into()));
     }
 
+    /// Takes address `ip` away from `who` (an interface that went away): datagrams to it are no
+    /// longer delivered to `who`, and `who` can no longer send from it. A no-op when not attached.
+    pub fn detach(&mut self, who: Attach, ip: IpAddr) {
+        let Some((site, _)) = self.attached.remove(&(who, ip)) else {
+            return;
+        };
+        if self.sites[site].nats.is_empty() {
+            if matches!(self.public.get(&ip), Some(Owner::Node { who: w, .. }) if *w == who) {
+                self.public.remove(&ip);
+            }
+        } else if self.private.get(&(site, ip)) == Some(&who) {
+            self.private.remove(&(site, ip));
+        }
+    }
+
     /// The site's name.
     pub fn site_name(&self, site: usize) -> &str {
         &self.sites[site].name

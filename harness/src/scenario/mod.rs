@@ -75,6 +75,10 @@ pub struct Party {
     /// resources `device1` … `deviceN`, same implementation, knobs and NAT, one host address each.
     #[serde(default = "one_device", deserialize_with = "device_count")]
     pub devices: usize,
+    /// One-way latency between this party's clients and their XMPP server (a slow mobile link, a
+    /// far-away server), instead of half of `network.signalling.latency`.
+    #[serde(default, deserialize_with = "duration::opt")]
+    pub signalling_latency: Option<Duration>,
 }
 
 /// The most devices a party may have, and the highest device a step may name.
@@ -818,6 +822,8 @@ pub struct PartySpec {
     pub knobs: BTreeMap<String, String>,
     /// The LAN it shares with other parties, if any.
     pub lan: Option<String>,
+    /// Its own client-to-server latency, one way, when the scenario sets one.
+    pub signalling_latency: Option<Duration>,
 }
 
 /// One run: a scenario with every list resolved, an implementation per party, and a seed.
@@ -845,6 +851,7 @@ impl PartySpec {
             nat,
             knobs: p.knobs.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
             lan: p.lan.clone(),
+            signalling_latency: p.signalling_latency,
         }
     }
 }
