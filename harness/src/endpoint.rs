@@ -185,6 +185,10 @@ pub enum Output {
     },
     /// A claim.
     Event(EndpointEvent),
+    /// A fault of the implementation that an adapter saw and that no other output can carry: the
+    /// external process crashed, hung or wrote a line that is not the protocol. Recorded as a
+    /// violation ([`crate::trace::TraceKind::Violation`]) naming the device; never a verdict alone.
+    Fault(String),
 }
 
 /// A call endpoint under test.

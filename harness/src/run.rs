@@ -747,6 +747,10 @@ impl World {
                     let party = label();
                     self.trace.push(now, TraceKind::Claim { party, claim });
                 }
+                Output::Fault(what) => {
+                    let party = label();
+                    self.trace.push(now, TraceKind::Violation { party, what });
+                }
             }
         }
         self.rearm(i, now);

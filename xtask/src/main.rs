@@ -150,7 +150,7 @@ fn init_logs() {
 fn main() -> ExitCode {
     init_logs();
     let cli = Cli::parse();
-    let registry = impl_catalog::registry();
+    let mut registry = impl_catalog::registry();
     let scenarios = root().join("scenarios");
     match cli.cmd {
         Cmd::Conform {
@@ -166,6 +166,10 @@ fn main() -> ExitCode {
             jobs,
             pcap,
         } => {
+            let (under_test, peers) = match resolve_external(&mut registry, under_test, peers) {
+                Ok(r) => r,
+                Err(e) => return input_error(InputError::Unknown(e)),
+            };
             let sel = Selection {
                 under_test,
                 peers,
@@ -252,6 +256,9 @@ fn main() -> ExitCode {
             run_id,
             out: replay_out,
         } => {
+            if let Err(e) = external::resolve_run_id(&mut registry, &run_id) {
+                return input_error(InputError::Unknown(e));
+            }
             let spec = match conform::spec_from_id(&scenarios, &run_id, &registry) {
                 Ok(s) => s,
                 Err(e) => return input_error(e),
@@ -281,6 +288,24 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Registers the `external:COMMAND` names among `--impl` and `--peer` (a program speaking
+/// impls/external/PROTOCOL.md) and returns the names as registered: the command percent-encoded so
+/// it fits a run id. Other names pass unchanged for the plan to check.
+///
+/// Errors: a command that cannot be split or is empty.
+fn resolve_external(
+    registry: &mut harness::endpoint::Registry,
+    under_test: Option<String>,
+    peers: Vec<String>,
+) -> Result<(Option<String>, Vec<String>), String> {
+    let under_test = under_test.map(|n| external::resolve(registry, &n)).transpose()?;
+    let peers = peers
+        .iter()
+        .map(|p| external::resolve(registry, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((under_test, peers))
 }
 
 fn input_error(e: InputError) -> ExitCode {

@@ -24,6 +24,19 @@ impl SimRng {
             inner: ChaCha8Rng::from_seed(key),
         }
     }
+    /// The stream's exact state: the ChaCha8 key (SHA-256 of the derivation input, see
+    /// [`SimRng::derive`]) and the position in its keystream in 32-bit words. With
+    /// [`SimRng::from_state`] it carries a stream across a process boundary (the external endpoint
+    /// adapter), so a program drawing from it sees the numbers the in-process endpoint would.
+    pub fn state(&self) -> ([u8; 32], u128) {
+        (self.inner.get_seed(), self.inner.get_word_pos())
+    }
+    /// The stream whose [`SimRng::state`] is `(key, word_pos)`.
+    pub fn from_state(key: [u8; 32], word_pos: u128) -> SimRng {
+        let mut inner = ChaCha8Rng::from_seed(key);
+        inner.set_word_pos(word_pos);
+        SimRng { inner }
+    }
     /// A child stream, derived from this one's next output and `label`; for components an endpoint
     /// creates itself (its ICE agent, a TURN client).
     pub fn fork(&mut self, label: &str) -> SimRng {
@@ -110,6 +123,17 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(SimRng::derive(7, "nat/callee").next_u64(), a[0]);
         assert_ne!(SimRng::derive(8, "nat/caller").next_u64(), a[0]);
+    }
+
+    #[test]
+    fn a_stream_rebuilt_from_its_state_continues_where_it_was() {
+        let mut a = SimRng::derive(7, "endpoint/caller");
+        let _ = a.next_u32();
+        let (key, pos) = a.state();
+        assert_eq!(pos, 1);
+        let mut b = SimRng::from_state(key, pos);
+        let next: Vec<u64> = (0..20).map(|_| a.next_u64()).collect();
+        assert_eq!(next, (0..20).map(|_| b.next_u64()).collect::<Vec<_>>());
     }
 
     #[test]

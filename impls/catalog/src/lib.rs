@@ -1,5 +1,6 @@
 //! The built-in implementations, registered by name. xtask and the scenario tests use this; the
-//! harness itself knows none of them.
+//! harness itself knows none of them. Programs outside the workspace (`--impl external:COMMAND`) are
+//! registered on demand by `impls/external`, which also serves these built-ins over its protocol.
 
 use std::collections::BTreeMap;
 
