@@ -598,3 +598,22 @@ fn ending_a_connected_call_for_connectivity_before_the_pac_bound_fails() {
     assert_eq!(v, Verdict::Fail, "{detail}");
     assert!(detail.contains("before the 39.5 s PAC bound"), "{detail}");
 }
+
+#[test]
+fn a_recorded_fault_fails_no_fault() {
+    let mut out = basic_call();
+    assert_eq!(verdict(&out, "endpoint.no-fault").0, Verdict::Pass);
+    let index = out.trace.events.len();
+    let time = out.trace.events[index - 1].time;
+    out.trace.events.push(harness::trace::TraceEvent {
+        index,
+        time,
+        kind: TraceKind::Violation {
+            party: "callee".into(),
+            what: "external process failed: exited with exit status: 3".into(),
+        },
+    });
+    let (v, detail) = verdict(&out, "endpoint.no-fault");
+    assert_eq!(v, Verdict::Fail);
+    assert_eq!(detail, "callee: external process failed: exited with exit status: 3");
+}

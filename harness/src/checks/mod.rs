@@ -4,6 +4,7 @@
 //! precondition never happened says `inconclusive` or `fail`, with a detail saying which.
 
 mod caps;
+mod endpoint;
 mod ice_nomination;
 mod ice_timing;
 mod jingle;
@@ -121,6 +122,7 @@ pub fn catalogue() -> Vec<CheckDef> {
         stun_wire::PERMISSION_BEFORE_SEND,
         turn::CREDENTIALS_FROM_XEP0215,
         turn::REFRESH_BEFORE_EXPIRY,
+        endpoint::NO_FAULT,
     ]
 }
 
@@ -269,5 +271,6 @@ pub fn evaluate(ctx: &Ctx) -> Vec<CheckResult> {
         stun_wire::permission_before_send(ctx),
         turn::credentials_from_xep0215(ctx),
         turn::refresh_before_expiry(ctx),
+        endpoint::no_fault(ctx),
     ]
 }
