@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 /// The profile files (`impls/profiles/*.yaml`), compiled in so every build knows the same set.
 const PROFILES: &[(&str, &str)] = &[
+    ("asterisk-2021", include_str!("../../profiles/asterisk-2021.yaml")),
     (
         "asterisk-jmp-patched",
         include_str!("../../profiles/asterisk-jmp-patched.yaml"),
@@ -19,6 +20,10 @@ const PROFILES: &[(&str, &str)] = &[
         "conversations-2.9.7",
         include_str!("../../profiles/conversations-2.9.7.yaml"),
     ),
+    ("dino", include_str!("../../profiles/dino.yaml")),
+    ("gajim", include_str!("../../profiles/gajim.yaml")),
+    ("movim-chromium", include_str!("../../profiles/movim-chromium.yaml")),
+    ("movim-firefox", include_str!("../../profiles/movim-firefox.yaml")),
 ];
 
 /// An implementation profile: the reference endpoint with knobs, and where each knob comes from.

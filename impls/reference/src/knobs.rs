@@ -3,6 +3,7 @@
 //! scenarios as `name: value` (impls/profiles/README.md).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::ice;
 
@@ -30,10 +31,28 @@ pub enum JmiAddressing {
     Bare,
 }
 
+/// When the callee's ICE agent starts its connectivity checks (RFC 8445 §6.1.1: once the offer/answer
+/// exchange is done; digest §9.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartChecksAt {
+    /// When it sends session-accept, as the caller does when it receives it (conforming).
+    #[default]
+    SessionAccept,
+    /// As soon as session-initiate brings the caller's candidates, while its user is still rung.
+    /// Asterisk's chan_motif calls `ice->start()` for every transport it reads
+    /// (`jingle_interpret_ice_udp_transport`), session-initiate included, and rings the phone
+    /// meanwhile; chan_motif speaks no JMI, so the caller initiates directly.
+    SessionInitiate,
+    /// As `session-initiate`, for a JMI call: the callee answers a propose with proceed at once (a
+    /// gateway that rings the network behind it), so session-initiate arrives and checks start while
+    /// its user is rung; session-accept follows the user's answer.
+    Propose,
+}
+
 /// The behaviour knobs of a profile built on the reference endpoint; the default is conforming. Each
 /// knob models one documented deviation of a deployed client (digest §8–§9). Written in profiles
 /// and scenarios as `name: value` (impls/profiles/README.md).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Knobs {
     /// `nomination`: how nominations are marked (`use-candidate`, `c001-always`, `c001-negotiated`).
     pub nomination: ice::Nomination,
@@ -55,6 +74,65 @@ pub struct Knobs {
     /// `jmi-addressing`: `full` (XEP-0353 0.8) or `bare` (the 0.6/0.7 text) for ringing, proceed,
     /// reject and finish.
     pub jmi_addressing: JmiAddressing,
+    /// `pair-selection`: `nominated` (RFC 8445 §8.1.1) or `best-valid` (Asterisk before JMP's fix).
+    pub pair_selection: ice::PairSelection,
+    /// `retrigger-failed-pairs`: RFC 8445 §7.3.1.4 Failed → Waiting on an incoming check (default
+    /// true; pjnath false).
+    pub retrigger_failed_pairs: bool,
+    /// `check-max-sends`: Rc, requests per check (RFC 5389 §7.2.1: 7).
+    pub check_max_sends: u32,
+    /// `check-interval-ms`: a fixed interval between requests and after the last one, in ms, instead
+    /// of the doubling RTO (default none).
+    pub check_interval_ms: Option<u64>,
+    /// `check-rto-ms`: the initial RTO of a check, in ms (RFC 8445 §14.3: 500).
+    pub check_rto_ms: u64,
+    /// `check-final-wait`: Rm, the wait after the last request as a multiple of the RTO (RFC 5389
+    /// §7.2.1: 16).
+    pub check_final_wait: u32,
+    /// `ta-ms`: Ta, the pacing of new checks, in ms (RFC 8445 §14.2: 50).
+    pub ta_ms: u64,
+    /// `nomination-delay-ms`: how long the controlling agent keeps checking after its first valid
+    /// pair before nominating the best valid pair, in ms (the reference's stopping point: 1000).
+    pub nomination_delay_ms: u64,
+    /// `start-checks-at`: when the callee starts connectivity checks.
+    pub start_checks_at: StartChecksAt,
+    /// `wait-for-nomination-before-media`: send media only on the selected pair (default true), or,
+    /// before nomination, on the best valid pair (RFC 8445 §12.1).
+    pub wait_for_nomination_before_media: bool,
+    /// `relay-only`: gather and signal only the relayed candidate; checks and media leave from it
+    /// (WebRTC `iceTransportPolicy: relay`, digest §5.8).
+    pub relay_only: bool,
+    /// `relay-only-accepts-prflx`: under `relay-only`, pair remote peer-reflexive candidates
+    /// learned from checks (default true, Chromium) or not (Firefox, digest §9.10).
+    pub relay_only_accepts_prflx: bool,
+}
+
+impl Default for Knobs {
+    fn default() -> Knobs {
+        let ice = ice::IceConfig::default();
+        Knobs {
+            nomination: ice.nomination,
+            accept_c001_as_use_candidate: ice.accept_c001_as_use_candidate,
+            omit_fingerprint: false,
+            initiate_extra_media: None,
+            creator: CreatorMode::default(),
+            strict_creator: false,
+            no_jmi: false,
+            jmi_addressing: JmiAddressing::default(),
+            pair_selection: ice.pair_selection,
+            retrigger_failed_pairs: ice.retrigger_failed_pairs,
+            check_max_sends: ice.max_sends,
+            check_interval_ms: None,
+            check_rto_ms: ice.rto.as_millis() as u64,
+            check_final_wait: ice.final_wait,
+            ta_ms: ice.ta.as_millis() as u64,
+            nomination_delay_ms: ice.nomination_delay.as_millis() as u64,
+            start_checks_at: StartChecksAt::default(),
+            wait_for_nomination_before_media: !ice.media_before_nomination,
+            relay_only: false,
+            relay_only_accepts_prflx: true,
+        }
+    }
 }
 
 /// Every knob name [`Knobs::apply`] accepts.
@@ -67,6 +145,18 @@ pub const KNOB_NAMES: &[&str] = &[
     "strict-creator",
     "jmi",
     "jmi-addressing",
+    "pair-selection",
+    "retrigger-failed-pairs",
+    "check-max-sends",
+    "check-interval-ms",
+    "check-rto-ms",
+    "check-final-wait",
+    "ta-ms",
+    "nomination-delay-ms",
+    "start-checks-at",
+    "wait-for-nomination-before-media",
+    "relay-only",
+    "relay-only-accepts-prflx",
 ];
 
 impl Knobs {
@@ -79,19 +169,62 @@ impl Knobs {
             "false" => Ok(false),
             _ => Err(format!("knob `{name}` takes true or false, not `{v}`")),
         };
+        // Whole numbers in `range`, for the timing knobs.
+        let number = |v: &str, range: std::ops::RangeInclusive<u64>| match v.parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(format!(
+                "knob `{name}` takes a whole number from {} to {}, not `{v}`",
+                range.start(),
+                range.end()
+            )),
+        };
         match name {
             "nomination" => {
                 self.nomination = match value {
                     "use-candidate" => ice::Nomination::UseCandidate,
                     "c001-always" => ice::Nomination::C001Always,
                     "c001-negotiated" => ice::Nomination::C001Negotiated,
+                    "aggressive" => ice::Nomination::Aggressive,
                     _ => {
                         return Err(format!(
-                            "knob `nomination` takes use-candidate, c001-always or c001-negotiated, not `{value}`"
+                    "knob `nomination` takes use-candidate, c001-always, c001-negotiated or aggressive, not `{value}`"
+                ))
+                    }
+                }
+            }
+            "pair-selection" => {
+                self.pair_selection = match value {
+                    "nominated" => ice::PairSelection::Nominated,
+                    "best-valid" => ice::PairSelection::BestValid,
+                    _ => {
+                        return Err(format!(
+                            "knob `pair-selection` takes nominated or best-valid, not `{value}`"
                         ))
                     }
                 }
             }
+            "retrigger-failed-pairs" => self.retrigger_failed_pairs = flag(value)?,
+            "check-max-sends" => self.check_max_sends = number(value, 1..=100)? as u32,
+            "check-interval-ms" => self.check_interval_ms = Some(number(value, 1..=60_000)?),
+            "check-rto-ms" => self.check_rto_ms = number(value, 1..=60_000)?,
+            "check-final-wait" => self.check_final_wait = number(value, 1..=64)? as u32,
+            "ta-ms" => self.ta_ms = number(value, 1..=1_000)?,
+            "nomination-delay-ms" => self.nomination_delay_ms = number(value, 0..=60_000)?,
+            "start-checks-at" => {
+                self.start_checks_at = match value {
+                    "session-accept" => StartChecksAt::SessionAccept,
+                    "session-initiate" => StartChecksAt::SessionInitiate,
+                    "propose" => StartChecksAt::Propose,
+                    _ => {
+                        return Err(format!(
+                            "knob `start-checks-at` takes session-accept, session-initiate or propose, not `{value}`"
+                        ))
+                    }
+                }
+            }
+            "wait-for-nomination-before-media" => self.wait_for_nomination_before_media = flag(value)?,
+            "relay-only" => self.relay_only = flag(value)?,
+            "relay-only-accepts-prflx" => self.relay_only_accepts_prflx = flag(value)?,
             "accept-c001-as-use-candidate" => self.accept_c001_as_use_candidate = flag(value)?,
             "omit-fingerprint" => self.omit_fingerprint = flag(value)?,
             "initiate-extra-media" => {
@@ -123,6 +256,25 @@ impl Knobs {
         Ok(())
     }
 
+    /// The ICE agent configuration these knobs give: RFC defaults except where a knob says otherwise.
+    pub fn ice_config(&self) -> ice::IceConfig {
+        ice::IceConfig {
+            ta: Duration::from_millis(self.ta_ms),
+            rto: Duration::from_millis(self.check_rto_ms),
+            max_sends: self.check_max_sends,
+            final_wait: self.check_final_wait,
+            nomination_delay: Duration::from_millis(self.nomination_delay_ms),
+            nomination: self.nomination,
+            accept_c001_as_use_candidate: self.accept_c001_as_use_candidate,
+            check_interval: self.check_interval_ms.map(Duration::from_millis),
+            retrigger_failed_pairs: self.retrigger_failed_pairs,
+            pair_selection: self.pair_selection,
+            media_before_nomination: !self.wait_for_nomination_before_media,
+            pair_remote_prflx: !self.relay_only || self.relay_only_accepts_prflx,
+            ..ice::IceConfig::default()
+        }
+    }
+
     /// Checks scenario knobs without building anything: the `check_knobs` of every implementation
     /// built on the reference endpoint.
     ///
@@ -133,5 +285,84 @@ impl Knobs {
             k.apply(n, v)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_knobs_give_the_rfc_configuration() {
+        assert_eq!(
+            format!("{:?}", Knobs::default().ice_config()),
+            format!("{:?}", ice::IceConfig::default())
+        );
+    }
+
+    #[test]
+    fn every_knob_name_takes_a_value_and_refuses_nonsense() {
+        let good = [
+            ("nomination", "aggressive"),
+            ("accept-c001-as-use-candidate", "true"),
+            ("omit-fingerprint", "true"),
+            ("initiate-extra-media", "video"),
+            ("creator", "own-role"),
+            ("strict-creator", "true"),
+            ("jmi", "false"),
+            ("jmi-addressing", "bare"),
+            ("pair-selection", "best-valid"),
+            ("retrigger-failed-pairs", "false"),
+            ("check-max-sends", "45"),
+            ("check-interval-ms", "1000"),
+            ("check-rto-ms", "100"),
+            ("check-final-wait", "1"),
+            ("ta-ms", "20"),
+            ("nomination-delay-ms", "0"),
+            ("start-checks-at", "propose"),
+            ("wait-for-nomination-before-media", "false"),
+            ("relay-only", "true"),
+            ("relay-only-accepts-prflx", "false"),
+        ];
+        assert_eq!(good.len(), KNOB_NAMES.len());
+        let mut k = Knobs::default();
+        for (n, v) in good {
+            assert!(KNOB_NAMES.contains(&n), "{n} missing from KNOB_NAMES");
+            k.apply(n, v).unwrap_or_else(|e| panic!("{n}: {v}: {e}"));
+            assert!(Knobs::default().apply(n, "nonsense").is_err(), "{n} took nonsense");
+        }
+        assert!(k.apply("check-max-sends", "0").is_err());
+        assert!(k.apply("ta-ms", "-5").is_err());
+        assert!(k.apply("no-such-knob", "true").is_err());
+    }
+
+    #[test]
+    fn timing_and_selection_knobs_reach_the_agent_configuration() {
+        let mut k = Knobs::default();
+        for (n, v) in [
+            ("check-max-sends", "7"),
+            ("check-interval-ms", "1000"),
+            ("ta-ms", "20"),
+            ("check-rto-ms", "100"),
+            ("check-final-wait", "1"),
+            ("nomination-delay-ms", "0"),
+            ("pair-selection", "best-valid"),
+            ("retrigger-failed-pairs", "false"),
+            ("wait-for-nomination-before-media", "false"),
+        ] {
+            k.apply(n, v).unwrap();
+        }
+        let c = k.ice_config();
+        assert_eq!(c.check_interval, Some(Duration::from_millis(1000)));
+        assert_eq!((c.ta, c.rto), (Duration::from_millis(20), Duration::from_millis(100)));
+        assert_eq!((c.max_sends, c.final_wait), (7, 1));
+        assert_eq!(c.nomination_delay, Duration::ZERO);
+        assert_eq!(c.pair_selection, ice::PairSelection::BestValid);
+        assert!(!c.retrigger_failed_pairs && c.media_before_nomination && c.pair_remote_prflx);
+        // Peer-reflexive pairing is off only under relay-only.
+        k.apply("relay-only-accepts-prflx", "false").unwrap();
+        assert!(k.ice_config().pair_remote_prflx);
+        k.apply("relay-only", "true").unwrap();
+        assert!(!k.ice_config().pair_remote_prflx);
     }
 }

@@ -11,7 +11,7 @@ mod knobs;
 pub mod signalling;
 pub mod turn;
 
-pub use knobs::{CreatorMode, JmiAddressing, Knobs, KNOB_NAMES};
+pub use knobs::{CreatorMode, JmiAddressing, Knobs, StartChecksAt, KNOB_NAMES};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -83,6 +83,9 @@ struct Call {
     via_jmi: bool,
     /// How many of the agent's remote candidates have had TURN permissions asked for.
     permitted: usize,
+    /// Callee: proceed went out on the propose, before the user answered (`start-checks-at:
+    /// propose`).
+    proceeded_early: bool,
 }
 
 impl Call {
@@ -105,6 +108,7 @@ impl Call {
             waiting_for_gathering: false,
             via_jmi: true,
             permitted: 0,
+            proceeded_early: false,
             rtp: None,
         }
     }
@@ -117,6 +121,21 @@ struct Rtp {
     seq: u16,
     ts: u32,
     next: SimTime,
+}
+
+impl Rtp {
+    /// A stream from `local` to `remote` starting at `now`, SSRC drawn from `rng`.
+    fn new(rng: &mut SimRng, local: SocketAddr, remote: SocketAddr, now: SimTime) -> Rtp {
+        let ssrc = rng.next_u32();
+        Rtp {
+            local,
+            remote,
+            ssrc,
+            seq: (ssrc >> 16) as u16,
+            ts: ssrc.rotate_left(7),
+            next: now,
+        }
+    }
 }
 
 struct Gather {
@@ -194,10 +213,9 @@ impl ReferenceEndpoint {
         }
         let mut ep = Self::conforming(cfg);
         ep.ics.name = name.to_string();
-        ep.ice_cfg.nomination = knobs.nomination;
-        ep.ice_cfg.accept_c001_as_use_candidate = knobs.accept_c001_as_use_candidate;
+        ep.ice_cfg = knobs.ice_config();
         ep.ics.renomination = match knobs.nomination {
-            ice::Nomination::UseCandidate => "none",
+            ice::Nomination::UseCandidate | ice::Nomination::Aggressive => "none",
             ice::Nomination::C001Always | ice::Nomination::C001Negotiated => "legacy-c001",
         }
         .into();
@@ -293,15 +311,23 @@ impl ReferenceEndpoint {
     }
 
     fn local_candidates(&self) -> Vec<Candidate> {
-        let mut v = vec![Candidate {
-            addr: self.socket,
-            base: self.socket,
-            typ: CandidateType::Host,
-            priority: ice::priority(CandidateType::Host, 65535, 1),
-            foundation: "1".into(),
-            component: 1,
-        }];
-        if let Some(s) = self.gather.srflx.filter(|s| *s != self.socket) {
+        let mut v = Vec::new();
+        // Under a relay-only policy only the relayed candidate is gathered (digest §5.8).
+        if !self.knobs.relay_only {
+            v.push(Candidate {
+                addr: self.socket,
+                base: self.socket,
+                typ: CandidateType::Host,
+                priority: ice::priority(CandidateType::Host, 65535, 1),
+                foundation: "1".into(),
+                component: 1,
+            });
+        }
+        if let Some(s) = self
+            .gather
+            .srflx
+            .filter(|s| *s != self.socket && !self.knobs.relay_only)
+        {
             v.push(Candidate {
                 addr: s,
                 base: self.socket,
@@ -597,11 +623,15 @@ impl ReferenceEndpoint {
                     return;
                 }
                 let sid = self.rng.uuid_v4();
-                // A device known not to speak JMI gets session-initiate directly (XEP-0353 §2).
+                // A device known not to speak JMI gets session-initiate directly (XEP-0353 §2), and so
+                // does every device when this client speaks no JMI itself.
+                let no_jmi = self.knobs.no_jmi;
                 let direct = self.contacts.get(&to).cloned().filter(|full| {
-                    self.features
-                        .get(full)
-                        .is_some_and(|f| !f.iter().any(|x| x == ns::JMI) && f.iter().any(|x| x == ns::JINGLE))
+                    no_jmi
+                        || self
+                            .features
+                            .get(full)
+                            .is_some_and(|f| !f.iter().any(|x| x == ns::JMI) && f.iter().any(|x| x == ns::JINGLE))
                 });
                 if let Some(full) = direct {
                     let mut call = Call::new(
@@ -784,6 +814,15 @@ impl ReferenceEndpoint {
                 let mid = self.next_id("jm-ringing-");
                 self.send_jmi_reply(&from, &mid, signalling::jmi_simple("ringing", &id, None));
                 self.claim("ringing");
+                if self.knobs.start_checks_at == StartChecksAt::Propose {
+                    // A gateway answers the JMI leg itself and rings the network behind it.
+                    if let Some(c) = self.call.as_mut() {
+                        c.state = CallState::Proceeded;
+                        c.proceeded_early = true;
+                    }
+                    let mid = format!("jm-proceed-{id}");
+                    self.send_jmi_reply(&from, &mid, signalling::jmi_simple("proceed", &id, None));
+                }
             }
             "ringing" => {
                 if let Some(c) = self
@@ -834,7 +873,19 @@ impl ReferenceEndpoint {
                     .filter(|c| c.is("feature", ns::DISCO_INFO))
                     .filter_map(|c| c.attr("var").map(str::to_string))
                     .collect();
+                let direct = !features.iter().any(|x| x == ns::JMI) && features.iter().any(|x| x == ns::JINGLE);
                 self.features.insert(from.to_string(), features);
+                // The call was proposed before the callee's caps were known, and this device of it
+                // speaks no JMI, so it ignores the propose: initiate to it directly (XEP-0353 §2), as
+                // if the user had called a moment later.
+                if let Some(c) = self.call.as_mut().filter(|c| {
+                    direct && c.side == Side::Initiator && c.state == CallState::Proposed && c.peer_bare == bare(from)
+                }) {
+                    c.peer_full = Some(from.to_string());
+                    c.via_jmi = false;
+                    c.state = CallState::Proceeded;
+                    self.send_initiate(now);
+                }
                 return;
             }
             if let Some(s) = iq.get_child("services", ns::EXTDISCO) {
@@ -853,7 +904,9 @@ impl ReferenceEndpoint {
                     // Conversations' filter (digest §4.3): a transport is required; TURN needs credentials.
                     let transport = match (svc.attr("type"), svc.attr("transport")) {
                         (Some("stun"), Some("udp")) => {
-                            self.stun.get_or_insert(addr);
+                            if !self.knobs.relay_only {
+                                self.stun.get_or_insert(addr);
+                            }
                             continue;
                         }
                         (Some("turn"), Some("udp")) => TurnTransport::Udp,
@@ -990,7 +1043,19 @@ impl ReferenceEndpoint {
                 for c in remote.candidates {
                     agent.add_remote_candidate(c);
                 }
-                if pre_approved {
+                if self.knobs.start_checks_at != StartChecksAt::SessionAccept {
+                    // Checks start while the user is still rung (chan_motif, digest §9.2).
+                    agent.start(now);
+                }
+                let early_proceed = self.call.as_ref().is_some_and(|c| c.proceeded_early);
+                if pre_approved && early_proceed {
+                    // Proceed went out before the user answered: ring on; Answer accepts the session.
+                    let c = self.call.as_mut().expect("checked");
+                    c.peer_full = Some(from);
+                    c.media = remote.media;
+                    c.ice = Some(agent);
+                    c.state = CallState::Ringing;
+                } else if pre_approved {
                     let c = self.call.as_mut().expect("checked");
                     c.peer_full = Some(from);
                     c.media = remote.media;
@@ -1162,17 +1227,19 @@ impl ReferenceEndpoint {
                 }
                 IceEvent::Selected { local, remote } => {
                     out.push(Output::Event(EndpointEvent::SelectedPair { local, remote }));
-                    let ssrc = self.rng.next_u32();
-                    call.rtp = Some(Rtp {
-                        local,
-                        remote,
-                        ssrc,
-                        seq: (ssrc >> 16) as u16,
-                        ts: ssrc.rotate_left(7),
-                        next: now,
-                    });
+                    if call.rtp.is_none() {
+                        call.rtp = Some(Rtp::new(&mut self.rng, local, remote, now));
+                    }
                     out.push(Output::Event(EndpointEvent::CallState("connected".into())));
                 }
+            }
+        }
+        // Where media goes (the selected pair unless a knob says otherwise): started before
+        // nomination, or moved to another valid pair after it.
+        if let Some((local, remote)) = agent.media_pair() {
+            match call.rtp.as_mut() {
+                Some(r) => (r.local, r.remote) = (local, remote),
+                None => call.rtp = Some(Rtp::new(&mut self.rng, local, remote, now)),
             }
         }
         for t in transmits {

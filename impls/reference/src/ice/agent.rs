@@ -8,6 +8,10 @@ use harness::SimTime;
 
 use super::candidate::{pair_priority, priority, Candidate, CandidateType};
 
+/// RFC 8445 §8.1.2: an agent goes on generating triggered checks for this long after Completed,
+/// then may cease.
+const QUIET_AFTER_COMPLETED: Duration = Duration::from_secs(3);
+
 /// Which side decides nomination, RFC 8445 §6.1.1. In Jingle the initiator is controlling (XEP-0176 §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -39,6 +43,25 @@ pub struct IceConfig {
     /// As the controlled agent, take a 0xC001 NOMINATION as a nomination even when renomination was
     /// not negotiated (libwebrtc's tolerance; JMP's Asterisk patch, digest §9.5).
     pub accept_c001_as_use_candidate: bool,
+    /// A fixed time between the requests of a check and after the last one, instead of the doubling
+    /// RTO and the final wait of RFC 5389 §7.2.1: sends at 0, I, …, (Rc − 1)·I, failure at Rc·I.
+    /// `None` (conforming) uses `rto` and `final_wait`. Asterisk's pjnath as JMP found it: 7 × 1 s
+    /// (digest §9.2).
+    pub check_interval: Option<Duration>,
+    /// RFC 8445 §7.3.1.4: an incoming check on a Failed pair sets it Waiting and enqueues a triggered
+    /// check (conforming, `true`). `false` models pjnath, which answers but never re-checks a Failed
+    /// pair (digest §5.5, §9.2).
+    pub retrigger_failed_pairs: bool,
+    /// Which pair media goes on once nominated (RFC 8445 §8.1.1: the nominated one).
+    pub pair_selection: PairSelection,
+    /// Before a pair is nominated, send media on the best valid pair (RFC 8445 §12.1 allows it;
+    /// libwebrtc sends once a pair is writable). `false` (the reference): media waits for the
+    /// selected pair.
+    pub media_before_nomination: bool,
+    /// Pair remote peer-reflexive candidates learned from incoming checks (RFC 8445 §7.3.1.3).
+    /// `false` models an agent under a relay-only policy that answers such checks but never
+    /// checks or uses the new pair (Firefox, digest §9.10).
+    pub pair_remote_prflx: bool,
 }
 
 impl Default for IceConfig {
@@ -52,6 +75,11 @@ impl Default for IceConfig {
             pac: Duration::from_millis(39_500),
             nomination: Nomination::UseCandidate,
             accept_c001_as_use_candidate: false,
+            check_interval: None,
+            retrigger_failed_pairs: true,
+            pair_selection: PairSelection::Nominated,
+            media_before_nomination: false,
+            pair_remote_prflx: true,
         }
     }
 }
@@ -68,6 +96,23 @@ pub enum Nomination {
     /// 0xC001 instead of USE-CANDIDATE only when the peer's transport carried Conversations'
     /// `<renomination/>` child (Conversations since 2023-10), else USE-CANDIDATE.
     C001Negotiated,
+    /// Aggressive nomination (RFC 5245 §8.1.1.2, gone from RFC 8445): USE-CANDIDATE on every check
+    /// the controlling agent sends, so the first pair that succeeds is selected. libnice's default
+    /// (`NICE_NOMINATION_MODE_AGGRESSIVE`, agent/conncheck.c), as Dino and Gajim use it.
+    Aggressive,
+}
+
+/// Which pair an agent sends media on once a pair is nominated (digest §9.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PairSelection {
+    /// The nominated (selected) pair, RFC 8445 §8.1.1 (conforming).
+    #[default]
+    Nominated,
+    /// The highest-priority valid pair, re-evaluated as more pairs succeed, nominated or not; checks
+    /// of higher priority than the nominated pair go on after nomination (RFC 5245 §8.1.2, as
+    /// pjnath does). Asterisk before JMP's fix read `valid_check`, not `nominated_check`
+    /// (shared/seeds/jmp-adventures-in-webrtc.txt).
+    BestValid,
 }
 
 /// ICE state as RFC 8445 §6.1.3 and the W3C names describe it.
@@ -187,6 +232,8 @@ pub struct IceAgent {
     nomination_counter: u32,
     nominating: Option<usize>,
     selected: Option<usize>,
+    /// When a pair was selected (the component, and with one component the agent, Completed).
+    completed_at: Option<SimTime>,
     state: IceState,
     transmits: VecDeque<Transmit>,
     events: VecDeque<IceEvent>,
@@ -223,6 +270,7 @@ impl IceAgent {
             nomination_counter: 0,
             nominating: None,
             selected: None,
+            completed_at: None,
             state: IceState::New,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -334,6 +382,25 @@ impl IceAgent {
     /// The selected pair (local base, remote), once nominated.
     pub fn selected(&self) -> Option<(SocketAddr, SocketAddr)> {
         self.selected.map(|p| self.pair_addrs(p))
+    }
+
+    /// The pair media goes on now, as (local base, remote), per `pair_selection` and
+    /// `media_before_nomination`: with the conforming defaults, the selected pair once nominated and
+    /// nothing before; nothing once the agent is closed or failed.
+    pub fn media_pair(&self) -> Option<(SocketAddr, SocketAddr)> {
+        let best_valid = || {
+            self.ordered()
+                .into_iter()
+                .find(|&i| self.pairs[i].state == PairState::Succeeded)
+                .map(|i| self.pair_addrs(i))
+        };
+        match self.selected {
+            _ if matches!(self.state, IceState::Closed | IceState::Failed) => None,
+            Some(p) if self.cfg.pair_selection == PairSelection::Nominated => Some(self.pair_addrs(p)),
+            Some(_) => best_valid(),
+            None if self.cfg.media_before_nomination => best_valid(),
+            None => None,
+        }
     }
 
     /// Next transmit.
@@ -499,10 +566,10 @@ impl IceAgent {
                 continue;
             }
             tx.sends += 1;
-            tx.next = if tx.sends >= self.cfg.max_sends {
-                now + self.cfg.rto * self.cfg.final_wait
-            } else {
-                now + self.cfg.rto * (1 << (tx.sends - 1))
+            tx.next = match self.cfg.check_interval {
+                Some(interval) => now + interval,
+                None if tx.sends >= self.cfg.max_sends => now + self.cfg.rto * self.cfg.final_wait,
+                None => now + self.cfg.rto * (1 << (tx.sends - 1)),
             };
             let (pair, payload) = (tx.pair, tx.request.clone());
             let (local, remote) = self.pair_addrs(pair);
@@ -557,6 +624,8 @@ impl IceAgent {
 
     fn send_check(&mut self, now: SimTime, p: usize, use_candidate: bool) {
         self.last_check_at = Some(now);
+        let use_candidate =
+            use_candidate || (self.cfg.nomination == Nomination::Aggressive && self.role == Role::Controlling);
         let (Some(ru), Some(rp)) = (self.remote_ufrag.clone(), self.remote_pwd.clone()) else {
             return;
         };
@@ -578,7 +647,7 @@ impl IceAgent {
             });
         if use_candidate {
             let c001 = match self.cfg.nomination {
-                Nomination::UseCandidate => false,
+                Nomination::UseCandidate | Nomination::Aggressive => false,
                 Nomination::C001Always => true,
                 Nomination::C001Negotiated => self.peer_renomination,
             };
@@ -605,7 +674,7 @@ impl IceAgent {
             pair: p,
             request,
             sends: 1,
-            next: now + self.cfg.rto,
+            next: now + self.cfg.check_interval.unwrap_or(self.cfg.rto),
             use_candidate,
             cancelled: false,
         });
@@ -662,16 +731,27 @@ impl IceAgent {
         }
     }
 
-    fn select(&mut self, p: usize) {
+    fn select(&mut self, now: SimTime, p: usize) {
         if self.selected.is_some() {
             return;
         }
         self.selected = Some(p);
-        // §8.1.2: once a component has a selected pair, stop checking the others.
-        self.transactions.retain(|t| t.pair == p);
+        self.completed_at = Some(now);
+        // §8.1.2: once a component has a selected pair, stop checking the others. Under best-valid,
+        // RFC 5245 §8.1.2 as pjnath reads it: In-Progress checks of higher priority go on.
+        let floor = self.pairs[p].priority;
+        let keep_higher = self.cfg.pair_selection == PairSelection::BestValid;
+        let pairs = &self.pairs;
+        let goes_on = |q: usize| keep_higher && pairs[q].state == PairState::InProgress && pairs[q].priority > floor;
+        self.transactions
+            .retain(|t| t.pair == p || (!t.cancelled && goes_on(t.pair)));
+        let going_on: Vec<bool> = (0..self.pairs.len()).map(goes_on).collect();
         self.triggered.clear();
         for (i, q) in self.pairs.iter_mut().enumerate() {
-            if i != p && matches!(q.state, PairState::Waiting | PairState::Frozen | PairState::InProgress) {
+            if i != p
+                && !going_on[i]
+                && matches!(q.state, PairState::Waiting | PairState::Frozen | PairState::InProgress)
+            {
                 q.state = PairState::Failed;
             }
         }
@@ -788,6 +868,8 @@ impl IceAgent {
         };
         let ri = match self.remote.iter().position(|r| r.addr == remote) {
             Some(ri) => ri,
+            // Answered above; the source is neither learned nor checked.
+            None if !self.cfg.pair_remote_prflx => return,
             None => {
                 let prio = match msg.get(attr_type::PRIORITY) {
                     Some(Ok(Attribute::Priority(p))) => p,
@@ -817,14 +899,15 @@ impl IceAgent {
         let c001 = msg.has(attr_type::NOMINATION_LEGACY)
             && (self.cfg.accept_c001_as_use_candidate || (self.offers_renomination() && self.peer_renomination));
         let use_candidate = (msg.has(attr_type::USE_CANDIDATE) || c001) && self.role == Role::Controlled;
-        if self.selected.is_some() {
-            // After selection nothing new is checked; keep answering (§8.1.2).
+        if self.completed_at.is_some_and(|c| now >= c + QUIET_AFTER_COMPLETED) {
+            // §8.1.2: three seconds after Completed an agent may stop generating triggered checks;
+            // it keeps answering.
             return;
         }
         match self.pairs[p].state {
             PairState::Succeeded => {
                 if use_candidate {
-                    self.select(p);
+                    self.select(now, p);
                 }
                 return;
             }
@@ -837,6 +920,9 @@ impl IceAgent {
                 self.pairs[p].state = PairState::Waiting;
                 self.enqueue_triggered(now, p);
             }
+            // pjnath: no triggered check for a Failed pair, and it stays off the valid list, so a
+            // nomination on it is lost too (a deviation from §7.3.1.4).
+            PairState::Failed if !self.cfg.retrigger_failed_pairs => return,
             PairState::Waiting | PairState::Frozen | PairState::Failed => {
                 self.pairs[p].state = PairState::Waiting;
                 self.enqueue_triggered(now, p);
@@ -917,7 +1003,7 @@ impl IceAgent {
             Role::Controlled => self.pairs[p].nominate_on_success,
         };
         if nominated {
-            self.select(p);
+            self.select(now, p);
         } else if self.role == Role::Controlling && self.nominating.is_none() && self.selected.is_none() {
             self.maybe_nominate(now);
         }

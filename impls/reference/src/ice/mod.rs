@@ -6,5 +6,5 @@
 mod agent;
 mod candidate;
 
-pub use agent::{IceAgent, IceConfig, IceEvent, IceState, Nomination, Role, Transmit};
+pub use agent::{IceAgent, IceConfig, IceEvent, IceState, Nomination, PairSelection, Role, Transmit};
 pub use candidate::{pair_priority, priority, Candidate, CandidateType};

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod endpoint;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,8 +21,18 @@ pub struct Flight {
     pub payload: Vec<u8>,
 }
 
+/// One datagram as sent, lost or not.
+pub struct Sent {
+    pub at: SimTime,
+    pub by_left: bool,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub payload: Vec<u8>,
+}
+
 /// Left is controlling, right controlled. `drop_until` discards everything sent before that time in
-/// the given direction, standing in for a NAT whose filter is not open yet.
+/// the given direction, standing in for a NAT whose filter is not open yet; `blocked` does the same
+/// for every datagram from or to one address.
 pub struct Pair {
     pub left: IceAgent,
     pub right: IceAgent,
@@ -29,8 +41,12 @@ pub struct Pair {
     pub flights: VecDeque<Flight>,
     pub drop_to_right_until: SimTime,
     pub drop_to_left_until: SimTime,
+    /// (address, until): datagrams from or to the address are lost before that time.
+    pub blocked: Vec<(SocketAddr, SimTime)>,
     pub sent_to_right: Vec<(SimTime, Vec<u8>)>,
     pub sent_to_left: Vec<(SimTime, Vec<u8>)>,
+    /// Every datagram either agent sent, with its addresses, in order.
+    pub sent: Vec<Sent>,
     pub events_left: Vec<(SimTime, IceEvent)>,
     pub events_right: Vec<(SimTime, IceEvent)>,
 }
@@ -38,32 +54,53 @@ pub struct Pair {
 pub const L: &str = "192.0.2.1:5000";
 pub const R: &str = "198.51.100.1:6000";
 
-fn host(addr: &str) -> Candidate {
+/// A second host address of the right agent (another interface), with a lower local preference.
+pub const R2: &str = "198.51.100.2:6000";
+
+/// A host candidate on `addr` with local preference 65535.
+pub fn host(addr: &str) -> Candidate {
+    host_with_pref(addr, 65535, "1")
+}
+
+/// A host candidate on `addr` with local preference `local_pref` and `foundation`.
+pub fn host_with_pref(addr: &str, local_pref: u16, foundation: &str) -> Candidate {
     let a: SocketAddr = addr.parse().unwrap();
     Candidate {
         addr: a,
         base: a,
         typ: CandidateType::Host,
-        priority: priority(CandidateType::Host, 65535, 1),
-        foundation: "1".into(),
+        priority: priority(CandidateType::Host, local_pref, 1),
+        foundation: foundation.into(),
         component: 1,
     }
 }
 
 impl Pair {
+    /// Both agents with `cfg`, one host candidate each, each knowing the other's.
     pub fn new(cfg: IceConfig) -> Pair {
-        let mut left = IceAgent::new(Role::Controlling, cfg.clone(), SimRng::derive(1, "left"));
-        let mut right = IceAgent::new(Role::Controlled, cfg, SimRng::derive(1, "right"));
-        left.add_local_candidate(host(L));
-        right.add_local_candidate(host(R));
+        Pair::with_configs(cfg.clone(), cfg)
+    }
+
+    /// Left with `left_cfg`, right with `right_cfg`, one host candidate each, each knowing the other's.
+    pub fn with_configs(left_cfg: IceConfig, right_cfg: IceConfig) -> Pair {
+        let mut p = Pair::bare(left_cfg, right_cfg);
+        p.left.add_local_candidate(host(L));
+        p.right.add_local_candidate(host(R));
+        p.left.add_remote_candidate(host(R));
+        p.right.add_remote_candidate(host(L));
+        p
+    }
+
+    /// Two agents that know each other's credentials and no candidates yet.
+    pub fn bare(left_cfg: IceConfig, right_cfg: IceConfig) -> Pair {
+        let mut left = IceAgent::new(Role::Controlling, left_cfg, SimRng::derive(1, "left"));
+        let mut right = IceAgent::new(Role::Controlled, right_cfg, SimRng::derive(1, "right"));
         let (lu, lp) = left.local_credentials();
         let (lu, lp) = (lu.to_string(), lp.to_string());
         let (ru, rp) = right.local_credentials();
         let (ru, rp) = (ru.to_string(), rp.to_string());
         left.set_remote_credentials(&ru, &rp);
         right.set_remote_credentials(&lu, &lp);
-        left.add_remote_candidate(host(R));
-        right.add_remote_candidate(host(L));
         Pair {
             left,
             right,
@@ -72,17 +109,32 @@ impl Pair {
             flights: VecDeque::new(),
             drop_to_right_until: SimTime::ZERO,
             drop_to_left_until: SimTime::ZERO,
+            blocked: Vec::new(),
             sent_to_right: Vec::new(),
             sent_to_left: Vec::new(),
+            sent: Vec::new(),
             events_left: Vec::new(),
             events_right: Vec::new(),
         }
     }
 
+    fn blocked(&self, a: SocketAddr, b: SocketAddr) -> bool {
+        self.blocked
+            .iter()
+            .any(|(x, until)| (*x == a || *x == b) && self.now < *until)
+    }
+
     fn collect(&mut self) {
         while let Some(t) = self.left.poll_transmit() {
             self.sent_to_right.push((self.now, t.payload.clone()));
-            if self.now >= self.drop_to_right_until {
+            self.sent.push(Sent {
+                at: self.now,
+                by_left: true,
+                local: t.local,
+                remote: t.remote,
+                payload: t.payload.clone(),
+            });
+            if self.now >= self.drop_to_right_until && !self.blocked(t.local, t.remote) {
                 self.flights.push_back(Flight {
                     at: self.now + self.latency,
                     to_left: false,
@@ -94,7 +146,14 @@ impl Pair {
         }
         while let Some(t) = self.right.poll_transmit() {
             self.sent_to_left.push((self.now, t.payload.clone()));
-            if self.now >= self.drop_to_left_until {
+            self.sent.push(Sent {
+                at: self.now,
+                by_left: false,
+                local: t.local,
+                remote: t.remote,
+                payload: t.payload.clone(),
+            });
+            if self.now >= self.drop_to_left_until && !self.blocked(t.local, t.remote) {
                 self.flights.push_back(Flight {
                     at: self.now + self.latency,
                     to_left: true,
@@ -157,5 +216,29 @@ impl Pair {
             }
         }
         panic!("runaway: 100000 steps without settling");
+    }
+}
+
+impl Pair {
+    /// The Binding requests one side sent, as (time, local, remote, message), retransmissions included.
+    pub fn requests(&self, by_left: bool) -> Vec<(SimTime, SocketAddr, SocketAddr, harness::stun::Message)> {
+        self.sent
+            .iter()
+            .filter(|s| s.by_left == by_left)
+            .filter_map(|s| {
+                let m = harness::stun::Message::decode(&s.payload).ok()?;
+                (m.class == harness::stun::Class::Request).then_some((s.at, s.local, s.remote, m))
+            })
+            .collect()
+    }
+
+    /// Steps until simulated time reaches `t` (events at `t` are handled).
+    pub fn run_until(&mut self, t: SimTime) {
+        for _ in 0..100_000 {
+            if !self.step_before(t) {
+                return;
+            }
+        }
+        panic!("runaway: 100000 steps before {t:?}");
     }
 }

@@ -1,0 +1,108 @@
+//! Driving one reference endpoint by hand: stanzas in, outputs out, no simulator.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use harness::endpoint::{Endpoint, EndpointConfig, Input, Output};
+use harness::sim::SimRng;
+use harness::stun::{Class, Message};
+use harness::xml::ns;
+use harness::SimTime;
+use reference::{Knobs, ReferenceEndpoint};
+
+pub const SID: &str = "s1";
+pub const CALLER: &str = "caller@example.org/device1";
+
+pub fn callee(knobs: &[(&str, &str)]) -> ReferenceEndpoint {
+    endpoint("callee", "10.0.2.2", knobs)
+}
+
+/// Party `party` (`PARTY@example.org/device1` on host `ip`) with `knobs`, logged in, its gathering
+/// done with a server-reflexive candidate and no TURN.
+pub fn endpoint(party: &str, ip: &str, knobs: &[(&str, &str)]) -> ReferenceEndpoint {
+    let jid = format!("{party}@example.org/device1");
+    let cfg = EndpointConfig {
+        party: party.into(),
+        jid: jid.clone(),
+        server: "example.org".into(),
+        interfaces: vec![ip.parse().unwrap()],
+        rng: SimRng::derive(1, party),
+        knobs: knobs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+    };
+    let mut ep = ReferenceEndpoint::with_knobs(cfg, "reference", &Knobs::default());
+    ep.handle_input(SimTime::ZERO, Input::Timeout);
+    drain(&mut ep);
+    // XEP-0215 answer with only a STUN server: gathering ends when its Binding request times out or
+    // is answered; here it is answered at once with a mapped address.
+    let extdisco = format!(
+        "<iq xmlns='jabber:client' type='result' id='extdisco1' from='example.org' to='{jid}'>\
+         <services xmlns='{}'><service type='stun' host='192.0.2.10' port='3478' transport='udp'/></services></iq>",
+        ns::EXTDISCO
+    );
+    ep.handle_input(SimTime::ZERO, Input::Stanza(extdisco.parse().unwrap()));
+    let out = drain(&mut ep);
+    if let Some((local, remote, req)) = datagrams(&out).into_iter().next() {
+        let m = Message::decode(&req).unwrap();
+        let resp = harness::stun::MessageBuilder::new(harness::stun::method::BINDING, Class::Success, m.transaction_id)
+            .attr(&harness::stun::Attribute::XorMappedAddress(
+                "203.0.113.2:40000".parse().unwrap(),
+            ))
+            .build(None, true);
+        ep.handle_input(
+            SimTime::from_millis(10),
+            Input::Datagram {
+                local,
+                remote,
+                payload: resp.into(),
+            },
+        );
+        drain(&mut ep);
+    }
+    ep
+}
+
+pub fn drain(ep: &mut ReferenceEndpoint) -> Vec<Output> {
+    std::iter::from_fn(|| ep.poll_output()).collect()
+}
+
+pub fn datagrams(out: &[Output]) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Datagram { local, remote, payload } => Some((*local, *remote, payload.to_vec())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Connectivity checks among the outputs: Binding requests to the caller's candidate.
+pub fn checks(out: &[Output]) -> usize {
+    datagrams(out)
+        .iter()
+        .filter(|(_, remote, p)| {
+            remote.to_string() == "203.0.113.1:50000" && Message::decode(p).is_ok_and(|m| m.class == Class::Request)
+        })
+        .count()
+}
+
+pub fn jingle_actions(out: &[Output]) -> Vec<String> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Stanza(s) => s.get_child("jingle", ns::JINGLE)?.attr("action").map(str::to_string),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn jmi_replies(out: &[Output]) -> Vec<String> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Stanza(s) if s.name() == "message" => {
+                s.children().find(|c| c.ns() == ns::JMI).map(|c| c.name().to_string())
+            }
+            _ => None,
+        })
+        .collect()
+}
