@@ -105,6 +105,13 @@ pub struct Knobs {
     /// `relay-only-accepts-prflx`: under `relay-only`, pair remote peer-reflexive candidates
     /// learned from checks (default true, Chromium) or not (Firefox, digest §9.10).
     pub relay_only_accepts_prflx: bool,
+    /// `trickle`: send session-initiate/accept with the candidates gathered so far and each later
+    /// one in its own transport-info (RFC 8838, XEP-0176 §7.1; default true), or wait for
+    /// gathering to end and send them all at once.
+    pub trickle: bool,
+    /// `restart-on-each-trickled-candidate`: on every transport-info, start ICE over with only
+    /// that transport-info's candidates (Asterisk chan_motif, digest §9.4).
+    pub restart_on_each_trickled_candidate: bool,
 }
 
 impl Default for Knobs {
@@ -131,6 +138,8 @@ impl Default for Knobs {
             wait_for_nomination_before_media: !ice.media_before_nomination,
             relay_only: false,
             relay_only_accepts_prflx: true,
+            trickle: true,
+            restart_on_each_trickled_candidate: false,
         }
     }
 }
@@ -157,6 +166,8 @@ pub const KNOB_NAMES: &[&str] = &[
     "wait-for-nomination-before-media",
     "relay-only",
     "relay-only-accepts-prflx",
+    "trickle",
+    "restart-on-each-trickled-candidate",
 ];
 
 impl Knobs {
@@ -225,6 +236,8 @@ impl Knobs {
             "wait-for-nomination-before-media" => self.wait_for_nomination_before_media = flag(value)?,
             "relay-only" => self.relay_only = flag(value)?,
             "relay-only-accepts-prflx" => self.relay_only_accepts_prflx = flag(value)?,
+            "trickle" => self.trickle = flag(value)?,
+            "restart-on-each-trickled-candidate" => self.restart_on_each_trickled_candidate = flag(value)?,
             "accept-c001-as-use-candidate" => self.accept_c001_as_use_candidate = flag(value)?,
             "omit-fingerprint" => self.omit_fingerprint = flag(value)?,
             "initiate-extra-media" => {
@@ -323,6 +336,8 @@ mod tests {
             ("wait-for-nomination-before-media", "false"),
             ("relay-only", "true"),
             ("relay-only-accepts-prflx", "false"),
+            ("trickle", "false"),
+            ("restart-on-each-trickled-candidate", "true"),
         ];
         assert_eq!(good.len(), KNOB_NAMES.len());
         let mut k = Knobs::default();

@@ -86,6 +86,9 @@ struct Call {
     /// Callee: proceed went out on the propose, before the user answered (`start-checks-at:
     /// propose`).
     proceeded_early: bool,
+    /// This side's session-initiate or session-accept went out: later candidates go in
+    /// transport-info.
+    transport_sent: bool,
 }
 
 impl Call {
@@ -109,6 +112,7 @@ impl Call {
             via_jmi: true,
             permitted: 0,
             proceeded_early: false,
+            transport_sent: false,
             rtp: None,
         }
     }
@@ -189,7 +193,7 @@ pub fn ics() -> Ics {
     Ics {
         name: "reference".into(),
         jmi: true,
-        trickle: false,
+        trickle: true,
         rtcp_mux: true,
         renomination: "none".into(),
         turn_transports: vec!["udp".into(), "tcp".into(), "tls".into()],
@@ -220,6 +224,7 @@ impl ReferenceEndpoint {
         }
         .into();
         ep.ics.jmi = !knobs.no_jmi;
+        ep.ics.trickle = knobs.trickle;
         ep.knobs = knobs;
         ep
     }
@@ -481,6 +486,7 @@ impl ReferenceEndpoint {
     fn gathering_done(&mut self, now: SimTime) {
         self.gather.done = true;
         self.gather.next = None;
+        self.trickle(now);
         let Some(call) = self.call.as_mut().filter(|c| c.waiting_for_gathering) else {
             return;
         };
@@ -493,14 +499,69 @@ impl ReferenceEndpoint {
 
     fn new_agent(&mut self, role: Role) -> IceAgent {
         let mut a = IceAgent::new(role, self.ice_cfg.clone(), self.rng.fork("ice"));
-        for c in self.local_candidates() {
+        for c in self.signalable_candidates() {
             a.add_local_candidate(c);
         }
         a
     }
 
-    fn send_initiate(&mut self, _now: SimTime) {
+    /// The local candidates that may be signalled now. While gathering goes on, the relayed
+    /// candidate waits until gathering has settled which allocation is kept.
+    fn signalable_candidates(&self) -> Vec<Candidate> {
+        let mut v = self.local_candidates();
         if !self.gather.done {
+            v.retain(|c| c.typ != CandidateType::Relayed);
+        }
+        v
+    }
+
+    /// Trickle ICE (RFC 8838 §10, XEP-0176 §7.1): hands the agent every local candidate gathered
+    /// since it was made and, once this side's session-initiate or session-accept is out, signals
+    /// each in its own transport-info first. Without the `trickle` knob, offers wait for
+    /// gathering instead and this does nothing.
+    fn trickle(&mut self, _now: SimTime) {
+        if !self.knobs.trickle {
+            return;
+        }
+        let fresh: Vec<Candidate> = match self.call.as_ref() {
+            Some(c) if c.state != CallState::Ended => match c.ice.as_ref() {
+                Some(a) => self
+                    .signalable_candidates()
+                    .into_iter()
+                    .filter(|n| {
+                        !a.local_candidates()
+                            .iter()
+                            .any(|l| l.addr == n.addr && l.base == n.base)
+                    })
+                    .collect(),
+                None => return,
+            },
+            _ => return,
+        };
+        let creator = match (self.call.as_ref().map(|c| c.side), self.knobs.creator) {
+            (Some(Side::Responder), CreatorMode::OwnRole) => Creator::Responder,
+            _ => Creator::Initiator,
+        };
+        for c in fresh {
+            let Some(call) = self.call.as_ref() else { return };
+            let Some(agent) = call.ice.as_ref() else { return };
+            if let (true, Some(to)) = (call.transport_sent, call.peer_full.clone()) {
+                let (u, p) = agent.local_credentials();
+                let index = agent.local_candidates().len();
+                let j = signalling::transport_info(&call.sid, &call.media, &creator, u, p, &c, index);
+                let id = self.next_id("jingle");
+                self.send(signalling::jingle_iq(&to, &id, j));
+            }
+            let Some(agent) = self.call.as_mut().and_then(|c| c.ice.as_mut()) else {
+                return;
+            };
+            // Paired only after it was signalled (RFC 8838 §10).
+            agent.add_local_candidate(c);
+        }
+    }
+
+    fn send_initiate(&mut self, _now: SimTime) {
+        if !self.gather.done && !self.knobs.trickle {
             if let Some(c) = self.call.as_mut() {
                 c.waiting_for_gathering = true;
             }
@@ -535,12 +596,13 @@ impl ReferenceEndpoint {
         );
         call.ice = Some(agent);
         call.state = CallState::Pending;
+        call.transport_sent = true;
         self.send(signalling::jingle_iq(&to, &id, j));
         self.claim("initiated");
     }
 
     fn send_accept(&mut self, now: SimTime) {
-        if !self.gather.done {
+        if !self.gather.done && !self.knobs.trickle {
             if let Some(c) = self.call.as_mut() {
                 c.waiting_for_gathering = true;
             }
@@ -554,9 +616,14 @@ impl ReferenceEndpoint {
             CreatorMode::Initiator => Creator::Initiator,
             CreatorMode::OwnRole => Creator::Responder,
         };
+        // Candidates gathered since the session-initiate arrived go in the answer.
+        let fresh = self.signalable_candidates();
         let Some(call) = self.call.as_mut() else { return };
         let Some(to) = call.peer_full.clone() else { return };
         let Some(agent) = call.ice.as_mut() else { return };
+        for c in fresh {
+            agent.add_local_candidate(c);
+        }
         let (u, p) = agent.local_credentials();
         let t = signalling::transport(
             u,
@@ -568,6 +635,7 @@ impl ReferenceEndpoint {
         );
         let j = signalling::session(Action::SessionAccept, &call.sid, &me, &call.media, &t, creator);
         call.state = CallState::Active;
+        call.transport_sent = true;
         agent.start(now);
         self.send(signalling::jingle_iq(&to, &id, j));
         self.claim("accepted");
@@ -884,6 +952,9 @@ impl ReferenceEndpoint {
                     c.peer_full = Some(from.to_string());
                     c.via_jmi = false;
                     c.state = CallState::Proceeded;
+                    // A session of its own: the propose's id stays with the JMI attempt that device
+                    // never saw, so no JMI finish is owed for this session (XEP-0353 §3.6).
+                    c.sid = self.rng.uuid_v4();
                     self.send_initiate(now);
                 }
                 return;
@@ -1101,9 +1172,15 @@ impl ReferenceEndpoint {
             }
             "transport-info" => {
                 let remote = signalling::read_session(j);
+                let restart = self.knobs.restart_on_each_trickled_candidate;
                 if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
-                    for cand in remote.candidates {
-                        a.add_remote_candidate(cand);
+                    if restart && !remote.candidates.is_empty() {
+                        a.restart_with_remote_candidates(now, remote.candidates);
+                    } else {
+                        // Trickled candidates join the checklist (RFC 8838 §11).
+                        for cand in remote.candidates {
+                            a.add_remote_candidate(cand);
+                        }
                     }
                 }
             }
@@ -1124,6 +1201,7 @@ impl ReferenceEndpoint {
                     // UDP works: the TCP/TLS fallback is not needed.
                     self.turn_fallback_at = None;
                     self.check_gathering(now);
+                    self.trickle(now);
                 }
             }
             return;

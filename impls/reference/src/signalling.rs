@@ -132,23 +132,7 @@ pub fn transport(
         t = t.append(el("renomination", ns::ICE_UDP_OPTION).build());
     }
     for (i, c) in candidates.iter().enumerate() {
-        let mut e = el("candidate", ns::JINGLE_ICE_UDP)
-            .a("component", c.component.to_string())
-            .a("foundation", c.foundation.clone())
-            .a("generation", "0")
-            .a("id", format!("c{i}"))
-            .a("ip", c.addr.ip().to_string())
-            .a("network", "0")
-            .a("port", c.addr.port().to_string())
-            .a("priority", c.priority.to_string())
-            .a("protocol", "udp")
-            .a("type", c.typ.as_str());
-        if c.typ != CandidateType::Host {
-            e = e
-                .a("rel-addr", c.base.ip().to_string())
-                .a("rel-port", c.base.port().to_string());
-        }
-        t = t.append(e.build());
+        t = t.append(candidate(c, i));
     }
     if let Some(fingerprint) = fingerprint {
         let fp = Fingerprint {
@@ -159,6 +143,62 @@ pub fn transport(
         t = t.append(Element::from(fp));
     }
     t.build()
+}
+
+/// One `<candidate/>` (XEP-0176 §5) with id `c{id}`, the candidate's index in its agent's list, so
+/// ids stay unique over the session-initiate/accept and later transport-infos.
+fn candidate(c: &Candidate, id: usize) -> Element {
+    let mut e = el("candidate", ns::JINGLE_ICE_UDP)
+        .a("component", c.component.to_string())
+        .a("foundation", c.foundation.clone())
+        .a("generation", "0")
+        .a("id", format!("c{id}"))
+        .a("ip", c.addr.ip().to_string())
+        .a("network", "0")
+        .a("port", c.addr.port().to_string())
+        .a("priority", c.priority.to_string())
+        .a("protocol", "udp")
+        .a("type", c.typ.as_str());
+    if c.typ != CandidateType::Host {
+        e = e
+            .a("rel-addr", c.base.ip().to_string())
+            .a("rel-port", c.base.port().to_string());
+    }
+    e.build()
+}
+
+/// transport-info carrying one trickled candidate (XEP-0176 §7.1, RFC 8838 §5): for every content
+/// (`media`, written with `creator`), the transport with ufrag and pwd (which tie the candidate to
+/// the ICE session) and the candidate with id `c{id}`. No end-of-candidates follows: ice-udp:1 has
+/// no way to say it.
+pub fn transport_info(
+    sid: &str,
+    media: &[String],
+    creator: &Creator,
+    ufrag: &str,
+    pwd: &str,
+    c: &Candidate,
+    id: usize,
+) -> Element {
+    let creator = match creator {
+        Creator::Initiator => "initiator",
+        Creator::Responder => "responder",
+    };
+    let mut j = el("jingle", ns::JINGLE).a("action", "transport-info").a("sid", sid);
+    for m in media {
+        let t = el("transport", ns::JINGLE_ICE_UDP)
+            .a("ufrag", ufrag)
+            .a("pwd", pwd)
+            .append(candidate(c, id));
+        j = j.append(
+            el("content", ns::JINGLE)
+                .a("creator", creator)
+                .a("name", m.clone())
+                .append(t.build())
+                .build(),
+        );
+    }
+    j.build()
 }
 
 /// A Jingle IQ-set to `to` carrying `jingle` (a `<jingle/>` element, or an xmpp-parsers `Jingle`).

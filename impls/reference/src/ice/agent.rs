@@ -371,6 +371,32 @@ impl IceAgent {
         self.next_check = Some(now);
     }
 
+    /// Starts over with `candidates` as the only remote candidates, keeping credentials, role,
+    /// tiebreaker and local candidates; checks restart at once if they had started. What an agent
+    /// without trickle does with each transport-info when it treats it as a whole new remote
+    /// description (Asterisk chan_motif calls `ice->start()` per transport it reads, digest §9.4).
+    pub fn restart_with_remote_candidates(&mut self, now: SimTime, candidates: Vec<Candidate>) {
+        let started = self.started_at.is_some();
+        self.remote.clear();
+        self.pairs.clear();
+        self.triggered.clear();
+        self.transactions.clear();
+        self.started_at = None;
+        self.next_check = None;
+        self.first_valid_at = None;
+        self.pac_passed = false;
+        self.nominating = None;
+        self.selected = None;
+        self.completed_at = None;
+        self.set_state(IceState::New);
+        for c in candidates {
+            self.add_remote_candidate(c);
+        }
+        if started {
+            self.start(now);
+        }
+    }
+
     /// Stops everything; no more transmits.
     pub fn close(&mut self) {
         self.transactions.clear();

@@ -20,6 +20,20 @@ pub fn callee(knobs: &[(&str, &str)]) -> ReferenceEndpoint {
 /// Party `party` (`PARTY@example.org/device1` on host `ip`) with `knobs`, logged in, its gathering
 /// done with a server-reflexive candidate and no TURN.
 pub fn endpoint(party: &str, ip: &str, knobs: &[(&str, &str)]) -> ReferenceEndpoint {
+    let (mut ep, stun) = login(party, ip, knobs);
+    if let Some(req) = stun {
+        answer_stun(&mut ep, SimTime::from_millis(10), req);
+        drain(&mut ep);
+    }
+    ep
+}
+
+/// A STUN Binding request the endpoint sent: (local, remote, bytes).
+pub type Request = (SocketAddr, SocketAddr, Vec<u8>);
+
+/// Party `party` logged in and told of a STUN server (XEP-0215, no TURN); its Binding request to
+/// that server is returned unanswered, so gathering is still going on.
+pub fn login(party: &str, ip: &str, knobs: &[(&str, &str)]) -> (ReferenceEndpoint, Option<Request>) {
     let jid = format!("{party}@example.org/device1");
     let cfg = EndpointConfig {
         party: party.into(),
@@ -35,8 +49,6 @@ pub fn endpoint(party: &str, ip: &str, knobs: &[(&str, &str)]) -> ReferenceEndpo
     let mut ep = ReferenceEndpoint::with_knobs(cfg, "reference", &Knobs::default());
     ep.handle_input(SimTime::ZERO, Input::Timeout);
     drain(&mut ep);
-    // XEP-0215 answer with only a STUN server: gathering ends when its Binding request times out or
-    // is answered; here it is answered at once with a mapped address.
     let extdisco = format!(
         "<iq xmlns='jabber:client' type='result' id='extdisco1' from='example.org' to='{jid}'>\
          <services xmlns='{}'><service type='stun' host='192.0.2.10' port='3478' transport='udp'/></services></iq>",
@@ -44,24 +56,28 @@ pub fn endpoint(party: &str, ip: &str, knobs: &[(&str, &str)]) -> ReferenceEndpo
     );
     ep.handle_input(SimTime::ZERO, Input::Stanza(extdisco.parse().unwrap()));
     let out = drain(&mut ep);
-    if let Some((local, remote, req)) = datagrams(&out).into_iter().next() {
-        let m = Message::decode(&req).unwrap();
-        let resp = harness::stun::MessageBuilder::new(harness::stun::method::BINDING, Class::Success, m.transaction_id)
-            .attr(&harness::stun::Attribute::XorMappedAddress(
-                "203.0.113.2:40000".parse().unwrap(),
-            ))
-            .build(None, true);
-        ep.handle_input(
-            SimTime::from_millis(10),
-            Input::Datagram {
-                local,
-                remote,
-                payload: resp.into(),
-            },
-        );
-        drain(&mut ep);
-    }
-    ep
+    let stun = datagrams(&out).into_iter().next();
+    (ep, stun)
+}
+
+/// Answers the STUN Binding request `req` at `at` with the mapped address 203.0.113.2:40000; the
+/// endpoint's outputs wait to be drained.
+pub fn answer_stun(ep: &mut ReferenceEndpoint, at: SimTime, req: Request) {
+    let (local, remote, bytes) = req;
+    let m = Message::decode(&bytes).unwrap();
+    let resp = harness::stun::MessageBuilder::new(harness::stun::method::BINDING, Class::Success, m.transaction_id)
+        .attr(&harness::stun::Attribute::XorMappedAddress(
+            "203.0.113.2:40000".parse().unwrap(),
+        ))
+        .build(None, true);
+    ep.handle_input(
+        at,
+        Input::Datagram {
+            local,
+            remote,
+            payload: resp.into(),
+        },
+    );
 }
 
 pub fn drain(ep: &mut ReferenceEndpoint) -> Vec<Output> {
