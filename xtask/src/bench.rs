@@ -641,17 +641,17 @@ impl Bench<'_> {
 
     /// Time per run as simulated duration and parties grow.
     fn scaling(&mut self) -> Result<(), String> {
-        progress("scaling: idle time, media time, parties");
+        progress("scaling: idle time, media time, parties, devices");
         let reg = self.registry;
         let reps = self.plan.scale_reps;
         // Each point stands alone: a run that fails is reported and the series goes on.
         let mut errors = Vec::new();
-        let mut point = |pairs: usize, hangup: Duration, settle: Duration| -> Option<calls::Point> {
-            let r = calls::scaling_scenario(pairs, hangup, settle)
+        let mut point = |pairs: usize, devices: usize, hangup: Duration, settle: Duration| -> Option<calls::Point> {
+            let r = calls::scaling_scenario(pairs, devices, hangup, settle)
                 .and_then(|sc| calls::scaling_run(sc, reg))
                 .and_then(|spec| calls::time_run(&spec, reg, reps));
             let what = format!(
-                "{pairs} call(s), hang-up at {} s, {} s simulated",
+                "{pairs} call(s) to {devices} device(s) each, hang-up at {} s, {} s simulated",
                 hangup.as_secs(),
                 (hangup + settle).as_secs()
             );
@@ -685,16 +685,22 @@ impl Bench<'_> {
         let totals = [30u64, 300, 1800];
         let idle: Vec<_> = totals
             .iter()
-            .map(|&t| point(1, Duration::from_secs(20), Duration::from_secs(t - 20)))
+            .map(|&t| point(1, 1, Duration::from_secs(20), Duration::from_secs(t - 20)))
             .collect();
         let media: Vec<_> = totals
             .iter()
-            .map(|&t| point(1, Duration::from_secs(t - 10), Duration::from_secs(10)))
+            .map(|&t| point(1, 1, Duration::from_secs(t - 10), Duration::from_secs(10)))
             .collect();
         let pairs = [1usize, 2, 4, 8];
         let parties: Vec<_> = pairs
             .iter()
-            .map(|&k| point(k, Duration::from_secs(20), Duration::from_secs(10)))
+            .map(|&k| point(k, 1, Duration::from_secs(20), Duration::from_secs(10)))
+            .collect();
+        // One call to a callee logged in on 1, 2 and 4 devices: every device rings, device 1 answers.
+        let device_counts = [1usize, 2, 4];
+        let devices: Vec<_> = device_counts
+            .iter()
+            .map(|&d| point(1, d, Duration::from_secs(20), Duration::from_secs(10)))
             .collect();
         let idle_factor = match (&idle[0], &idle[2]) {
             (Some(a), Some(b)) => Some(b.wall.as_secs_f64() / a.wall.as_secs_f64()),
@@ -735,7 +741,8 @@ impl Bench<'_> {
                 "us_per_simulated_media_second": us_per_media_s,
                 "parties": series(&parties, "parties", &party_counts),
                 "parties_note": "N/2 independent calls (callerK -> calleeK), all behind port-restricted cone NATs, 30 s simulated",
-                "devices": "not measured: a party has exactly one device (JID .../device1) in the RunSpec API",
+                "devices": series(&devices, "callee_devices", &device_counts.map(|d| d as u64)),
+                "devices_note": "one call, the callee logged in on N devices behind one NAT: all ring, device 1 answers, 30 s simulated",
                 "errors": errors,
             }),
         );
@@ -764,12 +771,13 @@ impl Bench<'_> {
             .collect();
         self.rows
             .push(row("parties (concurrent calls)", party_cells.join(", "), "—", None));
-        self.rows.push(row(
-            "devices per party",
-            "not measured (one device per party)".into(),
-            "—",
-            None,
-        ));
+        let device_cells: Vec<String> = devices
+            .iter()
+            .zip(&device_counts)
+            .map(|(p, n)| format!("{n}d {} ms", fmt_ms(p)))
+            .collect();
+        self.rows
+            .push(row("callee devices (one call)", device_cells.join(", "), "—", None));
         if errors.is_empty() {
             Ok(())
         } else {

@@ -86,13 +86,13 @@ pub fn throughput(runs: &[RunSpec], registry: &Registry, jobs: usize) -> Through
 /// A scenario for the scaling series: `pairs` independent calls (caller→callee, caller2→callee2, …),
 /// every party behind a port-restricted cone NAT, answered at 3 s, hung up at `hangup`, then `settle`
 /// of simulated time. Pair 1 is the basic audio call of `scenarios/basic/audio-call.yaml`.
-pub fn scaling_scenario(pairs: usize, hangup: Duration, settle: Duration) -> Result<Scenario, String> {
+pub fn scaling_scenario(pairs: usize, devices: usize, hangup: Duration, settle: Duration) -> Result<Scenario, String> {
     let mut parties = String::new();
     let mut script = String::new();
     let name = |k: usize, role: &str| if k == 1 { role.to_string() } else { format!("{role}{k}") };
     for k in 1..=pairs {
         parties += &format!(
-            "  {}: {{impl: $under_test, nat: port-restricted-cone}}\n  {}: {{impl: $peer, nat: port-restricted-cone}}\n",
+            "  {}: {{impl: $under_test, nat: port-restricted-cone}}\n  {}: {{impl: $peer, nat: port-restricted-cone, devices: {devices}}}\n",
             name(k, "caller"),
             name(k, "callee")
         );
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn scaling_scenario_parses_and_expands_to_one_run_with_every_party() {
-        let sc = scaling_scenario(3, Duration::from_secs(60), Duration::from_secs(600)).unwrap();
+        let sc = scaling_scenario(3, 1, Duration::from_secs(60), Duration::from_secs(600)).unwrap();
         assert_eq!(sc.deadline(), Duration::from_secs(660));
         let spec = scaling_run(sc, &impl_catalog::registry()).unwrap();
         let names: Vec<_> = spec.parties.iter().map(|p| p.name.as_str()).collect();
