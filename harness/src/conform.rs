@@ -50,13 +50,12 @@ impl std::fmt::Display for InputError {
 impl std::error::Error for InputError {}
 
 /// The runs a selection expands to, sorted by id. It holds run ids, not specs: a worker rebuilds a run's
-/// [`RunSpec`] from its id when it takes the run ([`Plan::spec`], the path `replay` takes too), so
-/// the plan of a matrix costs about a hundred bytes per run.
+/// [`RunSpec`] from its id when it takes the run ([`Plan::spec`], the path `replay` takes too). The ids
+/// are front-coded ([`Ids`]), so the plan of a matrix costs a few tens of bytes per run.
 #[derive(Clone, Debug)]
 pub struct Plan {
     scenarios: Vec<Arc<Scenario>>,
-    /// (index into `scenarios`, run id), sorted by id.
-    runs: Vec<(usize, String)>,
+    runs: Ids,
     profiles: BTreeMap<String, crate::net::NatProfile>,
 }
 
@@ -68,23 +67,87 @@ impl Plan {
 
     /// True when the selection (or shard) is empty.
     pub fn is_empty(&self) -> bool {
-        self.runs.is_empty()
+        self.runs.len() == 0
     }
 
-    /// The id of run `i` (0-based, id order).
-    pub fn id(&self, i: usize) -> &str {
-        &self.runs[i].1
+    /// The id of run `i` (0-based, id order). Panics when `i` is out of range.
+    pub fn id(&self, i: usize) -> String {
+        self.runs.get(i)
     }
 
     /// The spec of run `i`, rebuilt from its id. Panics when `i` is out of range.
     pub fn spec(&self, i: usize) -> RunSpec {
-        let (sc, id) = &self.runs[i];
-        spec_for(&self.scenarios[*sc], id, &self.profiles).expect("planned ids are well formed")
+        let sc = &self.scenarios[self.runs.scenario[i] as usize];
+        spec_for(sc, &self.runs.get(i), &self.profiles).expect("planned ids are well formed")
     }
 
     /// Every spec, in id order (for callers that want them all at once).
     pub fn specs(&self) -> Vec<RunSpec> {
         (0..self.len()).map(|i| self.spec(i)).collect()
+    }
+}
+
+/// Every this many ids, one is stored whole, so reading an id decodes at most this many.
+const ID_BLOCK: usize = 16;
+
+/// Run ids in id order, front-coded: each is stored as the number of leading bytes it shares with the
+/// one before (2 bytes), the length of the rest (2 bytes) and the rest; every [`ID_BLOCK`]-th id is
+/// stored whole. A matrix's sorted ids share long prefixes (scenario, pairing), so this costs tens of
+/// bytes per run where a `String` each cost about two hundred.
+#[derive(Clone, Debug, Default)]
+struct Ids {
+    bytes: Vec<u8>,
+    /// Offset in `bytes` of each block's first (whole) id.
+    blocks: Vec<u32>,
+    /// Each run's scenario (index into [`Plan::scenarios`]).
+    scenario: Vec<u32>,
+    last: String,
+}
+
+impl Ids {
+    fn len(&self) -> usize {
+        self.scenario.len()
+    }
+
+    /// Appends `id` of scenario `scenario`; ids must come in increasing order (checked in debug builds).
+    fn push(&mut self, scenario: usize, id: &str) {
+        debug_assert!(self.last.as_str() < id || self.scenario.is_empty(), "ids in order");
+        let mut shared = 0;
+        if self.len() % ID_BLOCK == 0 {
+            self.blocks
+                .push(u32::try_from(self.bytes.len()).expect("under 4 GiB of ids"));
+        } else {
+            shared = self.last.bytes().zip(id.bytes()).take_while(|(a, b)| a == b).count();
+            while !id.is_char_boundary(shared) {
+                shared -= 1;
+            }
+        }
+        let rest = &id.as_bytes()[shared..];
+        let n = |v: usize| u16::try_from(v).expect("a run id is shorter than 64 KiB").to_le_bytes();
+        self.bytes.extend_from_slice(&n(shared));
+        self.bytes.extend_from_slice(&n(rest.len()));
+        self.bytes.extend_from_slice(rest);
+        self.scenario
+            .push(u32::try_from(scenario).expect("fewer than 2^32 scenarios"));
+        self.last.clear();
+        self.last.push_str(id);
+    }
+
+    /// Id `i`. Panics when out of range.
+    fn get(&self, i: usize) -> String {
+        assert!(i < self.len(), "run {i} of {}", self.len());
+        let block = i / ID_BLOCK;
+        let mut pos = self.blocks[block] as usize;
+        let mut id = String::new();
+        for _ in block * ID_BLOCK..=i {
+            let word = |p: usize| u16::from_le_bytes([self.bytes[p], self.bytes[p + 1]]) as usize;
+            let (shared, len) = (word(pos), word(pos + 2));
+            pos += 4;
+            id.truncate(shared);
+            id.push_str(std::str::from_utf8(&self.bytes[pos..pos + len]).expect("stored from a str"));
+            pos += len;
+        }
+        id
     }
 }
 
@@ -170,8 +233,12 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
             sel.seeds.clone()
         },
     };
+    // A run id starts with its scenario's id and a `/`: scenarios in that order, each expanding to its
+    // runs in id order, give every id in order without sorting the whole matrix in memory.
+    chosen.sort_by(|a, b| format!("{}/", a.id).cmp(&format!("{}/", b.id)));
     let scenarios: Vec<Arc<Scenario>> = chosen.into_iter().map(Arc::new).collect();
-    let mut runs: Vec<(usize, String)> = Vec::new();
+    let mut runs = Ids::default();
+    let mut index = 0;
     for (k, sc) in scenarios.iter().enumerate() {
         let mut specs = expand(sc, &m);
         for r in &specs {
@@ -195,17 +262,13 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
                     })
             });
         }
-        runs.extend(specs.into_iter().map(|r| (k, r.id)));
-    }
-    runs.sort_by(|a, b| a.1.cmp(&b.1));
-    runs.dedup_by(|a, b| a.1 == b.1);
-    if let Some((i, n)) = sel.shard {
-        runs = runs
-            .into_iter()
-            .enumerate()
-            .filter(|(k, _)| k % n == i - 1)
-            .map(|(_, r)| r)
-            .collect();
+        for r in specs {
+            // Shard i/n takes every n-th run of the whole matrix, counting from its (i-1)-th.
+            if sel.shard.is_none_or(|(i, n)| index % n == i - 1) {
+                runs.push(k, &r.id);
+            }
+            index += 1;
+        }
     }
     tracing::info!(
         scenarios = scenarios.len(),
@@ -557,4 +620,36 @@ pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, std::i
         w.push(run)?;
     }
     Ok(w.finish()?.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Ids, ID_BLOCK};
+
+    #[test]
+    fn front_coded_ids_read_back_exactly_across_blocks_and_multibyte_characters() {
+        let ids: Vec<String> = (0..3 * ID_BLOCK + 5)
+            .map(|i| {
+                format!(
+                    "jmi/caf\u{e9}-{}/reference->p\u{e9}er{}/open+open/seed-{i:03}",
+                    i / 7,
+                    i % 3
+                )
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut store = Ids::default();
+        for (k, id) in ids.iter().enumerate() {
+            store.push(k % 2, id);
+        }
+        assert_eq!(store.len(), ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(&store.get(i), id, "id {i}");
+            assert_eq!(store.scenario[i] as usize, i % 2);
+        }
+        // Shared prefixes are not stored again: far less than the ids' own bytes.
+        let whole: usize = ids.iter().map(String::len).sum();
+        assert!(store.bytes.len() * 2 < whole, "{} of {whole} bytes", store.bytes.len());
+    }
 }

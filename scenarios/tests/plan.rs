@@ -35,7 +35,7 @@ fn specs_rebuilt_from_run_ids_equal_the_expanded_ones() {
     assert_eq!(p.len(), expanded.len());
     assert!(p.len() > 100, "the default suite has {} runs over two seeds", p.len());
     for (i, (id, want)) in expanded.iter().enumerate() {
-        assert_eq!(p.id(i), id, "plan order is id order");
+        assert_eq!(&p.id(i), id, "plan order is id order");
         assert_eq!(&format!("{:?}", p.spec(i)), want, "run {id}");
     }
 }

@@ -153,7 +153,17 @@ pub fn render_html(r: &Report) -> String {
         counts.add(run);
         rows.entry(cell_key(run)).or_default().push(index_row(run));
     }
-    render_index(counts, &r.matrix.cells, &rows)
+    let keys: Vec<&CellKey> = rows.keys().collect();
+    let mut s = index_head(counts, &r.matrix.cells, &keys);
+    for (i, (key, runs)) in rows.iter().enumerate() {
+        s.push_str(&group_open(i, key));
+        for row in runs {
+            s.push_str(row);
+        }
+        s.push_str(GROUP_CLOSE);
+    }
+    s.push_str(INDEX_TAIL);
+    s
 }
 
 /// One run's row in index.html's run list (its id linking to its page).
@@ -170,13 +180,11 @@ pub(super) fn index_row(run: &RunReport) -> String {
     )
 }
 
-/// index.html from the counts, the matrix cells and each cell's run rows ([`index_row`], in run order):
-/// what a report needs of its runs, so a streamed report renders it without keeping them.
-pub(super) fn render_index(
-    counts: IndexCounts,
-    cells: &[super::Cell],
-    rows: &BTreeMap<CellKey, Vec<String>>,
-) -> String {
+/// index.html up to its run list: the counts, the matrix (each cell linking to its group, `groups`
+/// being the cells that have runs, in run-list order) and the run list's header. The groups follow
+/// ([`group_open`], the rows of [`index_row`] in run order, [`GROUP_CLOSE`]), then [`INDEX_TAIL`]: so a
+/// streamed report writes index.html without holding its rows.
+pub(super) fn index_head(counts: IndexCounts, cells: &[super::Cell], groups: &[&CellKey]) -> String {
     let mut s = head("jingle-interop report");
     let _ = writeln!(
         s,
@@ -190,7 +198,7 @@ pub(super) fn render_index(
         counts.unmet
     );
     // The cell's position names its group in the run list.
-    let group: BTreeMap<&CellKey, usize> = rows.keys().enumerate().map(|(i, k)| (k, i)).collect();
+    let group: BTreeMap<&CellKey, usize> = groups.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     // One table per NAT pair: rows = caller implementation, columns = callee implementation.
     let mut by_nat: BTreeMap<&str, Vec<&super::Cell>> = BTreeMap::new();
     for c in cells {
@@ -254,22 +262,24 @@ pub(super) fn render_index(
          replay command and, for captured runs, the ladder diagram and the capture.</p>\n<table><thead><tr>\
          <th>run</th><th>outcome</th><th>expectation</th><th>failed checks</th><th>non-strict</th></tr></thead>"
     );
-    for (i, ((caller, callee, nat), runs)) in rows.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            "<tbody id=\"cell-{i}\"><tr><th colspan=\"5\">{} → {}, {}</th></tr>",
-            esc(caller),
-            esc(callee),
-            esc(nat)
-        );
-        for row in runs {
-            s.push_str(row);
-        }
-        let _ = writeln!(s, "</tbody>");
-    }
-    s.push_str("</table>\n</body></html>\n");
     s
 }
+
+/// The opening of group `i` of index.html's run list: the runs of matrix cell `key`.
+pub(super) fn group_open(i: usize, (caller, callee, nat): &CellKey) -> String {
+    format!(
+        "<tbody id=\"cell-{i}\"><tr><th colspan=\"5\">{} → {}, {}</th></tr>\n",
+        esc(caller),
+        esc(callee),
+        esc(nat)
+    )
+}
+
+/// The end of a group of index.html's run list.
+pub(super) const GROUP_CLOSE: &str = "</tbody>\n";
+
+/// The end of index.html.
+pub(super) const INDEX_TAIL: &str = "</table>\n</body></html>\n";
 
 impl RunReport {
     /// Renders this run's page, written as `runs/RUN_DIR/index.html` next to the run's artefacts:

@@ -1,13 +1,14 @@
 //! Streams a report to its files as runs finish, so a matrix of any size is written in memory that does
 //! not grow with its runs: each run goes to disk when it arrives (report.json, report.md, junit.xml,
-//! its own page) and what is kept is the matrix cells and one short index.html row per run.
+//! its own page, its index.html row) and what is kept is the matrix cells and, per run, where its
+//! index.html row lies in a part file (12 bytes).
 //!
 //! The files are byte-identical to rendering the whole [`Report`] at once (a test holds them equal),
 //! so `report merge` and an unsharded run agree.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::{html, junit, markdown, Cell, FailOn, Matrix, RunReport, SCHEMA};
@@ -23,7 +24,11 @@ pub struct ReportWriter {
     md_runs: BufWriter<File>,
     junit_cases: BufWriter<File>,
     cells: BTreeMap<html::CellKey, Cell>,
-    rows: BTreeMap<html::CellKey, Vec<String>>,
+    /// index.html's run rows in arrival order; grouped by cell only when index.html is written.
+    rows: BufWriter<File>,
+    rows_len: u64,
+    /// Per cell, (offset, length) of its rows in the rows part file, in run order.
+    row_refs: BTreeMap<html::CellKey, Vec<(u64, u32)>>,
     counts: html::IndexCounts,
     junit_failures: usize,
     summary: Summary,
@@ -93,7 +98,9 @@ impl ReportWriter {
             junit_cases: create(&dir.join("junit.xml.part"))?,
             dir: dir.to_path_buf(),
             cells: BTreeMap::new(),
-            rows: BTreeMap::new(),
+            rows: create(&dir.join("index.html.part"))?,
+            rows_len: 0,
+            row_refs: BTreeMap::new(),
             counts: html::IndexCounts::default(),
             junit_failures: 0,
             summary: Summary::default(),
@@ -150,7 +157,13 @@ impl ReportWriter {
         cell.runs += 1;
         cell.connected += usize::from(run.outcome == "connected");
         cell.must_failed += must_failed;
-        self.rows.entry(key).or_default().push(html::index_row(run));
+        let row = html::index_row(run);
+        self.rows
+            .write_all(row.as_bytes())
+            .map_err(at(&self.dir.join("index.html")))?;
+        let len = u32::try_from(row.len()).expect("an index row is short");
+        self.row_refs.entry(key).or_default().push((self.rows_len, len));
+        self.rows_len += u64::from(len);
         self.counts.add(run);
         let s = &mut self.summary;
         s.harness_errors += usize::from(run.outcome == "harness-error");
@@ -201,8 +214,32 @@ impl ReportWriter {
         )?;
         self.written.push(ju);
 
+        // index.html: the rows went to a part file in run order; each cell's group is read back from
+        // where its rows lie.
         let index = self.dir.join("index.html");
-        std::fs::write(&index, html::render_index(self.counts, cells, &self.rows)).map_err(at(&index))?;
+        let rows_part = self.dir.join("index.html.part");
+        self.rows.flush().map_err(at(&rows_part))?;
+        drop(self.rows);
+        let mut rows = File::open(&rows_part).map_err(at(&rows_part))?;
+        let mut out = create(&index)?;
+        let keys: Vec<&html::CellKey> = self.row_refs.keys().collect();
+        out.write_all(html::index_head(self.counts, cells, &keys).as_bytes())
+            .map_err(at(&index))?;
+        let mut buf = Vec::new();
+        for (i, (key, refs)) in self.row_refs.iter().enumerate() {
+            out.write_all(html::group_open(i, key).as_bytes()).map_err(at(&index))?;
+            for &(offset, len) in refs {
+                buf.resize(len as usize, 0);
+                rows.seek(SeekFrom::Start(offset)).map_err(at(&rows_part))?;
+                rows.read_exact(&mut buf).map_err(at(&rows_part))?;
+                out.write_all(&buf).map_err(at(&index))?;
+            }
+            out.write_all(html::GROUP_CLOSE.as_bytes()).map_err(at(&index))?;
+        }
+        out.write_all(html::INDEX_TAIL.as_bytes()).map_err(at(&index))?;
+        out.flush().map_err(at(&index))?;
+        drop(rows);
+        std::fs::remove_file(&rows_part).map_err(at(&rows_part))?;
         self.written.push(index);
         Ok((self.written, self.summary))
     }
