@@ -31,6 +31,11 @@ pub struct Ics {
     pub turn_transports: Vec<String>,
     /// Can perform an ICE restart.
     pub ice_restart: bool,
+    /// Draws its STUN transaction ids from a generator the harness cannot seed (rtc-ice's thread RNG),
+    /// so they differ between identical runs: the trace hash of a run with such an implementation
+    /// masks them ([`crate::trace::Trace::mask_stun_transaction_ids`]) and the report says so.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unseeded_stun_transaction_ids: bool,
 }
 
 /// Everything an endpoint is created with. Addresses are the host's own; it learns STUN/TURN servers

@@ -450,7 +450,13 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         turn_streams: Default::default(),
         party_ifaces: vec![1; spec.parties.len()],
         slots,
-        trace: Trace::default(),
+        trace: Trace {
+            mask_stun_transaction_ids: parties
+                .iter()
+                .flat_map(|p: &PartyInfo| &p.devices)
+                .any(|d| d.ics.unseeded_stun_transaction_ids),
+            ..Trace::default()
+        },
         legs,
         media,
         seed: spec.seed,

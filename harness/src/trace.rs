@@ -4,6 +4,7 @@
 //! (`caller`), the outside of its NAT (`caller/nat`), a server (`stun`, `xmpp`). The judge reads only
 //! this, plus the scenario.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
@@ -11,6 +12,7 @@ use bytes::Bytes;
 use minidom::Element;
 use sha2::{Digest, Sha256};
 
+use crate::stun::attr_type;
 use crate::time::SimTime;
 
 /// An observation point's name (`caller`, `caller/nat`, `turn`): shared, so recording a hop costs a
@@ -129,6 +131,10 @@ pub struct TraceEvent {
 pub struct Trace {
     /// Events in the order they happened (time order; same-time events in processing order).
     pub events: Vec<TraceEvent>,
+    /// Set when an implementation in the run draws STUN transaction ids from a generator nobody can
+    /// seed ([`crate::endpoint::Ics::unseeded_stun_transaction_ids`]): the hash then masks them (see
+    /// [`Trace::hash`]).
+    pub mask_stun_transaction_ids: bool,
 }
 
 /// Lower-case hex of `b` appended to `out`.
@@ -302,9 +308,10 @@ impl Trace {
         // Fields are staged in one reused buffer: SHA-256 absorbs one large update faster than many
         // small ones.
         let mut buf: Vec<u8> = Vec::with_capacity(2048);
+        let mut mask = self.mask_stun_transaction_ids.then(StunMask::default);
         for e in &self.events {
             buf.clear();
-            canonical_record(&mut buf, e);
+            canonical_record(&mut buf, e, mask.as_mut());
             h.update(&buf);
         }
         hex(&h.finalize())
@@ -352,8 +359,66 @@ fn put_element(buf: &mut Vec<u8>, el: &Element) {
     buf.push(b'>');
 }
 
-/// Appends the canonical binary record of `e` (see [`Trace::hash`]).
-fn canonical_record(buf: &mut Vec<u8>, e: &TraceEvent) {
+/// Masks STUN transaction ids for the hash of a run whose implementation draws them unseeded: each id
+/// becomes the order of its first appearance in the run, and the MESSAGE-INTEGRITY,
+/// MESSAGE-INTEGRITY-SHA256 and FINGERPRINT values (computed over the id) are zeroed, in STUN messages
+/// on the wire and in those carried inside TURN (the DATA of Send/Data indications, ChannelData).
+#[derive(Default)]
+struct StunMask {
+    ids: HashMap<[u8; 12], u32>,
+}
+
+impl StunMask {
+    /// `payload` with its STUN messages masked, or unchanged (borrowed) when it holds none.
+    fn apply<'a>(&mut self, payload: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        let mut out = payload.to_vec();
+        if self.mask(&mut out) {
+            std::borrow::Cow::Owned(out)
+        } else {
+            std::borrow::Cow::Borrowed(payload)
+        }
+    }
+
+    /// Masks in place; true when something was masked.
+    fn mask(&mut self, b: &mut [u8]) -> bool {
+        match b.first() {
+            Some(0..=3) if b.len() >= 20 && b[4..8] == crate::stun::MAGIC_COOKIE.to_be_bytes() => {
+                let n = self.ids.len() as u32;
+                let id: [u8; 12] = b[8..20].try_into().expect("12 bytes");
+                let ord = *self.ids.entry(id).or_insert(n);
+                b[8..20].fill(0);
+                b[8..12].copy_from_slice(&ord.to_be_bytes());
+                let mut at = 20;
+                while at + 4 <= b.len() {
+                    let typ = u16::from_be_bytes([b[at], b[at + 1]]);
+                    let len = u16::from_be_bytes([b[at + 2], b[at + 3]]) as usize;
+                    let (start, end) = (at + 4, (at + 4 + len).min(b.len()));
+                    match typ {
+                        attr_type::MESSAGE_INTEGRITY | attr_type::MESSAGE_INTEGRITY_SHA256 | attr_type::FINGERPRINT => {
+                            b[start..end].fill(0)
+                        }
+                        attr_type::DATA => {
+                            self.mask(&mut b[start..end]);
+                        }
+                        _ => {}
+                    }
+                    at = start + len.div_ceil(4) * 4;
+                }
+                true
+            }
+            Some(0x40..=0x7F) if b.len() > 4 => self.mask(&mut b[4..]),
+            _ => false,
+        }
+    }
+}
+
+/// Appends the canonical binary record of `e` (see [`Trace::hash`]), its payloads masked by `mask`
+/// when given.
+fn canonical_record(buf: &mut Vec<u8>, e: &TraceEvent, mut mask: Option<&mut StunMask>) {
+    let mut payload_of = |p: &[u8], buf: &mut Vec<u8>| match mask.as_deref_mut() {
+        Some(m) => put_bytes(buf, &m.apply(p)),
+        None => put_bytes(buf, p),
+    };
     buf.extend_from_slice(&(e.index as u64).to_be_bytes());
     buf.extend_from_slice(&e.time.as_micros().to_be_bytes());
     let dir_byte = |d: &Dir| if *d == Dir::Tx { b'T' } else { b'R' };
@@ -370,7 +435,7 @@ fn canonical_record(buf: &mut Vec<u8>, e: &TraceEvent) {
             buf.push(dir_byte(dir));
             put_addr(buf, src);
             put_addr(buf, dst);
-            put_bytes(buf, payload);
+            payload_of(payload, buf);
         }
         TraceKind::Segment {
             point,
@@ -385,7 +450,7 @@ fn canonical_record(buf: &mut Vec<u8>, e: &TraceEvent) {
             buf.push(dir_byte(dir));
             put_addr(buf, src);
             put_addr(buf, dst);
-            put_bytes(buf, payload);
+            payload_of(payload, buf);
         }
         TraceKind::Dropped {
             point,
@@ -399,7 +464,7 @@ fn canonical_record(buf: &mut Vec<u8>, e: &TraceEvent) {
             put_addr(buf, src);
             put_addr(buf, dst);
             put_bytes(buf, reason.as_bytes());
-            put_bytes(buf, payload);
+            payload_of(payload, buf);
         }
         TraceKind::Stanza {
             party,

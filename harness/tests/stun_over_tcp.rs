@@ -78,6 +78,7 @@ fn binding_over_tcp_reflects_the_nat_mapping() {
                     renomination: "none".into(),
                     turn_transports: vec![],
                     ice_restart: false,
+                    unseeded_stun_transaction_ids: false,
                 },
                 local: SocketAddr::new(cfg.interfaces[0], 45000),
                 out: VecDeque::new(),

@@ -617,3 +617,38 @@ fn a_recorded_fault_fails_no_fault() {
     assert_eq!(v, Verdict::Fail);
     assert_eq!(detail, "callee: external process failed: exited with exit status: 3");
 }
+
+#[test]
+fn a_crossing_session_initiate_acked_instead_of_tie_break_fails_iq_error_conditions() {
+    let mut out = run_id("jingle/both-initiate/reference->reference/port-restricted-cone+port-restricted-cone/seed-1");
+    let ok = check(&out, "jingle.iq-error-conditions");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    // The side whose initiate had the lower sid acks the higher one instead of refusing it.
+    let mut edited = 0;
+    for e in &mut out.trace.events {
+        if let TraceKind::Stanza {
+            dir: Dir::Tx, element, ..
+        } = &mut e.kind
+        {
+            let tie_break = element
+                .get_child("error", ns::CLIENT)
+                .is_some_and(|x| x.has_child("tie-break", "urn:xmpp:jingle:errors:1"));
+            if tie_break {
+                use harness::xml::BuilderExt;
+                *element = harness::xml::el("iq", ns::CLIENT)
+                    .a("type", "result")
+                    .a_opt("id", element.attr("id"))
+                    .a_opt("to", element.attr("to"))
+                    .build();
+                edited += 1;
+            }
+        }
+    }
+    assert_eq!(edited, 1, "one tie-break in the run");
+    let (v, detail) = verdict(&out, "jingle.iq-error-conditions");
+    assert_eq!(v, Verdict::Fail);
+    assert!(
+        detail.contains("with an IQ result; XEP-0166 §8 wants conflict + <tie-break/>"),
+        "{detail}"
+    );
+}

@@ -117,6 +117,39 @@ pub fn controlling_nominates(ctx: &Ctx) -> CheckResult {
     }
 }
 
+/// When `controlled` first accepted (answered with success) a NOMINATION (0xC001 or 0x0030) of a
+/// pair other than `pair` after trace index `since`, renomination having been negotiated.
+fn renominated_at(
+    ctx: &Ctx,
+    controlled: &str,
+    pair: (SocketAddr, SocketAddr),
+    since: usize,
+) -> Option<crate::time::SimTime> {
+    if !super::renomination::peer_offered(ctx, &ctx.controlling) {
+        return None;
+    }
+    ctx.wire
+        .stun
+        .iter()
+        .filter(|s| {
+            s.party == controlled
+                && s.dir == Dir::Rx
+                && s.index > since
+                && s.msg.class == Class::Request
+                && (s.dst, s.src) != pair
+                && (s.msg.has(attr_type::NOMINATION_LEGACY) || s.msg.has(attr_type::NOMINATION_RENOMINATION2))
+        })
+        .find(|s| {
+            ctx.wire.stun.iter().any(|r| {
+                r.party == controlled
+                    && r.dir == Dir::Tx
+                    && r.msg.class == Class::Success
+                    && r.msg.transaction_id == s.msg.transaction_id
+            })
+        })
+        .map(|s| s.time)
+}
+
 /// See [`CONTROLLED_USES_NOMINATED`].
 pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
     let d = &CONTROLLED_USES_NOMINATED;
@@ -171,7 +204,13 @@ pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
         );
     }
     let cutoff = n.time.as_millis() + SWITCH_GRACE_MS;
-    let after: Vec<_> = sent.iter().filter(|r| r.time.as_millis() >= cutoff).collect();
+    // Under negotiated renomination a later NOMINATION of another pair moves the media; this check
+    // covers the time before it, ice.renomination.controlled-follows-highest the time after.
+    let until = renominated_at(ctx, controlled, (local, remote), arrived);
+    let after: Vec<_> = sent
+        .iter()
+        .filter(|r| r.time.as_millis() >= cutoff && until.is_none_or(|u| r.time < u))
+        .collect();
     if let Some(bad) = after.iter().find(|r| (r.src, r.dst) != (local, remote)) {
         return result(
             d,

@@ -368,3 +368,234 @@ pub fn accept_within_initiate(ctx: &Ctx) -> CheckResult {
         )
     }
 }
+
+/// A Jingle IQ-set the receiver's state cannot take is answered with the error XEP-0166 names.
+pub const IQ_ERROR_CONDITIONS: CheckDef = CheckDef {
+    id: "jingle.iq-error-conditions",
+    level: Level::Must,
+    cite: "XEP-0166 §8",
+    summary: "a Jingle IQ-set for an unknown or ended session draws item-not-found + <unknown-session/>, an action \
+              the session's state does not allow draws unexpected-request + <out-of-order/>, and the higher-sid \
+              session-initiate crossing the receiver's own draws conflict + <tie-break/> (§6.7, §7.2.16)",
+};
+
+/// A Jingle session as one client stream saw it.
+struct StreamSession {
+    /// This stream sent the session-initiate.
+    initiator: bool,
+    /// A session-accept arrived (at the initiator).
+    accepted: bool,
+    /// This stream sent session-terminate.
+    terminated: bool,
+    /// The peer's full JID (initiator side: the session-initiate's `to`).
+    peer: String,
+    /// Initiator side: the session-initiate's IQ id, until any reply to it arrives.
+    unanswered: Option<String>,
+}
+
+/// See [`IQ_ERROR_CONDITIONS`].
+///
+/// Replays each client stream's Jingle state from the wire, in trace order: which sids it initiated,
+/// accepted, terminated, or knows from JMI. Every IQ-set delivered to it that §8 says must be refused
+/// is paired with the stream's reply to that IQ id. The stanza condition and the Jingle condition must
+/// both match; the error type is not judged (XEP-0166 gives none for out-of-order). A transport-info
+/// or session-accept for a sid known only from JMI may draw out-of-order or unknown-session: no
+/// Jingle session exists yet, but the id is not unknown either.
+pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use crate::trace::TraceKind;
+    use crate::xml::{bare, ns};
+
+    let d = &IQ_ERROR_CONDITIONS;
+    type Stream = (String, Option<u8>);
+    let events = &ctx.out.trace.events;
+    let mut sessions: BTreeMap<(Stream, String), StreamSession> = BTreeMap::new();
+    let mut jmi_ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    /// Acceptable (stanza condition, Jingle condition) pairs.
+    type Conditions = &'static [(&'static str, &'static str)];
+    // (stream, IQ id, index of the IQ-set, what it was, the conditions its error must carry).
+    let mut due: Vec<(Stream, String, usize, String, Conditions)> = Vec::new();
+    const UNKNOWN: &[(&str, &str)] = &[("item-not-found", "unknown-session")];
+    const OUT_OF_ORDER: &[(&str, &str)] = &[("unexpected-request", "out-of-order")];
+    const NO_SESSION_YET: &[(&str, &str)] = &[
+        ("unexpected-request", "out-of-order"),
+        ("item-not-found", "unknown-session"),
+    ];
+    const TIE_BREAK: &[(&str, &str)] = &[("conflict", "tie-break")];
+    let mut judged = Vec::new();
+    for e in events {
+        let TraceKind::Stanza {
+            party,
+            device,
+            dir,
+            element,
+        } = &e.kind
+        else {
+            continue;
+        };
+        let stream: Stream = (party.clone(), *device);
+        if let Some(x) = element.children().find(|c| c.ns() == ns::JMI) {
+            jmi_ids
+                .entry(party.clone())
+                .or_default()
+                .insert(x.attr("id").unwrap_or("").to_string());
+            continue;
+        }
+        if element.name() != "iq" {
+            continue;
+        }
+        let id = element.attr("id").unwrap_or("").to_string();
+        let typ = element.attr("type").unwrap_or("");
+        if matches!(typ, "result" | "error") {
+            if *dir == Dir::Rx {
+                // A reply to this stream's own session-initiate: the crossing window is over.
+                for ((st, _), s) in sessions.iter_mut() {
+                    if *st == stream && s.unanswered.as_deref() == Some(id.as_str()) {
+                        s.unanswered = None;
+                    }
+                }
+                continue;
+            }
+            let Some(pos) = due.iter().position(|(st, i, ..)| *st == stream && *i == id) else {
+                continue;
+            };
+            let (_, _, at, what, expected) = due.remove(pos);
+            let err = element.get_child("error", ns::CLIENT);
+            let got = (
+                err.and_then(|x| x.children().find(|c| c.ns() == ns::STANZAS && c.name() != "text"))
+                    .map(|c| c.name()),
+                err.and_then(|x| x.children().find(|c| c.ns() == ns::JINGLE_ERRORS))
+                    .map(|c| c.name()),
+            );
+            if !expected.iter().any(|(s, j)| got == (Some(*s), Some(*j))) {
+                let shown = match got {
+                    (None, _) => format!("an IQ {typ}"),
+                    (Some(s), None) => format!("{s} without a Jingle condition"),
+                    (Some(s), Some(j)) => format!("{s} + <{j}/>"),
+                };
+                let want: Vec<String> = expected.iter().map(|(s, j)| format!("{s} + <{j}/>")).collect();
+                return result(
+                    d,
+                    Verdict::Fail,
+                    format!(
+                        "{} answered {what} with {shown}; XEP-0166 §8 wants {}",
+                        crate::trace::stream_label(party, *device),
+                        want.join(" or ")
+                    ),
+                    vec![at, e.index],
+                );
+            }
+            judged.push((at, e.index));
+            continue;
+        }
+        let Some(j) = element.get_child("jingle", ns::JINGLE).filter(|_| typ == "set") else {
+            continue;
+        };
+        let action = j.attr("action").unwrap_or("");
+        let sid = j.attr("sid").unwrap_or("").to_string();
+        let key = (stream.clone(), sid.clone());
+        if *dir == Dir::Tx {
+            match action {
+                "session-initiate" => {
+                    sessions.insert(
+                        key,
+                        StreamSession {
+                            initiator: true,
+                            accepted: false,
+                            terminated: false,
+                            peer: element.attr("to").unwrap_or("").to_string(),
+                            unanswered: Some(id),
+                        },
+                    );
+                }
+                "session-terminate" => {
+                    if let Some(s) = sessions.get_mut(&key) {
+                        s.terminated = true;
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        let from = element.attr("from").unwrap_or("");
+        let me = element.attr("to").unwrap_or("");
+        let what = format!("the {action} for {sid} (IQ {id})");
+        let expected: Option<Conditions> = match (action, sessions.get(&key)) {
+            ("session-initiate", s) => {
+                // The stream's own unanswered session-initiate to the same account, if any.
+                let crossing = sessions.iter().find(|((st, _), s)| {
+                    *st == stream
+                        && s.initiator
+                        && !s.terminated
+                        && s.unanswered.is_some()
+                        && bare(&s.peer) == bare(from)
+                });
+                match (crossing, s) {
+                    (Some(((_, ours), _)), _) => {
+                        let theirs_wins = sid < *ours || (sid == *ours && from < me);
+                        (!theirs_wins).then_some(TIE_BREAK)
+                    }
+                    (None, Some(s)) if !s.terminated => Some(OUT_OF_ORDER),
+                    _ => None,
+                }
+            }
+            (_, Some(s)) if s.terminated => Some(UNKNOWN),
+            (_, None) if jmi_ids.get(party).is_some_and(|ids| ids.contains(&sid)) => Some(NO_SESSION_YET),
+            (_, None) => Some(UNKNOWN),
+            ("session-accept", Some(s)) if !s.initiator || s.accepted => Some(OUT_OF_ORDER),
+            _ => None,
+        };
+        match action {
+            "session-initiate" if expected.is_none() && sessions.get(&key).is_none_or(|s| s.terminated) => {
+                sessions.insert(
+                    key,
+                    StreamSession {
+                        initiator: false,
+                        accepted: false,
+                        terminated: false,
+                        peer: from.to_string(),
+                        unanswered: None,
+                    },
+                );
+            }
+            "session-accept" if expected.is_none() => {
+                if let Some(s) = sessions.get_mut(&key) {
+                    s.accepted = true;
+                }
+            }
+            _ => {}
+        }
+        if let Some(x) = expected {
+            due.push((stream, id, e.index, what, x));
+        }
+    }
+    if let Some((stream, _, at, what, _)) = due.first() {
+        return result(
+            d,
+            Verdict::Fail,
+            format!(
+                "{} never answered {what}, which XEP-0166 §8 says must draw an error",
+                crate::trace::stream_label(&stream.0, stream.1)
+            ),
+            vec![*at],
+        );
+    }
+    if judged.is_empty() {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "no Jingle IQ-set arrived that XEP-0166 §8 says must be refused".into(),
+            vec![],
+        );
+    }
+    result(
+        d,
+        Verdict::Pass,
+        format!(
+            "{} Jingle IQ-sets that had to be refused drew the right error",
+            judged.len()
+        ),
+        judged.into_iter().flat_map(|(a, b)| [a, b]).collect(),
+    )
+}

@@ -388,9 +388,13 @@ impl RunReport {
             "trace",
             "",
             format!(
-                "{} events, SHA-256 <code>{}</code>",
+                "{} events, SHA-256 <code>{}</code>{}",
                 run.trace_events,
-                esc(&run.trace_hash)
+                esc(&run.trace_hash),
+                run.trace_hash_masks
+                    .as_deref()
+                    .map(|m| format!("; the hash masks {}", esc(m)))
+                    .unwrap_or_default()
             ),
         );
         if let Some(err) = &run.error {

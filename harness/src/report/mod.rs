@@ -113,6 +113,10 @@ pub struct RunReport {
     pub expectation: Expectation,
     /// SHA-256 of the canonical trace.
     pub trace_hash: String,
+    /// What the hash leaves out, when an implementation in the run is not deterministic in full
+    /// (rtc-ice's unseedable STUN transaction ids); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_hash_masks: Option<String>,
     /// Number of trace events.
     pub trace_events: usize,
     /// Command that re-runs exactly this run.
@@ -234,6 +238,7 @@ pub fn harness_error_report(spec: &RunSpec, error: String) -> RunReport {
             ..Default::default()
         },
         trace_hash: String::new(),
+        trace_hash_masks: None,
         trace_events: 0,
         replay: replay_command(&spec.id),
         error: Some(error),
@@ -371,6 +376,12 @@ pub fn judge(out: &RunOutput) -> RunReport {
             unmet,
         },
         trace_hash: out.trace.hash(),
+        trace_hash_masks: out.trace.mask_stun_transaction_ids.then(|| {
+            "STUN transaction ids (as their order of first appearance) and the MESSAGE-INTEGRITY and \
+             FINGERPRINT values over them: an implementation in this run draws them from a generator \
+             nobody can seed"
+                .to_string()
+        }),
         trace_events: out.trace.events.len(),
         replay: replay_command(&spec.id),
         error: None,
@@ -462,6 +473,7 @@ mod tests {
             checks: vec![],
             expectation: Expectation::default(),
             trace_hash: hash.into(),
+            trace_hash_masks: None,
             trace_events: 1,
             replay: replay_command(id),
             error: None,

@@ -90,7 +90,8 @@ pub fn profiles() -> Vec<Profile> {
         .collect()
 }
 
-/// Every built-in implementation, in the order reports list them: `reference`, then the profiles.
+/// Every built-in implementation, in the order reports list them: `reference`, the independent ICE
+/// stacks under its signalling (`rtc-ice`, `str0m`), then the profiles.
 pub fn registry() -> Registry {
     let mut r = Registry::new();
     r.register(ImplEntry {
@@ -98,6 +99,30 @@ pub fn registry() -> Registry {
         description: "conforming reference endpoint: JMI 0.8, Jingle RTP, ICE-UDP (RFC 8445 regular nomination), DTLS fingerprint, TURN client".into(),
         make: Box::new(|cfg| {
             Box::new(reference::ReferenceEndpoint::with_knobs(cfg, "reference", &Knobs::default()))
+        }),
+        check_knobs: Some(Knobs::check),
+    });
+    // ICE stacks nobody here wrote, under the reference signalling; the scenario's knobs shape the
+    // signalling only.
+    r.register(ImplEntry {
+        name: impl_rtc_ice::NAME.into(),
+        description: format!(
+            "{} (webrtc-rs) as the ICE agent under the reference signalling: regular nomination only, the controlled side keeps the first nomination, all pairs checked on a 200 ms tick, Failed after 30 s",
+            impl_rtc_ice::STACK_VERSION
+        ),
+        make: Box::new(|cfg| {
+            Box::new(reference::ReferenceEndpoint::with_driver(cfg, impl_rtc_ice::ics(), impl_rtc_ice::factory))
+        }),
+        check_knobs: Some(Knobs::check),
+    });
+    r.register(ImplEntry {
+        name: impl_str0m::NAME.into(),
+        description: format!(
+            "{} as the ICE agent under the reference signalling: nominates with USE-CANDIDATE on every check and moves to a better pair, Ta 50 ms, no Failed state",
+            impl_str0m::STACK_VERSION
+        ),
+        make: Box::new(|cfg| {
+            Box::new(reference::ReferenceEndpoint::with_driver(cfg, impl_str0m::ics(), impl_str0m::factory))
         }),
         check_knobs: Some(Knobs::check),
     });

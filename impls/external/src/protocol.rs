@@ -269,6 +269,7 @@ impl IcsDecl {
             renomination,
             turn_transports,
             ice_restart: self.ice_restart.unwrap_or(false),
+            unseeded_stun_transaction_ids: false,
         })
     }
 }

@@ -54,7 +54,8 @@ pub enum StartChecksAt {
 /// and scenarios as `name: value` (impls/profiles/README.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Knobs {
-    /// `nomination`: how nominations are marked (`use-candidate`, `c001-always`, `c001-negotiated`).
+    /// `nomination`: how nominations are marked and whether the agent renominates (`use-candidate`,
+    /// `c001-always`, `c001-negotiated`, `aggressive`, `renomination2`, `renomination2-always`).
     pub nomination: ice::Nomination,
     /// `accept-c001-as-use-candidate`: take an un-negotiated 0xC001 NOMINATION as a nomination.
     pub accept_c001_as_use_candidate: bool,
@@ -196,10 +197,13 @@ impl Knobs {
                     "c001-always" => ice::Nomination::C001Always,
                     "c001-negotiated" => ice::Nomination::C001Negotiated,
                     "aggressive" => ice::Nomination::Aggressive,
+                    "renomination2" => ice::Nomination::Renomination2,
+                    "renomination2-always" => ice::Nomination::Renomination2Always,
                     _ => {
                         return Err(format!(
-                    "knob `nomination` takes use-candidate, c001-always, c001-negotiated or aggressive, not `{value}`"
-                ))
+                            "knob `nomination` takes use-candidate, c001-always, c001-negotiated, aggressive, \
+                             renomination2 or renomination2-always, not `{value}`"
+                        ))
                     }
                 }
             }
@@ -349,6 +353,13 @@ mod tests {
         assert!(k.apply("check-max-sends", "0").is_err());
         assert!(k.apply("ta-ms", "-5").is_err());
         assert!(k.apply("no-such-knob", "true").is_err());
+        for (v, n) in [
+            ("renomination2", ice::Nomination::Renomination2),
+            ("renomination2-always", ice::Nomination::Renomination2Always),
+        ] {
+            k.apply("nomination", v).unwrap();
+            assert_eq!(k.ice_config().nomination, n);
+        }
     }
 
     #[test]

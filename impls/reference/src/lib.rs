@@ -28,7 +28,7 @@ use minidom::Element;
 use xmpp_parsers::jingle::{Action, Creator, Reason};
 use xmpp_parsers::jingle_dtls_srtp::Setup;
 
-use ice::{Candidate, CandidateType, IceAgent, IceConfig, IceEvent, Role};
+use ice::{Candidate, CandidateType, DriverEvent, DriverFactory, DriverState, IceConfig, IceDriver, Role};
 use turn::{TurnClient, TurnEvent, TurnService, TurnTransport};
 
 /// Interval between RTP packets on the selected pair: a few per second proves media flows without
@@ -74,7 +74,7 @@ struct Call {
     peer_full: Option<String>,
     media: Vec<String>,
     state: CallState,
-    ice: Option<IceAgent>,
+    ice: Option<Box<dyn IceDriver>>,
     /// The session-initiate / session-accept is due but gathering is not done: send it once it is.
     waiting_for_gathering: bool,
     /// Media on the selected pair, once ICE selected one.
@@ -92,6 +92,18 @@ struct Call {
 }
 
 impl Call {
+    /// The Jingle session exists: this side sent or received its session-initiate (the ICE agent
+    /// is made then). Before that the sid is at most a JMI id.
+    fn jingle_started(&self) -> bool {
+        self.ice.is_some()
+    }
+
+    /// This side's own session-initiate to `peer`'s account is out and unanswered: a
+    /// session-initiate from `peer` now crosses it (XEP-0166 §7.2.16).
+    fn crosses(&self, peer: &str) -> bool {
+        self.side == Side::Initiator && self.state == CallState::Pending && self.peer_bare == bare(peer)
+    }
+
     fn new(
         sid: String,
         side: Side,
@@ -160,6 +172,8 @@ pub struct ReferenceEndpoint {
     cfg: EndpointConfig,
     rng: SimRng,
     ice_cfg: IceConfig,
+    /// Makes each call's ICE agent: the reference agent unless another stack was plugged in.
+    driver: DriverFactory,
     out: VecDeque<Output>,
     started: bool,
     seq: u32,
@@ -198,6 +212,7 @@ pub fn ics() -> Ics {
         renomination: "none".into(),
         turn_transports: vec!["udp".into(), "tcp".into(), "tls".into()],
         ice_restart: false,
+        unseeded_stun_transaction_ids: false,
     }
 }
 
@@ -221,11 +236,28 @@ impl ReferenceEndpoint {
         ep.ics.renomination = match knobs.nomination {
             ice::Nomination::UseCandidate | ice::Nomination::Aggressive => "none",
             ice::Nomination::C001Always | ice::Nomination::C001Negotiated => "legacy-c001",
+            ice::Nomination::Renomination2 | ice::Nomination::Renomination2Always => "renomination2",
         }
         .into();
         ep.ics.jmi = !knobs.no_jmi;
         ep.ics.trickle = knobs.trickle;
         ep.knobs = knobs;
+        ep
+    }
+
+    /// The reference signalling (JMI, Jingle, gathering, TURN, media) around another ICE stack:
+    /// `driver` makes each call's agent and `ics` says what that stack supports (its name,
+    /// renomination, restart). The scenario's knobs (`cfg.knobs`) still shape the signalling, and
+    /// `ics.jmi` and `ics.trickle` follow them; the ICE settings among them reach only the
+    /// reference agent, never `driver`'s stack.
+    pub fn with_driver(cfg: EndpointConfig, ics: Ics, driver: DriverFactory) -> ReferenceEndpoint {
+        let mut ep = Self::with_knobs(cfg, &ics.name, &Knobs::default());
+        ep.ics = Ics {
+            jmi: ep.ics.jmi,
+            trickle: ep.ics.trickle,
+            ..ics
+        };
+        ep.driver = driver;
         ep
     }
 
@@ -240,6 +272,7 @@ impl ReferenceEndpoint {
             cfg,
             rng,
             ice_cfg: IceConfig::default(),
+            driver: ice::reference_driver,
             out: VecDeque::new(),
             started: false,
             seq: 0,
@@ -497,8 +530,8 @@ impl ReferenceEndpoint {
         }
     }
 
-    fn new_agent(&mut self, role: Role) -> IceAgent {
-        let mut a = IceAgent::new(role, self.ice_cfg.clone(), self.rng.fork("ice"));
+    fn new_agent(&mut self, role: Role, now: SimTime) -> Box<dyn IceDriver> {
+        let mut a = (self.driver)(role, &self.ice_cfg, self.rng.fork("ice"), now);
         for c in self.signalable_candidates() {
             a.add_local_candidate(c);
         }
@@ -543,31 +576,36 @@ impl ReferenceEndpoint {
             _ => Creator::Initiator,
         };
         for c in fresh {
+            let Some(agent) = self.call.as_mut().and_then(|c| c.ice.as_mut()) else {
+                return;
+            };
+            // The agent's own view goes on the wire (another stack computes its own priority and
+            // foundation). It is paired before the transport-info is written, but no check can
+            // leave before this input's outputs, the transport-info first (RFC 8838 §10).
+            let index = agent.local_candidates().len();
+            agent.add_local_candidate(c);
+            let Some(c) = agent.local_candidates().get(index).cloned() else {
+                continue; // refused by the agent: nothing to signal
+            };
             let Some(call) = self.call.as_ref() else { return };
             let Some(agent) = call.ice.as_ref() else { return };
             if let (true, Some(to)) = (call.transport_sent, call.peer_full.clone()) {
                 let (u, p) = agent.local_credentials();
-                let index = agent.local_candidates().len();
                 let j = signalling::transport_info(&call.sid, &call.media, &creator, u, p, &c, index);
                 let id = self.next_id("jingle");
                 self.send(signalling::jingle_iq(&to, &id, j));
             }
-            let Some(agent) = self.call.as_mut().and_then(|c| c.ice.as_mut()) else {
-                return;
-            };
-            // Paired only after it was signalled (RFC 8838 §10).
-            agent.add_local_candidate(c);
         }
     }
 
-    fn send_initiate(&mut self, _now: SimTime) {
+    fn send_initiate(&mut self, now: SimTime) {
         if !self.gather.done && !self.knobs.trickle {
             if let Some(c) = self.call.as_mut() {
                 c.waiting_for_gathering = true;
             }
             return;
         }
-        let agent = self.new_agent(Role::Controlling);
+        let agent = self.new_agent(Role::Controlling, now);
         let (u, p) = agent.local_credentials();
         let fp = (!self.knobs.omit_fingerprint).then_some(&self.fingerprint[..]);
         let t = signalling::transport(
@@ -773,8 +811,15 @@ impl ReferenceEndpoint {
             UserAction::Hangup => {
                 let Some(call) = self.call.as_mut() else { return };
                 match call.state {
-                    CallState::Proposed => {
+                    // Proceeded: the proceed came, the session-initiate waits for gathering.
+                    CallState::Proceeded if call.side == Side::Initiator && !call.via_jmi => {
                         call.state = CallState::Ended;
+                        call.waiting_for_gathering = false;
+                        self.claim("cancelled");
+                    }
+                    CallState::Proposed | CallState::Proceeded if call.side == Side::Initiator => {
+                        call.state = CallState::Ended;
+                        call.waiting_for_gathering = false;
                         let (sid, to) = (call.sid.clone(), call.peer_bare.clone());
                         let id = self.next_id("jm-retract-");
                         self.send(signalling::jmi(
@@ -799,24 +844,30 @@ impl ReferenceEndpoint {
     /// XEP-0353 §3 has the callee's devices all ring on a propose to the bare JID; the one that
     /// answers sends proceed (or reject) to the caller's full JID, and the others learn it from the
     /// `<sent/>` copy and stop ringing without sending anything (digest §1.4; Conversations'
-    /// "answered/rejected on another device"). Everything else in a copy is another device's business.
+    /// "answered/rejected on another device"). Apart from the finish below, everything else in a copy is
+    /// another device's business.
+    ///
+    /// When two devices answer at once, both proceed and the caller takes the first: the other
+    /// device, waiting in vain for a session-initiate, stops at the copy of the finish that ends
+    /// the session (XEP-0353 §3.6): `<sent/>` from the sibling or `<received/>` from the caller.
     fn on_carbon(&mut self, m: &Element, kind: CarbonKind, inner: &Element) {
-        if kind != CarbonKind::Sent || m.attr("from") != Some(bare(&self.cfg.jid)) {
+        if m.attr("from") != Some(bare(&self.cfg.jid)) {
             return;
         }
         let Some(x) = inner.children().find(|c| c.ns() == ns::JMI) else {
             return;
         };
-        let claim = match x.name() {
-            "proceed" => "answered-elsewhere",
-            "reject" => "rejected-elsewhere",
+        let (claim, states): (&str, &[CallState]) = match (kind, x.name()) {
+            (CarbonKind::Sent, "proceed") => ("answered-elsewhere", &[CallState::Ringing]),
+            (CarbonKind::Sent, "reject") => ("rejected-elsewhere", &[CallState::Ringing]),
+            (_, "finish") => ("answered-elsewhere", &[CallState::Ringing, CallState::Proceeded]),
             _ => return,
         };
         let id = x.attr("id").unwrap_or("");
         if let Some(c) = self
             .call
             .as_mut()
-            .filter(|c| c.sid == id && c.side == Side::Responder && c.state == CallState::Ringing)
+            .filter(|c| c.sid == id && c.side == Side::Responder && states.contains(&c.state))
         {
             c.state = CallState::Ended;
             self.claim(claim);
@@ -910,8 +961,14 @@ impl ReferenceEndpoint {
                 else {
                     return;
                 };
-                // XEP-0353 §3.2: initiate to the full JID that sent proceed.
+                // XEP-0353 §3.2: initiate to the full JID that sent proceed. The first proceed
+                // takes the call; the state moves on at once (the session-initiate may still wait
+                // for gathering), so a sibling device's proceed crossing it is ignored, as
+                // Conversations does. XEP-0353 gives the caller nothing to send that device: a
+                // retract to its full JID would also reach the answering device as a carbon. It
+                // learns the call went elsewhere from the carbons of the finish (`on_carbon`).
                 c.peer_full = Some(from);
+                c.state = CallState::Proceeded;
                 self.send_initiate(now);
             }
             // A reject declines a call still proposed; once a device proceeded, a reject from another
@@ -1060,19 +1117,25 @@ impl ReferenceEndpoint {
         let sid = j.attr("sid").unwrap_or("").to_string();
         let action = j.attr("action").unwrap_or("").to_string();
         let from = iq.attr("from").unwrap_or("").to_string();
-        let known = self
-            .call
-            .as_ref()
-            .is_some_and(|c| c.sid == sid && c.state != CallState::Ended);
-        if action != "session-initiate" && !known {
-            let err = el("unknown-session", ns::JINGLE_ERRORS).build();
-            self.send(harness::xml::iq_error(iq, &me, "cancel", "item-not-found", Some(err)));
+        if let Some(e) = self.refusal(&action, &sid, &from) {
+            self.send(signalling::jingle_error(iq, &me, e));
             return;
         }
         self.send(iq_result(iq, &me));
         match action.as_str() {
             "session-initiate" => {
                 let remote = signalling::read_session(j);
+                if let Some(c) = self.call.as_mut().filter(|c| c.crosses(&from)) {
+                    // Both initiated at once and theirs has the lower sid (`refusal` let it
+                    // through): ours is overruled and theirs is handled as any incoming call
+                    // (XEP-0166 §7.2.16). The peer answers ours with conflict + tie-break, so no
+                    // session-terminate is owed for it.
+                    c.state = CallState::Ended;
+                    if let Some(a) = c.ice.as_mut() {
+                        a.close();
+                    }
+                    c.rtp = None;
+                }
                 let busy = self
                     .call
                     .as_ref()
@@ -1106,7 +1169,7 @@ impl ReferenceEndpoint {
                     self.claim("ended");
                     return;
                 }
-                let mut agent = self.new_agent(Role::Controlled);
+                let mut agent = self.new_agent(Role::Controlled, now);
                 if let (Some(u), Some(p)) = (&remote.ufrag, &remote.pwd) {
                     agent.set_remote_credentials(u, p);
                 }
@@ -1218,6 +1281,42 @@ impl ReferenceEndpoint {
         }
     }
 
+    /// The error that replaces the ack of a Jingle IQ-set `action` for `sid` from `from`, if it is
+    /// refused (XEP-0166 §8):
+    /// - a sid with no live call here → unknown-session (§6.7: also once this side terminated);
+    /// - an action the session's state does not allow → out-of-order: anything but
+    ///   session-initiate before the Jingle session exists (the sid is only known from JMI, or
+    ///   this side's own session-initiate has not gone out yet), session-initiate for a session
+    ///   that already exists or that this side proposed, session-accept at the responder, or a
+    ///   second session-accept;
+    /// - a session-initiate crossing this side's own pending one to the same peer and losing the
+    ///   tie-break (a higher sid, §7.2.16) → tie-break. The winning one is acked and handled.
+    fn refusal(&self, action: &str, sid: &str, from: &str) -> Option<signalling::JingleError> {
+        use signalling::JingleError::{OutOfOrder, TieBreak, UnknownSession};
+        let live = self.call.as_ref().filter(|c| c.state != CallState::Ended);
+        let this = live.filter(|c| c.sid == sid);
+        if action == "session-initiate" {
+            // Glare is judged first: two random sids that happen to be equal are still glare,
+            // settled by the JIDs.
+            if let Some(c) = live.filter(|c| c.crosses(from)) {
+                let theirs_wins = signalling::initiate_overrules((sid, from), (&c.sid, &self.cfg.jid));
+                return (!theirs_wins).then_some(TieBreak);
+            }
+            return this
+                .filter(|c| c.jingle_started() || c.side == Side::Initiator)
+                .map(|_| OutOfOrder);
+        }
+        let Some(c) = this else {
+            return Some(UnknownSession);
+        };
+        let out_of_order = match action {
+            _ if !c.jingle_started() => true,
+            "session-accept" => c.side == Side::Responder || c.state == CallState::Active,
+            _ => false,
+        };
+        out_of_order.then_some(OutOfOrder)
+    }
+
     /// Why a session-initiate must be refused with security-error, in Conversations' words (digest
     /// §9.6–§9.7): its media differ from the JMI propose this side proceeded with, or a content has no
     /// DTLS fingerprint.
@@ -1299,11 +1398,11 @@ impl ReferenceEndpoint {
         let mut failed = false;
         while let Some(e) = agent.poll_event() {
             match e {
-                IceEvent::State(s) => {
-                    failed |= s == ice::IceState::Failed;
+                DriverEvent::State(s) => {
+                    failed |= s == DriverState::Failed;
                     out.push(Output::Event(EndpointEvent::IceState(s.as_str().into())));
                 }
-                IceEvent::Selected { local, remote } => {
+                DriverEvent::Selected { local, remote } => {
                     out.push(Output::Event(EndpointEvent::SelectedPair { local, remote }));
                     if call.rtp.is_none() {
                         call.rtp = Some(Rtp::new(&mut self.rng, local, remote, now));

@@ -282,6 +282,46 @@ pub fn terminate_with_text(sid: &str, reason: Reason, text: Option<String>) -> J
     Jingle::new(Action::SessionTerminate, SessionId(sid.to_string())).set_reason(ReasonElement { reason, texts })
 }
 
+/// A Jingle-specific error condition (XEP-0166 §8, namespace `urn:xmpp:jingle:errors:1`) with the
+/// stanza error it rides in (RFC 6120 §8.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JingleError {
+    /// `<unknown-session/>` in `item-not-found` (cancel): the sid names no live session here, e.g.
+    /// one this side already terminated (XEP-0166 §6.7).
+    UnknownSession,
+    /// `<out-of-order/>` in `unexpected-request`: the action cannot occur in the session's current
+    /// state (e.g. session-initiate after session-accept). XEP-0166 fixes no error type; `wait`
+    /// is what Conversations sends.
+    OutOfOrder,
+    /// `<tie-break/>` in `conflict` (cancel): the request lost a tie-break (XEP-0166 §7.2.16).
+    TieBreak,
+}
+
+impl JingleError {
+    /// (error type, stanza condition, Jingle condition).
+    pub fn parts(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            JingleError::UnknownSession => ("cancel", "item-not-found", "unknown-session"),
+            JingleError::OutOfOrder => ("wait", "unexpected-request", "out-of-order"),
+            JingleError::TieBreak => ("cancel", "conflict", "tie-break"),
+        }
+    }
+}
+
+/// The IQ error answering the Jingle IQ-set `iq` with `e`, from `me`: the stanza condition first,
+/// then the Jingle condition (XEP-0166 §8, examples in §6.7 and §7.2.16).
+pub fn jingle_error(iq: &Element, me: &str, e: JingleError) -> Element {
+    let (typ, condition, jingle) = e.parts();
+    harness::xml::iq_error(iq, me, typ, condition, Some(el(jingle, ns::JINGLE_ERRORS).build()))
+}
+
+/// Whether the session-initiate `theirs` (sid, initiator JID) overrules `ours` when both parties
+/// sent one at once (XEP-0166 §7.2.16): the lower sid wins in "i;octet" order (RFC 4790 §9.3, the
+/// byte order Rust's `str` comparison is); equal sids fall back to the lower JID.
+pub fn initiate_overrules(theirs: (&str, &str), ours: (&str, &str)) -> bool {
+    theirs.0 < ours.0 || (theirs.0 == ours.0 && theirs.1 < ours.1)
+}
+
 /// What the endpoint reads from an incoming session-initiate / session-accept.
 #[derive(Clone, Debug, Default)]
 pub struct RemoteSession {

@@ -100,6 +100,18 @@ pub enum Nomination {
     /// the controlling agent sends, so the first pair that succeeds is selected. libnice's default
     /// (`NICE_NOMINATION_MODE_AGGRESSIVE`, agent/conncheck.c), as Dino and Gajim use it.
     Aggressive,
+    /// renomination2 (draft-thatcher-tsvwg-renomination-00, digest §8.1): when the peer's transport
+    /// carried `<renomination/>`, every check with USE-CANDIDATE also carries NOMINATION 0x0030
+    /// (32-bit, comprehension-required) with a strictly increasing value, and a better pair that
+    /// becomes valid later is nominated again. The agent advertises `<renomination/>` itself (Jingle
+    /// has no other carrier), so a peer may also be a legacy one: on a 420 listing 0x0030 it
+    /// nominates with 0xC001 instead, as libwebrtc does. Without the peer's `<renomination/>`:
+    /// USE-CANDIDATE alone, regular nomination.
+    Renomination2,
+    /// 0x0030 on every nominating check, advertised or not, and no fallback on 420: pion/ice's
+    /// default from August 2025 to March 2026 (digest §8.1). A peer without renomination2 answers
+    /// 420 Unknown Attribute, so no nomination ever succeeds.
+    Renomination2Always,
 }
 
 /// Which pair an agent sends media on once a pair is nominated (digest §9.1).
@@ -168,6 +180,16 @@ pub struct Transmit {
     pub payload: Vec<u8>,
 }
 
+/// How one nominating check is marked on the wire (digest §8, §8.1).
+enum Marking {
+    /// USE-CANDIDATE alone (RFC 8445 §7.2.2).
+    UseCandidate,
+    /// libwebrtc's NOMINATION 0xC001 instead of USE-CANDIDATE.
+    C001,
+    /// USE-CANDIDATE and renomination2's NOMINATION 0x0030.
+    With0030,
+}
+
 /// Candidate pair state, RFC 8445 §6.1.2.6.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PairState {
@@ -230,6 +252,11 @@ pub struct IceAgent {
     last_check_at: Option<SimTime>,
     /// Last NOMINATION value sent (libwebrtc's counter starts at 1).
     nomination_counter: u32,
+    /// As the controlled agent under renomination: the highest NOMINATION value accepted (a value at
+    /// or below it changes nothing, draft-thatcher-ice-renomination-01 §3).
+    highest_nomination: Option<u32>,
+    /// The peer answered a NOMINATION 0x0030 with 420: it speaks legacy renomination only.
+    peer_lacks_0x0030: bool,
     nominating: Option<usize>,
     selected: Option<usize>,
     /// When a pair was selected (the component, and with one component the agent, Completed).
@@ -268,6 +295,8 @@ impl IceAgent {
             peer_renomination: false,
             last_check_at: None,
             nomination_counter: 0,
+            highest_nomination: None,
+            peer_lacks_0x0030: false,
             nominating: None,
             selected: None,
             completed_at: None,
@@ -318,9 +347,34 @@ impl IceAgent {
         self.peer_renomination = on;
     }
 
-    /// Whether this agent advertises renomination in its own transport.
+    /// Whether this agent advertises renomination in its own transport (`<renomination/>`, for
+    /// either flavour: digest §8.1, Jingle has no other carrier).
     pub fn offers_renomination(&self) -> bool {
-        self.cfg.nomination == Nomination::C001Negotiated
+        matches!(
+            self.cfg.nomination,
+            Nomination::C001Negotiated | Nomination::Renomination2
+        )
+    }
+
+    /// Whether renomination is in force: the controlling agent may nominate a better pair later and
+    /// the controlled agent follows the highest NOMINATION value (draft-thatcher-ice-renomination-01
+    /// §3; digest §8, §8.1). Negotiated through `<renomination/>` both ways, except for
+    /// `Renomination2Always`, which assumes it.
+    fn renomination_in_force(&self) -> bool {
+        match self.cfg.nomination {
+            Nomination::C001Negotiated | Nomination::Renomination2 => self.peer_renomination,
+            Nomination::Renomination2Always => true,
+            _ => false,
+        }
+    }
+
+    /// Whether this agent implements renomination2's NOMINATION 0x0030; without it the attribute is
+    /// an unknown comprehension-required one (RFC 8489 §7.3.1: 420).
+    fn comprehends_0x0030(&self) -> bool {
+        matches!(
+            self.cfg.nomination,
+            Nomination::Renomination2 | Nomination::Renomination2Always
+        )
     }
 
     /// Remote candidates, signalled and peer-reflexive, in the order learned.
@@ -386,6 +440,7 @@ impl IceAgent {
         self.first_valid_at = None;
         self.pac_passed = false;
         self.nominating = None;
+        self.highest_nomination = None;
         self.selected = None;
         self.completed_at = None;
         self.set_state(IceState::New);
@@ -448,7 +503,10 @@ impl IceAgent {
         for tx in &self.transactions {
             t = Some(t.map_or(tx.next, |x| x.min(tx.next)));
         }
-        if self.role == Role::Controlling && self.nominating.is_none() && self.selected.is_none() {
+        // The stopping point matters only while a pair is valid: after a failed nomination emptied
+        // the valid list, a past stopping point would wake the agent for nothing, forever.
+        let any_valid = self.pairs.iter().any(|p| p.state == PairState::Succeeded);
+        if self.role == Role::Controlling && self.nominating.is_none() && self.selected.is_none() && any_valid {
             if let Some(f) = self.first_valid_at {
                 let at = f + self.cfg.nomination_delay;
                 t = Some(t.map_or(at, |x| x.min(at)));
@@ -560,6 +618,7 @@ impl IceAgent {
         if self.role == Role::Controlling && self.nominating.is_none() && self.selected.is_none() {
             self.maybe_nominate(now);
         }
+        self.maybe_renominate(now);
         if let Some(t) = self.next_check {
             if t <= now && self.remote_pwd.is_some() {
                 if self.send_next_check(now) {
@@ -672,17 +731,32 @@ impl IceAgent {
                 Role::Controlled => Attribute::IceControlled(self.tiebreaker),
             });
         if use_candidate {
-            let c001 = match self.cfg.nomination {
-                Nomination::UseCandidate | Nomination::Aggressive => false,
-                Nomination::C001Always => true,
-                Nomination::C001Negotiated => self.peer_renomination,
+            let renomination2 = !self.peer_lacks_0x0030 && self.peer_renomination;
+            let marking = match self.cfg.nomination {
+                Nomination::UseCandidate | Nomination::Aggressive => Marking::UseCandidate,
+                Nomination::C001Always => Marking::C001,
+                Nomination::C001Negotiated if self.peer_renomination => Marking::C001,
+                Nomination::C001Negotiated => Marking::UseCandidate,
+                Nomination::Renomination2 if renomination2 => Marking::With0030,
+                Nomination::Renomination2 if self.peer_renomination => Marking::C001,
+                Nomination::Renomination2 => Marking::UseCandidate,
+                Nomination::Renomination2Always => Marking::With0030,
             };
-            if c001 {
-                // libwebrtc sends NOMINATION instead of, never with, USE-CANDIDATE (digest §8).
-                self.nomination_counter += 1;
-                b = b.attr(&Attribute::NominationLegacy(self.nomination_counter));
-            } else {
-                b = b.attr(&Attribute::UseCandidate);
+            match marking {
+                Marking::UseCandidate => b = b.attr(&Attribute::UseCandidate),
+                Marking::C001 => {
+                    // libwebrtc sends NOMINATION instead of, never with, USE-CANDIDATE (digest §8).
+                    self.nomination_counter += 1;
+                    b = b.attr(&Attribute::NominationLegacy(self.nomination_counter));
+                }
+                Marking::With0030 => {
+                    // renomination2 keeps USE-CANDIDATE and adds a strictly increasing value
+                    // (digest §8.1); a retransmission repeats the same bytes, so the same value.
+                    self.nomination_counter += 1;
+                    b = b
+                        .attr(&Attribute::UseCandidate)
+                        .attr(&Attribute::NominationRenomination2(self.nomination_counter));
+                }
             }
         }
         let request = b.build(Some(rp.as_bytes()), true);
@@ -723,17 +797,40 @@ impl IceAgent {
             .first_valid_at
             .is_some_and(|f| now >= f + self.cfg.nomination_delay);
         if all_done || best_overall_valid || waited {
-            // Regular nomination (§8.1.1): repeat the check that produced the valid pair, with USE-CANDIDATE,
-            // ahead of everything else.
-            self.nominating = Some(best_valid);
-            self.triggered.push_front((best_valid, true));
-            let due = self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now));
-            if due <= now {
-                self.send_next_check(now);
-                self.next_check = Some(now + self.cfg.ta);
-            } else {
-                self.next_check = Some(due);
-            }
+            self.nominate(now, best_valid);
+        }
+    }
+
+    /// Regular nomination (§8.1.1): repeat the check that produced the valid pair `p`, marked as a
+    /// nomination, ahead of everything else, paced Ta after the last check.
+    fn nominate(&mut self, now: SimTime, p: usize) {
+        self.nominating = Some(p);
+        self.triggered.push_front((p, true));
+        let due = self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now));
+        if due <= now {
+            self.send_next_check(now);
+            self.next_check = Some(now + self.cfg.ta);
+        } else {
+            self.next_check = Some(due);
+        }
+    }
+
+    /// Renomination, controlling side: once a pair is selected, a valid pair of higher priority is
+    /// nominated again with a higher NOMINATION value (libwebrtc switches its selected connection
+    /// and increments its counter, digest §8; renomination2, digest §8.1). One nomination at a time.
+    fn maybe_renominate(&mut self, now: SimTime) {
+        if self.role != Role::Controlling || !self.renomination_in_force() || self.nominating.is_some() {
+            return;
+        }
+        let Some(s) = self.selected else { return };
+        let floor = self.pairs[s].priority;
+        let better = self
+            .ordered()
+            .into_iter()
+            .find(|&i| self.pairs[i].state == PairState::Succeeded)
+            .filter(|&i| self.pairs[i].priority > floor);
+        if let Some(p) = better {
+            self.nominate(now, p);
         }
     }
 
@@ -764,15 +861,27 @@ impl IceAgent {
         self.selected = Some(p);
         self.completed_at = Some(now);
         // §8.1.2: once a component has a selected pair, stop checking the others. Under best-valid,
-        // RFC 5245 §8.1.2 as pjnath reads it: In-Progress checks of higher priority go on.
+        // RFC 5245 §8.1.2 as pjnath reads it: In-Progress checks of higher priority go on. Under
+        // renomination both agents keep checking every pair of higher priority, so a better path
+        // that opens later becomes valid and can be nominated (digest §8: libwebrtc keeps pinging
+        // its other connections on both sides).
         let floor = self.pairs[p].priority;
         let keep_higher = self.cfg.pair_selection == PairSelection::BestValid;
+        let renominates = self.renomination_in_force();
         let pairs = &self.pairs;
-        let goes_on = |q: usize| keep_higher && pairs[q].state == PairState::InProgress && pairs[q].priority > floor;
+        let goes_on = |q: usize| {
+            pairs[q].priority > floor
+                && match pairs[q].state {
+                    PairState::InProgress => keep_higher || renominates,
+                    PairState::Waiting | PairState::Frozen => renominates,
+                    _ => false,
+                }
+        };
         self.transactions
             .retain(|t| t.pair == p || (!t.cancelled && goes_on(t.pair)));
         let going_on: Vec<bool> = (0..self.pairs.len()).map(goes_on).collect();
-        self.triggered.clear();
+        self.triggered
+            .retain(|&(q, nominate)| renominates && !nominate && going_on[q]);
         for (i, q) in self.pairs.iter_mut().enumerate() {
             if i != p
                 && !going_on[i]
@@ -782,9 +891,27 @@ impl IceAgent {
             }
         }
         self.next_check = None;
+        if renominates && self.has_check_work() {
+            self.next_check = Some(self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now)));
+        }
         let (local, remote) = self.pair_addrs(p);
         self.events.push_back(IceEvent::Selected { local, remote });
         self.set_state(IceState::Completed);
+    }
+
+    /// Selects `p`, or, once a pair is selected and renomination is in force, moves the selection
+    /// to `p` (draft-thatcher-ice-renomination-01 §3: the last, highest nomination wins). Without
+    /// renomination the first selection stands (RFC 8445 §8.1.1).
+    fn choose(&mut self, now: SimTime, p: usize) {
+        match self.selected {
+            None => self.select(now, p),
+            Some(s) if s != p && self.renomination_in_force() => {
+                self.selected = Some(p);
+                let (local, remote) = self.pair_addrs(p);
+                self.events.push_back(IceEvent::Selected { local, remote });
+            }
+            Some(_) => {}
+        }
     }
 
     /// Handles a datagram that arrived on `local` from `remote`. Returns false when it is not STUN for
@@ -847,7 +974,11 @@ impl IceAgent {
         if !user.starts_with(&format!("{}:", self.local_ufrag)) || !msg.verify_integrity(self.local_pwd.as_bytes()) {
             return self.error(local, remote, msg, 401, "Unauthorized", false);
         }
-        let unknown = msg.unknown_comprehension_required();
+        let mut unknown = msg.unknown_comprehension_required();
+        if msg.has(attr_type::NOMINATION_RENOMINATION2) && !self.comprehends_0x0030() {
+            // The codec knows 0x0030, this agent does not implement renomination2 (digest §8.1).
+            unknown.push(attr_type::NOMINATION_RENOMINATION2);
+        }
         if !unknown.is_empty() {
             let attrs = [
                 Attribute::ErrorCode(ErrorCode {
@@ -922,21 +1053,49 @@ impl IceAgent {
             return;
         };
         // 0xC001 counts as a nomination when renomination was negotiated both ways, or by tolerance.
-        let c001 = msg.has(attr_type::NOMINATION_LEGACY)
-            && (self.cfg.accept_c001_as_use_candidate || (self.offers_renomination() && self.peer_renomination));
-        let use_candidate = (msg.has(attr_type::USE_CANDIDATE) || c001) && self.role == Role::Controlled;
-        if self.completed_at.is_some_and(|c| now >= c + QUIET_AFTER_COMPLETED) {
+        let c001_negotiated = self.offers_renomination() && self.peer_renomination;
+        let c001 = msg.has(attr_type::NOMINATION_LEGACY) && (self.cfg.accept_c001_as_use_candidate || c001_negotiated);
+        let value = match (
+            msg.get(attr_type::NOMINATION_RENOMINATION2),
+            msg.get(attr_type::NOMINATION_LEGACY),
+        ) {
+            (Some(Ok(Attribute::NominationRenomination2(v))), _) if self.comprehends_0x0030() => Some(v),
+            (_, Some(Ok(Attribute::NominationLegacy(v)))) if c001_negotiated => Some(v),
+            _ => None,
+        };
+        let use_candidate =
+            (msg.has(attr_type::USE_CANDIDATE) || c001 || value.is_some()) && self.role == Role::Controlled;
+        let follow = self.renomination_in_force();
+        let takes = use_candidate
+            && if follow {
+                // The largest value wins and any value beats none; a USE-CANDIDATE without a value
+                // counts only before anything was selected (draft-thatcher-ice-renomination-01 §3,
+                // digest §8.1).
+                match (value, self.highest_nomination) {
+                    (Some(v), Some(h)) => v > h,
+                    (Some(_), None) => true,
+                    (None, h) => h.is_none() && self.selected.is_none(),
+                }
+            } else {
+                self.selected.is_none()
+            };
+        if takes && follow {
+            self.highest_nomination = value.or(self.highest_nomination);
+            for q in self.pairs.iter_mut() {
+                q.nominate_on_success = false;
+            }
+        }
+        if takes && self.pairs[p].state == PairState::Succeeded {
+            self.choose(now, p);
+            return;
+        }
+        if !follow && self.completed_at.is_some_and(|c| now >= c + QUIET_AFTER_COMPLETED) {
             // §8.1.2: three seconds after Completed an agent may stop generating triggered checks;
-            // it keeps answering.
+            // it keeps answering. Under renomination a later path may still be nominated.
             return;
         }
         match self.pairs[p].state {
-            PairState::Succeeded => {
-                if use_candidate {
-                    self.select(now, p);
-                }
-                return;
-            }
+            PairState::Succeeded => return,
             PairState::InProgress => {
                 let window = now + self.cfg.rto * self.cfg.final_wait;
                 for t in self.transactions.iter_mut().filter(|t| t.pair == p) {
@@ -954,7 +1113,7 @@ impl IceAgent {
                 self.enqueue_triggered(now, p);
             }
         }
-        if use_candidate {
+        if takes {
             self.pairs[p].nominate_on_success = true;
         }
     }
@@ -1004,6 +1163,16 @@ impl IceAgent {
                     self.triggered.push_back((p, false));
                     return;
                 }
+                let lists_0030 = matches!(msg.get(attr_type::UNKNOWN_ATTRIBUTES),
+                    Some(Ok(Attribute::UnknownAttributes(l))) if l.contains(&attr_type::NOMINATION_RENOMINATION2));
+                if e.code == 420 && lists_0030 && self.cfg.nomination == Nomination::Renomination2 && tx.use_candidate {
+                    // The transaction failed (RFC 8489 §7.3.4), not the path: the peer advertised
+                    // renomination but speaks only the legacy flavour, so nominate again with 0xC001.
+                    self.peer_lacks_0x0030 = true;
+                    self.nominating = None;
+                    self.nominate(now, p);
+                    return;
+                }
             }
             self.pair_failed(p);
             self.pairs[p].state = PairState::Failed;
@@ -1029,9 +1198,15 @@ impl IceAgent {
             Role::Controlled => self.pairs[p].nominate_on_success,
         };
         if nominated {
-            self.select(now, p);
+            self.pairs[p].nominate_on_success = false;
+            self.choose(now, p);
+            if self.nominating == Some(p) && self.renomination_in_force() {
+                // This nomination is done; a better pair may be nominated next.
+                self.nominating = None;
+            }
         } else if self.role == Role::Controlling && self.nominating.is_none() && self.selected.is_none() {
             self.maybe_nominate(now);
         }
+        self.maybe_renominate(now);
     }
 }

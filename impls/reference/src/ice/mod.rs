@@ -5,6 +5,8 @@
 
 mod agent;
 mod candidate;
+mod driver;
 
 pub use agent::{IceAgent, IceConfig, IceEvent, IceState, Nomination, PairSelection, Role, Transmit};
 pub use candidate::{pair_priority, priority, Candidate, CandidateType};
+pub use driver::{reference_driver, DriverEvent, DriverFactory, DriverState, IceDriver, Loopback, Sent};

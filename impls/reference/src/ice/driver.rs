@@ -1,0 +1,391 @@
+//! The ICE-agent seam: everything the session logic asks of an ICE agent, so that an ICE stack
+//! nobody here wrote (webrtc-rs `rtc-ice`, str0m's `is`) can run under the reference endpoint's
+//! signalling — JMI, Jingle, STUN and TURN gathering — in place of [`IceAgent`].
+//!
+//! A driver is sans-IO like the agent: time and datagrams are inputs, transmits and events wait in
+//! queues. Times are [`SimTime`] (microseconds of simulated time); a stack that counts in
+//! `std::time::Instant` maps them onto a fixed base of its own (see the driver crates). A driver
+//! reports its stack's behaviour as it is: nomination style, timers and failure rules are the
+//! stack's, and none of [`IceConfig`]'s knobs apply to a foreign stack.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use harness::sim::SimRng;
+use harness::SimTime;
+
+use super::agent::{IceAgent, IceConfig, IceEvent, IceState, Role, Transmit};
+use super::candidate::Candidate;
+
+/// ICE connection state as the W3C `RTCIceConnectionState` names it; each stack reports the subset
+/// it has (RFC 8445 §6.1.3 defines only Running, Completed and Failed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriverState {
+    /// Not started.
+    New,
+    /// Checks under way, no usable pair yet.
+    Checking,
+    /// A pair is usable, checks may go on (rtc-ice after selection, `is` before it settles).
+    Connected,
+    /// A pair is selected (the reference agent once nominated).
+    Completed,
+    /// The selected pair stopped answering; the stack may still recover.
+    Disconnected,
+    /// Terminal failure: the session logic ends the call (RFC 8445 §8.1.2).
+    Failed,
+    /// Closed by the application.
+    Closed,
+}
+
+impl DriverState {
+    /// Lower-case name for claims (`EndpointEvent::IceState`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriverState::New => "new",
+            DriverState::Checking => "checking",
+            DriverState::Connected => "connected",
+            DriverState::Completed => "completed",
+            DriverState::Disconnected => "disconnected",
+            DriverState::Failed => "failed",
+            DriverState::Closed => "closed",
+        }
+    }
+}
+
+impl From<IceState> for DriverState {
+    fn from(s: IceState) -> DriverState {
+        match s {
+            IceState::New => DriverState::New,
+            IceState::Checking => DriverState::Checking,
+            IceState::Completed => DriverState::Completed,
+            IceState::Failed => DriverState::Failed,
+            IceState::Closed => DriverState::Closed,
+        }
+    }
+}
+
+/// What a driver tells the session logic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DriverEvent {
+    /// The state changed.
+    State(DriverState),
+    /// A pair was selected (or, for a stack that renominates, selected again): send media from
+    /// `local` (a local base) to `remote`.
+    Selected {
+        /// Local base.
+        local: SocketAddr,
+        /// Remote candidate.
+        remote: SocketAddr,
+    },
+}
+
+/// One ICE agent for one data stream with one component (rtcp-mux), UDP, as the session logic drives
+/// it: credentials and candidates from the Jingle transport (XEP-0176), then datagrams and timers.
+///
+/// Call order: create, [`add_local_candidate`](IceDriver::add_local_candidate) for each gathered
+/// candidate, signal [`local_credentials`](IceDriver::local_credentials) and
+/// [`local_candidates`](IceDriver::local_candidates); once the peer's transport is known
+/// [`set_remote_credentials`](IceDriver::set_remote_credentials) and
+/// [`add_remote_candidate`](IceDriver::add_remote_candidate), then [`start`](IceDriver::start).
+/// After every input, drain [`poll_transmit`](IceDriver::poll_transmit) and
+/// [`poll_event`](IceDriver::poll_event) and call [`handle_timeout`](IceDriver::handle_timeout)
+/// once [`poll_timeout`](IceDriver::poll_timeout) is due.
+pub trait IceDriver: Send {
+    /// Local ufrag and pwd for the transport element (RFC 8445 §5.3: at least 4 and 22 characters).
+    fn local_credentials(&self) -> (&str, &str);
+    /// Local candidates as the stack holds them (its own priorities and foundations, RFC 8445
+    /// §5.1.2), for signalling.
+    fn local_candidates(&self) -> &[Candidate];
+    /// Adds a gathered local candidate: host, server-reflexive (base = the host socket) or relayed
+    /// (base = the relayed address, sent through TURN by the caller).
+    fn add_local_candidate(&mut self, c: Candidate);
+    /// Remote candidates, signalled and peer-reflexive (learned from checks, RFC 8445 §7.3.1.3), in
+    /// the order learned; the caller asks TURN permissions for their IPs (RFC 8656 §9).
+    fn remote_candidates(&self) -> &[Candidate];
+    /// Sets the peer's ufrag and pwd (from session-initiate or session-accept).
+    fn set_remote_credentials(&mut self, ufrag: &str, pwd: &str);
+    /// Adds a signalled remote candidate (XEP-0176 `<candidate/>`).
+    fn add_remote_candidate(&mut self, c: Candidate);
+    /// Starts over with `candidates` as the only remote candidates, keeping credentials, role and
+    /// local candidates; checks restart at once if they had started. What an agent without trickle
+    /// does when it takes each transport-info as a whole new remote description (the
+    /// `restart-on-each-trickled-candidate` knob, digest §9.4); another stack does it with its own
+    /// ICE-restart call.
+    fn restart_with_remote_candidates(&mut self, now: SimTime, candidates: Vec<Candidate>);
+    /// Whether this agent advertises renomination in its transport (Conversations' `<renomination/>`).
+    fn offers_renomination(&self) -> bool;
+    /// Records whether the peer's transport advertised renomination.
+    fn set_peer_renomination(&mut self, on: bool);
+    /// Starts connectivity checks at `now` (RFC 8445 §6.1.4); before this the driver may answer
+    /// checks but sends none of its own.
+    fn start(&mut self, now: SimTime);
+    /// Stops everything: no more transmits or timeouts.
+    fn close(&mut self);
+    /// Handles a datagram that arrived on `local` from `remote` at `now`. Returns false when it is
+    /// not STUN for this agent (the caller then treats it as media).
+    fn handle_packet(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> bool;
+    /// Drives timers at `now`: checks, retransmissions, nomination, keepalives, failure.
+    fn handle_timeout(&mut self, now: SimTime);
+    /// The earliest time the driver needs [`handle_timeout`](IceDriver::handle_timeout); `None` when
+    /// it waits for nothing. Never earlier than the last time it was given.
+    fn poll_timeout(&self) -> Option<SimTime>;
+    /// Next datagram to send (STUN bytes from a local base).
+    fn poll_transmit(&mut self) -> Option<Transmit>;
+    /// Next event.
+    fn poll_event(&mut self) -> Option<DriverEvent>;
+    /// The selected pair (local base, remote), once nominated (RFC 8445 §8.1.1).
+    fn selected(&self) -> Option<(SocketAddr, SocketAddr)>;
+    /// The pair media goes on now, as (local base, remote); nothing once closed or failed.
+    fn media_pair(&self) -> Option<(SocketAddr, SocketAddr)>;
+    /// Current state.
+    fn state(&self) -> DriverState;
+}
+
+/// Makes the ICE driver of a call: role (XEP-0176 §2: the initiator controls), the endpoint's ICE
+/// settings (read by the reference agent only), a random stream forked for the agent, and the time
+/// it is created (a stack whose timers count from its construction needs it).
+pub type DriverFactory = fn(Role, &IceConfig, SimRng, SimTime) -> Box<dyn IceDriver>;
+
+/// The reference agent as a driver: the default [`DriverFactory`]. Its timers count from
+/// [`IceDriver::start`], so the creation time is not needed.
+pub fn reference_driver(role: Role, cfg: &IceConfig, rng: SimRng, _now: SimTime) -> Box<dyn IceDriver> {
+    Box::new(IceAgent::new(role, cfg.clone(), rng))
+}
+
+impl IceDriver for IceAgent {
+    fn local_credentials(&self) -> (&str, &str) {
+        IceAgent::local_credentials(self)
+    }
+    fn local_candidates(&self) -> &[Candidate] {
+        IceAgent::local_candidates(self)
+    }
+    fn add_local_candidate(&mut self, c: Candidate) {
+        IceAgent::add_local_candidate(self, c)
+    }
+    fn remote_candidates(&self) -> &[Candidate] {
+        IceAgent::remote_candidates(self)
+    }
+    fn set_remote_credentials(&mut self, ufrag: &str, pwd: &str) {
+        IceAgent::set_remote_credentials(self, ufrag, pwd)
+    }
+    fn add_remote_candidate(&mut self, c: Candidate) {
+        IceAgent::add_remote_candidate(self, c)
+    }
+    fn restart_with_remote_candidates(&mut self, now: SimTime, candidates: Vec<Candidate>) {
+        IceAgent::restart_with_remote_candidates(self, now, candidates)
+    }
+    fn offers_renomination(&self) -> bool {
+        IceAgent::offers_renomination(self)
+    }
+    fn set_peer_renomination(&mut self, on: bool) {
+        IceAgent::set_peer_renomination(self, on)
+    }
+    fn start(&mut self, now: SimTime) {
+        IceAgent::start(self, now)
+    }
+    fn close(&mut self) {
+        IceAgent::close(self)
+    }
+    fn handle_packet(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> bool {
+        IceAgent::handle_packet(self, now, local, remote, data)
+    }
+    fn handle_timeout(&mut self, now: SimTime) {
+        IceAgent::handle_timeout(self, now)
+    }
+    fn poll_timeout(&self) -> Option<SimTime> {
+        IceAgent::poll_timeout(self)
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        IceAgent::poll_transmit(self)
+    }
+    fn poll_event(&mut self) -> Option<DriverEvent> {
+        IceAgent::poll_event(self).map(|e| match e {
+            IceEvent::State(s) => DriverEvent::State(s.into()),
+            IceEvent::Selected { local, remote } => DriverEvent::Selected { local, remote },
+        })
+    }
+    fn selected(&self) -> Option<(SocketAddr, SocketAddr)> {
+        IceAgent::selected(self)
+    }
+    fn media_pair(&self) -> Option<(SocketAddr, SocketAddr)> {
+        IceAgent::media_pair(self)
+    }
+    fn state(&self) -> DriverState {
+        IceAgent::state(self).into()
+    }
+}
+
+/// A datagram one driver of a [`Loopback`] sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// When it was sent.
+    pub at: SimTime,
+    /// Index of the sending driver (0 or 1).
+    pub from: usize,
+    /// The datagram.
+    pub transmit: Transmit,
+}
+
+/// Two drivers wired back to back in memory, for driver tests: each one's host candidates and
+/// credentials are given to the other, datagrams take a fixed one-way `delay` and are never lost,
+/// and [`Loopback::run_until`] jumps to the next delivery or timeout. Driver 0 is meant to be the
+/// controlling one.
+pub struct Loopback {
+    /// The two drivers.
+    pub drivers: [Box<dyn IceDriver>; 2],
+    /// One-way delay of every datagram.
+    pub delay: Duration,
+    /// Current time.
+    pub now: SimTime,
+    /// Every datagram sent, in order.
+    pub sent: Vec<Sent>,
+    /// Every event, with its time and driver index, in order.
+    pub events: Vec<(SimTime, usize, DriverEvent)>,
+    /// Datagrams in flight: (delivery time, destination driver, datagram), in send order.
+    in_flight: Vec<(SimTime, usize, Transmit)>,
+}
+
+impl Loopback {
+    /// Wires `a` and `b` together: exchanges their credentials and local candidates (the Jingle
+    /// offer/answer, with no signalling delay) and starts both at `start`.
+    pub fn new(mut a: Box<dyn IceDriver>, mut b: Box<dyn IceDriver>, delay: Duration, start: SimTime) -> Loopback {
+        let (ua, pa) = {
+            let (u, p) = a.local_credentials();
+            (u.to_string(), p.to_string())
+        };
+        let (ub, pb) = {
+            let (u, p) = b.local_credentials();
+            (u.to_string(), p.to_string())
+        };
+        let ca = a.local_candidates().to_vec();
+        let cb = b.local_candidates().to_vec();
+        a.set_remote_credentials(&ub, &pb);
+        b.set_remote_credentials(&ua, &pa);
+        for c in cb {
+            a.add_remote_candidate(remote_view(c));
+        }
+        for c in ca {
+            b.add_remote_candidate(remote_view(c));
+        }
+        let mut l = Loopback {
+            drivers: [a, b],
+            delay,
+            now: start,
+            sent: Vec::new(),
+            events: Vec::new(),
+            in_flight: Vec::new(),
+        };
+        for i in 0..2 {
+            l.drivers[i].start(start);
+            l.drain(i);
+        }
+        l
+    }
+
+    /// Runs until nothing is due before `end` (inclusive). Panics when a driver asks to be woken at
+    /// the same instant 10 000 times in a row (a runaway loop, not a hang of the test suite).
+    pub fn run_until(&mut self, end: SimTime) {
+        let mut same_instant = 0u32;
+        loop {
+            let next = self
+                .in_flight
+                .iter()
+                .map(|(t, _, _)| *t)
+                .chain(self.drivers.iter().filter_map(|d| d.poll_timeout()))
+                .min();
+            let Some(next) = next.filter(|t| *t <= end) else {
+                self.now = end;
+                return;
+            };
+            let next = next.max(self.now);
+            same_instant = if next == self.now { same_instant + 1 } else { 0 };
+            assert!(same_instant < 10_000, "a driver asks to be woken at {next} forever");
+            self.now = next;
+            let mut k = 0;
+            while k < self.in_flight.len() {
+                if self.in_flight[k].0 <= next {
+                    let (_, to, t) = self.in_flight.remove(k);
+                    self.drivers[to].handle_packet(next, t.remote, t.local, &t.payload);
+                    self.drain(to);
+                } else {
+                    k += 1;
+                }
+            }
+            for i in 0..2 {
+                if self.drivers[i].poll_timeout().is_some_and(|t| t <= next) {
+                    self.drivers[i].handle_timeout(next);
+                    self.drain(i);
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self, i: usize) {
+        while let Some(t) = self.drivers[i].poll_transmit() {
+            self.sent.push(Sent {
+                at: self.now,
+                from: i,
+                transmit: t.clone(),
+            });
+            // A datagram to an address neither driver owns is lost, as on a real network.
+            let owner = (0..2).find(|&j| self.drivers[j].local_candidates().iter().any(|c| c.base == t.remote));
+            if let Some(j) = owner {
+                self.in_flight.push((self.now + self.delay, j, t));
+            }
+        }
+        while let Some(e) = self.drivers[i].poll_event() {
+            self.events.push((self.now, i, e));
+        }
+    }
+}
+
+/// A local candidate as its peer learns it from signalling: the base is not signalled.
+fn remote_view(mut c: Candidate) -> Candidate {
+    c.base = c.addr;
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ice::{priority, CandidateType};
+
+    fn host(addr: &str) -> Candidate {
+        let addr = addr.parse().unwrap();
+        Candidate {
+            addr,
+            base: addr,
+            typ: CandidateType::Host,
+            priority: priority(CandidateType::Host, 65535, 1),
+            foundation: "1".into(),
+            component: 1,
+        }
+    }
+
+    fn agent(role: Role, label: &str, addr: &str) -> Box<dyn IceDriver> {
+        let mut d = reference_driver(role, &IceConfig::default(), SimRng::derive(1, label), SimTime::ZERO);
+        d.add_local_candidate(host(addr));
+        d
+    }
+
+    #[test]
+    fn two_reference_agents_select_the_host_pair_through_the_seam() {
+        let a = agent(Role::Controlling, "a", "10.0.1.2:5000");
+        let b = agent(Role::Controlled, "b", "10.0.2.2:6000");
+        let mut l = Loopback::new(a, b, Duration::from_millis(10), SimTime::ZERO);
+        l.run_until(SimTime::from_millis(2000));
+        let (pa, pb) = ("10.0.1.2:5000".parse().unwrap(), "10.0.2.2:6000".parse().unwrap());
+        assert_eq!(l.drivers[0].selected(), Some((pa, pb)));
+        assert_eq!(l.drivers[1].selected(), Some((pb, pa)));
+        assert_eq!(l.drivers[1].media_pair(), Some((pb, pa)));
+        assert_eq!(l.drivers[1].state(), DriverState::Completed);
+        let selected: Vec<usize> = l
+            .events
+            .iter()
+            .filter(|(_, _, e)| matches!(e, DriverEvent::Selected { .. }))
+            .map(|(_, i, _)| *i)
+            .collect();
+        assert_eq!(selected.len(), 2, "{:?}", l.events);
+        assert!(l.sent.len() >= 4, "checks and responses both ways: {:?}", l.sent);
+    }
+}
