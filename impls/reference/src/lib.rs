@@ -1553,6 +1553,16 @@ impl Endpoint for ReferenceEndpoint {
             Input::InterfacesChanged(_) => {}
         }
         self.drain_ice(now);
+        // A call that ended gives its relay back (Refresh with LIFETIME 0, RFC 8656 §7.2) instead of
+        // refreshing it and its permissions while idle.
+        if self.call.as_ref().is_some_and(|c| c.state == CallState::Ended)
+            && self.turn.iter().any(|t| t.client.relayed().is_some())
+        {
+            for t in &mut self.turn {
+                t.client.close(now);
+            }
+            self.flush_turn(now);
+        }
     }
 
     fn poll_output(&mut self) -> Option<Output> {
