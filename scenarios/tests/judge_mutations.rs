@@ -652,3 +652,41 @@ fn a_crossing_session_initiate_acked_instead_of_tie_break_fails_iq_error_conditi
         "{detail}"
     );
 }
+
+#[test]
+fn calling_a_peer_whose_disco_lacks_dtls_is_non_strict() {
+    let mut out = run_id(
+        "jmi/no-call-to-peer-without-dtls/reference->reference/port-restricted-cone+port-restricted-cone/seed-1",
+    );
+    let ok = check(&out, "jmi.call-only-to-capable-peer");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    assert!(ok.detail.contains("urn:xmpp:jingle:apps:dtls:0"), "{}", ok.detail);
+    // The caller proposes anyway: a propose of its own appears after the tap.
+    let tap = ok.evidence[0];
+    let index = out.trace.events.len();
+    use harness::xml::{el, BuilderExt};
+    let propose = el("message", ns::CLIENT)
+        .a("to", "callee@example.org")
+        .a("type", "chat")
+        .append(
+            el("propose", ns::JMI)
+                .a("id", "x1")
+                .append(el("description", ns::JINGLE_RTP).a("media", "audio").build())
+                .build(),
+        )
+        .build();
+    let time = out.trace.events[tap].time;
+    out.trace.events.push(harness::trace::TraceEvent {
+        index,
+        time,
+        kind: TraceKind::Stanza {
+            party: "caller".into(),
+            device: None,
+            dir: Dir::Tx,
+            element: propose,
+        },
+    });
+    let (v, detail) = verdict(&out, "jmi.call-only-to-capable-peer");
+    assert_eq!(v, Verdict::NonStrict, "a missed SHOULD: {detail}");
+    assert!(detail.contains("lacks urn:xmpp:jingle:apps:dtls:0"), "{detail}");
+}

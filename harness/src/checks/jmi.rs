@@ -347,3 +347,139 @@ pub fn other_devices_stop_ringing(ctx: &Ctx) -> CheckResult {
         ),
     }
 }
+
+/// A call is offered only to a peer whose disco lists what the call needs.
+pub const CALL_ONLY_TO_CAPABLE_PEER: CheckDef = CheckDef {
+    id: "jmi.call-only-to-capable-peer",
+    level: Level::Should,
+    cite: "XEP-0353 §2",
+    summary: "a caller proposes or initiates only to a peer whose disco#info lists Jingle, RTP, ICE-UDP, DTLS-SRTP and each medium; to one that lacks any, it offers no call",
+};
+
+/// See [`CALL_ONLY_TO_CAPABLE_PEER`].
+pub fn call_only_to_capable_peer(ctx: &Ctx) -> CheckResult {
+    let d = &CALL_ONLY_TO_CAPABLE_PEER;
+    let events = &ctx.out.trace.events;
+    let Some(tap) = events
+        .iter()
+        .find(|e| matches!(&e.kind, TraceKind::User { party, action } if *party == ctx.caller && action == "call"))
+    else {
+        return result(d, Verdict::Inconclusive, "nobody placed a call".into(), vec![]);
+    };
+    let peer = format!("{}@", ctx.callee);
+    // The callee's devices' disco#info as the caller had received it by time `t`.
+    let features_by = |t: crate::time::SimTime| -> Option<(Vec<String>, usize)> {
+        events
+            .iter()
+            .filter(|e| e.time <= t)
+            .filter_map(|e| match &e.kind {
+                TraceKind::Stanza {
+                    party,
+                    dir: Dir::Rx,
+                    element,
+                    ..
+                } if *party == ctx.caller
+                    && element.attr("type") == Some("result")
+                    && element.attr("from").is_some_and(|f| f.starts_with(&peer)) =>
+                {
+                    let q = element.get_child("query", ns::DISCO_INFO)?;
+                    let f = q
+                        .children()
+                        .filter(|c| c.is("feature", ns::DISCO_INFO))
+                        .filter_map(|c| c.attr("var").map(str::to_string))
+                        .collect();
+                    Some((f, e.index))
+                }
+                _ => None,
+            })
+            .last()
+    };
+    let placed = ctx
+        .wire
+        .jmi
+        .iter()
+        .find(|j| j.party == ctx.caller && j.dir == Dir::Tx && j.kind == "propose");
+    let initiated = ctx
+        .wire
+        .jingle
+        .iter()
+        .find(|j| j.party == ctx.caller && j.dir == Dir::Tx && j.action == "session-initiate");
+    let (sent_at, sent_index, media) = match (placed, initiated) {
+        (Some(p), _) => (Some(p.time), Some(p.index), p.media.clone()),
+        (None, Some(i)) => (Some(i.time), Some(i.index), i.media()),
+        (None, None) => (None, None, Default::default()),
+    };
+    let missing = |f: &[String]| -> Vec<&'static str> {
+        let mut need = vec![
+            ns::JINGLE,
+            ns::JINGLE_RTP,
+            ns::JINGLE_ICE_UDP,
+            ns::JINGLE_DTLS,
+            ns::JINGLE_RTP_AUDIO,
+        ];
+        if media.contains("video") {
+            need.push(ns::JINGLE_RTP_VIDEO);
+        }
+        need.into_iter().filter(|n| !f.iter().any(|x| x == n)).collect()
+    };
+    match (sent_at, features_by(sent_at.unwrap_or(tap.time))) {
+        (_, None) => result(
+            d,
+            Verdict::Inconclusive,
+            format!("{} had no disco#info of {} when it called", ctx.caller, ctx.callee),
+            vec![tap.index],
+        ),
+        (Some(_), Some((f, at))) => {
+            let lack = missing(&f);
+            if lack.is_empty() {
+                result(
+                    d,
+                    Verdict::Pass,
+                    format!(
+                        "{} advertised everything the call needs, and {} called it",
+                        ctx.callee, ctx.caller
+                    ),
+                    vec![at, sent_index.unwrap_or(tap.index)],
+                )
+            } else {
+                result(
+                    d,
+                    Verdict::Fail,
+                    format!(
+                        "{} offered a call to {} although its disco#info lacks {}",
+                        ctx.caller,
+                        ctx.callee,
+                        lack.join(", ")
+                    ),
+                    vec![at, sent_index.unwrap_or(tap.index)],
+                )
+            }
+        }
+        (None, Some((f, at))) => {
+            let lack = missing(&f);
+            if lack.is_empty() {
+                result(
+                    d,
+                    Verdict::Inconclusive,
+                    format!(
+                        "{} advertised everything a call needs, yet {} sent no propose or session-initiate",
+                        ctx.callee, ctx.caller
+                    ),
+                    vec![tap.index, at],
+                )
+            } else {
+                result(
+                    d,
+                    Verdict::Pass,
+                    format!(
+                        "{}'s disco#info lacks {}, and {} offered no call when its user called",
+                        ctx.callee,
+                        lack.join(", "),
+                        ctx.caller
+                    ),
+                    vec![tap.index, at],
+                )
+            }
+        }
+    }
+}

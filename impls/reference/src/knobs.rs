@@ -72,6 +72,10 @@ pub struct Knobs {
     /// `jmi`: advertise and speak XEP-0353 (default true). Without it the client ignores proposes,
     /// and callers must send session-initiate directly (XEP-0353 §2).
     pub no_jmi: bool,
+    /// `advertise-dtls`: list urn:xmpp:jingle:apps:dtls:0 in disco and caps (default true); false
+    /// models a client without DTLS-SRTP (digest §9.7), to which Conversations offers no call
+    /// (digest §4.1).
+    pub no_dtls_feature: bool,
     /// `jmi-addressing`: `full` (XEP-0353 0.8) or `bare` (the 0.6/0.7 text) for ringing, proceed,
     /// reject and finish.
     pub jmi_addressing: JmiAddressing,
@@ -126,6 +130,7 @@ impl Default for Knobs {
             creator: CreatorMode::default(),
             strict_creator: false,
             no_jmi: false,
+            no_dtls_feature: false,
             jmi_addressing: JmiAddressing::default(),
             pair_selection: ice.pair_selection,
             retrigger_failed_pairs: ice.retrigger_failed_pairs,
@@ -154,6 +159,7 @@ pub const KNOB_NAMES: &[&str] = &[
     "creator",
     "strict-creator",
     "jmi",
+    "advertise-dtls",
     "jmi-addressing",
     "pair-selection",
     "retrigger-failed-pairs",
@@ -261,6 +267,7 @@ impl Knobs {
             }
             "strict-creator" => self.strict_creator = flag(value)?,
             "jmi" => self.no_jmi = !flag(value)?,
+            "advertise-dtls" => self.no_dtls_feature = !flag(value)?,
             "jmi-addressing" => {
                 self.jmi_addressing = match value {
                     "full" => JmiAddressing::Full,

@@ -335,7 +335,7 @@ impl ReferenceEndpoint {
 
     fn start(&mut self, _now: SimTime) {
         self.started = true;
-        self.send(signalling::presence(!self.knobs.no_jmi));
+        self.send(signalling::presence(!self.knobs.no_jmi, !self.knobs.no_dtls_feature));
         let id = self.next_id("extdisco");
         let server = self.cfg.server.clone();
         self.send(
@@ -728,6 +728,18 @@ impl ReferenceEndpoint {
                 if self.call.as_ref().is_some_and(|c| c.state != CallState::Ended) {
                     return;
                 }
+                // No call button for a peer whose disco lacks what the call needs (digest §4.1): the
+                // user cannot place the call, so nothing is sent.
+                let missing = self
+                    .contacts
+                    .get(&to)
+                    .and_then(|full| self.features.get(full))
+                    .map(|f| signalling::missing_for_call(f, &media))
+                    .unwrap_or_default();
+                if !missing.is_empty() {
+                    self.claim(&format!("unavailable: {to} does not advertise {}", missing.join(", ")));
+                    return;
+                }
                 let sid = self.rng.uuid_v4();
                 // A device known not to speak JMI gets session-initiate directly (XEP-0353 §2), and so
                 // does every device when this client speaks no JMI itself.
@@ -1101,7 +1113,11 @@ impl ReferenceEndpoint {
         }
         if typ == "get" {
             if let Some(q) = iq.get_child("query", ns::DISCO_INFO) {
-                let info = signalling::disco_info(q.attr("node").map(str::to_string), !self.knobs.no_jmi);
+                let info = signalling::disco_info(
+                    q.attr("node").map(str::to_string),
+                    !self.knobs.no_jmi,
+                    !self.knobs.no_dtls_feature,
+                );
                 let mut r = iq_result(iq, &me);
                 r.append_child(Element::from(info));
                 self.send(r);

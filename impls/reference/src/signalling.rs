@@ -23,8 +23,8 @@ use crate::ice::{Candidate, CandidateType};
 pub const CAPS_NODE: &str = "https://jingle-interop.example/reference";
 
 /// The features a call-capable client advertises (digest §4.1), sorted as disco requires; `jmi`
-/// adds urn:xmpp:jingle-message:0.
-pub fn features(jmi: bool) -> Vec<&'static str> {
+/// adds urn:xmpp:jingle-message:0, `dtls` urn:xmpp:jingle:apps:dtls:0 (XEP-0320).
+pub fn features(jmi: bool, dtls: bool) -> Vec<&'static str> {
     let mut f = vec![
         ns::DISCO_INFO,
         ns::JINGLE,
@@ -32,8 +32,10 @@ pub fn features(jmi: bool) -> Vec<&'static str> {
         ns::JINGLE_RTP_AUDIO,
         ns::JINGLE_RTP_VIDEO,
         ns::JINGLE_ICE_UDP,
-        ns::JINGLE_DTLS,
     ];
+    if dtls {
+        f.push(ns::JINGLE_DTLS);
+    }
     if jmi {
         f.push(ns::JMI);
     }
@@ -41,32 +43,48 @@ pub fn features(jmi: bool) -> Vec<&'static str> {
     f
 }
 
+/// What a peer must advertise before a call to it with `media` is offered (digest §4.1, the
+/// features Conversations requires to show its call button): Jingle, RTP, ICE-UDP, DTLS-SRTP and
+/// each medium. Returns the ones `advertised` lacks, in that order; empty when the call may go.
+pub fn missing_for_call(advertised: &[String], media: &[String]) -> Vec<&'static str> {
+    let mut need: Vec<&'static str> = vec![ns::JINGLE, ns::JINGLE_RTP, ns::JINGLE_ICE_UDP, ns::JINGLE_DTLS];
+    for m in media {
+        need.push(match m.as_str() {
+            "video" => ns::JINGLE_RTP_VIDEO,
+            _ => ns::JINGLE_RTP_AUDIO,
+        });
+    }
+    need.into_iter()
+        .filter(|f| !advertised.iter().any(|a| a == f))
+        .collect()
+}
+
 /// Our disco#info, for the caps hash and for answering queries.
-pub fn disco_info(node: Option<String>, jmi: bool) -> DiscoInfoResult {
+pub fn disco_info(node: Option<String>, jmi: bool, dtls: bool) -> DiscoInfoResult {
     DiscoInfoResult {
         node,
         identities: vec![Identity::new("client", "phone", "en", "jingle-interop reference")],
-        features: features(jmi).into_iter().map(String::from).collect(),
+        features: features(jmi, dtls).into_iter().map(String::from).collect(),
         extensions: vec![],
     }
 }
 
 /// XEP-0115 `ver` of our disco#info (SHA-1, base64).
-pub fn caps_ver(jmi: bool) -> String {
+pub fn caps_ver(jmi: bool, dtls: bool) -> String {
     use base64::Engine;
-    let s = xmpp_parsers::caps::compute_disco(&disco_info(None, jmi));
+    let s = xmpp_parsers::caps::compute_disco(&disco_info(None, jmi, dtls));
     let h = xmpp_parsers::caps::hash_caps(&s, Algo::Sha_1).expect("sha-1 is supported");
     base64::engine::general_purpose::STANDARD.encode(h.hash)
 }
 
 /// Initial presence with caps.
-pub fn presence(jmi: bool) -> Element {
+pub fn presence(jmi: bool, dtls: bool) -> Element {
     el("presence", ns::CLIENT)
         .append(
             el("c", ns::CAPS)
                 .a("hash", "sha-1")
                 .a("node", CAPS_NODE)
-                .a("ver", caps_ver(jmi))
+                .a("ver", caps_ver(jmi, dtls))
                 .build(),
         )
         .build()
@@ -394,14 +412,15 @@ mod tests {
     #[test]
     fn jmi_sorts_before_jingle_in_features() {
         // Pitfall from the digest §4.2: '-' (0x2D) sorts before ':' (0x3A).
-        let f = features(true);
+        let f = features(true, true);
         let a = f.iter().position(|x| *x == ns::JMI).unwrap();
         let b = f.iter().position(|x| *x == ns::JINGLE).unwrap();
         assert!(a < b);
-        assert_eq!(caps_ver(true).len(), 28);
+        assert_eq!(caps_ver(true, true).len(), 28);
         // A device without JMI hashes to another ver, so peers re-query and see the difference.
-        assert!(!features(false).contains(&ns::JMI));
-        assert_ne!(caps_ver(false), caps_ver(true));
+        assert!(!features(false, true).contains(&ns::JMI));
+        assert!(!features(true, false).contains(&ns::JINGLE_DTLS));
+        assert_ne!(caps_ver(false, true), caps_ver(true, true));
     }
 
     #[test]
