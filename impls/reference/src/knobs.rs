@@ -334,6 +334,7 @@ mod tests {
             ("creator", "own-role"),
             ("strict-creator", "true"),
             ("jmi", "false"),
+            ("advertise-dtls", "false"),
             ("jmi-addressing", "bare"),
             ("pair-selection", "best-valid"),
             ("retrigger-failed-pairs", "false"),
