@@ -395,26 +395,29 @@ pub fn clear_runs(out: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Copies each run's artefacts (capture.pcapng, trace.jsonl, ladder.svg: the files of its
-/// `artefacts` folder, its page excepted) from whichever of the `shards` folders holds them into
-/// `out`, so the pages of a merged report link to files that exist. A shard folder that is `out`
-/// itself is left alone. Returns the number of runs whose folder was copied.
+/// Fills `out/runs` for a merged report: replaces it ([`clear_runs`]) with each run's artefacts
+/// (capture.pcapng, trace.jsonl, ladder.svg: the files of its `artefacts` folder, its page excepted)
+/// copied from whichever of the `shards` folders holds them, so the merged pages link to files that
+/// exist. When `out` is itself one of the shards, its `runs/` is kept and only the other shards'
+/// runs are copied in. Returns the number of runs whose folder was copied.
 ///
 /// Errors: I/O errors, with the path.
 pub fn copy_shard_artefacts(report: &Report, shards: &[PathBuf], out: &Path) -> std::io::Result<usize> {
     let annotate = |p: &Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", p.display()));
-    let same = |a: &Path| match (a.canonicalize(), out.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
+    let out_real = out.canonicalize().ok();
+    let is_out = |d: &Path| out_real.is_some() && d.canonicalize().ok() == out_real;
+    if !shards.iter().any(|d| is_out(d)) {
+        clear_runs(out)?;
+    }
     let mut copied = 0;
     for rel in report.runs.iter().filter_map(|r| r.artefacts.as_deref()) {
-        let Some(from) = shards.iter().map(|d| d.join(rel)).find(|d| d.is_dir()) else {
+        let Some(shard) = shards.iter().find(|d| d.join(rel).is_dir()) else {
             continue;
         };
-        if from.parent().and_then(Path::parent).is_some_and(same) {
+        if is_out(shard) {
             continue;
         }
+        let from = shard.join(rel);
         let to = out.join(rel);
         std::fs::create_dir_all(&to).map_err(|e| annotate(&to, e))?;
         for f in std::fs::read_dir(&from).map_err(|e| annotate(&from, e))? {

@@ -371,6 +371,10 @@ struct StunMask {
 impl StunMask {
     /// `payload` with its STUN messages masked, or unchanged (borrowed) when it holds none.
     fn apply<'a>(&mut self, payload: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        // RTP and DTLS (RFC 7983) are most of a call: never copied.
+        if !matches!(payload.first(), Some(0..=3 | 0x40..=0x7F)) {
+            return std::borrow::Cow::Borrowed(payload);
+        }
         let mut out = payload.to_vec();
         if self.mask(&mut out) {
             std::borrow::Cow::Owned(out)

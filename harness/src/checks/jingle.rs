@@ -435,7 +435,7 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
             continue;
         };
         let stream: Stream = (party.clone(), *device);
-        if let Some(x) = element.children().find(|c| c.ns() == ns::JMI) {
+        if let Some(x) = super::jmi::jmi_element(element) {
             jmi_ids
                 .entry(party.clone())
                 .or_default()

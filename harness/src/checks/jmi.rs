@@ -254,8 +254,8 @@ pub const OTHER_DEVICES_STOP_RINGING: CheckDef = CheckDef {
     summary: "a device that got the <sent/> carbon of a sibling's proceed or reject sends no proceed, reject or ringing of its own for that session, even when its user answers later",
 };
 
-/// The JMI child of a message, if any.
-fn jmi_element(m: &minidom::Element) -> Option<&minidom::Element> {
+/// The JMI child of a message (XEP-0353), if any.
+pub(super) fn jmi_element(m: &minidom::Element) -> Option<&minidom::Element> {
     m.children().find(|c| c.ns() == ns::JMI)
 }
 

@@ -15,7 +15,7 @@ use harness::sim::SimRng;
 use harness::SimTime;
 
 use super::agent::{IceAgent, IceConfig, IceEvent, IceState, Role, Transmit};
-use super::candidate::Candidate;
+use super::candidate::{priority, Candidate, CandidateType};
 
 /// ICE connection state as the W3C `RTCIceConnectionState` names it; each stack reports the subset
 /// it has (RFC 8445 §6.1.3 defines only Running, Completed and Failed).
@@ -339,6 +339,59 @@ impl Loopback {
     }
 }
 
+/// A host candidate as the reference endpoint gathers it (RFC 8445 §5.1.2.1, local preference
+/// 65535, component 1), for fixtures.
+pub fn host_candidate(addr: SocketAddr) -> Candidate {
+    Candidate {
+        addr,
+        base: addr,
+        typ: CandidateType::Host,
+        priority: priority(CandidateType::Host, 65535, 1),
+        foundation: "1".into(),
+        component: 1,
+    }
+}
+
+/// Where [`Loopback::against_reference`] puts the driver under test and the reference agent.
+pub const FOREIGN_ADDR: &str = "10.0.1.2:50000";
+/// See [`FOREIGN_ADDR`].
+pub const REFERENCE_ADDR: &str = "10.0.2.2:50000";
+
+impl Loopback {
+    /// The fixture of the foreign-driver tests: the driver `foreign` makes (for a role and a random
+    /// stream) on [`FOREIGN_ADDR`] against the reference agent on [`REFERENCE_ADDR`], host candidates
+    /// only, 10 ms one way; driver 0 is the controlling one, the foreign driver when
+    /// `foreign_controls`. Runs until `ms` of simulated time.
+    pub fn against_reference(
+        foreign: &dyn Fn(Role, SimRng) -> Box<dyn IceDriver>,
+        label: &str,
+        foreign_controls: bool,
+        seed: u64,
+        ms: u64,
+    ) -> Loopback {
+        let make = |ours: bool, role| {
+            let (mut d, at) = if ours {
+                (foreign(role, SimRng::derive(seed, label)), FOREIGN_ADDR)
+            } else {
+                let rng = SimRng::derive(seed, "reference");
+                (
+                    reference_driver(role, &IceConfig::default(), rng, SimTime::ZERO),
+                    REFERENCE_ADDR,
+                )
+            };
+            d.add_local_candidate(host_candidate(at.parse().expect("a socket address")));
+            d
+        };
+        let (a, b) = (
+            make(foreign_controls, Role::Controlling),
+            make(!foreign_controls, Role::Controlled),
+        );
+        let mut l = Loopback::new(a, b, Duration::from_millis(10), SimTime::ZERO);
+        l.run_until(SimTime::from_millis(ms));
+        l
+    }
+}
+
 /// A local candidate as its peer learns it from signalling: the base is not signalled.
 fn remote_view(mut c: Candidate) -> Candidate {
     c.base = c.addr;
@@ -348,18 +401,9 @@ fn remote_view(mut c: Candidate) -> Candidate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ice::{priority, CandidateType};
 
     fn host(addr: &str) -> Candidate {
-        let addr = addr.parse().unwrap();
-        Candidate {
-            addr,
-            base: addr,
-            typ: CandidateType::Host,
-            priority: priority(CandidateType::Host, 65535, 1),
-            foundation: "1".into(),
-            component: 1,
-        }
+        host_candidate(addr.parse().unwrap())
     }
 
     fn agent(role: Role, label: &str, addr: &str) -> Box<dyn IceDriver> {

@@ -9,4 +9,7 @@ mod driver;
 
 pub use agent::{IceAgent, IceConfig, IceEvent, IceState, Nomination, PairSelection, Role, Transmit};
 pub use candidate::{pair_priority, priority, Candidate, CandidateType};
-pub use driver::{reference_driver, DriverEvent, DriverFactory, DriverState, IceDriver, Loopback, Sent};
+pub use driver::{
+    host_candidate, reference_driver, DriverEvent, DriverFactory, DriverState, IceDriver, Loopback, Sent, FOREIGN_ADDR,
+    REFERENCE_ADDR,
+};

@@ -1,23 +1,20 @@
 //! Two-agent fixture: an rtc-ice driver and the reference agent, back to back through
-//! [`Loopback`], host candidates only, 10 ms one way.
+//! [`Loopback::against_reference`], host candidates only, 10 ms one way.
 
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use harness::sim::SimRng;
 use harness::stun::{attr_type, Class, Message};
 use harness::SimTime;
 use impl_rtc_ice::RtcIceDriver;
-use reference::ice::{
-    priority, reference_driver, Candidate, CandidateType, IceConfig, IceDriver, Loopback, Role, Sent,
-};
+use reference::ice::{host_candidate, Candidate, IceDriver, Loopback, Role, Sent, FOREIGN_ADDR, REFERENCE_ADDR};
 
 /// The rtc-ice party's host address.
-pub const RTC: &str = "10.0.1.2:50000";
+pub const RTC: &str = FOREIGN_ADDR;
 /// The reference party's host address.
-pub const REF: &str = "10.0.2.2:50000";
+pub const REF: &str = REFERENCE_ADDR;
 
 pub fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -25,43 +22,22 @@ pub fn addr(s: &str) -> SocketAddr {
 
 /// A host candidate as the reference endpoint gathers it (RFC 8445 §5.1.2.1, local preference 65535).
 pub fn host(a: &str) -> Candidate {
-    Candidate {
-        addr: addr(a),
-        base: addr(a),
-        typ: CandidateType::Host,
-        priority: priority(CandidateType::Host, 65535, 1),
-        foundation: "1".into(),
-        component: 1,
-    }
+    host_candidate(addr(a))
+}
+
+fn make(role: Role, rng: SimRng) -> Box<dyn IceDriver> {
+    Box::new(RtcIceDriver::new(role, rng, SimTime::ZERO))
 }
 
 pub fn rtc_ice(role: Role, seed: u64) -> Box<dyn IceDriver> {
-    let mut d = Box::new(RtcIceDriver::new(role, SimRng::derive(seed, "rtc-ice"), SimTime::ZERO));
+    let mut d = make(role, SimRng::derive(seed, "rtc-ice"));
     d.add_local_candidate(host(RTC));
-    d
-}
-
-pub fn reference(role: Role, seed: u64) -> Box<dyn IceDriver> {
-    let mut d = reference_driver(
-        role,
-        &IceConfig::default(),
-        SimRng::derive(seed, "reference"),
-        SimTime::ZERO,
-    );
-    d.add_local_candidate(host(REF));
     d
 }
 
 /// rtc-ice (driver 0 when `rtc_controls`, else driver 1) against the reference, run for `ms`.
 pub fn run(rtc_controls: bool, seed: u64, ms: u64) -> Loopback {
-    let (a, b) = if rtc_controls {
-        (rtc_ice(Role::Controlling, seed), reference(Role::Controlled, seed))
-    } else {
-        (reference(Role::Controlling, seed), rtc_ice(Role::Controlled, seed))
-    };
-    let mut l = Loopback::new(a, b, Duration::from_millis(10), SimTime::ZERO);
-    l.run_until(SimTime::from_millis(ms));
-    l
+    Loopback::against_reference(&make, "rtc-ice", rtc_controls, seed, ms)
 }
 
 /// The STUN message a datagram carries.
