@@ -239,8 +239,15 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
     let scenarios: Vec<Arc<Scenario>> = chosen.into_iter().map(Arc::new).collect();
     let mut runs = Ids::default();
     let mut index = 0;
+    // Which runs a scenario has, and whether their knobs are valid, does not depend on the seed: one
+    // seed's specs are expanded and checked, and the other seeds only repeat their ids. Expanding every
+    // seed's specs at once made planning's peak memory grow with the number of seeds.
+    let first_seed = MatrixSpec {
+        seeds: m.seeds[..1].to_vec(),
+        ..m.clone()
+    };
     for (k, sc) in scenarios.iter().enumerate() {
-        let mut specs = expand(sc, &m);
+        let mut specs = expand(sc, &first_seed);
         for r in &specs {
             for p in r.parties.iter().filter(|p| !p.knobs.is_empty()) {
                 let entry = registry.get(&p.implementation).expect("checked above");
@@ -262,10 +269,20 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
                     })
             });
         }
-        for r in specs {
+        let mut ids: Vec<String> = specs
+            .iter()
+            .flat_map(|r| {
+                let stem = seedless(&r.id, r.seed);
+                m.seeds.iter().map(move |s| format!("{stem}seed-{s}"))
+            })
+            .collect();
+        drop(specs);
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
             // Shard i/n takes every n-th run of the whole matrix, counting from its (i-1)-th.
             if sel.shard.is_none_or(|(i, n)| index % n == i - 1) {
-                runs.push(k, &r.id);
+                runs.push(k, &id);
             }
             index += 1;
         }
@@ -281,6 +298,12 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
         runs,
         profiles,
     })
+}
+
+/// `id` without its trailing `seed-N` (ids end `/seed-N`, see [`expand`]).
+fn seedless(id: &str, seed: u64) -> &str {
+    let tail = format!("seed-{seed}");
+    id.strip_suffix(tail.as_str()).expect("a run id ends with its seed")
 }
 
 /// Rebuilds the [`RunSpec`] of a run id (`SCENARIO/A->B/NAT_A+NAT_B/seed-N`) from the scenarios in `dir`.
@@ -627,7 +650,52 @@ pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, std::i
 
 #[cfg(test)]
 mod tests {
-    use super::{Ids, ID_BLOCK};
+    use std::path::Path;
+
+    use super::{plan, Ids, Selection, ID_BLOCK};
+    use crate::scenario::{expand, MatrixSpec, Scenario};
+
+    #[test]
+    fn planning_one_seed_and_repeating_its_ids_gives_every_seed_s_runs_in_id_order() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let mut registry = crate::endpoint::Registry::new();
+        for name in ["a", "b"] {
+            registry.register(crate::endpoint::ImplEntry {
+                name: name.into(),
+                description: String::new(),
+                make: Box::new(|_| unreachable!("planning runs nothing")),
+                check_knobs: Some(|_| Ok(())),
+            });
+        }
+        let seeds: Vec<u64> = (1..=12).collect();
+        let sel = Selection {
+            seeds: seeds.clone(),
+            scenarios: vec!["basic/*".into(), "jmi/*".into()],
+            ..Default::default()
+        };
+        let planned = plan(&dir, &sel, &registry).unwrap();
+        let mut want = Vec::new();
+        let m = MatrixSpec {
+            pairings: vec![
+                ("a".into(), "a".into()),
+                ("a".into(), "b".into()),
+                ("b".into(), "a".into()),
+                ("b".into(), "b".into()),
+            ],
+            nat_override: None,
+            seeds,
+        };
+        let mut all = Scenario::load_dir(&dir).unwrap();
+        all.retain(|s| s.id.starts_with("basic/") || s.id.starts_with("jmi/"));
+        for sc in all {
+            want.extend(expand(&std::sync::Arc::new(sc), &m).into_iter().map(|r| r.id));
+        }
+        want.sort();
+        let got: Vec<String> = (0..planned.len()).map(|i| planned.id(i)).collect();
+        assert!(got.len() > 12 * 4, "{} runs", got.len());
+        assert!(got.iter().any(|id| id.ends_with("/seed-10")));
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn front_coded_ids_read_back_exactly_across_blocks_and_multibyte_characters() {

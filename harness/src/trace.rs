@@ -337,7 +337,8 @@ fn put_addr(buf: &mut Vec<u8>, a: &SocketAddr) {
     buf.extend_from_slice(&a.port().to_be_bytes());
 }
 
-fn put_element(buf: &mut Vec<u8>, el: &Element) {
+/// Appends the canonical bytes of `el` (see [`Trace::hash`]): equal bytes mean equal elements.
+pub(crate) fn put_element(buf: &mut Vec<u8>, el: &Element) {
     buf.push(b'<');
     put_bytes(buf, el.name().as_bytes());
     put_bytes(buf, el.ns().as_bytes());

@@ -69,6 +69,9 @@ struct Plan {
     /// Runs of the smaller matrix of the flat-memory comparison (N; the other is 10N), rounded up to
     /// whole seeds of the suite.
     mem_runs: usize,
+    /// The scenario glob of the flat-memory comparison; `None`: the default suite. `--quick` uses
+    /// `basic/audio-call` (a sixth of the suite per seed), so that its 10N stays within the minute.
+    mem_scenario: Option<&'static str>,
     /// Repetitions of each scaling point.
     scale_reps: usize,
     /// Pops (each followed by a push) of the queue-only measurement.
@@ -84,6 +87,7 @@ impl Plan {
                 synth_hosts: 100,
                 synth_secs: 30,
                 mem_runs: 150,
+                mem_scenario: Some(calls::BASIC),
                 scale_reps: 1,
                 queue_ops: 2_000_000,
             }
@@ -94,6 +98,7 @@ impl Plan {
                 synth_hosts: 200,
                 synth_secs: 60,
                 mem_runs: 500,
+                mem_scenario: None,
                 scale_reps: 3,
                 queue_ops: 10_000_000,
             }
@@ -547,12 +552,19 @@ impl Bench<'_> {
         let child = |args: &[&str]| memory::spawn_child(&[args, &["--scenarios", &sc]].concat());
         let one_run = child(&["one-run"])?;
         let matrix = child(&["matrix", "--seeds", "1", "--out", &dir("default")])?;
-        let per_seed = calls::suite(self.scenarios, self.registry, 1)?.len().max(1);
-        let n = self.plan.mem_runs.div_ceil(per_seed) as u64;
-        let small = child(&["matrix", "--seeds", &n.to_string(), "--out", &dir("n")])?;
-        let large = child(&["matrix", "--seeds", &(10 * n).to_string(), "--out", &dir("10n")])?;
-        let small_d = child(&["discard", "--seeds", &n.to_string()])?;
-        let large_d = child(&["discard", "--seeds", &(10 * n).to_string()])?;
+        let (per_seed, only) = match self.plan.mem_scenario {
+            Some(glob) => (
+                calls::select(self.scenarios, self.registry, 1, vec![glob.into()])?.len(),
+                vec!["--scenario", glob],
+            ),
+            None => (calls::suite(self.scenarios, self.registry, 1)?.len(), vec![]),
+        };
+        let n = self.plan.mem_runs.div_ceil(per_seed.max(1)) as u64;
+        let (n_s, ten_n_s) = (n.to_string(), (10 * n).to_string());
+        let small = child(&[&["matrix", "--seeds", &n_s, "--out", &dir("n")], &only[..]].concat())?;
+        let large = child(&[&["matrix", "--seeds", &ten_n_s, "--out", &dir("10n")], &only[..]].concat())?;
+        let small_d = child(&[&["discard", "--seeds", &n_s], &only[..]].concat())?;
+        let large_d = child(&[&["discard", "--seeds", &ten_n_s], &only[..]].concat())?;
         let _ = std::fs::remove_dir_all(&tmp);
         for (what, c) in [
             ("one run", &one_run),
@@ -581,6 +593,7 @@ impl Bench<'_> {
             "memory".into(),
             json!({
                 "default_matrix_runs": matrix.runs,
+                "n_vs_10n_scenarios": self.plan.mem_scenario.unwrap_or("the default suite"),
                 "conform_path": {
                     "n_runs": small.runs, "peak_rss_mb_n": small.peak_rss_mb, "planned_list_mb_n": small.after_plan_mb,
                     "wall_s_n": small.wall_ms / 1e3,
@@ -618,8 +631,13 @@ impl Bench<'_> {
         self.rows.push(row(
             "peak RSS, N vs 10N runs (conform)",
             format!(
-                "{:.1} → {:.1} MB ({} → {} runs, {:+.1} MB/1000 runs)",
-                small.peak_rss_mb, large.peak_rss_mb, small.runs, large.runs, per_1000
+                "{:.1} → {:.1} MB ({} → {} runs of {}, {:+.1} MB/1000 runs)",
+                small.peak_rss_mb,
+                large.peak_rss_mb,
+                small.runs,
+                large.runs,
+                self.plan.mem_scenario.unwrap_or("the suite"),
+                per_1000
             ),
             &flat_target,
             Some(flat(small.peak_rss_mb, large.peak_rss_mb) && large.peak_rss_mb < TARGET_PEAK_MB),

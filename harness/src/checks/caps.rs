@@ -1,5 +1,9 @@
 //! Entity capabilities (XEP-0115): the advertised `ver` matches the disco#info the client serves.
 
+use std::cell::RefCell;
+
+use minidom::Element;
+use rustc_hash::FxHashMap;
 use xmpp_parsers::disco::DiscoInfoResult;
 use xmpp_parsers::hashes::Algo;
 
@@ -15,9 +19,41 @@ pub const VER_VALID: CheckDef = CheckDef {
     summary: "the caps ver a client advertises is the SHA-1 hash of the disco#info it answers for node#ver",
 };
 
+/// How many distinct disco#info results [`computed_ver`] remembers per thread before it starts over.
+const VER_MEMO_CAP: usize = 256;
+
+thread_local! {
+    /// [`computed_ver`]'s results by the query element's canonical bytes ([`crate::trace::put_element`]).
+    /// An implementation answers with the same disco#info in every run of a matrix, and parsing and
+    /// hashing it cost more than the rest of the judge's stanza work together.
+    static VER_MEMO: RefCell<FxHashMap<Vec<u8>, Option<String>>> = RefCell::default();
+}
+
+/// The XEP-0115 §5.1 `ver` (SHA-1, base64) of the disco#info `<query/>` `q`, or `None` when `q` is
+/// not a valid disco#info result. A pure function of `q`, remembered per thread.
+fn computed_ver(q: &Element) -> Option<String> {
+    use base64::Engine;
+    let mut key = Vec::with_capacity(512);
+    crate::trace::put_element(&mut key, q);
+    if let Some(v) = VER_MEMO.with(|m| m.borrow().get(&key).cloned()) {
+        return v;
+    }
+    let v = DiscoInfoResult::try_from(q.clone())
+        .ok()
+        .and_then(|info| xmpp_parsers::caps::hash_caps(&xmpp_parsers::caps::compute_disco(&info), Algo::Sha_1).ok())
+        .map(|h| base64::engine::general_purpose::STANDARD.encode(h.hash));
+    VER_MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= VER_MEMO_CAP {
+            m.clear();
+        }
+        m.insert(key, v.clone());
+    });
+    v
+}
+
 /// See [`VER_VALID`].
 pub fn ver_valid(ctx: &Ctx) -> CheckResult {
-    use base64::Engine;
     let d = &VER_VALID;
     let mut verified = 0;
     for e in &ctx.out.trace.events {
@@ -40,11 +76,7 @@ pub fn ver_valid(ctx: &Ctx) -> CheckResult {
             continue;
         };
         let ver = ver.to_string();
-        let computed = DiscoInfoResult::try_from(q.clone())
-            .ok()
-            .and_then(|info| xmpp_parsers::caps::hash_caps(&xmpp_parsers::caps::compute_disco(&info), Algo::Sha_1).ok())
-            .map(|h| base64::engine::general_purpose::STANDARD.encode(h.hash));
-        match computed {
+        match computed_ver(q) {
             Some(c) if c == ver => verified += 1,
             Some(c) => {
                 return result(

@@ -36,7 +36,10 @@ pub fn basic(scenarios: &Path, registry: &Registry, seeds: u64) -> Result<Vec<Ru
 /// The scenario of [`basic`].
 pub const BASIC: &str = "basic/audio-call";
 
-fn select(scenarios: &Path, registry: &Registry, seeds: u64, globs: Vec<String>) -> Result<conform::Plan, String> {
+/// The runs of the scenarios matching `globs` (every pairing) over seeds `1..=seeds`.
+///
+/// Errors: the planning error (e.g. a glob that matches nothing), as text.
+pub fn select(scenarios: &Path, registry: &Registry, seeds: u64, globs: Vec<String>) -> Result<conform::Plan, String> {
     let sel = Selection {
         scenarios: globs,
         seeds: (1..=seeds.max(1)).collect(),

@@ -45,6 +45,9 @@ pub struct ChildArgs {
     /// Output folder (matrix).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Only scenarios matching this glob (default: the whole suite).
+    #[arg(long)]
+    pub scenario: Option<String>,
     /// Scenario folder (default: the workspace's scenarios/).
     #[arg(long)]
     pub scenarios: Option<PathBuf>,
@@ -54,7 +57,11 @@ pub struct ChildArgs {
 pub fn child(a: &ChildArgs, registry: &Registry, scenarios: &Path) -> ExitCode {
     let started = Instant::now();
     let scenarios = a.scenarios.as_deref().unwrap_or(scenarios);
-    let runs = match calls::suite_plan(scenarios, registry, a.seeds) {
+    let planned = match &a.scenario {
+        Some(glob) => calls::select(scenarios, registry, a.seeds, vec![glob.clone()]),
+        None => calls::suite_plan(scenarios, registry, a.seeds),
+    };
+    let runs = match planned {
         Ok(r) if !r.is_empty() => r,
         Ok(_) => {
             eprintln!("error: the default suite is empty");
