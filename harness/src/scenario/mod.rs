@@ -77,7 +77,7 @@ pub struct Party {
     pub devices: usize,
     /// One-way latency between this party's clients and their XMPP server (a slow mobile link, a
     /// far-away server), instead of half of `network.signalling.latency`.
-    #[serde(default, deserialize_with = "duration::opt")]
+    #[serde(default, rename = "signalling-latency", deserialize_with = "duration::opt")]
     pub signalling_latency: Option<Duration>,
 }
 

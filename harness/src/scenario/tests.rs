@@ -179,3 +179,22 @@ fn device_counts_out_of_range_name_file_line_column_and_key() {
         "{e}"
     );
 }
+
+#[test]
+fn a_partys_signalling_latency_is_written_in_kebab_case_as_documented() {
+    let text = GOOD.replace(
+        "callee: {impl: $peer, nat: [open, symmetric]}",
+        "callee: {impl: $peer, nat: [open, symmetric], signalling-latency: 700ms}",
+    );
+    let sc = Scenario::parse(Path::new("t/x.yaml"), &text, Some("t/x")).unwrap();
+    assert_eq!(
+        sc.parties["callee"].signalling_latency,
+        Some(Duration::from_millis(700))
+    );
+    assert_eq!(sc.parties["caller"].signalling_latency, None);
+    let snake = GOOD.replace(
+        "callee: {impl: $peer, nat: [open, symmetric]}",
+        "callee: {impl: $peer, nat: [open, symmetric], signalling_latency: 700ms}",
+    );
+    assert!(Scenario::parse(Path::new("t/x.yaml"), &snake, Some("t/x")).is_err());
+}
