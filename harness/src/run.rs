@@ -867,7 +867,10 @@ impl World {
                 for ip in std::mem::take(&mut self.slots[ep].interfaces) {
                     self.net.detach(Attach::Endpoint(ep), ip);
                 }
-                self.net.attach(site, Attach::Endpoint(ep), host, &site_name);
+                // The host is observed under its party's name on every interface, as every
+                // device is, so the judge follows it onto the new network.
+                let point = self.slots[ep].party.clone();
+                self.net.attach(site, Attach::Endpoint(ep), host, &point);
                 self.slots[ep].site = site;
                 self.slots[ep].interfaces = vec![host];
                 self.feed(now, ep, Input::InterfacesChanged(vec![host]));

@@ -690,3 +690,165 @@ fn calling_a_peer_whose_disco_lacks_dtls_is_non_strict() {
     assert_eq!(v, Verdict::NonStrict, "a missed SHOULD: {detail}");
     assert!(detail.contains("lacks urn:xmpp:jingle:apps:dtls:0"), "{detail}");
 }
+
+/// `basic/audio-call` with the hang-up moved from 20 s to `hangup`: a call long enough for the
+/// rules that hold after selection (keepalives, consent freshness).
+fn long_call(hangup: Duration) -> RunOutput {
+    let registry = impl_catalog::registry();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let id = "basic/audio-call/reference->reference/port-restricted-cone+port-restricted-cone/seed-1";
+    let mut spec = harness::conform::spec_from_id(dir, id, &registry).unwrap();
+    let mut sc = (*spec.scenario).clone();
+    sc.script.last_mut().expect("a hang-up step").at = hangup;
+    spec.scenario = std::sync::Arc::new(sc);
+    run(&spec, &registry).unwrap()
+}
+
+/// Removes every datagram `party` sent (and its hops) between `from` and `to`: the host went
+/// silent, as an agent that sends neither media nor keepalives would.
+fn silence(out: &mut RunOutput, party: &str, from: Duration, to: Duration) {
+    let (from, to) = (harness::SimTime::ZERO + from, harness::SimTime::ZERO + to);
+    out.trace.events.retain(|e| {
+        !(e.time >= from
+            && e.time < to
+            && matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Tx, .. } if &**point == party))
+    });
+    for (i, e) in out.trace.events.iter_mut().enumerate() {
+        e.index = i;
+    }
+}
+
+#[test]
+fn a_pair_left_silent_past_tr_fails_keepalive_interval() {
+    // The basic call uses its pair for less than 16 s: no keepalive was ever due.
+    let (v, detail) = verdict(&basic_call(), "ice.keepalive-interval");
+    assert_eq!(v, Verdict::Inconclusive, "{detail}");
+    let mut out = long_call(Duration::from_secs(60));
+    let (v, detail) = verdict(&out, "ice.keepalive-interval");
+    assert_eq!(v, Verdict::Pass, "{detail}");
+    // The callee sends nothing from 10 s to 30 s: 20 s of silence on its pair.
+    silence(&mut out, "callee", Duration::from_secs(10), Duration::from_secs(30));
+    let (v, detail) = verdict(&out, "ice.keepalive-interval");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(detail.starts_with("callee sent nothing on its pair"), "{detail}");
+    assert!(detail.contains("without a keepalive"), "{detail}");
+}
+
+#[test]
+fn media_past_consent_expiry_fails_consent_freshness() {
+    // A 20 s call never needs its consent refreshed.
+    let (v, detail) = verdict(&basic_call(), "ice.consent-freshness");
+    assert_eq!(v, Verdict::Inconclusive, "{detail}");
+    let mut out = long_call(Duration::from_secs(60));
+    let (v, detail) = verdict(&out, "ice.consent-freshness");
+    assert_eq!(v, Verdict::Pass, "{detail}");
+    assert!(detail.contains("caller kept consent fresh"), "{detail}");
+    // The callee's answers to the caller's checks stop reaching it after 10 s, yet its media goes
+    // on to the hang-up: an agent that never checks consent.
+    let from = harness::SimTime::ZERO + Duration::from_secs(10);
+    out.trace.events.retain(|e| {
+        !(e.time >= from
+            && matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Rx, payload, .. }
+                if &**point == "caller" && Message::decode(payload).is_ok_and(|m| m.class == Class::Success)))
+    });
+    for (i, e) in out.trace.events.iter_mut().enumerate() {
+        e.index = i;
+    }
+    let (v, detail) = verdict(&out, "ice.consent-freshness");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(detail.starts_with("caller still sent media on"), "{detail}");
+    assert!(detail.contains("after its consent expired"), "{detail}");
+}
+
+#[test]
+fn a_retransmitted_or_hurried_consent_check_is_non_strict() {
+    let out = long_call(Duration::from_secs(60));
+    let (v, detail) = verdict(&out, "ice.consent-check-schedule");
+    assert_eq!(v, Verdict::Pass, "{detail}");
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    // The caller's consent checks: Binding requests after its first media packet.
+    let first_media = wire
+        .rtp
+        .iter()
+        .find(|r| r.party == "caller" && r.dir == Dir::Tx)
+        .expect("media")
+        .time;
+    let consent: Vec<_> = wire.checks_sent_by("caller").filter(|c| c.time > first_media).collect();
+    assert!(consent.len() >= 5, "{}", consent.len());
+    // Sent a second time, 1 s later: a retransmission.
+    let mut again = long_call(Duration::from_secs(60));
+    let copy = again.trace.events[consent[1].index].clone();
+    again.trace.events[consent[2].index] = harness::trace::TraceEvent {
+        index: consent[2].index,
+        time: copy.time + Duration::from_secs(1),
+        ..copy
+    };
+    let (v, detail) = verdict(&again, "ice.consent-check-schedule");
+    assert_eq!(v, Verdict::NonStrict, "{detail}");
+    assert!(detail.contains("again at"), "{detail}");
+    // The next check 2 s after the one before.
+    let mut hurried = long_call(Duration::from_secs(60));
+    hurried.trace.events[consent[2].index].time = consent[1].time + Duration::from_secs(2);
+    let (v, detail) = verdict(&hurried, "ice.consent-check-schedule");
+    assert_eq!(v, Verdict::NonStrict, "{detail}");
+    assert!(detail.contains("2000 ms apart"), "{detail}");
+}
+
+fn switch_call() -> RunOutput {
+    run_id("ice/restart-on-interface-switch/reference->reference/port-restricted-cone+port-restricted-cone/seed-1")
+}
+
+/// The ICE credentials in a Jingle action's first transport, if any.
+fn transport_credentials(m: &minidom::Element) -> Option<(String, String)> {
+    let t = m
+        .get_child("jingle", ns::JINGLE)?
+        .children()
+        .find_map(|c| c.get_child("transport", ns::JINGLE_ICE_UDP))?;
+    Some((t.attr("ufrag")?.to_string(), t.attr("pwd")?.to_string()))
+}
+
+#[test]
+fn a_restart_keeping_its_pwd_or_left_unanswered_fails_ice_restart() {
+    let (v, detail) = verdict(&basic_call(), "ice.restart");
+    assert_eq!(v, Verdict::Inconclusive, "{detail}");
+    let (v, detail) = verdict(&switch_call(), "ice.restart");
+    assert_eq!(v, Verdict::Pass, "{detail}");
+    // The callee's restart keeps the pwd of its session-accept.
+    let mut out = switch_call();
+    let first_pwd = std::cell::RefCell::new(None);
+    edit_sent_stanzas(&mut out, "callee", |m| {
+        let Some((_, pwd)) = transport_credentials(m) else {
+            return;
+        };
+        let Some(old) = first_pwd.borrow().clone() else {
+            *first_pwd.borrow_mut() = Some(pwd);
+            return;
+        };
+        if let Some(t) = m
+            .get_child_mut("jingle", ns::JINGLE)
+            .and_then(|j| j.get_child_mut("content", ns::JINGLE))
+            .and_then(|c| c.get_child_mut("transport", ns::JINGLE_ICE_UDP))
+        {
+            harness::xml::set_attr(t, "pwd", old);
+        }
+    });
+    let (v, detail) = verdict(&out, "ice.restart");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(
+        detail.contains("new ICE ufrag") && detail.contains("kept its pwd"),
+        "{detail}"
+    );
+    // The caller never answers with credentials of its own: its transport-infos are gone.
+    let mut out = switch_call();
+    out.trace.events.retain(|e| {
+        !matches!(&e.kind, TraceKind::Stanza { party, dir: Dir::Tx, element, .. }
+            if party == "caller" && element.get_child("jingle", ns::JINGLE).is_some_and(|j| j.attr("action") == Some("transport-info")))
+    });
+    for (i, e) in out.trace.events.iter_mut().enumerate() {
+        e.index = i;
+    }
+    let (v, detail) = verdict(&out, "ice.restart");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(detail.contains("caller never answered"), "{detail}");
+}

@@ -207,6 +207,12 @@ pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
     // Under negotiated renomination a later NOMINATION of another pair moves the media; this check
     // covers the time before it, ice.renomination.controlled-follows-highest the time after.
     let until = renominated_at(ctx, controlled, (local, remote), arrived);
+    // An ICE restart selects anew (RFC 8445 §9): ice.restart judges the time after it.
+    let restart = super::consent::restarts(ctx)
+        .into_iter()
+        .map(|(t, _)| t)
+        .find(|t| *t >= n.time);
+    let until = until.into_iter().chain(restart).min();
     let after: Vec<_> = sent
         .iter()
         .filter(|r| r.time.as_millis() >= cutoff && until.is_none_or(|u| r.time < u))

@@ -37,6 +37,8 @@ pub const NO_FAILURE_BEFORE_PAC: CheckDef = CheckDef {
 const TA: Duration = Duration::from_millis(50);
 const MIN_RTO: Duration = Duration::from_millis(500);
 const PAC: Duration = Duration::from_millis(39_500);
+/// Consent expiry (RFC 7675 §5.1: 30 s), less a second for timer granularity.
+const CONSENT_LAPSE: Duration = Duration::from_secs(29);
 
 /// First and later transmission times of each check a party sent, by transaction id.
 fn transmissions(ctx: &Ctx, party: &str) -> BTreeMap<[u8; 12], Vec<(SimTime, usize)>> {
@@ -144,6 +146,33 @@ pub fn no_failure_before_pac(ctx: &Ctx) -> CheckResult {
             vec![term.index],
         );
     };
+    // A call that had connected (media flowed) and then lost its path ends once consent expired
+    // (RFC 7675 §5.1), which the PAC bound on establishing connectivity does not cover.
+    let connected = ctx
+        .wire
+        .rtp
+        .iter()
+        .any(|r| r.party == term.party && r.dir == Dir::Tx && r.time < term.time);
+    let last_ok = ctx
+        .wire
+        .checks_sent_by(&term.party)
+        .filter_map(|c| ctx.wire.response_to(c))
+        .filter(|r| r.msg.class == Class::Success && r.time <= term.time)
+        .map(|r| r.time)
+        .max();
+    if let Some(ok) = last_ok.filter(|ok| connected && term.time >= *ok + CONSENT_LAPSE) {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            format!(
+                "{} ended the session {} ms after its last check succeeded: consent had lapsed (RFC 7675 §5.1), a \
+                 failure the PAC bound does not cover",
+                term.party,
+                (term.time - ok).as_millis()
+            ),
+            vec![term.index],
+        );
+    }
     let waited = term.time - first.time;
     if waited < PAC {
         return result(

@@ -4,6 +4,7 @@
 //! precondition never happened says `inconclusive` or `fail`, with a detail saying which.
 
 mod caps;
+mod consent;
 mod endpoint;
 mod ice_nomination;
 mod ice_timing;
@@ -11,6 +12,7 @@ mod jingle;
 mod jmi;
 mod media;
 mod renomination;
+mod restart;
 mod stun_wire;
 mod turn;
 
@@ -117,6 +119,10 @@ pub fn catalogue() -> Vec<CheckDef> {
         ice_nomination::CONTROLLED_USES_NOMINATED,
         ice_nomination::BEST_VALID,
         media::BIDIRECTIONAL_ON_SELECTED_PAIR,
+        consent::KEEPALIVE_INTERVAL,
+        consent::CONSENT_FRESHNESS,
+        consent::CONSENT_CHECK_SCHEDULE,
+        restart::RESTART,
         renomination::ONLY_WHEN_NEGOTIATED,
         renomination::CONTROLLED_FOLLOWS_HIGHEST,
         renomination::UNKNOWN_0X0030_DRAWS_420,
@@ -268,6 +274,10 @@ pub fn evaluate(ctx: &Ctx) -> Vec<CheckResult> {
         ice_nomination::controlled_uses_nominated(ctx),
         ice_nomination::best_valid(ctx),
         media::bidirectional_on_selected_pair(ctx),
+        consent::keepalive_interval(ctx),
+        consent::consent_freshness(ctx),
+        consent::consent_check_schedule(ctx),
+        restart::restart(ctx),
         renomination::only_when_negotiated(ctx),
         renomination::controlled_follows_highest(ctx),
         renomination::unknown_0x0030_draws_420(ctx),

@@ -49,6 +49,25 @@ pub enum StartChecksAt {
     Propose,
 }
 
+/// How an ICE restart is offered and answered in Jingle (digest §3.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RestartForm {
+    /// XEP-0176: the restarting side sends transport-info with new ufrag and pwd and its
+    /// candidates (generation + 1); the peer restarts too and answers in kind. Any transport-info
+    /// with new credentials is an offer, unless this side is waiting for the answer to its own
+    /// (conforming).
+    #[default]
+    Xep,
+    /// Conversations: the offer is a transport-info with new credentials and no candidates; the
+    /// peer's first transport-info with new credentials and candidates is the answer, and the
+    /// offerer trickles its own candidates after it. New credentials with candidates from a peer
+    /// that was not asked to answer cannot be applied, so the session ends with
+    /// failed-application; crossing offers are settled for the initiator's (conflict +
+    /// tie-break to the responder's). Source: digest §3.2 and §9 ("An XEP-0176-style restart …
+    /// is misread by Conversations as a restart answer"), from its JingleRtpConnection.
+    Conversations,
+}
+
 /// The behaviour knobs of a profile built on the reference endpoint; the default is conforming. Each
 /// knob models one documented deviation of a deployed client (digest §8–§9). Written in profiles
 /// and scenarios as `name: value` (impls/profiles/README.md).
@@ -117,6 +136,9 @@ pub struct Knobs {
     /// `restart-on-each-trickled-candidate`: on every transport-info, start ICE over with only
     /// that transport-info's candidates (Asterisk chan_motif, digest §9.4).
     pub restart_on_each_trickled_candidate: bool,
+    /// `ice-restart`: how an ICE restart is offered and answered, `xep` (XEP-0176, conforming) or
+    /// `conversations` (digest §3.2).
+    pub restart_form: RestartForm,
 }
 
 impl Default for Knobs {
@@ -146,6 +168,7 @@ impl Default for Knobs {
             relay_only_accepts_prflx: true,
             trickle: true,
             restart_on_each_trickled_candidate: false,
+            restart_form: RestartForm::default(),
         }
     }
 }
@@ -175,6 +198,7 @@ pub const KNOB_NAMES: &[&str] = &[
     "relay-only-accepts-prflx",
     "trickle",
     "restart-on-each-trickled-candidate",
+    "ice-restart",
 ];
 
 impl Knobs {
@@ -248,6 +272,13 @@ impl Knobs {
             "relay-only-accepts-prflx" => self.relay_only_accepts_prflx = flag(value)?,
             "trickle" => self.trickle = flag(value)?,
             "restart-on-each-trickled-candidate" => self.restart_on_each_trickled_candidate = flag(value)?,
+            "ice-restart" => {
+                self.restart_form = match value {
+                    "xep" => RestartForm::Xep,
+                    "conversations" => RestartForm::Conversations,
+                    _ => return Err(format!("knob `ice-restart` takes xep or conversations, not `{value}`")),
+                }
+            }
             "accept-c001-as-use-candidate" => self.accept_c001_as_use_candidate = flag(value)?,
             "omit-fingerprint" => self.omit_fingerprint = flag(value)?,
             "initiate-extra-media" => {
@@ -350,6 +381,7 @@ mod tests {
             ("relay-only-accepts-prflx", "false"),
             ("trickle", "false"),
             ("restart-on-each-trickled-candidate", "true"),
+            ("ice-restart", "conversations"),
         ];
         assert_eq!(good.len(), KNOB_NAMES.len());
         let mut k = Knobs::default();

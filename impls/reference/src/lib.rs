@@ -3,7 +3,9 @@
 //! It discovers STUN through XEP-0215, gathers host and server-reflexive candidates, calls with
 //! XEP-0353 JMI (propose → ringing → proceed) and a Jingle RTP session (XEP-0166/0167) over ICE-UDP
 //! (XEP-0176) with a DTLS fingerprint (XEP-0320), runs RFC 8445 ICE with regular nomination, sends
-//! small RTP packets on the selected pair, and ends with session-terminate and JMI finish.
+//! small RTP packets on the selected pair while consent holds (RFC 7675), restarts ICE in
+//! transport-info when its host changes interface or consent is lost (RFC 8445 §9), and ends with
+//! session-terminate and JMI finish.
 #![warn(missing_docs)]
 
 pub mod ice;
@@ -11,7 +13,7 @@ mod knobs;
 pub mod signalling;
 pub mod turn;
 
-pub use knobs::{CreatorMode, JmiAddressing, Knobs, StartChecksAt, KNOB_NAMES};
+pub use knobs::{CreatorMode, JmiAddressing, Knobs, RestartForm, StartChecksAt, KNOB_NAMES};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -89,6 +91,17 @@ struct Call {
     /// This side's session-initiate or session-accept went out: later candidates go in
     /// transport-info.
     transport_sent: bool,
+    /// Every ICE ufrag the peer signalled in this session, the current one last: candidates of an
+    /// older ICE session are stale (RFC 8838 §8), and a new ufrag is an ICE restart (RFC 8445 §9).
+    remote_ufrags: Vec<String>,
+    /// This side offered an ICE restart and waits for the peer's new credentials (digest §3.2).
+    awaiting_answer: bool,
+    /// A restart offer waits for gathering to end (the `trickle: false` knob).
+    restart_offer_due: bool,
+    /// The RTP stream while ICE restarts: same SSRC and sequence, resumed on the new selected
+    /// pair (RFC 8445 §9 lets media stay on the old pair meanwhile; here the old pair is gone or
+    /// lost its consent, so media waits).
+    parked_rtp: Option<Rtp>,
 }
 
 impl Call {
@@ -125,6 +138,10 @@ impl Call {
             permitted: 0,
             proceeded_early: false,
             transport_sent: false,
+            remote_ufrags: Vec::new(),
+            awaiting_answer: false,
+            restart_offer_due: false,
+            parked_rtp: None,
             rtp: None,
         }
     }
@@ -193,6 +210,9 @@ pub struct ReferenceEndpoint {
     features: BTreeMap<String, Vec<String>>,
     /// XEP-0280 carbons were asked for.
     carbons_requested: bool,
+    /// Stream ids of TURN over TCP/TLS start after this one: each gathering after an interface
+    /// change opens its streams under new ids.
+    stream_base: u64,
 }
 
 struct Turn {
@@ -211,7 +231,7 @@ pub fn ics() -> Ics {
         rtcp_mux: true,
         renomination: "none".into(),
         turn_transports: vec!["udp".into(), "tcp".into(), "tls".into()],
-        ice_restart: false,
+        ice_restart: true,
         unseeded_stun_transaction_ids: false,
     }
 }
@@ -295,6 +315,7 @@ impl ReferenceEndpoint {
             knobs: Knobs::default(),
             features: BTreeMap::new(),
             carbons_requested: false,
+            stream_base: 0,
         }
     }
 
@@ -458,7 +479,7 @@ impl ReferenceEndpoint {
     /// Opens the TCP/TLS TURN allocations (the fallback).
     fn start_stream_turn(&mut self) {
         self.turn_fallback_at = None;
-        for (next_id, t) in (1..).zip(self.turn.iter_mut()) {
+        for (next_id, t) in (self.stream_base + 1..).zip(self.turn.iter_mut()) {
             if t.client.service.transport != TurnTransport::Udp && t.stream.is_none() {
                 t.stream = Some(next_id);
                 self.out.push_back(Output::StreamOpen {
@@ -500,6 +521,31 @@ impl ReferenceEndpoint {
         }
     }
 
+    /// Starts gathering from the current socket: the STUN Binding transaction and the UDP TURN
+    /// allocation at once, TCP/TLS TURN only if UDP stays silent for [`TURN_STREAM_FALLBACK`].
+    fn begin_gathering(&mut self, now: SimTime) {
+        if self
+            .turn
+            .iter()
+            .any(|t| t.client.service.transport != TurnTransport::Udp)
+        {
+            self.turn_fallback_at = Some(now + TURN_STREAM_FALLBACK);
+        }
+        for t in &mut self.turn {
+            if t.client.service.transport == TurnTransport::Udp {
+                t.client.start(now);
+            }
+        }
+        if self.stun.is_some() {
+            self.rng.fill(&mut self.gather.txid);
+            self.gather_send(now);
+        } else {
+            self.gather.stun_resolved = true;
+        }
+        self.flush_turn(now);
+        self.check_gathering(now);
+    }
+
     fn gather_send(&mut self, now: SimTime) {
         let Some(server) = self.stun else { return };
         self.gather.sends += 1;
@@ -519,6 +565,12 @@ impl ReferenceEndpoint {
     fn gathering_done(&mut self, now: SimTime) {
         self.gather.done = true;
         self.gather.next = None;
+        if let Some(c) = self.call.as_mut().filter(|c| c.restart_offer_due) {
+            // Without trickle the restart offer carries every candidate of the new gathering.
+            c.restart_offer_due = false;
+            let candidates = self.signalable_candidates();
+            self.send_transport(candidates);
+        }
         self.trickle(now);
         let Some(call) = self.call.as_mut().filter(|c| c.waiting_for_gathering) else {
             return;
@@ -557,6 +609,14 @@ impl ReferenceEndpoint {
             return;
         }
         let fresh: Vec<Candidate> = match self.call.as_ref() {
+            // In the Conversations form the offerer's candidates follow the answer (digest §3.2);
+            // without trickle a restart offer carries them all once gathering is done.
+            Some(c)
+                if c.restart_offer_due
+                    || (c.awaiting_answer && self.knobs.restart_form == RestartForm::Conversations) =>
+            {
+                return
+            }
             Some(c) if c.state != CallState::Ended => match c.ice.as_ref() {
                 Some(a) => self
                     .signalable_candidates()
@@ -571,10 +631,7 @@ impl ReferenceEndpoint {
             },
             _ => return,
         };
-        let creator = match (self.call.as_ref().map(|c| c.side), self.knobs.creator) {
-            (Some(Side::Responder), CreatorMode::OwnRole) => Creator::Responder,
-            _ => Creator::Initiator,
-        };
+        let creator = self.transport_creator();
         for c in fresh {
             let Some(agent) = self.call.as_mut().and_then(|c| c.ice.as_mut()) else {
                 return;
@@ -590,12 +647,216 @@ impl ReferenceEndpoint {
             let Some(call) = self.call.as_ref() else { return };
             let Some(agent) = call.ice.as_ref() else { return };
             if let (true, Some(to)) = (call.transport_sent, call.peer_full.clone()) {
-                let (u, p) = agent.local_credentials();
-                let j = signalling::transport_info(&call.sid, &call.media, &creator, u, p, &c, index);
+                let (ufrag, pwd) = agent.local_credentials();
+                let session = signalling::IceSession {
+                    ufrag,
+                    pwd,
+                    generation: agent.generation(),
+                };
+                let j = signalling::transport_info(
+                    &call.sid,
+                    &call.media,
+                    &creator,
+                    session,
+                    std::slice::from_ref(&c),
+                    index,
+                );
                 let id = self.next_id("jingle");
                 self.send(signalling::jingle_iq(&to, &id, j));
             }
         }
+    }
+
+    /// The `creator` this side writes on the contents of its transport-infos (XEP-0166 §7.3).
+    fn transport_creator(&self) -> Creator {
+        match (self.call.as_ref().map(|c| c.side), self.knobs.creator) {
+            (Some(Side::Responder), CreatorMode::OwnRole) => Creator::Responder,
+            _ => Creator::Initiator,
+        }
+    }
+
+    /// Sends a transport-info with the agent's current credentials and `candidates` (added to the
+    /// agent first, so the ids match its list): a restart's offer or answer (digest §3.2).
+    fn send_transport(&mut self, candidates: Vec<Candidate>) {
+        let creator = self.transport_creator();
+        let Some(call) = self.call.as_mut() else { return };
+        let (Some(agent), Some(to)) = (call.ice.as_mut(), call.peer_full.clone()) else {
+            return;
+        };
+        let first = agent.local_candidates().len();
+        for c in candidates {
+            agent.add_local_candidate(c);
+        }
+        let (ufrag, pwd) = agent.local_credentials();
+        let session = signalling::IceSession {
+            ufrag,
+            pwd,
+            generation: agent.generation(),
+        };
+        let j = signalling::transport_info(
+            &call.sid,
+            &call.media,
+            &creator,
+            session,
+            &agent.local_candidates()[first..],
+            first,
+        );
+        let id = self.next_id("jingle");
+        self.send(signalling::jingle_iq(&to, &id, j));
+    }
+
+    /// Restarts the call's ICE agent (RFC 8445 §9) and parks the media until a pair of the new ICE
+    /// session is selected. False when there is no session to restart or the stack cannot.
+    fn restart_agent(&mut self, now: SimTime) -> bool {
+        let Some(call) = self.call.as_mut().filter(|c| c.state == CallState::Active) else {
+            return false;
+        };
+        let Some(agent) = call.ice.as_mut() else { return false };
+        if !agent.ice_restart(now) {
+            return false;
+        }
+        // The peer's candidates are gone from the agent: every one gets its TURN permission
+        // again (RFC 8656 §9).
+        call.permitted = 0;
+        if let Some(r) = call.rtp.take() {
+            call.parked_rtp = Some(r);
+        }
+        self.claim("ice-restart");
+        true
+    }
+
+    /// Offers an ICE restart (RFC 8445 §9; digest §3.2): new credentials, candidates of the next
+    /// generation, roles kept. XEP form: one transport-info with the new credentials and the
+    /// candidates there are now (later ones trickle); without trickle it waits for gathering.
+    /// Conversations form: the new credentials alone; the candidates follow the answer. False
+    /// when nothing could be restarted.
+    fn offer_restart(&mut self, now: SimTime) -> bool {
+        if !self.restart_agent(now) {
+            return false;
+        }
+        let Some(call) = self.call.as_mut() else { return false };
+        call.awaiting_answer = true;
+        match self.knobs.restart_form {
+            RestartForm::Conversations => self.send_transport(Vec::new()),
+            RestartForm::Xep if !self.knobs.trickle && !self.gather.done => call.restart_offer_due = true,
+            RestartForm::Xep => {
+                let candidates = self.signalable_candidates();
+                self.send_transport(candidates);
+            }
+        }
+        true
+    }
+
+    /// Consent on the media pair is gone (RFC 7675 §5.1) after the call had connected: restart
+    /// ICE, as Conversations does when its PeerConnection fails after having been connected
+    /// (digest §3.2), since the same credentials may not be used on that 5-tuple again. A stack
+    /// that cannot restart ends the session with connectivity-error.
+    fn consent_lost(&mut self, now: SimTime) {
+        let restarting = self.call.as_ref().is_some_and(|c| c.awaiting_answer);
+        if !restarting && !self.offer_restart(now) {
+            self.end_call(Reason::ConnectivityError, true);
+        }
+    }
+
+    /// The host's interfaces changed (Wi-Fi → mobile, `switch-interface`): the socket moves to the
+    /// new address (same port), STUN and TURN are gathered anew from it (the old allocations'
+    /// 5-tuples are gone; their servers let them expire), and a call in progress restarts ICE
+    /// (RFC 8445 §9: changing the media path needs a restart).
+    fn interfaces_changed(&mut self, now: SimTime, ips: &[std::net::IpAddr]) {
+        let Some(&ip) = ips.first() else { return };
+        self.socket = SocketAddr::new(ip, self.socket.port());
+        self.stream_base += self.turn.len() as u64;
+        let services: Vec<TurnService> = self.turn.drain(..).map(|t| t.client.service).collect();
+        for service in services {
+            let local = if service.transport == TurnTransport::Udp {
+                self.socket
+            } else {
+                SocketAddr::new(ip, self.rng.range(49152, 65535) as u16)
+            };
+            let rng = self.rng.fork("turn");
+            self.turn.push(Turn {
+                client: TurnClient::new(service, rng),
+                stream: None,
+                local,
+            });
+        }
+        self.turn_fallback_at = None;
+        let started = self.gather.started.is_some();
+        self.gather = Gather {
+            txid: [0; 12],
+            sends: 0,
+            next: None,
+            srflx: None,
+            stun_resolved: false,
+            started: started.then_some(now),
+            done: false,
+        };
+        if started {
+            self.begin_gathering(now);
+        }
+        let active = self.call.as_ref().is_some_and(|c| c.state == CallState::Active);
+        if active && !self.offer_restart(now) {
+            // An agent that cannot restart had its sockets on the vanished address: it is gone
+            // with them, and so is the media; the session lingers until someone hangs up.
+            if let Some(c) = self.call.as_mut() {
+                c.rtp = None;
+                if let Some(a) = c.ice.as_mut() {
+                    a.close();
+                }
+            }
+        }
+    }
+
+    /// A transport-info whose credentials differ from the peer's current ones (RFC 8445 §9): the
+    /// answer to this side's restart offer, or the peer's own offer, which this side answers
+    /// (digest §3.2), restarting its own agent first.
+    fn remote_restart(&mut self, now: SimTime, ufrag: &str, pwd: &str, candidates: Vec<Candidate>) {
+        let Some(call) = self.call.as_mut() else { return };
+        call.remote_ufrags.push(ufrag.to_string());
+        let answer = call.awaiting_answer;
+        if !answer {
+            if self.knobs.restart_form == RestartForm::Conversations && !candidates.is_empty() {
+                // Read as an answer to an offer this side never made: Conversations cannot apply
+                // it to its PeerConnection and gives up on the session (digest §3.2).
+                self.end_call(Reason::FailedApplication, true);
+                return;
+            }
+            if !self.restart_agent(now) {
+                // A stack that cannot restart: the candidates belong to an ICE session it cannot
+                // join, so they are dropped.
+                return;
+            }
+        }
+        let Some(call) = self.call.as_mut() else { return };
+        call.awaiting_answer = false;
+        let Some(agent) = call.ice.as_mut() else { return };
+        agent.set_remote_credentials(ufrag, pwd);
+        for c in candidates {
+            agent.add_remote_candidate(c);
+        }
+        if answer {
+            // Held in the Conversations form until now.
+            self.trickle(now);
+        } else {
+            let ours = self.signalable_candidates();
+            self.send_transport(ours);
+        }
+        if let Some(agent) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
+            agent.start(now);
+        }
+    }
+
+    /// Whether a transport-info with `ufrag` and `candidates` is the peer's restart offer crossing
+    /// this side's own, to be refused with conflict + tie-break (XEP-0166 §7.2.16): this side is
+    /// the initiator, both sides use the Conversations form, and neither offer is answered yet
+    /// (digest §2.5, §3.2: Conversations does so for crossing restarts).
+    fn crossing_restart_loses(&self, ufrag: Option<&str>, candidates: usize) -> bool {
+        let Some(c) = self.call.as_ref() else { return false };
+        self.knobs.restart_form == RestartForm::Conversations
+            && c.awaiting_answer
+            && c.side == Side::Initiator
+            && candidates == 0
+            && ufrag.is_some_and(|u| c.remote_ufrags.last().is_some_and(|cur| cur != u))
     }
 
     fn send_initiate(&mut self, now: SimTime) {
@@ -1081,26 +1342,7 @@ impl ReferenceEndpoint {
                     });
                 }
                 self.turn.sort_by_key(|t| t.client.service.transport);
-                if self
-                    .turn
-                    .iter()
-                    .any(|t| t.client.service.transport != TurnTransport::Udp)
-                {
-                    self.turn_fallback_at = Some(now + TURN_STREAM_FALLBACK);
-                }
-                for t in &mut self.turn {
-                    if t.client.service.transport == TurnTransport::Udp {
-                        t.client.start(now);
-                    }
-                }
-                if self.stun.is_some() {
-                    self.rng.fill(&mut self.gather.txid);
-                    self.gather_send(now);
-                } else {
-                    self.gather.stun_resolved = true;
-                }
-                self.flush_turn(now);
-                self.check_gathering(now);
+                self.begin_gathering(now);
             }
             return;
         }
@@ -1133,7 +1375,15 @@ impl ReferenceEndpoint {
         let sid = j.attr("sid").unwrap_or("").to_string();
         let action = j.attr("action").unwrap_or("").to_string();
         let from = iq.attr("from").unwrap_or("").to_string();
-        if let Some(e) = self.refusal(&action, &sid, &from) {
+        let mut refused = self.refusal(&action, &sid, &from);
+        if action == "transport-info" && refused.is_none() {
+            let r = signalling::read_session(j);
+            if self.crossing_restart_loses(r.ufrag.as_deref(), r.candidates.len()) {
+                // This side's restart offer stands; the responder answers it (digest §2.5).
+                refused = Some(signalling::JingleError::TieBreak);
+            }
+        }
+        if let Some(e) = refused {
             self.send(signalling::jingle_error(iq, &me, e));
             return;
         }
@@ -1141,6 +1391,7 @@ impl ReferenceEndpoint {
         match action.as_str() {
             "session-initiate" => {
                 let remote = signalling::read_session(j);
+                let remote_ufrag = remote.ufrag.clone();
                 if let Some(c) = self.call.as_mut().filter(|c| c.crosses(&from)) {
                     // Both initiated at once and theirs has the lower sid (`refusal` let it
                     // through): ours is overruled and theirs is handled as any incoming call
@@ -1225,6 +1476,13 @@ impl ReferenceEndpoint {
                     self.call = Some(call);
                     self.claim("ringing");
                 }
+                if let Some(c) = self
+                    .call
+                    .as_mut()
+                    .filter(|c| c.ice.is_some() && c.remote_ufrags.is_empty())
+                {
+                    c.remote_ufrags.extend(remote_ufrag);
+                }
             }
             "session-accept" => {
                 let remote = signalling::read_session(j);
@@ -1237,6 +1495,7 @@ impl ReferenceEndpoint {
                 }
                 let Some(c) = self.call.as_mut() else { return };
                 c.state = CallState::Active;
+                c.remote_ufrags.extend(remote.ufrag.clone());
                 if let Some(a) = c.ice.as_mut() {
                     if let (Some(u), Some(p)) = (&remote.ufrag, &remote.pwd) {
                         a.set_remote_credentials(u, p);
@@ -1252,7 +1511,30 @@ impl ReferenceEndpoint {
             "transport-info" => {
                 let remote = signalling::read_session(j);
                 let restart = self.knobs.restart_on_each_trickled_candidate;
-                if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
+                let Some(call) = self.call.as_mut() else { return };
+                // Which ICE session the transport belongs to: its credentials say (RFC 8838 §8,
+                // XEP-0176 §5).
+                let creds = remote.ufrag.clone().zip(remote.pwd.clone());
+                let current = call.remote_ufrags.last().cloned();
+                let new_ufrag = creds.as_ref().filter(|(u, _)| current.as_ref() != Some(u));
+                if new_ufrag.is_some_and(|(u, _)| call.remote_ufrags.contains(u)) {
+                    return; // candidates of an ICE session the peer has restarted since: stale
+                }
+                if let (Some((u, p)), true) = (new_ufrag.cloned(), call.state == CallState::Active && !restart) {
+                    if current.is_some() {
+                        return self.remote_restart(now, &u, &p, remote.candidates);
+                    }
+                }
+                if let (Some((u, p)), Some(a)) = (new_ufrag, call.ice.as_mut()) {
+                    // An agent that starts over per transport-info takes the credentials it carries.
+                    if restart && current.is_some() {
+                        a.set_remote_credentials(u, p);
+                    }
+                }
+                if let Some((u, _)) = new_ufrag {
+                    call.remote_ufrags.push(u.clone());
+                }
+                if let Some(a) = call.ice.as_mut() {
                     if restart && !remote.candidates.is_empty() {
                         a.restart_with_remote_candidates(now, remote.candidates);
                     } else {
@@ -1412,18 +1694,28 @@ impl ReferenceEndpoint {
             transmits.push(t);
         }
         let mut failed = false;
+        let mut consent_lost = false;
         while let Some(e) = agent.poll_event() {
             match e {
                 DriverEvent::State(s) => {
                     failed |= s == DriverState::Failed;
+                    if s == DriverState::Failed {
+                        // Nothing works: no media goes anywhere any more.
+                        call.rtp = None;
+                    }
                     out.push(Output::Event(EndpointEvent::IceState(s.as_str().into())));
                 }
                 DriverEvent::Selected { local, remote } => {
                     out.push(Output::Event(EndpointEvent::SelectedPair { local, remote }));
                     if call.rtp.is_none() {
-                        call.rtp = Some(Rtp::new(&mut self.rng, local, remote, now));
+                        call.rtp = Some(resume_rtp(&mut call.parked_rtp, &mut self.rng, local, remote, now));
                     }
                     out.push(Output::Event(EndpointEvent::CallState("connected".into())));
+                }
+                DriverEvent::ConsentLost { .. } => {
+                    // RFC 7675 §5.1: nothing more goes on that 5-tuple with these credentials.
+                    call.rtp = None;
+                    consent_lost = true;
                 }
             }
         }
@@ -1432,7 +1724,7 @@ impl ReferenceEndpoint {
         if let Some((local, remote)) = agent.media_pair() {
             match call.rtp.as_mut() {
                 Some(r) => (r.local, r.remote) = (local, remote),
-                None => call.rtp = Some(Rtp::new(&mut self.rng, local, remote, now)),
+                None => call.rtp = Some(resume_rtp(&mut call.parked_rtp, &mut self.rng, local, remote, now)),
             }
         }
         for t in transmits {
@@ -1442,6 +1734,8 @@ impl ReferenceEndpoint {
         if failed && call_side(&self.call) == Some(Side::Initiator) {
             // RFC 8445 §8.1.2: the controlling agent ends the session when ICE failed.
             self.end_call(Reason::ConnectivityError, true);
+        } else if consent_lost {
+            self.consent_lost(now);
         }
     }
 
@@ -1463,8 +1757,12 @@ impl ReferenceEndpoint {
             rtp.ts = rtp.ts.wrapping_add(9600);
             rtp.next += RTP_INTERVAL;
         }
+        let last = packets.last().map(|(l, r, _)| (*l, *r));
         for (local, remote, p) in packets {
             self.emit(now, local, remote, p);
+        }
+        if let (Some((local, remote)), Some(a)) = (last, self.call.as_mut().and_then(|c| c.ice.as_mut())) {
+            a.media_sent(now, local, remote);
         }
     }
 }
@@ -1477,6 +1775,18 @@ fn tie_break(name: &str, sid: &str) -> Element {
     e
 }
 
+/// The media stream for a newly selected pair: the one parked while ICE restarted, moved to the
+/// pair (same SSRC, sequence numbers going on, RFC 3550 §5.1), or a new one.
+fn resume_rtp(parked: &mut Option<Rtp>, rng: &mut SimRng, local: SocketAddr, remote: SocketAddr, now: SimTime) -> Rtp {
+    match parked.take() {
+        Some(mut r) => {
+            (r.local, r.remote, r.next) = (local, remote, now);
+            r
+        }
+        None => Rtp::new(rng, local, remote, now),
+    }
+}
+
 fn call_side(c: &Option<Call>) -> Option<Side> {
     c.as_ref().map(|c| c.side)
 }
@@ -1487,6 +1797,7 @@ impl Endpoint for ReferenceEndpoint {
     }
 
     fn handle_input(&mut self, now: SimTime, input: Input) {
+        let mut media_due = false;
         match input {
             Input::Timeout => {
                 if !self.started {
@@ -1519,7 +1830,9 @@ impl Endpoint for ReferenceEndpoint {
                         a.handle_timeout(now);
                     }
                 }
-                self.send_rtp(now);
+                // Media goes after the agent's news is heard (below): consent lost at this very
+                // instant stops it before another packet leaves (RFC 7675 §5.1).
+                media_due = true;
             }
             Input::User(a) => self.user(now, a),
             Input::Stanza(s) => match s.name() {
@@ -1564,11 +1877,24 @@ impl Endpoint for ReferenceEndpoint {
                     self.on_turn_message(now, i, &payload);
                 }
             }
-            // No ICE restart yet: after an interface change the host keeps sending from its old
-            // address (recorded as violations) until the call fails.
-            Input::InterfacesChanged(_) => {}
+            Input::InterfacesChanged(ips) => self.interfaces_changed(now, &ips),
+        }
+        // A call that ended for any reason (a hang-up, a reject while checks already ran, a lost
+        // tie-break) stops its agent, so nothing more goes out for it.
+        if let Some(a) = self
+            .call
+            .as_mut()
+            .filter(|c| c.state == CallState::Ended)
+            .and_then(|c| c.ice.as_mut())
+        {
+            if a.state() != DriverState::Closed {
+                a.close();
+            }
         }
         self.drain_ice(now);
+        if media_due {
+            self.send_rtp(now);
+        }
         // A call that ended gives its relay back (Refresh with LIFETIME 0, RFC 8656 §7.2) instead of
         // refreshing it and its permissions while idle.
         if self.call.as_ref().is_some_and(|c| c.state == CallState::Ended)

@@ -150,7 +150,7 @@ pub fn transport(
         t = t.append(el("renomination", ns::ICE_UDP_OPTION).build());
     }
     for (i, c) in candidates.iter().enumerate() {
-        t = t.append(candidate(c, i));
+        t = t.append(candidate(c, i, 0));
     }
     if let Some(fingerprint) = fingerprint {
         let fp = Fingerprint {
@@ -163,14 +163,20 @@ pub fn transport(
     t.build()
 }
 
-/// One `<candidate/>` (XEP-0176 §5) with id `c{id}`, the candidate's index in its agent's list, so
-/// ids stay unique over the session-initiate/accept and later transport-infos.
-fn candidate(c: &Candidate, id: usize) -> Element {
+/// One `<candidate/>` (XEP-0176 §5) of ICE generation `generation` (0, plus one per ICE
+/// restart) with id `c{id}`, the candidate's index in its agent's list, so ids stay unique over
+/// the session-initiate/accept and later transport-infos; after a restart `g{generation}c{id}`,
+/// as the agent's list starts over.
+fn candidate(c: &Candidate, id: usize, generation: u8) -> Element {
+    let id = match generation {
+        0 => format!("c{id}"),
+        g => format!("g{g}c{id}"),
+    };
     let mut e = el("candidate", ns::JINGLE_ICE_UDP)
         .a("component", c.component.to_string())
         .a("foundation", c.foundation.clone())
-        .a("generation", "0")
-        .a("id", format!("c{id}"))
+        .a("generation", generation.to_string())
+        .a("id", id)
         .a("ip", c.addr.ip().to_string())
         .a("network", "0")
         .a("port", c.addr.port().to_string())
@@ -185,18 +191,30 @@ fn candidate(c: &Candidate, id: usize) -> Element {
     e.build()
 }
 
-/// transport-info carrying one trickled candidate (XEP-0176 §7.1, RFC 8838 §5): for every content
-/// (`media`, written with `creator`), the transport with ufrag and pwd (which tie the candidate to
-/// the ICE session) and the candidate with id `c{id}`. No end-of-candidates follows: ice-udp:1 has
-/// no way to say it.
+/// The ICE session a transport-info belongs to: the sender's credentials and the generation of
+/// its candidates (XEP-0176 §5; a restart changes all three, RFC 8445 §9).
+#[derive(Clone, Copy, Debug)]
+pub struct IceSession<'a> {
+    /// ufrag.
+    pub ufrag: &'a str,
+    /// pwd.
+    pub pwd: &'a str,
+    /// Candidate generation: 0, plus one per ICE restart.
+    pub generation: u8,
+}
+
+/// transport-info (XEP-0176 §7.1, RFC 8838 §5): for every content (`media`, written with
+/// `creator`), the transport with ufrag and pwd (which tie the candidates to the ICE session) and
+/// `candidates`, the first with id `c{first_id}` (see [`candidate`]). One candidate is a trickled
+/// one; none, or all of them, an ICE restart's offer or answer (digest §3.2). No end-of-candidates
+/// follows: ice-udp:1 has no way to say it.
 pub fn transport_info(
     sid: &str,
     media: &[String],
     creator: &Creator,
-    ufrag: &str,
-    pwd: &str,
-    c: &Candidate,
-    id: usize,
+    session: IceSession,
+    candidates: &[Candidate],
+    first_id: usize,
 ) -> Element {
     let creator = match creator {
         Creator::Initiator => "initiator",
@@ -204,10 +222,12 @@ pub fn transport_info(
     };
     let mut j = el("jingle", ns::JINGLE).a("action", "transport-info").a("sid", sid);
     for m in media {
-        let t = el("transport", ns::JINGLE_ICE_UDP)
-            .a("ufrag", ufrag)
-            .a("pwd", pwd)
-            .append(candidate(c, id));
+        let mut t = el("transport", ns::JINGLE_ICE_UDP)
+            .a("ufrag", session.ufrag)
+            .a("pwd", session.pwd);
+        for (i, c) in candidates.iter().enumerate() {
+            t = t.append(candidate(c, first_id + i, session.generation));
+        }
         j = j.append(
             el("content", ns::JINGLE)
                 .a("creator", creator)

@@ -12,6 +12,11 @@ use super::candidate::{pair_priority, priority, Candidate, CandidateType};
 /// then may cease.
 const QUIET_AFTER_COMPLETED: Duration = Duration::from_secs(3);
 
+/// RFC 7675 §5.1: consent expires when no valid response came for this long.
+const CONSENT_EXPIRY: Duration = Duration::from_secs(30);
+/// RFC 7675 §5.1: consent checks go every 5 s × U(0.8, 1.2), never less than 4 s apart (µs).
+const CONSENT_INTERVAL_US: (u64, u64) = (4_000_000, 6_000_000);
+
 /// Which side decides nomination, RFC 8445 §6.1.1. In Jingle the initiator is controlling (XEP-0176 §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -62,6 +67,16 @@ pub struct IceConfig {
     /// `false` models an agent under a relay-only policy that answers such checks but never
     /// checks or uses the new pair (Firefox, digest §9.10).
     pub pair_remote_prflx: bool,
+    /// Tr: once a pair is selected, a keepalive (a STUN Binding indication with FINGERPRINT and
+    /// nothing else) goes on it when nothing was sent on it for this long (RFC 8445 §11: 15 s by
+    /// default and never less). Media the owner reports through [`IceAgent::media_sent`] counts.
+    pub keepalive: Duration,
+    /// Consent freshness (RFC 7675): once the owner sends media on a pair, a Binding request goes
+    /// on it every 4–6 s (uniform, from the agent's random stream), each once, never
+    /// retransmitted; without a valid response for 30 s, or on an authenticated 403, consent is
+    /// lost: no media on that pair any more, and [`IceEvent::ConsentLost`] tells the owner, who
+    /// restarts ICE or ends the session (conforming: `true`).
+    pub consent_freshness: bool,
 }
 
 impl Default for IceConfig {
@@ -80,6 +95,8 @@ impl Default for IceConfig {
             pair_selection: PairSelection::Nominated,
             media_before_nomination: false,
             pair_remote_prflx: true,
+            keepalive: Duration::from_secs(15),
+            consent_freshness: true,
         }
     }
 }
@@ -136,6 +153,9 @@ pub enum IceState {
     Checking,
     /// A pair is selected for every component.
     Completed,
+    /// Consent to send on the pair in use expired or was revoked (RFC 7675 §5): media stopped;
+    /// the owner restarts ICE or ends the session.
+    Disconnected,
     /// Every pair failed and the PAC timer has fired.
     Failed,
     /// Closed by the application.
@@ -149,6 +169,7 @@ impl IceState {
             IceState::New => "new",
             IceState::Checking => "checking",
             IceState::Completed => "completed",
+            IceState::Disconnected => "disconnected",
             IceState::Failed => "failed",
             IceState::Closed => "closed",
         }
@@ -162,6 +183,15 @@ pub enum IceEvent {
     State(IceState),
     /// A pair was selected: send media from `local` to `remote`.
     Selected {
+        /// Local base.
+        local: SocketAddr,
+        /// Remote candidate.
+        remote: SocketAddr,
+    },
+    /// Consent to send from `local` to `remote` is gone (RFC 7675 §5.1: 30 s without a valid
+    /// response; §5.2: an authenticated 403): nothing more may be sent there with these
+    /// credentials. The owner restarts ICE (RFC 8445 §9) or ends the session.
+    ConsentLost {
         /// Local base.
         local: SocketAddr,
         /// Remote candidate.
@@ -209,6 +239,11 @@ struct Pair {
     foundation: String,
     /// The controlled side saw USE-CANDIDATE on this pair before it succeeded (RFC 8445 §7.3.1.5).
     nominate_on_success: bool,
+    /// The last valid success response on this pair (a check's or a consent check's): consent
+    /// runs for 30 s from it (RFC 7675 §5).
+    consent_at: Option<SimTime>,
+    /// Consent expired or was revoked: no media here any more (RFC 7675 §5.1).
+    consent_lost: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -261,6 +296,16 @@ pub struct IceAgent {
     selected: Option<usize>,
     /// When a pair was selected (the component, and with one component the agent, Completed).
     completed_at: Option<SimTime>,
+    /// When anything (a check, a response, media, a keepalive) last went out on the selected pair:
+    /// the keepalive clock (RFC 8445 §11).
+    selected_sent_at: Option<SimTime>,
+    /// The pair whose consent is kept fresh (the one the owner sends media on) and when its next
+    /// consent check is due.
+    consent: Option<(usize, SimTime)>,
+    /// Consent checks awaiting a response: (transaction id, pair, sent at). Never retransmitted.
+    consent_pending: Vec<([u8; 12], usize, SimTime)>,
+    /// ICE restarts so far: the XEP-0176 `generation` of the local candidates (RFC 8445 §9).
+    generation: u8,
     state: IceState,
     transmits: VecDeque<Transmit>,
     events: VecDeque<IceEvent>,
@@ -300,6 +345,10 @@ impl IceAgent {
             nominating: None,
             selected: None,
             completed_at: None,
+            selected_sent_at: None,
+            consent: None,
+            consent_pending: Vec::new(),
+            generation: 0,
             state: IceState::New,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -443,6 +492,9 @@ impl IceAgent {
         self.highest_nomination = None;
         self.selected = None;
         self.completed_at = None;
+        self.selected_sent_at = None;
+        self.consent = None;
+        self.consent_pending.clear();
         self.set_state(IceState::New);
         for c in candidates {
             self.add_remote_candidate(c);
@@ -450,6 +502,43 @@ impl IceAgent {
         if started {
             self.start(now);
         }
+    }
+
+    /// Restarts ICE (RFC 8445 §9): new local ufrag and pwd from the agent's random stream, and all
+    /// state but the role and tiebreaker flushed — remote credentials and candidates, local
+    /// candidates (the owner adds the ones it has now, re-gathered or not), pairs, checks, the
+    /// selected pair and consent. The owner signals the new credentials, sets the peer's new ones
+    /// and calls [`IceAgent::start`] again, which restarts the PAC timer. The local candidates'
+    /// generation goes up by one (XEP-0176 §5).
+    pub fn restart(&mut self) {
+        self.local_ufrag = self.rng.ice_chars(8);
+        self.local_pwd = self.rng.ice_chars(24);
+        self.remote_ufrag = None;
+        self.remote_pwd = None;
+        self.local.clear();
+        self.remote.clear();
+        self.pairs.clear();
+        self.triggered.clear();
+        self.transactions.clear();
+        self.started_at = None;
+        self.next_check = None;
+        self.first_valid_at = None;
+        self.pac_passed = false;
+        self.nominating = None;
+        self.highest_nomination = None;
+        self.peer_lacks_0x0030 = false;
+        self.selected = None;
+        self.completed_at = None;
+        self.selected_sent_at = None;
+        self.consent = None;
+        self.consent_pending.clear();
+        self.generation = self.generation.wrapping_add(1);
+        self.set_state(IceState::New);
+    }
+
+    /// ICE restarts so far: the XEP-0176 `generation` the local candidates carry.
+    pub fn generation(&self) -> u8 {
+        self.generation
     }
 
     /// Stops everything; no more transmits.
@@ -469,19 +558,24 @@ impl IceAgent {
     /// `media_before_nomination`: with the conforming defaults, the selected pair once nominated and
     /// nothing before; nothing once the agent is closed or failed.
     pub fn media_pair(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.media_pair_index().map(|p| self.pair_addrs(p))
+    }
+
+    /// See [`IceAgent::media_pair`]; never a pair whose consent was lost (RFC 7675 §5.1).
+    fn media_pair_index(&self) -> Option<usize> {
         let best_valid = || {
             self.ordered()
                 .into_iter()
                 .find(|&i| self.pairs[i].state == PairState::Succeeded)
-                .map(|i| self.pair_addrs(i))
         };
-        match self.selected {
+        let p = match self.selected {
             _ if matches!(self.state, IceState::Closed | IceState::Failed) => None,
-            Some(p) if self.cfg.pair_selection == PairSelection::Nominated => Some(self.pair_addrs(p)),
+            Some(p) if self.cfg.pair_selection == PairSelection::Nominated => Some(p),
             Some(_) => best_valid(),
             None if self.cfg.media_before_nomination => best_valid(),
             None => None,
-        }
+        };
+        p.filter(|&p| !self.pairs[p].consent_lost)
     }
 
     /// Next transmit.
@@ -516,7 +610,127 @@ impl IceAgent {
             let at = s + self.cfg.pac;
             t = Some(t.map_or(at, |x| x.min(at)));
         }
+        if let Some(at) = self.keepalive_due() {
+            t = Some(t.map_or(at, |x| x.min(at)));
+        }
+        if let Some((next, expiry)) = self.consent_due() {
+            t = Some(t.map_or(next.min(expiry), |x| x.min(next).min(expiry)));
+        }
         t
+    }
+
+    /// While consent is kept on a pair: when its next consent check goes (paced like every new
+    /// check, RFC 8445 §14.2) and when consent expires without a fresh response (RFC 7675 §5.1).
+    fn consent_due(&self) -> Option<(SimTime, SimTime)> {
+        let (p, next) = self.consent?;
+        if self.pairs[p].consent_lost || matches!(self.state, IceState::Closed | IceState::Failed) {
+            return None;
+        }
+        let paced = self.last_check_at.map_or(next, |t| next.max(t + self.cfg.ta));
+        let expiry = self.pairs[p].consent_at? + CONSENT_EXPIRY;
+        Some((paced, expiry))
+    }
+
+    /// RFC 7675 §5.1: a consent check on the pair in use when due (a Binding request with the
+    /// session's short-term credentials and a new transaction id, sent once), and consent lost
+    /// when no valid response came for 30 s.
+    fn consent_tick(&mut self, now: SimTime) {
+        let Some((next, expiry)) = self.consent_due() else {
+            return;
+        };
+        let Some((p, _)) = self.consent else { return };
+        if now >= expiry {
+            return self.lose_consent(p);
+        }
+        if now < next {
+            return;
+        }
+        let Some((txid, request)) = self.check_request(p, false) else {
+            return;
+        };
+        self.last_check_at = Some(now);
+        let (local, remote) = self.pair_addrs(p);
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            payload: request,
+        });
+        // A response later than the expiry no longer counts, so older entries can go.
+        self.consent_pending.retain(|(_, _, at)| now < *at + CONSENT_EXPIRY);
+        self.consent_pending.push((txid, p, now));
+        let wait = self.rng.range(CONSENT_INTERVAL_US.0, CONSENT_INTERVAL_US.1);
+        self.consent = Some((p, now + Duration::from_micros(wait)));
+    }
+
+    /// Consent on pair `p` is gone: its outstanding consent transactions are discarded (RFC 7675
+    /// §5.1), no media goes there, and the owner hears of it.
+    fn lose_consent(&mut self, p: usize) {
+        if self.pairs[p].consent_lost {
+            return;
+        }
+        self.pairs[p].consent_lost = true;
+        self.consent_pending.retain(|(_, q, _)| *q != p);
+        let (local, remote) = self.pair_addrs(p);
+        self.events.push_back(IceEvent::ConsentLost { local, remote });
+        if self.selected == Some(p) || self.consent.is_some_and(|(q, _)| q == p) {
+            self.set_state(IceState::Disconnected);
+        }
+    }
+
+    /// When the next keepalive is due on the selected pair: Tr after the last packet sent on it
+    /// (RFC 8445 §11). Nothing is due before selection or once the agent stopped.
+    fn keepalive_due(&self) -> Option<SimTime> {
+        if self.state != IceState::Completed {
+            return None;
+        }
+        self.selected_sent_at.map(|t| t + self.cfg.keepalive)
+    }
+
+    /// The owner sent media from `local` to `remote` at `now`: on the selected pair it resets the
+    /// keepalive clock, since any packet keeps the NAT bindings open (RFC 8445 §11).
+    ///
+    /// Consent freshness starts on the pair the first time media goes there, and follows the
+    /// media to another pair (RFC 7675 §5.1: consent is kept on the pair data is sent on).
+    pub fn media_sent(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr) {
+        if self.selected.is_some_and(|p| self.pair_addrs(p) == (local, remote)) {
+            self.selected_sent_at = Some(now);
+        }
+        if !self.cfg.consent_freshness || self.consent.is_some_and(|(p, _)| self.pair_addrs(p) == (local, remote)) {
+            return;
+        }
+        if let Some(p) = self
+            .media_pair_index()
+            .filter(|&p| self.pair_addrs(p) == (local, remote))
+        {
+            let wait = self.rng.range(CONSENT_INTERVAL_US.0, CONSENT_INTERVAL_US.1);
+            self.consent = Some((p, now + Duration::from_micros(wait)));
+        }
+    }
+
+    /// Whatever was queued for the selected pair by this input counts as sent on it now.
+    fn note_sent(&mut self, now: SimTime) {
+        let Some(p) = self.selected else { return };
+        let addrs = self.pair_addrs(p);
+        if self.transmits.iter().any(|t| (t.local, t.remote) == addrs) {
+            self.selected_sent_at = Some(now);
+        }
+    }
+
+    /// RFC 8445 §11: a Binding indication, FINGERPRINT only (no authentication, no other
+    /// attributes), on the selected pair when nothing went out on it for Tr.
+    fn keepalive(&mut self, now: SimTime) {
+        let (Some(p), Some(due)) = (self.selected, self.keepalive_due()) else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        let mut txid = [0u8; 12];
+        self.rng.fill(&mut txid);
+        let payload = MessageBuilder::new(method::BINDING, Class::Indication, txid).build(None, true);
+        let (local, remote) = self.pair_addrs(p);
+        self.transmits.push_back(Transmit { local, remote, payload });
+        self.selected_sent_at = Some(now);
     }
 
     fn has_check_work(&self) -> bool {
@@ -582,6 +796,8 @@ impl IceAgent {
             state,
             foundation,
             nominate_on_success: false,
+            consent_at: None,
+            consent_lost: false,
         });
         if let Some(now) = self.started_at {
             if self.next_check.is_none() {
@@ -630,6 +846,9 @@ impl IceAgent {
             }
         }
         self.maybe_fail(now);
+        self.consent_tick(now);
+        self.note_sent(now);
+        self.keepalive(now);
     }
 
     fn retransmit(&mut self, now: SimTime) {
@@ -711,8 +930,35 @@ impl IceAgent {
         self.last_check_at = Some(now);
         let use_candidate =
             use_candidate || (self.cfg.nomination == Nomination::Aggressive && self.role == Role::Controlling);
-        let (Some(ru), Some(rp)) = (self.remote_ufrag.clone(), self.remote_pwd.clone()) else {
+        let Some((txid, request)) = self.check_request(p, use_candidate) else {
             return;
+        };
+        let (local, remote) = self.pair_addrs(p);
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            payload: request.clone(),
+        });
+        if self.pairs[p].state != PairState::Succeeded {
+            self.pairs[p].state = PairState::InProgress;
+        }
+        self.transactions.push(Transaction {
+            txid,
+            pair: p,
+            request,
+            sends: 1,
+            next: now + self.cfg.check_interval.unwrap_or(self.cfg.rto),
+            use_candidate,
+            cancelled: false,
+        });
+    }
+
+    /// A connectivity check on pair `p` (RFC 8445 §7.2.2): USERNAME, PRIORITY, the role attribute,
+    /// the nomination marking when `use_candidate`, MESSAGE-INTEGRITY with the peer's pwd and
+    /// FINGERPRINT; with its new transaction id. `None` before the peer's credentials are known.
+    fn check_request(&mut self, p: usize, use_candidate: bool) -> Option<([u8; 12], Vec<u8>)> {
+        let (Some(ru), Some(rp)) = (self.remote_ufrag.clone(), self.remote_pwd.clone()) else {
+            return None;
         };
         let mut txid = [0u8; 12];
         self.rng.fill(&mut txid);
@@ -759,25 +1005,7 @@ impl IceAgent {
                 }
             }
         }
-        let request = b.build(Some(rp.as_bytes()), true);
-        let (local, remote) = self.pair_addrs(p);
-        self.transmits.push_back(Transmit {
-            local,
-            remote,
-            payload: request.clone(),
-        });
-        if self.pairs[p].state != PairState::Succeeded {
-            self.pairs[p].state = PairState::InProgress;
-        }
-        self.transactions.push(Transaction {
-            txid,
-            pair: p,
-            request,
-            sends: 1,
-            next: now + self.cfg.check_interval.unwrap_or(self.cfg.rto),
-            use_candidate,
-            cancelled: false,
-        });
+        Some((txid, b.build(Some(rp.as_bytes()), true)))
     }
 
     fn maybe_nominate(&mut self, now: SimTime) {
@@ -860,6 +1088,7 @@ impl IceAgent {
         }
         self.selected = Some(p);
         self.completed_at = Some(now);
+        self.selected_sent_at = Some(now);
         // §8.1.2: once a component has a selected pair, stop checking the others. Under best-valid,
         // RFC 5245 §8.1.2 as pjnath reads it: In-Progress checks of higher priority go on. Under
         // renomination both agents keep checking every pair of higher priority, so a better path
@@ -907,6 +1136,7 @@ impl IceAgent {
             None => self.select(now, p),
             Some(s) if s != p && self.renomination_in_force() => {
                 self.selected = Some(p);
+                self.selected_sent_at = Some(now);
                 let (local, remote) = self.pair_addrs(p);
                 self.events.push_back(IceEvent::Selected { local, remote });
             }
@@ -929,6 +1159,7 @@ impl IceAgent {
             Class::Success | Class::Error => self.handle_response(now, local, remote, &msg),
             Class::Indication => {} // keepalive (§11)
         }
+        self.note_sent(now);
         true
     }
 
@@ -1139,6 +1370,9 @@ impl IceAgent {
     }
 
     fn handle_response(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, msg: &Message) {
+        if let Some(k) = self.consent_pending.iter().position(|t| t.0 == msg.transaction_id) {
+            return self.consent_response(now, k, local, remote, msg);
+        }
         let Some(k) = self.transactions.iter().position(|t| t.txid == msg.transaction_id) else {
             return;
         };
@@ -1179,6 +1413,9 @@ impl IceAgent {
             return;
         }
         self.pairs[p].state = PairState::Succeeded;
+        if !self.pairs[p].consent_lost {
+            self.pairs[p].consent_at = Some(now);
+        }
         if self.first_valid_at.is_none() {
             self.first_valid_at = Some(now);
         }
@@ -1208,5 +1445,28 @@ impl IceAgent {
             self.maybe_nominate(now);
         }
         self.maybe_renominate(now);
+    }
+
+    /// The response to consent check `k` of `consent_pending`, arrived on `local` from `remote`
+    /// (RFC 7675 §5): an authenticated success from the checked address refreshes consent on the
+    /// pair; an authenticated 403 revokes it at once (§5.2). Anything unauthenticated is dropped
+    /// as never received (RFC 5389 §10.1.3), so it neither refreshes nor revokes.
+    fn consent_response(&mut self, now: SimTime, k: usize, local: SocketAddr, remote: SocketAddr, msg: &Message) {
+        let Some(pwd) = self.remote_pwd.as_deref() else { return };
+        if !msg.verify_integrity(pwd.as_bytes()) {
+            return;
+        }
+        let (_, p, _) = self.consent_pending.remove(k);
+        if self.pairs[p].consent_lost || self.pair_addrs(p) != (local, remote) {
+            return; // late responses do not restore consent (§5.1)
+        }
+        match msg.class {
+            Class::Success => self.pairs[p].consent_at = Some(now),
+            _ => {
+                if matches!(msg.get(attr_type::ERROR_CODE), Some(Ok(Attribute::ErrorCode(e))) if e.code == 403) {
+                    self.lose_consent(p);
+                }
+            }
+        }
     }
 }

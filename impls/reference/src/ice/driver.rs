@@ -58,6 +58,7 @@ impl From<IceState> for DriverState {
             IceState::New => DriverState::New,
             IceState::Checking => DriverState::Checking,
             IceState::Completed => DriverState::Completed,
+            IceState::Disconnected => DriverState::Disconnected,
             IceState::Failed => DriverState::Failed,
             IceState::Closed => DriverState::Closed,
         }
@@ -72,6 +73,14 @@ pub enum DriverEvent {
     /// A pair was selected (or, for a stack that renominates, selected again): send media from
     /// `local` (a local base) to `remote`.
     Selected {
+        /// Local base.
+        local: SocketAddr,
+        /// Remote candidate.
+        remote: SocketAddr,
+    },
+    /// Consent to send from `local` to `remote` expired or was revoked (RFC 7675 §5): the session
+    /// logic stops media there and restarts ICE or ends the session.
+    ConsentLost {
         /// Local base.
         local: SocketAddr,
         /// Remote candidate.
@@ -139,6 +148,23 @@ pub trait IceDriver: Send {
     fn media_pair(&self) -> Option<(SocketAddr, SocketAddr)>;
     /// Current state.
     fn state(&self) -> DriverState;
+    /// The session logic sent media from `local` to `remote` at `now` (RTP on the media pair). An
+    /// agent that keeps its selected pair alive counts it as traffic on that pair, so no keepalive
+    /// is due while media flows (RFC 8445 §11). Default: ignored (a stack that sends its own
+    /// keepalives regardless).
+    fn media_sent(&mut self, _now: SimTime, _local: SocketAddr, _remote: SocketAddr) {}
+    /// Restarts ICE (RFC 8445 §9): new local ufrag and pwd, every pair, check and remote candidate
+    /// dropped, local candidates too (the caller adds those it has now), the role kept; then the
+    /// caller sets the peer's new credentials and candidates and calls
+    /// [`start`](IceDriver::start). Returns false, changing nothing, when the stack cannot restart
+    /// this way (the default); its ICS then says `ice_restart: false`.
+    fn ice_restart(&mut self, _now: SimTime) -> bool {
+        false
+    }
+    /// The XEP-0176 `generation` of the local candidates: 0, plus one per ICE restart.
+    fn generation(&self) -> u8 {
+        0
+    }
 }
 
 /// Makes the ICE driver of a call: role (XEP-0176 §2: the initiator controls), the endpoint's ICE
@@ -202,6 +228,7 @@ impl IceDriver for IceAgent {
         IceAgent::poll_event(self).map(|e| match e {
             IceEvent::State(s) => DriverEvent::State(s.into()),
             IceEvent::Selected { local, remote } => DriverEvent::Selected { local, remote },
+            IceEvent::ConsentLost { local, remote } => DriverEvent::ConsentLost { local, remote },
         })
     }
     fn selected(&self) -> Option<(SocketAddr, SocketAddr)> {
@@ -212,6 +239,16 @@ impl IceDriver for IceAgent {
     }
     fn state(&self) -> DriverState {
         IceAgent::state(self).into()
+    }
+    fn media_sent(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr) {
+        IceAgent::media_sent(self, now, local, remote)
+    }
+    fn ice_restart(&mut self, _now: SimTime) -> bool {
+        IceAgent::restart(self);
+        true
+    }
+    fn generation(&self) -> u8 {
+        IceAgent::generation(self)
     }
 }
 

@@ -1,7 +1,8 @@
-//! A sans-IO ICE agent, RFC 8445 (full agent, regular nomination), as the conforming yardstick.
+//! A sans-IO ICE agent, RFC 8445 (full agent, regular nomination), as the conforming yardstick:
+//! checks, nomination, keepalives (§11), consent freshness (RFC 7675) and restart (§9).
 //!
 //! Time and packets are inputs; transmits and events wait in queues. What it does not do yet is
-//! listed in ARCHITECTURE.md (trickle, PAC, consent, renomination, restart, TURN).
+//! listed in ARCHITECTURE.md.
 
 mod agent;
 mod candidate;
