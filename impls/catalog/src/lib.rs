@@ -44,15 +44,9 @@ pub struct Profile {
     pub not_yet_modelled: Vec<String>,
 }
 
-/// A knob value as written in a profile (string, boolean or number).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
-pub enum KnobValue {
-    /// `true` / `false`.
-    Bool(bool),
-    /// Text.
-    Text(String),
-}
+/// A knob value as written in a profile: the scenario files' type (string, boolean or number), so
+/// `check-max-sends: 7` needs no quotes in either.
+pub use harness::scenario::KnobValue;
 
 impl Profile {
     /// The typed knobs.
@@ -61,11 +55,7 @@ impl Profile {
     pub fn knobs(&self) -> Result<Knobs, String> {
         let mut k = Knobs::default();
         for (name, v) in &self.knobs {
-            let v = match v {
-                KnobValue::Bool(b) => b.to_string(),
-                KnobValue::Text(t) => t.clone(),
-            };
-            k.apply(name, &v)?;
+            k.apply(name, &v.to_string())?;
         }
         Ok(k)
     }
@@ -143,6 +133,17 @@ pub fn registry() -> Registry {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bare_numbers_in_a_profile_reach_the_knobs() {
+        let p = super::profiles()
+            .into_iter()
+            .find(|p| p.name == "asterisk-2021")
+            .unwrap();
+        assert!(matches!(p.knobs["check-max-sends"], super::KnobValue::Num(_)));
+        let k = p.knobs().unwrap();
+        assert_eq!((k.check_max_sends, k.check_interval_ms), (7, Some(1000)));
+    }
+
     #[test]
     fn every_profile_file_is_compiled_in() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles");
