@@ -1355,13 +1355,10 @@ impl ReferenceEndpoint {
         }
         if typ == "get" {
             if let Some(q) = iq.get_child("query", ns::DISCO_INFO) {
-                let info = signalling::disco_info(
-                    q.attr("node").map(str::to_string),
-                    !self.knobs.no_jmi,
-                    !self.knobs.no_dtls_feature,
-                );
+                let info =
+                    signalling::disco_info_element(q.attr("node"), !self.knobs.no_jmi, !self.knobs.no_dtls_feature);
                 let mut r = iq_result(iq, &me);
-                r.append_child(Element::from(info));
+                r.append_child(info);
                 self.send(r);
             } else {
                 self.send(harness::xml::iq_error(iq, &me, "cancel", "service-unavailable", None));

@@ -69,12 +69,49 @@ pub fn disco_info(node: Option<String>, jmi: bool, dtls: bool) -> DiscoInfoResul
     }
 }
 
-/// XEP-0115 `ver` of our disco#info (SHA-1, base64).
+/// [`disco_info`] as the `<query/>` element answering a disco#info get for `node`.
+///
+/// The element is the same in every run, and xmpp-parsers' conversion of it was a twentieth of a
+/// reference run: each thread converts each (node, jmi, dtls) once and hands out clones.
+pub fn disco_info_element(node: Option<&str>, jmi: bool, dtls: bool) -> Element {
+    thread_local! {
+        static BUILT: std::cell::RefCell<Vec<((Option<String>, bool, bool), Element)>> = const {
+            std::cell::RefCell::new(Vec::new())
+        };
+    }
+    BUILT.with(|b| {
+        let mut b = b.borrow_mut();
+        if let Some((_, e)) = b
+            .iter()
+            .find(|((n, j, d), _)| n.as_deref() == node && *j == jmi && *d == dtls)
+        {
+            return e.clone();
+        }
+        let e = Element::from(disco_info(node.map(str::to_string), jmi, dtls));
+        // A handful of distinct answers exist (one node per feature set); the bound only guards
+        // against a peer that queries ever new nodes.
+        if b.len() >= 16 {
+            b.clear();
+        }
+        b.push(((node.map(str::to_string), jmi, dtls), e.clone()));
+        e
+    })
+}
+
+/// XEP-0115 `ver` of our disco#info (SHA-1, base64); computed once per feature set.
 pub fn caps_ver(jmi: bool, dtls: bool) -> String {
     use base64::Engine;
-    let s = xmpp_parsers::caps::compute_disco(&disco_info(None, jmi, dtls));
-    let h = xmpp_parsers::caps::hash_caps(&s, Algo::Sha_1).expect("sha-1 is supported");
-    base64::engine::general_purpose::STANDARD.encode(h.hash)
+    static VER: [[std::sync::OnceLock<String>; 2]; 2] = [
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
+    ];
+    VER[usize::from(jmi)][usize::from(dtls)]
+        .get_or_init(|| {
+            let s = xmpp_parsers::caps::compute_disco(&disco_info(None, jmi, dtls));
+            let h = xmpp_parsers::caps::hash_caps(&s, Algo::Sha_1).expect("sha-1 is supported");
+            base64::engine::general_purpose::STANDARD.encode(h.hash)
+        })
+        .clone()
 }
 
 /// Initial presence with caps.
