@@ -852,3 +852,41 @@ fn a_restart_keeping_its_pwd_or_left_unanswered_fails_ice_restart() {
     assert_eq!(v, Verdict::Fail, "{detail}");
     assert!(detail.contains("caller never answered"), "{detail}");
 }
+
+#[test]
+fn an_answered_check_never_followed_by_a_triggered_check_fails() {
+    // Nothing answered on an unchecked pair: the rule was never exercised.
+    let declined = run_id("jmi/declined/reference->reference/port-restricted-cone+port-restricted-cone/seed-1");
+    let (v, detail) = verdict(&declined, "ice.triggered-check-on-incoming");
+    assert_eq!(v, Verdict::Inconclusive, "{detail}");
+
+    let mut out = basic_call();
+    let ok = check(&out, "ice.triggered-check-on-incoming");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    let inbound = wire.stun.iter().find(|s| s.index == ok.evidence[0]).unwrap();
+    let triggered = wire.stun.iter().find(|s| s.index == ok.evidence[1]).unwrap();
+    assert_eq!(
+        (triggered.party.as_str(), triggered.src, triggered.dst),
+        (inbound.party.as_str(), inbound.dst, inbound.src),
+        "the evidence is the incoming check and the receiver's own check on the reverse 5-tuple"
+    );
+    // What an agent that never pairs the source puts on the wire: it answers the check, and sends
+    // nothing to that address afterwards.
+    let gone: Vec<usize> = wire
+        .checks_sent_by(&inbound.party)
+        .filter(|c| c.dst == inbound.src && c.time >= inbound.time)
+        .map(|c| c.index)
+        .collect();
+    assert!(!gone.is_empty(), "the triggered check is in the trace");
+    for i in gone {
+        set_payload(&mut out, i, Bytes::from_static(&[0xFF]));
+    }
+    let (v, detail) = verdict(&out, "ice.triggered-check-on-incoming");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    let peer = if inbound.party == "caller" { "callee" } else { "caller" };
+    let expected = format!("{} answered {peer}'s check from {}", inbound.party, inbound.src);
+    assert!(detail.starts_with(&expected), "{detail}");
+    assert!(detail.contains("never checked that address"), "{detail}");
+}

@@ -14,6 +14,7 @@ mod media;
 mod renomination;
 mod restart;
 mod stun_wire;
+mod triggered;
 mod turn;
 
 use std::net::SocketAddr;
@@ -114,6 +115,7 @@ pub fn catalogue() -> Vec<CheckDef> {
         ice_timing::RETRANSMISSION_TIMER,
         ice_timing::NO_FAILURE_BEFORE_PAC,
         ice_timing::TRIGGERED_AFTER_FAILED,
+        triggered::TRIGGERED_ON_INCOMING,
         ice_timing::FAILURE_WITHIN_BOUND,
         ice_nomination::CONTROLLING_NOMINATES,
         ice_nomination::CONTROLLED_USES_NOMINATED,
@@ -269,6 +271,7 @@ pub fn evaluate(ctx: &Ctx) -> Vec<CheckResult> {
         ice_timing::retransmission_timer(ctx),
         ice_timing::no_failure_before_pac(ctx),
         ice_timing::triggered_after_failed(ctx),
+        triggered::triggered_on_incoming(ctx),
         ice_timing::failure_within_bound(ctx),
         ice_nomination::controlling_nominates(ctx),
         ice_nomination::controlled_uses_nominated(ctx),
