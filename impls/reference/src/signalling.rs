@@ -74,10 +74,10 @@ pub fn disco_info(node: Option<String>, jmi: bool, dtls: bool) -> DiscoInfoResul
 /// The element is the same in every run, and xmpp-parsers' conversion of it was a twentieth of a
 /// reference run: each thread converts each (node, jmi, dtls) once and hands out clones.
 pub fn disco_info_element(node: Option<&str>, jmi: bool, dtls: bool) -> Element {
+    /// (node, jmi, dtls) and the element answering for it.
+    type Built = Vec<((Option<String>, bool, bool), Element)>;
     thread_local! {
-        static BUILT: std::cell::RefCell<Vec<((Option<String>, bool, bool), Element)>> = const {
-            std::cell::RefCell::new(Vec::new())
-        };
+        static BUILT: std::cell::RefCell<Built> = const { std::cell::RefCell::new(Vec::new()) };
     }
     BUILT.with(|b| {
         let mut b = b.borrow_mut();

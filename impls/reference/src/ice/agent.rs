@@ -480,22 +480,7 @@ impl IceAgent {
     /// description (Asterisk chan_motif calls `ice->start()` per transport it reads, digest §9.4).
     pub fn restart_with_remote_candidates(&mut self, now: SimTime, candidates: Vec<Candidate>) {
         let started = self.started_at.is_some();
-        self.remote.clear();
-        self.pairs.clear();
-        self.triggered.clear();
-        self.transactions.clear();
-        self.started_at = None;
-        self.next_check = None;
-        self.first_valid_at = None;
-        self.pac_passed = false;
-        self.nominating = None;
-        self.highest_nomination = None;
-        self.selected = None;
-        self.completed_at = None;
-        self.selected_sent_at = None;
-        self.consent = None;
-        self.consent_pending.clear();
-        self.set_state(IceState::New);
+        self.flush_checking();
         for c in candidates {
             self.add_remote_candidate(c);
         }
@@ -516,6 +501,15 @@ impl IceAgent {
         self.remote_ufrag = None;
         self.remote_pwd = None;
         self.local.clear();
+        self.peer_lacks_0x0030 = false;
+        self.generation = self.generation.wrapping_add(1);
+        self.flush_checking();
+    }
+
+    /// Forgets the remote candidates and everything checking built on them — pairs, queued and
+    /// in-flight checks, the PAC and nomination state, the selected pair, consent — and goes back to
+    /// `New`; credentials, local candidates, role and tiebreaker stay.
+    fn flush_checking(&mut self) {
         self.remote.clear();
         self.pairs.clear();
         self.triggered.clear();
@@ -526,13 +520,11 @@ impl IceAgent {
         self.pac_passed = false;
         self.nominating = None;
         self.highest_nomination = None;
-        self.peer_lacks_0x0030 = false;
         self.selected = None;
         self.completed_at = None;
         self.selected_sent_at = None;
         self.consent = None;
         self.consent_pending.clear();
-        self.generation = self.generation.wrapping_add(1);
         self.set_state(IceState::New);
     }
 
