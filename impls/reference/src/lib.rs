@@ -1531,9 +1531,16 @@ impl ReferenceEndpoint {
                 if let Some((u, _)) = new_ufrag {
                     call.remote_ufrags.push(u.clone());
                 }
+                let active = call.state == CallState::Active;
                 if let Some(a) = call.ice.as_mut() {
                     if restart && !remote.candidates.is_empty() {
                         a.restart_with_remote_candidates(now, remote.candidates);
+                        // chan_motif calls ice->start() on every transport it reads (digest §9.4): in
+                        // an answered call that includes the peer's answer to this side's own ICE
+                        // restart, which left the agent stopped (`start` is a no-op when running).
+                        if active {
+                            a.start(now);
+                        }
                     } else {
                         // Trickled candidates join the checklist (RFC 8838 §11).
                         for cand in remote.candidates {
