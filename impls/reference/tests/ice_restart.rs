@@ -418,3 +418,54 @@ fn xep0166_7_2_16_crossing_conversations_restarts_the_initiators_stands() {
     let err = s[0].get_child("error", ns::CLIENT).expect("an error");
     assert!(err.has_child("conflict", ns::STANZAS) && err.has_child("tie-break", ns::JINGLE_ERRORS));
 }
+
+#[test]
+fn digest_9_4_an_agent_restarting_per_transport_checks_again_after_the_answer_to_its_own_restart() {
+    // Asterisk (chan_motif) starts ICE on every transport it reads: after offering a restart of its
+    // own, the peer's answer must start its checks on the new session.
+    let (mut ep, _) = accepted_callee(&[("restart-on-each-trickled-candidate", "true")]);
+    let new_ip = "10.101.2.2";
+    ep.handle_input(
+        SimTime::from_millis(5_000),
+        Input::InterfacesChanged(vec![new_ip.parse().unwrap()]),
+    );
+    let out = drain(&mut ep);
+    let offers = jingle_of(&out, "transport-info");
+    assert_eq!(offers.len(), 1, "the restart is offered");
+    let (u, ..) = transport_of(offers[0]);
+    let out = input(
+        &mut ep,
+        5_200,
+        iq_set(
+            CALLER,
+            CALLEE,
+            "ti-answer",
+            transport_info("nu", "newpwdnewpwdnewpwdnewp", &["10.0.1.2:5002"]),
+        ),
+    );
+    let mut checks: Vec<(SocketAddr, Message)> = datagrams(&out)
+        .into_iter()
+        .filter_map(|(_, r, b)| Some((r, Message::decode(&b).ok()?)))
+        .collect();
+    for t in (5_200..8_000).step_by(10) {
+        ep.handle_input(SimTime::from_millis(t), Input::Timeout);
+        checks.extend(
+            datagrams(&drain(&mut ep))
+                .into_iter()
+                .filter_map(|(_, r, b)| Some((r, Message::decode(&b).ok()?))),
+        );
+    }
+    let to_peer: Vec<_> = checks
+        .iter()
+        .filter(|(r, m)| r.to_string() == "10.0.1.2:5002" && m.class == Class::Request)
+        .collect();
+    assert!(
+        !to_peer.is_empty(),
+        "no check to the peer's new candidate within 2.8 s of its answer"
+    );
+    let Some(Ok(harness::stun::Attribute::Username(name))) = to_peer[0].1.get(harness::stun::attr_type::USERNAME)
+    else {
+        panic!("a check without USERNAME");
+    };
+    assert_eq!(name, format!("nu:{u}"), "the new session's credentials");
+}
