@@ -10,9 +10,11 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::endpoint::{datagrams, drain, endpoint, jingle_actions, CALLER, SID};
+use common::endpoint::{
+    claims, datagrams, drain, endpoint, input, iq_set, jingle_actions, parse, proposing_caller, stanzas, CALLER, SID,
+};
 use common::{host, Pair};
-use harness::endpoint::{Endpoint, EndpointEvent, Input, Output, UserAction};
+use harness::endpoint::{Endpoint, Input, Output, UserAction};
 use harness::stun::{Class, Message};
 use harness::xml::ns;
 use harness::SimTime;
@@ -27,41 +29,6 @@ const CALLEE: &str = "callee@example.org/device1";
 /// The peer's credentials in its session-initiate or session-accept.
 const PEER_UFRAG: &str = "uf";
 const PEER_PWD: &str = "pwpwpwpwpwpwpwpwpwpwpw";
-
-fn input(ep: &mut ReferenceEndpoint, ms: u64, stanza: Element) -> Vec<Output> {
-    ep.handle_input(SimTime::from_millis(ms), Input::Stanza(stanza));
-    drain(ep)
-}
-
-fn parse(xml: &str) -> Element {
-    xml.parse().unwrap()
-}
-
-fn stanzas(out: &[Output]) -> Vec<&Element> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::Stanza(s) => Some(s),
-            _ => None,
-        })
-        .collect()
-}
-
-fn claims(out: &[Output]) -> Vec<&str> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::Event(EndpointEvent::CallState(s)) => Some(s.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn iq_set(from: &str, to: &str, id: &str, jingle: Element) -> Element {
-    let mut iq = parse(&format!(
-        "<iq xmlns='jabber:client' type='set' id='{id}' from='{from}' to='{to}'/>"
-    ));
-    iq.append_child(jingle);
-    iq
-}
 
 /// The peer's session-initiate or session-accept: audio, a fingerprint, one host candidate.
 fn offer(action: Action, me: &str, at: &str) -> Element {
@@ -154,19 +121,7 @@ fn accepted_callee(knobs: &[(&str, &str)]) -> (ReferenceEndpoint, (String, Strin
 
 /// The caller (host 10.0.1.2) with its session accepted by the callee; returns it and its sid.
 fn accepted_caller(knobs: &[(&str, &str)]) -> (ReferenceEndpoint, String) {
-    let mut ep = endpoint("caller", "10.0.1.2", knobs);
-    ep.handle_input(
-        SimTime::from_millis(100),
-        Input::User(UserAction::Call {
-            to: "callee@example.org".into(),
-            media: vec!["audio".into()],
-        }),
-    );
-    let out = drain(&mut ep);
-    let sid = stanzas(&out)
-        .iter()
-        .find_map(|s| s.get_child("propose", ns::JMI)?.attr("id").map(str::to_string))
-        .expect("a propose");
+    let (mut ep, sid) = proposing_caller(knobs);
     let proceed = parse(&format!(
         "<message xmlns='jabber:client' from='{CALLEE}' to='{CALLER}' type='chat'>\
          <proceed xmlns='urn:xmpp:jingle-message:0' id='{sid}'/></message>"

@@ -10,8 +10,11 @@
 
 mod common;
 
-use common::endpoint::{answer_stun, drain, endpoint, jingle_actions, login, CALLER, SID};
-use harness::endpoint::{Endpoint, EndpointEvent, Input, Output, UserAction};
+use common::endpoint::{
+    answer_stun, claims, drain, endpoint, input, iq_set, jingle_actions, login, parse, proposing_caller, stanzas,
+    CALLER, SID,
+};
+use harness::endpoint::{Endpoint, Input, Output, UserAction};
 use harness::xml::ns;
 use harness::SimTime;
 use minidom::Element;
@@ -22,42 +25,6 @@ use xmpp_parsers::jingle_dtls_srtp::Setup;
 
 const CALLEE: &str = "callee@example.org/device1";
 const CALLEE2: &str = "callee@example.org/device2";
-
-fn input(ep: &mut ReferenceEndpoint, ms: u64, stanza: Element) -> Vec<Output> {
-    ep.handle_input(SimTime::from_millis(ms), Input::Stanza(stanza));
-    drain(ep)
-}
-
-fn parse(xml: &str) -> Element {
-    xml.parse().unwrap()
-}
-
-fn stanzas(out: &[Output]) -> Vec<&Element> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::Stanza(s) => Some(s),
-            _ => None,
-        })
-        .collect()
-}
-
-fn claims(out: &[Output]) -> Vec<&str> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::Event(EndpointEvent::CallState(s)) => Some(s.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A Jingle IQ-set `from` → `to` with id `id`.
-fn iq_set(from: &str, to: &str, id: &str, jingle: Element) -> Element {
-    let mut iq = parse(&format!(
-        "<iq xmlns='jabber:client' type='set' id='{id}' from='{from}' to='{to}'/>"
-    ));
-    iq.append_child(jingle);
-    iq
-}
 
 /// session-initiate or session-accept for audio, with a fingerprint, written by `me`.
 fn offer(action: Action, sid: &str, me: &str) -> Element {
@@ -153,24 +120,6 @@ fn accepted_callee() -> ReferenceEndpoint {
     ep
 }
 
-/// The caller with a propose out; returns its sid.
-fn proposing_caller() -> (ReferenceEndpoint, String) {
-    let mut ep = endpoint("caller", "10.0.1.2", &[]);
-    ep.handle_input(
-        SimTime::from_millis(100),
-        Input::User(UserAction::Call {
-            to: "callee@example.org".into(),
-            media: vec!["audio".into()],
-        }),
-    );
-    let out = drain(&mut ep);
-    let sid = stanzas(&out)
-        .iter()
-        .find_map(|s| s.get_child("propose", ns::JMI)?.attr("id").map(str::to_string))
-        .expect("a propose");
-    (ep, sid)
-}
-
 fn proceed(from: &str, sid: &str) -> Element {
     parse(&format!(
         "<message xmlns='jabber:client' from='{from}' to='{CALLER}' type='chat'>\
@@ -180,7 +129,7 @@ fn proceed(from: &str, sid: &str) -> Element {
 
 /// The caller with its session-initiate sent to device 1 after its proceed.
 fn initiating_caller() -> (ReferenceEndpoint, String) {
-    let (mut ep, sid) = proposing_caller();
+    let (mut ep, sid) = proposing_caller(&[]);
     let out = input(&mut ep, 200, proceed(CALLEE, &sid));
     assert_eq!(jingle_actions(&out), vec!["session-initiate"]);
     (ep, sid)
@@ -286,7 +235,7 @@ fn xep0166_8_a_second_session_initiate_for_a_live_session_is_out_of_order() {
 
 #[test]
 fn xep0166_8_session_accept_before_the_session_initiate_went_out_is_out_of_order() {
-    let (mut ep, sid) = proposing_caller();
+    let (mut ep, sid) = proposing_caller(&[]);
     let out = input(
         &mut ep,
         150,
@@ -297,7 +246,7 @@ fn xep0166_8_session_accept_before_the_session_initiate_went_out_is_out_of_order
 
 #[test]
 fn xep0166_8_a_session_initiate_for_the_callers_own_proposed_sid_is_out_of_order() {
-    let (mut ep, sid) = proposing_caller();
+    let (mut ep, sid) = proposing_caller(&[]);
     let out = input(
         &mut ep,
         150,
@@ -426,7 +375,7 @@ fn xep0166_7_2_16_equal_sids_fall_back_to_the_lower_jid() {
 
 #[test]
 fn xep0353_3_2_two_proceeds_at_once_the_first_gets_the_session_the_second_nothing() {
-    let (mut ep, sid) = proposing_caller();
+    let (mut ep, sid) = proposing_caller(&[]);
     let out = input(&mut ep, 200, proceed(CALLEE, &sid));
     let si: Vec<_> = stanzas(&out)
         .into_iter()

@@ -14,10 +14,10 @@ fn rtc_ice_controlling_nominates_after_a_success_and_the_reference_selects() {
     assert_eq!(l.drivers[1].selected(), Some((addr(REF), addr(RTC))));
     assert_eq!(l.drivers[0].state(), DriverState::Connected);
 
-    let rtc_requests: Vec<_> = l.sent.iter().filter(|s| s.from == 0 && is_request(s)).collect();
+    let rtc_requests: Vec<_> = l.sent.iter().filter(|s| s.from == 0 && s.is_request()).collect();
     let first_uc = rtc_requests
         .iter()
-        .position(|s| has_use_candidate(s))
+        .position(|s| s.has_use_candidate())
         .expect("rtc-ice nominates");
     // Regular, not aggressive: ordinary checks first, and the nomination only once a success
     // response to one of them has come back.
@@ -25,7 +25,7 @@ fn rtc_ice_controlling_nominates_after_a_success_and_the_reference_selects() {
     let first_success_back = l
         .sent
         .iter()
-        .find(|s| s.from == 1 && is_success(s))
+        .find(|s| s.from == 1 && s.is_success())
         .map(|s| s.at + l.delay)
         .expect("the reference answers");
     let uc_at = rtc_requests[first_uc].at;
@@ -39,10 +39,10 @@ fn rtc_ice_controlling_nominates_after_a_success_and_the_reference_selects() {
     let on_peer_check = l
         .sent
         .iter()
-        .any(|s| s.from == 1 && is_request(s) && s.at + l.delay == uc_at);
+        .any(|s| s.from == 1 && s.is_request() && s.at + l.delay == uc_at);
     assert!(uc_at.as_millis() % 200 == 0 || on_peer_check, "nomination at {uc_at}");
     // The first nomination is answered, so there is no second one.
-    assert_eq!(rtc_requests.iter().filter(|s| has_use_candidate(s)).count(), 1);
+    assert_eq!(rtc_requests.iter().filter(|s| s.has_use_candidate()).count(), 1);
 }
 
 #[test]
@@ -58,12 +58,12 @@ fn rtc_ice_controlled_selects_the_pair_the_reference_nominates() {
         .collect();
     assert_eq!(selected.len(), 1, "{:?}", l.events);
     // The controlled agent never nominates.
-    assert!(!l.sent.iter().any(|s| s.from == 1 && has_use_candidate(s)));
+    assert!(!l.sent.iter().any(|s| s.from == 1 && s.has_use_candidate()));
     // And the nomination it followed was the reference's USE-CANDIDATE.
     let uc = l
         .sent
         .iter()
-        .find(|s| s.from == 0 && has_use_candidate(s))
+        .find(|s| s.from == 0 && s.has_use_candidate())
         .expect("the reference nominates");
     assert!(selected[0].0 >= uc.at + l.delay);
 }
@@ -80,7 +80,7 @@ fn rtc_ice_keeps_the_selected_pair_alive_with_binding_requests_every_two_seconds
     let keepalives: Vec<u64> = l
         .sent
         .iter()
-        .filter(|s| s.from == 0 && s.at > selected_at && is_request(s) && !has_use_candidate(s))
+        .filter(|s| s.from == 0 && s.at > selected_at && s.is_request() && !s.has_use_candidate())
         .map(|s| s.at.as_millis())
         .collect();
     assert!(keepalives.len() >= 3, "{keepalives:?}");

@@ -19,7 +19,7 @@ fn after_a_restart_the_stack_checks_again_and_selects_the_pair_again() {
     let checks_after = l
         .sent
         .iter()
-        .filter(|s| s.from == 0 && s.at >= restart_at && is_request(s))
+        .filter(|s| s.from == 0 && s.at >= restart_at && s.is_request())
         .count();
     assert!(checks_after > 0, "no check after the restart");
     let selected_after = l

@@ -25,8 +25,8 @@ fn same_seed_same_timing_and_credentials_but_different_transaction_ids() {
     let tids = |l: &reference::ice::Loopback| -> Vec<[u8; 12]> {
         l.sent
             .iter()
-            .filter(|s| s.from == 0 && is_request(s))
-            .map(|s| stun(s).transaction_id)
+            .filter(|s| s.from == 0 && s.is_request())
+            .map(|s| s.stun().transaction_id)
             .collect()
     };
     let (ta, tb) = (tids(&a), tids(&b));

@@ -34,8 +34,8 @@ fn another_seed_gives_other_transaction_ids_and_credentials() {
     let tid = |l: &reference::ice::Loopback| {
         l.sent
             .iter()
-            .find(|s| s.from == 0 && is_request(s))
-            .map(|s| stun(s).transaction_id)
+            .find(|s| s.from == 0 && s.is_request())
+            .map(|s| s.stun().transaction_id)
     };
     assert_ne!(tid(&a), tid(&b));
 }

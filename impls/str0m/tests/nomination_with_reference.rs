@@ -13,24 +13,24 @@ fn str0m_controlling_nominates_with_use_candidate_on_every_later_check_and_the_r
     assert_eq!(l.drivers[0].selected(), Some((addr(STR0M), addr(REF))));
     assert_eq!(l.drivers[1].selected(), Some((addr(REF), addr(STR0M))));
 
-    let requests: Vec<_> = l.sent.iter().filter(|s| s.from == 0 && is_request(s)).collect();
+    let requests: Vec<_> = l.sent.iter().filter(|s| s.from == 0 && s.is_request()).collect();
     let first_uc = requests
         .iter()
-        .position(|s| has_use_candidate(s))
+        .position(|s| s.has_use_candidate())
         .expect("str0m nominates");
     // Regular: the first check carries no USE-CANDIDATE; the nomination follows a success.
     assert!(first_uc > 0, "USE-CANDIDATE on the first check");
     let first_success_back = l
         .sent
         .iter()
-        .find(|s| s.from == 1 && is_success(s))
+        .find(|s| s.from == 1 && s.is_success())
         .map(|s| s.at + l.delay)
         .expect("the reference answers");
     assert!(requests[first_uc].at >= first_success_back);
     // Once nominated, every check str0m sends on the pair carries USE-CANDIDATE (its keepalive).
     let later = &requests[first_uc..];
     assert!(later.len() >= 3, "{} checks after nomination", later.len());
-    assert!(later.iter().all(|s| has_use_candidate(s)));
+    assert!(later.iter().all(|s| s.has_use_candidate()));
     // The NominatedSend came with the Completed state.
     assert!(l
         .events
@@ -45,11 +45,11 @@ fn str0m_controlled_follows_the_reference_nomination() {
     assert_eq!(l.drivers[0].selected(), Some((addr(REF), addr(STR0M))));
     assert_eq!(l.drivers[1].selected(), Some((addr(STR0M), addr(REF))));
     assert_eq!(l.drivers[1].media_pair(), Some((addr(STR0M), addr(REF))));
-    assert!(!l.sent.iter().any(|s| s.from == 1 && has_use_candidate(s)));
+    assert!(!l.sent.iter().any(|s| s.from == 1 && s.has_use_candidate()));
     let uc = l
         .sent
         .iter()
-        .find(|s| s.from == 0 && has_use_candidate(s))
+        .find(|s| s.from == 0 && s.has_use_candidate())
         .expect("the reference nominates");
     let selected_at = l
         .events

@@ -263,6 +263,29 @@ pub struct Sent {
     pub transmit: Transmit,
 }
 
+impl Sent {
+    /// The STUN message the datagram carries. Panics when it carries none: a [`Loopback`] carries
+    /// only ICE checks and their responses.
+    pub fn stun(&self) -> harness::stun::Message {
+        harness::stun::Message::decode(&self.transmit.payload).expect("every datagram in a loopback is STUN")
+    }
+
+    /// True for a Binding request (a connectivity check).
+    pub fn is_request(&self) -> bool {
+        self.stun().class == harness::stun::Class::Request
+    }
+
+    /// True for a success response.
+    pub fn is_success(&self) -> bool {
+        self.stun().class == harness::stun::Class::Success
+    }
+
+    /// True for a check carrying USE-CANDIDATE (a nomination, RFC 8445 §7.2.2).
+    pub fn has_use_candidate(&self) -> bool {
+        self.stun().has(harness::stun::attr_type::USE_CANDIDATE)
+    }
+}
+
 /// Two drivers wired back to back in memory, for driver tests: each one's host candidates and
 /// credentials are given to the other, datagrams take a fixed one-way `delay` and are never lost,
 /// and [`Loopback::run_until`] jumps to the next delivery or timeout. Driver 0 is meant to be the

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use harness::endpoint::{Endpoint, EndpointConfig, Input, Output};
+use harness::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Input, Output, UserAction};
 use harness::sim::SimRng;
 use harness::stun::{Class, Message};
 use harness::xml::ns;
 use harness::SimTime;
+use minidom::Element;
 use reference::{Knobs, ReferenceEndpoint};
 
 pub const SID: &str = "s1";
@@ -121,4 +122,63 @@ pub fn jmi_replies(out: &[Output]) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// Feeds `stanza` at `ms` and returns what the endpoint output.
+pub fn input(ep: &mut ReferenceEndpoint, ms: u64, stanza: Element) -> Vec<Output> {
+    ep.handle_input(SimTime::from_millis(ms), Input::Stanza(stanza));
+    drain(ep)
+}
+
+/// An element from its XML text.
+pub fn parse(xml: &str) -> Element {
+    xml.parse().unwrap()
+}
+
+/// The stanzas among `out`.
+pub fn stanzas(out: &[Output]) -> Vec<&Element> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Stanza(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The call states the endpoint claimed among `out`.
+pub fn claims(out: &[Output]) -> Vec<&str> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Event(EndpointEvent::CallState(s)) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A Jingle IQ-set `from` → `to` with id `id`.
+pub fn iq_set(from: &str, to: &str, id: &str, jingle: Element) -> Element {
+    let mut iq = parse(&format!(
+        "<iq xmlns='jabber:client' type='set' id='{id}' from='{from}' to='{to}'/>"
+    ));
+    iq.append_child(jingle);
+    iq
+}
+
+/// The caller (host 10.0.1.2) once the user called callee@example.org for audio: its propose is
+/// out (drained); returns the endpoint and the propose's id.
+pub fn proposing_caller(knobs: &[(&str, &str)]) -> (ReferenceEndpoint, String) {
+    let mut ep = endpoint("caller", "10.0.1.2", knobs);
+    ep.handle_input(
+        SimTime::from_millis(100),
+        Input::User(UserAction::Call {
+            to: "callee@example.org".into(),
+            media: vec!["audio".into()],
+        }),
+    );
+    let out = drain(&mut ep);
+    let sid = stanzas(&out)
+        .iter()
+        .find_map(|s| s.get_child("propose", ns::JMI)?.attr("id").map(str::to_string))
+        .expect("a propose");
+    (ep, sid)
 }

@@ -6,10 +6,9 @@
 use std::net::SocketAddr;
 
 use harness::sim::SimRng;
-use harness::stun::{attr_type, Class, Message};
 use harness::SimTime;
 use impl_rtc_ice::RtcIceDriver;
-use reference::ice::{host_candidate, Candidate, IceDriver, Loopback, Role, Sent, FOREIGN_ADDR, REFERENCE_ADDR};
+use reference::ice::{host_candidate, Candidate, IceDriver, Loopback, Role, FOREIGN_ADDR, REFERENCE_ADDR};
 
 /// The rtc-ice party's host address.
 pub const RTC: &str = FOREIGN_ADDR;
@@ -38,21 +37,4 @@ pub fn rtc_ice(role: Role, seed: u64) -> Box<dyn IceDriver> {
 /// rtc-ice (driver 0 when `rtc_controls`, else driver 1) against the reference, run for `ms`.
 pub fn run(rtc_controls: bool, seed: u64, ms: u64) -> Loopback {
     Loopback::against_reference(&make, "rtc-ice", rtc_controls, seed, ms)
-}
-
-/// The STUN message a datagram carries.
-pub fn stun(s: &Sent) -> Message {
-    Message::decode(&s.transmit.payload).expect("every datagram here is STUN")
-}
-
-pub fn is_request(s: &Sent) -> bool {
-    stun(s).class == Class::Request
-}
-
-pub fn is_success(s: &Sent) -> bool {
-    stun(s).class == Class::Success
-}
-
-pub fn has_use_candidate(s: &Sent) -> bool {
-    stun(s).has(attr_type::USE_CANDIDATE)
 }
