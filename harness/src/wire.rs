@@ -123,6 +123,8 @@ pub struct ContentSeen {
     pub fingerprint_setup: Option<String>,
     /// The transport carried Conversations' `<renomination/>` option (digest §8).
     pub renomination: bool,
+    /// The RTP description carried `<rtcp-mux/>` (RFC 5761; XEP-0167 §3).
+    pub rtcp_mux: bool,
 }
 
 /// A Jingle IQ-set (XEP-0166).
@@ -222,6 +224,7 @@ fn parse_content(c: &Element) -> ContentSeen {
             .and_then(|t| t.get_child("fingerprint", ns::JINGLE_DTLS))
             .map(|f| f.attr("setup").unwrap_or("").to_string()),
         renomination: tr.is_some_and(|t| t.has_child("renomination", ns::ICE_UDP_OPTION)),
+        rtcp_mux: desc.is_some_and(|d| d.has_child("rtcp-mux", ns::JINGLE_RTP)),
     }
 }
 

@@ -139,6 +139,21 @@ pub struct Knobs {
     /// `ice-restart`: how an ICE restart is offered and answered, `xep` (XEP-0176, conforming) or
     /// `conversations` (digest §3.2).
     pub restart_form: RestartForm,
+    /// `rtcp-mux`: offer and accept `<rtcp-mux/>` (RFC 5761; default true). Without it, or when the
+    /// peer's description lacks it, RTCP gets its own ICE component, 2, which is gathered,
+    /// signalled, checked and kept alive like component 1 (XEP-0167 §3, RFC 8445 §6.1.2.2).
+    pub rtcp_mux: bool,
+    /// `components-before-answer`: as the offerer, gather and trickle candidates for this many
+    /// components (1 or 2) until the answer says whether rtcp-mux holds, then keep one if it does.
+    /// Firefox gathers component 2 for every unbundled offer (digest §9.4; JMP's account in
+    /// shared/seeds/jmp-adventures-in-webrtc.txt: "by then Firefox has already sent all of the
+    /// candidates for both components"). Default 1.
+    pub components_before_answer: u8,
+    /// `ignore-component-2`: drop every signalled candidate of component 2, in offers, answers and
+    /// transport-info alike. JMP's Asterisk patch (shared/seeds/jmp-adventures-in-webrtc.txt: "I
+    /// just put some code in the XMPP integration part of Asterisk that ignores candidates for
+    /// component 2"). Default false.
+    pub ignore_component_2: bool,
 }
 
 impl Default for Knobs {
@@ -169,6 +184,9 @@ impl Default for Knobs {
             trickle: true,
             restart_on_each_trickled_candidate: false,
             restart_form: RestartForm::default(),
+            rtcp_mux: true,
+            components_before_answer: 1,
+            ignore_component_2: false,
         }
     }
 }
@@ -199,6 +217,9 @@ pub const KNOB_NAMES: &[&str] = &[
     "trickle",
     "restart-on-each-trickled-candidate",
     "ice-restart",
+    "rtcp-mux",
+    "components-before-answer",
+    "ignore-component-2",
 ];
 
 impl Knobs {
@@ -279,6 +300,9 @@ impl Knobs {
                     _ => return Err(format!("knob `ice-restart` takes xep or conversations, not `{value}`")),
                 }
             }
+            "rtcp-mux" => self.rtcp_mux = flag(value)?,
+            "components-before-answer" => self.components_before_answer = number(value, 1..=2)? as u8,
+            "ignore-component-2" => self.ignore_component_2 = flag(value)?,
             "accept-c001-as-use-candidate" => self.accept_c001_as_use_candidate = flag(value)?,
             "omit-fingerprint" => self.omit_fingerprint = flag(value)?,
             "initiate-extra-media" => {
@@ -382,6 +406,9 @@ mod tests {
             ("trickle", "false"),
             ("restart-on-each-trickled-candidate", "true"),
             ("ice-restart", "conversations"),
+            ("rtcp-mux", "false"),
+            ("components-before-answer", "2"),
+            ("ignore-component-2", "true"),
         ];
         assert_eq!(good.len(), KNOB_NAMES.len());
         let mut k = Knobs::default();

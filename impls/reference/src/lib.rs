@@ -102,6 +102,9 @@ struct Call {
     /// pair (RFC 8445 §9 lets media stay on the old pair meanwhile; here the old pair is gone or
     /// lost its consent, so media waits).
     parked_rtp: Option<Rtp>,
+    /// rtcp-mux in this session: what this side offered, then what the answer agreed (RFC 5761;
+    /// without it the agent has two components, XEP-0167 §3).
+    rtcp_mux: bool,
 }
 
 impl Call {
@@ -142,6 +145,7 @@ impl Call {
             awaiting_answer: false,
             restart_offer_due: false,
             parked_rtp: None,
+            rtcp_mux: true,
             rtp: None,
         }
     }
@@ -197,6 +201,9 @@ pub struct ReferenceEndpoint {
     socket: SocketAddr,
     stun: Option<SocketAddr>,
     gather: Gather,
+    /// Component 2's gathering, while the endpoint uses two components (a call without rtcp-mux,
+    /// or an offer made before the answer tells, `components-before-answer: 2`).
+    rtcp: Option<Rtcp>,
     /// TURN allocations in order of preference (UDP, TCP, TLS); after gathering at most one is kept.
     turn: Vec<Turn>,
     /// When to open the TCP/TLS TURN allocations if UDP stayed silent.
@@ -220,6 +227,21 @@ struct Turn {
     /// Stream id for TCP/TLS (the client starts once it is open).
     stream: Option<u64>,
     local: SocketAddr,
+    /// The ICE component the allocation serves: 1, or 2 for RTCP without rtcp-mux.
+    component: u8,
+}
+
+/// Component 2 (RTCP without rtcp-mux, XEP-0167 §3): its socket, the port above the RTP one, and
+/// its own STUN Binding for a server-reflexive candidate; its UDP TURN allocation is a [`Turn`]
+/// of component 2.
+struct Rtcp {
+    socket: SocketAddr,
+    txid: [u8; 12],
+    sends: u32,
+    next: Option<SimTime>,
+    srflx: Option<SocketAddr>,
+    /// The Binding was answered or timed out (or there is no STUN server).
+    resolved: bool,
 }
 
 /// The reference endpoint's conformance statement.
@@ -307,6 +329,7 @@ impl ReferenceEndpoint {
                 started: None,
                 done: false,
             },
+            rtcp: None,
             turn: Vec::new(),
             turn_fallback_at: None,
             fingerprint,
@@ -413,12 +436,118 @@ impl ReferenceEndpoint {
                 component: 1,
             });
         }
+        // Component 2 after component 1, with component 1's foundations (RFC 8445 §5.1.1.3; RFC
+        // 8838 §17: never component 2 of a foundation before component 1).
+        if let Some(r) = &self.rtcp {
+            let mut push = |addr, base, typ, foundation: &str| {
+                v.push(Candidate {
+                    addr,
+                    base,
+                    typ,
+                    priority: ice::priority(typ, 65535, 2),
+                    foundation: foundation.into(),
+                    component: 2,
+                })
+            };
+            if !self.knobs.relay_only {
+                push(r.socket, r.socket, CandidateType::Host, "1");
+                if let Some(s) = r.srflx.filter(|s| *s != r.socket) {
+                    push(s, r.socket, CandidateType::ServerReflexive, "2");
+                }
+            }
+            if let Some(relayed) = self
+                .turn
+                .iter()
+                .find(|t| t.component == 2)
+                .and_then(|t| t.client.relayed())
+            {
+                push(relayed, relayed, CandidateType::Relayed, "3");
+            }
+        }
         v
     }
 
-    /// The relayed address in use, if any.
+    /// The relayed address of component 1 in use, if any.
     fn relayed(&self) -> Option<SocketAddr> {
-        self.turn.iter().find_map(|t| t.client.relayed())
+        self.turn
+            .iter()
+            .filter(|t| t.component == 1)
+            .find_map(|t| t.client.relayed())
+    }
+
+    /// Starts component 2's gathering (once per socket): the host candidate one port above the
+    /// RTP socket, a STUN Binding from it and a UDP TURN allocation from it with the service
+    /// component 1 uses over UDP (XEP-0215 credentials). TCP/TLS relays serve component 1 only.
+    /// The caller trickles what it yields.
+    fn begin_rtcp_gathering(&mut self, now: SimTime) {
+        if self.rtcp.is_some() {
+            return;
+        }
+        let socket = SocketAddr::new(self.socket.ip(), self.socket.port().wrapping_add(1));
+        let mut r = Rtcp {
+            socket,
+            txid: [0; 12],
+            sends: 0,
+            next: None,
+            srflx: None,
+            resolved: self.stun.is_none(),
+        };
+        if self.stun.is_some() {
+            self.rng.fill(&mut r.txid);
+        }
+        self.rtcp = Some(r);
+        self.rtcp_gather_send(now);
+        let service = self
+            .turn
+            .iter()
+            .find(|t| t.component == 1 && t.client.service.transport == TurnTransport::Udp)
+            .map(|t| t.client.service.clone());
+        if let Some(service) = service {
+            self.turn.retain(|t| t.component != 2);
+            let mut client = TurnClient::new(service, self.rng.fork("turn-rtcp"));
+            client.start(now);
+            self.turn.push(Turn {
+                client,
+                stream: None,
+                local: socket,
+                component: 2,
+            });
+            self.flush_turn(now);
+        }
+    }
+
+    /// Component 2's STUN Binding request, sent or retransmitted, as [`Self::gather_send`].
+    fn rtcp_gather_send(&mut self, now: SimTime) {
+        let (Some(server), Some(r)) = (self.stun, self.rtcp.as_mut()) else {
+            return;
+        };
+        if r.resolved {
+            return;
+        }
+        r.sends += 1;
+        let req = MessageBuilder::new(method::BINDING, Class::Request, r.txid).build(None, true);
+        r.next = Some(if r.sends >= GATHER_MAX_SENDS {
+            now + GATHER_RTO * 16
+        } else {
+            now + GATHER_RTO * (1 << (r.sends - 1))
+        });
+        self.out.push_back(Output::Datagram {
+            local: r.socket,
+            remote: server,
+            payload: Bytes::from(req),
+        });
+    }
+
+    /// Component 2 is not used after all (the answer agreed rtcp-mux): its gathering stops, its
+    /// relay is given back, and nothing more of it is signalled.
+    fn end_rtcp_gathering(&mut self, now: SimTime) {
+        if self.rtcp.take().is_none() {
+            return;
+        }
+        for t in self.turn.iter_mut().filter(|t| t.component == 2) {
+            t.client.close(now);
+        }
+        self.flush_turn(now);
     }
 
     /// Sends `payload` from local candidate base `local`: through the TURN allocation when `local`
@@ -439,6 +568,7 @@ impl ReferenceEndpoint {
     /// Moves TURN messages to the wire and reacts to allocation events.
     fn flush_turn(&mut self, now: SimTime) {
         let mut changed = false;
+        let mut rtcp_changed = false;
         for t in &mut self.turn {
             while let Some(b) = t.client.poll_transmit() {
                 let payload = Bytes::from(b);
@@ -453,6 +583,7 @@ impl ReferenceEndpoint {
             }
             while let Some(e) = t.client.poll_event() {
                 changed = true;
+                rtcp_changed |= t.component == 2;
                 // UDP reached the TURN server: the TCP/TLS fallback is not needed.
                 if matches!(e, TurnEvent::Allocated { .. }) && t.client.service.transport == TurnTransport::Udp {
                     self.turn_fallback_at = None;
@@ -462,16 +593,30 @@ impl ReferenceEndpoint {
         if changed {
             self.check_gathering(now);
         }
+        if rtcp_changed && self.gather.done {
+            // Component 2's relay, when its gathering began after component 1's had ended.
+            self.trickle(now);
+        }
     }
 
     /// Asks the TURN allocation in use for permissions for every remote candidate's IP, before any
     /// check is relayed to them (RFC 8445 §7.2.1; RFC 8656 §9).
     fn permit_remotes(&mut self, now: SimTime, ips: &[std::net::IpAddr]) {
-        let Some(t) = self.turn.iter_mut().find(|t| t.client.relayed().is_some()) else {
+        let first = self
+            .turn
+            .iter()
+            .position(|t| t.component == 1 && t.client.relayed().is_some());
+        let rtcp = self
+            .turn
+            .iter()
+            .position(|t| t.component == 2 && t.client.relayed().is_some());
+        if first.is_none() && rtcp.is_none() {
             return;
-        };
-        for ip in ips {
-            t.client.permit(now, *ip);
+        }
+        for i in [first, rtcp].into_iter().flatten() {
+            for ip in ips {
+                self.turn[i].client.permit(now, *ip);
+            }
         }
         self.flush_turn(now);
     }
@@ -505,12 +650,16 @@ impl ReferenceEndpoint {
             .iter()
             .filter(|t| t.client.service.transport == TurnTransport::Udp || t.stream.is_some())
             .all(|t| t.client.resolved());
-        let all = self.gather.stun_resolved && started_resolved && self.turn_fallback_at.is_none();
+        let rtcp_resolved = self.rtcp.as_ref().is_none_or(|r| r.resolved);
+        let all = self.gather.stun_resolved && started_resolved && rtcp_resolved && self.turn_fallback_at.is_none();
         let grace = self.relayed().is_some() && self.gather.started.is_some_and(|s| now >= s + GATHER_GRACE);
         if all || grace {
-            let keep = self.turn.iter().position(|t| t.client.relayed().is_some());
+            let keep = self
+                .turn
+                .iter()
+                .position(|t| t.component == 1 && t.client.relayed().is_some());
             for (i, t) in self.turn.iter_mut().enumerate() {
-                if Some(i) != keep {
+                if Some(i) != keep && t.component == 1 {
                     t.client.close(now);
                 }
             }
@@ -541,6 +690,10 @@ impl ReferenceEndpoint {
             self.gather_send(now);
         } else {
             self.gather.stun_resolved = true;
+        }
+        if !self.knobs.rtcp_mux || self.knobs.components_before_answer == 2 {
+            // Every offer of this endpoint may need component 2.
+            self.begin_rtcp_gathering(now);
         }
         self.flush_turn(now);
         self.check_gathering(now);
@@ -766,7 +919,12 @@ impl ReferenceEndpoint {
         let Some(&ip) = ips.first() else { return };
         self.socket = SocketAddr::new(ip, self.socket.port());
         self.stream_base += self.turn.len() as u64;
-        let services: Vec<TurnService> = self.turn.drain(..).map(|t| t.client.service).collect();
+        let services: Vec<TurnService> = self
+            .turn
+            .drain(..)
+            .filter(|t| t.component == 1)
+            .map(|t| t.client.service)
+            .collect();
         for service in services {
             let local = if service.transport == TurnTransport::Udp {
                 self.socket
@@ -778,6 +936,7 @@ impl ReferenceEndpoint {
                 client: TurnClient::new(service, rng),
                 stream: None,
                 local,
+                component: 1,
             });
         }
         self.turn_fallback_at = None;
@@ -791,8 +950,13 @@ impl ReferenceEndpoint {
             started: started.then_some(now),
             done: false,
         };
+        // Component 2 moves with component 1, one port above.
+        let rtcp = self.rtcp.take().is_some();
         if started {
             self.begin_gathering(now);
+            if rtcp {
+                self.begin_rtcp_gathering(now);
+            }
         }
         let active = self.call.as_ref().is_some_and(|c| c.state == CallState::Active);
         if active && !self.offer_restart(now) {
@@ -866,7 +1030,11 @@ impl ReferenceEndpoint {
             }
             return;
         }
-        let agent = self.new_agent(Role::Controlling, now);
+        let mut agent = self.new_agent(Role::Controlling, now);
+        if self.rtcp.is_some() {
+            // Two components until the answer says whether rtcp-mux holds.
+            agent.set_components(2);
+        }
         let (u, p) = agent.local_credentials();
         let fp = (!self.knobs.omit_fingerprint).then_some(&self.fingerprint[..]);
         let t = signalling::transport(
@@ -885,6 +1053,7 @@ impl ReferenceEndpoint {
         if let Some(m) = extra.filter(|m| !call.media.contains(m)) {
             call.media.push(m);
         }
+        call.rtcp_mux = self.knobs.rtcp_mux;
         let j = signalling::session(
             Action::SessionInitiate,
             &call.sid,
@@ -892,6 +1061,7 @@ impl ReferenceEndpoint {
             &call.media,
             &t,
             Creator::Initiator,
+            call.rtcp_mux,
         );
         call.ice = Some(agent);
         call.state = CallState::Pending;
@@ -932,7 +1102,15 @@ impl ReferenceEndpoint {
             Setup::Active,
             agent.offers_renomination(),
         );
-        let j = signalling::session(Action::SessionAccept, &call.sid, &me, &call.media, &t, creator);
+        let j = signalling::session(
+            Action::SessionAccept,
+            &call.sid,
+            &me,
+            &call.media,
+            &t,
+            creator,
+            call.rtcp_mux,
+        );
         call.state = CallState::Active;
         call.transport_sent = true;
         agent.start(now);
@@ -1261,6 +1439,16 @@ impl ReferenceEndpoint {
         }
     }
 
+    /// The peer's session description as this endpoint takes it: under `ignore-component-2`
+    /// without any candidate of component 2 (JMP's Asterisk patch, digest §9.4).
+    fn read_remote(&self, j: &Element) -> signalling::RemoteSession {
+        let mut r = signalling::read_session(j);
+        if self.knobs.ignore_component_2 {
+            r.candidates.retain(|c| c.component != 2);
+        }
+        r
+    }
+
     fn on_iq(&mut self, now: SimTime, iq: &Element) {
         let typ = iq.attr("type").unwrap_or("");
         let me = self.cfg.jid.clone();
@@ -1339,6 +1527,7 @@ impl ReferenceEndpoint {
                         ),
                         stream: None,
                         local,
+                        component: 1,
                     });
                 }
                 self.turn.sort_by_key(|t| t.client.service.transport);
@@ -1387,7 +1576,7 @@ impl ReferenceEndpoint {
         self.send(iq_result(iq, &me));
         match action.as_str() {
             "session-initiate" => {
-                let remote = signalling::read_session(j);
+                let remote = self.read_remote(j);
                 let remote_ufrag = remote.ufrag.clone();
                 if let Some(c) = self.call.as_mut().filter(|c| c.crosses(&from)) {
                     // Both initiated at once and theirs has the lower sid (`refusal` let it
@@ -1433,7 +1622,14 @@ impl ReferenceEndpoint {
                     self.claim("ended");
                     return;
                 }
+                // RFC 5761: rtcp-mux holds when the offer has it and this side accepts it; else RTCP
+                // has its own component (XEP-0167 §3).
+                let rtcp_mux = remote.rtcp_mux && self.knobs.rtcp_mux;
+                if !rtcp_mux {
+                    self.begin_rtcp_gathering(now);
+                }
                 let mut agent = self.new_agent(Role::Controlled, now);
+                agent.set_components(if rtcp_mux { 1 } else { 2 });
                 if let (Some(u), Some(p)) = (&remote.ufrag, &remote.pwd) {
                     agent.set_remote_credentials(u, p);
                 }
@@ -1452,12 +1648,14 @@ impl ReferenceEndpoint {
                     c.peer_full = Some(from);
                     c.media = remote.media;
                     c.ice = Some(agent);
+                    c.rtcp_mux = rtcp_mux;
                     c.state = CallState::Ringing;
                 } else if pre_approved {
                     let c = self.call.as_mut().expect("checked");
                     c.peer_full = Some(from);
                     c.media = remote.media;
                     c.ice = Some(agent);
+                    c.rtcp_mux = rtcp_mux;
                     self.send_accept(now);
                 } else {
                     let mut call = Call::new(
@@ -1470,6 +1668,7 @@ impl ReferenceEndpoint {
                     );
                     call.ice = Some(agent);
                     call.via_jmi = false;
+                    call.rtcp_mux = rtcp_mux;
                     self.call = Some(call);
                     self.claim("ringing");
                 }
@@ -1482,7 +1681,7 @@ impl ReferenceEndpoint {
                 }
             }
             "session-accept" => {
-                let remote = signalling::read_session(j);
+                let remote = self.read_remote(j);
                 if let Some(text) = self.unknown_content(&remote) {
                     // Gajim's handlers have already acked; the error follows for the same IQ id.
                     // RFC 6120 §8.3.2: <text/> rides in the error next to the condition.
@@ -1493,7 +1692,12 @@ impl ReferenceEndpoint {
                 let Some(c) = self.call.as_mut() else { return };
                 c.state = CallState::Active;
                 c.remote_ufrags.extend(remote.ufrag.clone());
+                // The answer settles rtcp-mux (RFC 5761), so the component count (RFC 8445
+                // §6.1.2.2).
+                c.rtcp_mux &= remote.rtcp_mux;
+                let rtcp_mux = c.rtcp_mux;
                 if let Some(a) = c.ice.as_mut() {
+                    a.set_components(if rtcp_mux { 1 } else { 2 });
                     if let (Some(u), Some(p)) = (&remote.ufrag, &remote.pwd) {
                         a.set_remote_credentials(u, p);
                     }
@@ -1503,10 +1707,16 @@ impl ReferenceEndpoint {
                     }
                     a.start(now);
                 }
+                if rtcp_mux {
+                    self.end_rtcp_gathering(now);
+                } else if self.rtcp.is_none() {
+                    self.begin_rtcp_gathering(now);
+                    self.trickle(now);
+                }
                 self.claim("accepted");
             }
             "transport-info" => {
-                let remote = signalling::read_session(j);
+                let remote = self.read_remote(j);
                 let restart = self.knobs.restart_on_each_trickled_candidate;
                 let Some(call) = self.call.as_mut() else { return };
                 // Which ICE session the transport belongs to: its credentials say (RFC 8838 §8,
@@ -1555,6 +1765,24 @@ impl ReferenceEndpoint {
     }
 
     fn on_datagram(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
+        if let Some(r) = self
+            .rtcp
+            .as_mut()
+            .filter(|r| r.socket == local && Some(remote) == self.stun && !r.resolved)
+        {
+            if let Ok(m) = Message::decode(payload) {
+                if m.transaction_id == r.txid && m.class == Class::Success {
+                    if let Some(Ok(Attribute::XorMappedAddress(a))) = m.get(attr_type::XOR_MAPPED_ADDRESS) {
+                        r.srflx = Some(a);
+                    }
+                    r.resolved = true;
+                    r.next = None;
+                    self.check_gathering(now);
+                    self.trickle(now);
+                }
+            }
+            return;
+        }
         if Some(remote) == self.stun && !self.gather.done {
             if let Ok(m) = Message::decode(payload) {
                 if m.transaction_id == self.gather.txid && m.class == Class::Success {
@@ -1672,7 +1900,7 @@ impl ReferenceEndpoint {
     fn drain_ice(&mut self, now: SimTime) {
         // Permissions for remote candidates learned since the last input (signalled or peer-reflexive);
         // most inputs (media, retransmissions) learn none, so nothing is collected for them.
-        let relayed = self.relayed().is_some();
+        let relayed = self.turn.iter().any(|t| t.client.relayed().is_some());
         let new_ips: Vec<std::net::IpAddr> = match self.call.as_mut() {
             Some(c) if relayed => match &c.ice {
                 Some(a) if a.remote_candidates().len() > c.permitted => {
@@ -1709,7 +1937,9 @@ impl ReferenceEndpoint {
                     }
                     out.push(Output::Event(EndpointEvent::IceState(s.as_str().into())));
                 }
-                DriverEvent::Selected { local, remote } => {
+                // Component 2 carries only the agent's own keepalives: RTCP is not simulated.
+                DriverEvent::Selected { component: 2.., .. } => {}
+                DriverEvent::Selected { local, remote, .. } => {
                     out.push(Output::Event(EndpointEvent::SelectedPair { local, remote }));
                     if call.rtp.is_none() {
                         call.rtp = Some(resume_rtp(&mut call.parked_rtp, &mut self.rng, local, remote, now));
@@ -1815,6 +2045,15 @@ impl Endpoint for ReferenceEndpoint {
                         self.check_gathering(now);
                     } else {
                         self.gather_send(now);
+                    }
+                }
+                if let Some(r) = self.rtcp.as_mut().filter(|r| r.next.is_some_and(|t| t <= now)) {
+                    if r.sends >= GATHER_MAX_SENDS {
+                        r.next = None;
+                        r.resolved = true;
+                        self.check_gathering(now);
+                    } else {
+                        self.rtcp_gather_send(now);
                     }
                 }
                 if self.turn_fallback_at.is_some_and(|t| t <= now) {
@@ -1930,7 +2169,8 @@ impl Endpoint for ReferenceEndpoint {
             (false, Some(s)) if self.relayed().is_some() => Some(s + GATHER_GRACE),
             _ => None,
         };
-        [self.gather.next, ice, rtp, turn, self.turn_fallback_at, grace]
+        let rtcp = self.rtcp.as_ref().and_then(|r| r.next);
+        [self.gather.next, ice, rtp, turn, self.turn_fallback_at, grace, rtcp]
             .into_iter()
             .flatten()
             .min()

@@ -287,7 +287,8 @@ pub fn jingle_iq(to: &str, id: &str, jingle: impl Into<Element>) -> Element {
 }
 
 /// session-initiate or session-accept for `media` (one content per media, named after it, with
-/// `creator` — the initiator, when conforming), opus 48 kHz stereo or VP8, rtcp-mux (XEP-0166 §7,
+/// `creator` — the initiator, when conforming), opus 48 kHz stereo or VP8, `<rtcp-mux/>` when
+/// `rtcp_mux` (RFC 5761; without it RTCP has its own component, XEP-0167 §3) (XEP-0166 §7,
 /// XEP-0167 §4, XEP-0176 §5), as a `<jingle/>` element.
 ///
 /// Written with minidom rather than through xmpp-parsers' `Jingle`: its conversion streams the
@@ -300,6 +301,7 @@ pub fn session(
     media: &[String],
     transport_el: &Element,
     creator: Creator,
+    rtcp_mux: bool,
 ) -> Element {
     let (party_attr, action_name) = match action {
         Action::SessionInitiate => ("initiator", "session-initiate"),
@@ -327,10 +329,12 @@ pub fn session(
                 .a("id", "96")
                 .a("name", "VP8")
         };
-        let d = el("description", ns::JINGLE_RTP)
+        let mut d = el("description", ns::JINGLE_RTP)
             .a("media", m.clone())
-            .append(pt.build())
-            .append(el("rtcp-mux", ns::JINGLE_RTP).build());
+            .append(pt.build());
+        if rtcp_mux {
+            d = d.append(el("rtcp-mux", ns::JINGLE_RTP).build());
+        }
         j = j.append(
             el("content", ns::JINGLE)
                 .a("creator", creator)
@@ -414,12 +418,20 @@ pub struct RemoteSession {
     pub renomination: bool,
     /// Each content as (creator, name, has a DTLS fingerprint).
     pub contents: Vec<(String, String, bool)>,
+    /// Every RTP description carried `<rtcp-mux/>` (RFC 5761); false without any description.
+    pub rtcp_mux: bool,
 }
 
 /// Reads the contents of a `<jingle/>` element losslessly enough for the session logic.
 pub fn read_session(j: &Element) -> RemoteSession {
     let mut r = RemoteSession::default();
+    let mut descriptions = 0;
+    let mut muxed = 0;
     for c in j.children().filter(|c| c.is("content", ns::JINGLE)) {
+        if let Some(d) = c.get_child("description", ns::JINGLE_RTP) {
+            descriptions += 1;
+            muxed += usize::from(d.has_child("rtcp-mux", ns::JINGLE_RTP));
+        }
         let fingerprint = c
             .get_child("transport", ns::JINGLE_ICE_UDP)
             .is_some_and(|t| t.has_child("fingerprint", ns::JINGLE_DTLS));
@@ -459,6 +471,7 @@ pub fn read_session(j: &Element) -> RemoteSession {
             }
         }
     }
+    r.rtcp_mux = descriptions > 0 && muxed == descriptions;
     r
 }
 
@@ -512,7 +525,7 @@ mod tests {
                         .with_transport(Transport::Unknown(t.clone())),
                 );
             }
-            let ours = session(action, "s1", me, &media, &t, creator);
+            let ours = session(action, "s1", me, &media, &t, creator, true);
             assert_eq!(
                 harness::xml::to_string(&ours),
                 harness::xml::to_string(&Element::from(j))

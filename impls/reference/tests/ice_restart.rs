@@ -40,7 +40,7 @@ fn offer(action: Action, me: &str, at: &str) -> Element {
         Setup::Actpass,
         false,
     );
-    session(action, SID, me, &["audio".to_string()], &t, Creator::Initiator)
+    session(action, SID, me, &["audio".to_string()], &t, Creator::Initiator, true)
 }
 
 /// The peer's transport-info with credentials `ufrag`/`pwd` and candidates on `addrs`.
@@ -142,6 +142,7 @@ fn accepted_caller(knobs: &[(&str, &str)]) -> (ReferenceEndpoint, String) {
         &["audio".to_string()],
         &t,
         Creator::Initiator,
+        true,
     );
     let iq = iq_set(CALLEE, CALLER, "sa-1", accept);
     assert_eq!(claims(&input(&mut ep, 300, iq)), vec!["accepted"]);

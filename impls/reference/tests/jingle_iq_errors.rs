@@ -36,7 +36,7 @@ fn offer(action: Action, sid: &str, me: &str) -> Element {
         Setup::Actpass,
         false,
     );
-    session(action, sid, me, &["audio".to_string()], &t, Creator::Initiator)
+    session(action, sid, me, &["audio".to_string()], &t, Creator::Initiator, true)
 }
 
 /// A transport-info with one content and no candidates.

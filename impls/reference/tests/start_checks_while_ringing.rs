@@ -18,7 +18,7 @@ fn session_initiate() -> Element {
     format!(
         "<iq xmlns='jabber:client' type='set' id='si1' from='{CALLER}' to='callee@example.org/device1'>\
          <jingle xmlns='{j}' action='session-initiate' sid='{SID}' initiator='{CALLER}'>\
-         <content creator='initiator' name='audio'><description xmlns='{rtp}' media='audio'/>\
+         <content creator='initiator' name='audio'><description xmlns='{rtp}' media='audio'><rtcp-mux/></description>\
          <transport xmlns='{ice}' ufrag='abcd' pwd='abcdefghijklmnopqrstuv'>\
          <fingerprint xmlns='{dtls}' hash='sha-256' setup='actpass'>AA:BB</fingerprint>\
          <candidate component='1' foundation='2' generation='0' id='c1' ip='203.0.113.1' port='50000' priority='1694498815' protocol='udp' type='srflx'/>\

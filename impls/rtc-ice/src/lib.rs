@@ -259,6 +259,7 @@ impl RtcIceDriver {
                     self.events.push_back(DriverEvent::State(self.state));
                 }
                 Event::SelectedCandidatePairChange(l, r) => self.events.push_back(DriverEvent::Selected {
+                    component: 1,
                     local: l.base_addr(),
                     remote: r.addr(),
                 }),

@@ -157,6 +157,7 @@ impl Str0mDriver {
                 } => {
                     self.nominated = Some((source, destination));
                     self.events.push_back(DriverEvent::Selected {
+                        component: 1,
                         local: source,
                         remote: destination,
                     });

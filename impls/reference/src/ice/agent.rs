@@ -17,6 +17,11 @@ const CONSENT_EXPIRY: Duration = Duration::from_secs(30);
 /// RFC 7675 §5.1: consent checks go every 5 s × U(0.8, 1.2), never less than 4 s apart (µs).
 const CONSENT_INTERVAL_US: (u64, u64) = (4_000_000, 6_000_000);
 
+/// Index of `component` (1 or 2) in per-component arrays.
+fn slot(component: u8) -> usize {
+    usize::from(component.clamp(1, 2) - 1)
+}
+
 /// Which side decides nomination, RFC 8445 §6.1.1. In Jingle the initiator is controlling (XEP-0176 §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -181,8 +186,11 @@ impl IceState {
 pub enum IceEvent {
     /// The state changed.
     State(IceState),
-    /// A pair was selected: send media from `local` to `remote`.
+    /// A pair was selected for `component`: send media (component 1, RTP) from `local` to
+    /// `remote`; component 2 (RTCP without rtcp-mux) needs only its keepalives.
     Selected {
+        /// 1 = RTP, 2 = RTCP (XEP-0167 §3).
+        component: u8,
         /// Local base.
         local: SocketAddr,
         /// Remote candidate.
@@ -259,7 +267,8 @@ struct Transaction {
     cancelled: bool,
 }
 
-/// The agent. One data stream, one component (rtcp-mux), UDP.
+/// The agent. One data stream, UDP, with one component (rtcp-mux) or two (RTP and RTCP, RFC 8445
+/// §6.1.2.2: as many as both sides use, set by [`IceAgent::set_components`]).
 pub struct IceAgent {
     cfg: IceConfig,
     role: Role,
@@ -292,13 +301,19 @@ pub struct IceAgent {
     highest_nomination: Option<u32>,
     /// The peer answered a NOMINATION 0x0030 with 420: it speaks legacy renomination only.
     peer_lacks_0x0030: bool,
+    /// The pair whose nominating check is under way: one nomination at a time, components in
+    /// order.
     nominating: Option<usize>,
-    selected: Option<usize>,
-    /// When a pair was selected (the component, and with one component the agent, Completed).
+    /// The selected pair per component, indexed by component − 1 (RFC 8445 §8.1.1).
+    selected: [Option<usize>; 2],
+    /// Components in use: 1 with rtcp-mux, 2 without (RFC 8445 §6.1.2.2). Candidates of a higher
+    /// component are kept (they were signalled) but never paired.
+    components: u8,
+    /// When every component had a selected pair (the agent Completed).
     completed_at: Option<SimTime>,
-    /// When anything (a check, a response, media, a keepalive) last went out on the selected pair:
-    /// the keepalive clock (RFC 8445 §11).
-    selected_sent_at: Option<SimTime>,
+    /// Per component: when anything (a check, a response, media, a keepalive) last went out on
+    /// its selected pair: the keepalive clock (RFC 8445 §11).
+    selected_sent_at: [Option<SimTime>; 2],
     /// The pair whose consent is kept fresh (the one the owner sends media on) and when its next
     /// consent check is due.
     consent: Option<(usize, SimTime)>,
@@ -306,6 +321,10 @@ pub struct IceAgent {
     consent_pending: Vec<([u8; 12], usize, SimTime)>,
     /// ICE restarts so far: the XEP-0176 `generation` of the local candidates (RFC 8445 §9).
     generation: u8,
+    /// Started over by [`IceAgent::restart_with_remote_candidates`] with no candidate of a
+    /// component in use: the agent answers checks and does nothing else (no checks, no learning,
+    /// no nomination) until the next start-over.
+    dormant: bool,
     state: IceState,
     transmits: VecDeque<Transmit>,
     events: VecDeque<IceEvent>,
@@ -343,12 +362,14 @@ impl IceAgent {
             highest_nomination: None,
             peer_lacks_0x0030: false,
             nominating: None,
-            selected: None,
+            selected: [None; 2],
+            components: 1,
             completed_at: None,
-            selected_sent_at: None,
+            selected_sent_at: [None; 2],
             consent: None,
             consent_pending: Vec::new(),
             generation: 0,
+            dormant: false,
             state: IceState::New,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -465,7 +486,7 @@ impl IceAgent {
     /// Starts connectivity checks at `now` (both sides' credentials are known once the offer/answer is
     /// done). Starts the PAC timer.
     pub fn start(&mut self, now: SimTime) {
-        if self.started_at.is_some() {
+        if self.started_at.is_some() || self.dormant {
             return;
         }
         self.started_at = Some(now);
@@ -478,9 +499,17 @@ impl IceAgent {
     /// tiebreaker and local candidates; checks restart at once if they had started. What an agent
     /// without trickle does with each transport-info when it treats it as a whole new remote
     /// description (Asterisk chan_motif calls `ice->start()` per transport it reads, digest §9.4).
+    ///
+    /// When none of `candidates` is of a component in use (Firefox's component-2 candidates,
+    /// trickled after each component-1 one, to an agent with rtcp-mux), the new session has no
+    /// checklist to run: the agent goes dormant — it answers checks and does nothing else — until
+    /// the next start-over. JMP found Asterisk so: the session rebuilt from component-2
+    /// candidates alone is "not in a nominating mood, so it just doesn't do anything"
+    /// (shared/seeds/jmp-adventures-in-webrtc.txt; digest §9.4, cause 2).
     pub fn restart_with_remote_candidates(&mut self, now: SimTime, candidates: Vec<Candidate>) {
-        let started = self.started_at.is_some();
+        let started = self.started_at.is_some() || self.dormant;
         self.flush_checking();
+        self.dormant = !candidates.iter().any(|c| c.component <= self.components);
         for c in candidates {
             self.add_remote_candidate(c);
         }
@@ -520,11 +549,12 @@ impl IceAgent {
         self.pac_passed = false;
         self.nominating = None;
         self.highest_nomination = None;
-        self.selected = None;
+        self.selected = [None; 2];
         self.completed_at = None;
-        self.selected_sent_at = None;
+        self.selected_sent_at = [None; 2];
         self.consent = None;
         self.consent_pending.clear();
+        self.dormant = false;
         self.set_state(IceState::New);
     }
 
@@ -541,9 +571,64 @@ impl IceAgent {
         self.set_state(IceState::Closed);
     }
 
-    /// The selected pair (local base, remote), once nominated.
+    /// The selected pair of component 1 (local base, remote), once nominated.
     pub fn selected(&self) -> Option<(SocketAddr, SocketAddr)> {
-        self.selected.map(|p| self.pair_addrs(p))
+        self.selected_for(1)
+    }
+
+    /// The selected pair of `component` (1 = RTP, 2 = RTCP), once nominated.
+    pub fn selected_for(&self, component: u8) -> Option<(SocketAddr, SocketAddr)> {
+        self.selected[slot(component)].map(|p| self.pair_addrs(p))
+    }
+
+    /// Components in use (1 or 2).
+    pub fn components(&self) -> u8 {
+        self.components
+    }
+
+    /// Sets how many components the data stream has: 1 when rtcp-mux was agreed, 2 when it was
+    /// not (RFC 8445 §6.1.2.2: the lower of both sides' counts; XEP-0167 §3). More components pair
+    /// the candidates already known; fewer leave the higher component's candidates unpaired and
+    /// its pairs Failed, with their checks dropped. Values outside 1..=2 are clamped.
+    pub fn set_components(&mut self, n: u8) {
+        let n = n.clamp(1, 2);
+        if n == self.components {
+            return;
+        }
+        self.components = n;
+        if n == 2 {
+            for li in 0..self.local.len() {
+                if matches!(self.local[li].typ, CandidateType::Host | CandidateType::Relayed) {
+                    for ri in 0..self.remote.len() {
+                        self.add_pair(li, ri);
+                    }
+                }
+            }
+            return;
+        }
+        let dropped: Vec<bool> = (0..self.pairs.len()).map(|p| self.component_of(p) > n).collect();
+        for (p, q) in self.pairs.iter_mut().enumerate() {
+            if dropped[p] {
+                q.state = PairState::Failed;
+            }
+        }
+        self.transactions.retain(|t| !dropped[t.pair]);
+        self.triggered.retain(|(q, _)| !dropped[*q]);
+        if self.nominating.is_some_and(|q| dropped[q]) {
+            self.nominating = None;
+        }
+        self.selected[1] = None;
+        self.selected_sent_at[1] = None;
+    }
+
+    /// The component of pair `p` (its local candidate's).
+    fn component_of(&self, p: usize) -> u8 {
+        self.local[self.pairs[p].local].component
+    }
+
+    /// Every component in use has a selected pair (RFC 8445 §6.1.3: the checklist is Completed).
+    fn complete(&self) -> bool {
+        (1..=self.components).all(|c| self.selected[slot(c)].is_some())
     }
 
     /// The pair media goes on now, as (local base, remote), per `pair_selection` and
@@ -558,9 +643,9 @@ impl IceAgent {
         let best_valid = || {
             self.ordered()
                 .into_iter()
-                .find(|&i| self.pairs[i].state == PairState::Succeeded)
+                .find(|&i| self.pairs[i].state == PairState::Succeeded && self.component_of(i) == 1)
         };
-        let p = match self.selected {
+        let p = match self.selected[0] {
             _ if matches!(self.state, IceState::Closed | IceState::Failed) => None,
             Some(p) if self.cfg.pair_selection == PairSelection::Nominated => Some(p),
             Some(_) => best_valid(),
@@ -591,14 +676,17 @@ impl IceAgent {
         }
         // The stopping point matters only while a pair is valid: after a failed nomination emptied
         // the valid list, a past stopping point would wake the agent for nothing, forever.
-        let any_valid = self.pairs.iter().any(|p| p.state == PairState::Succeeded);
-        if self.role == Role::Controlling && self.nominating.is_none() && self.selected.is_none() && any_valid {
+        // Only a component still without a selected pair has a stopping point.
+        let any_valid = (0..self.pairs.len()).any(|p| {
+            self.pairs[p].state == PairState::Succeeded && self.selected[slot(self.component_of(p))].is_none()
+        });
+        if self.role == Role::Controlling && self.nominating.is_none() && !self.complete() && any_valid {
             if let Some(f) = self.first_valid_at {
                 let at = f + self.cfg.nomination_delay;
                 t = Some(t.map_or(at, |x| x.min(at)));
             }
         }
-        if let (Some(s), None, false) = (self.started_at, self.selected, self.pac_passed) {
+        if let (Some(s), false, false) = (self.started_at, self.complete(), self.pac_passed) {
             let at = s + self.cfg.pac;
             t = Some(t.map_or(at, |x| x.min(at)));
         }
@@ -664,18 +752,24 @@ impl IceAgent {
         self.consent_pending.retain(|(_, q, _)| *q != p);
         let (local, remote) = self.pair_addrs(p);
         self.events.push_back(IceEvent::ConsentLost { local, remote });
-        if self.selected == Some(p) || self.consent.is_some_and(|(q, _)| q == p) {
+        if self.selected[0] == Some(p) || self.consent.is_some_and(|(q, _)| q == p) {
             self.set_state(IceState::Disconnected);
         }
     }
 
-    /// When the next keepalive is due on the selected pair: Tr after the last packet sent on it
-    /// (RFC 8445 §11). Nothing is due before selection or once the agent stopped.
+    /// When the next keepalive is due on a selected pair: Tr after the last packet sent on it
+    /// (RFC 8445 §11), the earliest over the components. Nothing is due before every component
+    /// has its selected pair or once the agent stopped.
     fn keepalive_due(&self) -> Option<SimTime> {
+        (1..=self.components).filter_map(|c| self.keepalive_due_for(c)).min()
+    }
+
+    /// [`IceAgent::keepalive_due`] for one component.
+    fn keepalive_due_for(&self, component: u8) -> Option<SimTime> {
         if self.state != IceState::Completed {
             return None;
         }
-        self.selected_sent_at.map(|t| t + self.cfg.keepalive)
+        self.selected_sent_at[slot(component)].map(|t| t + self.cfg.keepalive)
     }
 
     /// The owner sent media from `local` to `remote` at `now`: on the selected pair it resets the
@@ -684,8 +778,8 @@ impl IceAgent {
     /// Consent freshness starts on the pair the first time media goes there, and follows the
     /// media to another pair (RFC 7675 §5.1: consent is kept on the pair data is sent on).
     pub fn media_sent(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr) {
-        if self.selected.is_some_and(|p| self.pair_addrs(p) == (local, remote)) {
-            self.selected_sent_at = Some(now);
+        if self.selected[0].is_some_and(|p| self.pair_addrs(p) == (local, remote)) {
+            self.selected_sent_at[0] = Some(now);
         }
         if !self.cfg.consent_freshness || self.consent.is_some_and(|(p, _)| self.pair_addrs(p) == (local, remote)) {
             return;
@@ -699,30 +793,34 @@ impl IceAgent {
         }
     }
 
-    /// Whatever was queued for the selected pair by this input counts as sent on it now.
+    /// Whatever was queued for a selected pair by this input counts as sent on it now.
     fn note_sent(&mut self, now: SimTime) {
-        let Some(p) = self.selected else { return };
-        let addrs = self.pair_addrs(p);
-        if self.transmits.iter().any(|t| (t.local, t.remote) == addrs) {
-            self.selected_sent_at = Some(now);
+        for k in 0..self.selected.len() {
+            let Some(p) = self.selected[k] else { continue };
+            let addrs = self.pair_addrs(p);
+            if self.transmits.iter().any(|t| (t.local, t.remote) == addrs) {
+                self.selected_sent_at[k] = Some(now);
+            }
         }
     }
 
     /// RFC 8445 §11: a Binding indication, FINGERPRINT only (no authentication, no other
-    /// attributes), on the selected pair when nothing went out on it for Tr.
+    /// attributes), on each selected pair when nothing went out on it for Tr.
     fn keepalive(&mut self, now: SimTime) {
-        let (Some(p), Some(due)) = (self.selected, self.keepalive_due()) else {
-            return;
-        };
-        if now < due {
-            return;
+        for c in 1..=self.components {
+            let (Some(p), Some(due)) = (self.selected[slot(c)], self.keepalive_due_for(c)) else {
+                continue;
+            };
+            if now < due {
+                continue;
+            }
+            let mut txid = [0u8; 12];
+            self.rng.fill(&mut txid);
+            let payload = MessageBuilder::new(method::BINDING, Class::Indication, txid).build(None, true);
+            let (local, remote) = self.pair_addrs(p);
+            self.transmits.push_back(Transmit { local, remote, payload });
+            self.selected_sent_at[slot(c)] = Some(now);
         }
-        let mut txid = [0u8; 12];
-        self.rng.fill(&mut txid);
-        let payload = MessageBuilder::new(method::BINDING, Class::Indication, txid).build(None, true);
-        let (local, remote) = self.pair_addrs(p);
-        self.transmits.push_back(Transmit { local, remote, payload });
-        self.selected_sent_at = Some(now);
     }
 
     fn has_check_work(&self) -> bool {
@@ -756,7 +854,7 @@ impl IceAgent {
 
     fn add_pair(&mut self, li: usize, ri: usize) -> Option<usize> {
         let (l, r) = (&self.local[li], &self.remote[ri]);
-        if l.component != r.component || l.base.is_ipv4() != r.addr.is_ipv4() {
+        if l.component != r.component || l.component > self.components || l.base.is_ipv4() != r.addr.is_ipv4() {
             return None;
         }
         let base = l.base;
@@ -823,7 +921,7 @@ impl IceAgent {
             return;
         }
         self.retransmit(now);
-        if self.role == Role::Controlling && self.nominating.is_none() && self.selected.is_none() {
+        if self.role == Role::Controlling && self.nominating.is_none() && !self.complete() {
             self.maybe_nominate(now);
         }
         self.maybe_renominate(now);
@@ -1000,18 +1098,28 @@ impl IceAgent {
         Some((txid, b.build(Some(rp.as_bytes()), true)))
     }
 
+    /// The controlling agent's stopping point (RFC 8445 §8.1.1), for the first component without a
+    /// selected pair: nominate its best valid pair once every pair of the component is done, the
+    /// component's best pair is valid, or the nomination delay has passed since the first valid
+    /// pair.
     fn maybe_nominate(&mut self, now: SimTime) {
-        let order = self.ordered();
+        let Some(c) = (1..=self.components).find(|&c| self.selected[slot(c)].is_none()) else {
+            return;
+        };
+        let order: Vec<usize> = self
+            .ordered()
+            .into_iter()
+            .filter(|&i| self.component_of(i) == c)
+            .collect();
         let valid: Vec<usize> = order
             .iter()
             .copied()
             .filter(|&i| self.pairs[i].state == PairState::Succeeded)
             .collect();
         let Some(&best_valid) = valid.first() else { return };
-        let all_done = self
-            .pairs
+        let all_done = order
             .iter()
-            .all(|p| matches!(p.state, PairState::Succeeded | PairState::Failed));
+            .all(|&i| matches!(self.pairs[i].state, PairState::Succeeded | PairState::Failed));
         let best_overall_valid = order.first() == Some(&best_valid);
         let waited = self
             .first_valid_at
@@ -1042,12 +1150,12 @@ impl IceAgent {
         if self.role != Role::Controlling || !self.renomination_in_force() || self.nominating.is_some() {
             return;
         }
-        let Some(s) = self.selected else { return };
+        let Some(s) = self.selected[0] else { return };
         let floor = self.pairs[s].priority;
         let better = self
             .ordered()
             .into_iter()
-            .find(|&i| self.pairs[i].state == PairState::Succeeded)
+            .find(|&i| self.pairs[i].state == PairState::Succeeded && self.component_of(i) == 1)
             .filter(|&i| self.pairs[i].priority > floor);
         if let Some(p) = better {
             self.nominate(now, p);
@@ -1056,16 +1164,24 @@ impl IceAgent {
 
     fn maybe_fail(&mut self, now: SimTime) {
         let Some(s) = self.started_at else { return };
-        if self.selected.is_some() || now < s + self.cfg.pac {
+        if self.complete() || now < s + self.cfg.pac {
             return;
         }
-        let in_flight = self.transactions.iter().any(|t| !t.cancelled);
-        let pending = self
-            .pairs
-            .iter()
-            .any(|p| matches!(p.state, PairState::Waiting | PairState::Frozen | PairState::InProgress));
-        let valid = self.pairs.iter().any(|p| p.state == PairState::Succeeded);
-        if !in_flight && !pending && !valid {
+        // RFC 8445 §6.1.2.6: the checklist fails when a component has no valid pair and nothing
+        // left to try.
+        let hopeless = |c: u8| {
+            let of_c = |p: usize| self.component_of(p) == c;
+            let in_flight = self.transactions.iter().any(|t| !t.cancelled && of_c(t.pair));
+            let pending = (0..self.pairs.len()).any(|p| {
+                of_c(p)
+                    && matches!(
+                        self.pairs[p].state,
+                        PairState::Waiting | PairState::Frozen | PairState::InProgress | PairState::Succeeded
+                    )
+            });
+            !in_flight && !pending
+        };
+        if (1..=self.components).any(|c| self.selected[slot(c)].is_none() && hopeless(c)) {
             self.transactions.clear();
             self.next_check = None;
             self.set_state(IceState::Failed);
@@ -1075,34 +1191,42 @@ impl IceAgent {
     }
 
     fn select(&mut self, now: SimTime, p: usize) {
-        if self.selected.is_some() {
+        let c = self.component_of(p);
+        if self.selected[slot(c)].is_some() {
             return;
         }
-        self.selected = Some(p);
-        self.completed_at = Some(now);
-        self.selected_sent_at = Some(now);
+        self.selected[slot(c)] = Some(p);
+        self.selected_sent_at[slot(c)] = Some(now);
+        let complete = self.complete();
+        if self.nominating == Some(p) && !complete {
+            // The next component's nomination may go.
+            self.nominating = None;
+        }
         // §8.1.2: once a component has a selected pair, stop checking the others. Under best-valid,
         // RFC 5245 §8.1.2 as pjnath reads it: In-Progress checks of higher priority go on. Under
         // renomination both agents keep checking every pair of higher priority, so a better path
         // that opens later becomes valid and can be nominated (digest §8: libwebrtc keeps pinging
         // its other connections on both sides).
+        // Another component's pairs go on as they were.
         let floor = self.pairs[p].priority;
         let keep_higher = self.cfg.pair_selection == PairSelection::BestValid;
         let renominates = self.renomination_in_force();
+        let other: Vec<bool> = (0..self.pairs.len()).map(|q| self.component_of(q) != c).collect();
         let pairs = &self.pairs;
         let goes_on = |q: usize| {
-            pairs[q].priority > floor
-                && match pairs[q].state {
-                    PairState::InProgress => keep_higher || renominates,
-                    PairState::Waiting | PairState::Frozen => renominates,
-                    _ => false,
-                }
+            other[q]
+                || pairs[q].priority > floor
+                    && match pairs[q].state {
+                        PairState::InProgress => keep_higher || renominates,
+                        PairState::Waiting | PairState::Frozen => renominates,
+                        _ => false,
+                    }
         };
         self.transactions
-            .retain(|t| t.pair == p || (!t.cancelled && goes_on(t.pair)));
+            .retain(|t| t.pair == p || (!t.cancelled && goes_on(t.pair)) || other[t.pair]);
         let going_on: Vec<bool> = (0..self.pairs.len()).map(goes_on).collect();
         self.triggered
-            .retain(|&(q, nominate)| renominates && !nominate && going_on[q]);
+            .retain(|&(q, nominate)| other[q] || (renominates && !nominate && going_on[q]));
         for (i, q) in self.pairs.iter_mut().enumerate() {
             if i != p
                 && !going_on[i]
@@ -1111,26 +1235,39 @@ impl IceAgent {
                 q.state = PairState::Failed;
             }
         }
+        let paced = Some(self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now)));
         self.next_check = None;
-        if renominates && self.has_check_work() {
-            self.next_check = Some(self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now)));
+        if (renominates || !complete) && self.has_check_work() {
+            self.next_check = paced;
         }
         let (local, remote) = self.pair_addrs(p);
-        self.events.push_back(IceEvent::Selected { local, remote });
-        self.set_state(IceState::Completed);
+        self.events.push_back(IceEvent::Selected {
+            component: c,
+            local,
+            remote,
+        });
+        if complete {
+            self.completed_at = Some(now);
+            self.set_state(IceState::Completed);
+        }
     }
 
     /// Selects `p`, or, once a pair is selected and renomination is in force, moves the selection
     /// to `p` (draft-thatcher-ice-renomination-01 §3: the last, highest nomination wins). Without
     /// renomination the first selection stands (RFC 8445 §8.1.1).
     fn choose(&mut self, now: SimTime, p: usize) {
-        match self.selected {
+        let c = self.component_of(p);
+        match self.selected[slot(c)] {
             None => self.select(now, p),
             Some(s) if s != p && self.renomination_in_force() => {
-                self.selected = Some(p);
-                self.selected_sent_at = Some(now);
+                self.selected[slot(c)] = Some(p);
+                self.selected_sent_at[slot(c)] = Some(now);
                 let (local, remote) = self.pair_addrs(p);
-                self.events.push_back(IceEvent::Selected { local, remote });
+                self.events.push_back(IceEvent::Selected {
+                    component: c,
+                    local,
+                    remote,
+                });
             }
             Some(_) => {}
         }
@@ -1238,6 +1375,9 @@ impl IceAgent {
             true,
         );
 
+        if self.dormant {
+            return;
+        }
         // Triggered check, §7.3.1.4: learn a peer-reflexive remote candidate if needed.
         let Some(li) = self
             .local
@@ -1246,7 +1386,12 @@ impl IceAgent {
         else {
             return;
         };
-        let ri = match self.remote.iter().position(|r| r.addr == remote) {
+        let component = self.local[li].component;
+        let ri = match self
+            .remote
+            .iter()
+            .position(|r| r.addr == remote && r.component == component)
+        {
             Some(ri) => ri,
             // Answered above; the source is neither learned nor checked.
             None if !self.cfg.pair_remote_prflx => return,
@@ -1262,7 +1407,7 @@ impl IceAgent {
                     typ: CandidateType::PeerReflexive,
                     priority: prio,
                     foundation: format!("prflx{}", self.prflx_count),
-                    component: self.local[li].component,
+                    component,
                 });
                 self.remote.len() - 1
             }
@@ -1297,10 +1442,10 @@ impl IceAgent {
                 match (value, self.highest_nomination) {
                     (Some(v), Some(h)) => v > h,
                     (Some(_), None) => true,
-                    (None, h) => h.is_none() && self.selected.is_none(),
+                    (None, h) => h.is_none() && self.selected[slot(component)].is_none(),
                 }
             } else {
-                self.selected.is_none()
+                self.selected[slot(component)].is_none()
             };
         if takes && follow {
             self.highest_nomination = value.or(self.highest_nomination);
@@ -1433,7 +1578,8 @@ impl IceAgent {
                 // This nomination is done; a better pair may be nominated next.
                 self.nominating = None;
             }
-        } else if self.role == Role::Controlling && self.nominating.is_none() && self.selected.is_none() {
+        }
+        if self.role == Role::Controlling && self.nominating.is_none() && !self.complete() {
             self.maybe_nominate(now);
         }
         self.maybe_renominate(now);

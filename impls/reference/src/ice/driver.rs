@@ -70,9 +70,12 @@ impl From<IceState> for DriverState {
 pub enum DriverEvent {
     /// The state changed.
     State(DriverState),
-    /// A pair was selected (or, for a stack that renominates, selected again): send media from
-    /// `local` (a local base) to `remote`.
+    /// A pair was selected for `component` (or, for a stack that renominates, selected again):
+    /// for component 1, send media from `local` (a local base) to `remote`; component 2 (RTCP
+    /// without rtcp-mux) carries only the stack's keepalives here.
     Selected {
+        /// 1 = RTP, 2 = RTCP (XEP-0167 §3).
+        component: u8,
         /// Local base.
         local: SocketAddr,
         /// Remote candidate.
@@ -88,8 +91,8 @@ pub enum DriverEvent {
     },
 }
 
-/// One ICE agent for one data stream with one component (rtcp-mux), UDP, as the session logic drives
-/// it: credentials and candidates from the Jingle transport (XEP-0176), then datagrams and timers.
+/// One ICE agent for one data stream, UDP, with one component (rtcp-mux) or, for a stack that has
+/// them, two ([`IceDriver::set_components`]), as the session logic drives it: credentials and candidates from the Jingle transport (XEP-0176), then datagrams and timers.
 ///
 /// Call order: create, [`add_local_candidate`](IceDriver::add_local_candidate) for each gathered
 /// candidate, signal [`local_credentials`](IceDriver::local_credentials) and
@@ -165,6 +168,19 @@ pub trait IceDriver: Send {
     fn generation(&self) -> u8 {
         0
     }
+    /// Sets the components of the data stream: 1 when rtcp-mux was agreed, 2 when it was not
+    /// (RFC 8445 §6.1.2.2, XEP-0167 §3). Default: ignored, for a stack with one component only
+    /// (its ICS says so); it then never pairs component 2.
+    fn set_components(&mut self, _n: u8) {}
+    /// The selected pair of `component` (local base, remote). Default: [`IceDriver::selected`]
+    /// for component 1, nothing for another.
+    fn selected_for(&self, component: u8) -> Option<(SocketAddr, SocketAddr)> {
+        if component == 1 {
+            self.selected()
+        } else {
+            None
+        }
+    }
 }
 
 /// Makes the ICE driver of a call: role (XEP-0176 §2: the initiator controls), the endpoint's ICE
@@ -227,7 +243,15 @@ impl IceDriver for IceAgent {
     fn poll_event(&mut self) -> Option<DriverEvent> {
         IceAgent::poll_event(self).map(|e| match e {
             IceEvent::State(s) => DriverEvent::State(s.into()),
-            IceEvent::Selected { local, remote } => DriverEvent::Selected { local, remote },
+            IceEvent::Selected {
+                component,
+                local,
+                remote,
+            } => DriverEvent::Selected {
+                component,
+                local,
+                remote,
+            },
             IceEvent::ConsentLost { local, remote } => DriverEvent::ConsentLost { local, remote },
         })
     }
@@ -249,6 +273,12 @@ impl IceDriver for IceAgent {
     }
     fn generation(&self) -> u8 {
         IceAgent::generation(self)
+    }
+    fn set_components(&mut self, n: u8) {
+        IceAgent::set_components(self, n)
+    }
+    fn selected_for(&self, component: u8) -> Option<(SocketAddr, SocketAddr)> {
+        IceAgent::selected_for(self, component)
     }
 }
 

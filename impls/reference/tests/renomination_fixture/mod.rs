@@ -50,7 +50,7 @@ pub fn selections(events: &[(SimTime, IceEvent)]) -> Vec<(SimTime, SocketAddr, S
     events
         .iter()
         .filter_map(|(t, e)| match e {
-            IceEvent::Selected { local, remote } => Some((*t, *local, *remote)),
+            IceEvent::Selected { local, remote, .. } => Some((*t, *local, *remote)),
             _ => None,
         })
         .collect()
