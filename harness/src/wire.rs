@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
+use bytes::Bytes;
 use minidom::Element;
 
 use crate::stun::{self, attr_type, Class, Message};
@@ -232,8 +233,23 @@ impl Wire {
     /// Extracts the views from `trace`; `parties` are the host observation points.
     pub fn extract(trace: &Trace, parties: &[String]) -> Wire {
         let mut w = Wire::default();
+        // Most of a run's events are datagrams at the hosts, each one STUN or RTP view: sized once
+        // up front, as growing vectors of these large views copied them several times over.
+        let at_hosts = trace
+            .events
+            .iter()
+            .filter(|e| match &e.kind {
+                TraceKind::Datagram { point, .. } | TraceKind::Segment { point, .. } => {
+                    parties.iter().any(|p| **p == **point)
+                }
+                _ => false,
+            })
+            .count();
+        w.rtp.reserve(at_hosts);
+        w.stun.reserve(at_hosts / 4);
         // (party, host address, TURN server) → relayed address, from Allocate successes.
-        let mut relays: BTreeMap<(String, SocketAddr, SocketAddr), SocketAddr> = BTreeMap::new();
+        // Keyed by the party's name as the trace holds it: no copy of it per STUN message.
+        let mut relays: BTreeMap<(&str, SocketAddr, SocketAddr), SocketAddr> = BTreeMap::new();
         for e in &trace.events {
             match &e.kind {
                 TraceKind::Datagram {
@@ -266,7 +282,7 @@ impl Wire {
                     party, dir, element, ..
                 } => {
                     if element.name() == "message" {
-                        for c in element.children().filter(|c| c.ns() == ns::JMI) {
+                        for c in element.children().filter(|c| c.has_ns(ns::JMI)) {
                             w.jmi.push(JmiSeen {
                                 index: e.index,
                                 time: e.time,
@@ -293,7 +309,7 @@ impl Wire {
                             id: element.attr("id").unwrap_or("").to_string(),
                             condition: element
                                 .get_child("error", ns::CLIENT)
-                                .and_then(|er| er.children().find(|c| c.ns() == ns::STANZAS && c.name() != "text"))
+                                .and_then(|er| er.children().find(|c| c.has_ns(ns::STANZAS) && c.name() != "text"))
                                 .map(|c| c.name().to_string()),
                         });
                     }
@@ -329,26 +345,28 @@ impl Wire {
     }
 
     /// Records one payload seen at a host, unwrapping TURN Send/Data indications once.
-    fn host_payload(
+    fn host_payload<'a>(
         &mut self,
-        seen: &Seen,
-        payload: &[u8],
-        relays: &mut BTreeMap<(String, SocketAddr, SocketAddr), SocketAddr>,
+        seen: &Seen<'a>,
+        payload: &Bytes,
+        relays: &mut BTreeMap<(&'a str, SocketAddr, SocketAddr), SocketAddr>,
     ) {
         match stun::demux(payload) {
             // Malformed STUN is not scored as a violation yet (issue 7's check catalogue).
             stun::Demux::Stun => {
-                let Ok(msg) = Message::decode(payload) else { return };
+                let Ok(msg) = Message::decode_shared(payload) else {
+                    return;
+                };
                 if !seen.relayed {
                     let (local, server) = match seen.dir {
                         Dir::Tx => (seen.src, seen.dst),
                         Dir::Rx => (seen.dst, seen.src),
                     };
-                    let key = (seen.party.to_string(), local, server);
+                    let key = (seen.party, local, server);
                     if seen.dir == Dir::Rx && msg.method == stun::method::ALLOCATE && msg.class == Class::Success {
                         if let Some(Ok(stun::Attribute::XorRelayedAddress(r))) = msg.get(attr_type::XOR_RELAYED_ADDRESS)
                         {
-                            relays.insert(key.clone(), r);
+                            relays.insert(key, r);
                         }
                     }
                     let wrapped = msg.class == Class::Indication
@@ -359,10 +377,8 @@ impl Wire {
                             Some(Ok(stun::Attribute::XorPeerAddress(a))) => Some(a),
                             _ => None,
                         };
-                        let data = match msg.get(attr_type::DATA) {
-                            Some(Ok(stun::Attribute::Data(d))) => Some(d),
-                            _ => None,
-                        };
+                        // DATA is the raw value (it cannot be malformed): a view, not a copy.
+                        let data = msg.raw(attr_type::DATA).map(|a| a.value.clone());
                         if let (Some(peer), Some(data)) = (peer, data) {
                             let (src, dst) = match seen.dir {
                                 Dir::Tx => (relayed, peer),

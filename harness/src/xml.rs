@@ -28,6 +28,27 @@ pub mod ns {
     pub const ICE_UDP_OPTION: &str = "http://gultsch.de/xmpp/drafts/jingle/transports/ice-udp/option";
     pub const CARBONS: &str = "urn:xmpp:carbons:2";
     pub const CSI: &str = "urn:xmpp:csi:0";
+    /// Every namespace above.
+    pub const ALL: &[&str] = &[
+        CLIENT,
+        STANZAS,
+        DISCO_INFO,
+        CAPS,
+        EXTDISCO,
+        JMI,
+        HINTS,
+        JINGLE,
+        JINGLE_ERRORS,
+        JINGLE_RTP,
+        JINGLE_RTP_AUDIO,
+        JINGLE_RTP_VIDEO,
+        JINGLE_RTP_INFO,
+        JINGLE_ICE_UDP,
+        JINGLE_DTLS,
+        ICE_UDP_OPTION,
+        CARBONS,
+        CSI,
+    ];
 }
 
 fn ncname(name: &str) -> NcName {

@@ -463,9 +463,9 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
             let (_, _, at, what, expected) = due.remove(pos);
             let err = element.get_child("error", ns::CLIENT);
             let got = (
-                err.and_then(|x| x.children().find(|c| c.ns() == ns::STANZAS && c.name() != "text"))
+                err.and_then(|x| x.children().find(|c| c.has_ns(ns::STANZAS) && c.name() != "text"))
                     .map(|c| c.name()),
-                err.and_then(|x| x.children().find(|c| c.ns() == ns::JINGLE_ERRORS))
+                err.and_then(|x| x.children().find(|c| c.has_ns(ns::JINGLE_ERRORS)))
                     .map(|c| c.name()),
             );
             if !expected.iter().any(|(s, j)| got == (Some(*s), Some(*j))) {

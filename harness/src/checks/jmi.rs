@@ -226,7 +226,7 @@ pub fn propose_delivery(ctx: &Ctx) -> CheckResult {
     let csi = |name: &'static str| {
         ctx.out.trace.events.iter().filter(move |e| {
             matches!(&e.kind, crate::trace::TraceKind::Stanza { party, dir: Dir::Tx, element, .. }
-                if *party == got.party && element.ns() == crate::xml::ns::CSI && element.name() == name)
+                if *party == got.party && element.has_ns(crate::xml::ns::CSI) && element.name() == name)
         })
     };
     let inactive = csi("inactive").filter(|e| e.time <= sent.time).last();
@@ -256,7 +256,7 @@ pub const OTHER_DEVICES_STOP_RINGING: CheckDef = CheckDef {
 
 /// The JMI child of a message (XEP-0353), if any.
 pub(super) fn jmi_element(m: &minidom::Element) -> Option<&minidom::Element> {
-    m.children().find(|c| c.ns() == ns::JMI)
+    m.children().find(|c| c.has_ns(ns::JMI))
 }
 
 /// See [`OTHER_DEVICES_STOP_RINGING`].

@@ -756,7 +756,7 @@ impl TurnServer {
             Ok(r) => r,
             Err(reply) => return reply,
         };
-        let family_ok = match req.raw(attr_type::REQUESTED_ADDRESS_FAMILY).map(|a| a.value.as_slice()) {
+        let family_ok = match req.raw(attr_type::REQUESTED_ADDRESS_FAMILY).map(|a| &a.value[..]) {
             None => true,
             Some(v) => v.first() == Some(&self.relay_family()),
         };

@@ -118,7 +118,7 @@ impl CsiPolicy {
         match self {
             CsiPolicy::None => false,
             CsiPolicy::QueueBodyless => bodyless,
-            CsiPolicy::QueueExceptJmi => bodyless && !inner.children().any(|c| c.ns() == ns::JMI),
+            CsiPolicy::QueueExceptJmi => bodyless && !inner.children().any(|c| c.has_ns(ns::JMI)),
         }
     }
 }
@@ -170,7 +170,7 @@ pub fn carbon_payload(m: &Element) -> Option<(CarbonKind, &Element)> {
         return None;
     }
     m.children().find_map(|c| {
-        let kind = match (c.ns() == ns::CARBONS, c.name()) {
+        let kind = match (c.has_ns(ns::CARBONS), c.name()) {
             (true, "sent") => CarbonKind::Sent,
             (true, "received") => CarbonKind::Received,
             _ => return None,
@@ -271,7 +271,7 @@ impl XmppServer {
     /// index, stanza). Deliveries to a CSI-inactive client that the policy holds are kept until it
     /// says `<active/>`.
     pub fn handle(&mut self, from_idx: usize, stanza: Element) -> Vec<(usize, Element)> {
-        if stanza.ns() == ns::CSI {
+        if stanza.has_ns(ns::CSI) {
             match stanza.name() {
                 "inactive" => self.sessions[from_idx].inactive = true,
                 "active" => {

@@ -1,5 +1,6 @@
 use std::fmt;
 
+use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use md5::Md5;
 use sha1::Sha1;
@@ -89,14 +90,17 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// One attribute exactly as on the wire: type, value, and the padding bytes that followed it.
+///
+/// Value and padding are views into the message's bytes (shared, not copied): the judge decodes
+/// every STUN message of a run, and a copy per attribute was most of what decoding cost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawAttribute {
     /// Attribute type (0x0000–0x7FFF comprehension-required).
     pub typ: u16,
     /// Value bytes, without padding.
-    pub value: Vec<u8>,
+    pub value: Bytes,
     /// Padding bytes as received (0–3 bytes; may be non-zero, RFC 5389 §15).
-    pub padding: Vec<u8>,
+    pub padding: Bytes,
     /// Offset of the attribute header within the message bytes.
     pub offset: usize,
 }
@@ -112,7 +116,7 @@ pub struct Message {
     pub transaction_id: [u8; 12],
     /// Attributes in wire order.
     pub attributes: Vec<RawAttribute>,
-    bytes: Vec<u8>,
+    bytes: Bytes,
 }
 
 /// True when `b` looks like a STUN message (RFC 5389 §6: top bits 00, magic cookie); cheap, for demux.
@@ -160,6 +164,20 @@ impl Message {
     ///
     /// Errors: see [`DecodeError`]. Never panics on any input.
     pub fn decode(b: &[u8]) -> Result<Message, DecodeError> {
+        Self::decode_with(b, || Bytes::copy_from_slice(b))
+    }
+
+    /// [`Message::decode`] of bytes already held in a [`Bytes`] (a trace payload): the message and
+    /// its attributes share them instead of copying.
+    ///
+    /// Errors: see [`DecodeError`]. Never panics on any input.
+    pub fn decode_shared(b: &Bytes) -> Result<Message, DecodeError> {
+        Self::decode_with(b, || b.clone())
+    }
+
+    /// Checks the structure of `b` and decodes it; `shared` gives `b` as [`Bytes`], asked for only
+    /// once `b` proved to be a whole message, so malformed input costs no copy.
+    fn decode_with(b: &[u8], shared: impl FnOnce() -> Bytes) -> Result<Message, DecodeError> {
         if b.len() < HEADER_LEN {
             return Err(DecodeError::Truncated {
                 have: b.len(),
@@ -190,8 +208,9 @@ impl Message {
         let (method, class) = split_type(u16::from_be_bytes([b[0], b[1]]));
         let mut transaction_id = [0u8; 12];
         transaction_id.copy_from_slice(&b[8..20]);
-        // A Binding request carries about six attributes: one allocation instead of four regrowths.
-        let mut attributes = Vec::with_capacity(8);
+        // The attribute walk runs twice: once to validate (no allocation for malformed input), once
+        // to slice the shared bytes.
+        let mut count = 0;
         let mut off = HEADER_LEN;
         while off < end {
             if off + 4 > end {
@@ -209,10 +228,20 @@ impl Message {
                     attr_type: typ,
                 });
             }
+            count += 1;
+            off += 4 + padded;
+        }
+        let bytes = shared();
+        let mut attributes = Vec::with_capacity(count);
+        let mut off = HEADER_LEN;
+        while off < end {
+            let typ = u16::from_be_bytes([b[off], b[off + 1]]);
+            let vlen = u16::from_be_bytes([b[off + 2], b[off + 3]]) as usize;
+            let padded = (vlen + 3) & !3;
             attributes.push(RawAttribute {
                 typ,
-                value: b[off + 4..off + 4 + vlen].to_vec(),
-                padding: b[off + 4 + vlen..off + 4 + padded].to_vec(),
+                value: bytes.slice(off + 4..off + 4 + vlen),
+                padding: bytes.slice(off + 4 + vlen..off + 4 + padded),
                 offset: off,
             });
             off += 4 + padded;
@@ -222,7 +251,7 @@ impl Message {
             class,
             transaction_id,
             attributes,
-            bytes: b.to_vec(),
+            bytes,
         })
     }
 
@@ -385,6 +414,31 @@ mod tests {
             for c in [Class::Request, Class::Indication, Class::Success, Class::Error] {
                 assert_eq!(split_type(msg_type(m, c)), (m, c));
             }
+        }
+    }
+
+    #[test]
+    fn decode_shared_equals_decode_and_views_the_bytes_it_was_given() {
+        let b = Bytes::from(
+            MessageBuilder::new(super::super::method::BINDING, Class::Request, [7; 12])
+                .raw_attr(attr_type::USERNAME, b"abcde")
+                .raw_attr(0xC0FF, &[])
+                .build(Some(b"pw"), true),
+        );
+        let shared = Message::decode_shared(&b).unwrap();
+        assert_eq!(shared, Message::decode(&b).unwrap());
+        let user = shared.raw(attr_type::USERNAME).unwrap();
+        assert_eq!((&user.value[..], &user.padding[..]), (&b"abcde"[..], &[0u8, 0, 0][..]));
+        // A view into `b`, not a copy.
+        let at = user.value.as_ptr() as usize - b.as_ptr() as usize;
+        assert_eq!(at, user.offset + 4);
+        assert!(shared.verify_integrity(b"pw"));
+        // Malformed input is refused the same way by both.
+        for cut in [b.len() - 1, 19, 0] {
+            assert_eq!(
+                Message::decode_shared(&b.slice(..cut)).unwrap_err(),
+                Message::decode(&b[..cut]).unwrap_err()
+            );
         }
     }
 

@@ -7,15 +7,15 @@
 //! lacks `<ringing/>`, `<finish/>` and `<reason/>`, and session-initiate/accept for speed; a test
 //! holds the latter equal to what xmpp-parsers writes.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use harness::xml::{el, ns, BuilderExt};
+use minidom::rxml::NcName;
 use minidom::Element;
 use xmpp_parsers::disco::{DiscoInfoResult, Identity};
 use xmpp_parsers::hashes::Algo;
-use xmpp_parsers::jingle::{Action, Creator, Jingle, Reason, ReasonElement, SessionId};
-use xmpp_parsers::jingle_dtls_srtp::{Fingerprint, Setup};
+use xmpp_parsers::jingle::{Action, Creator, Reason};
+use xmpp_parsers::jingle_dtls_srtp::Setup;
 
 use crate::ice::{Candidate, CandidateType};
 
@@ -190,14 +190,34 @@ pub fn transport(
         t = t.append(candidate(c, i, 0));
     }
     if let Some(fingerprint) = fingerprint {
-        let fp = Fingerprint {
-            hash: Algo::Sha_256,
-            setup,
-            value: fingerprint.to_vec(),
-        };
-        t = t.append(Element::from(fp));
+        t = t.append(dtls_fingerprint(fingerprint, setup));
     }
     t.build()
+}
+
+/// `<fingerprint hash='sha-256' setup=…>` with the SHA-256 `value` as colon-separated upper-case
+/// hex (XEP-0320 §3): the element xmpp-parsers' `Fingerprint` writes, built directly because its
+/// conversion goes through XML events and one string per byte; a test holds the two equal.
+fn dtls_fingerprint(value: &[u8], setup: Setup) -> Element {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut text = String::with_capacity(value.len() * 3);
+    for (i, b) in value.iter().enumerate() {
+        if i > 0 {
+            text.push(':');
+        }
+        text.push(char::from(HEX[usize::from(b >> 4)]));
+        text.push(char::from(HEX[usize::from(b & 0xF)]));
+    }
+    let setup = match setup {
+        Setup::Active => "active",
+        Setup::Passive => "passive",
+        Setup::Actpass => "actpass",
+    };
+    el("fingerprint", ns::JINGLE_DTLS)
+        .a("hash", "sha-256")
+        .a("setup", setup)
+        .append(text)
+        .build()
 }
 
 /// One `<candidate/>` (XEP-0176 §5) of ICE generation `generation` (0, plus one per ICE
@@ -347,18 +367,63 @@ pub fn session(
     j.build()
 }
 
-/// session-terminate with a reason condition.
-pub fn terminate(sid: &str, reason: Reason) -> Jingle {
+/// session-terminate with a reason condition, as a `<jingle/>` element (XEP-0166 §6.7).
+pub fn terminate(sid: &str, reason: Reason) -> Element {
     terminate_with_text(sid, reason, None)
 }
 
-/// session-terminate with a reason and, when given, an English `<text/>`.
-pub fn terminate_with_text(sid: &str, reason: Reason, text: Option<String>) -> Jingle {
-    let mut texts = BTreeMap::new();
+/// session-terminate with a reason and, when given, an English `<text/>` (XEP-0166 §7.4).
+///
+/// Written with minidom rather than through xmpp-parsers' `Jingle`, whose conversion (XML events
+/// and back) was a seventieth of a whole simulated call for this one element of every call's end;
+/// a test holds the two equal for every reason.
+pub fn terminate_with_text(sid: &str, reason: Reason, text: Option<String>) -> Element {
+    let condition = match reason_name(&reason) {
+        Some(name) => el(name, ns::JINGLE).build(),
+        // A reason with content (`<alternative-session><sid/>`) is xmpp-parsers' to write.
+        None => Element::from(reason),
+    };
+    let mut r = el("reason", ns::JINGLE).append(condition);
     if let Some(t) = text {
-        texts.insert(String::from("en"), t);
+        r = r.append(
+            el("text", ns::JINGLE)
+                .attr_ns(
+                    minidom::rxml::Namespace::XML,
+                    NcName::try_from("lang").expect("an NCName"),
+                    "en",
+                )
+                .append(t)
+                .build(),
+        );
     }
-    Jingle::new(Action::SessionTerminate, SessionId(sid.to_string())).set_reason(ReasonElement { reason, texts })
+    el("jingle", ns::JINGLE)
+        .a("action", "session-terminate")
+        .a("sid", sid)
+        .append(r.build())
+        .build()
+}
+
+/// The element name of a reason condition without content (XEP-0166 §7.4), `None` for one with.
+fn reason_name(reason: &Reason) -> Option<&'static str> {
+    Some(match reason {
+        Reason::AlternativeSession { .. } => return None,
+        Reason::Busy => "busy",
+        Reason::Cancel => "cancel",
+        Reason::ConnectivityError => "connectivity-error",
+        Reason::Decline => "decline",
+        Reason::Expired => "expired",
+        Reason::FailedApplication => "failed-application",
+        Reason::FailedTransport => "failed-transport",
+        Reason::GeneralError => "general-error",
+        Reason::Gone => "gone",
+        Reason::IncompatibleParameters => "incompatible-parameters",
+        Reason::MediaError => "media-error",
+        Reason::SecurityError => "security-error",
+        Reason::Success => "success",
+        Reason::Timeout => "timeout",
+        Reason::UnsupportedApplications => "unsupported-applications",
+        Reason::UnsupportedTransports => "unsupported-transports",
+    })
 }
 
 /// A Jingle-specific error condition (XEP-0166 §8, namespace `urn:xmpp:jingle:errors:1`) with the
@@ -494,8 +559,63 @@ mod tests {
     }
 
     #[test]
+    fn terminate_equals_what_xmpp_parsers_writes_for_every_reason() {
+        use std::collections::BTreeMap;
+        use xmpp_parsers::jingle::{Jingle, ReasonElement, SessionId};
+        let reasons = [
+            Reason::AlternativeSession { sid: Some("s0".into()) },
+            Reason::Busy,
+            Reason::Cancel,
+            Reason::ConnectivityError,
+            Reason::Decline,
+            Reason::Expired,
+            Reason::FailedApplication,
+            Reason::FailedTransport,
+            Reason::GeneralError,
+            Reason::Gone,
+            Reason::IncompatibleParameters,
+            Reason::MediaError,
+            Reason::SecurityError,
+            Reason::Success,
+            Reason::Timeout,
+            Reason::UnsupportedApplications,
+            Reason::UnsupportedTransports,
+        ];
+        for reason in reasons {
+            for text in [None, Some("no <fingerprint/> & no luck".to_string())] {
+                let texts: BTreeMap<String, String> = text.iter().map(|t| ("en".to_string(), t.clone())).collect();
+                let theirs = Element::from(
+                    Jingle::new(Action::SessionTerminate, SessionId("s1".into())).set_reason(ReasonElement {
+                        reason: reason.clone(),
+                        texts,
+                    }),
+                );
+                let ours = terminate_with_text("s1", reason.clone(), text.clone());
+                assert_eq!(harness::xml::to_string(&ours), harness::xml::to_string(&theirs));
+                assert_eq!(ours, theirs, "{reason:?} {text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn fingerprint_equals_what_xmpp_parsers_writes() {
+        use xmpp_parsers::jingle_dtls_srtp::Fingerprint;
+        let value: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37)).collect();
+        for setup in [Setup::Active, Setup::Passive, Setup::Actpass] {
+            let theirs = Element::from(Fingerprint {
+                hash: Algo::Sha_256,
+                setup: setup.clone(),
+                value: value.clone(),
+            });
+            let ours = dtls_fingerprint(&value, setup);
+            assert_eq!(harness::xml::to_string(&ours), harness::xml::to_string(&theirs));
+            assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
     fn session_element_equals_what_xmpp_parsers_writes() {
-        use xmpp_parsers::jingle::{Content, ContentId, Senders, Transport};
+        use xmpp_parsers::jingle::{Content, ContentId, Jingle, Senders, SessionId, Transport};
         use xmpp_parsers::jingle_rtp::{Description, PayloadType};
         let t = transport("uf", "pw", &[], Some(&[0xab; 32]), Setup::Actpass, true);
         let media = vec!["audio".to_string(), "video".to_string()];
