@@ -569,6 +569,8 @@ impl ReferenceEndpoint {
     fn flush_turn(&mut self, now: SimTime) {
         let mut changed = false;
         let mut rtcp_changed = false;
+        // (relayed address, peer IP, installed): permission news for the ICE agent.
+        let mut permits = Vec::new();
         for t in &mut self.turn {
             while let Some(b) = t.client.poll_transmit() {
                 let payload = Bytes::from(b);
@@ -582,11 +584,29 @@ impl ReferenceEndpoint {
                 });
             }
             while let Some(e) = t.client.poll_event() {
+                let relayed = t.client.relayed();
+                match (&e, relayed) {
+                    (TurnEvent::Permitted { ip }, Some(r)) => permits.push((r, *ip, true)),
+                    (TurnEvent::Refused { ip }, Some(r)) => permits.push((r, *ip, false)),
+                    _ => {}
+                }
+                if matches!(e, TurnEvent::Permitted { .. } | TurnEvent::Refused { .. }) {
+                    continue;
+                }
                 changed = true;
                 rtcp_changed |= t.component == 2;
                 // UDP reached the TURN server: the TCP/TLS fallback is not needed.
                 if matches!(e, TurnEvent::Allocated { .. }) && t.client.service.transport == TurnTransport::Udp {
                     self.turn_fallback_at = None;
+                }
+            }
+        }
+        if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
+            for (relayed, ip, installed) in permits {
+                if installed {
+                    a.relay_permitted(now, relayed, ip);
+                } else {
+                    a.relay_refused(relayed, ip);
                 }
             }
         }
@@ -1745,6 +1765,10 @@ impl ReferenceEndpoint {
                 if let Some(a) = call.ice.as_mut() {
                     if restart && !remote.candidates.is_empty() {
                         a.restart_with_remote_candidates(now, remote.candidates);
+                        // The remote list starts over: its candidates are asked TURN permissions
+                        // again (the client skips those it has), as no check leaves a relayed
+                        // candidate before its permission (RFC 8445 §7.2.1).
+                        call.permitted = 0;
                         // chan_motif calls ice->start() on every transport it reads (digest §9.4): in
                         // an answered call that includes the peer's answer to this side's own ICE
                         // restart, which left the agent stopped (`start` is a no-op when running).

@@ -48,6 +48,18 @@ pub enum TurnEvent {
         /// XOR-MAPPED-ADDRESS.
         mapped: Option<SocketAddr>,
     },
+    /// The permission for `ip` is installed (a CreatePermission success, RFC 8656 §9): data to it
+    /// is relayed from now on.
+    Permitted {
+        /// The peer IP.
+        ip: IpAddr,
+    },
+    /// The permission for `ip` could not be installed (an error response or no answer): nothing
+    /// is relayed to it.
+    Refused {
+        /// The peer IP.
+        ip: IpAddr,
+    },
     /// The allocation failed or was lost; `code` is the STUN error code when the server gave one.
     Failed {
         /// ERROR-CODE, if any.
@@ -337,6 +349,7 @@ impl TurnClient {
                 for (peer, data) in ready {
                     self.send_indication(peer, &data);
                 }
+                self.events.push_back(TurnEvent::Permitted { ip });
             }
         }
     }
@@ -375,6 +388,7 @@ impl TurnClient {
                 Kind::Permission(ip) => {
                     self.permissions.remove(&ip);
                     self.held.retain(|(p, _)| p.ip() != ip);
+                    self.events.push_back(TurnEvent::Refused { ip });
                 }
                 Kind::Refresh { lifetime: 0 } => {}
                 _ => self.fail(Some(code), format!("{code} {reason}")),
@@ -443,6 +457,7 @@ impl TurnClient {
                     Kind::Permission(ip) => {
                         self.permissions.remove(&ip);
                         self.held.retain(|(p, _)| p.ip() != ip);
+                        self.events.push_back(TurnEvent::Refused { ip });
                     }
                     Kind::Refresh { .. } => {}
                 }

@@ -1,5 +1,5 @@
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use harness::sim::SimRng;
@@ -325,6 +325,9 @@ pub struct IceAgent {
     /// component in use: the agent answers checks and does nothing else (no checks, no learning,
     /// no nomination) until the next start-over.
     dormant: bool,
+    /// (relayed address, peer IP) whose TURN permission is installed: checks from a relayed
+    /// candidate go only where its allocation relays (RFC 8445 §7.2.1, RFC 8656 §9).
+    relay_permits: Vec<(SocketAddr, IpAddr)>,
     state: IceState,
     transmits: VecDeque<Transmit>,
     events: VecDeque<IceEvent>,
@@ -370,6 +373,7 @@ impl IceAgent {
             consent_pending: Vec::new(),
             generation: 0,
             dormant: false,
+            relay_permits: Vec::new(),
             state: IceState::New,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -621,6 +625,55 @@ impl IceAgent {
         self.selected_sent_at[1] = None;
     }
 
+    /// The TURN permission for `ip` on the allocation whose relayed address is `relayed` is
+    /// installed (RFC 8656 §9): pairs from that relayed candidate to that IP may be checked now,
+    /// paced like any other (RFC 8445 §7.2.1: permissions before checks). Until then they wait,
+    /// so a check never sits in the TURN client while newer ones leave.
+    pub fn relay_permitted(&mut self, now: SimTime, relayed: SocketAddr, ip: IpAddr) {
+        if self.relay_permits.contains(&(relayed, ip)) {
+            return;
+        }
+        self.relay_permits.push((relayed, ip));
+        if self.started_at.is_some() && self.next_check.is_none() && self.has_check_work() {
+            self.next_check = Some(self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now)));
+        }
+    }
+
+    /// The TURN permission for `ip` on the allocation whose relayed address is `relayed` could not
+    /// be installed: pairs from that relayed candidate to that IP fail (nothing can be relayed
+    /// there).
+    pub fn relay_refused(&mut self, relayed: SocketAddr, ip: IpAddr) {
+        self.relay_permits.retain(|x| *x != (relayed, ip));
+        for p in 0..self.pairs.len() {
+            let (local, remote) = self.pair_addrs(p);
+            let relayed_pair = self.local[self.pairs[p].local].typ == CandidateType::Relayed;
+            if relayed_pair
+                && local == relayed
+                && remote.ip() == ip
+                && matches!(self.pairs[p].state, PairState::Waiting | PairState::Frozen)
+            {
+                self.pairs[p].state = PairState::Failed;
+            }
+        }
+        let refused = |q: usize, agent: &IceAgent| {
+            let (local, remote) = agent.pair_addrs(q);
+            local == relayed && remote.ip() == ip
+        };
+        let keep: Vec<bool> = self.triggered.iter().map(|(q, _)| !refused(*q, self)).collect();
+        let mut k = keep.iter();
+        self.triggered.retain(|_| *k.next().expect("one flag per entry"));
+    }
+
+    /// Whether a new check may go on pair `p` now: always, except from a relayed candidate to an
+    /// IP its allocation has no permission for yet.
+    fn sendable(&self, p: usize) -> bool {
+        let l = &self.local[self.pairs[p].local];
+        l.typ != CandidateType::Relayed
+            || self
+                .relay_permits
+                .contains(&(l.base, self.remote[self.pairs[p].remote].addr.ip()))
+    }
+
     /// The component of pair `p` (its local candidate's).
     fn component_of(&self, p: usize) -> u8 {
         self.local[self.pairs[p].local].component
@@ -825,11 +878,9 @@ impl IceAgent {
 
     fn has_check_work(&self) -> bool {
         self.remote_pwd.is_some()
-            && (!self.triggered.is_empty()
-                || self
-                    .pairs
-                    .iter()
-                    .any(|p| matches!(p.state, PairState::Waiting | PairState::Frozen)))
+            && (self.triggered.iter().any(|(q, _)| self.sendable(*q))
+                || (0..self.pairs.len())
+                    .any(|p| matches!(self.pairs[p].state, PairState::Waiting | PairState::Frozen) && self.sendable(p)))
     }
 
     fn set_state(&mut self, s: IceState) {
@@ -987,7 +1038,9 @@ impl IceAgent {
         if self.remote_pwd.is_none() {
             return false;
         }
-        if let Some((p, nominate)) = self.triggered.pop_front() {
+        // A relayed pair waits for its TURN permission; the queue keeps its order.
+        if let Some(k) = self.triggered.iter().position(|(q, _)| self.sendable(*q)) {
+            let (p, nominate) = self.triggered.remove(k).expect("found");
             self.send_check(now, p, nominate);
             return true;
         }
@@ -995,12 +1048,13 @@ impl IceAgent {
         let waiting = order
             .iter()
             .copied()
-            .find(|&i| self.pairs[i].state == PairState::Waiting);
+            .find(|&i| self.pairs[i].state == PairState::Waiting && self.sendable(i));
         let pick = waiting.or_else(|| {
             // §6.1.4.2: nothing Waiting: unfreeze a Frozen pair whose foundation has nothing in flight.
             order.iter().copied().find(|&i| {
                 let f = &self.pairs[i].foundation;
-                self.pairs[i].state == PairState::Frozen
+                self.sendable(i)
+                    && self.pairs[i].state == PairState::Frozen
                     && !self
                         .pairs
                         .iter()

@@ -8,7 +8,7 @@
 //! reports its stack's behaviour as it is: nomination style, timers and failure rules are the
 //! stack's, and none of [`IceConfig`]'s knobs apply to a foreign stack.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use harness::sim::SimRng;
@@ -172,6 +172,11 @@ pub trait IceDriver: Send {
     /// (RFC 8445 §6.1.2.2, XEP-0167 §3). Default: ignored, for a stack with one component only
     /// (its ICS says so); it then never pairs component 2.
     fn set_components(&mut self, _n: u8) {}
+    /// The TURN permission for `ip` on the relayed address `relayed` is installed (RFC 8656 §9).
+    /// Default: ignored, for a stack that sends at once and lets the TURN client hold the data.
+    fn relay_permitted(&mut self, _now: SimTime, _relayed: SocketAddr, _ip: IpAddr) {}
+    /// The TURN permission for `ip` on `relayed` could not be installed. Default: ignored.
+    fn relay_refused(&mut self, _relayed: SocketAddr, _ip: IpAddr) {}
     /// The selected pair of `component` (local base, remote). Default: [`IceDriver::selected`]
     /// for component 1, nothing for another.
     fn selected_for(&self, component: u8) -> Option<(SocketAddr, SocketAddr)> {
@@ -276,6 +281,12 @@ impl IceDriver for IceAgent {
     }
     fn set_components(&mut self, n: u8) {
         IceAgent::set_components(self, n)
+    }
+    fn relay_permitted(&mut self, now: SimTime, relayed: SocketAddr, ip: IpAddr) {
+        IceAgent::relay_permitted(self, now, relayed, ip)
+    }
+    fn relay_refused(&mut self, relayed: SocketAddr, ip: IpAddr) {
+        IceAgent::relay_refused(self, relayed, ip)
     }
     fn selected_for(&self, component: u8) -> Option<(SocketAddr, SocketAddr)> {
         IceAgent::selected_for(self, component)
