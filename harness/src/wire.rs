@@ -423,6 +423,20 @@ impl Wire {
         self.jingle.iter().find(|j| j.dir == Dir::Tx && j.action == action)
     }
 
+    /// The session-initiate of the session that went ahead: the one whose sid a session-accept
+    /// names, so a crossing initiate that lost the tie-break (XEP-0166 §7.2.16) is passed over;
+    /// without any session-accept, the first session-initiate sent.
+    pub fn session_initiate(&self) -> Option<&JingleSeen> {
+        let initiates = || {
+            self.jingle
+                .iter()
+                .filter(|j| j.dir == Dir::Tx && j.action == "session-initiate")
+        };
+        self.first_sent("session-accept")
+            .and_then(|a| initiates().find(|j| j.sid == a.sid))
+            .or_else(|| initiates().next())
+    }
+
     /// Every session-initiate and session-accept sent, in order: the actions that carry an offer or
     /// an answer.
     pub fn offers_and_answers(&self) -> Vec<&JingleSeen> {

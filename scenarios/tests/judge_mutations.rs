@@ -890,3 +890,57 @@ fn an_answered_check_never_followed_by_a_triggered_check_fails() {
     assert!(detail.starts_with(&expected), "{detail}");
     assert!(detail.contains("never checked that address"), "{detail}");
 }
+
+fn two_component_call() -> RunOutput {
+    run_id("ice/two-components-without-rtcp-mux/reference->reference/port-restricted-cone+port-restricted-cone/seed-1")
+}
+
+/// Rewrites `component='2'` to `'1'` in every candidate under `e`.
+fn renumber_component_2(e: &mut minidom::Element) {
+    if e.name() == "candidate" && e.attr("component") == Some("2") {
+        let name = minidom::rxml::NcName::try_from("component").expect("an NCName");
+        e.set_attr(minidom::rxml::Namespace::NONE, name, "1");
+    }
+    for c in e.children_mut() {
+        renumber_component_2(c);
+    }
+}
+
+#[test]
+fn a_party_without_component_2_candidates_fails_component_2_checked() {
+    let mut out = two_component_call();
+    let ok = check(&out, "ice.component-2-checked");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    // An answerer that drops RTCP's component although rtcp-mux was not agreed (XEP-0167 §3).
+    edit_sent_stanzas(&mut out, "callee", renumber_component_2);
+    let (v, detail) = verdict(&out, "ice.component-2-checked");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(detail.contains("callee signalled no component-2 candidate"), "{detail}");
+}
+
+#[test]
+fn a_controlling_side_that_never_nominates_component_2_fails_component_2_checked() {
+    let mut out = two_component_call();
+    let ok = check(&out, "ice.component-2-checked");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    let nomination = wire.stun.iter().find(|s| s.index == ok.evidence[2]).unwrap();
+    // The same checks without USE-CANDIDATE: component 2 is checked and valid, never nominated.
+    let marked: Vec<(usize, Message)> = wire
+        .checks_sent_by("caller")
+        .filter(|c| c.src == nomination.src && c.msg.has(attr_type::USE_CANDIDATE))
+        .map(|c| (c.index, c.msg.clone()))
+        .collect();
+    assert!(!marked.is_empty());
+    for (i, m) in marked {
+        set_payload(
+            &mut out,
+            i,
+            reencode(&m, Class::Request, &[attr_type::USE_CANDIDATE], &[]),
+        );
+    }
+    let (v, detail) = verdict(&out, "ice.component-2-checked");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert!(detail.contains("caller nominated no component-2 pair"), "{detail}");
+}

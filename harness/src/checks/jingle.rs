@@ -23,7 +23,8 @@ pub const FINGERPRINT_PRESENT: CheckDef = CheckDef {
 /// See [`CONTENT_CREATOR_CONSISTENT`].
 pub fn content_creator_consistent(ctx: &Ctx) -> CheckResult {
     let d = &CONTENT_CREATOR_CONSISTENT;
-    let Some(init) = ctx.wire.first_sent("session-initiate") else {
+    // The session that went ahead: a crossing initiate that lost the tie-break has no later actions.
+    let Some(init) = ctx.wire.session_initiate() else {
         return result(d, Verdict::Inconclusive, "no session-initiate was sent".into(), vec![]);
     };
     let created: Vec<(Option<String>, Option<String>)> = init

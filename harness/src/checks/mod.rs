@@ -4,6 +4,7 @@
 //! precondition never happened says `inconclusive` or `fail`, with a detail saying which.
 
 mod caps;
+mod components;
 mod consent;
 mod endpoint;
 mod ice_nomination;
@@ -24,7 +25,6 @@ use serde::{Deserialize, Serialize};
 use crate::run::RunOutput;
 use crate::stun::{attr_type, Class};
 use crate::time::SimTime;
-use crate::trace::Dir;
 use crate::wire::Wire;
 
 /// How binding a rule is (RFC 2119 keyword of the cited clause).
@@ -125,6 +125,7 @@ pub fn catalogue() -> Vec<CheckDef> {
         consent::CONSENT_FRESHNESS,
         consent::CONSENT_CHECK_SCHEDULE,
         restart::RESTART,
+        components::COMPONENT_2_CHECKED,
         renomination::ONLY_WHEN_NEGOTIATED,
         renomination::CONTROLLED_FOLLOWS_HIGHEST,
         renomination::UNKNOWN_0X0030_DRAWS_420,
@@ -199,9 +200,7 @@ impl<'a> Ctx<'a> {
         let caller = "caller".to_string();
         let callee = "callee".to_string();
         let controlling = wire
-            .jingle
-            .iter()
-            .find(|j| j.action == "session-initiate" && j.dir == Dir::Tx)
+            .session_initiate()
             .map(|j| j.party.clone())
             .unwrap_or_else(|| caller.clone());
         let controlled = if controlling == caller {
@@ -281,6 +280,7 @@ pub fn evaluate(ctx: &Ctx) -> Vec<CheckResult> {
         consent::consent_freshness(ctx),
         consent::consent_check_schedule(ctx),
         restart::restart(ctx),
+        components::component_2_checked(ctx),
         renomination::only_when_negotiated(ctx),
         renomination::controlled_follows_highest(ctx),
         renomination::unknown_0x0030_draws_420(ctx),

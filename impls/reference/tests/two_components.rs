@@ -74,6 +74,18 @@ fn rfc8445_6_1_2_2_without_rtcp_mux_each_component_gets_a_nominated_pair() {
     assert!(second < completed, "{:?}", p.events_left);
     // Media stays on component 1.
     assert_eq!(p.left.media_pair(), Some((addr(L), addr(R))));
+    // Each selected pair gets its own keepalives (RFC 8445 §11): Binding indications after 15 s.
+    let settled = p.now;
+    p.run_until(settled + Duration::from_secs(20));
+    for (base, peer) in [(L, R), (L2, R2)] {
+        let keepalive = p.sent.iter().any(|s| {
+            s.by_left
+                && s.at > settled
+                && (s.local, s.remote) == (addr(base), addr(peer))
+                && harness::stun::Message::decode(&s.payload).is_ok_and(|m| m.class == harness::stun::Class::Indication)
+        });
+        assert!(keepalive, "no keepalive on {base} -> {peer}");
+    }
 }
 
 #[test]
