@@ -944,3 +944,30 @@ fn a_controlling_side_that_never_nominates_component_2_fails_component_2_checked
     assert_eq!(v, Verdict::Fail, "{detail}");
     assert!(detail.contains("caller nominated no component-2 pair"), "{detail}");
 }
+
+#[test]
+fn a_check_on_an_in_progress_pair_that_succeeds_late_is_no_failed_pair() {
+    // Under bursty loss the callee's check to the caller's relay is still in flight (sent 3.31 s)
+    // when the caller's check on that pair arrives (3.37 s); the late success (3.43 s) makes the pair
+    // valid, so no triggered check is owed for a Failed pair (RFC 8445 §7.3.1.4).
+    let out = run_id("network/bursty-loss/dino->movim-firefox/port-restricted-cone+port-restricted-cone/seed-1");
+    let (v, detail) = verdict(&out, "ice.triggered-check-after-failed");
+    assert_ne!(v, Verdict::Fail, "{detail}");
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    let late = wire.checks_sent_by("callee").any(|c| {
+        let inbound = wire.stun.iter().any(|s| {
+            s.party == "callee"
+                && s.dir == Dir::Rx
+                && s.msg.class == Class::Request
+                && (s.dst, s.src) == (c.src, c.dst)
+                && s.time > c.time
+                && wire.response_to(c).is_some_and(|r| r.time > s.time)
+        });
+        inbound && wire.response_to(c).is_some_and(|r| r.msg.class == Class::Success)
+    });
+    assert!(
+        late,
+        "the run no longer has a check answered after the peer's check on its pair"
+    );
+}

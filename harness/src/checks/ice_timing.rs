@@ -244,6 +244,8 @@ pub fn triggered_after_failed(ctx: &Ctx) -> CheckResult {
         let mut answered_ok: BTreeSet<[u8; 12]> = BTreeSet::new();
         let mut inbound = Vec::new();
         let mut tx_pair: BTreeMap<[u8; 12], (SocketAddr, SocketAddr)> = BTreeMap::new();
+        // Transaction id → when its first success response arrived.
+        let mut succeeded_at: BTreeMap<[u8; 12], SimTime> = BTreeMap::new();
         for s in ctx.wire.stun.iter().filter(|s| &s.party == party) {
             let check = s.msg.method == method::BINDING
                 && (s.msg.has(attr_type::ICE_CONTROLLING) || s.msg.has(attr_type::ICE_CONTROLLED));
@@ -260,6 +262,7 @@ pub fn triggered_after_failed(ctx: &Ctx) -> CheckResult {
                 (Dir::Rx, Class::Success) => {
                     if let Some(p) = tx_pair.get(&s.msg.transaction_id).and_then(|k| pairs.get_mut(k)) {
                         p.succeeded.get_or_insert(s.time);
+                        succeeded_at.entry(s.msg.transaction_id).or_insert(s.time);
                     }
                 }
                 (Dir::Tx, Class::Success) => {
@@ -287,7 +290,12 @@ pub fn triggered_after_failed(ctx: &Ctx) -> CheckResult {
             };
             let prior: Vec<_> = p.transactions.iter().filter(|x| x.1 < t).collect();
             let stopped = prior.iter().all(|x| x.2 < t);
-            if prior.is_empty() || !stopped || p.succeeded.is_some_and(|s| s <= t) {
+            // A success that comes back later to one of those checks, even one this check cancelled
+            // (§7.3.1.4 lets a late response count), shows the pair was In-Progress, not Failed.
+            let late_success = prior
+                .iter()
+                .any(|x| succeeded_at.get(&x.0).is_some_and(|s| *s <= t + TRIGGER_WINDOW));
+            if prior.is_empty() || !stopped || p.succeeded.is_some_and(|s| s <= t) || late_success {
                 continue;
             }
             let new = p.transactions.iter().find(|x| x.1 >= t && x.1 <= t + TRIGGER_WINDOW);

@@ -1050,6 +1050,10 @@ impl ReferenceEndpoint {
             }
             return;
         }
+        if self.gather.started.is_some() && (!self.knobs.rtcp_mux || self.knobs.components_before_answer == 2) {
+            // Dropped after an earlier call's answer agreed rtcp-mux: this offer needs it again.
+            self.begin_rtcp_gathering(now);
+        }
         let mut agent = self.new_agent(Role::Controlling, now);
         if self.rtcp.is_some() {
             // Two components until the answer says whether rtcp-mux holds.
@@ -1647,6 +1651,10 @@ impl ReferenceEndpoint {
                 let rtcp_mux = remote.rtcp_mux && self.knobs.rtcp_mux;
                 if !rtcp_mux {
                     self.begin_rtcp_gathering(now);
+                } else {
+                    // Gathered for this side's own offers (`components-before-answer`): as the
+                    // answerer it knows rtcp-mux holds, so component 2 is neither signalled nor kept.
+                    self.end_rtcp_gathering(now);
                 }
                 let mut agent = self.new_agent(Role::Controlled, now);
                 agent.set_components(if rtcp_mux { 1 } else { 2 });

@@ -129,3 +129,40 @@ fn relay_only_signals_no_host_or_server_reflexive_candidate() {
         );
     }
 }
+
+/// The components of the candidates in the session-accept a callee with `knobs` sends to this
+/// file's offer (which carries `<rtcp-mux/>`), once answered.
+fn answered_components(knobs: &[(&str, &str)]) -> Vec<String> {
+    let mut ep = callee(knobs);
+    initiate_and_wait(&mut ep);
+    ep.handle_input(SimTime::from_millis(1_300), Input::User(UserAction::Answer));
+    let out = drain(&mut ep);
+    let accept = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Stanza(s) => s.get_child("jingle", ns::JINGLE).cloned(),
+            _ => None,
+        })
+        .expect("session-accept");
+    accept
+        .children()
+        .flat_map(|c| c.children())
+        .filter(|t| t.is("transport", ns::JINGLE_ICE_UDP))
+        .flat_map(|t| t.children())
+        .filter(|c| c.name() == "candidate")
+        .map(|c| c.attr("component").unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn xep0167_3_an_answerer_signals_component_2_only_without_rtcp_mux() {
+    // Firefox gathers component 2 for its own offers; answering an rtcp-mux offer it drops it.
+    assert_eq!(
+        answered_components(&[("jmi", "false"), ("components-before-answer", "2")]),
+        vec!["1", "1"]
+    );
+    // Refusing rtcp-mux, the answer carries both components, component 1 first (RFC 8838 §17); the
+    // fixture's STUN server answers component 1's Binding only, so component 2 has its host candidate.
+    let both = answered_components(&[("jmi", "false"), ("rtcp-mux", "false")]);
+    assert_eq!(both, vec!["1", "1", "2"]);
+}
