@@ -175,13 +175,67 @@ impl Rtp {
     }
 }
 
-struct Gather {
+/// One server-reflexive discovery: a STUN Binding transaction from one local socket to the STUN
+/// server, for component 1 or 2. Timing as [`GATHER_RTO`] and [`GATHER_MAX_SENDS`] say (RFC 5389
+/// §7.2.1), the final wait 16 × RTO.
+#[derive(Default)]
+struct Binding {
     txid: [u8; 12],
     sends: u32,
+    /// When the next retransmission (or the final timeout) is due.
     next: Option<SimTime>,
     srflx: Option<SocketAddr>,
-    /// The STUN transaction answered or timed out (or there is no STUN server).
-    stun_resolved: bool,
+    /// Answered or timed out (or there is no STUN server).
+    resolved: bool,
+}
+
+impl Binding {
+    /// The request, first or again, scheduling the next retransmission.
+    fn request(&mut self, now: SimTime) -> Vec<u8> {
+        self.sends += 1;
+        self.next = Some(if self.sends >= GATHER_MAX_SENDS {
+            now + GATHER_RTO * 16
+        } else {
+            now + GATHER_RTO * (1 << (self.sends - 1))
+        });
+        MessageBuilder::new(method::BINDING, Class::Request, self.txid).build(None, true)
+    }
+
+    /// The timer fired at `now`: the request to send again, or `None` once the transaction has
+    /// given up (it is then resolved, without a server-reflexive address).
+    fn on_timeout(&mut self, now: SimTime) -> Option<Vec<u8>> {
+        if self.sends < GATHER_MAX_SENDS {
+            return Some(self.request(now));
+        }
+        self.next = None;
+        self.resolved = true;
+        None
+    }
+
+    /// Whether the timer is due at `now`.
+    fn due(&self, now: SimTime) -> bool {
+        self.next.is_some_and(|t| t <= now)
+    }
+
+    /// A datagram from the STUN server: true when it is this transaction's success response, whose
+    /// XOR-MAPPED-ADDRESS is then the server-reflexive address.
+    fn on_response(&mut self, payload: &[u8]) -> bool {
+        let Ok(m) = Message::decode(payload) else { return false };
+        if m.transaction_id != self.txid || m.class != Class::Success {
+            return false;
+        }
+        if let Some(Ok(Attribute::XorMappedAddress(a))) = m.get(attr_type::XOR_MAPPED_ADDRESS) {
+            self.srflx = Some(a);
+        }
+        self.resolved = true;
+        self.next = None;
+        true
+    }
+}
+
+struct Gather {
+    /// Component 1's server-reflexive discovery.
+    stun: Binding,
     /// When gathering started (the XEP-0215 answer arrived).
     started: Option<SimTime>,
     done: bool,
@@ -236,12 +290,7 @@ struct Turn {
 /// of component 2.
 struct Rtcp {
     socket: SocketAddr,
-    txid: [u8; 12],
-    sends: u32,
-    next: Option<SimTime>,
-    srflx: Option<SocketAddr>,
-    /// The Binding was answered or timed out (or there is no STUN server).
-    resolved: bool,
+    stun: Binding,
 }
 
 /// The reference endpoint's conformance statement.
@@ -321,11 +370,7 @@ impl ReferenceEndpoint {
             socket,
             stun: None,
             gather: Gather {
-                txid: [0; 12],
-                sends: 0,
-                next: None,
-                srflx: None,
-                stun_resolved: false,
+                stun: Binding::default(),
                 started: None,
                 done: false,
             },
@@ -407,6 +452,7 @@ impl ReferenceEndpoint {
         }
         if let Some(s) = self
             .gather
+            .stun
             .srflx
             .filter(|s| *s != self.socket && !self.knobs.relay_only)
         {
@@ -451,7 +497,7 @@ impl ReferenceEndpoint {
             };
             if !self.knobs.relay_only {
                 push(r.socket, r.socket, CandidateType::Host, "1");
-                if let Some(s) = r.srflx.filter(|s| *s != r.socket) {
+                if let Some(s) = r.stun.srflx.filter(|s| *s != r.socket) {
                     push(s, r.socket, CandidateType::ServerReflexive, "2");
                 }
             }
@@ -486,14 +532,13 @@ impl ReferenceEndpoint {
         let socket = SocketAddr::new(self.socket.ip(), self.socket.port().wrapping_add(1));
         let mut r = Rtcp {
             socket,
-            txid: [0; 12],
-            sends: 0,
-            next: None,
-            srflx: None,
-            resolved: self.stun.is_none(),
+            stun: Binding {
+                resolved: self.stun.is_none(),
+                ..Binding::default()
+            },
         };
         if self.stun.is_some() {
-            self.rng.fill(&mut r.txid);
+            self.rng.fill(&mut r.stun.txid);
         }
         self.rtcp = Some(r);
         self.rtcp_gather_send(now);
@@ -516,21 +561,15 @@ impl ReferenceEndpoint {
         }
     }
 
-    /// Component 2's STUN Binding request, sent or retransmitted, as [`Self::gather_send`].
+    /// Component 2's first STUN Binding request.
     fn rtcp_gather_send(&mut self, now: SimTime) {
         let (Some(server), Some(r)) = (self.stun, self.rtcp.as_mut()) else {
             return;
         };
-        if r.resolved {
+        if r.stun.resolved {
             return;
         }
-        r.sends += 1;
-        let req = MessageBuilder::new(method::BINDING, Class::Request, r.txid).build(None, true);
-        r.next = Some(if r.sends >= GATHER_MAX_SENDS {
-            now + GATHER_RTO * 16
-        } else {
-            now + GATHER_RTO * (1 << (r.sends - 1))
-        });
+        let req = r.stun.request(now);
         self.out.push_back(Output::Datagram {
             local: r.socket,
             remote: server,
@@ -670,8 +709,8 @@ impl ReferenceEndpoint {
             .iter()
             .filter(|t| t.client.service.transport == TurnTransport::Udp || t.stream.is_some())
             .all(|t| t.client.resolved());
-        let rtcp_resolved = self.rtcp.as_ref().is_none_or(|r| r.resolved);
-        let all = self.gather.stun_resolved && started_resolved && rtcp_resolved && self.turn_fallback_at.is_none();
+        let rtcp_resolved = self.rtcp.as_ref().is_none_or(|r| r.stun.resolved);
+        let all = self.gather.stun.resolved && started_resolved && rtcp_resolved && self.turn_fallback_at.is_none();
         let grace = self.relayed().is_some() && self.gather.started.is_some_and(|s| now >= s + GATHER_GRACE);
         if all || grace {
             let keep = self
@@ -684,7 +723,7 @@ impl ReferenceEndpoint {
                 }
             }
             self.turn_fallback_at = None;
-            self.gather.next = None;
+            self.gather.stun.next = None;
             self.gathering_done(now);
             self.flush_turn(now);
         }
@@ -706,10 +745,10 @@ impl ReferenceEndpoint {
             }
         }
         if self.stun.is_some() {
-            self.rng.fill(&mut self.gather.txid);
+            self.rng.fill(&mut self.gather.stun.txid);
             self.gather_send(now);
         } else {
-            self.gather.stun_resolved = true;
+            self.gather.stun.resolved = true;
         }
         if !self.knobs.rtcp_mux || self.knobs.components_before_answer == 2 {
             // Every offer of this endpoint may need component 2.
@@ -719,25 +758,20 @@ impl ReferenceEndpoint {
         self.check_gathering(now);
     }
 
+    /// Component 1's first STUN Binding request.
     fn gather_send(&mut self, now: SimTime) {
         let Some(server) = self.stun else { return };
-        self.gather.sends += 1;
-        let req = MessageBuilder::new(method::BINDING, Class::Request, self.gather.txid).build(None, true);
+        let req = self.gather.stun.request(now);
         self.out.push_back(Output::Datagram {
             local: self.socket,
             remote: server,
             payload: Bytes::from(req),
         });
-        self.gather.next = Some(if self.gather.sends >= GATHER_MAX_SENDS {
-            now + GATHER_RTO * 16
-        } else {
-            now + GATHER_RTO * (1 << (self.gather.sends - 1))
-        });
     }
 
     fn gathering_done(&mut self, now: SimTime) {
         self.gather.done = true;
-        self.gather.next = None;
+        self.gather.stun.next = None;
         if let Some(c) = self.call.as_mut().filter(|c| c.restart_offer_due) {
             // Without trickle the restart offer carries every candidate of the new gathering.
             c.restart_offer_due = false;
@@ -804,62 +838,29 @@ impl ReferenceEndpoint {
             },
             _ => return,
         };
-        let creator = self.transport_creator();
         for c in fresh {
-            let Some(agent) = self.call.as_mut().and_then(|c| c.ice.as_mut()) else {
-                return;
-            };
+            let Some(call) = self.call.as_mut() else { return };
+            let Some(agent) = call.ice.as_mut() else { return };
             // The agent's own view goes on the wire (another stack computes its own priority and
             // foundation). It is paired before the transport-info is written, but no check can
             // leave before this input's outputs, the transport-info first (RFC 8838 §10).
             let index = agent.local_candidates().len();
             agent.add_local_candidate(c);
-            let Some(c) = agent.local_candidates().get(index).cloned() else {
-                continue; // refused by the agent: nothing to signal
-            };
-            let Some(call) = self.call.as_ref() else { return };
-            let Some(agent) = call.ice.as_ref() else { return };
-            if let (true, Some(to)) = (call.transport_sent, call.peer_full.clone()) {
-                let (ufrag, pwd) = agent.local_credentials();
-                let session = signalling::IceSession {
-                    ufrag,
-                    pwd,
-                    generation: agent.generation(),
-                };
-                let j = signalling::transport_info(
-                    &call.sid,
-                    &call.media,
-                    &creator,
-                    session,
-                    std::slice::from_ref(&c),
-                    index,
-                );
-                let id = self.next_id("jingle");
-                self.send(signalling::jingle_iq(&to, &id, j));
+            if agent.local_candidates().len() > index && call.transport_sent {
+                self.signal_local_candidates(index);
             }
         }
     }
 
-    /// The `creator` this side writes on the contents of its transport-infos (XEP-0166 §7.3).
-    fn transport_creator(&self) -> Creator {
-        match (self.call.as_ref().map(|c| c.side), self.knobs.creator) {
-            (Some(Side::Responder), CreatorMode::OwnRole) => Creator::Responder,
-            _ => Creator::Initiator,
-        }
-    }
-
-    /// Sends a transport-info with the agent's current credentials and `candidates` (added to the
-    /// agent first, so the ids match its list): a restart's offer or answer (digest §3.2).
-    fn send_transport(&mut self, candidates: Vec<Candidate>) {
+    /// Signals the agent's local candidates from index `first` on (none, for a restart offer in
+    /// the Conversations form) in one transport-info with its current credentials and generation
+    /// (XEP-0176 §5), to the peer's full JID.
+    fn signal_local_candidates(&mut self, first: usize) {
         let creator = self.transport_creator();
-        let Some(call) = self.call.as_mut() else { return };
-        let (Some(agent), Some(to)) = (call.ice.as_mut(), call.peer_full.clone()) else {
+        let Some(call) = self.call.as_ref() else { return };
+        let (Some(agent), Some(to)) = (call.ice.as_ref(), call.peer_full.clone()) else {
             return;
         };
-        let first = agent.local_candidates().len();
-        for c in candidates {
-            agent.add_local_candidate(c);
-        }
         let (ufrag, pwd) = agent.local_credentials();
         let session = signalling::IceSession {
             ufrag,
@@ -876,6 +877,28 @@ impl ReferenceEndpoint {
         );
         let id = self.next_id("jingle");
         self.send(signalling::jingle_iq(&to, &id, j));
+    }
+
+    /// The `creator` this side writes on the contents of its transport-infos (XEP-0166 §7.3).
+    fn transport_creator(&self) -> Creator {
+        match (self.call.as_ref().map(|c| c.side), self.knobs.creator) {
+            (Some(Side::Responder), CreatorMode::OwnRole) => Creator::Responder,
+            _ => Creator::Initiator,
+        }
+    }
+
+    /// Sends a transport-info with the agent's current credentials and `candidates` (added to the
+    /// agent first, so the ids match its list): a restart's offer or answer (digest §3.2).
+    fn send_transport(&mut self, candidates: Vec<Candidate>) {
+        let Some(call) = self.call.as_mut() else { return };
+        let (Some(agent), Some(_)) = (call.ice.as_mut(), call.peer_full.as_ref()) else {
+            return;
+        };
+        let first = agent.local_candidates().len();
+        for c in candidates {
+            agent.add_local_candidate(c);
+        }
+        self.signal_local_candidates(first);
     }
 
     /// Restarts the call's ICE agent (RFC 8445 §9) and parks the media until a pair of the new ICE
@@ -962,11 +985,7 @@ impl ReferenceEndpoint {
         self.turn_fallback_at = None;
         let started = self.gather.started.is_some();
         self.gather = Gather {
-            txid: [0; 12],
-            sends: 0,
-            next: None,
-            srflx: None,
-            stun_resolved: false,
+            stun: Binding::default(),
             started: started.then_some(now),
             done: false,
         };
@@ -1561,7 +1580,7 @@ impl ReferenceEndpoint {
         }
         if typ == "error" {
             if iq.attr("id").is_some_and(|i| i.starts_with("extdisco")) {
-                self.gather.stun_resolved = true;
+                self.gather.stun.resolved = true;
                 self.check_gathering(now);
             }
             return;
@@ -1800,34 +1819,20 @@ impl ReferenceEndpoint {
         if let Some(r) = self
             .rtcp
             .as_mut()
-            .filter(|r| r.socket == local && Some(remote) == self.stun && !r.resolved)
+            .filter(|r| r.socket == local && Some(remote) == self.stun && !r.stun.resolved)
         {
-            if let Ok(m) = Message::decode(payload) {
-                if m.transaction_id == r.txid && m.class == Class::Success {
-                    if let Some(Ok(Attribute::XorMappedAddress(a))) = m.get(attr_type::XOR_MAPPED_ADDRESS) {
-                        r.srflx = Some(a);
-                    }
-                    r.resolved = true;
-                    r.next = None;
-                    self.check_gathering(now);
-                    self.trickle(now);
-                }
+            if r.stun.on_response(payload) {
+                self.check_gathering(now);
+                self.trickle(now);
             }
             return;
         }
         if Some(remote) == self.stun && !self.gather.done {
-            if let Ok(m) = Message::decode(payload) {
-                if m.transaction_id == self.gather.txid && m.class == Class::Success {
-                    if let Some(Ok(Attribute::XorMappedAddress(a))) = m.get(attr_type::XOR_MAPPED_ADDRESS) {
-                        self.gather.srflx = Some(a);
-                    }
-                    self.gather.stun_resolved = true;
-                    self.gather.next = None;
-                    // UDP works: the TCP/TLS fallback is not needed.
-                    self.turn_fallback_at = None;
-                    self.check_gathering(now);
-                    self.trickle(now);
-                }
+            if self.gather.stun.on_response(payload) {
+                // UDP works: the TCP/TLS fallback is not needed.
+                self.turn_fallback_at = None;
+                self.check_gathering(now);
+                self.trickle(now);
             }
             return;
         }
@@ -2066,27 +2071,30 @@ impl Endpoint for ReferenceEndpoint {
         let mut media_due = false;
         match input {
             Input::Timeout => {
+                let mut gave_up = false;
                 if !self.started {
                     self.start(now);
                 }
-                if self.gather.next.is_some_and(|t| t <= now) {
-                    if self.gather.sends >= GATHER_MAX_SENDS {
-                        // Timed out: no server-reflexive candidate.
-                        self.gather.next = None;
-                        self.gather.stun_resolved = true;
-                        self.check_gathering(now);
-                    } else {
-                        self.gather_send(now);
+                // STUN retransmissions; a transaction that gives up leaves no server-reflexive
+                // candidate.
+                let server = self.stun;
+                let rtcp = self.rtcp.as_mut().map(|r| (r.socket, &mut r.stun));
+                for (local, b) in [(self.socket, &mut self.gather.stun)].into_iter().chain(rtcp) {
+                    if !b.due(now) {
+                        continue;
+                    }
+                    match (b.on_timeout(now), server) {
+                        (Some(req), Some(remote)) => self.out.push_back(Output::Datagram {
+                            local,
+                            remote,
+                            payload: Bytes::from(req),
+                        }),
+                        (Some(_), None) => {}
+                        (None, _) => gave_up = true,
                     }
                 }
-                if let Some(r) = self.rtcp.as_mut().filter(|r| r.next.is_some_and(|t| t <= now)) {
-                    if r.sends >= GATHER_MAX_SENDS {
-                        r.next = None;
-                        r.resolved = true;
-                        self.check_gathering(now);
-                    } else {
-                        self.rtcp_gather_send(now);
-                    }
+                if gave_up {
+                    self.check_gathering(now);
                 }
                 if self.turn_fallback_at.is_some_and(|t| t <= now) {
                     self.start_stream_turn();
@@ -2201,11 +2209,19 @@ impl Endpoint for ReferenceEndpoint {
             (false, Some(s)) if self.relayed().is_some() => Some(s + GATHER_GRACE),
             _ => None,
         };
-        let rtcp = self.rtcp.as_ref().and_then(|r| r.next);
-        [self.gather.next, ice, rtp, turn, self.turn_fallback_at, grace, rtcp]
-            .into_iter()
-            .flatten()
-            .min()
+        let rtcp = self.rtcp.as_ref().and_then(|r| r.stun.next);
+        [
+            self.gather.stun.next,
+            ice,
+            rtp,
+            turn,
+            self.turn_fallback_at,
+            grace,
+            rtcp,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 

@@ -62,6 +62,21 @@ fn transport_info(ufrag: &str, pwd: &str, addrs: &[&str]) -> Element {
     ))
 }
 
+/// The caller's ICE restart offer (XEP-0176 §5: new ufrag and pwd, these candidates) reaching the
+/// callee `ep` at `ms` as IQ `id`; returns the callee's outputs.
+fn caller_restarts(ep: &mut ReferenceEndpoint, ms: u64, id: &str, candidates: &[&str]) -> Vec<Output> {
+    input(
+        ep,
+        ms,
+        iq_set(
+            CALLER,
+            CALLEE,
+            id,
+            transport_info("nu", "newpwdnewpwdnewpwdnewp", candidates),
+        ),
+    )
+}
+
 /// The (ufrag, pwd, candidates as (generation, id, ip)) of the first transport in `j`.
 fn transport_of(j: &Element) -> (String, String, Vec<(String, String, String)>) {
     let t = j
@@ -235,16 +250,7 @@ fn xep0176_5_an_interface_change_restarts_ice_with_generation_1_candidates() {
 #[test]
 fn rfc8445_9_new_credentials_from_the_peer_are_answered_in_kind() {
     let (mut ep, (ufrag, pwd)) = accepted_callee(&[]);
-    let out = input(
-        &mut ep,
-        5_000,
-        iq_set(
-            CALLER,
-            CALLEE,
-            "ti-1",
-            transport_info("nu", "newpwdnewpwdnewpwdnewp", &["10.0.1.2:5002"]),
-        ),
-    );
+    let out = caller_restarts(&mut ep, 5_000, "ti-1", &["10.0.1.2:5002"]);
     assert_eq!(stanzas(&out)[0].attr("type"), Some("result"), "acked first");
     assert!(claims(&out).contains(&"ice-restart"));
     let answers = jingle_of(&out, "transport-info");
@@ -267,16 +273,7 @@ fn rfc8445_9_new_credentials_from_the_peer_are_answered_in_kind() {
         ),
     );
     assert_eq!(stanzas(&out).len(), 1, "only the ack");
-    let out = input(
-        &mut ep,
-        5_200,
-        iq_set(
-            CALLER,
-            CALLEE,
-            "ti-3",
-            transport_info("nu", "newpwdnewpwdnewpwdnewp", &["10.0.1.2:5004"]),
-        ),
-    );
+    let out = caller_restarts(&mut ep, 5_200, "ti-3", &["10.0.1.2:5004"]);
     assert_eq!(stanzas(&out).len(), 1, "only the ack: no second restart");
     assert!(!claims(&out).contains(&"ice-restart"));
 }
@@ -294,16 +291,7 @@ fn digest_3_2_conversations_form_offers_credentials_alone_and_trickles_after_the
     let (u, _, cands) = transport_of(offers[0]);
     assert!(u != ufrag && cands.is_empty(), "the offer is the new credentials alone");
     // The answer: the peer's new credentials with its candidates. Then this side's candidates.
-    let out = input(
-        &mut ep,
-        5_100,
-        iq_set(
-            CALLER,
-            CALLEE,
-            "ti-1",
-            transport_info("nu", "newpwdnewpwdnewpwdnewp", &["10.0.1.2:5002"]),
-        ),
-    );
+    let out = caller_restarts(&mut ep, 5_100, "ti-1", &["10.0.1.2:5002"]);
     let trickled = jingle_of(&out, "transport-info");
     assert!(!trickled.is_empty(), "candidates follow the answer");
     for j in trickled {
@@ -316,32 +304,14 @@ fn digest_3_2_conversations_form_offers_credentials_alone_and_trickles_after_the
 #[test]
 fn digest_3_2_conversations_form_cannot_apply_an_xep_style_restart() {
     let (mut ep, _) = accepted_callee(&[("ice-restart", "conversations")]);
-    let out = input(
-        &mut ep,
-        5_000,
-        iq_set(
-            CALLER,
-            CALLEE,
-            "ti-1",
-            transport_info("nu", "newpwdnewpwdnewpwdnewp", &["10.0.1.2:5002"]),
-        ),
-    );
+    let out = caller_restarts(&mut ep, 5_000, "ti-1", &["10.0.1.2:5002"]);
     let terminate = jingle_of(&out, "session-terminate");
     assert_eq!(terminate.len(), 1, "{:?}", jingle_actions(&out));
     let reason = terminate[0].get_child("reason", ns::JINGLE).expect("a reason");
     assert!(reason.has_child("failed-application", ns::JINGLE));
     // The same restart offered the Conversations way is answered.
     let (mut ep, _) = accepted_callee(&[("ice-restart", "conversations")]);
-    let out = input(
-        &mut ep,
-        5_000,
-        iq_set(
-            CALLER,
-            CALLEE,
-            "ti-1",
-            transport_info("nu", "newpwdnewpwdnewpwdnewp", &[]),
-        ),
-    );
+    let out = caller_restarts(&mut ep, 5_000, "ti-1", &[]);
     let answer = jingle_of(&out, "transport-info");
     assert_eq!(answer.len(), 1);
     assert!(!transport_of(answer[0]).2.is_empty(), "the answer carries candidates");
@@ -389,16 +359,7 @@ fn digest_9_4_an_agent_restarting_per_transport_checks_again_after_the_answer_to
     let offers = jingle_of(&out, "transport-info");
     assert_eq!(offers.len(), 1, "the restart is offered");
     let (u, ..) = transport_of(offers[0]);
-    let out = input(
-        &mut ep,
-        5_200,
-        iq_set(
-            CALLER,
-            CALLEE,
-            "ti-answer",
-            transport_info("nu", "newpwdnewpwdnewpwdnewp", &["10.0.1.2:5002"]),
-        ),
-    );
+    let out = caller_restarts(&mut ep, 5_200, "ti-answer", &["10.0.1.2:5002"]);
     let mut checks: Vec<(SocketAddr, Message)> = datagrams(&out)
         .into_iter()
         .filter_map(|(_, r, b)| Some((r, Message::decode(&b).ok()?)))

@@ -644,24 +644,18 @@ impl IceAgent {
     /// there).
     pub fn relay_refused(&mut self, relayed: SocketAddr, ip: IpAddr) {
         self.relay_permits.retain(|x| *x != (relayed, ip));
-        for p in 0..self.pairs.len() {
-            let (local, remote) = self.pair_addrs(p);
-            let relayed_pair = self.local[self.pairs[p].local].typ == CandidateType::Relayed;
-            if relayed_pair
-                && local == relayed
-                && remote.ip() == ip
-                && matches!(self.pairs[p].state, PairState::Waiting | PairState::Frozen)
-            {
-                self.pairs[p].state = PairState::Failed;
+        let refused: Vec<bool> = (0..self.pairs.len())
+            .map(|p| {
+                let (local, remote) = self.pair_addrs(p);
+                self.local[self.pairs[p].local].typ == CandidateType::Relayed && local == relayed && remote.ip() == ip
+            })
+            .collect();
+        for (p, q) in self.pairs.iter_mut().enumerate() {
+            if refused[p] && matches!(q.state, PairState::Waiting | PairState::Frozen) {
+                q.state = PairState::Failed;
             }
         }
-        let refused = |q: usize, agent: &IceAgent| {
-            let (local, remote) = agent.pair_addrs(q);
-            local == relayed && remote.ip() == ip
-        };
-        let keep: Vec<bool> = self.triggered.iter().map(|(q, _)| !refused(*q, self)).collect();
-        let mut k = keep.iter();
-        self.triggered.retain(|_| *k.next().expect("one flag per entry"));
+        self.triggered.retain(|(q, _)| !refused[*q]);
     }
 
     /// Whether a new check may go on pair `p` now: always, except from a relayed candidate to an
