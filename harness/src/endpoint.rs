@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use minidom::Element;
@@ -105,8 +106,8 @@ pub enum Input {
         /// UDP payload.
         payload: Bytes,
     },
-    /// A stanza from the XMPP server.
-    Stanza(Element),
+    /// A stanza from the XMPP server; shared with the trace, which records it as delivered.
+    Stanza(Arc<Element>),
     /// A user action.
     User(UserAction),
     /// The time the endpoint asked for through `poll_timeout` has come.

@@ -1,6 +1,7 @@
 //! One run: build the world from a [`RunSpec`], drive it event by event, return the [`Trace`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -135,7 +136,7 @@ enum Ev {
     StreamArrive(StreamInFlight),
     ToServer {
         ep: usize,
-        stanza: Box<Element>,
+        stanza: Arc<Element>,
     },
     ToClient {
         ep: usize,
@@ -630,7 +631,8 @@ impl World {
                 }
             }
             Ev::ToServer { ep, stanza } => {
-                for (to, s) in self.xmpp.handle(ep, *stanza) {
+                // The trace holds the other reference: the server stamps `from` on its own copy.
+                for (to, s) in self.xmpp.handle(ep, Arc::unwrap_or_clone(stanza)) {
                     self.q.push(
                         now + self.legs[to],
                         Ev::ToClient {
@@ -642,16 +644,17 @@ impl World {
             }
             Ev::ToClient { ep, stanza } => {
                 let party = self.slots[ep].party.clone();
+                let stanza = Arc::new(*stanza);
                 self.trace.push(
                     now,
                     TraceKind::Stanza {
                         party,
                         device: self.slots[ep].device,
                         dir: Dir::Rx,
-                        element: (*stanza).clone(),
+                        element: Arc::clone(&stanza),
                     },
                 );
-                self.feed(now, ep, Input::Stanza(*stanza));
+                self.feed(now, ep, Input::Stanza(stanza));
             }
         }
     }
@@ -727,22 +730,17 @@ impl World {
                 }
                 Output::Stanza(_) if !self.slots[i].online => {}
                 Output::Stanza(stanza) => {
+                    let stanza = Arc::new(stanza);
                     self.trace.push(
                         now,
                         TraceKind::Stanza {
                             party: party(),
                             device: self.slots[i].device,
                             dir: Dir::Tx,
-                            element: stanza.clone(),
+                            element: Arc::clone(&stanza),
                         },
                     );
-                    self.q.push(
-                        now + self.legs[i],
-                        Ev::ToServer {
-                            ep: i,
-                            stanza: Box::new(stanza),
-                        },
-                    );
+                    self.q.push(now + self.legs[i], Ev::ToServer { ep: i, stanza });
                 }
                 Output::Event(e) => {
                     let claim = match e {

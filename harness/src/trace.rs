@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use minidom::Element;
@@ -87,8 +88,9 @@ pub enum TraceKind {
         /// Direction.
         dir: Dir,
         /// The stanza, for checks; its text on the stream is [`crate::xml::to_string`] of it, made
-        /// only when an artefact needs it (the hash walks the element, see [`Trace::hash`]).
-        element: Element,
+        /// only when an artefact needs it (the hash walks the element, see [`Trace::hash`]). Shared
+        /// with the endpoint or the server it was handed to, not copied for the record.
+        element: Arc<Element>,
     },
     /// A scripted user action delivered to a party.
     User {
@@ -804,13 +806,13 @@ mod tests {
                 party: "callee".into(),
                 device: Some(2),
                 dir: Dir::Rx,
-                element: crate::xml::el("message", "jabber:client").a("to", "a&b").build(),
+                element: crate::xml::el("message", "jabber:client").a("to", "a&b").build().into(),
             },
             TraceKind::Stanza {
                 party: "caller".into(),
                 device: None,
                 dir: Dir::Tx,
-                element: Element::builder("iq", "jabber:client").build(),
+                element: Element::builder("iq", "jabber:client").build().into(),
             },
             TraceKind::User {
                 party: "caller".into(),
@@ -882,7 +884,7 @@ mod tests {
                 party: "caller".into(),
                 device: None,
                 dir: Dir::Tx,
-                element: stanza,
+                element: stanza.into(),
             },
         );
         t
@@ -924,7 +926,7 @@ mod tests {
                 party: "callee".into(),
                 device: None,
                 dir: Dir::Rx,
-                element: stanza,
+                element: stanza.into(),
             },
         );
         let mut whole = Vec::new();

@@ -48,7 +48,7 @@ fn edit_sent_stanzas(out: &mut RunOutput, party: &str, f: impl Fn(&mut minidom::
         } = &mut e.kind
         {
             if p == party {
-                f(element);
+                f(std::sync::Arc::make_mut(element));
             }
         }
     }
@@ -639,7 +639,8 @@ fn a_crossing_session_initiate_acked_instead_of_tie_break_fails_iq_error_conditi
                     .a("type", "result")
                     .a_opt("id", element.attr("id"))
                     .a_opt("to", element.attr("to"))
-                    .build();
+                    .build()
+                    .into();
                 edited += 1;
             }
         }
@@ -683,7 +684,7 @@ fn calling_a_peer_whose_disco_lacks_dtls_is_non_strict() {
             party: "caller".into(),
             device: None,
             dir: Dir::Tx,
-            element: propose,
+            element: propose.into(),
         },
     });
     let (v, detail) = verdict(&out, "jmi.call-only-to-capable-peer");

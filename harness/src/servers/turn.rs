@@ -365,7 +365,7 @@ impl TurnServer {
             self.rng.fill(&mut tid);
             MessageBuilder::new(method::DATA, Class::Indication, tid)
                 .attr(&Attribute::XorPeerAddress(peer))
-                .attr(&Attribute::Data(payload.to_vec()))
+                .raw_attr(attr_type::DATA, payload)
                 .build(None, true)
         };
         vec![to_client(tuple, framed)]
@@ -1127,7 +1127,7 @@ mod tests {
         fn send_indication(&self, s: &mut TurnServer, now: SimTime, peer: SocketAddr, data: &[u8]) -> Vec<TurnOutput> {
             let req = MessageBuilder::new(method::SEND, Class::Indication, [0x5E; 12])
                 .attr(&Attribute::XorPeerAddress(peer))
-                .attr(&Attribute::Data(data.to_vec()))
+                .raw_attr(attr_type::DATA, data)
                 .build(None, true);
             self.send(s, now, &req)
         }

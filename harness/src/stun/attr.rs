@@ -224,28 +224,25 @@ fn decode_addr(typ: u16, v: &[u8], xor: Option<&[u8; 12]>) -> Result<SocketAddr,
     Ok(SocketAddr::new(ip, port))
 }
 
-fn encode_addr(a: &SocketAddr, xor: Option<&[u8; 12]>) -> Vec<u8> {
+/// Appends the address value (RFC 8489 §14.1–14.2): family, port and address, XOR-ed with the magic
+/// cookie and `xor`'s transaction id when given.
+fn encode_addr_into(a: &SocketAddr, xor: Option<&[u8; 12]>, out: &mut Vec<u8>) {
     let mask = xor.map(xor_mask);
     let mut port = a.port();
     if mask.is_some() {
         port ^= (MAGIC_COOKIE >> 16) as u16;
     }
-    let mut out = vec![0u8];
-    let bytes: Vec<u8> = match a.ip() {
-        IpAddr::V4(ip) => {
-            out.push(0x01);
-            ip.octets().to_vec()
-        }
-        IpAddr::V6(ip) => {
-            out.push(0x02);
-            ip.octets().to_vec()
-        }
+    let (family, ip) = match a.ip() {
+        IpAddr::V4(ip) => (0x01, ip.to_ipv6_mapped().octets()),
+        IpAddr::V6(ip) => (0x02, ip.octets()),
     };
+    // An IPv4 address is the last 4 of the 16 mapped bytes.
+    let ip = if family == 0x01 { &ip[12..] } else { &ip[..] };
+    out.extend_from_slice(&[0, family]);
     out.extend_from_slice(&port.to_be_bytes());
-    for (i, b) in bytes.iter().enumerate() {
+    for (i, b) in ip.iter().enumerate() {
         out.push(b ^ mask.map(|m| m[i]).unwrap_or(0));
     }
-    out
 }
 
 impl Attribute {
@@ -347,44 +344,62 @@ impl Attribute {
         })
     }
 
-    /// Type and value bytes (unpadded) for a message with transaction id `tid`.
-    pub fn encode(&self, tid: &[u8; 12]) -> (u16, Vec<u8>) {
+    /// Appends the value bytes (unpadded) for a message with transaction id `tid` to `out` and returns
+    /// the attribute type; the caller frames it (type, length, padding: RFC 8489 §14).
+    pub fn encode_into(&self, tid: &[u8; 12], out: &mut Vec<u8>) -> u16 {
         use attr_type as t;
         match self {
-            Attribute::MappedAddress(a) => (t::MAPPED_ADDRESS, encode_addr(a, None)),
-            Attribute::XorMappedAddress(a) => (t::XOR_MAPPED_ADDRESS, encode_addr(a, Some(tid))),
-            Attribute::XorPeerAddress(a) => (t::XOR_PEER_ADDRESS, encode_addr(a, Some(tid))),
-            Attribute::XorRelayedAddress(a) => (t::XOR_RELAYED_ADDRESS, encode_addr(a, Some(tid))),
-            Attribute::Username(s) => (t::USERNAME, s.as_bytes().to_vec()),
-            Attribute::MessageIntegrity(m) => (t::MESSAGE_INTEGRITY, m.to_vec()),
-            Attribute::Fingerprint(f) => (t::FINGERPRINT, f.to_be_bytes().to_vec()),
+            Attribute::MappedAddress(a) => {
+                encode_addr_into(a, None, out);
+                t::MAPPED_ADDRESS
+            }
+            Attribute::XorMappedAddress(a) => {
+                encode_addr_into(a, Some(tid), out);
+                t::XOR_MAPPED_ADDRESS
+            }
+            Attribute::XorPeerAddress(a) => {
+                encode_addr_into(a, Some(tid), out);
+                t::XOR_PEER_ADDRESS
+            }
+            Attribute::XorRelayedAddress(a) => {
+                encode_addr_into(a, Some(tid), out);
+                t::XOR_RELAYED_ADDRESS
+            }
+            Attribute::Username(s) => put(out, t::USERNAME, s.as_bytes()),
+            Attribute::MessageIntegrity(m) => put(out, t::MESSAGE_INTEGRITY, m),
+            Attribute::Fingerprint(f) => put(out, t::FINGERPRINT, &f.to_be_bytes()),
             Attribute::ErrorCode(e) => {
-                let mut v = vec![0, 0, (e.code / 100) as u8, (e.code % 100) as u8];
-                v.extend_from_slice(e.reason.as_bytes());
-                (t::ERROR_CODE, v)
+                out.extend_from_slice(&[0, 0, (e.code / 100) as u8, (e.code % 100) as u8]);
+                put(out, t::ERROR_CODE, e.reason.as_bytes())
             }
             Attribute::UnknownAttributes(ts) => {
-                (t::UNKNOWN_ATTRIBUTES, ts.iter().flat_map(|x| x.to_be_bytes()).collect())
+                ts.iter().for_each(|x| out.extend_from_slice(&x.to_be_bytes()));
+                t::UNKNOWN_ATTRIBUTES
             }
-            Attribute::Priority(p) => (t::PRIORITY, p.to_be_bytes().to_vec()),
-            Attribute::UseCandidate => (t::USE_CANDIDATE, Vec::new()),
-            Attribute::IceControlling(x) => (t::ICE_CONTROLLING, x.to_be_bytes().to_vec()),
-            Attribute::IceControlled(x) => (t::ICE_CONTROLLED, x.to_be_bytes().to_vec()),
-            Attribute::NominationLegacy(n) => (t::NOMINATION_LEGACY, n.to_be_bytes().to_vec()),
-            Attribute::NominationRenomination2(n) => (t::NOMINATION_RENOMINATION2, n.to_be_bytes().to_vec()),
-            Attribute::Software(s) => (t::SOFTWARE, s.as_bytes().to_vec()),
-            Attribute::Realm(s) => (t::REALM, s.as_bytes().to_vec()),
-            Attribute::Nonce(s) => (t::NONCE, s.as_bytes().to_vec()),
-            Attribute::Lifetime(s) => (t::LIFETIME, s.to_be_bytes().to_vec()),
-            Attribute::RequestedTransport(p) => (t::REQUESTED_TRANSPORT, vec![*p, 0, 0, 0]),
+            Attribute::Priority(p) => put(out, t::PRIORITY, &p.to_be_bytes()),
+            Attribute::UseCandidate => t::USE_CANDIDATE,
+            Attribute::IceControlling(x) => put(out, t::ICE_CONTROLLING, &x.to_be_bytes()),
+            Attribute::IceControlled(x) => put(out, t::ICE_CONTROLLED, &x.to_be_bytes()),
+            Attribute::NominationLegacy(n) => put(out, t::NOMINATION_LEGACY, &n.to_be_bytes()),
+            Attribute::NominationRenomination2(n) => put(out, t::NOMINATION_RENOMINATION2, &n.to_be_bytes()),
+            Attribute::Software(s) => put(out, t::SOFTWARE, s.as_bytes()),
+            Attribute::Realm(s) => put(out, t::REALM, s.as_bytes()),
+            Attribute::Nonce(s) => put(out, t::NONCE, s.as_bytes()),
+            Attribute::Lifetime(s) => put(out, t::LIFETIME, &s.to_be_bytes()),
+            Attribute::RequestedTransport(p) => put(out, t::REQUESTED_TRANSPORT, &[*p, 0, 0, 0]),
             Attribute::ChannelNumber(c) => {
-                let mut v = c.to_be_bytes().to_vec();
-                v.extend_from_slice(&[0, 0]);
-                (t::CHANNEL_NUMBER, v)
+                out.extend_from_slice(&c.to_be_bytes());
+                put(out, t::CHANNEL_NUMBER, &[0, 0])
             }
-            Attribute::Data(d) => (t::DATA, d.clone()),
-            Attribute::DontFragment => (t::DONT_FRAGMENT, Vec::new()),
-            Attribute::Unknown { typ, value } => (*typ, value.clone()),
+            Attribute::Data(d) => put(out, t::DATA, d),
+            Attribute::DontFragment => t::DONT_FRAGMENT,
+            Attribute::Unknown { typ, value } => put(out, *typ, value),
         }
     }
+}
+
+/// Appends `bytes` to `out` and returns `typ`: one arm of [`Attribute::encode_into`].
+fn put(out: &mut Vec<u8>, typ: u16, bytes: &[u8]) -> u16 {
+    out.extend_from_slice(bytes);
+    typ
 }

@@ -324,54 +324,71 @@ impl Message {
 }
 
 /// Builds a message attribute by attribute, then appends MESSAGE-INTEGRITY and FINGERPRINT as asked.
+///
+/// Attributes are written in place after room for the 20-byte header, so building a message copies
+/// each value once (a relayed media packet's DATA is most of the bytes the simulator moves).
 #[derive(Clone, Debug)]
 pub struct MessageBuilder {
     method: u16,
     class: Class,
     transaction_id: [u8; 12],
-    body: Vec<u8>,
+    /// The header's 20 bytes (written by [`MessageBuilder::build`]), then the attributes.
+    buf: Vec<u8>,
 }
 
 impl MessageBuilder {
     /// A message of `method` and `class` with transaction id `tid`.
     pub fn new(method: u16, class: Class, transaction_id: [u8; 12]) -> MessageBuilder {
+        let mut buf = Vec::with_capacity(128);
+        buf.extend_from_slice(&[0; HEADER_LEN]);
         MessageBuilder {
             method,
             class,
             transaction_id,
-            body: Vec::with_capacity(96),
+            buf,
         }
     }
 
     /// Appends a typed attribute (zero padding).
     pub fn attr(mut self, a: &Attribute) -> MessageBuilder {
-        let (typ, value) = a.encode(&self.transaction_id);
-        self.push_raw(typ, &value);
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        let typ = a.encode_into(&self.transaction_id, &mut self.buf);
+        self.frame(at, typ);
         self
     }
 
-    /// Appends an attribute given as raw type and value (zero padding); for unknown or deliberately
-    /// malformed attributes.
+    /// Appends an attribute given as raw type and value (zero padding): unknown or deliberately
+    /// malformed attributes, and DATA from a borrowed payload without first copying it into an
+    /// [`Attribute::Data`].
     pub fn raw_attr(mut self, typ: u16, value: &[u8]) -> MessageBuilder {
         self.push_raw(typ, value);
         self
     }
 
     fn push_raw(&mut self, typ: u16, value: &[u8]) {
-        self.body.extend_from_slice(&typ.to_be_bytes());
-        self.body.extend_from_slice(&(value.len() as u16).to_be_bytes());
-        self.body.extend_from_slice(value);
-        let pad = (4 - value.len() % 4) % 4;
-        self.body.extend(std::iter::repeat_n(0u8, pad));
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        self.buf.extend_from_slice(value);
+        self.frame(at, typ);
     }
 
-    fn header(&self, body_len: usize) -> [u8; HEADER_LEN] {
-        let mut h = [0u8; HEADER_LEN];
+    /// Writes type and length into the 4 bytes at `at`, whose value runs to the end, and pads it.
+    fn frame(&mut self, at: usize, typ: u16) {
+        let len = self.buf.len() - at - 4;
+        self.buf[at..at + 2].copy_from_slice(&typ.to_be_bytes());
+        self.buf[at + 2..at + 4].copy_from_slice(&(len as u16).to_be_bytes());
+        let pad = (4 - len % 4) % 4;
+        self.buf.extend(std::iter::repeat_n(0u8, pad));
+    }
+
+    /// Writes the header with message length `body_len` (bytes after the header).
+    fn header(&mut self, body_len: usize) {
+        let h = &mut self.buf[..HEADER_LEN];
         h[0..2].copy_from_slice(&msg_type(self.method, self.class).to_be_bytes());
         h[2..4].copy_from_slice(&(body_len as u16).to_be_bytes());
         h[4..8].copy_from_slice(&MAGIC_COOKIE.to_be_bytes());
         h[8..20].copy_from_slice(&self.transaction_id);
-        h
     }
 
     /// The encoded message, with MESSAGE-INTEGRITY keyed by `integrity` if given, then FINGERPRINT if
@@ -379,22 +396,17 @@ impl MessageBuilder {
     /// covers everything before it with the final length).
     pub fn build(mut self, integrity: Option<&[u8]>, fingerprint: bool) -> Vec<u8> {
         if let Some(key) = integrity {
-            let header = self.header(self.body.len() + 24);
-            let mac = hmac_sha1(key, &[&header, &self.body]);
+            self.header(self.buf.len() - HEADER_LEN + 24);
+            let mac = hmac_sha1(key, &[&self.buf]);
             self.push_raw(attr_type::MESSAGE_INTEGRITY, &mac);
         }
         if fingerprint {
-            let header = self.header(self.body.len() + 8);
-            let mut h = crc32fast::Hasher::new();
-            h.update(&header);
-            h.update(&self.body);
-            let crc = h.finalize() ^ FINGERPRINT_XOR;
+            self.header(self.buf.len() - HEADER_LEN + 8);
+            let crc = crc32fast::hash(&self.buf) ^ FINGERPRINT_XOR;
             self.push_raw(attr_type::FINGERPRINT, &crc.to_be_bytes());
         }
-        let mut out = Vec::with_capacity(HEADER_LEN + self.body.len());
-        out.extend_from_slice(&self.header(self.body.len()));
-        out.extend_from_slice(&self.body);
-        out
+        self.header(self.buf.len() - HEADER_LEN);
+        self.buf
     }
 }
 

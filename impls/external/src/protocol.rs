@@ -406,7 +406,7 @@ impl ToProcess {
                     payload: Bytes::from(payload),
                 },
             ),
-            ToProcess::Stanza { now_us, xml } => (at(now_us), Input::Stanza(parse_xml(&xml)?)),
+            ToProcess::Stanza { now_us, xml } => (at(now_us), Input::Stanza(parse_xml(&xml)?.into())),
             ToProcess::User {
                 now_us,
                 action,

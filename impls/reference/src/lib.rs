@@ -2268,7 +2268,10 @@ mod tests {
     }
 
     fn input(ep: &mut ReferenceEndpoint, xml: &str) -> Vec<Output> {
-        ep.handle_input(SimTime::ZERO, Input::Stanza(xml.parse().unwrap()));
+        ep.handle_input(
+            SimTime::ZERO,
+            Input::Stanza(xml.parse::<minidom::Element>().unwrap().into()),
+        );
         drain(ep)
     }
 

@@ -208,7 +208,7 @@ impl TurnClient {
         self.rng.fill(&mut tid);
         let m = MessageBuilder::new(method::SEND, Class::Indication, tid)
             .attr(&Attribute::XorPeerAddress(peer))
-            .attr(&Attribute::Data(data.to_vec()))
+            .raw_attr(attr_type::DATA, data)
             .build(None, false);
         self.out.push_back(m);
     }

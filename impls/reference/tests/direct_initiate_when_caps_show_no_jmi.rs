@@ -75,7 +75,7 @@ fn call_then_caps(jmi: bool) -> (Sent, Sent) {
         }),
     );
     let before = sent(&drain(&mut ep));
-    ep.handle_input(SimTime::from_millis(200), Input::Stanza(caps_presence()));
+    ep.handle_input(SimTime::from_millis(200), Input::Stanza(caps_presence().into()));
     let query = drain(&mut ep)
         .iter()
         .find_map(|o| match o {
@@ -83,7 +83,10 @@ fn call_then_caps(jmi: bool) -> (Sent, Sent) {
             _ => None,
         })
         .expect("a disco#info query for the caps");
-    ep.handle_input(SimTime::from_millis(300), Input::Stanza(disco_result(&query, jmi)));
+    ep.handle_input(
+        SimTime::from_millis(300),
+        Input::Stanza(disco_result(&query, jmi).into()),
+    );
     (before, sent(&drain(&mut ep)))
 }
 
@@ -110,7 +113,7 @@ fn xep0353_2_a_callee_without_jmi_gets_session_initiate_once_its_caps_show_it() 
 #[test]
 fn jmi_false_caller_initiates_directly_even_to_a_jmi_peer() {
     let mut ep = endpoint("caller", "10.0.1.2", &[("jmi", "false")]);
-    ep.handle_input(SimTime::from_millis(100), Input::Stanza(caps_presence()));
+    ep.handle_input(SimTime::from_millis(100), Input::Stanza(caps_presence().into()));
     drain(&mut ep);
     ep.handle_input(
         SimTime::from_millis(300),

@@ -55,7 +55,7 @@ fn run_until(ep: &mut ReferenceEndpoint, until: SimTime) -> Vec<Output> {
 
 /// Direct session-initiate (no JMI) at 1 s, then 200 ms of time; the user has not answered.
 fn initiate_and_wait(ep: &mut ReferenceEndpoint) -> Vec<Output> {
-    ep.handle_input(SimTime::from_millis(1_000), Input::Stanza(session_initiate()));
+    ep.handle_input(SimTime::from_millis(1_000), Input::Stanza(session_initiate().into()));
     run_until(ep, SimTime::from_millis(1_200))
 }
 
@@ -86,7 +86,7 @@ fn start_checks_at_session_initiate_checks_while_ringing() {
 #[test]
 fn start_checks_at_propose_proceeds_at_once_and_checks_while_ringing() {
     let mut ep = callee(&[("start-checks-at", "propose")]);
-    ep.handle_input(SimTime::from_millis(500), Input::Stanza(propose()));
+    ep.handle_input(SimTime::from_millis(500), Input::Stanza(propose().into()));
     assert_eq!(jmi_replies(&drain(&mut ep)), vec!["ringing", "proceed"]);
     let out = initiate_and_wait(&mut ep);
     assert!(jingle_actions(&out).is_empty(), "{:?}", jingle_actions(&out));
@@ -98,7 +98,7 @@ fn start_checks_at_propose_proceeds_at_once_and_checks_while_ringing() {
 #[test]
 fn jmi_default_proceeds_only_when_the_user_answers() {
     let mut ep = callee(&[]);
-    ep.handle_input(SimTime::from_millis(500), Input::Stanza(propose()));
+    ep.handle_input(SimTime::from_millis(500), Input::Stanza(propose().into()));
     assert_eq!(jmi_replies(&drain(&mut ep)), vec!["ringing"]);
 }
 

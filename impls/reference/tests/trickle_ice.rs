@@ -57,7 +57,7 @@ fn presence() -> Element {
 /// A caller that speaks no JMI calls at 60 ms, before its STUN server answered (at 100 ms).
 fn call_while_gathering(trickle: &str) -> (Actions, Actions) {
     let (mut ep, stun) = login("caller", "10.0.1.2", &[("jmi", "false"), ("trickle", trickle)]);
-    ep.handle_input(SimTime::from_millis(50), Input::Stanza(presence()));
+    ep.handle_input(SimTime::from_millis(50), Input::Stanza(presence().into()));
     drain(&mut ep);
     ep.handle_input(
         SimTime::from_millis(60),

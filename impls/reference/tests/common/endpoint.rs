@@ -55,7 +55,10 @@ pub fn login(party: &str, ip: &str, knobs: &[(&str, &str)]) -> (ReferenceEndpoin
          <services xmlns='{}'><service type='stun' host='192.0.2.10' port='3478' transport='udp'/></services></iq>",
         ns::EXTDISCO
     );
-    ep.handle_input(SimTime::ZERO, Input::Stanza(extdisco.parse().unwrap()));
+    ep.handle_input(
+        SimTime::ZERO,
+        Input::Stanza(extdisco.parse::<minidom::Element>().unwrap().into()),
+    );
     let out = drain(&mut ep);
     let stun = datagrams(&out).into_iter().next();
     (ep, stun)
@@ -126,7 +129,7 @@ pub fn jmi_replies(out: &[Output]) -> Vec<String> {
 
 /// Feeds `stanza` at `ms` and returns what the endpoint output.
 pub fn input(ep: &mut ReferenceEndpoint, ms: u64, stanza: Element) -> Vec<Output> {
-    ep.handle_input(SimTime::from_millis(ms), Input::Stanza(stanza));
+    ep.handle_input(SimTime::from_millis(ms), Input::Stanza(stanza.into()));
     drain(ep)
 }
 
