@@ -111,11 +111,39 @@ pub enum Attach {
 
 struct Site {
     name: String,
+    /// `NAME/firewall`, `NAME/uplink`, `NAME/downlink`: where a drop at this site is recorded, made
+    /// once (a run drops about a hundred datagrams).
+    parts: [Point; 3],
     nats: Vec<usize>,
     firewall: Option<Firewall>,
     uplink: LinkState,
     downlink: LinkState,
     up: bool,
+}
+
+impl Site {
+    /// The observation point of `part` of this site.
+    fn point(&self, part: Part) -> Point {
+        self.parts[part as usize].clone()
+    }
+}
+
+/// A part of a site where a datagram or stream can be dropped.
+#[derive(Clone, Copy, Debug)]
+enum Part {
+    Firewall = 0,
+    Uplink = 1,
+    Downlink = 2,
+}
+
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Part::Firewall => "firewall",
+            Part::Uplink => "uplink",
+            Part::Downlink => "downlink",
+        }
+    }
 }
 
 struct NatNode {
@@ -230,6 +258,7 @@ impl Net {
         let downlink = LinkState::new(link, SimRng::derive(seed, &format!("link-down/{name}")));
         self.sites.push(Site {
             name: name.to_string(),
+            parts: [Part::Firewall, Part::Uplink, Part::Downlink].map(|p| format!("{name}/{}", p.name()).into()),
             nats: ids,
             firewall: firewall.cloned().map(Firewall::new),
             uplink,
@@ -317,13 +346,13 @@ impl Net {
     fn dropped_at(
         &self,
         site: usize,
-        part: &str,
+        part: Part,
         (src, dst): (SocketAddr, SocketAddr),
         reason: String,
         payload: Bytes,
     ) -> TraceKind {
         TraceKind::Dropped {
-            point: format!("{}/{part}", self.sites[site].name).into(),
+            point: self.sites[site].point(part),
             src,
             dst,
             reason,
@@ -417,7 +446,7 @@ impl Net {
             }
         }
         let Some(owner) = self.public.get(&dst.ip()).copied() else {
-            let point: Point = (self.sites[site].name.clone() + "/uplink").into();
+            let point = self.sites[site].point(Part::Uplink);
             trace.push(
                 now,
                 TraceKind::Dropped {
@@ -467,7 +496,7 @@ impl Net {
             if let Err(e) = fw.outbound(now, Proto::Udp, cur, dst) {
                 trace.push(
                     now,
-                    self.dropped_at(site, "firewall", (cur, dst), e.to_string(), payload),
+                    self.dropped_at(site, Part::Firewall, (cur, dst), e.to_string(), payload),
                 );
                 return None;
             }
@@ -475,14 +504,17 @@ impl Net {
         let (up, dup1) = match self.traverse(site, now, true, payload.len()) {
             Ok(x) => x,
             Err(reason) => {
-                trace.push(now, self.dropped_at(site, "uplink", (cur, dst), reason, payload));
+                trace.push(now, self.dropped_at(site, Part::Uplink, (cur, dst), reason, payload));
                 return None;
             }
         };
         let (at, dup2) = match self.traverse(dst_site, up, false, payload.len()) {
             Ok(x) => x,
             Err(reason) => {
-                trace.push(up, self.dropped_at(dst_site, "downlink", (cur, dst), reason, payload));
+                trace.push(
+                    up,
+                    self.dropped_at(dst_site, Part::Downlink, (cur, dst), reason, payload),
+                );
                 return None;
             }
         };
@@ -516,15 +548,15 @@ impl Net {
                 if let Err(e) = fw.inbound(now, Proto::Udp, src, cur) {
                     trace.push(
                         now,
-                        self.dropped_at(site, "firewall", (src, cur), e.to_string(), payload),
+                        self.dropped_at(site, Part::Firewall, (src, cur), e.to_string(), payload),
                     );
                     return None;
                 }
             }
         }
-        let chain = if lan { Vec::new() } else { self.sites[site].nats.clone() };
-        for &n in chain.iter().rev() {
-            let node = &mut self.nats[n];
+        let hops = if lan { 0 } else { self.sites[site].nats.len() };
+        for k in (0..hops).rev() {
+            let node = &mut self.nats[self.sites[site].nats[k]];
             trace.push(
                 now,
                 TraceKind::Datagram {
@@ -552,7 +584,7 @@ impl Net {
                 }
             }
         }
-        let to = if chain.is_empty() && !lan {
+        let to = if hops == 0 && !lan {
             match self.public.get(&cur.ip()) {
                 Some(Owner::Node { who, .. }) => *who,
                 _ => return None,

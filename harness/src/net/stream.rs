@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::firewall::Proto;
-use super::{Attach, Net, Owner};
+use super::{Attach, Net, Owner, Part};
 use crate::time::SimTime;
 use crate::trace::{Dir, Point, Trace, TraceKind};
 
@@ -151,7 +151,7 @@ impl Net {
         }
         if let Some(fw) = &mut self.sites[site].firewall {
             if let Err(e) = fw.outbound(now, Proto::Tcp, cur, remote) {
-                let point: Point = (self.sites[site].name.clone() + "/firewall").into();
+                let point = self.sites[site].point(Part::Firewall);
                 return (id, fail(trace, point, cur, e.to_string()));
             }
         }
@@ -160,7 +160,7 @@ impl Net {
             who: server_who,
         }) = self.public.get(&remote.ip()).copied()
         else {
-            let point: Point = (self.sites[site].name.clone() + "/uplink").into();
+            let point = self.sites[site].point(Part::Uplink);
             return (id, fail(trace, point, cur, format!("no server at {}", remote.ip())));
         };
         // SYN, SYN-ACK (and for TLS 1.3 one more round trip), each leg retried on loss.
@@ -175,7 +175,7 @@ impl Net {
             match self.reliable_leg(from, to, t, 64) {
                 Some(at) => t = at,
                 None => {
-                    let point: Point = (self.sites[site].name.clone() + "/uplink").into();
+                    let point = self.sites[site].point(Part::Uplink);
                     return (id, fail(trace, point, cur, "handshake lost".into()));
                 }
             }
