@@ -1815,7 +1815,7 @@ impl ReferenceEndpoint {
         }
     }
 
-    fn on_datagram(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
+    fn on_datagram(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, payload: &Bytes) {
         if let Some(r) = self
             .rtcp
             .as_mut()
@@ -1923,7 +1923,7 @@ impl ReferenceEndpoint {
 
     /// A message from TURN allocation `i`'s server; relayed data goes to the ICE agent as if it
     /// had arrived on the relayed address.
-    fn on_turn_message(&mut self, now: SimTime, i: usize, payload: &[u8]) {
+    fn on_turn_message(&mut self, now: SimTime, i: usize, payload: &Bytes) {
         let relayed = self.turn[i].client.relayed();
         let data = self.turn[i].client.on_message(now, payload);
         self.flush_turn(now);

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use bytes::Bytes;
 use harness::sim::SimRng;
 use harness::stun::{attr_type, long_term_key, method, Attribute, Class, Message, MessageBuilder};
 use harness::SimTime;
@@ -272,17 +273,15 @@ impl TurnClient {
 
     /// One message from the server (a datagram from its address, or a stream message). Returns the
     /// relayed data it carried, as `(peer, data)`; responses are consumed here.
-    pub fn on_message(&mut self, now: SimTime, payload: &[u8]) -> Option<(SocketAddr, Vec<u8>)> {
-        let m = Message::decode(payload).ok()?;
+    pub fn on_message(&mut self, now: SimTime, payload: &Bytes) -> Option<(SocketAddr, Bytes)> {
+        // Shared, not copied: a Data indication's DATA is handed on as a slice of the datagram.
+        let m = Message::decode_shared(payload).ok()?;
         if m.class == Class::Indication && m.method == method::DATA {
             let peer = match m.get(attr_type::XOR_PEER_ADDRESS) {
                 Some(Ok(Attribute::XorPeerAddress(a))) => a,
                 _ => return None,
             };
-            return match m.get(attr_type::DATA) {
-                Some(Ok(Attribute::Data(d))) => Some((peer, d)),
-                _ => None,
-            };
+            return m.raw(attr_type::DATA).map(|d| (peer, d.value.clone()));
         }
         let t = self.transactions.remove(&m.transaction_id)?;
         if let Some(key) = &self.key {
@@ -537,7 +536,7 @@ mod tests {
             now = t;
             if next_rx == Some(t) {
                 let (_, m) = in_flight.pop_front().expect("peeked");
-                c.on_message(now, &m);
+                c.on_message(now, &Bytes::from(m));
             } else {
                 c.handle_timeout(now);
                 wakeups += 1;
