@@ -416,7 +416,13 @@ impl XmppServer {
             }
             return Vec::new();
         }
-        targets.into_iter().map(|i| (i, stanza.clone())).collect()
+        // A copy for each resource but the last, which takes the stanza itself.
+        let mut out: Vec<(usize, Element)> = targets[..targets.len() - 1]
+            .iter()
+            .map(|&i| (i, stanza.clone()))
+            .collect();
+        out.push((targets[targets.len() - 1], stanza));
+        out
     }
 
     fn handle_own_iq(&mut self, from_idx: usize, iq: &Element) -> Vec<(usize, Element)> {
