@@ -8,6 +8,7 @@
 //! relayed pairs like any other.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -18,15 +19,134 @@ use crate::time::SimTime;
 use crate::trace::{Dir, Trace, TraceKind};
 use crate::xml::ns;
 
+/// A party of the run as the views name it: a host observation point (`caller`) or the owner of a
+/// client stream. Parties are numbered per [`Wire`] as the extraction first meets them, so that the
+/// checks' countless "is this message that party's" tests compare two numbers, not two strings.
+///
+/// Equal when they name the same party of the same [`Wire`] (parties of two extractions of one
+/// trace compare equal too, as the numbering follows the trace). Derefs to the name; displays as
+/// the name.
+#[derive(Clone, Copy)]
+pub struct Party<'a> {
+    id: u32,
+    name: &'a str,
+}
+
+impl<'a> Party<'a> {
+    /// The party's name, borrowed from the trace.
+    pub fn as_str(&self) -> &'a str {
+        self.name
+    }
+}
+
+impl PartialEq for Party<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Party<'_> {}
+
+impl PartialEq<str> for Party<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.name == other
+    }
+}
+
+impl PartialEq<&str> for Party<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.name == *other
+    }
+}
+
+impl PartialEq<Party<'_>> for str {
+    fn eq(&self, other: &Party<'_>) -> bool {
+        self == other.name
+    }
+}
+
+impl PartialEq<Party<'_>> for &str {
+    fn eq(&self, other: &Party<'_>) -> bool {
+        *self == other.name
+    }
+}
+
+impl PartialEq<Party<'_>> for String {
+    fn eq(&self, other: &Party<'_>) -> bool {
+        self == other.name
+    }
+}
+
+impl std::ops::Deref for Party<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.name
+    }
+}
+
+impl fmt::Display for Party<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name)
+    }
+}
+
+impl fmt::Debug for Party<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.name, f)
+    }
+}
+
+/// The parties of one extraction, numbered in the order first met.
+#[derive(Clone, Debug, Default)]
+struct Parties<'a> {
+    names: Vec<&'a str>,
+    /// Observation points by the address of their shared name ([`crate::trace::Point`]): the same
+    /// point recurs on most events, and a pointer comparison settles it without reading the name.
+    /// `None`: not a host of the run.
+    points: Vec<(usize, Option<Party<'a>>)>,
+}
+
+impl<'a> Parties<'a> {
+    fn get(&self, name: &str) -> Option<Party<'a>> {
+        let id = self.names.iter().position(|n| *n == name)?;
+        Some(Party {
+            id: id as u32,
+            name: self.names[id],
+        })
+    }
+
+    fn intern(&mut self, name: &'a str) -> Party<'a> {
+        self.get(name).unwrap_or_else(|| {
+            self.names.push(name);
+            Party {
+                id: self.names.len() as u32 - 1,
+                name,
+            }
+        })
+    }
+
+    /// The party whose host interface `point` is, when it is one of `hosts`.
+    #[inline(always)]
+    fn host(&mut self, point: &'a crate::trace::Point, hosts: &[String]) -> Option<Party<'a>> {
+        let at = point.as_ptr() as usize;
+        if let Some((_, p)) = self.points.iter().find(|(a, _)| *a == at) {
+            return *p;
+        }
+        let p = hosts.iter().any(|h| **h == **point).then(|| self.intern(point));
+        self.points.push((at, p));
+        p
+    }
+}
+
 /// A STUN message seen at a party's host interface.
 #[derive(Clone, Debug)]
-pub struct StunSeen {
+pub struct StunSeen<'a> {
     /// Trace index.
     pub index: usize,
     /// Time.
     pub time: SimTime,
     /// Party (observation point).
-    pub party: String,
+    pub party: Party<'a>,
     /// Sent or received by the host.
     pub dir: Dir,
     /// Source as seen at the host.
@@ -41,13 +161,13 @@ pub struct StunSeen {
 
 /// An RTP packet seen at a party's host interface (RFC 7983 first byte 128–191, version 2).
 #[derive(Clone, Debug)]
-pub struct RtpSeen {
+pub struct RtpSeen<'a> {
     /// Trace index.
     pub index: usize,
     /// Time.
     pub time: SimTime,
     /// Party.
-    pub party: String,
+    pub party: Party<'a>,
     /// Sent or received.
     pub dir: Dir,
     /// Source.
@@ -62,7 +182,7 @@ pub struct RtpSeen {
 struct Seen<'a> {
     index: usize,
     time: SimTime,
-    party: &'a str,
+    party: Party<'a>,
     dir: Dir,
     src: SocketAddr,
     dst: SocketAddr,
@@ -71,13 +191,13 @@ struct Seen<'a> {
 
 /// A JMI element (XEP-0353) in a message stanza.
 #[derive(Clone, Debug)]
-pub struct JmiSeen {
+pub struct JmiSeen<'a> {
     /// Trace index.
     pub index: usize,
     /// Time.
     pub time: SimTime,
     /// Party whose stream carried it.
-    pub party: String,
+    pub party: Party<'a>,
     /// Sent by the party (Tx) or delivered to it (Rx).
     pub dir: Dir,
     /// `propose`, `ringing`, `proceed`, `reject`, `retract`, `finish`, `accept`.
@@ -130,13 +250,13 @@ pub struct ContentSeen {
 
 /// A Jingle IQ-set (XEP-0166).
 #[derive(Clone, Debug)]
-pub struct JingleSeen {
+pub struct JingleSeen<'a> {
     /// Trace index.
     pub index: usize,
     /// Time.
     pub time: SimTime,
     /// Party whose stream carried it.
-    pub party: String,
+    pub party: Party<'a>,
     /// Tx (sent by the party) or Rx (delivered to it).
     pub dir: Dir,
     /// `action`.
@@ -155,7 +275,7 @@ pub struct JingleSeen {
     pub reason_text: Option<String>,
 }
 
-impl JingleSeen {
+impl JingleSeen<'_> {
     /// The set of RTP media in the action's contents.
     pub fn media(&self) -> BTreeSet<String> {
         self.contents.iter().filter_map(|c| c.media.clone()).collect()
@@ -164,11 +284,11 @@ impl JingleSeen {
 
 /// An IQ response (result or error) on a client stream.
 #[derive(Clone, Debug)]
-pub struct IqReplySeen {
+pub struct IqReplySeen<'a> {
     /// Trace index.
     pub index: usize,
     /// Party whose stream carried it.
-    pub party: String,
+    pub party: Party<'a>,
     /// Tx (the party answered) or Rx.
     pub dir: Dir,
     /// `result` or `error`.
@@ -181,17 +301,18 @@ pub struct IqReplySeen {
 
 /// Every view the judge uses, extracted once per run.
 #[derive(Clone, Debug, Default)]
-pub struct Wire {
+pub struct Wire<'a> {
     /// STUN at host interfaces.
-    pub stun: Vec<StunSeen>,
+    pub stun: Vec<StunSeen<'a>>,
     /// RTP at host interfaces.
-    pub rtp: Vec<RtpSeen>,
+    pub rtp: Vec<RtpSeen<'a>>,
     /// JMI elements on client streams.
-    pub jmi: Vec<JmiSeen>,
+    pub jmi: Vec<JmiSeen<'a>>,
     /// Jingle IQ-sets on client streams.
-    pub jingle: Vec<JingleSeen>,
+    pub jingle: Vec<JingleSeen<'a>>,
     /// IQ results and errors on client streams.
-    pub iq_replies: Vec<IqReplySeen>,
+    pub iq_replies: Vec<IqReplySeen<'a>>,
+    parties: Parties<'a>,
 }
 
 fn parse_content(c: &Element) -> ContentSeen {
@@ -229,9 +350,9 @@ fn parse_content(c: &Element) -> ContentSeen {
     }
 }
 
-impl Wire {
+impl<'a> Wire<'a> {
     /// Extracts the views from `trace`; `parties` are the host observation points.
-    pub fn extract(trace: &Trace, parties: &[String]) -> Wire {
+    pub fn extract(trace: &'a Trace, parties: &[String]) -> Wire<'a> {
         let mut w = Wire::default();
         // Most of a run's events are datagrams at the hosts, each one STUN or RTP view: sized once
         // up front, as growing vectors of these large views copied them several times over.
@@ -240,7 +361,7 @@ impl Wire {
             .iter()
             .filter(|e| match &e.kind {
                 TraceKind::Datagram { point, .. } | TraceKind::Segment { point, .. } => {
-                    parties.iter().any(|p| **p == **point)
+                    w.parties.host(point, parties).is_some()
                 }
                 _ => false,
             })
@@ -248,8 +369,7 @@ impl Wire {
         w.rtp.reserve(at_hosts);
         w.stun.reserve(at_hosts / 4);
         // (party, host address, TURN server) → relayed address, from Allocate successes.
-        // Keyed by the party's name as the trace holds it: no copy of it per STUN message.
-        let mut relays: BTreeMap<(&str, SocketAddr, SocketAddr), SocketAddr> = BTreeMap::new();
+        let mut relays: BTreeMap<(u32, SocketAddr, SocketAddr), SocketAddr> = BTreeMap::new();
         for e in &trace.events {
             match &e.kind {
                 TraceKind::Datagram {
@@ -266,11 +386,14 @@ impl Wire {
                     dst,
                     payload,
                     ..
-                } if parties.iter().any(|p| **p == **point) => {
+                } => {
+                    let Some(party) = w.parties.host(point, parties) else {
+                        continue;
+                    };
                     let seen = Seen {
                         index: e.index,
                         time: e.time,
-                        party: point,
+                        party,
                         dir: *dir,
                         src: *src,
                         dst: *dst,
@@ -281,12 +404,13 @@ impl Wire {
                 TraceKind::Stanza {
                     party, dir, element, ..
                 } => {
+                    let party = w.parties.intern(party);
                     if element.name() == "message" {
                         for c in element.children().filter(|c| c.has_ns(ns::JMI)) {
                             w.jmi.push(JmiSeen {
                                 index: e.index,
                                 time: e.time,
-                                party: party.clone(),
+                                party,
                                 dir: *dir,
                                 kind: c.name().to_string(),
                                 id: c.attr("id").unwrap_or("").to_string(),
@@ -303,7 +427,7 @@ impl Wire {
                     if element.name() == "iq" && matches!(element.attr("type"), Some("result" | "error")) {
                         w.iq_replies.push(IqReplySeen {
                             index: e.index,
-                            party: party.clone(),
+                            party,
                             dir: *dir,
                             typ: element.attr("type").unwrap_or("").to_string(),
                             id: element.attr("id").unwrap_or("").to_string(),
@@ -319,7 +443,7 @@ impl Wire {
                             w.jingle.push(JingleSeen {
                                 index: e.index,
                                 time: e.time,
-                                party: party.clone(),
+                                party,
                                 dir: *dir,
                                 action: j.attr("action").unwrap_or("").to_string(),
                                 sid: j.attr("sid").unwrap_or("").to_string(),
@@ -345,11 +469,11 @@ impl Wire {
     }
 
     /// Records one payload seen at a host, unwrapping TURN Send/Data indications once.
-    fn host_payload<'a>(
+    fn host_payload(
         &mut self,
         seen: &Seen<'a>,
         payload: &Bytes,
-        relays: &mut BTreeMap<(&'a str, SocketAddr, SocketAddr), SocketAddr>,
+        relays: &mut BTreeMap<(u32, SocketAddr, SocketAddr), SocketAddr>,
     ) {
         match stun::demux(payload) {
             // Malformed STUN is not scored as a violation yet (issue 7's check catalogue).
@@ -362,7 +486,7 @@ impl Wire {
                         Dir::Tx => (seen.src, seen.dst),
                         Dir::Rx => (seen.dst, seen.src),
                     };
-                    let key = (seen.party, local, server);
+                    let key = (seen.party.id, local, server);
                     if seen.dir == Dir::Rx && msg.method == stun::method::ALLOCATE && msg.class == Class::Success {
                         if let Some(Ok(stun::Attribute::XorRelayedAddress(r))) = msg.get(attr_type::XOR_RELAYED_ADDRESS)
                         {
@@ -372,7 +496,7 @@ impl Wire {
                     let wrapped = msg.class == Class::Indication
                         && ((seen.dir == Dir::Tx && msg.method == stun::method::SEND)
                             || (seen.dir == Dir::Rx && msg.method == stun::method::DATA));
-                    if let (true, Some(&relayed)) = (wrapped, relays.get(&key)) {
+                    if let Some(&relayed) = wrapped.then(|| relays.get(&key)).flatten() {
                         let peer = match msg.get(attr_type::XOR_PEER_ADDRESS) {
                             Some(Ok(stun::Attribute::XorPeerAddress(a))) => Some(a),
                             _ => None,
@@ -397,7 +521,7 @@ impl Wire {
                 self.stun.push(StunSeen {
                     index: seen.index,
                     time: seen.time,
-                    party: seen.party.to_string(),
+                    party: seen.party,
                     dir: seen.dir,
                     src: seen.src,
                     dst: seen.dst,
@@ -408,7 +532,7 @@ impl Wire {
             stun::Demux::Rtp => self.rtp.push(RtpSeen {
                 index: seen.index,
                 time: seen.time,
-                party: seen.party.to_string(),
+                party: seen.party,
                 dir: seen.dir,
                 src: seen.src,
                 dst: seen.dst,
@@ -419,14 +543,14 @@ impl Wire {
     }
 
     /// The first Jingle `action` any party sent.
-    pub fn first_sent(&self, action: &str) -> Option<&JingleSeen> {
+    pub fn first_sent(&self, action: &str) -> Option<&JingleSeen<'a>> {
         self.jingle.iter().find(|j| j.dir == Dir::Tx && j.action == action)
     }
 
     /// The session-initiate of the session that went ahead: the one whose sid a session-accept
     /// names, so a crossing initiate that lost the tie-break (XEP-0166 §7.2.16) is passed over;
     /// without any session-accept, the first session-initiate sent.
-    pub fn session_initiate(&self) -> Option<&JingleSeen> {
+    pub fn session_initiate(&self) -> Option<&JingleSeen<'a>> {
         let initiates = || {
             self.jingle
                 .iter()
@@ -439,7 +563,7 @@ impl Wire {
 
     /// Every session-initiate and session-accept sent, in order: the actions that carry an offer or
     /// an answer.
-    pub fn offers_and_answers(&self) -> Vec<&JingleSeen> {
+    pub fn offers_and_answers(&self) -> Vec<&JingleSeen<'a>> {
         self.jingle
             .iter()
             .filter(|j| j.dir == Dir::Tx && matches!(j.action.as_str(), "session-initiate" | "session-accept"))
@@ -448,7 +572,8 @@ impl Wire {
 
     /// The session-accept `party` received and did not refuse with an IQ error, if any: the session
     /// is accepted from that party's view.
-    pub fn accepted_by(&self, party: &str) -> Option<&JingleSeen> {
+    pub fn accepted_by(&self, party: &str) -> Option<&JingleSeen<'a>> {
+        let party = self.parties.get(party)?;
         self.jingle.iter().find(|j| {
             j.party == party
                 && j.dir == Dir::Rx
@@ -460,7 +585,7 @@ impl Wire {
     }
 
     /// The Binding success response (at the same party, received) to request `req`, if one came back.
-    pub fn response_to(&self, req: &StunSeen) -> Option<&StunSeen> {
+    pub fn response_to(&self, req: &StunSeen) -> Option<&StunSeen<'a>> {
         self.stun.iter().find(|s| {
             s.party == req.party
                 && s.dir == Dir::Rx
@@ -471,7 +596,8 @@ impl Wire {
     }
 
     /// The same message (by transaction id and class) as another party received it.
-    pub fn received_by(&self, party: &str, sent: &StunSeen) -> Option<&StunSeen> {
+    pub fn received_by(&self, party: &str, sent: &StunSeen) -> Option<&StunSeen<'a>> {
+        let party = self.parties.get(party)?;
         self.stun.iter().find(|s| {
             s.party == party
                 && s.dir == Dir::Rx
@@ -480,10 +606,17 @@ impl Wire {
         })
     }
 
+    /// The party named `name`, as the views carry it; numbered now, and so equal to no party of
+    /// the views, when none has that name.
+    pub fn party(&mut self, name: &'a str) -> Party<'a> {
+        self.parties.intern(name)
+    }
+
     /// ICE connectivity checks (Binding requests with ICE-CONTROLLING or ICE-CONTROLLED) sent by `party`.
-    pub fn checks_sent_by<'a>(&'a self, party: &'a str) -> impl Iterator<Item = &'a StunSeen> + 'a {
+    pub fn checks_sent_by<'s>(&'s self, party: &str) -> impl Iterator<Item = &'s StunSeen<'a>> + 's {
+        let party = self.parties.get(party);
         self.stun.iter().filter(move |s| {
-            s.party == party
+            Some(s.party) == party
                 && s.dir == Dir::Tx
                 && s.msg.class == Class::Request
                 && s.msg.method == stun::method::BINDING

@@ -881,13 +881,15 @@ fn an_answered_check_never_followed_by_a_triggered_check_fails() {
         .map(|c| c.index)
         .collect();
     assert!(!gone.is_empty(), "the triggered check is in the trace");
+    // The views borrow the trace: what the assertions below need is taken before it changes.
+    let (receiver, source) = (inbound.party.to_string(), inbound.src);
     for i in gone {
         set_payload(&mut out, i, Bytes::from_static(&[0xFF]));
     }
     let (v, detail) = verdict(&out, "ice.triggered-check-on-incoming");
     assert_eq!(v, Verdict::Fail, "{detail}");
-    let peer = if inbound.party == "caller" { "callee" } else { "caller" };
-    let expected = format!("{} answered {peer}'s check from {}", inbound.party, inbound.src);
+    let peer = if receiver == "caller" { "callee" } else { "caller" };
+    let expected = format!("{receiver} answered {peer}'s check from {source}");
     assert!(detail.starts_with(&expected), "{detail}");
     assert!(detail.contains("never checked that address"), "{detail}");
 }

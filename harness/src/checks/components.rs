@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
 use crate::stun::{attr_type, Class};
 use crate::trace::Dir;
-use crate::wire::{JingleSeen, StunSeen};
+use crate::wire::{JingleSeen, Party, StunSeen};
 
 /// Component 2 is checked and nominated when rtcp-mux was not agreed.
 pub const COMPONENT_2_CHECKED: CheckDef = CheckDef {
@@ -47,7 +47,7 @@ pub fn component_2_checked(ctx: &Ctx) -> CheckResult {
             vec![offer.index],
         );
     };
-    let signalled = |party: &str| -> BTreeSet<SocketAddr> {
+    let signalled = |party: Party| -> BTreeSet<SocketAddr> {
         ctx.wire
             .jingle
             .iter()
@@ -58,7 +58,7 @@ pub fn component_2_checked(ctx: &Ctx) -> CheckResult {
             .map(|c| c.addr)
             .collect()
     };
-    let (offerer, answerer) = (offer.party.as_str(), answer.party.as_str());
+    let (offerer, answerer) = (offer.party, answer.party);
     if muxed(offer) && muxed(answer) {
         let early = signalled(offerer).len();
         let note = if early > 0 {
@@ -96,15 +96,15 @@ pub fn component_2_checked(ctx: &Ctx) -> CheckResult {
         };
         own.contains(&s.src) || peer.contains(&s.dst)
     };
-    let first_check = |party: &str| {
+    let first_check = |party: Party| {
         ctx.wire
-            .checks_sent_by(party)
+            .checks_sent_by(&party)
             .find(|s| on_component_2(s))
             .map(|s| (s.index, s.time))
     };
     let (Some(a), Some(b)) = (first_check(offerer), first_check(answerer)) else {
         let any_check =
-            ctx.wire.checks_sent_by(offerer).next().is_some() || ctx.wire.checks_sent_by(answerer).next().is_some();
+            ctx.wire.checks_sent_by(&offerer).next().is_some() || ctx.wire.checks_sent_by(&answerer).next().is_some();
         if !any_check {
             return result(
                 d,
@@ -128,11 +128,11 @@ pub fn component_2_checked(ctx: &Ctx) -> CheckResult {
             vec![offer.index, answer.index],
         );
     };
-    let controlling = ctx.controlling.as_str();
+    let controlling = ctx.controlling;
     let succeeded = |s: &&StunSeen| ctx.wire.response_to(s).is_some_and(|r| r.msg.class == Class::Success);
     let nomination = ctx
         .wire
-        .checks_sent_by(controlling)
+        .checks_sent_by(&controlling)
         .filter(|s| on_component_2(s))
         .filter(|s| {
             s.msg.has(attr_type::USE_CANDIDATE)

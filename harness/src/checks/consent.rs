@@ -12,6 +12,7 @@ use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
 use crate::stun::{method, Class};
 use crate::time::SimTime;
 use crate::trace::{Dir, TraceKind};
+use crate::wire::Party;
 
 /// No pair in use stays silent longer than Tr.
 pub const KEEPALIVE_INTERVAL: CheckDef = CheckDef {
@@ -29,8 +30,8 @@ const TR_SLACK: Duration = Duration::from_secs(1);
 const CONSENT_EXPIRY: Duration = Duration::from_secs(30);
 
 /// A pair one party sent media on, and how long it was bound to it.
-struct InUse {
-    party: String,
+pub(super) struct InUse<'a> {
+    party: Party<'a>,
     local: SocketAddr,
     remote: SocketAddr,
     /// The first media packet on it: (time, trace index).
@@ -43,8 +44,8 @@ struct InUse {
 /// When ICE restarted: each time a party sends a transport-info with ICE credentials other than
 /// those it signalled before in the same session (RFC 8445 §9: a restart changes ufrag and pwd),
 /// as (time, party).
-pub(crate) fn restarts(ctx: &Ctx) -> Vec<(SimTime, String)> {
-    let mut last: Vec<(&str, &str, String)> = Vec::new();
+pub(crate) fn restarts<'a>(ctx: &Ctx<'a>) -> Vec<(SimTime, Party<'a>)> {
+    let mut last: Vec<(Party, &str, String)> = Vec::new();
     let mut out = Vec::new();
     for j in ctx.wire.jingle.iter().filter(|j| j.dir == Dir::Tx) {
         let Some(ufrag) = j.contents.iter().find_map(|c| c.ufrag.clone()) else {
@@ -53,10 +54,10 @@ pub(crate) fn restarts(ctx: &Ctx) -> Vec<(SimTime, String)> {
         match last.iter_mut().find(|(p, sid, _)| *p == j.party && *sid == j.sid) {
             Some((_, _, u)) if *u != ufrag && j.action == "transport-info" => {
                 *u = ufrag;
-                out.push((j.time, j.party.clone()));
+                out.push((j.time, j.party));
             }
             Some(_) => {}
-            None => last.push((&j.party, &j.sid, ufrag)),
+            None => last.push((j.party, &j.sid, ufrag)),
         }
     }
     out
@@ -65,16 +66,18 @@ pub(crate) fn restarts(ctx: &Ctx) -> Vec<(SimTime, String)> {
 /// Every pair each party sent media on, in the order used: a new stretch starts when its media
 /// moves to another pair, or goes on after an ICE restart (a new ICE session, even on the same
 /// 5-tuple).
-fn pairs_in_use(ctx: &Ctx) -> Vec<InUse> {
+///
+/// Several checks judge these pairs: they take them from [`Ctx`], which works them out once.
+pub(super) fn pairs_in_use<'a>(ctx: &Ctx<'a>) -> Vec<InUse<'a>> {
     let run_end = ctx.out.trace.events.last().map(|e| e.time).unwrap_or(SimTime::ZERO);
     let restarts = restarts(ctx);
-    let mut out: Vec<InUse> = Vec::new();
-    for party in [&ctx.caller, &ctx.callee] {
+    let mut out: Vec<InUse<'a>> = Vec::new();
+    for party in [ctx.caller, ctx.callee] {
         let ended = ctx
             .wire
             .jingle
             .iter()
-            .find(|j| &j.party == party && j.action == "session-terminate")
+            .find(|j| j.party == party && j.action == "session-terminate")
             .map(|j| (j.time, format!("the session ended ({} at {})", j.action, j.time)));
         let switched = ctx.out.trace.events.iter().find_map(|e| match &e.kind {
             TraceKind::User { party: p, action }
@@ -84,9 +87,9 @@ fn pairs_in_use(ctx: &Ctx) -> Vec<InUse> {
             }
             _ => None,
         });
-        let mut mine: Vec<InUse> = Vec::new();
+        let mut mine: Vec<InUse<'a>> = Vec::new();
         let mut last_rtp = SimTime::ZERO;
-        for r in ctx.wire.rtp.iter().filter(|r| &r.party == party && r.dir == Dir::Tx) {
+        for r in ctx.wire.rtp.iter().filter(|r| r.party == party && r.dir == Dir::Tx) {
             // A packet sent at the very instant of a restart belongs to the session before it.
             let restarted = restarts.iter().any(|(t, _)| *t >= last_rtp && *t <= r.time);
             let prev_at = last_rtp;
@@ -111,7 +114,7 @@ fn pairs_in_use(ctx: &Ctx) -> Vec<InUse> {
                 .min_by_key(|(t, _)| *t)
                 .unwrap_or((run_end, "the run ended".into()));
             mine.push(InUse {
-                party: party.clone(),
+                party,
                 local: r.src,
                 remote: r.dst,
                 start: (r.time, r.index),
@@ -155,12 +158,12 @@ fn sends(ctx: &Ctx, u: &InUse) -> Vec<(SimTime, usize)> {
         .wire
         .rtp
         .iter()
-        .map(|r| (r.party.as_str(), r.dir, r.src, r.dst, r.time, r.index));
+        .map(|r| (r.party, r.dir, r.src, r.dst, r.time, r.index));
     let stun = ctx
         .wire
         .stun
         .iter()
-        .map(|s| (s.party.as_str(), s.dir, s.src, s.dst, s.time, s.index));
+        .map(|s| (s.party, s.dir, s.src, s.dst, s.time, s.index));
     let mut v: Vec<(SimTime, usize)> = rtp
         .chain(stun)
         .filter(|(p, d, src, dst, _, _)| *p == u.party && *d == Dir::Tx && (*src, *dst) == (u.local, u.remote))
@@ -174,16 +177,16 @@ fn sends(ctx: &Ctx, u: &InUse) -> Vec<(SimTime, usize)> {
 pub fn keepalive_interval(ctx: &Ctx) -> CheckResult {
     let d = &KEEPALIVE_INTERVAL;
     let mut judged = Vec::new();
-    for u in pairs_in_use(ctx) {
+    for u in ctx.pairs_in_use() {
         // After consent expired the party must not send there at all (RFC 7675 §5.1).
-        let (end, why) = match consent_expiry(ctx, &u) {
+        let (end, why) = match consent_expiry(ctx, u) {
             Some((t, _)) => (t, format!("consent on it expired at {t}")),
             None => (u.end, u.why.clone()),
         };
         if end - u.start.0 <= TR + TR_SLACK {
             continue;
         }
-        let sent: Vec<(SimTime, usize)> = sends(ctx, &u).into_iter().filter(|(t, _)| *t <= end).collect();
+        let sent: Vec<(SimTime, usize)> = sends(ctx, u).into_iter().filter(|(t, _)| *t <= end).collect();
         // The longest silence, the stretch after the last packet up to the end included.
         let mut longest = (Duration::ZERO, u.start, None);
         for w in sent.windows(2) {
@@ -262,7 +265,7 @@ const MIN_CONSENT_INTERVAL: Duration = Duration::from_secs(4);
 pub fn consent_freshness(ctx: &Ctx) -> CheckResult {
     let d = &CONSENT_FRESHNESS;
     let mut judged = Vec::new();
-    for u in pairs_in_use(ctx) {
+    for u in ctx.pairs_in_use() {
         let media: Vec<_> = ctx
             .wire
             .rtp
@@ -275,7 +278,7 @@ pub fn consent_freshness(ctx: &Ctx) -> CheckResult {
                     && r.time <= u.end
             })
             .collect();
-        match consent_expiry(ctx, &u) {
+        match consent_expiry(ctx, u) {
             Some((expiry, last_ok)) => {
                 let since = match last_ok {
                     Some(t) => format!("the last valid response there came at {t}"),
@@ -337,7 +340,7 @@ pub fn consent_freshness(ctx: &Ctx) -> CheckResult {
 pub fn consent_check_schedule(ctx: &Ctx) -> CheckResult {
     let d = &CONSENT_CHECK_SCHEDULE;
     let mut n = 0;
-    for u in pairs_in_use(ctx) {
+    for u in ctx.pairs_in_use() {
         // Transactions first sent on the pair after media began there: (first send, index, sends).
         let mut checks: Vec<([u8; 12], SimTime, usize, usize)> = Vec::new();
         for s in ctx.wire.stun.iter().filter(|s| {

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
 use crate::stun::{attr_type, Attribute, Class};
 use crate::trace::Dir;
+use crate::wire::Party;
 
 /// The controlling agent nominates a pair with USE-CANDIDATE and gets a success response.
 pub const CONTROLLING_NOMINATES: CheckDef = CheckDef {
@@ -121,7 +122,7 @@ pub fn controlling_nominates(ctx: &Ctx) -> CheckResult {
 /// pair other than `pair` after trace index `since`, renomination having been negotiated.
 fn renominated_at(
     ctx: &Ctx,
-    controlled: &str,
+    controlled: Party,
     pair: (SocketAddr, SocketAddr),
     since: usize,
 ) -> Option<crate::time::SimTime> {
@@ -206,7 +207,7 @@ pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
     let cutoff = n.time.as_millis() + SWITCH_GRACE_MS;
     // Under negotiated renomination a later NOMINATION of another pair moves the media; this check
     // covers the time before it, ice.renomination.controlled-follows-highest the time after.
-    let until = renominated_at(ctx, controlled, (local, remote), arrived);
+    let until = renominated_at(ctx, *controlled, (local, remote), arrived);
     // An ICE restart selects anew (RFC 8445 §9): ice.restart judges the time after it.
     let restart = super::consent::restarts(ctx)
         .into_iter()
@@ -270,7 +271,7 @@ pub fn best_valid(ctx: &Ctx) -> CheckResult {
     };
     let controlling = &n.controlling;
     // Candidate priorities as signalled (XEP-0176 §5): the controlling agent's own, and its peer's.
-    let signalled = |party: &str, dir: Dir| -> Vec<(SocketAddr, u32)> {
+    let signalled = |party: Party, dir: Dir| -> Vec<(SocketAddr, u32)> {
         ctx.wire
             .jingle
             .iter()
@@ -279,8 +280,8 @@ pub fn best_valid(ctx: &Ctx) -> CheckResult {
             .filter_map(|c| Some((c.addr, c.priority?)))
             .collect()
     };
-    let local = signalled(controlling, Dir::Tx);
-    let remote = signalled(controlling, Dir::Rx);
+    let local = signalled(*controlling, Dir::Tx);
+    let remote = signalled(*controlling, Dir::Rx);
     let find = |list: &[(SocketAddr, u32)], a: SocketAddr| list.iter().find(|x| x.0 == a).map(|x| x.1);
     // A valid pair is (mapped address of the success response, destination of the check), §7.2.5.3.2;
     // a local peer-reflexive candidate has the PRIORITY its check carried.

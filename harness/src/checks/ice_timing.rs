@@ -1,9 +1,11 @@
 //! ICE timing checks: pacing, retransmission timer, triggered checks on Failed pairs, and failure
 //! neither before the PAC bound nor never.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
 use crate::stun::{attr_type, method, Class};
@@ -40,13 +42,19 @@ const PAC: Duration = Duration::from_millis(39_500);
 /// Consent expiry (RFC 7675 §5.1: 30 s), less a second for timer granularity.
 const CONSENT_LAPSE: Duration = Duration::from_secs(29);
 
-/// First and later transmission times of each check a party sent, by transaction id.
-fn transmissions(ctx: &Ctx, party: &str) -> BTreeMap<[u8; 12], Vec<(SimTime, usize)>> {
-    let mut by_tx: BTreeMap<[u8; 12], Vec<(SimTime, usize)>> = BTreeMap::new();
-    for c in ctx.wire.checks_sent_by(party) {
-        by_tx.entry(c.msg.transaction_id).or_default().push((c.time, c.index));
-    }
-    by_tx
+/// Every transmission of the checks a party sent as (transaction id, time, trace index), ordered
+/// by transaction id and each transaction's in the order sent: [`slice::chunk_by`] on the id gives
+/// each check's first and later transmissions. One sorted list rather than a map of lists, as a
+/// list per transaction cost more than the checks using them.
+fn transmissions(ctx: &Ctx, party: &str) -> Vec<([u8; 12], SimTime, usize)> {
+    let mut sends: Vec<([u8; 12], SimTime, usize)> = ctx
+        .wire
+        .checks_sent_by(party)
+        .map(|c| (c.msg.transaction_id, c.time, c.index))
+        .collect();
+    // Stable: a transaction's transmissions keep their trace order.
+    sends.sort_by_key(|s| s.0);
+    sends
 }
 
 /// See [`PACING`].
@@ -54,7 +62,10 @@ pub fn pacing(ctx: &Ctx) -> CheckResult {
     let d = &PACING;
     let mut n = 0;
     for party in [&ctx.caller, &ctx.callee] {
-        let mut firsts: Vec<(SimTime, usize)> = transmissions(ctx, party).values().map(|v| v[0]).collect();
+        let mut firsts: Vec<(SimTime, usize)> = transmissions(ctx, party)
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|v| (v[0].1, v[0].2))
+            .collect();
         firsts.sort();
         n += firsts.len();
         if let Some(w) = firsts.windows(2).find(|w| w[1].0 - w[0].0 < TA) {
@@ -92,18 +103,18 @@ pub fn retransmission_timer(ctx: &Ctx) -> CheckResult {
     let d = &RETRANSMISSION_TIMER;
     let mut retransmits = 0;
     for party in [&ctx.caller, &ctx.callee] {
-        for sends in transmissions(ctx, party).values() {
+        for sends in transmissions(ctx, party).chunk_by(|a, b| a.0 == b.0) {
             for w in sends.windows(2) {
                 retransmits += 1;
-                if w[1].0 - w[0].0 < MIN_RTO {
+                if w[1].1 - w[0].1 < MIN_RTO {
                     return result(
                         d,
                         Verdict::Fail,
                         format!(
                             "{party} retransmitted a check after {} ms, less than the 500 ms minimum RTO",
-                            (w[1].0 - w[0].0).as_millis()
+                            (w[1].1 - w[0].1).as_millis()
                         ),
-                        vec![w[0].1, w[1].1],
+                        vec![w[0].2, w[1].2],
                     );
                 }
             }
@@ -240,12 +251,13 @@ pub fn triggered_after_failed(ctx: &Ctx) -> CheckResult {
     let mut instances = 0;
     let mut example = vec![];
     for party in [&ctx.caller, &ctx.callee] {
-        let mut pairs: BTreeMap<(SocketAddr, SocketAddr), PairSends> = BTreeMap::new();
-        let mut answered_ok: BTreeSet<[u8; 12]> = BTreeSet::new();
+        // Looked up only, never iterated: hashed, as the ordered maps cost more than the rest of the check.
+        let mut pairs: FxHashMap<(SocketAddr, SocketAddr), PairSends> = FxHashMap::default();
+        let mut answered_ok: FxHashSet<[u8; 12]> = FxHashSet::default();
         let mut inbound = Vec::new();
-        let mut tx_pair: BTreeMap<[u8; 12], (SocketAddr, SocketAddr)> = BTreeMap::new();
+        let mut tx_pair: FxHashMap<[u8; 12], (SocketAddr, SocketAddr)> = FxHashMap::default();
         // Transaction id → when its first success response arrived.
-        let mut succeeded_at: BTreeMap<[u8; 12], SimTime> = BTreeMap::new();
+        let mut succeeded_at: FxHashMap<[u8; 12], SimTime> = FxHashMap::default();
         for s in ctx.wire.stun.iter().filter(|s| &s.party == party) {
             let check = s.msg.method == method::BINDING
                 && (s.msg.has(attr_type::ICE_CONTROLLING) || s.msg.has(attr_type::ICE_CONTROLLED));

@@ -381,7 +381,7 @@ pub const IQ_ERROR_CONDITIONS: CheckDef = CheckDef {
 };
 
 /// A Jingle session as one client stream saw it.
-struct StreamSession {
+struct StreamSession<'t> {
     /// This stream sent the session-initiate.
     initiator: bool,
     /// A session-accept arrived (at the initiator).
@@ -389,9 +389,9 @@ struct StreamSession {
     /// This stream sent session-terminate.
     terminated: bool,
     /// The peer's full JID (initiator side: the session-initiate's `to`).
-    peer: String,
+    peer: &'t str,
     /// Initiator side: the session-initiate's IQ id, until any reply to it arrives.
-    unanswered: Option<String>,
+    unanswered: Option<&'t str>,
 }
 
 /// See [`IQ_ERROR_CONDITIONS`].
@@ -409,14 +409,15 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
     use crate::xml::{bare, ns};
 
     let d = &IQ_ERROR_CONDITIONS;
-    type Stream = (String, Option<u8>);
+    // Names, ids and sids are read in place from the trace's stanzas: nothing here is copied per stanza.
+    type Stream<'t> = (&'t str, Option<u8>);
     let events = &ctx.out.trace.events;
-    let mut sessions: BTreeMap<(Stream, String), StreamSession> = BTreeMap::new();
-    let mut jmi_ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut sessions: BTreeMap<(Stream, &str), StreamSession> = BTreeMap::new();
+    let mut jmi_ids: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     /// Acceptable (stanza condition, Jingle condition) pairs.
     type Conditions = &'static [(&'static str, &'static str)];
     // (stream, IQ id, index of the IQ-set, what it was, the conditions its error must carry).
-    let mut due: Vec<(Stream, String, usize, String, Conditions)> = Vec::new();
+    let mut due: Vec<(Stream, &str, usize, String, Conditions)> = Vec::new();
     const UNKNOWN: &[(&str, &str)] = &[("item-not-found", "unknown-session")];
     const OUT_OF_ORDER: &[(&str, &str)] = &[("unexpected-request", "out-of-order")];
     const NO_SESSION_YET: &[(&str, &str)] = &[
@@ -435,24 +436,21 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
         else {
             continue;
         };
-        let stream: Stream = (party.clone(), *device);
+        let stream: Stream = (party, *device);
         if let Some(x) = super::jmi::jmi_element(element) {
-            jmi_ids
-                .entry(party.clone())
-                .or_default()
-                .insert(x.attr("id").unwrap_or("").to_string());
+            jmi_ids.entry(party).or_default().insert(x.attr("id").unwrap_or(""));
             continue;
         }
         if element.name() != "iq" {
             continue;
         }
-        let id = element.attr("id").unwrap_or("").to_string();
+        let id = element.attr("id").unwrap_or("");
         let typ = element.attr("type").unwrap_or("");
         if matches!(typ, "result" | "error") {
             if *dir == Dir::Rx {
                 // A reply to this stream's own session-initiate: the crossing window is over.
                 for ((st, _), s) in sessions.iter_mut() {
-                    if *st == stream && s.unanswered.as_deref() == Some(id.as_str()) {
+                    if *st == stream && s.unanswered == Some(id) {
                         s.unanswered = None;
                     }
                 }
@@ -494,8 +492,8 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
             continue;
         };
         let action = j.attr("action").unwrap_or("");
-        let sid = j.attr("sid").unwrap_or("").to_string();
-        let key = (stream.clone(), sid.clone());
+        let sid = j.attr("sid").unwrap_or("");
+        let key = (stream, sid);
         if *dir == Dir::Tx {
             match action {
                 "session-initiate" => {
@@ -505,7 +503,7 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
                             initiator: true,
                             accepted: false,
                             terminated: false,
-                            peer: element.attr("to").unwrap_or("").to_string(),
+                            peer: element.attr("to").unwrap_or(""),
                             unanswered: Some(id),
                         },
                     );
@@ -530,7 +528,7 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
                         && s.initiator
                         && !s.terminated
                         && s.unanswered.is_some()
-                        && bare(&s.peer) == bare(from)
+                        && bare(s.peer) == bare(from)
                 });
                 match (crossing, s) {
                     (Some(((_, ours), _)), _) => {
@@ -542,7 +540,7 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
                 }
             }
             (_, Some(s)) if s.terminated => Some(UNKNOWN),
-            (_, None) if jmi_ids.get(party).is_some_and(|ids| ids.contains(&sid)) => Some(NO_SESSION_YET),
+            (_, None) if jmi_ids.get(party.as_str()).is_some_and(|ids| ids.contains(sid)) => Some(NO_SESSION_YET),
             (_, None) => Some(UNKNOWN),
             ("session-accept", Some(s)) if !s.initiator || s.accepted => Some(OUT_OF_ORDER),
             _ => None,
@@ -555,7 +553,7 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
                         initiator: false,
                         accepted: false,
                         terminated: false,
-                        peer: from.to_string(),
+                        peer: from,
                         unanswered: None,
                     },
                 );
@@ -577,7 +575,7 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
             Verdict::Fail,
             format!(
                 "{} never answered {what}, which XEP-0166 §8 says must draw an error",
-                crate::trace::stream_label(&stream.0, stream.1)
+                crate::trace::stream_label(stream.0, stream.1)
             ),
             vec![*at],
         );

@@ -3,6 +3,7 @@
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
 use crate::servers::xmpp::{carbon_payload, CarbonKind};
 use crate::trace::{Dir, TraceKind};
+use crate::wire::Party;
 use crate::xml::ns;
 
 /// The media of a propose equal those of the session-initiate with the same id.
@@ -168,7 +169,7 @@ pub fn finish_sent(ctx: &Ctx) -> CheckResult {
             vec![term.index],
         );
     }
-    let missing: Vec<&String> = [&ctx.caller, &ctx.callee]
+    let missing: Vec<&Party> = [&ctx.caller, &ctx.callee]
         .into_iter()
         .filter(|p| {
             !ctx.wire

@@ -2,6 +2,7 @@
 
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
 use crate::trace::Dir;
+use crate::wire::Party;
 
 /// Both parties send RTP on the selected pair and receive the other's.
 pub const BIDIRECTIONAL_ON_SELECTED_PAIR: CheckDef = CheckDef {
@@ -82,10 +83,7 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
             vec![n.request],
         );
     };
-    let views = [
-        (n.controlling.as_str(), n.controlling_view),
-        (n.controlled.as_str(), (cl, cr)),
-    ];
+    let views = [(n.controlling, n.controlling_view), (n.controlled, (cl, cr))];
     let mut evidence = vec![n.request];
     for (party, (local, remote)) in views {
         let sent = ctx
@@ -117,16 +115,16 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
         };
         evidence.push(got.index);
     }
-    let count = |p: &str| ctx.wire.rtp.iter().filter(|r| r.party == p && r.dir == Dir::Rx).count();
+    let count = |p: Party| ctx.wire.rtp.iter().filter(|r| r.party == p && r.dir == Dir::Rx).count();
     result(
         d,
         Verdict::Pass,
         format!(
             "media both ways on the selected pair: {} received {} packets, {} received {}",
             n.controlling,
-            count(&n.controlling),
+            count(n.controlling),
             n.controlled,
-            count(&n.controlled)
+            count(n.controlled)
         ),
         evidence,
     )

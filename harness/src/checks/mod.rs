@@ -18,6 +18,7 @@ mod stun_wire;
 mod triggered;
 mod turn;
 
+use std::cell::OnceCell;
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::run::RunOutput;
 use crate::stun::{attr_type, Class};
 use crate::time::SimTime;
-use crate::wire::Wire;
+use crate::wire::{Party, Wire};
 
 /// How binding a rule is (RFC 2119 keyword of the cited clause).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -157,7 +158,7 @@ fn result(def: &CheckDef, verdict: Verdict, detail: String, evidence: Vec<usize>
 /// The nominated pair as the wire shows it: the controlling side's USE-CANDIDATE check that got a
 /// success response (RFC 8445 §8.1.1), in both parties' views.
 #[derive(Clone, Debug)]
-pub struct Nominated {
+pub struct Nominated<'a> {
     /// Trace index of the nominating request as the controlling side sent it.
     pub request: usize,
     /// Trace index of its success response at the controlling side.
@@ -165,9 +166,9 @@ pub struct Nominated {
     /// When the response arrived.
     pub time: SimTime,
     /// Controlling party.
-    pub controlling: String,
+    pub controlling: Party<'a>,
     /// Controlled party.
-    pub controlled: String,
+    pub controlled: Party<'a>,
     /// (local, remote) at the controlling host.
     pub controlling_view: (SocketAddr, SocketAddr),
     /// (local, remote) at the controlled host, and the index where the request arrived there.
@@ -181,33 +182,28 @@ pub struct Ctx<'a> {
     /// The run.
     pub out: &'a RunOutput,
     /// Its wire views.
-    pub wire: Wire,
+    pub wire: Wire<'a>,
     /// The caller (the party that places the call in the script).
-    pub caller: String,
+    pub caller: Party<'a>,
     /// The callee.
-    pub callee: String,
+    pub callee: Party<'a>,
     /// The nominated pair, if any.
-    pub nominated: Option<Nominated>,
+    pub nominated: Option<Nominated<'a>>,
     /// The controlling party (the Jingle initiator, XEP-0176 §2).
-    pub controlling: String,
+    pub controlling: Party<'a>,
+    /// The pairs each party sent media on, which several checks judge: worked out once.
+    pairs_in_use: OnceCell<Vec<consent::InUse<'a>>>,
 }
 
 impl<'a> Ctx<'a> {
     /// Builds the context: wire views and the nominated pair.
     pub fn new(out: &'a RunOutput) -> Ctx<'a> {
         let names: Vec<String> = out.parties.iter().map(|p| p.name.clone()).collect();
-        let wire = Wire::extract(&out.trace, &names);
-        let caller = "caller".to_string();
-        let callee = "callee".to_string();
-        let controlling = wire
-            .session_initiate()
-            .map(|j| j.party.clone())
-            .unwrap_or_else(|| caller.clone());
-        let controlled = if controlling == caller {
-            callee.clone()
-        } else {
-            caller.clone()
-        };
+        let mut wire = Wire::extract(&out.trace, &names);
+        let caller = wire.party("caller");
+        let callee = wire.party("callee");
+        let controlling = wire.session_initiate().map_or(caller, |j| j.party);
+        let controlled = if controlling == caller { callee } else { caller };
         // USE-CANDIDATE first; failing that, a NOMINATION attribute (0xC001/0x0030) check, which only a
         // peer that agreed to renomination, or tolerates it, takes as a nomination.
         let find = |by_attr: bool| {
@@ -226,8 +222,8 @@ impl<'a> Ctx<'a> {
                         request: req.index,
                         response: resp.index,
                         time: resp.time,
-                        controlling: controlling.clone(),
-                        controlled: controlled.clone(),
+                        controlling,
+                        controlled,
                         controlling_view: (req.src, req.dst),
                         controlled_view: seen,
                         by_nomination_attr: by_attr,
@@ -242,7 +238,13 @@ impl<'a> Ctx<'a> {
             callee,
             nominated,
             controlling,
+            pairs_in_use: OnceCell::new(),
         }
+    }
+
+    /// Every pair each party sent media on, in the order used (see [`consent::pairs_in_use`]).
+    fn pairs_in_use(&self) -> &[consent::InUse<'a>] {
+        self.pairs_in_use.get_or_init(|| consent::pairs_in_use(self))
     }
 }
 

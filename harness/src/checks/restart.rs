@@ -4,6 +4,7 @@
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
 use crate::time::SimTime;
 use crate::trace::Dir;
+use crate::wire::Party;
 
 /// A restart changes both credentials, and the peer answers with new ones of its own.
 pub const RESTART: CheckDef = CheckDef {
@@ -14,18 +15,18 @@ pub const RESTART: CheckDef = CheckDef {
 };
 
 /// One change of a party's signalled ICE credentials.
-struct Change {
+struct Change<'a> {
     time: SimTime,
     index: usize,
-    party: String,
+    party: Party<'a>,
     ufrag_changed: bool,
     pwd_changed: bool,
 }
 
 /// Every change of credentials a party signalled in a transport-info of a session, against what it
 /// signalled before in that session, in order.
-fn changes(ctx: &Ctx) -> Vec<Change> {
-    let mut current: Vec<(&str, &str, Option<String>, Option<String>)> = Vec::new();
+fn changes<'a>(ctx: &Ctx<'a>) -> Vec<Change<'a>> {
+    let mut current: Vec<(Party, &str, Option<String>, Option<String>)> = Vec::new();
     let mut out = Vec::new();
     for j in ctx.wire.jingle.iter().filter(|j| j.dir == Dir::Tx) {
         let Some(c) = j.contents.iter().find(|c| c.ufrag.is_some() || c.pwd.is_some()) else {
@@ -37,14 +38,14 @@ fn changes(ctx: &Ctx) -> Vec<Change> {
                 out.push(Change {
                     time: j.time,
                     index: j.index,
-                    party: j.party.clone(),
+                    party: j.party,
                     ufrag_changed: *u != ufrag,
                     pwd_changed: *p != pwd,
                 });
                 (*u, *p) = (ufrag, pwd);
             }
             Some(_) => {}
-            None => current.push((&j.party, &j.sid, ufrag, pwd)),
+            None => current.push((j.party, &j.sid, ufrag, pwd)),
         }
     }
     out
@@ -82,12 +83,12 @@ pub fn restart(ctx: &Ctx) -> CheckResult {
         );
     }
     let peer = if first.party == ctx.caller {
-        &ctx.callee
+        ctx.callee
     } else {
-        &ctx.caller
+        ctx.caller
     };
     // The peer's own change answers it, even one that crossed it on the way.
-    let answer = all.iter().find(|c| &c.party == peer && c.time + CROSSING >= first.time);
+    let answer = all.iter().find(|c| c.party == peer && c.time + CROSSING >= first.time);
     let Some(answer) = answer else {
         let ended = ctx
             .wire
@@ -98,7 +99,7 @@ pub fn restart(ctx: &Ctx) -> CheckResult {
             .out
             .parties
             .iter()
-            .any(|p| &p.name == peer && p.devices.iter().all(|dv| !dv.ics.ice_restart));
+            .any(|p| p.name == peer && p.devices.iter().all(|dv| !dv.ics.ice_restart));
         return match ended {
             _ if cannot => result(
                 d,
@@ -109,7 +110,7 @@ pub fn restart(ctx: &Ctx) -> CheckResult {
                 ),
                 vec![first.index],
             ),
-            Some(t) if &t.party == peer && t.time <= first.time + REFUSAL => result(
+            Some(t) if t.party == peer && t.time <= first.time + REFUSAL => result(
                 d,
                 Verdict::Fail,
                 format!(

@@ -57,10 +57,10 @@ pub fn check_attributes(ctx: &Ctx) -> CheckResult {
             .filter(|(t, _)| !c.msg.has(*t))
             .map(|(_, name)| name)
             .collect();
-            let username_ok = match c.msg.get(attr_type::USERNAME) {
-                Some(Ok(Attribute::Username(u))) => {
-                    u.split_once(':').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
-                }
+            // USERNAME read in place (its decoding is the UTF-8 check alone): no copy per check.
+            let username = c.msg.raw(attr_type::USERNAME).map(|a| std::str::from_utf8(&a.value));
+            let username_ok = match username {
+                Some(Ok(u)) => u.split_once(':').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty()),
                 _ => true, // reported as missing above
             };
             if !missing.is_empty() || !username_ok {

@@ -14,10 +14,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
-use crate::stun::{attr_type, method, Attribute, Class, Message};
+use crate::stun::{attr_type, method, Class, Message};
 use crate::time::SimTime;
 use crate::trace::Dir;
-use crate::wire::{JingleSeen, StunSeen};
+use crate::wire::{self, JingleSeen, StunSeen};
 
 /// An answered check on a pair its receiver had not checked is followed by its own check there.
 pub const TRIGGERED_ON_INCOMING: CheckDef = CheckDef {
@@ -35,17 +35,18 @@ const BOUND: Duration = Duration::from_secs(2);
 
 /// An ICE session from one party's view: (its own ufrag, the peer's); `None` when a check carried no
 /// readable USERNAME.
-type Session = Option<(String, String)>;
+type Session<'m> = Option<(&'m str, &'m str)>;
 
 /// ICE session of a connectivity check from the view of `party`: (its own ufrag, the peer's), read
 /// from USERNAME (`RECEIVER:SENDER`, RFC 8445 §7.2.2). `sent` says whether `party` sent the check.
-fn session(msg: &Message, sent: bool) -> Session {
-    let Some(Ok(Attribute::Username(u))) = msg.get(attr_type::USERNAME) else {
-        return None;
-    };
+///
+/// The ufrags are read in place, not decoded into new strings: every incoming check is matched
+/// against the party's own checks by session. As in [`crate::stun::Attribute::decode`], a USERNAME that is not
+/// UTF-8 is unreadable.
+fn session(msg: &Message, sent: bool) -> Session<'_> {
+    let u = std::str::from_utf8(&msg.raw(attr_type::USERNAME)?.value).ok()?;
     let (receiver, sender) = u.split_once(':')?;
-    let (a, b) = (receiver.to_string(), sender.to_string());
-    Some(if sent { (b, a) } else { (a, b) })
+    Some(if sent { (sender, receiver) } else { (receiver, sender) })
 }
 
 /// A check marked as a nomination: USE-CANDIDATE, or a NOMINATION attribute (0xC001/0x0030).
@@ -67,30 +68,30 @@ fn secs(t: SimTime) -> String {
 }
 
 /// One party's view of one ICE session, as far as this check needs it.
-struct Party<'a> {
-    ctx: &'a Ctx<'a>,
-    name: &'a str,
+struct Party<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    name: wire::Party<'a>,
     /// Connectivity checks it sent.
-    sent: Vec<&'a StunSeen>,
+    sent: Vec<&'c StunSeen<'a>>,
 }
 
-impl<'a> Party<'a> {
-    fn new(ctx: &'a Ctx<'a>, name: &'a str) -> Party<'a> {
+impl<'c, 'a> Party<'c, 'a> {
+    fn new(ctx: &'c Ctx<'a>, name: wire::Party<'a>) -> Party<'c, 'a> {
         Party {
             ctx,
             name,
-            sent: ctx.wire.checks_sent_by(name).collect(),
+            sent: ctx.wire.checks_sent_by(&name).collect(),
         }
     }
 
     /// Its checks from `local` to `remote` in session `sess` (or without a readable USERNAME).
-    fn checks_on(
-        &self,
+    fn checks_on<'s>(
+        &'s self,
         local: SocketAddr,
         remote: SocketAddr,
-        sess: &Session,
-    ) -> impl Iterator<Item = &'a StunSeen> + '_ {
-        let sess = sess.clone();
+        sess: &Session<'s>,
+    ) -> impl Iterator<Item = &'c StunSeen<'a>> + 's {
+        let sess = *sess;
         self.sent.iter().copied().filter(move |c| {
             (c.src, c.dst) == (local, remote) && {
                 let s = session(&c.msg, true);
@@ -140,7 +141,7 @@ impl<'a> Party<'a> {
     }
 
     /// Its success response to `req` (a check it received), if it sent one.
-    fn answered(&self, req: &StunSeen) -> Option<&'a StunSeen> {
+    fn answered(&self, req: &StunSeen) -> Option<&'c StunSeen<'a>> {
         self.ctx.wire.stun.iter().find(|s| {
             s.party == self.name
                 && s.dir == Dir::Tx
@@ -240,7 +241,7 @@ impl<'a> Party<'a> {
             if j.action == "session-terminate" {
                 return Some("the session ended");
             }
-            if let Some((mine, theirs)) = sess {
+            if let Some((mine, theirs)) = *sess {
                 let new = j
                     .contents
                     .iter()
@@ -272,7 +273,7 @@ pub fn triggered_on_incoming(ctx: &Ctx) -> CheckResult {
     // Answered checks on unchecked pairs that could not be judged, and why (first reason kept).
     let mut excused: Vec<&'static str> = vec![];
     for (name, peer) in [(&ctx.caller, &ctx.callee), (&ctx.callee, &ctx.caller)] {
-        let p = Party::new(ctx, name);
+        let p = Party::new(ctx, *name);
         let peer_candidates: BTreeSet<SocketAddr> = ctx
             .wire
             .jingle
@@ -289,7 +290,7 @@ pub fn triggered_on_incoming(ctx: &Ctx) -> CheckResult {
             .filter(|s| &s.party == name && s.dir == Dir::Rx && is_check(s));
         for r in inbound {
             let sess = session(&r.msg, false);
-            let key = (r.dst, r.src, sess.clone());
+            let key = (r.dst, r.src, sess);
             if seen.contains(&key) {
                 continue;
             }

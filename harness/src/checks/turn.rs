@@ -48,7 +48,7 @@ fn outcomes(ctx: &Ctx) -> Vec<Outcome> {
                         _ => "?".into(),
                     };
                     Outcome {
-                        party: party.clone(),
+                        party: party.to_string(),
                         ok: true,
                         text: format!("{party} allocated relay {relayed} on {}", req.dst),
                         index: resp.index,
@@ -63,7 +63,7 @@ fn outcomes(ctx: &Ctx) -> Vec<Outcome> {
                         continue;
                     }
                     Outcome {
-                        party: party.clone(),
+                        party: party.to_string(),
                         ok: false,
                         text: format!("{party}'s Allocate on {} drew {code} {reason}", req.dst),
                         index: resp.index,
@@ -73,7 +73,7 @@ fn outcomes(ctx: &Ctx) -> Vec<Outcome> {
             last = Some(o);
         }
         out.push(last.unwrap_or(Outcome {
-            party: party.clone(),
+            party: party.to_string(),
             ok: false,
             text: format!(
                 "{party}'s Allocate to {} got no answer ({} sent)",

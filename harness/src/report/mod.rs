@@ -17,7 +17,7 @@ use crate::checks::{evaluate, CheckResult, Ctx, Level, Verdict};
 use crate::run::RunOutput;
 use crate::scenario::RunSpec;
 use crate::trace::Dir;
-use crate::wire::Wire;
+use crate::wire::{Party, Wire};
 
 pub use html::render_html;
 pub use junit::render_junit;
@@ -263,8 +263,8 @@ pub fn judge(out: &RunOutput) -> RunReport {
     let checks = evaluate(&ctx);
     let w = &ctx.wire;
     let spec = &out.spec;
-    let first_rx = |p: &str| w.rtp.iter().find(|r| r.party == p && r.dir == Dir::Rx).map(|r| r.time);
-    let both = match (first_rx(&ctx.caller), first_rx(&ctx.callee)) {
+    let first_rx = |p: Party| w.rtp.iter().find(|r| r.party == p && r.dir == Dir::Rx).map(|r| r.time);
+    let both = match (first_rx(ctx.caller), first_rx(ctx.callee)) {
         (Some(a), Some(b)) => Some(a.max(b)),
         _ => None,
     };
@@ -324,7 +324,7 @@ pub fn judge(out: &RunOutput) -> RunReport {
         .iter()
         .find(|j| j.action == "session-terminate" && j.dir == Dir::Tx)
         .map(|j| Termination {
-            by: j.party.clone(),
+            by: j.party.to_string(),
             reason: j.reason.clone(),
             text: j.reason_text.clone(),
         });
