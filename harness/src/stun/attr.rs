@@ -232,12 +232,17 @@ fn encode_addr_into(a: &SocketAddr, xor: Option<&[u8; 12]>, out: &mut Vec<u8>) {
     if mask.is_some() {
         port ^= (MAGIC_COOKIE >> 16) as u16;
     }
-    let (family, ip) = match a.ip() {
-        IpAddr::V4(ip) => (0x01, ip.to_ipv6_mapped().octets()),
-        IpAddr::V6(ip) => (0x02, ip.octets()),
+    let (v4, v6);
+    let (family, ip): (u8, &[u8]) = match a.ip() {
+        IpAddr::V4(x) => {
+            v4 = x.octets();
+            (0x01, &v4)
+        }
+        IpAddr::V6(x) => {
+            v6 = x.octets();
+            (0x02, &v6)
+        }
     };
-    // An IPv4 address is the last 4 of the 16 mapped bytes.
-    let ip = if family == 0x01 { &ip[12..] } else { &ip[..] };
     out.extend_from_slice(&[0, family]);
     out.extend_from_slice(&port.to_be_bytes());
     for (i, b) in ip.iter().enumerate() {
