@@ -59,18 +59,6 @@ impl PartialEq<&str> for Party<'_> {
     }
 }
 
-impl PartialEq<Party<'_>> for str {
-    fn eq(&self, other: &Party<'_>) -> bool {
-        self == other.name
-    }
-}
-
-impl PartialEq<Party<'_>> for &str {
-    fn eq(&self, other: &Party<'_>) -> bool {
-        *self == other.name
-    }
-}
-
 impl PartialEq<Party<'_>> for String {
     fn eq(&self, other: &Party<'_>) -> bool {
         self == other.name

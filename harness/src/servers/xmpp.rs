@@ -417,11 +417,9 @@ impl XmppServer {
             return Vec::new();
         }
         // A copy for each resource but the last, which takes the stanza itself.
-        let mut out: Vec<(usize, Element)> = targets[..targets.len() - 1]
-            .iter()
-            .map(|&i| (i, stanza.clone()))
-            .collect();
-        out.push((targets[targets.len() - 1], stanza));
+        let (&last, others) = targets.split_last().expect("no targets returned above");
+        let mut out: Vec<(usize, Element)> = others.iter().map(|&i| (i, stanza.clone())).collect();
+        out.push((last, stanza));
         out
     }
 

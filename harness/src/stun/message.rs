@@ -351,10 +351,8 @@ impl MessageBuilder {
 
     /// Appends a typed attribute (zero padding).
     pub fn attr(mut self, a: &Attribute) -> MessageBuilder {
-        let at = self.buf.len();
-        self.buf.extend_from_slice(&[0; 4]);
-        let typ = a.encode_into(&self.transaction_id, &mut self.buf);
-        self.frame(at, typ);
+        let tid = self.transaction_id;
+        self.push(|buf| a.encode_into(&tid, buf));
         self
     }
 
@@ -367,14 +365,18 @@ impl MessageBuilder {
     }
 
     fn push_raw(&mut self, typ: u16, value: &[u8]) {
-        let at = self.buf.len();
-        self.buf.extend_from_slice(&[0; 4]);
-        self.buf.extend_from_slice(value);
-        self.frame(at, typ);
+        self.push(|buf| {
+            buf.extend_from_slice(value);
+            typ
+        });
     }
 
-    /// Writes type and length into the 4 bytes at `at`, whose value runs to the end, and pads it.
-    fn frame(&mut self, at: usize, typ: u16) {
+    /// Appends one attribute: `write` appends its value and returns its type; the type and length
+    /// go into the 4 bytes reserved before the value, then padding to 4 bytes (RFC 8489 §14).
+    fn push(&mut self, write: impl FnOnce(&mut Vec<u8>) -> u16) {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        let typ = write(&mut self.buf);
         let len = self.buf.len() - at - 4;
         self.buf[at..at + 2].copy_from_slice(&typ.to_be_bytes());
         self.buf[at + 2..at + 4].copy_from_slice(&(len as u16).to_be_bytes());
