@@ -772,10 +772,7 @@ impl World {
                     server,
                     payload,
                 } => {
-                    if let Some((at, f)) = self
-                        .net
-                        .send(now, turn, server, client, payload.into(), &mut self.trace)
-                    {
+                    if let Some((at, f)) = self.net.send(now, turn, server, client, payload, &mut self.trace) {
                         self.schedule(at, f);
                     }
                 }
@@ -788,12 +785,12 @@ impl World {
                     let Some(&id) = self.turn_streams.get(&(client, server)) else {
                         continue;
                     };
-                    if let Some((at, f)) = self.net.stream_send(now, id, false, payload.into(), &mut self.trace) {
+                    if let Some((at, f)) = self.net.stream_send(now, id, false, payload, &mut self.trace) {
                         self.q.push(at, Ev::StreamArrive(f));
                     }
                 }
                 TurnOutput::ToPeer { relay, peer, payload } => {
-                    if let Some((at, f)) = self.net.send(now, turn, relay, peer, payload.into(), &mut self.trace) {
+                    if let Some((at, f)) = self.net.send(now, turn, relay, peer, payload, &mut self.trace) {
                         self.schedule(at, f);
                     }
                 }

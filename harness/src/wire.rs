@@ -490,7 +490,7 @@ impl<'a> Wire<'a> {
                             _ => None,
                         };
                         // DATA is the raw value (it cannot be malformed): a view, not a copy.
-                        let data = msg.raw(attr_type::DATA).map(|a| a.value.clone());
+                        let data = msg.raw_shared(attr_type::DATA);
                         if let (Some(peer), Some(data)) = (peer, data) {
                             let (src, dst) = match seen.dir {
                                 Dir::Tx => (relayed, peer),

@@ -44,7 +44,7 @@ fn rfc5769_2_1_sample_request() {
         Attribute::Username("evtj:h6vY".into())
     );
     // The USERNAME padding is 0x20 and must be kept: MESSAGE-INTEGRITY covers it.
-    assert_eq!(m.raw(attr_type::USERNAME).unwrap().padding, vec![0x20, 0x20, 0x20]);
+    assert_eq!(m.raw(attr_type::USERNAME).unwrap().padding, [0x20, 0x20, 0x20]);
     assert!(m.verify_integrity(SHORT_TERM));
     assert!(!m.verify_integrity(b"wrong"));
     assert_eq!(m.verify_fingerprint(), Some(true));

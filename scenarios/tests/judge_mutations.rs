@@ -241,11 +241,10 @@ fn stun_at(out: &RunOutput, i: usize) -> (String, Dir, SocketAddr, SocketAddr, M
 fn reencode(m: &Message, class: Class, drop: &[u16], extra: &[Attribute]) -> Bytes {
     let mut b = MessageBuilder::new(m.method, class, m.transaction_id);
     for a in m
-        .attributes
-        .iter()
+        .attributes()
         .filter(|a| !drop.contains(&a.typ) && a.typ != attr_type::MESSAGE_INTEGRITY && a.typ != attr_type::FINGERPRINT)
     {
-        b = b.raw_attr(a.typ, &a.value);
+        b = b.raw_attr(a.typ, a.value);
     }
     for a in extra {
         b = b.attr(a);

@@ -58,7 +58,7 @@ pub fn check_attributes(ctx: &Ctx) -> CheckResult {
             .map(|(_, name)| name)
             .collect();
             // USERNAME read in place (its decoding is the UTF-8 check alone): no copy per check.
-            let username = c.msg.raw(attr_type::USERNAME).map(|a| std::str::from_utf8(&a.value));
+            let username = c.msg.raw(attr_type::USERNAME).map(|a| std::str::from_utf8(a.value));
             let username_ok = match username {
                 Some(Ok(u)) => u.split_once(':').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty()),
                 _ => true, // reported as missing above

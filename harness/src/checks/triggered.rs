@@ -44,7 +44,7 @@ type Session<'m> = Option<(&'m str, &'m str)>;
 /// against the party's own checks by session. As in [`crate::stun::Attribute::decode`], a USERNAME that is not
 /// UTF-8 is unreadable.
 fn session(msg: &Message, sent: bool) -> Session<'_> {
-    let u = std::str::from_utf8(&msg.raw(attr_type::USERNAME)?.value).ok()?;
+    let u = std::str::from_utf8(msg.raw(attr_type::USERNAME)?.value).ok()?;
     let (receiver, sender) = u.split_once(':')?;
     Some(if sent { (sender, receiver) } else { (receiver, sender) })
 }

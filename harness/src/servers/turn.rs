@@ -32,6 +32,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use base64::Engine;
+use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 
@@ -138,7 +139,7 @@ pub enum TurnOutput {
         /// The server address the client talks to (source of this message).
         server: SocketAddr,
         /// The bytes: one STUN message, or one ChannelData message (padded on TCP/TLS).
-        payload: Vec<u8>,
+        payload: Bytes,
     },
     /// A UDP datagram from a relayed transport address to a peer (RFC 8656 §11.2, §12.6).
     ToPeer {
@@ -146,8 +147,8 @@ pub enum TurnOutput {
         relay: SocketAddr,
         /// Destination: the peer.
         peer: SocketAddr,
-        /// Application data, unframed.
-        payload: Vec<u8>,
+        /// Application data, unframed: a view of the client's datagram, not a copy.
+        payload: Bytes,
     },
     /// The input was discarded; the simulator records the reason in the trace.
     Dropped {
@@ -304,7 +305,7 @@ impl TurnServer {
         transport: ClientTransport,
         client: SocketAddr,
         server: SocketAddr,
-        payload: &[u8],
+        payload: &Bytes,
     ) -> Vec<TurnOutput> {
         let tuple = Tuple {
             transport,
@@ -371,8 +372,8 @@ impl TurnServer {
         vec![to_client(tuple, framed)]
     }
 
-    fn on_stun(&mut self, now: SimTime, tuple: Tuple, payload: &[u8]) -> Vec<TurnOutput> {
-        let msg = match Message::decode(payload) {
+    fn on_stun(&mut self, now: SimTime, tuple: Tuple, payload: &Bytes) -> Vec<TurnOutput> {
+        let msg = match Message::decode_shared(payload) {
             Ok(m) => m,
             Err(e) => return vec![dropped(format!("from {tuple}: undecodable STUN: {e}"))],
         };
@@ -644,8 +645,8 @@ impl TurnServer {
             Some(_) => return Reply::Error(400, "Bad Request: malformed REQUESTED-TRANSPORT".into()),
         }
         let token = req.has(attr_type::RESERVATION_TOKEN);
-        let even_port = req.raw(attr_type::EVEN_PORT).map(|a| a.value.clone());
-        let family = req.raw(attr_type::REQUESTED_ADDRESS_FAMILY).map(|a| a.value.clone());
+        let even_port = req.raw(attr_type::EVEN_PORT).map(|a| a.value);
+        let family = req.raw(attr_type::REQUESTED_ADDRESS_FAMILY).map(|a| a.value);
         if token && (even_port.is_some() || family.is_some()) {
             return Reply::Error(
                 400,
@@ -656,7 +657,7 @@ impl TurnServer {
             // No reservations are ever made here, so no token can be valid (RFC 8656 §7.2: 508).
             return Reply::Error(508, "Insufficient Capacity: unknown RESERVATION-TOKEN".into());
         }
-        let even = match even_port.as_deref() {
+        let even = match even_port {
             None => false,
             Some([flags]) if flags & 0x80 == 0 => true,
             Some([_]) => {
@@ -667,7 +668,7 @@ impl TurnServer {
             }
             Some(_) => return Reply::Error(400, "Bad Request: EVEN-PORT must be 1 byte".into()),
         };
-        match family.as_deref() {
+        match family {
             None => {}
             Some([f, 0, 0, 0]) if *f == self.relay_family() => {}
             Some([f, 0, 0, 0]) if *f == 0x01 || *f == 0x02 => {
@@ -756,7 +757,7 @@ impl TurnServer {
             Ok(r) => r,
             Err(reply) => return reply,
         };
-        let family_ok = match req.raw(attr_type::REQUESTED_ADDRESS_FAMILY).map(|a| &a.value[..]) {
+        let family_ok = match req.raw(attr_type::REQUESTED_ADDRESS_FAMILY).map(|a| a.value) {
             None => true,
             Some(v) => v.first() == Some(&self.relay_family()),
         };
@@ -780,8 +781,8 @@ impl TurnServer {
     /// relay's family (RFC 8656 §10.2, §12.2).
     fn peer_addresses(&self, req: &Message) -> Result<Vec<SocketAddr>, Reply> {
         let mut peers = Vec::new();
-        for raw in req.attributes.iter().filter(|a| a.typ == attr_type::XOR_PEER_ADDRESS) {
-            match Attribute::decode(raw.typ, &raw.value, &req.transaction_id) {
+        for raw in req.attributes().filter(|a| a.typ == attr_type::XOR_PEER_ADDRESS) {
+            match Attribute::decode(raw.typ, raw.value, &req.transaction_id) {
                 Ok(Attribute::XorPeerAddress(p)) => peers.push(p),
                 _ => return Err(Reply::Error(400, "Bad Request: malformed XOR-PEER-ADDRESS".into())),
             }
@@ -884,9 +885,9 @@ impl TurnServer {
                 ))
             }
         };
-        let data = match msg.get(attr_type::DATA) {
-            Some(Ok(Attribute::Data(d))) => d,
-            _ => return dropped(format!("from {tuple}: Send indication to {peer} without DATA")),
+        // DATA cannot be malformed: any bytes are application data.
+        let Some(data) = msg.raw_shared(attr_type::DATA) else {
+            return dropped(format!("from {tuple}: Send indication to {peer} without DATA"));
         };
         let Some(alloc) = self.live(now, tuple) else {
             return dropped(format!("from {tuple}: Send indication to {peer} with no allocation"));
@@ -907,7 +908,7 @@ impl TurnServer {
 
     /// RFC 8656 §12.6: relayed only on a bound channel; it refreshes neither the channel nor the
     /// permission.
-    fn on_client_channel_data(&mut self, now: SimTime, tuple: Tuple, payload: &[u8]) -> TurnOutput {
+    fn on_client_channel_data(&mut self, now: SimTime, tuple: Tuple, payload: &Bytes) -> TurnOutput {
         let (number, data) = match decode_channel_data(payload) {
             Ok(x) => x,
             Err(e) => return dropped(format!("from {tuple}: bad ChannelData: {e}")),
@@ -924,7 +925,7 @@ impl TurnServer {
         TurnOutput::ToPeer {
             relay: alloc.relay,
             peer,
-            payload: data.to_vec(),
+            payload: payload.slice_ref(data),
         }
     }
 }
@@ -938,7 +939,7 @@ fn to_client(tuple: Tuple, payload: Vec<u8>) -> TurnOutput {
         transport: tuple.transport,
         client: tuple.client,
         server: tuple.server,
-        payload,
+        payload: payload.into(),
     }
 }
 
@@ -1066,7 +1067,13 @@ mod tests {
         }
 
         fn send(&self, s: &mut TurnServer, now: SimTime, bytes: &[u8]) -> Vec<TurnOutput> {
-            s.on_client(now, self.transport, self.addr, addr(SERVER), bytes)
+            s.on_client(
+                now,
+                self.transport,
+                self.addr,
+                addr(SERVER),
+                &Bytes::copy_from_slice(bytes),
+            )
         }
 
         /// Sends `bytes`, expects exactly one STUN message back on this 5-tuple.
@@ -1164,7 +1171,7 @@ mod tests {
 
     fn to_client_payload(out: &[TurnOutput]) -> Vec<u8> {
         match out {
-            [TurnOutput::ToClient { payload, .. }] => payload.clone(),
+            [TurnOutput::ToClient { payload, .. }] => payload.to_vec(),
             other => panic!("expected one ToClient, got {other:?}"),
         }
     }
@@ -1462,7 +1469,7 @@ mod tests {
             vec![TurnOutput::ToPeer {
                 relay,
                 peer,
-                payload: b"hello".to_vec()
+                payload: Bytes::from_static(b"hello")
             }]
         );
         // Another IP still has no permission.
@@ -1500,7 +1507,7 @@ mod tests {
             vec![TurnOutput::ToPeer {
                 relay,
                 peer,
-                payload: b"ping".to_vec()
+                payload: Bytes::from_static(b"ping")
             }]
         );
         let reason = reason_of(&c.send(&mut s, at(6), &encode_channel_data(0x4002, b"ping", false)));
@@ -1678,7 +1685,7 @@ mod tests {
             vec![TurnOutput::ToPeer {
                 relay,
                 peer,
-                payload: b"xyz".to_vec()
+                payload: Bytes::from_static(b"xyz")
             }]
         );
     }

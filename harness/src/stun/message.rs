@@ -91,18 +91,50 @@ impl std::error::Error for DecodeError {}
 
 /// One attribute exactly as on the wire: type, value, and the padding bytes that followed it.
 ///
-/// Value and padding are views into the message's bytes (shared, not copied): the judge decodes
-/// every STUN message of a run, and a copy per attribute was most of what decoding cost.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawAttribute {
+/// Value and padding borrow the message's bytes. A message keeps no list of its attributes: they are
+/// walked from its bytes when asked for ([`Message::attributes`]), since decoding validated the walk
+/// once and the judge, the servers and the endpoints decode every STUN message of a run, most of them
+/// to read one or two attributes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawAttribute<'a> {
     /// Attribute type (0x0000–0x7FFF comprehension-required).
     pub typ: u16,
     /// Value bytes, without padding.
-    pub value: Bytes,
+    pub value: &'a [u8],
     /// Padding bytes as received (0–3 bytes; may be non-zero, RFC 5389 §15).
-    pub padding: Bytes,
+    pub padding: &'a [u8],
     /// Offset of the attribute header within the message bytes.
     pub offset: usize,
+}
+
+/// The attributes of a [`Message`] in wire order, walked from its bytes; see [`Message::attributes`].
+#[derive(Clone, Debug)]
+pub struct Attributes<'a> {
+    bytes: &'a [u8],
+    off: usize,
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = RawAttribute<'a>;
+
+    fn next(&mut self) -> Option<RawAttribute<'a>> {
+        let b = self.bytes;
+        let off = self.off;
+        // The walk was validated by `Message::decode_with`: every header and padded value is whole.
+        if off + 4 > b.len() {
+            return None;
+        }
+        let typ = u16::from_be_bytes([b[off], b[off + 1]]);
+        let vlen = u16::from_be_bytes([b[off + 2], b[off + 3]]) as usize;
+        let padded = (vlen + 3) & !3;
+        self.off = off + 4 + padded;
+        Some(RawAttribute {
+            typ,
+            value: &b[off + 4..off + 4 + vlen],
+            padding: &b[off + 4 + vlen..off + 4 + padded],
+            offset: off,
+        })
+    }
 }
 
 /// A decoded STUN message; see the module docs for what "lossless" means here.
@@ -114,8 +146,7 @@ pub struct Message {
     pub class: Class,
     /// 96-bit transaction id.
     pub transaction_id: [u8; 12],
-    /// Attributes in wire order.
-    pub attributes: Vec<RawAttribute>,
+    /// The whole message as received (or as built); its attributes are walked from here.
     bytes: Bytes,
 }
 
@@ -208,9 +239,7 @@ impl Message {
         let (method, class) = split_type(u16::from_be_bytes([b[0], b[1]]));
         let mut transaction_id = [0u8; 12];
         transaction_id.copy_from_slice(&b[8..20]);
-        // The attribute walk runs twice: once to validate (no allocation for malformed input), once
-        // to slice the shared bytes.
-        let mut count = 0;
+        // The attribute walk is validated here once; `attributes` repeats it without the checks.
         let mut off = HEADER_LEN;
         while off < end {
             if off + 4 > end {
@@ -228,30 +257,13 @@ impl Message {
                     attr_type: typ,
                 });
             }
-            count += 1;
-            off += 4 + padded;
-        }
-        let bytes = shared();
-        let mut attributes = Vec::with_capacity(count);
-        let mut off = HEADER_LEN;
-        while off < end {
-            let typ = u16::from_be_bytes([b[off], b[off + 1]]);
-            let vlen = u16::from_be_bytes([b[off + 2], b[off + 3]]) as usize;
-            let padded = (vlen + 3) & !3;
-            attributes.push(RawAttribute {
-                typ,
-                value: bytes.slice(off + 4..off + 4 + vlen),
-                padding: bytes.slice(off + 4 + vlen..off + 4 + padded),
-                offset: off,
-            });
             off += 4 + padded;
         }
         Ok(Message {
             method,
             class,
             transaction_id,
-            attributes,
-            bytes,
+            bytes: shared(),
         })
     }
 
@@ -260,9 +272,23 @@ impl Message {
         &self.bytes
     }
 
+    /// The attributes in wire order.
+    pub fn attributes(&self) -> Attributes<'_> {
+        Attributes {
+            bytes: &self.bytes,
+            off: HEADER_LEN,
+        }
+    }
+
     /// The first attribute of type `typ`, raw (RFC 5389 §15: only the first of duplicates counts).
-    pub fn raw(&self, typ: u16) -> Option<&RawAttribute> {
-        self.attributes.iter().find(|a| a.typ == typ)
+    pub fn raw(&self, typ: u16) -> Option<RawAttribute<'_>> {
+        self.attributes().find(|a| a.typ == typ)
+    }
+
+    /// The value of the first attribute of type `typ` as a view of the message's shared bytes (DATA
+    /// handed on without a copy). `None` when absent.
+    pub fn raw_shared(&self, typ: u16) -> Option<Bytes> {
+        self.raw(typ).map(|a| self.bytes.slice_ref(a.value))
     }
 
     /// True when an attribute of type `typ` is present.
@@ -273,22 +299,20 @@ impl Message {
     /// The first attribute of type `typ`, decoded. `None` when absent; `Some(Err)` when malformed.
     pub fn get(&self, typ: u16) -> Option<Result<Attribute, DecodeError>> {
         self.raw(typ)
-            .map(|a| Attribute::decode(a.typ, &a.value, &self.transaction_id))
+            .map(|a| Attribute::decode(a.typ, a.value, &self.transaction_id))
     }
 
     /// Every attribute decoded, in wire order (unknown types as [`Attribute::Unknown`]).
     pub fn decoded(&self) -> Vec<Result<Attribute, DecodeError>> {
-        self.attributes
-            .iter()
-            .map(|a| Attribute::decode(a.typ, &a.value, &self.transaction_id))
+        self.attributes()
+            .map(|a| Attribute::decode(a.typ, a.value, &self.transaction_id))
             .collect()
     }
 
     /// Comprehension-required attribute types (0x0000–0x7FFF) that this codec does not know, in order:
     /// what a 420 response must list in UNKNOWN-ATTRIBUTES, RFC 5389 §7.3.1.
     pub fn unknown_comprehension_required(&self) -> Vec<u16> {
-        self.attributes
-            .iter()
+        self.attributes()
             .map(|a| a.typ)
             .filter(|t| *t < 0x8000 && !attr_type::is_known(*t))
             .collect()
@@ -309,12 +333,12 @@ impl Message {
         header.copy_from_slice(&self.bytes[..HEADER_LEN]);
         header[2..4].copy_from_slice(&covered_len.to_be_bytes());
         let mac = hmac_sha1(key, &[&header, &self.bytes[HEADER_LEN..mi.offset]]);
-        mac[..] == mi.value[..]
+        mac[..] == *mi.value
     }
 
     /// Checks FINGERPRINT, RFC 5389 §15.5. `None` when absent (or not last), else whether it matches.
     pub fn verify_fingerprint(&self) -> Option<bool> {
-        let fp = self.attributes.last().filter(|a| a.typ == attr_type::FINGERPRINT)?;
+        let fp = self.attributes().last().filter(|a| a.typ == attr_type::FINGERPRINT)?;
         if fp.value.len() != 4 {
             return Some(false);
         }
@@ -442,7 +466,7 @@ mod tests {
         let shared = Message::decode_shared(&b).unwrap();
         assert_eq!(shared, Message::decode(&b).unwrap());
         let user = shared.raw(attr_type::USERNAME).unwrap();
-        assert_eq!((&user.value[..], &user.padding[..]), (&b"abcde"[..], &[0u8, 0, 0][..]));
+        assert_eq!((user.value, user.padding), (&b"abcde"[..], &[0u8, 0, 0][..]));
         // A view into `b`, not a copy.
         let at = user.value.as_ptr() as usize - b.as_ptr() as usize;
         assert_eq!(at, user.offset + 4);

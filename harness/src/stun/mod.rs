@@ -10,7 +10,9 @@ mod message;
 
 pub use attr::{attr_type, Attribute, ErrorCode};
 pub use channel::{decode_channel_data, encode_channel_data, ChannelDataError};
-pub use message::{is_stun, long_term_key, Class, DecodeError, Message, MessageBuilder, RawAttribute, MAGIC_COOKIE};
+pub use message::{
+    is_stun, long_term_key, Attributes, Class, DecodeError, Message, MessageBuilder, RawAttribute, MAGIC_COOKIE,
+};
 
 /// STUN method numbers (RFC 5389 §18.1, RFC 8656 §17).
 pub mod method {

@@ -281,7 +281,7 @@ impl TurnClient {
                 Some(Ok(Attribute::XorPeerAddress(a))) => a,
                 _ => return None,
             };
-            return m.raw(attr_type::DATA).map(|d| (peer, d.value.clone()));
+            return m.raw_shared(attr_type::DATA).map(|d| (peer, d));
         }
         let t = self.transactions.remove(&m.transaction_id)?;
         if let Some(key) = &self.key {
@@ -515,11 +515,11 @@ mod tests {
         let mut c = TurnClient::new(service, SimRng::derive(1, "c"));
         let mut now = SimTime::ZERO;
         c.start(now);
-        let mut in_flight: VecDeque<(SimTime, Vec<u8>)> = VecDeque::new();
+        let mut in_flight: VecDeque<(SimTime, Bytes)> = VecDeque::new();
         let mut wakeups = 0;
         loop {
             while let Some(m) = c.poll_transmit() {
-                for o in server.on_client(now, ClientTransport::Udp, client_addr, c.service.addr, &m) {
+                for o in server.on_client(now, ClientTransport::Udp, client_addr, c.service.addr, &Bytes::from(m)) {
                     if let TurnOutput::ToClient { payload, .. } = o {
                         in_flight.push_back((now + rtt, payload));
                     }
@@ -536,7 +536,7 @@ mod tests {
             now = t;
             if next_rx == Some(t) {
                 let (_, m) = in_flight.pop_front().expect("peeked");
-                c.on_message(now, &Bytes::from(m));
+                c.on_message(now, &m);
             } else {
                 c.handle_timeout(now);
                 wakeups += 1;

@@ -51,7 +51,7 @@ fn rfc8445_11_a_binding_indication_every_15_s_of_silence_on_the_selected_pair() 
         assert!(k.len() >= 3, "a minute of silence holds three keepalives: {}", k.len());
         for (_, m) in &k {
             // FINGERPRINT only: no USERNAME, no MESSAGE-INTEGRITY, nothing else (RFC 8445 §11).
-            let types: Vec<u16> = m.attributes.iter().map(|a| a.typ).collect();
+            let types: Vec<u16> = m.attributes().map(|a| a.typ).collect();
             assert_eq!(types, vec![attr_type::FINGERPRINT], "{m:?}");
             assert_eq!(m.verify_fingerprint(), Some(true));
         }
