@@ -17,7 +17,7 @@ use minidom::Element;
 use crate::stun::{self, attr_type, Class, Message};
 use crate::time::SimTime;
 use crate::trace::{Dir, Trace, TraceKind};
-use crate::xml::ns;
+use crate::xml::{self, ns};
 
 /// A party of the run as the views name it: a host observation point (`caller`) or the owner of a
 /// client stream. Parties are numbered per [`Wire`] as the extraction first meets them, so that the
@@ -311,24 +311,28 @@ fn parse_content(c: &Element) -> ContentSeen {
             t.children()
                 .filter(|x| x.is("candidate", ns::JINGLE_ICE_UDP))
                 .filter_map(|x| {
-                    let ip = x.attr("ip")?.parse().ok()?;
-                    let port: u16 = x.attr("port")?.parse().ok()?;
+                    let [ip, port, typ, component, priority] =
+                        xml::attrs(x, ["ip", "port", "type", "component", "priority"]);
+                    let ip = ip?.parse().ok()?;
+                    let port: u16 = port?.parse().ok()?;
                     Some(CandidateSeen {
                         addr: SocketAddr::new(ip, port),
-                        typ: x.attr("type").unwrap_or("").to_string(),
-                        component: x.attr("component").and_then(|v| v.parse().ok()).unwrap_or(0),
-                        priority: x.attr("priority").and_then(|v| v.parse().ok()),
+                        typ: typ.unwrap_or("").to_string(),
+                        component: component.and_then(|v| v.parse().ok()).unwrap_or(0),
+                        priority: priority.and_then(|v| v.parse().ok()),
                     })
                 })
                 .collect()
         })
         .unwrap_or_default();
+    let [creator, name] = xml::attrs(c, ["creator", "name"]);
+    let [ufrag, pwd] = tr.map_or([None; 2], |t| xml::attrs(t, ["ufrag", "pwd"]));
     ContentSeen {
-        creator: c.attr("creator").map(str::to_string),
-        name: c.attr("name").map(str::to_string),
+        creator: creator.map(str::to_string),
+        name: name.map(str::to_string),
         media: desc.and_then(|d| d.attr("media")).map(str::to_string),
-        ufrag: tr.and_then(|t| t.attr("ufrag")).map(str::to_string),
-        pwd: tr.and_then(|t| t.attr("pwd")).map(str::to_string),
+        ufrag: ufrag.map(str::to_string),
+        pwd: pwd.map(str::to_string),
         candidates,
         fingerprint_setup: tr
             .and_then(|t| t.get_child("fingerprint", ns::JINGLE_DTLS))
@@ -393,6 +397,7 @@ impl<'a> Wire<'a> {
                     party, dir, element, ..
                 } => {
                     let party = w.parties.intern(party);
+                    let [typ, id, to, from] = xml::attrs(element, ["type", "id", "to", "from"]);
                     if element.name() == "message" {
                         for c in element.children().filter(|c| c.has_ns(ns::JMI)) {
                             w.jmi.push(JmiSeen {
@@ -402,8 +407,8 @@ impl<'a> Wire<'a> {
                                 dir: *dir,
                                 kind: c.name().to_string(),
                                 id: c.attr("id").unwrap_or("").to_string(),
-                                to: element.attr("to").map(str::to_string),
-                                from: element.attr("from").map(str::to_string),
+                                to: to.map(str::to_string),
+                                from: from.map(str::to_string),
                                 media: c
                                     .children()
                                     .filter(|d| d.is("description", ns::JINGLE_RTP))
@@ -412,31 +417,32 @@ impl<'a> Wire<'a> {
                             });
                         }
                     }
-                    if element.name() == "iq" && matches!(element.attr("type"), Some("result" | "error")) {
+                    if element.name() == "iq" && matches!(typ, Some("result" | "error")) {
                         w.iq_replies.push(IqReplySeen {
                             index: e.index,
                             party,
                             dir: *dir,
-                            typ: element.attr("type").unwrap_or("").to_string(),
-                            id: element.attr("id").unwrap_or("").to_string(),
+                            typ: typ.unwrap_or("").to_string(),
+                            id: id.unwrap_or("").to_string(),
                             condition: element
                                 .get_child("error", ns::CLIENT)
                                 .and_then(|er| er.children().find(|c| c.has_ns(ns::STANZAS) && c.name() != "text"))
                                 .map(|c| c.name().to_string()),
                         });
                     }
-                    if element.name() == "iq" && element.attr("type") == Some("set") {
+                    if element.name() == "iq" && typ == Some("set") {
                         if let Some(j) = element.get_child("jingle", ns::JINGLE) {
                             let reason = j.get_child("reason", ns::JINGLE);
+                            let [action, sid] = xml::attrs(j, ["action", "sid"]);
                             w.jingle.push(JingleSeen {
                                 index: e.index,
                                 time: e.time,
                                 party,
                                 dir: *dir,
-                                action: j.attr("action").unwrap_or("").to_string(),
-                                sid: j.attr("sid").unwrap_or("").to_string(),
-                                iq_id: element.attr("id").map(str::to_string),
-                                to: element.attr("to").map(str::to_string),
+                                action: action.unwrap_or("").to_string(),
+                                sid: sid.unwrap_or("").to_string(),
+                                iq_id: id.map(str::to_string),
+                                to: to.map(str::to_string),
                                 contents: j
                                     .children()
                                     .filter(|c| c.is("content", ns::JINGLE))

@@ -444,8 +444,7 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
         if element.name() != "iq" {
             continue;
         }
-        let id = element.attr("id").unwrap_or("");
-        let typ = element.attr("type").unwrap_or("");
+        let [id, typ, to, from] = crate::xml::attrs(element, ["id", "type", "to", "from"]).map(|a| a.unwrap_or(""));
         if matches!(typ, "result" | "error") {
             if *dir == Dir::Rx {
                 // A reply to this stream's own session-initiate: the crossing window is over.
@@ -491,8 +490,7 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
         let Some(j) = element.get_child("jingle", ns::JINGLE).filter(|_| typ == "set") else {
             continue;
         };
-        let action = j.attr("action").unwrap_or("");
-        let sid = j.attr("sid").unwrap_or("");
+        let [action, sid] = crate::xml::attrs(j, ["action", "sid"]).map(|a| a.unwrap_or(""));
         let key = (stream, sid);
         if *dir == Dir::Tx {
             match action {
@@ -503,7 +501,7 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
                             initiator: true,
                             accepted: false,
                             terminated: false,
-                            peer: element.attr("to").unwrap_or(""),
+                            peer: to,
                             unanswered: Some(id),
                         },
                     );
@@ -517,8 +515,7 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
             }
             continue;
         }
-        let from = element.attr("from").unwrap_or("");
-        let me = element.attr("to").unwrap_or("");
+        let me = to;
         let what = format!("the {action} for {sid} (IQ {id})");
         let expected: Option<Conditions> = match (action, sessions.get(&key)) {
             ("session-initiate", s) => {

@@ -500,9 +500,10 @@ pub fn read_session(j: &Element) -> RemoteSession {
         let fingerprint = c
             .get_child("transport", ns::JINGLE_ICE_UDP)
             .is_some_and(|t| t.has_child("fingerprint", ns::JINGLE_DTLS));
+        let [creator, name] = harness::xml::attrs(c, ["creator", "name"]);
         r.contents.push((
-            c.attr("creator").unwrap_or("").to_string(),
-            c.attr("name").unwrap_or("").to_string(),
+            creator.unwrap_or("").to_string(),
+            name.unwrap_or("").to_string(),
             fingerprint,
         ));
         if let Some(m) = c.get_child("description", ns::JINGLE_RTP).and_then(|d| d.attr("media")) {
@@ -521,14 +522,16 @@ pub fn read_session(j: &Element) -> RemoteSession {
         r.renomination |= t.has_child("renomination", ns::ICE_UDP_OPTION);
         for x in t.children().filter(|x| x.is("candidate", ns::JINGLE_ICE_UDP)) {
             let parsed = (|| {
-                let addr = SocketAddr::new(x.attr("ip")?.parse().ok()?, x.attr("port")?.parse().ok()?);
+                let [ip, port, typ, priority, foundation, component] =
+                    harness::xml::attrs(x, ["ip", "port", "type", "priority", "foundation", "component"]);
+                let addr = SocketAddr::new(ip?.parse().ok()?, port?.parse().ok()?);
                 Some(Candidate {
                     addr,
                     base: addr,
-                    typ: CandidateType::parse(x.attr("type")?)?,
-                    priority: x.attr("priority")?.parse().ok()?,
-                    foundation: x.attr("foundation")?.to_string(),
-                    component: x.attr("component")?.parse().ok()?,
+                    typ: CandidateType::parse(typ?)?,
+                    priority: priority?.parse().ok()?,
+                    foundation: foundation?.to_string(),
+                    component: component?.parse().ok()?,
                 })
             })();
             if let Some(c) = parsed {
