@@ -407,13 +407,13 @@ impl TurnClient {
 
     /// The next time [`TurnClient::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<SimTime> {
-        let tx = self.transactions.values().map(|t| t.next).min();
         // While a Refresh is in flight its transaction drives the timer; the refresh time itself has
         // passed and would wake the endpoint in a loop.
-        let refreshing = self
-            .transactions
-            .values()
-            .any(|t| matches!(t.kind, Kind::Refresh { .. }));
+        let (mut tx, mut refreshing) = (None::<SimTime>, false);
+        for t in self.transactions.values() {
+            tx = Some(tx.map_or(t.next, |x| x.min(t.next)));
+            refreshing |= matches!(t.kind, Kind::Refresh { .. });
+        }
         let refresh = match self.state {
             State::Allocated { expires, .. } if !refreshing => Some(SimTime::from_micros(
                 expires.as_micros().saturating_sub(REFRESH_MARGIN.as_micros() as u64),

@@ -724,10 +724,13 @@ impl IceAgent {
         // The stopping point matters only while a pair is valid: after a failed nomination emptied
         // the valid list, a past stopping point would wake the agent for nothing, forever.
         // Only a component still without a selected pair has a stopping point.
-        let any_valid = (0..self.pairs.len()).any(|p| {
-            self.pairs[p].state == PairState::Succeeded && self.selected[slot(self.component_of(p))].is_none()
-        });
-        if self.role == Role::Controlling && self.nominating.is_none() && !self.complete() && any_valid {
+        // Asked last: it walks every pair, and once the agent completed the other terms rule it out.
+        let any_valid = || {
+            (0..self.pairs.len()).any(|p| {
+                self.pairs[p].state == PairState::Succeeded && self.selected[slot(self.component_of(p))].is_none()
+            })
+        };
+        if self.role == Role::Controlling && self.nominating.is_none() && !self.complete() && any_valid() {
             if let Some(f) = self.first_valid_at {
                 let at = f + self.cfg.nomination_delay;
                 t = Some(t.map_or(at, |x| x.min(at)));
