@@ -511,6 +511,7 @@ pub fn run_one_with(spec: &RunSpec, registry: &Registry, artefacts: Option<&Arte
                     }
                 }
             }
+            o.trace.recycle();
             rep
         })
     }));

@@ -457,7 +457,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
                 .iter()
                 .flat_map(|p: &PartyInfo| &p.devices)
                 .any(|d| d.ics.unseeded_stun_transaction_ids),
-            ..Trace::default()
+            ..Trace::with_spare_buffer()
         },
         legs,
         media,

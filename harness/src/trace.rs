@@ -261,7 +261,36 @@ fn hex(b: &[u8]) -> String {
     s
 }
 
+thread_local! {
+    /// The emptied event buffer of the last trace [`Trace::recycle`]d on this thread.
+    static SPARE_EVENTS: std::cell::Cell<Vec<TraceEvent>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// A recycled event buffer is kept only up to this many events' room (a 30-minute call's trace; a
+/// default-suite run has about a thousand events), so one outsized run does not pin its memory.
+const SPARE_EVENTS_MAX: usize = 1 << 17;
+
 impl Trace {
+    /// An empty trace whose event buffer is the one the last [`Trace::recycle`] on this thread gave
+    /// back, with its room: a run's trace then grows without reallocating and copying its events
+    /// over and over, run after run. Contents and outputs are those of a new trace.
+    pub fn with_spare_buffer() -> Trace {
+        Trace {
+            events: SPARE_EVENTS.take(),
+            ..Trace::default()
+        }
+    }
+
+    /// Drops the events and keeps their buffer for the next [`Trace::with_spare_buffer`] on this
+    /// thread (unless it has room for more than `SPARE_EVENTS_MAX` events).
+    pub fn recycle(self) {
+        let mut events = self.events;
+        events.clear();
+        if events.capacity() <= SPARE_EVENTS_MAX {
+            SPARE_EVENTS.set(events);
+        }
+    }
+
     /// Appends an event and returns its index.
     pub fn push(&mut self, time: SimTime, kind: TraceKind) -> usize {
         let index = self.events.len();
@@ -717,6 +746,32 @@ fn canonical_record<'a>(
 mod tests {
     use super::*;
     use crate::xml::BuilderExt;
+
+    #[test]
+    fn a_recycled_buffer_comes_back_empty_with_its_room_on_the_same_thread_only() {
+        let mut t = Trace::with_spare_buffer();
+        for i in 0..100 {
+            t.push(
+                SimTime::from_millis(i),
+                TraceKind::User {
+                    party: "caller".into(),
+                    action: "call".into(),
+                },
+            );
+        }
+        let room = t.events.capacity();
+        t.recycle();
+        let again = Trace::with_spare_buffer();
+        assert!(again.events.is_empty());
+        assert_eq!(again.events.capacity(), room);
+        assert!(!again.mask_stun_transaction_ids);
+        // Taken: the next trace on this thread starts without it, and other threads never see it.
+        assert_eq!(Trace::with_spare_buffer().events.capacity(), 0);
+        again.recycle();
+        std::thread::spawn(|| assert_eq!(Trace::with_spare_buffer().events.capacity(), 0))
+            .join()
+            .unwrap();
+    }
 
     #[test]
     fn jsonl_has_one_parseable_object_per_event_with_its_kind() {
