@@ -91,10 +91,11 @@ impl std::error::Error for DecodeError {}
 
 /// One attribute exactly as on the wire: type, value, and the padding bytes that followed it.
 ///
-/// Value and padding borrow the message's bytes. A message keeps no list of its attributes: they are
-/// walked from its bytes when asked for ([`Message::attributes`]), since decoding validated the walk
-/// once and the judge, the servers and the endpoints decode every STUN message of a run, most of them
-/// to read one or two attributes.
+/// Value and padding borrow the message's bytes. A message keeps no heap list of its attributes:
+/// decoding validates the walk once and notes where the first few start in a fixed array, and they
+/// are read from the bytes when asked for ([`Message::raw`], [`Message::attributes`]). The judge, the
+/// servers and the endpoints decode every STUN message of a run, most of them to read one or two
+/// attributes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawAttribute<'a> {
     /// Attribute type (0x0000–0x7FFF comprehension-required).
@@ -148,7 +149,17 @@ pub struct Message {
     pub transaction_id: [u8; 12],
     /// The whole message as received (or as built); its attributes are walked from here.
     bytes: Bytes,
+    /// Type and offset (from the end of the header) of the first [`INDEXED`] attributes, found by
+    /// the validating walk: a lookup scans these instead of walking the bytes again.
+    index: [(u16, u16); INDEXED],
+    /// How many entries of `index` hold an attribute.
+    indexed: u8,
+    /// More attributes follow the indexed ones (a lookup walks on past them).
+    overflow: bool,
 }
+
+/// Attributes a [`Message`] indexes when decoded (an ICE check has about six, a TURN request ten).
+const INDEXED: usize = 12;
 
 /// True when `b` looks like a STUN message (RFC 5389 §6: top bits 00, magic cookie); cheap, for demux.
 pub fn is_stun(b: &[u8]) -> bool {
@@ -239,7 +250,11 @@ impl Message {
         let (method, class) = split_type(u16::from_be_bytes([b[0], b[1]]));
         let mut transaction_id = [0u8; 12];
         transaction_id.copy_from_slice(&b[8..20]);
-        // The attribute walk is validated here once; `attributes` repeats it without the checks.
+        // The attribute walk is validated here once, indexing the first attributes; `attributes`
+        // repeats it without the checks.
+        let mut index = [(0u16, 0u16); INDEXED];
+        let mut indexed = 0;
+        let mut overflow = false;
         let mut off = HEADER_LEN;
         while off < end {
             if off + 4 > end {
@@ -257,6 +272,13 @@ impl Message {
                     attr_type: typ,
                 });
             }
+            if indexed < INDEXED {
+                // `end` is at most 20 + 65535, so an offset past the header fits 16 bits.
+                index[indexed] = (typ, (off - HEADER_LEN) as u16);
+                indexed += 1;
+            } else {
+                overflow = true;
+            }
             off += 4 + padded;
         }
         Ok(Message {
@@ -264,6 +286,9 @@ impl Message {
             class,
             transaction_id,
             bytes: shared(),
+            index,
+            indexed: indexed as u8,
+            overflow,
         })
     }
 
@@ -282,7 +307,29 @@ impl Message {
 
     /// The first attribute of type `typ`, raw (RFC 5389 §15: only the first of duplicates counts).
     pub fn raw(&self, typ: u16) -> Option<RawAttribute<'_>> {
-        self.attributes().find(|a| a.typ == typ)
+        let indexed = &self.index[..self.indexed as usize];
+        if let Some(&(_, off)) = indexed.iter().find(|(t, _)| *t == typ) {
+            return self.attribute_at(HEADER_LEN + off as usize);
+        }
+        if !self.overflow {
+            return None;
+        }
+        let &(_, last) = indexed.last()?;
+        let mut rest = Attributes {
+            bytes: &self.bytes,
+            off: HEADER_LEN + last as usize,
+        };
+        rest.next();
+        rest.find(|a| a.typ == typ)
+    }
+
+    /// The attribute whose header starts at `off`, an offset the validating walk reached.
+    fn attribute_at(&self, off: usize) -> Option<RawAttribute<'_>> {
+        Attributes {
+            bytes: &self.bytes,
+            off,
+        }
+        .next()
     }
 
     /// The value of the first attribute of type `typ` as a view of the message's shared bytes (DATA
@@ -338,7 +385,11 @@ impl Message {
 
     /// Checks FINGERPRINT, RFC 5389 §15.5. `None` when absent (or not last), else whether it matches.
     pub fn verify_fingerprint(&self) -> Option<bool> {
-        let fp = self.attributes().last().filter(|a| a.typ == attr_type::FINGERPRINT)?;
+        let last = match self.index[..self.indexed as usize].last() {
+            Some(&(_, off)) if !self.overflow => self.attribute_at(HEADER_LEN + off as usize),
+            _ => self.attributes().last(),
+        };
+        let fp = last.filter(|a| a.typ == attr_type::FINGERPRINT)?;
         if fp.value.len() != 4 {
             return Some(false);
         }
@@ -477,6 +528,29 @@ mod tests {
                 Message::decode_shared(&b.slice(..cut)).unwrap_err(),
                 Message::decode(&b[..cut]).unwrap_err()
             );
+        }
+    }
+
+    #[test]
+    fn lookups_agree_with_a_walk_below_and_past_the_indexed_attributes() {
+        // 0..=20 attributes of types cycling through 0x8000..0x800d (duplicates included), then
+        // FINGERPRINT: lookups past the indexed ones walk on, and only the first of a type counts.
+        for n in 0..=20u16 {
+            let mut b = MessageBuilder::new(super::super::method::BINDING, Class::Request, [n as u8; 12]);
+            for k in 0..n {
+                b = b.raw_attr(0x8000 + k % 14, &k.to_be_bytes()[..(k as usize % 2) + 1]);
+            }
+            let bytes = Bytes::from(b.build(None, true));
+            let m = Message::decode_shared(&bytes).unwrap();
+            for typ in (0x8000..0x800f).chain([attr_type::FINGERPRINT, attr_type::USERNAME]) {
+                assert_eq!(
+                    m.raw(typ),
+                    m.attributes().find(|a| a.typ == typ),
+                    "n = {n}, type {typ:#06x}"
+                );
+            }
+            assert_eq!(m.attributes().count(), n as usize + 1);
+            assert_eq!(m.verify_fingerprint(), Some(true), "n = {n}");
         }
     }
 
