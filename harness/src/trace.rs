@@ -266,9 +266,10 @@ thread_local! {
     static SPARE_EVENTS: std::cell::Cell<Vec<TraceEvent>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// A recycled event buffer is kept only up to this many events' room (a 30-minute call's trace; a
-/// default-suite run has about a thousand events), so one outsized run does not pin its memory.
-const SPARE_EVENTS_MAX: usize = 1 << 17;
+/// A recycled event buffer is kept only up to this many events' room, about 5 MB per worker thread
+/// (a default-suite run has about a thousand events, the longest, `turn/allocation-refresh`, 6,700),
+/// so an outsized run (a 30-minute call has 78,000) does not keep its memory.
+const SPARE_EVENTS_MAX: usize = 1 << 15;
 
 impl Trace {
     /// An empty trace whose event buffer is the one the last [`Trace::recycle`] on this thread gave
@@ -282,7 +283,7 @@ impl Trace {
     }
 
     /// Drops the events and keeps their buffer for the next [`Trace::with_spare_buffer`] on this
-    /// thread (unless it has room for more than `SPARE_EVENTS_MAX` events).
+    /// thread (unless it has room for more than 2^15 events).
     pub fn recycle(self) {
         let mut events = self.events;
         events.clear();

@@ -88,7 +88,12 @@ pub fn set_attr(e: &mut Element, name: &str, value: impl Into<String>) {
 /// The values of the unqualified attributes `names` of `e`, in the order asked: what `e.attr(name)`
 /// gives for each, found in one walk over the attributes instead of one map search per name (the
 /// judge and the endpoints read most attributes of every candidate and stanza header they see).
+/// `names` are distinct (a repeated name would be filled in its first slot only).
 pub fn attrs<'a, const N: usize>(e: &'a Element, names: [&str; N]) -> [Option<&'a str>; N] {
+    debug_assert!(
+        names.iter().enumerate().all(|(i, n)| !names[..i].contains(n)),
+        "attrs asked for a name twice: {names:?}"
+    );
     let mut found = [None; N];
     for ((ns, name), value) in e.attrs().iter() {
         if !ns.is_none() {

@@ -1,10 +1,12 @@
 //! `cargo xtask`: the command line of jingle-interop (see README.md and the interface contract).
 
-/// jemalloc instead of the system allocator. A run allocates and frees thousands of small blocks
-/// (stanza elements, datagrams, trace events, STUN messages); glibc malloc's share of a conformance
-/// job's CPU time was about a fifth. jemalloc took 17% off `conform`'s user time with the same peak
-/// memory, flat in the number of runs (mimalloc also saved CPU but took 2.5–4× the peak memory). Outputs do
-/// not depend on the allocator: the default matrix's reports are byte-identical under both.
+/// jemalloc instead of the system allocator (except with MSVC, which jemalloc does not support). A
+/// run allocates and frees thousands of small blocks (stanza elements, datagrams, trace events, STUN
+/// messages); glibc malloc's share of a conformance job's CPU time was about a fifth. jemalloc took
+/// 17% off `conform`'s user time with the same peak memory, flat in the number of runs (mimalloc also
+/// saved CPU but took 2.5–4× the peak memory). Outputs do not depend on the allocator: the default
+/// matrix's reports are byte-identical under both.
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -147,7 +147,7 @@ pub struct Message {
     pub class: Class,
     /// 96-bit transaction id.
     pub transaction_id: [u8; 12],
-    /// The whole message as received (or as built); its attributes are walked from here.
+    /// The whole message as received; its attributes are read from here.
     bytes: Bytes,
     /// Type and offset (from the end of the header) of the first [`INDEXED`] attributes, found by
     /// the validating walk: a lookup scans these instead of walking the bytes again.
