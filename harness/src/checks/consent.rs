@@ -186,7 +186,8 @@ pub fn keepalive_interval(ctx: &Ctx) -> CheckResult {
         if end - u.start.0 <= TR + TR_SLACK {
             continue;
         }
-        let sent: Vec<(SimTime, usize)> = sends(ctx, u).into_iter().filter(|(t, _)| *t <= end).collect();
+        let mut sent = sends(ctx, u);
+        sent.retain(|(t, _)| *t <= end);
         // The longest silence, the stretch after the last packet up to the end included.
         let mut longest = (Duration::ZERO, u.start, None);
         for w in sent.windows(2) {

@@ -299,9 +299,15 @@ impl Message {
 
     /// The attributes in wire order.
     pub fn attributes(&self) -> Attributes<'_> {
+        self.walk_from(HEADER_LEN)
+    }
+
+    /// The attributes from the one whose header starts at `off`, an offset the validating walk
+    /// reached.
+    fn walk_from(&self, off: usize) -> Attributes<'_> {
         Attributes {
             bytes: &self.bytes,
-            off: HEADER_LEN,
+            off,
         }
     }
 
@@ -314,22 +320,13 @@ impl Message {
         if !self.overflow {
             return None;
         }
-        let &(_, last) = indexed.last()?;
-        let mut rest = Attributes {
-            bytes: &self.bytes,
-            off: HEADER_LEN + last as usize,
-        };
-        rest.next();
-        rest.find(|a| a.typ == typ)
+        // Past the index (a message with more than INDEXED attributes is rare): walk on.
+        self.attributes().skip(INDEXED).find(|a| a.typ == typ)
     }
 
     /// The attribute whose header starts at `off`, an offset the validating walk reached.
     fn attribute_at(&self, off: usize) -> Option<RawAttribute<'_>> {
-        Attributes {
-            bytes: &self.bytes,
-            off,
-        }
-        .next()
+        self.walk_from(off).next()
     }
 
     /// The value of the first attribute of type `typ` as a view of the message's shared bytes (DATA
