@@ -193,13 +193,38 @@ fn split_type(t: u16) -> (u16, Class) {
     (method, class)
 }
 
+/// HMAC-SHA1 of `parts` one after another under `key` (RFC 2104).
+///
+/// Keying costs two SHA-1 blocks (the padded key XOR ipad and XOR opad) of the five an ICE check
+/// takes, and a run uses a handful of keys (each agent's two ICE passwords, a TURN client's
+/// long-term key) thousands of times: each thread keeps the keyed state of its last
+/// [`HMAC_KEYS_KEPT`] keys and clones it. The MAC depends only on the key and the data.
 fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
-    let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    type Keyed = Vec<(Box<[u8]>, Hmac<Sha1>)>;
+    thread_local! {
+        /// Keys with their keyed state, most recently added last; the oldest goes first.
+        static KEYED: std::cell::RefCell<Keyed> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let mut mac = KEYED.with(|k| {
+        let mut k = k.borrow_mut();
+        if let Some((_, m)) = k.iter().find(|(kk, _)| **kk == *key) {
+            return m.clone();
+        }
+        let m = <Hmac<Sha1> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+        if k.len() >= HMAC_KEYS_KEPT {
+            k.remove(0);
+        }
+        k.push((key.into(), m.clone()));
+        m
+    });
     for p in parts {
         mac.update(p);
     }
     mac.finalize().into_bytes().into()
 }
+
+/// How many keys [`hmac_sha1`] keeps keyed per thread.
+const HMAC_KEYS_KEPT: usize = 8;
 
 impl Message {
     /// Decodes one message. Checks structure only; integrity is checked by [`Message::verify_integrity`].
@@ -499,6 +524,35 @@ mod tests {
         for m in 0..0x1000u16 {
             for c in [Class::Request, Class::Indication, Class::Success, Class::Error] {
                 assert_eq!(split_type(msg_type(m, c)), (m, c));
+            }
+        }
+    }
+
+    #[test]
+    fn hmac_sha1_matches_rfc_2202_whichever_keys_the_thread_kept() {
+        // RFC 2202 §3 test cases 1 and 2, and a key longer than a block (case 6), which is hashed.
+        let cases: [(Vec<u8>, &[u8], &str); 3] = [
+            (vec![0x0b; 20], b"Hi There", "b617318655057264e28bc0b6fb378c8ef146be00"),
+            (
+                b"Jefe".to_vec(),
+                b"what do ya want for nothing?",
+                "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79",
+            ),
+            (
+                vec![0xaa; 80],
+                b"Test Using Larger Than Block-Size Key - Hash Key First",
+                "aa4ae5e15272d00e95705637ce8a3b55ed402112",
+            ),
+        ];
+        let hex = |m: [u8; 20]| m.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        // Each case keyed afresh, then from the kept state; each round after the kept keys were pushed out.
+        for round in 0..3 {
+            for (key, data, want) in cases.iter().chain(&cases) {
+                let (a, b) = data.split_at(data.len() / 2);
+                assert_eq!(hex(hmac_sha1(key, &[a, b])), *want, "round {round}");
+            }
+            for k in 0..=HMAC_KEYS_KEPT as u8 {
+                let _ = hmac_sha1(&[k; 16], &[b"other"]);
             }
         }
     }
