@@ -126,6 +126,10 @@ pub struct TurnClient {
     held: Vec<(SocketAddr, Vec<u8>)>,
     out: VecDeque<Vec<u8>>,
     events: VecDeque<TurnEvent>,
+    /// [`TurnClient::poll_timeout`] as last computed, `None` once a method that can move it ran.
+    /// The endpoint asks after every input it handles, and most inputs (RTP, ICE checks on other
+    /// pairs) never reach this client.
+    deadline: std::cell::Cell<Option<Option<SimTime>>>,
 }
 
 impl TurnClient {
@@ -144,12 +148,14 @@ impl TurnClient {
             held: Vec::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
+            deadline: std::cell::Cell::new(None),
         }
     }
 
     /// Sends the first Allocate, without credentials: the server answers 401 with REALM and NONCE
     /// (RFC 8656 §7.1, RFC 8489 §9.2).
     pub fn start(&mut self, now: SimTime) {
+        self.deadline.set(None);
         if self.state != State::Idle {
             return;
         }
@@ -172,6 +178,7 @@ impl TurnClient {
 
     /// Asks for a permission for `peer` (RFC 8656 §9) unless one exists or is pending.
     pub fn permit(&mut self, now: SimTime, peer: IpAddr) {
+        self.deadline.set(None);
         if self.relayed().is_none() || self.permissions.contains_key(&peer) {
             return;
         }
@@ -182,6 +189,7 @@ impl TurnClient {
     /// Sends `data` to `peer` through the relay as a Send indication (RFC 8656 §11.1); held until
     /// the peer's permission is installed.
     pub fn send_to(&mut self, now: SimTime, peer: SocketAddr, data: &[u8]) {
+        self.deadline.set(None);
         if self.relayed().is_none() {
             return;
         }
@@ -197,6 +205,7 @@ impl TurnClient {
 
     /// Releases the allocation (Refresh with LIFETIME 0, RFC 8656 §7.2), freeing the server's quota.
     pub fn close(&mut self, now: SimTime) {
+        self.deadline.set(None);
         if self.relayed().is_some() {
             self.request(now, Kind::Refresh { lifetime: 0 });
         }
@@ -274,6 +283,7 @@ impl TurnClient {
     /// One message from the server (a datagram from its address, or a stream message). Returns the
     /// relayed data it carried, as `(peer, data)`; responses are consumed here.
     pub fn on_message(&mut self, now: SimTime, payload: &Bytes) -> Option<(SocketAddr, Bytes)> {
+        self.deadline.set(None);
         // Shared, not copied: a Data indication's DATA is handed on as a slice of the datagram.
         let m = Message::decode_shared(payload).ok()?;
         if m.class == Class::Indication && m.method == method::DATA {
@@ -407,6 +417,21 @@ impl TurnClient {
 
     /// The next time [`TurnClient::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<SimTime> {
+        if let Some(d) = self.deadline.get() {
+            debug_assert_eq!(
+                d,
+                self.compute_timeout(),
+                "a method that moves the deadline left it cached"
+            );
+            return d;
+        }
+        let d = self.compute_timeout();
+        self.deadline.set(Some(d));
+        d
+    }
+
+    /// [`TurnClient::poll_timeout`] from the transactions, the allocation and the permissions.
+    fn compute_timeout(&self) -> Option<SimTime> {
         // While a Refresh is in flight its transaction drives the timer; the refresh time itself has
         // passed and would wake the endpoint in a loop.
         let (mut tx, mut refreshing) = (None::<SimTime>, false);
@@ -440,6 +465,7 @@ impl TurnClient {
 
     /// Retransmits, refreshes the allocation and renews permissions that are due at `now`.
     pub fn handle_timeout(&mut self, now: SimTime) {
+        self.deadline.set(None);
         let due: Vec<[u8; 12]> = self
             .transactions
             .iter()
