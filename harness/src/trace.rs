@@ -531,17 +531,19 @@ fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
 }
 
 fn put_addr(buf: &mut Vec<u8>, a: &SocketAddr) {
-    match a.ip() {
-        std::net::IpAddr::V4(ip) => {
-            buf.push(4);
-            buf.extend_from_slice(&ip.octets());
+    // One append per address: two per datagram record, and each append checks capacity.
+    match a {
+        SocketAddr::V4(a) => {
+            let [o0, o1, o2, o3] = a.ip().octets();
+            let [p0, p1] = a.port().to_be_bytes();
+            buf.extend_from_slice(&[4, o0, o1, o2, o3, p0, p1]);
         }
-        std::net::IpAddr::V6(ip) => {
+        SocketAddr::V6(a) => {
             buf.push(6);
-            buf.extend_from_slice(&ip.octets());
+            buf.extend_from_slice(&a.ip().octets());
+            buf.extend_from_slice(&a.port().to_be_bytes());
         }
     }
-    buf.extend_from_slice(&a.port().to_be_bytes());
 }
 
 /// Appends the canonical bytes of `el` (see [`Trace::hash`]): equal bytes mean equal elements.
@@ -658,8 +660,10 @@ fn canonical_record<'a>(
         buf.extend_from_slice(&(p.len() as u32).to_be_bytes());
         Some(p)
     };
-    buf.extend_from_slice(&(e.index as u64).to_be_bytes());
-    buf.extend_from_slice(&e.time.as_micros().to_be_bytes());
+    let mut head = [0u8; 16];
+    head[..8].copy_from_slice(&(e.index as u64).to_be_bytes());
+    head[8..].copy_from_slice(&e.time.as_micros().to_be_bytes());
+    buf.extend_from_slice(&head);
     let dir_byte = |d: &Dir| if *d == Dir::Tx { b'T' } else { b'R' };
     match &e.kind {
         TraceKind::Datagram {
