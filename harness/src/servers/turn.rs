@@ -260,6 +260,10 @@ pub struct TurnServer {
     /// Relayed transport address → the allocation's 5-tuple, for traffic from peers.
     relays: BTreeMap<SocketAddr, Tuple>,
     next_port: u16,
+    /// The long-term keys of a username, one per secret in [`TurnConfig::secrets`] order, for the
+    /// configured realm: deriving one (HMAC-SHA1, base64, MD5) for every request cost more than
+    /// checking it. A pure function of the username, as deriving afresh would give.
+    keys: Vec<(String, Vec<Vec<u8>>)>,
 }
 
 impl TurnServer {
@@ -273,6 +277,7 @@ impl TurnServer {
             allocations: BTreeMap::new(),
             relays: BTreeMap::new(),
             next_port: RELAY_PORT_MIN,
+            keys: Vec::new(),
         }
     }
 
@@ -459,6 +464,25 @@ impl TurnServer {
         }
     }
 
+    /// The long-term keys (RFC 8489 §9.2.2) of `username` in the configured realm, one per secret,
+    /// derived once per server (see [`TurnServer::keys`]).
+    fn keys_of(&mut self, username: &str) -> &[Vec<u8>] {
+        let at = match self.keys.iter().position(|(u, _)| u == username) {
+            Some(at) => at,
+            None => {
+                let keys = self
+                    .config
+                    .secrets
+                    .iter()
+                    .map(|s| long_term_key(username, &self.config.realm, &rest_password(s, username)))
+                    .collect();
+                self.keys.push((username.to_string(), keys));
+                self.keys.len() - 1
+            }
+        };
+        &self.keys[at].1
+    }
+
     /// RFC 8489 §9.2.4 with TURN REST usernames; the order is in the module docs. `Err` is the encoded
     /// error response.
     fn authenticate(&mut self, now: SimTime, req: &Message) -> Result<Auth, Vec<u8>> {
@@ -506,11 +530,10 @@ impl TurnServer {
             return Err(self.challenge(now, req, 401, reason, keep));
         }
         let key = self
-            .config
-            .secrets
+            .keys_of(&username)
             .iter()
-            .map(|s| long_term_key(&username, &realm, &rest_password(s, &username)))
-            .find(|k| req.verify_integrity(k));
+            .find(|k| req.verify_integrity(k))
+            .cloned();
         let Some(key) = key else {
             let reason = "Unauthorized: MESSAGE-INTEGRITY does not match (wrong password or secret)".to_string();
             return Err(self.challenge(now, req, 401, reason, keep));

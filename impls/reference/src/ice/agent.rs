@@ -1111,7 +1111,9 @@ impl IceAgent {
             l.component,
         );
         let mut b = MessageBuilder::new(method::BINDING, Class::Request, txid)
-            .attr(&Attribute::Username(format!("{ru}:{}", self.local_ufrag)))
+            .attr(&Attribute::Username(
+                [ru.as_str(), ":", self.local_ufrag.as_str()].concat(),
+            ))
             .attr(&Attribute::Priority(prio))
             .attr(&match self.role {
                 Role::Controlling => Attribute::IceControlling(self.tiebreaker),
@@ -1382,7 +1384,10 @@ impl IceAgent {
         let Some(Ok(Attribute::Username(user))) = msg.get(attr_type::USERNAME) else {
             return self.error(local, remote, msg, 400, "Bad Request", false);
         };
-        if !user.starts_with(&format!("{}:", self.local_ufrag)) || !msg.verify_integrity(self.local_pwd.as_bytes()) {
+        let ours = user
+            .strip_prefix(self.local_ufrag.as_str())
+            .is_some_and(|rest| rest.starts_with(':'));
+        if !ours || !msg.verify_integrity(self.local_pwd.as_bytes()) {
             return self.error(local, remote, msg, 401, "Unauthorized", false);
         }
         let mut unknown = msg.unknown_comprehension_required();
