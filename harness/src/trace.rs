@@ -487,9 +487,10 @@ impl Trace {
     ///
     /// The canonical trace is binary, one record per event, so hashing costs no formatting: the
     /// event's index and time (µs) as u64 big-endian, a kind tag byte, then its fields in declaration
-    /// order — strings and payloads as a u32 big-endian length and the bytes, addresses as their
-    /// octets and port, a stanza as a walk of its element (name, namespace, attributes in their
-    /// sorted order, then child elements and text nodes, each tagged and length-prefixed).
+    /// order — strings and payloads as a u32 big-endian length and the bytes, addresses as a family
+    /// byte (4 or 6), their octets and port, a stanza as a walk of its element (name, namespace,
+    /// attributes in their sorted order, then child elements and text nodes, each tagged and
+    /// length-prefixed).
     /// [`Trace::canonical_line`] is the same content as text, for reading.
     pub fn hash(&self) -> String {
         let mut h = Sha256::new();
@@ -531,7 +532,7 @@ fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
 }
 
 fn put_addr(buf: &mut Vec<u8>, a: &SocketAddr) {
-    // One append per address: two per datagram record, and each append checks capacity.
+    // One append per IPv4 address (two per datagram record; each append checks capacity).
     match a {
         SocketAddr::V4(a) => {
             let [o0, o1, o2, o3] = a.ip().octets();

@@ -199,8 +199,9 @@ fn split_type(t: u16) -> (u16, Class) {
 ///
 /// Keying costs two SHA-1 blocks (the padded key XOR ipad and XOR opad) of the five an ICE check
 /// takes, and a run uses a handful of keys (each agent's two ICE passwords, a TURN client's
-/// long-term key) thousands of times: each thread keeps the keyed state of its last
-/// [`HMAC_KEYS_KEPT`] keys and clones it. The MAC depends only on the key and the data.
+/// long-term key) thousands of times: each thread keeps the keyed state of up to
+/// [`HMAC_KEYS_KEPT`] keys (the one added first goes first) and clones it. The MAC depends only on
+/// the key and the data.
 fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
     type Keyed = Vec<(Box<[u8]>, Hmac<Sha1>)>;
     thread_local! {
