@@ -189,7 +189,9 @@ impl TurnClient {
     /// Sends `data` to `peer` through the relay as a Send indication (RFC 8656 §11.1); held until
     /// the peer's permission is installed.
     pub fn send_to(&mut self, now: SimTime, peer: SocketAddr, data: &[u8]) {
-        self.deadline.set(None);
+        // Keeps the cached deadline: an indication is no transaction and held data sets no timer;
+        // only asking for a new permission does, and `permit` clears it. (Every relayed media
+        // packet comes through here.)
         if self.relayed().is_none() {
             return;
         }
