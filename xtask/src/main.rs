@@ -10,18 +10,6 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc's options, read once at start-up (its `malloc_conf`; the `_RJEM_MALLOC_CONF` environment
-/// variable still overrides them). A worker thread frees a run's trace (thousands of small blocks) and
-/// then allocates the next run's: larger per-thread caches (4000 slots per small size class instead
-/// of 200, garbage-collected after 1 MiB of allocation instead of 64 KiB) keep those blocks off the
-/// arena. Callgrind over shard 1/10 of the default matrix: worker instructions without SHA 1,406 M →
-/// 1,364 M; paired `conform --jobs 1`, 10 pairs: wall ×0.93, user ×0.95; peak RSS of the default
-/// matrix on 2 threads 19.1 → 25.9 MB.
-#[cfg(not(target_env = "msvc"))]
-#[export_name = "_rjem_malloc_conf"]
-pub static JEMALLOC_CONF: &[u8; 86] =
-    b"tcache_nslots_small_max:4000,tcache_nslots_small_min:400,tcache_gc_incr_bytes:1048576\0";
-
 mod bench;
 
 use std::io::IsTerminal;
