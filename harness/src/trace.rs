@@ -485,39 +485,17 @@ impl Trace {
 
     /// SHA-256 of the canonical trace, lower-case hex: equal hashes mean identical traces.
     ///
-    /// The canonical trace is binary, one record per event, so hashing costs no formatting: the
-    /// event's index and time (µs) as u64 big-endian, a kind tag byte, then its fields in declaration
-    /// order — strings and payloads as a u32 big-endian length and the bytes, addresses as a family
-    /// byte (4 or 6), their octets and port, a stanza as a walk of its element (name, namespace,
-    /// attributes in their sorted order, then child elements and text nodes, each tagged and
-    /// length-prefixed).
+    /// The canonical trace is binary, one record per event, in trace order; see [`Canon`] for the
+    /// encoding. It is compact so that hashing costs few bytes: a call's media datagram is seen at
+    /// four points with the same payload, and points, parties and XML names repeat all through a
+    /// run, so each is written once and then referred to by number.
     /// [`Trace::canonical_line`] is the same content as text, for reading.
     pub fn hash(&self) -> String {
-        let mut h = Sha256::new();
-        // Records are staged in one reused buffer across events: SHA-256 absorbs one large update
-        // faster than many small ones. A payload (the record's last field, most of the bytes of a
-        // call) goes to the hasher straight from the trace rather than through the buffer, unless
-        // it is small enough that a copy is cheaper than a separate update.
-        let mut buf: Vec<u8> = Vec::with_capacity(STAGE_FLUSH + 2048);
-        let mut mask = self.mask_stun_transaction_ids.then(StunMask::default);
+        let mut c = Canon::new(true, self.mask_stun_transaction_ids);
         for e in &self.events {
-            let payload = canonical_record(&mut buf, e, mask.as_mut());
-            match payload {
-                Some(p) if p.len() >= DIRECT_PAYLOAD => {
-                    h.update(&buf);
-                    buf.clear();
-                    h.update(&p);
-                }
-                Some(p) => buf.extend_from_slice(&p),
-                None => {}
-            }
-            if buf.len() >= STAGE_FLUSH {
-                h.update(&buf);
-                buf.clear();
-            }
+            c.record(e);
         }
-        h.update(&buf);
-        hex(&h.finalize())
+        c.finish()
     }
 }
 
@@ -525,9 +503,21 @@ impl Trace {
 const STAGE_FLUSH: usize = 8192;
 /// Payloads of at least this many bytes are hashed in place instead of copied into the stage.
 const DIRECT_PAYLOAD: usize = 256;
+/// How many of the latest distinct payloads a datagram record can refer to instead of repeating it.
+const RECENT_PAYLOADS: usize = 4;
 
+/// Appends `v` as unsigned LEB128 (7 bits a byte, least significant first).
+fn put_uleb(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// A byte string: its length (LEB128) and its bytes.
 fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
-    buf.extend_from_slice(&(b.len() as u32).to_be_bytes());
+    put_uleb(buf, b.len() as u64);
     buf.extend_from_slice(b);
 }
 
@@ -547,45 +537,293 @@ fn put_addr(buf: &mut Vec<u8>, a: &SocketAddr) {
     }
 }
 
-/// Appends the canonical bytes of `el` (see [`Trace::hash`]): equal bytes mean equal elements.
-pub(crate) fn put_element(buf: &mut Vec<u8>, el: &Element) {
-    put_element_in(buf, el, "");
+/// Strings numbered by their first appearance (points, parties, element and attribute names,
+/// namespaces): the first appearance is written out, later ones by number.
+#[derive(Default)]
+struct Names<'a> {
+    ids: rustc_hash::FxHashMap<std::borrow::Cow<'a, str>, u32>,
+    /// The numbers of the last few shared strings (a point is one `Arc<str>` for all its events),
+    /// by address and length: the strings outlive the table, so an address cannot be reused for
+    /// other content while it is kept.
+    shared: [(usize, usize, u32); 8],
+    next_shared: usize,
 }
 
-/// [`put_element`] of `el`, whose parent is in namespace `parent_ns`.
-///
-/// minidom hands out an element's namespace only as a new `String`; one allocation per element was
-/// a tenth of hashing a trace. A child almost always shares its parent's namespace or is in one of
-/// [`crate::xml::ns`], which are compared in place.
-fn put_element_in(buf: &mut Vec<u8>, el: &Element, parent_ns: &str) {
-    buf.push(b'<');
-    put_bytes(buf, el.name().as_bytes());
-    let owned;
-    let ns = if el.has_ns(parent_ns) {
-        parent_ns
-    } else if let Some(known) = crate::xml::ns::ALL.iter().copied().find(|n| el.has_ns(*n)) {
-        known
-    } else {
-        owned = el.ns();
-        &owned
-    };
-    put_bytes(buf, ns.as_bytes());
-    buf.extend_from_slice(&(el.attrs().len() as u32).to_be_bytes());
-    for ((ns, name), value) in el.attrs().iter() {
-        put_bytes(buf, ns.as_bytes());
-        put_bytes(buf, name.as_bytes());
-        put_bytes(buf, value.as_bytes());
+impl<'a> Names<'a> {
+    /// [`Names::put`] of a string most events share by reference (a point's name): found by its
+    /// address when one of the last 8 such, without hashing it.
+    fn put_shared(&mut self, buf: &mut Vec<u8>, s: &'a str) {
+        let key = (s.as_ptr() as usize, s.len());
+        // An empty string at address 0 cannot occur (no string lives at the null address), so
+        // the unused slots never match.
+        if let Some(&(_, _, id)) = self.shared.iter().find(|(p, l, _)| (*p, *l) == key) {
+            put_uleb(buf, u64::from(id) + 1);
+            return;
+        }
+        self.put(buf, s);
+        let id = self.ids[s];
+        self.shared[self.next_shared] = (key.0, key.1, id);
+        self.next_shared = (self.next_shared + 1) % self.shared.len();
     }
-    for n in el.nodes() {
-        match n {
-            minidom::Node::Element(c) => put_element_in(buf, c, ns),
-            minidom::Node::Text(t) => {
-                buf.push(b'"');
-                put_bytes(buf, t.as_bytes());
+
+    /// A name reference: LEB128 `id + 1` for a string seen before, or 0 and the string
+    /// ([`put_bytes`]), which takes the next number.
+    fn put(&mut self, buf: &mut Vec<u8>, s: &'a str) {
+        if !self.put_known(buf, s) {
+            self.ids.insert(s.into(), self.ids.len() as u32);
+        }
+    }
+
+    /// [`Names::put`] of a string that does not live as long as the trace (copied when new).
+    fn put_copied(&mut self, buf: &mut Vec<u8>, s: &str) {
+        if !self.put_known(buf, s) {
+            self.ids.insert(s.to_owned().into(), self.ids.len() as u32);
+        }
+    }
+
+    /// Writes the reference of `s`; false when it is new (written out, still to be numbered).
+    fn put_known(&mut self, buf: &mut Vec<u8>, s: &str) -> bool {
+        match self.ids.get(s) {
+            Some(id) => {
+                put_uleb(buf, u64::from(*id) + 1);
+                true
+            }
+            None => {
+                buf.push(0);
+                put_bytes(buf, s.as_bytes());
+                false
             }
         }
     }
-    buf.push(b'>');
+
+    /// An element whose parent is in namespace `parent_ns` (`""` for a stanza): `<`, the name
+    /// reference of its name, its namespace (`=` when it is the parent's, else `@` and a name
+    /// reference), the number of attributes (LEB128) and each in their sorted order (`-` for no
+    /// namespace or `@` and a name reference, the name reference of its name, its value as
+    /// [`put_bytes`]), then child elements and text nodes (`"` and [`put_bytes`]), then `>`.
+    ///
+    /// minidom hands out an element's namespace only as a new `String`; one allocation per element
+    /// was a tenth of hashing a trace. A child almost always shares its parent's namespace or is in
+    /// one of [`crate::xml::ns`], which are compared in place.
+    fn element(&mut self, buf: &mut Vec<u8>, el: &'a Element, parent_ns: &str) {
+        buf.push(b'<');
+        self.put(buf, el.name());
+        let owned;
+        let ns = if el.has_ns(parent_ns) {
+            buf.push(b'=');
+            parent_ns
+        } else {
+            buf.push(b'@');
+            match crate::xml::ns::ALL.iter().copied().find(|n| el.has_ns(*n)) {
+                Some(known) => {
+                    self.put(buf, known);
+                    known
+                }
+                None => {
+                    owned = el.ns();
+                    self.put_copied(buf, &owned);
+                    &owned
+                }
+            }
+        };
+        put_uleb(buf, el.attrs().len() as u64);
+        for ((ans, name), value) in el.attrs().iter() {
+            if ans.is_none() {
+                buf.push(b'-');
+            } else {
+                buf.push(b'@');
+                self.put(buf, ans.as_str());
+            }
+            self.put(buf, name.as_str());
+            put_bytes(buf, value.as_bytes());
+        }
+        for n in el.nodes() {
+            match n {
+                minidom::Node::Element(c) => self.element(buf, c, ns),
+                minidom::Node::Text(t) => {
+                    buf.push(b'"');
+                    put_bytes(buf, t.as_bytes());
+                }
+            }
+        }
+        buf.push(b'>');
+    }
+}
+
+/// Appends canonical bytes of `el` on their own (a fresh name table, see [`Names::element`]):
+/// equal bytes mean equal elements.
+pub(crate) fn put_element(buf: &mut Vec<u8>, el: &Element) {
+    Names::default().element(buf, el, "");
+}
+
+/// The canonical encoder of a trace, record by record, into SHA-256 ([`Trace::hash`]).
+///
+/// A record, for an event at position `p`: when its `index` is not `p` (a trace assembled by hand),
+/// `#` and the index as u64 big-endian; then the difference of its time from the previous event's
+/// (the first event's from 0), in µs, zigzag LEB128; then a kind tag and the fields:
+/// - `D`/`d` datagram sent/received at the point, `S`/`s` TCP and `L`/`l` TLS message: the point's
+///   name reference ([`Names::put`]), source and destination addresses (a family byte 4 or 6, the
+///   octets, the port big-endian), the payload reference;
+/// - `X` dropped: point, source, destination, the reason ([`put_bytes`]), the payload reference;
+/// - `Z`/`z` stanza sent/delivered: the party's name reference, `#` and the device number when
+///   the party has several, the element ([`Names::element`]);
+/// - `U` user action, `C` claim, `V` violation: the party's name reference and the text
+///   ([`put_bytes`]).
+///
+/// A payload reference is LEB128 `k` (1 to [`RECENT_PAYLOADS`]) when the payload's bytes equal
+/// the `k`-th latest of the distinct payloads written so far, or 0 and the payload
+/// ([`put_bytes`]). Payloads are compared after masking ([`StunMask`]), when the trace masks.
+struct Canon<'a> {
+    h: Sha256,
+    /// Staged record bytes; with `staged` off, the whole canonical trace (tests compare it).
+    buf: Vec<u8>,
+    staged: bool,
+    names: Names<'a>,
+    /// The latest distinct payloads, newest first.
+    recent: std::collections::VecDeque<std::borrow::Cow<'a, [u8]>>,
+    time_us: u64,
+    position: usize,
+    mask: Option<StunMask>,
+}
+
+impl<'a> Canon<'a> {
+    /// An encoder; `staged` hands bytes to the hasher as they come (else they stay in `buf`).
+    fn new(staged: bool, mask: bool) -> Canon<'a> {
+        Canon {
+            h: Sha256::new(),
+            buf: Vec::with_capacity(STAGE_FLUSH + 2048),
+            staged,
+            names: Names::default(),
+            recent: std::collections::VecDeque::with_capacity(RECENT_PAYLOADS + 1),
+            time_us: 0,
+            position: 0,
+            mask: mask.then(StunMask::default),
+        }
+    }
+
+    /// Encodes the next event.
+    fn record(&mut self, e: &'a TraceEvent) {
+        let buf = &mut self.buf;
+        if e.index != self.position {
+            buf.push(b'#');
+            buf.extend_from_slice(&(e.index as u64).to_be_bytes());
+        }
+        self.position += 1;
+        let t = e.time.as_micros();
+        let delta = t.wrapping_sub(self.time_us) as i64;
+        self.time_us = t;
+        put_uleb(buf, ((delta << 1) ^ (delta >> 63)) as u64);
+        let tag = |d: &Dir, tx: u8| if *d == Dir::Tx { tx } else { tx.to_ascii_lowercase() };
+        match &e.kind {
+            TraceKind::Datagram {
+                point,
+                dir,
+                src,
+                dst,
+                payload,
+            } => {
+                buf.push(tag(dir, b'D'));
+                self.names.put_shared(buf, point);
+                put_addr(buf, src);
+                put_addr(buf, dst);
+                self.payload(payload);
+            }
+            TraceKind::Segment {
+                point,
+                dir,
+                tls,
+                src,
+                dst,
+                payload,
+            } => {
+                buf.push(tag(dir, if *tls { b'L' } else { b'S' }));
+                self.names.put_shared(buf, point);
+                put_addr(buf, src);
+                put_addr(buf, dst);
+                self.payload(payload);
+            }
+            TraceKind::Dropped {
+                point,
+                src,
+                dst,
+                reason,
+                payload,
+            } => {
+                buf.push(b'X');
+                self.names.put_shared(buf, point);
+                put_addr(buf, src);
+                put_addr(buf, dst);
+                put_bytes(buf, reason.as_bytes());
+                self.payload(payload);
+            }
+            TraceKind::Stanza {
+                party,
+                device,
+                dir,
+                element,
+            } => {
+                buf.push(tag(dir, b'Z'));
+                self.names.put(buf, party);
+                // Only a several-device party's streams carry a number.
+                if let Some(d) = device {
+                    buf.push(b'#');
+                    buf.push(*d);
+                }
+                self.names.element(buf, element, "");
+            }
+            TraceKind::User { party, action } => {
+                buf.push(b'U');
+                self.names.put(buf, party);
+                put_bytes(buf, action.as_bytes());
+            }
+            TraceKind::Claim { party, claim } => {
+                buf.push(b'C');
+                self.names.put(buf, party);
+                put_bytes(buf, claim.as_bytes());
+            }
+            TraceKind::Violation { party, what } => {
+                buf.push(b'V');
+                self.names.put(buf, party);
+                put_bytes(buf, what.as_bytes());
+            }
+        }
+        if self.staged && self.buf.len() >= STAGE_FLUSH {
+            self.h.update(&self.buf);
+            self.buf.clear();
+        }
+    }
+
+    /// The payload reference of `p` (see [`Canon`]).
+    fn payload(&mut self, p: &'a [u8]) {
+        let p = match self.mask.as_mut() {
+            Some(m) => m.apply(p),
+            None => std::borrow::Cow::Borrowed(p),
+        };
+        if let Some(k) = self.recent.iter().position(|r| **r == *p) {
+            put_uleb(&mut self.buf, k as u64 + 1);
+            return;
+        }
+        self.buf.push(0);
+        put_uleb(&mut self.buf, p.len() as u64);
+        if self.staged && p.len() >= DIRECT_PAYLOAD {
+            // Most of a call's bytes: hashed from the trace rather than copied into the stage.
+            self.h.update(&self.buf);
+            self.buf.clear();
+            self.h.update(&p);
+        } else {
+            self.buf.extend_from_slice(&p);
+        }
+        if self.recent.len() == RECENT_PAYLOADS {
+            self.recent.pop_back();
+        }
+        self.recent.push_front(p);
+    }
+
+    /// The SHA-256 of everything encoded, lower-case hex.
+    fn finish(mut self) -> String {
+        self.h.update(&self.buf);
+        hex(&self.h.finalize())
+    }
 }
 
 /// Masks STUN transaction ids for the hash of a run whose implementation draws them unseeded: each id
@@ -641,109 +879,6 @@ impl StunMask {
             }
             Some(0x40..=0x7F) if b.len() > 4 => self.mask(&mut b[4..]),
             _ => false,
-        }
-    }
-}
-
-/// Appends the canonical binary record (see [`Trace::hash`]) of `e` to `buf`, except the bytes of its payload when it has one:
-/// those (masked, when `mask` is given) are returned, to follow `buf` in the canonical trace, their
-/// length prefix already written.
-fn canonical_record<'a>(
-    buf: &mut Vec<u8>,
-    e: &'a TraceEvent,
-    mut mask: Option<&mut StunMask>,
-) -> Option<std::borrow::Cow<'a, [u8]>> {
-    let mut payload_of = |p: &'a [u8], buf: &mut Vec<u8>| {
-        let p = match mask.as_deref_mut() {
-            Some(m) => m.apply(p),
-            None => std::borrow::Cow::Borrowed(p),
-        };
-        buf.extend_from_slice(&(p.len() as u32).to_be_bytes());
-        Some(p)
-    };
-    let mut head = [0u8; 16];
-    head[..8].copy_from_slice(&(e.index as u64).to_be_bytes());
-    head[8..].copy_from_slice(&e.time.as_micros().to_be_bytes());
-    buf.extend_from_slice(&head);
-    let dir_byte = |d: &Dir| if *d == Dir::Tx { b'T' } else { b'R' };
-    match &e.kind {
-        TraceKind::Datagram {
-            point,
-            dir,
-            src,
-            dst,
-            payload,
-        } => {
-            buf.push(b'D');
-            put_bytes(buf, point.as_bytes());
-            buf.push(dir_byte(dir));
-            put_addr(buf, src);
-            put_addr(buf, dst);
-            payload_of(payload, buf)
-        }
-        TraceKind::Segment {
-            point,
-            dir,
-            tls,
-            src,
-            dst,
-            payload,
-        } => {
-            buf.push(if *tls { b'L' } else { b'S' });
-            put_bytes(buf, point.as_bytes());
-            buf.push(dir_byte(dir));
-            put_addr(buf, src);
-            put_addr(buf, dst);
-            payload_of(payload, buf)
-        }
-        TraceKind::Dropped {
-            point,
-            src,
-            dst,
-            reason,
-            payload,
-        } => {
-            buf.push(b'X');
-            put_bytes(buf, point.as_bytes());
-            put_addr(buf, src);
-            put_addr(buf, dst);
-            put_bytes(buf, reason.as_bytes());
-            payload_of(payload, buf)
-        }
-        TraceKind::Stanza {
-            party,
-            device,
-            dir,
-            element,
-        } => {
-            buf.push(b'Z');
-            put_bytes(buf, party.as_bytes());
-            // Only a several-device party's streams carry a number, so one-device hashes keep theirs.
-            if let Some(d) = device {
-                buf.push(b'#');
-                buf.push(*d);
-            }
-            buf.push(dir_byte(dir));
-            put_element(buf, element);
-            None
-        }
-        TraceKind::User { party, action } => {
-            buf.push(b'U');
-            put_bytes(buf, party.as_bytes());
-            put_bytes(buf, action.as_bytes());
-            None
-        }
-        TraceKind::Claim { party, claim } => {
-            buf.push(b'C');
-            put_bytes(buf, party.as_bytes());
-            put_bytes(buf, claim.as_bytes());
-            None
-        }
-        TraceKind::Violation { party, what } => {
-            buf.push(b'V');
-            put_bytes(buf, party.as_bytes());
-            put_bytes(buf, what.as_bytes());
-            None
         }
     }
 }
@@ -951,6 +1086,15 @@ mod tests {
         t
     }
 
+    /// The canonical bytes of `t`, all of them, unstaged.
+    fn canonical_bytes(t: &Trace) -> Vec<u8> {
+        let mut c = Canon::new(false, t.mask_stun_transaction_ids);
+        for e in &t.events {
+            c.record(e);
+        }
+        c.buf
+    }
+
     #[test]
     fn hash_is_the_digest_of_the_records_one_after_another_whatever_the_staging() {
         // Payloads on both sides of the in-place threshold and a total past the flush size, and a
@@ -976,7 +1120,11 @@ mod tests {
         let stanza = Element::builder("iq", crate::xml::ns::CLIENT)
             .append(
                 Element::builder("jingle", crate::xml::ns::JINGLE)
-                    .append(Element::builder("x", "urn:example:unlisted").build())
+                    .append(
+                        Element::builder("x", "urn:example:unlisted")
+                            .append(Element::builder("y", "urn:example:unlisted").build())
+                            .build(),
+                    )
                     .append(Element::builder("reason", crate::xml::ns::JINGLE).build())
                     .build(),
             )
@@ -990,24 +1138,32 @@ mod tests {
                 element: stanza.into(),
             },
         );
-        let mut whole = Vec::new();
-        for e in &t.events {
-            let mut buf = Vec::new();
-            let payload = canonical_record(&mut buf, e, None);
-            whole.extend_from_slice(&buf);
-            whole.extend_from_slice(payload.as_deref().unwrap_or_default());
-        }
+        let whole = canonical_bytes(&t);
         assert!(whole.len() > STAGE_FLUSH);
         assert_eq!(t.hash(), hex(&Sha256::digest(&whole)));
-        // The stanza's record is the walk that asks every element for its namespace.
-        fn walk(buf: &mut Vec<u8>, el: &Element) {
+        // The stanza's record is the walk that asks every element for its namespace and numbers
+        // names in a plain list.
+        fn walk(buf: &mut Vec<u8>, names: &mut Vec<String>, el: &Element, parent_ns: &str) {
+            let mut name_ref = |buf: &mut Vec<u8>, s: String| match names.iter().position(|n| *n == s) {
+                Some(i) => buf.push(i as u8 + 1),
+                None => {
+                    buf.extend_from_slice(&[0, s.len() as u8]);
+                    buf.extend_from_slice(s.as_bytes());
+                    names.push(s);
+                }
+            };
             buf.push(b'<');
-            put_bytes(buf, el.name().as_bytes());
-            put_bytes(buf, el.ns().as_bytes());
-            buf.extend_from_slice(&(el.attrs().len() as u32).to_be_bytes());
+            name_ref(buf, el.name().to_string());
+            if el.ns() == parent_ns {
+                buf.push(b'=');
+            } else {
+                buf.push(b'@');
+                name_ref(buf, el.ns());
+            }
             assert_eq!(el.attrs().len(), 0, "the sample has no attributes");
+            buf.push(0);
             for c in el.children() {
-                walk(buf, c);
+                walk(buf, names, c, &el.ns());
             }
             buf.push(b'>');
         }
@@ -1016,8 +1172,57 @@ mod tests {
         };
         let (mut ours, mut reference) = (Vec::new(), Vec::new());
         put_element(&mut ours, element);
-        walk(&mut reference, element);
+        walk(&mut reference, &mut Vec::new(), element, "");
         assert_eq!(ours, reference);
+        assert_eq!(
+            &whole[whole.len() - ours.len()..],
+            &ours[..],
+            "the stanza is the record's end"
+        );
+    }
+
+    #[test]
+    fn a_payload_seen_lately_is_written_as_a_reference_and_only_when_its_bytes_are_equal() {
+        let dgram = |point: &str, payload: &'static [u8]| TraceKind::Datagram {
+            point: point.into(),
+            dir: Dir::Tx,
+            src: "10.0.1.2:5000".parse().unwrap(),
+            dst: "192.0.2.10:3478".parse().unwrap(),
+            payload: Bytes::from_static(payload),
+        };
+        let trace = |payloads: &[&'static [u8]]| {
+            let mut t = Trace::default();
+            for (i, p) in payloads.iter().enumerate() {
+                t.push(
+                    SimTime::from_millis(i as u64),
+                    dgram(if i % 2 == 0 { "caller" } else { "caller/nat" }, p),
+                );
+            }
+            t
+        };
+        let [a, b, c, d, e]: [&[u8]; 5] = [b"aaaa", b"bbbb", b"cccc", b"dddd", b"eeee"];
+        // A record with a new payload: time delta, tag, point reference, two addresses, 0, length, bytes.
+        let first = canonical_bytes(&trace(&[a]));
+        assert_eq!(first.len(), 1 + 1 + 8 + 7 + 7 + 1 + 1 + 4);
+        // The same payload again, 1 ms later at the next point (a two-byte time difference): a
+        // one-byte reference instead of 6 bytes.
+        let again = canonical_bytes(&trace(&[a, a]));
+        assert_eq!(again.len() - first.len(), 2 + 1 + 12 + 7 + 7 + 1);
+        assert_eq!(*again.last().unwrap(), 1);
+        // Four distinct payloads later it is written out again.
+        assert_eq!(*canonical_bytes(&trace(&[a, b, c, d, a])).last().unwrap(), 4);
+        assert_eq!(&canonical_bytes(&trace(&[a, b, c, d, e, a]))[..], {
+            let mut t = canonical_bytes(&trace(&[a, b, c, d, e]));
+            // +1000 µs zigzagged, `D`, the second name, 10.0.1.2:5000, 192.0.2.10:3478, new, 4 bytes.
+            t.extend_from_slice(&[
+                208, 15, b'D', 2, 4, 10, 0, 1, 2, 19, 136, 4, 192, 0, 2, 10, 13, 150, 0, 4,
+            ]);
+            t.extend_from_slice(a);
+            t
+        });
+        // Same length, other bytes: not a reference; every field still reaches the hash.
+        assert_ne!(trace(&[a, a]).hash(), trace(&[a, b]).hash());
+        assert_ne!(trace(&[a, b, a]).hash(), trace(&[a, b, b]).hash());
     }
 
     #[test]
@@ -1042,6 +1247,18 @@ mod tests {
         // Length prefixes keep field boundaries: moving a byte between fields changes the hash.
         let moved = sample(iq("a", "x"), 5000, b"\x00");
         assert_ne!(base.hash(), moved.hash());
+        // The index and the time too, though a pushed event's index is its position and times
+        // rarely go back (a drop on a downlink is recorded at its later time).
+        let mut renumbered = sample(iq("a", "x"), 5000, b"\x00\x01");
+        renumbered.events[1].index = 7;
+        let mut earlier = sample(iq("a", "x"), 5000, b"\x00\x01");
+        earlier.events[1].time = SimTime::from_millis(0);
+        let mut later = sample(iq("a", "x"), 5000, b"\x00\x01");
+        later.events[1].time = SimTime::from_millis(3);
+        let hashes = [&base, &renumbered, &earlier, &later].map(|t| t.hash());
+        for i in 0..hashes.len() {
+            assert!(!hashes[..i].contains(&hashes[i]), "{i}: {hashes:?}");
+        }
         let text = Trace::canonical_line(&base.events[1]);
         assert!(text.contains("<body>x</body>") || text.contains("x</body>"), "{text}");
     }
