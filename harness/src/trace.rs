@@ -487,8 +487,8 @@ impl Trace {
     ///
     /// The canonical trace is binary, one record per event, in trace order; see [`Canon`] for the
     /// encoding. It is compact so that hashing costs few bytes: a call's media datagram is seen at
-    /// four points with the same payload, and points, parties and XML names repeat all through a
-    /// run, so each is written once and then referred to by number.
+    /// four points with the same payload, and nearly every record names a point, so each of those
+    /// is written once and then referred to.
     /// [`Trace::canonical_line`] is the same content as text, for reading.
     pub fn hash(&self) -> String {
         let mut c = Canon::new(true, self.mask_stun_transaction_ids);
@@ -537,123 +537,95 @@ fn put_addr(buf: &mut Vec<u8>, a: &SocketAddr) {
     }
 }
 
-/// Strings numbered by their first appearance (points, parties, element and attribute names,
-/// namespaces): the first appearance is written out, later ones by number.
+/// Points numbered by their first appearance: the first appearance of a point's name is written
+/// out, later ones by number. Only points: they are in nearly every record and each is one shared
+/// `Arc<str>`, found by address. Element and attribute names are short enough that hashing them costs
+/// less than numbering them would.
 #[derive(Default)]
-struct Names<'a> {
-    ids: rustc_hash::FxHashMap<std::borrow::Cow<'a, str>, u32>,
-    /// The numbers of the last few shared strings (a point is one `Arc<str>` for all its events),
-    /// by address and length: the strings outlive the table, so an address cannot be reused for
-    /// other content while it is kept.
-    shared: [(usize, usize, u32); 8],
-    next_shared: usize,
+struct Points<'a> {
+    ids: rustc_hash::FxHashMap<&'a str, u32>,
+    /// The numbers of the last few points seen, by address and length: the strings outlive the
+    /// table, so an address cannot be reused for other content while it is kept.
+    recent: [(usize, usize, u32); 8],
+    next_recent: usize,
 }
 
-impl<'a> Names<'a> {
-    /// [`Names::put`] of a string most events share by reference (a point's name): found by its
-    /// address when one of the last 8 such, without hashing it.
-    fn put_shared(&mut self, buf: &mut Vec<u8>, s: &'a str) {
+impl<'a> Points<'a> {
+    /// A point reference: LEB128 `id + 1` for a name seen before, or 0 and the name
+    /// ([`put_bytes`]), which takes the next number.
+    fn put(&mut self, buf: &mut Vec<u8>, s: &'a str) {
         let key = (s.as_ptr() as usize, s.len());
-        // An empty string at address 0 cannot occur (no string lives at the null address), so
-        // the unused slots never match.
-        if let Some(&(_, _, id)) = self.shared.iter().find(|(p, l, _)| (*p, *l) == key) {
+        // No string lives at the null address, so the unused slots never match.
+        if let Some(&(_, _, id)) = self.recent.iter().find(|(p, l, _)| (*p, *l) == key) {
             put_uleb(buf, u64::from(id) + 1);
             return;
         }
-        self.put(buf, s);
-        let id = self.ids[s];
-        self.shared[self.next_shared] = (key.0, key.1, id);
-        self.next_shared = (self.next_shared + 1) % self.shared.len();
-    }
-
-    /// A name reference: LEB128 `id + 1` for a string seen before, or 0 and the string
-    /// ([`put_bytes`]), which takes the next number.
-    fn put(&mut self, buf: &mut Vec<u8>, s: &'a str) {
-        if !self.put_known(buf, s) {
-            self.ids.insert(s.into(), self.ids.len() as u32);
-        }
-    }
-
-    /// [`Names::put`] of a string that does not live as long as the trace (copied when new).
-    fn put_copied(&mut self, buf: &mut Vec<u8>, s: &str) {
-        if !self.put_known(buf, s) {
-            self.ids.insert(s.to_owned().into(), self.ids.len() as u32);
-        }
-    }
-
-    /// Writes the reference of `s`; false when it is new (written out, still to be numbered).
-    fn put_known(&mut self, buf: &mut Vec<u8>, s: &str) -> bool {
-        match self.ids.get(s) {
-            Some(id) => {
-                put_uleb(buf, u64::from(*id) + 1);
-                true
-            }
-            None => {
-                buf.push(0);
-                put_bytes(buf, s.as_bytes());
-                false
-            }
-        }
-    }
-
-    /// An element whose parent is in namespace `parent_ns` (`""` for a stanza): `<`, the name
-    /// reference of its name, its namespace (`=` when it is the parent's, else `@` and a name
-    /// reference), the number of attributes (LEB128) and each in their sorted order (`-` for no
-    /// namespace or `@` and a name reference, the name reference of its name, its value as
-    /// [`put_bytes`]), then child elements and text nodes (`"` and [`put_bytes`]), then `>`.
-    ///
-    /// minidom hands out an element's namespace only as a new `String`; one allocation per element
-    /// was a tenth of hashing a trace. A child almost always shares its parent's namespace or is in
-    /// one of [`crate::xml::ns`], which are compared in place.
-    fn element(&mut self, buf: &mut Vec<u8>, el: &'a Element, parent_ns: &str) {
-        buf.push(b'<');
-        self.put(buf, el.name());
-        let owned;
-        let ns = if el.has_ns(parent_ns) {
-            buf.push(b'=');
-            parent_ns
+        let next = self.ids.len() as u32;
+        let id = *self.ids.entry(s).or_insert(next);
+        if id == next {
+            buf.push(0);
+            put_bytes(buf, s.as_bytes());
         } else {
-            buf.push(b'@');
-            match crate::xml::ns::ALL.iter().copied().find(|n| el.has_ns(*n)) {
-                Some(known) => {
-                    self.put(buf, known);
-                    known
-                }
-                None => {
-                    owned = el.ns();
-                    self.put_copied(buf, &owned);
-                    &owned
-                }
-            }
-        };
-        put_uleb(buf, el.attrs().len() as u64);
-        for ((ans, name), value) in el.attrs().iter() {
-            if ans.is_none() {
-                buf.push(b'-');
-            } else {
-                buf.push(b'@');
-                self.put(buf, ans.as_str());
-            }
-            self.put(buf, name.as_str());
-            put_bytes(buf, value.as_bytes());
+            put_uleb(buf, u64::from(id) + 1);
         }
-        for n in el.nodes() {
-            match n {
-                minidom::Node::Element(c) => self.element(buf, c, ns),
-                minidom::Node::Text(t) => {
-                    buf.push(b'"');
-                    put_bytes(buf, t.as_bytes());
-                }
-            }
-        }
-        buf.push(b'>');
+        self.recent[self.next_recent] = (key.0, key.1, id);
+        self.next_recent = (self.next_recent + 1) % self.recent.len();
     }
 }
 
-/// Appends canonical bytes of `el` on their own (a fresh name table, see [`Names::element`]):
-/// equal bytes mean equal elements.
+/// Appends the canonical bytes of `el`, whose parent is in namespace `parent_ns` (`""` for a
+/// stanza): equal bytes mean equal elements. `<`, its name ([`put_bytes`]), its namespace (`=` when
+/// it is the parent's, else `@` and [`put_bytes`]), the number of attributes (LEB128) and each in
+/// their sorted order (`-` for no namespace or `@` and the namespace, then name and value, each
+/// [`put_bytes`]), then child elements and text nodes (`"` and [`put_bytes`]), then `>`.
+///
+/// minidom hands out an element's namespace only as a new `String`; one allocation per element was
+/// a tenth of hashing a trace. A child almost always shares its parent's namespace or is in one of
+/// [`crate::xml::ns`], which are compared in place.
 pub(crate) fn put_element(buf: &mut Vec<u8>, el: &Element) {
-    Names::default().element(buf, el, "");
+    put_element_in(buf, el, "");
+}
+
+fn put_element_in(buf: &mut Vec<u8>, el: &Element, parent_ns: &str) {
+    buf.push(b'<');
+    put_bytes(buf, el.name().as_bytes());
+    let owned;
+    let ns = if el.has_ns(parent_ns) {
+        buf.push(b'=');
+        parent_ns
+    } else {
+        buf.push(b'@');
+        let ns = match crate::xml::ns::ALL.iter().copied().find(|n| el.has_ns(*n)) {
+            Some(known) => known,
+            None => {
+                owned = el.ns();
+                &owned
+            }
+        };
+        put_bytes(buf, ns.as_bytes());
+        ns
+    };
+    put_uleb(buf, el.attrs().len() as u64);
+    for ((ans, name), value) in el.attrs().iter() {
+        if ans.is_none() {
+            buf.push(b'-');
+        } else {
+            buf.push(b'@');
+            put_bytes(buf, ans.as_bytes());
+        }
+        put_bytes(buf, name.as_bytes());
+        put_bytes(buf, value.as_bytes());
+    }
+    for n in el.nodes() {
+        match n {
+            minidom::Node::Element(c) => put_element_in(buf, c, ns),
+            minidom::Node::Text(t) => {
+                buf.push(b'"');
+                put_bytes(buf, t.as_bytes());
+            }
+        }
+    }
+    buf.push(b'>');
 }
 
 /// The canonical encoder of a trace, record by record, into SHA-256 ([`Trace::hash`]).
@@ -662,13 +634,12 @@ pub(crate) fn put_element(buf: &mut Vec<u8>, el: &Element) {
 /// `#` and the index as u64 big-endian; then the difference of its time from the previous event's
 /// (the first event's from 0), in µs, zigzag LEB128; then a kind tag and the fields:
 /// - `D`/`d` datagram sent/received at the point, `S`/`s` TCP and `L`/`l` TLS message: the point's
-///   name reference ([`Names::put`]), source and destination addresses (a family byte 4 or 6, the
+///   reference ([`Points::put`]), source and destination addresses (a family byte 4 or 6, the
 ///   octets, the port big-endian), the payload reference;
 /// - `X` dropped: point, source, destination, the reason ([`put_bytes`]), the payload reference;
-/// - `Z`/`z` stanza sent/delivered: the party's name reference, `#` and the device number when
-///   the party has several, the element ([`Names::element`]);
-/// - `U` user action, `C` claim, `V` violation: the party's name reference and the text
-///   ([`put_bytes`]).
+/// - `Z`/`z` stanza sent/delivered: the party ([`put_bytes`]), `#` and the device number when
+///   the party has several, the element ([`put_element`]);
+/// - `U` user action, `C` claim, `V` violation: the party and the text (each [`put_bytes`]).
 ///
 /// A payload reference is LEB128 `k` (1 to [`RECENT_PAYLOADS`]) when the payload's bytes equal
 /// the `k`-th latest of the distinct payloads written so far, or 0 and the payload
@@ -678,7 +649,7 @@ struct Canon<'a> {
     /// Staged record bytes; with `staged` off, the whole canonical trace (tests compare it).
     buf: Vec<u8>,
     staged: bool,
-    names: Names<'a>,
+    points: Points<'a>,
     /// The latest distinct payloads, newest first.
     recent: std::collections::VecDeque<std::borrow::Cow<'a, [u8]>>,
     time_us: u64,
@@ -693,7 +664,7 @@ impl<'a> Canon<'a> {
             h: Sha256::new(),
             buf: Vec::with_capacity(STAGE_FLUSH + 2048),
             staged,
-            names: Names::default(),
+            points: Points::default(),
             recent: std::collections::VecDeque::with_capacity(RECENT_PAYLOADS + 1),
             time_us: 0,
             position: 0,
@@ -723,7 +694,7 @@ impl<'a> Canon<'a> {
                 payload,
             } => {
                 buf.push(tag(dir, b'D'));
-                self.names.put_shared(buf, point);
+                self.points.put(buf, point);
                 put_addr(buf, src);
                 put_addr(buf, dst);
                 self.payload(payload);
@@ -737,7 +708,7 @@ impl<'a> Canon<'a> {
                 payload,
             } => {
                 buf.push(tag(dir, if *tls { b'L' } else { b'S' }));
-                self.names.put_shared(buf, point);
+                self.points.put(buf, point);
                 put_addr(buf, src);
                 put_addr(buf, dst);
                 self.payload(payload);
@@ -750,7 +721,7 @@ impl<'a> Canon<'a> {
                 payload,
             } => {
                 buf.push(b'X');
-                self.names.put_shared(buf, point);
+                self.points.put(buf, point);
                 put_addr(buf, src);
                 put_addr(buf, dst);
                 put_bytes(buf, reason.as_bytes());
@@ -763,27 +734,27 @@ impl<'a> Canon<'a> {
                 element,
             } => {
                 buf.push(tag(dir, b'Z'));
-                self.names.put(buf, party);
+                put_bytes(buf, party.as_bytes());
                 // Only a several-device party's streams carry a number.
                 if let Some(d) = device {
                     buf.push(b'#');
                     buf.push(*d);
                 }
-                self.names.element(buf, element, "");
+                put_element(buf, element);
             }
             TraceKind::User { party, action } => {
                 buf.push(b'U');
-                self.names.put(buf, party);
+                put_bytes(buf, party.as_bytes());
                 put_bytes(buf, action.as_bytes());
             }
             TraceKind::Claim { party, claim } => {
                 buf.push(b'C');
-                self.names.put(buf, party);
+                put_bytes(buf, party.as_bytes());
                 put_bytes(buf, claim.as_bytes());
             }
             TraceKind::Violation { party, what } => {
                 buf.push(b'V');
-                self.names.put(buf, party);
+                put_bytes(buf, party.as_bytes());
                 put_bytes(buf, what.as_bytes());
             }
         }
@@ -799,7 +770,9 @@ impl<'a> Canon<'a> {
             Some(m) => m.apply(p),
             None => std::borrow::Cow::Borrowed(p),
         };
-        if let Some(k) = self.recent.iter().position(|r| **r == *p) {
+        // A datagram's hops share one buffer: the same address and length is the same bytes.
+        let same = |r: &[u8]| (r.as_ptr(), r.len()) == (p.as_ptr(), p.len()) || *r == *p;
+        if let Some(k) = self.recent.iter().position(|r| same(r)) {
             put_uleb(&mut self.buf, k as u64 + 1);
             return;
         }
@@ -1141,29 +1114,20 @@ mod tests {
         let whole = canonical_bytes(&t);
         assert!(whole.len() > STAGE_FLUSH);
         assert_eq!(t.hash(), hex(&Sha256::digest(&whole)));
-        // The stanza's record is the walk that asks every element for its namespace and numbers
-        // names in a plain list.
-        fn walk(buf: &mut Vec<u8>, names: &mut Vec<String>, el: &Element, parent_ns: &str) {
-            let mut name_ref = |buf: &mut Vec<u8>, s: String| match names.iter().position(|n| *n == s) {
-                Some(i) => buf.push(i as u8 + 1),
-                None => {
-                    buf.extend_from_slice(&[0, s.len() as u8]);
-                    buf.extend_from_slice(s.as_bytes());
-                    names.push(s);
-                }
-            };
+        // The stanza's record is the walk that asks every element for its namespace.
+        fn walk(buf: &mut Vec<u8>, el: &Element, parent_ns: &str) {
             buf.push(b'<');
-            name_ref(buf, el.name().to_string());
+            put_bytes(buf, el.name().as_bytes());
             if el.ns() == parent_ns {
                 buf.push(b'=');
             } else {
                 buf.push(b'@');
-                name_ref(buf, el.ns());
+                put_bytes(buf, el.ns().as_bytes());
             }
             assert_eq!(el.attrs().len(), 0, "the sample has no attributes");
             buf.push(0);
             for c in el.children() {
-                walk(buf, names, c, &el.ns());
+                walk(buf, c, &el.ns());
             }
             buf.push(b'>');
         }
@@ -1172,7 +1136,7 @@ mod tests {
         };
         let (mut ours, mut reference) = (Vec::new(), Vec::new());
         put_element(&mut ours, element);
-        walk(&mut reference, &mut Vec::new(), element, "");
+        walk(&mut reference, element, "");
         assert_eq!(ours, reference);
         assert_eq!(
             &whole[whole.len() - ours.len()..],
