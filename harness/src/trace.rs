@@ -134,8 +134,9 @@ pub struct Trace {
     /// Events in the order they happened (time order; same-time events in processing order).
     pub events: Vec<TraceEvent>,
     /// Set when an implementation in the run draws STUN transaction ids from a generator nobody can
-    /// seed ([`crate::endpoint::Ics::unseeded_stun_transaction_ids`]): the hash then masks them (see
-    /// [`Trace::hash`]).
+    /// seed ([`crate::endpoint::Ics::unseeded_stun_transaction_ids`]): the hash then masks them
+    /// ([`Trace::hash`]): each id becomes the order of its first appearance, and the integrity and
+    /// fingerprint values computed over it are zeroed.
     pub mask_stun_transaction_ids: bool,
 }
 
@@ -503,7 +504,8 @@ impl Trace {
 const STAGE_FLUSH: usize = 8192;
 /// Payloads of at least this many bytes are hashed in place instead of copied into the stage.
 const DIRECT_PAYLOAD: usize = 256;
-/// How many of the latest distinct payloads a datagram record can refer to instead of repeating it.
+/// How many of the latest distinct payloads a datagram, segment or drop record can refer to instead
+/// of repeating it.
 const RECENT_PAYLOADS: usize = 4;
 
 /// Appends `v` as unsigned LEB128 (7 bits a byte, least significant first).
@@ -630,9 +632,9 @@ fn put_element_in(buf: &mut Vec<u8>, el: &Element, parent_ns: &str) {
 
 /// The canonical encoder of a trace, record by record, into SHA-256 ([`Trace::hash`]).
 ///
-/// A record, for an event at position `p`: when its `index` is not `p` (a trace assembled by hand),
-/// `#` and the index as u64 big-endian; then the difference of its time from the previous event's
-/// (the first event's from 0), in µs, zigzag LEB128; then a kind tag and the fields:
+/// A record, for an event at position `p`: the difference of its time from the previous event's
+/// (the first event's from 0), in µs, zigzag LEB128; when its `index` is not `p` (a trace assembled
+/// by hand), `#` and the index as u64 big-endian; then a kind tag and the fields:
 /// - `D`/`d` datagram sent/received at the point, `S`/`s` TCP and `L`/`l` TLS message: the point's
 ///   reference ([`Points::put`]), source and destination addresses (a family byte 4 or 6, the
 ///   octets, the port big-endian), the payload reference;
@@ -675,15 +677,16 @@ impl<'a> Canon<'a> {
     /// Encodes the next event.
     fn record(&mut self, e: &'a TraceEvent) {
         let buf = &mut self.buf;
+        let t = e.time.as_micros();
+        let delta = t.wrapping_sub(self.time_us) as i64;
+        self.time_us = t;
+        put_uleb(buf, ((delta << 1) ^ (delta >> 63)) as u64);
+        // After the time, where a tag is due and `#` is none: before it, `#` would read as a time.
         if e.index != self.position {
             buf.push(b'#');
             buf.extend_from_slice(&(e.index as u64).to_be_bytes());
         }
         self.position += 1;
-        let t = e.time.as_micros();
-        let delta = t.wrapping_sub(self.time_us) as i64;
-        self.time_us = t;
-        put_uleb(buf, ((delta << 1) ^ (delta >> 63)) as u64);
         let tag = |d: &Dir, tx: u8| if *d == Dir::Tx { tx } else { tx.to_ascii_lowercase() };
         match &e.kind {
             TraceKind::Datagram {
@@ -1223,6 +1226,23 @@ mod tests {
         for i in 0..hashes.len() {
             assert!(!hashes[..i].contains(&hashes[i]), "{i}: {hashes:?}");
         }
+        // An index written out is not read as a time: `#` is the zigzag LEB128 of a step of -18 µs,
+        // so an index written before the time would let these two traces encode alike.
+        let user = |index: usize, time_us: u64, party: &str, action: &str| Trace {
+            events: vec![TraceEvent {
+                index,
+                time: SimTime::from_micros(time_us),
+                kind: TraceKind::User {
+                    party: party.into(),
+                    action: action.into(),
+                },
+            }],
+            mask_stun_transaction_ids: false,
+        };
+        let a = user(0x550B_0000_0000_0000, 0, "p", "\x01q");
+        let b = user(0, u64::MAX - 17, "\0\0\0\0\0\0\0U\x01p\x02", "q");
+        assert_ne!(canonical_bytes(&a), canonical_bytes(&b));
+        assert_ne!(a.hash(), b.hash());
         let text = Trace::canonical_line(&base.events[1]);
         assert!(text.contains("<body>x</body>") || text.contains("x</body>"), "{text}");
     }
