@@ -2210,18 +2210,18 @@ impl Endpoint for ReferenceEndpoint {
             _ => None,
         };
         let rtcp = self.rtcp.as_ref().and_then(|r| r.stun.next);
-        [
-            self.gather.stun.next,
-            ice,
-            rtp,
-            turn,
-            self.turn_fallback_at,
-            grace,
-            rtcp,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // Asked after every input: a chain of pairwise minima, not an iterator over the seven.
+        let earliest = |a: Option<SimTime>, b: Option<SimTime>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, None) => x,
+            (None, y) => y,
+        };
+        let t = earliest(self.gather.stun.next, ice);
+        let t = earliest(t, rtp);
+        let t = earliest(t, turn);
+        let t = earliest(t, self.turn_fallback_at);
+        let t = earliest(t, grace);
+        earliest(t, rtcp)
     }
 }
 
