@@ -695,22 +695,21 @@ impl<'a> Canon<'a> {
                 src,
                 dst,
                 payload,
-            } => {
-                buf.push(tag(dir, b'D'));
-                self.points.put(buf, point);
-                put_addr(buf, src);
-                put_addr(buf, dst);
-                self.payload(payload);
             }
-            TraceKind::Segment {
+            | TraceKind::Segment {
                 point,
                 dir,
-                tls,
                 src,
                 dst,
                 payload,
+                ..
             } => {
-                buf.push(tag(dir, if *tls { b'L' } else { b'S' }));
+                let base = match &e.kind {
+                    TraceKind::Segment { tls: true, .. } => b'L',
+                    TraceKind::Segment { tls: false, .. } => b'S',
+                    _ => b'D',
+                };
+                buf.push(tag(dir, base));
                 self.points.put(buf, point);
                 put_addr(buf, src);
                 put_addr(buf, dst);
@@ -745,20 +744,16 @@ impl<'a> Canon<'a> {
                 }
                 put_element(buf, element);
             }
-            TraceKind::User { party, action } => {
-                buf.push(b'U');
+            TraceKind::User { party, action: text }
+            | TraceKind::Claim { party, claim: text }
+            | TraceKind::Violation { party, what: text } => {
+                buf.push(match &e.kind {
+                    TraceKind::User { .. } => b'U',
+                    TraceKind::Claim { .. } => b'C',
+                    _ => b'V',
+                });
                 put_bytes(buf, party.as_bytes());
-                put_bytes(buf, action.as_bytes());
-            }
-            TraceKind::Claim { party, claim } => {
-                buf.push(b'C');
-                put_bytes(buf, party.as_bytes());
-                put_bytes(buf, claim.as_bytes());
-            }
-            TraceKind::Violation { party, what } => {
-                buf.push(b'V');
-                put_bytes(buf, party.as_bytes());
-                put_bytes(buf, what.as_bytes());
+                put_bytes(buf, text.as_bytes());
             }
         }
         if self.staged && self.buf.len() >= STAGE_FLUSH {
