@@ -312,6 +312,15 @@ impl Bench<'_> {
             Ok(best.expect("at least one repetition"))
         };
         let one = best(1)?;
+        // The same runs, one core, nothing judged: how far a judge that cost nothing would take calls/s.
+        // Measured next to `one` so that the machine's drift touches both alike.
+        let mut sim_wall = Duration::MAX;
+        for _ in 0..self.plan.reps {
+            sim_wall = sim_wall.min(calls::simulation_only(&runs, self.registry)?);
+        }
+        let sim_runs_per_sec = runs.len() as f64 / sim_wall.as_secs_f64();
+        let sim_calls_per_sec = sim_runs_per_sec * one.connected as f64 / one.runs as f64;
+        let judge_share = 1.0 - sim_wall.as_secs_f64() / one.wall.as_secs_f64();
         let all = best(cores)?;
         if one.harness_errors + all.harness_errors > 0 {
             progress(&format!(
@@ -363,6 +372,10 @@ impl Bench<'_> {
                 "basic": {"scenario": calls::BASIC, "runs": basic.runs, "connected": basic.connected,
                           "wall_s": basic.wall.as_secs_f64(), "calls_per_sec_one_core": basic.calls_per_sec(),
                           "runs_per_sec_one_core": basic.runs_per_sec()},
+                "simulation_only": {"wall_s": sim_wall.as_secs_f64(), "runs_per_sec": sim_runs_per_sec,
+                                    "calls_per_sec_at_connect_rate": sim_calls_per_sec, "judge_share": judge_share,
+                                    "note": "the same runs on one core, trace freed after each, nothing judged (no \
+                                             checks, no trace hash, no report); calls at the judged run's connect rate"},
                 "note": "calls = runs whose outcome is connected (media both ways); runs whose scenario expects \
                          failure count in runs_per_sec only",
             }),
@@ -378,6 +391,15 @@ impl Bench<'_> {
             ),
             "≥ 1000",
             Some(one.calls_per_sec() >= TARGET_CALLS_PER_CORE),
+        ));
+        self.rows.push(row(
+            "  of which simulating (same runs, one core, nothing judged)",
+            format!(
+                "{sim_calls_per_sec:.0} at the same connect rate ({sim_runs_per_sec:.0} runs/s): judging (checks, trace hash, report) is {:.0}% of the time",
+                100.0 * judge_share
+            ),
+            "—",
+            None,
         ));
         self.rows.push(row(
             &format!("calls/s, one core, {} only", calls::BASIC),

@@ -86,6 +86,33 @@ pub fn throughput(runs: &[RunSpec], registry: &Registry, jobs: usize) -> Through
     }
 }
 
+/// Runs `runs` on this thread as the conformance job does, trace freed after each, but judges none: no
+/// checks, no trace hash, no report. Against [`throughput`] over the same runs on one core, the wall
+/// time splits a run's cost between simulating and judging: what a judge that cost nothing would give.
+///
+/// Returns the wall time. Errors: no run could be carried out (every one a harness error or a
+/// panic), so nothing was measured.
+pub fn simulation_only(runs: &[RunSpec], registry: &Registry) -> Result<Duration, String> {
+    let started = Instant::now();
+    let mut simulated = 0usize;
+    for spec in runs {
+        // A panicking run is the conformance job's harness error; here it is one run not counted.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| harness::run::run(spec, registry)));
+        if let Ok(Ok(out)) = r {
+            simulated += 1;
+            out.trace.recycle();
+        }
+    }
+    let wall = started.elapsed();
+    if simulated == 0 {
+        return Err(format!(
+            "simulation only: none of {} runs could be carried out",
+            runs.len()
+        ));
+    }
+    Ok(wall)
+}
+
 /// A scenario for the scaling series: `pairs` independent calls (caller→callee, caller2→callee2, …),
 /// every party behind a port-restricted cone NAT, answered at 3 s, hung up at `hangup`, then `settle`
 /// of simulated time. Pair 1 is the basic audio call of `scenarios/basic/audio-call.yaml`.
@@ -186,6 +213,18 @@ pub fn time_run(spec: &RunSpec, registry: &Registry, reps: usize) -> Result<Poin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simulation_only_times_runs_and_refuses_to_time_nothing() {
+        let registry = impl_catalog::registry();
+        let sc = scaling_scenario(1, 1, Duration::from_secs(5), Duration::from_secs(1)).unwrap();
+        let spec = scaling_run(sc, &registry).unwrap();
+        assert!(simulation_only(std::slice::from_ref(&spec), &registry).is_ok());
+        // Nothing to run, or nothing that can run (no implementation registered): no figure.
+        assert!(simulation_only(&[], &registry).is_err());
+        let err = simulation_only(&[spec], &Registry::new()).unwrap_err();
+        assert!(err.contains("none of 1 runs"), "{err}");
+    }
 
     #[test]
     fn scaling_scenario_parses_and_expands_to_one_run_with_every_party() {
