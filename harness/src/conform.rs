@@ -555,8 +555,15 @@ pub fn execute(
 
 /// Runs `count` runs on `jobs` worker threads, each built by `spec(i)` when a worker takes it (e.g.
 /// [`Plan::spec`]), and hands each run's report to `each(n, total, report)` on the calling thread in
-/// index order (the report's order for a [`Plan`]), `n` counting from 1. Finished runs wait only until
-/// the runs before them are done, so memory holds about one run per worker, whatever the number of runs.
+/// index order (the report's order for a [`Plan`]), `n` counting from 1.
+///
+/// Memory holds at most [`WINDOW_PER_WORKER`] runs per worker, whatever the number of runs and however
+/// slow `each` is (it writes files): a worker starts run `i` only once run `i - window` and every
+/// run before it have been handed on, so neither finished runs waiting for an earlier one nor reports
+/// waiting for `each` pile up.
+///
+/// A panic in `each` or in `spec` stops the workers after their current run and is then resumed on
+/// the calling thread (a panic inside a run is that run's harness error, see [`run_one_with`]).
 pub fn execute_each(
     count: usize,
     spec: &(dyn Fn(usize) -> RunSpec + Sync),
@@ -565,30 +572,39 @@ pub fn execute_each(
     artefacts: Option<&Artefacts>,
     each: &mut dyn FnMut(usize, usize, RunReport),
 ) {
+    let workers = jobs.max(1).min(count.max(1));
+    let window = workers * WINDOW_PER_WORKER;
     let next = AtomicUsize::new(0);
+    let handed = Handed::default();
     let (tx, rx) = std::sync::mpsc::channel::<(usize, RunReport)>();
     std::thread::scope(|s| {
-        for _ in 0..jobs.max(1).min(count.max(1)) {
+        for _ in 0..workers {
             let tx = tx.clone();
-            let next = &next;
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    break;
-                }
-                let spec = spec(i);
-                tracing::debug!(run = %spec.id, "run started");
-                let rep = run_one_with(&spec, registry, artefacts);
-                tracing::debug!(run = %rep.id, outcome = %rep.outcome, trace_events = rep.trace_events, "run finished");
-                if let Some(e) = &rep.error {
-                    tracing::warn!(run = %rep.id, error = %e, "harness error");
-                }
-                if tx.send((i, rep)).is_err() {
-                    break;
+            let (next, handed) = (&next, &handed);
+            s.spawn(move || {
+                let _stop_others_on_panic = handed.closer();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    // Run i - window is handed on before run i starts. The worker holding the oldest
+                    // run not handed on never waits, so the wait always ends.
+                    if i >= count || !handed.wait_until_past(i.saturating_sub(window - 1)) {
+                        break;
+                    }
+                    let spec = spec(i);
+                    tracing::debug!(run = %spec.id, "run started");
+                    let rep = run_one_with(&spec, registry, artefacts);
+                    tracing::debug!(run = %rep.id, outcome = %rep.outcome, trace_events = rep.trace_events, "run finished");
+                    if let Some(e) = &rep.error {
+                        tracing::warn!(run = %rep.id, error = %e, "harness error");
+                    }
+                    if tx.send((i, rep)).is_err() {
+                        break;
+                    }
                 }
             });
         }
         drop(tx);
+        let _stop_workers_on_panic = handed.closer();
         // Reorder: runs finish in any order; they are handed on in plan order.
         let mut waiting: BTreeMap<usize, RunReport> = BTreeMap::new();
         let mut emitted = 0;
@@ -597,9 +613,53 @@ pub fn execute_each(
             while let Some(rep) = waiting.remove(&emitted) {
                 emitted += 1;
                 each(emitted, count, rep);
+                handed.advance(emitted);
             }
         }
     });
+}
+
+/// Runs per worker thread that [`execute_each`] lets be under way or finished and not yet handed on:
+/// enough that a long run (`turn/allocation-refresh` costs about six ordinary ones) does not leave the
+/// other workers idle, few enough that memory does not depend on the number of runs.
+pub const WINDOW_PER_WORKER: usize = 16;
+
+/// How many runs [`execute_each`] has handed on, for workers waiting to start a run; `closed` once the
+/// job stops early (a panic), so that no worker waits for ever.
+#[derive(Default)]
+struct Handed {
+    state: std::sync::Mutex<(usize, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl Handed {
+    fn advance(&self, emitted: usize) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0 = emitted;
+        self.changed.notify_all();
+    }
+
+    /// Waits until at least `n` runs are handed on; false when the job stopped instead.
+    fn wait_until_past(&self, n: usize) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while st.0 < n && !st.1 {
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        !st.1
+    }
+
+    /// A guard that closes `self` when dropped while its thread panics.
+    fn closer(&self) -> impl Drop + '_ {
+        struct Closer<'a>(&'a Handed);
+        impl Drop for Closer<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+                    self.0.changed.notify_all();
+                }
+            }
+        }
+        Closer(self)
+    }
 }
 
 /// The conformance job: runs `plan` on `jobs` worker threads and streams each report into the files
@@ -653,8 +713,88 @@ pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, std::i
 mod tests {
     use std::path::Path;
 
-    use super::{plan, Ids, Selection, ID_BLOCK};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::{execute_each, plan, Ids, Selection, ID_BLOCK, WINDOW_PER_WORKER};
     use crate::scenario::{expand, MatrixSpec, Scenario};
+
+    /// A run of `jmi/declined` between implementations nobody registered: an instant harness error.
+    fn unregistered_run() -> crate::scenario::RunSpec {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let sc = Scenario::load_dir(&dir)
+            .unwrap()
+            .into_iter()
+            .find(|s| s.id == "jmi/declined")
+            .unwrap();
+        let m = MatrixSpec {
+            pairings: vec![("nobody".into(), "nobody".into())],
+            nat_override: None,
+            seeds: vec![1],
+        };
+        expand(&std::sync::Arc::new(sc), &m).remove(0)
+    }
+
+    #[test]
+    fn a_slow_consumer_holds_the_workers_back_within_the_window() {
+        let spec = unregistered_run();
+        // Nothing is registered: every run is an instant harness error, far quicker than the consumer,
+        // as runs are when the report files are written to a slow disk.
+        let registry = crate::endpoint::Registry::new();
+        let (count, jobs) = (300, 2);
+        let handed = AtomicUsize::new(0);
+        let most_ahead = AtomicUsize::new(0);
+        execute_each(
+            count,
+            &|i| {
+                most_ahead.fetch_max(i - handed.load(Ordering::SeqCst).min(i), Ordering::SeqCst);
+                spec.clone()
+            },
+            &registry,
+            jobs,
+            None,
+            &mut |n, total, rep| {
+                assert_eq!((n, total), (handed.load(Ordering::SeqCst) + 1, count));
+                assert_eq!(rep.outcome, "harness-error");
+                std::thread::sleep(Duration::from_micros(200));
+                handed.store(n, Ordering::SeqCst);
+            },
+        );
+        assert_eq!(handed.into_inner(), count);
+        let ahead = most_ahead.into_inner();
+        assert!(
+            ahead < jobs * WINDOW_PER_WORKER,
+            "a run started {ahead} runs after the last one handed on"
+        );
+        assert!(ahead >= jobs, "runs never went ahead of the consumer ({ahead})");
+    }
+
+    #[test]
+    fn a_panicking_consumer_stops_the_workers_instead_of_leaving_them_waiting() {
+        let spec = unregistered_run();
+        let registry = crate::endpoint::Registry::new();
+        let started = AtomicUsize::new(0);
+        // Workers are held back a window after run 3; when the consumer panics there, they must stop.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            execute_each(
+                1000,
+                &|_| {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    spec.clone()
+                },
+                &registry,
+                2,
+                None,
+                &mut |n, _, _| {
+                    std::thread::sleep(Duration::from_millis(2));
+                    assert!(n < 3, "consumer gives up");
+                },
+            )
+        }));
+        assert!(r.is_err());
+        let started = started.into_inner();
+        assert!(started < 1000, "every run was started although the job had stopped");
+    }
 
     #[test]
     fn planning_one_seed_and_repeating_its_ids_gives_every_seed_s_runs_in_id_order() {
