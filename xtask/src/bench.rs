@@ -295,33 +295,36 @@ impl Bench<'_> {
             "calls/s: {} runs ({per_seed} per seed × {seeds} seeds), one core then {cores}",
             runs.len()
         ));
-        let best = |jobs: usize| -> Result<calls::Throughput, String> {
-            let mut best: Option<calls::Throughput> = None;
-            for _ in 0..self.plan.reps {
-                let t = calls::throughput(&runs, self.registry, jobs);
-                if t.connected == 0 {
-                    return Err(format!(
-                        "calls/s: {} runs produced no connected call ({} harness errors): nothing was measured",
-                        t.runs, t.harness_errors
-                    ));
+        // Each repetition runs `between` after it: the unjudged runs go right after judged ones, so the
+        // machine's drift touches both alike.
+        let best =
+            |jobs: usize, between: &mut dyn FnMut() -> Result<(), String>| -> Result<calls::Throughput, String> {
+                let mut best: Option<calls::Throughput> = None;
+                for _ in 0..self.plan.reps {
+                    let t = calls::throughput(&runs, self.registry, jobs);
+                    if t.connected == 0 {
+                        return Err(format!(
+                            "calls/s: {} runs produced no connected call ({} harness errors): nothing was measured",
+                            t.runs, t.harness_errors
+                        ));
+                    }
+                    if best.as_ref().is_none_or(|b| t.wall < b.wall) {
+                        best = Some(t);
+                    }
+                    between()?;
                 }
-                if best.as_ref().is_none_or(|b| t.wall < b.wall) {
-                    best = Some(t);
-                }
-            }
-            Ok(best.expect("at least one repetition"))
-        };
-        let one = best(1)?;
+                Ok(best.expect("at least one repetition"))
+            };
         // The same runs, one core, nothing judged: how far a judge that cost nothing would take calls/s.
-        // Measured next to `one` so that the machine's drift touches both alike.
         let mut sim_wall = Duration::MAX;
-        for _ in 0..self.plan.reps {
+        let one = best(1, &mut || {
             sim_wall = sim_wall.min(calls::simulation_only(&runs, self.registry)?);
-        }
+            Ok(())
+        })?;
         let sim_runs_per_sec = runs.len() as f64 / sim_wall.as_secs_f64();
         let sim_calls_per_sec = sim_runs_per_sec * one.connected as f64 / one.runs as f64;
         let judge_share = 1.0 - sim_wall.as_secs_f64() / one.wall.as_secs_f64();
-        let all = best(cores)?;
+        let all = best(cores, &mut || Ok(()))?;
         if one.harness_errors + all.harness_errors > 0 {
             progress(&format!(
                 "warning: {} runs ended in harness-error",
