@@ -562,8 +562,9 @@ pub fn execute(
 /// run before it have been handed on, so neither finished runs waiting for an earlier one nor reports
 /// waiting for `each` pile up.
 ///
-/// A panic in `each` or in `spec` stops the workers after their current run and is then resumed on
-/// the calling thread (a panic inside a run is that run's harness error, see [`run_one_with`]).
+/// A panic in `each` stops the workers after their current run and is then resumed on the calling
+/// thread; one in `spec` stops the other workers likewise, and the job then panics with "a scoped
+/// thread panicked" (a panic inside a run is that run's harness error, see [`run_one_with`]).
 pub fn execute_each(
     count: usize,
     spec: &(dyn Fn(usize) -> RunSpec + Sync),
@@ -578,6 +579,8 @@ pub fn execute_each(
     let handed = Handed::default();
     let (tx, rx) = std::sync::mpsc::channel::<(usize, RunReport)>();
     std::thread::scope(|s| {
+        // Before the spawns: a thread that fails to start panics here too.
+        let _stop_workers_on_panic = handed.closer();
         for _ in 0..workers {
             let tx = tx.clone();
             let (next, handed) = (&next, &handed);
@@ -604,7 +607,6 @@ pub fn execute_each(
             });
         }
         drop(tx);
-        let _stop_workers_on_panic = handed.closer();
         // Reorder: runs finish in any order; they are handed on in plan order.
         let mut waiting: BTreeMap<usize, RunReport> = BTreeMap::new();
         let mut emitted = 0;
@@ -769,30 +771,60 @@ mod tests {
         assert!(ahead >= jobs, "runs never went ahead of the consumer ({ahead})");
     }
 
+    /// Runs `execute_each` over 1000 unregistered runs on 2 workers, on a thread of its own, with `spec`
+    /// and `each` as given; returns whether it panicked and how many runs were started, or fails the
+    /// test when it has not returned within a minute (a worker left waiting for ever).
+    fn stopped_by_panic(
+        spec: impl Fn(usize) + Send + Sync + 'static,
+        each: impl FnMut(usize) + Send + 'static,
+    ) -> (bool, usize) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let run = unregistered_run();
+            let registry = crate::endpoint::Registry::new();
+            let started = AtomicUsize::new(0);
+            let mut each = each;
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                execute_each(
+                    1000,
+                    &|i| {
+                        started.fetch_add(1, Ordering::SeqCst);
+                        spec(i);
+                        run.clone()
+                    },
+                    &registry,
+                    2,
+                    None,
+                    &mut |n, _, _| each(n),
+                )
+            }));
+            let _ = tx.send((r.is_err(), started.into_inner()));
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("execute_each hung after a panic: a worker was left waiting")
+    }
+
     #[test]
     fn a_panicking_consumer_stops_the_workers_instead_of_leaving_them_waiting() {
-        let spec = unregistered_run();
-        let registry = crate::endpoint::Registry::new();
-        let started = AtomicUsize::new(0);
         // Workers are held back a window after run 3; when the consumer panics there, they must stop.
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            execute_each(
-                1000,
-                &|_| {
-                    started.fetch_add(1, Ordering::SeqCst);
-                    spec.clone()
-                },
-                &registry,
-                2,
-                None,
-                &mut |n, _, _| {
-                    std::thread::sleep(Duration::from_millis(2));
-                    assert!(n < 3, "consumer gives up");
-                },
-            )
-        }));
-        assert!(r.is_err());
-        let started = started.into_inner();
+        let (panicked, started) = stopped_by_panic(
+            |_| {},
+            |n| {
+                std::thread::sleep(Duration::from_millis(2));
+                assert!(n < 3, "consumer gives up");
+            },
+        );
+        assert!(panicked);
+        assert!(started < 1000, "every run was started although the job had stopped");
+    }
+
+    #[test]
+    fn a_panicking_spec_stops_the_other_workers_too() {
+        let (panicked, started) = stopped_by_panic(
+            |i| assert!(i != 40, "no spec for run 40"),
+            |_| std::thread::sleep(Duration::from_millis(2)),
+        );
+        assert!(panicked);
         assert!(started < 1000, "every run was started although the job had stopped");
     }
 
