@@ -100,7 +100,15 @@ pub trait BuilderExt {
     /// Sets attribute `name` (a constant NCName; panics on an invalid name, which is a programming error).
     fn a(self, name: &str, value: impl Into<String>) -> Self;
     /// Sets attribute `name` when `value` is `Some`.
-    fn a_opt(self, name: &str, value: Option<impl Into<String>>) -> Self;
+    fn a_opt(self, name: &str, value: Option<impl Into<String>>) -> Self
+    where
+        Self: Sized,
+    {
+        match value {
+            Some(v) => self.a(name, v),
+            None => self,
+        }
+    }
 }
 
 impl BuilderExt for El {
@@ -108,23 +116,11 @@ impl BuilderExt for El {
         set_attr(&mut self.0, name, value);
         self
     }
-    fn a_opt(self, name: &str, value: Option<impl Into<String>>) -> Self {
-        match value {
-            Some(v) => self.a(name, v),
-            None => self,
-        }
-    }
 }
 
 impl BuilderExt for ElementBuilder {
     fn a(self, name: &str, value: impl Into<String>) -> Self {
         self.attr(ncname(name), value.into())
-    }
-    fn a_opt(self, name: &str, value: Option<impl Into<String>>) -> Self {
-        match value {
-            Some(v) => self.a(name, v),
-            None => self,
-        }
     }
 }
 
