@@ -39,6 +39,23 @@ pub struct Ics {
     pub unseeded_stun_transaction_ids: bool,
 }
 
+impl Ics {
+    /// Whether the ICS declares capability `cap`, one of [`crate::scenario::CAPABILITIES`]:
+    /// `jmi`, `trickle`, `rtcp-mux`, `ice-restart`, `renomination` (any flavour), `turn` (a TURN
+    /// client). An unknown name is declared by nobody.
+    pub fn declares(&self, cap: &str) -> bool {
+        match cap {
+            "jmi" => self.jmi,
+            "trickle" => self.trickle,
+            "rtcp-mux" => self.rtcp_mux,
+            "ice-restart" => self.ice_restart,
+            "renomination" => !matches!(self.renomination.as_str(), "" | "none"),
+            "turn" => !self.turn_transports.is_empty(),
+            _ => false,
+        }
+    }
+}
+
 /// Everything an endpoint is created with. Addresses are the host's own; it learns STUN/TURN servers
 /// through XEP-0215 like a real client.
 #[derive(Clone, Debug)]

@@ -287,6 +287,28 @@ pub struct IqReplySeen<'a> {
     pub condition: Option<String>,
 }
 
+/// A datagram or stream message the network dropped (link loss, link down, NAT filtering, firewall,
+/// no route), as the trace records it.
+#[derive(Clone, Debug)]
+pub struct DropSeen<'a> {
+    /// Trace index.
+    pub index: usize,
+    /// Time.
+    pub time: SimTime,
+    /// Where it was dropped (`caller-site/uplink`, `caller/nat1`, …).
+    pub point: &'a str,
+    /// Why (`loss`, `link down`, a NAT filtering rule, a firewall rule).
+    pub reason: &'a str,
+    /// Source as seen where it was dropped.
+    pub src: SocketAddr,
+    /// Destination as seen where it was dropped.
+    pub dst: SocketAddr,
+    /// The STUN transaction id it carried, directly or inside a TURN Send/Data indication.
+    pub transaction_id: Option<[u8; 12]>,
+    /// It was RTP (directly or relayed).
+    pub rtp: bool,
+}
+
 /// Every view the judge uses, extracted once per run.
 #[derive(Clone, Debug, Default)]
 pub struct Wire<'a> {
@@ -300,6 +322,8 @@ pub struct Wire<'a> {
     pub jingle: Vec<JingleSeen<'a>>,
     /// IQ results and errors on client streams.
     pub iq_replies: Vec<IqReplySeen<'a>>,
+    /// What the network dropped, anywhere.
+    pub drops: Vec<DropSeen<'a>>,
     parties: Parties<'a>,
 }
 
@@ -339,6 +363,37 @@ fn parse_content(c: &Element) -> ContentSeen {
             .map(|f| f.attr("setup").unwrap_or("").to_string()),
         renomination: tr.is_some_and(|t| t.has_child("renomination", ns::ICE_UDP_OPTION)),
         rtcp_mux: desc.is_some_and(|d| d.has_child("rtcp-mux", ns::JINGLE_RTP)),
+    }
+}
+
+/// What a dropped payload carried: a STUN transaction id (unwrapping one TURN Send/Data indication
+/// or ChannelData frame) and whether it was RTP.
+fn dropped_content(payload: &Bytes) -> (Option<[u8; 12]>, bool) {
+    match stun::demux(payload) {
+        stun::Demux::Stun => {
+            let Ok(msg) = Message::decode_shared(payload) else {
+                return (None, false);
+            };
+            let inner = (msg.class == Class::Indication)
+                .then(|| msg.raw_shared(attr_type::DATA))
+                .flatten();
+            match inner {
+                Some(data) => match dropped_content(&data) {
+                    (None, false) => (Some(msg.transaction_id), false),
+                    found => found,
+                },
+                None => (Some(msg.transaction_id), false),
+            }
+        }
+        stun::Demux::ChannelData => {
+            let data = payload.slice(stun::channel::CHANNEL_DATA_HEADER_LEN.min(payload.len())..);
+            if matches!(stun::demux(&data), stun::Demux::ChannelData) {
+                return (None, false);
+            }
+            dropped_content(&data)
+        }
+        stun::Demux::Rtp => (None, true),
+        _ => (None, false),
     }
 }
 
@@ -392,6 +447,25 @@ impl<'a> Wire<'a> {
                         relayed: false,
                     };
                     w.host_payload(&seen, payload, &mut relays);
+                }
+                TraceKind::Dropped {
+                    point,
+                    src,
+                    dst,
+                    reason,
+                    payload,
+                } => {
+                    let (transaction_id, rtp) = dropped_content(payload);
+                    w.drops.push(DropSeen {
+                        index: e.index,
+                        time: e.time,
+                        point,
+                        reason,
+                        src: *src,
+                        dst: *dst,
+                        transaction_id,
+                        rtp,
+                    });
                 }
                 TraceKind::Stanza {
                     party, dir, element, ..

@@ -180,6 +180,7 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return input_error(InputError::Unknown(e)),
             };
+            let gate = under_test.clone();
             let sel = Selection {
                 under_test,
                 peers,
@@ -250,7 +251,8 @@ fn main() -> ExitCode {
                 FailOnArg::Should => FailOn::Should,
                 FailOnArg::Never => FailOn::Never,
             };
-            if summary.has_failure(policy) {
+            // `--impl NAME` gates NAME on what is held against it, never on its peers' faults.
+            if summary.has_failure(policy, gate.as_deref()) {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

@@ -85,6 +85,7 @@ pub fn ver_valid(ctx: &Ctx) -> CheckResult {
                     format!("{party} advertises caps ver {ver} but its disco#info hashes to {c}"),
                     vec![e.index],
                 )
+                .by(party)
             }
             None => {
                 return result(
@@ -93,6 +94,7 @@ pub fn ver_valid(ctx: &Ctx) -> CheckResult {
                     format!("{party}'s disco#info result for node#{ver} is not a valid disco#info"),
                     vec![e.index],
                 )
+                .by(party)
             }
         }
     }

@@ -85,7 +85,8 @@ pub fn component_2_checked(ctx: &Ctx) -> CheckResult {
                      component-2 candidate"
                 ),
                 vec![offer.index, answer.index, j.index],
-            );
+            )
+            .by(&party);
         }
     }
     let on_component_2 = |s: &StunSeen| {
@@ -126,7 +127,8 @@ pub fn component_2_checked(ctx: &Ctx) -> CheckResult {
                  candidates, but {silent} never sent a check on component 2"
             ),
             vec![offer.index, answer.index],
-        );
+        )
+        .by(&silent);
     };
     let controlling = ctx.controlling;
     let succeeded = |s: &&StunSeen| ctx.wire.response_to(s).is_some_and(|r| r.msg.class == Class::Success);
@@ -157,7 +159,7 @@ pub fn component_2_checked(ctx: &Ctx) -> CheckResult {
         } else {
             "no component-2 check ever succeeded (the network may offer no path for it)"
         };
-        return result(
+        let r = result(
             d,
             verdict,
             format!(
@@ -167,6 +169,7 @@ pub fn component_2_checked(ctx: &Ctx) -> CheckResult {
             ),
             vec![a.0, b.0],
         );
+        return if any_success { r.by(&controlling) } else { r.network() };
     };
     result(
         d,

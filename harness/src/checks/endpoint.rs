@@ -19,7 +19,7 @@ pub fn no_fault(ctx: &Ctx) -> CheckResult {
     for e in &ctx.out.trace.events {
         match &e.kind {
             TraceKind::Violation { party, what } => {
-                return result(d, Verdict::Fail, format!("{party}: {what}"), vec![e.index]);
+                return result(d, Verdict::Fail, format!("{party}: {what}"), vec![e.index]).by(party);
             }
             TraceKind::Stanza { dir: Dir::Tx, .. } => sent += 1,
             _ => {}

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
 use crate::stun::{attr_type, Attribute, Class};
 use crate::trace::Dir;
-use crate::wire::Party;
+use super::Nominated;
+use crate::wire::{Party, Wire};
 
 /// The controlling agent nominates a pair with USE-CANDIDATE and gets a success response.
 pub const CONTROLLING_NOMINATES: CheckDef = CheckDef {
@@ -27,8 +28,12 @@ pub const CONTROLLED_USES_NOMINATED: CheckDef = CheckDef {
 /// allows media on any valid pair before nomination; a switch takes a moment).
 const SWITCH_GRACE_MS: u64 = 3000;
 
-/// See [`CONTROLLING_NOMINATES`].
+/// See [`CONTROLLING_NOMINATES`]: judges the controlling agent.
 pub fn controlling_nominates(ctx: &Ctx) -> CheckResult {
+    controlling_nominates_verdict(ctx).or_by(&ctx.controlling)
+}
+
+fn controlling_nominates_verdict(ctx: &Ctx) -> CheckResult {
     let d = &CONTROLLING_NOMINATES;
     if let Some(n) = ctx.nominated.as_ref().filter(|n| n.by_nomination_attr) {
         if super::renomination::peer_offered(ctx, &n.controlling) {
@@ -96,15 +101,28 @@ pub fn controlling_nominates(ctx: &Ctx) -> CheckResult {
                 )
             }
         }
-        (false, Some(ok)) => result(
-            d,
-            Verdict::Fail,
-            format!(
-                "{} had a valid pair ({} -> {}) but never sent a USE-CANDIDATE check that succeeded",
-                ctx.controlling, ok.src, ok.dst
-            ),
-            vec![ok.index],
-        ),
+        (false, Some(ok)) => {
+            let by_attr = ctx.wire.checks_sent_by(&ctx.controlling).find(|c| {
+                c.msg.has(attr_type::NOMINATION_LEGACY) || c.msg.has(attr_type::NOMINATION_RENOMINATION2)
+            });
+            let why = match by_attr {
+                Some(c) => format!(
+                    "; it marked a check to {} with a NOMINATION attribute instead, which nominates nothing at a peer \
+                     that never advertised renomination",
+                    c.dst
+                ),
+                None => String::new(),
+            };
+            result(
+                d,
+                Verdict::Fail,
+                format!(
+                    "{} had a valid pair ({} -> {}) but never sent a USE-CANDIDATE check that succeeded{why}",
+                    ctx.controlling, ok.src, ok.dst
+                ),
+                [Some(ok.index), by_attr.map(|c| c.index)].into_iter().flatten().collect(),
+            )
+        }
         (false, None) => result(
             d,
             Verdict::Inconclusive,
@@ -114,7 +132,8 @@ pub fn controlling_nominates(ctx: &Ctx) -> CheckResult {
                 checks.len()
             ),
             checks.into_iter().take(8).collect(),
-        ),
+        )
+        .network(),
     }
 }
 
@@ -151,14 +170,31 @@ fn renominated_at(
         .map(|s| s.time)
 }
 
-/// See [`CONTROLLED_USES_NOMINATED`].
+/// See [`CONTROLLED_USES_NOMINATED`]: judges the controlled agent.
 pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
-    let d = &CONTROLLED_USES_NOMINATED;
     let controlled = if ctx.controlling == ctx.caller {
         &ctx.callee
     } else {
         &ctx.caller
     };
+    controlled_uses_nominated_verdict(ctx, controlled).or_by(controlled)
+}
+
+/// Whether `party` had a valid pair `(local, remote)` by `at`: one of its own checks on it got a
+/// success response by then (RFC 8445 §7.2.5.3.2).
+fn valid_by(ctx: &Ctx, party: &Party, pair: (SocketAddr, SocketAddr), at: crate::time::SimTime) -> bool {
+    ctx.wire
+        .checks_sent_by(party)
+        .filter(|c| (c.src, c.dst) == pair && c.time <= at)
+        .any(|c| {
+            ctx.wire
+                .response_to(c)
+                .is_some_and(|r| r.msg.class == Class::Success && r.time <= at)
+        })
+}
+
+fn controlled_uses_nominated_verdict(ctx: &Ctx, controlled: &Party) -> CheckResult {
+    let d = &CONTROLLED_USES_NOMINATED;
     let sent: Vec<_> = ctx
         .wire
         .rtp
@@ -166,17 +202,30 @@ pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
         .filter(|r| &r.party == controlled && r.dir == Dir::Tx)
         .collect();
     let Some(n) = &ctx.nominated else {
-        return match sent.first() {
-            Some(r) => result(
+        // Media before nomination is allowed on a valid pair (RFC 8445 §12.1), only there.
+        let off_valid = sent.iter().find(|r| !valid_by(ctx, controlled, (r.src, r.dst), r.time));
+        return match (sent.first(), off_valid) {
+            (_, Some(r)) => result(
                 d,
                 Verdict::Fail,
                 format!(
-                    "{controlled} sent media ({} -> {}) although no pair was ever nominated",
+                    "{controlled} sent media ({} -> {}) at {} on a pair none of its checks had validated, and no \
+                     pair was ever nominated",
+                    r.src, r.dst, r.time
+                ),
+                vec![r.index],
+            ),
+            (Some(r), None) => result(
+                d,
+                Verdict::Inconclusive,
+                format!(
+                    "no pair was nominated; {controlled} sent media only on pairs it had validated (first {} -> {}), \
+                     which RFC 8445 §12.1 allows before nomination",
                     r.src, r.dst
                 ),
                 vec![r.index],
             ),
-            None => result(
+            (None, None) => result(
                 d,
                 Verdict::Inconclusive,
                 "no pair was nominated and the controlled agent sent no media".into(),
@@ -188,9 +237,13 @@ pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
         return result(
             d,
             Verdict::Inconclusive,
-            format!("the nominating check never reached {controlled}"),
+            format!(
+                "the nominating check never reached {controlled}{}",
+                super::network::fate(ctx, n.request)
+            ),
             vec![n.request],
-        );
+        )
+        .network();
     };
     if n.by_nomination_attr && sent.is_empty() {
         // A conforming controlled agent ignores an un-negotiated NOMINATION: waiting is not its fault.
@@ -249,13 +302,123 @@ pub fn controlled_uses_nominated(ctx: &Ctx) -> CheckResult {
     }
 }
 
-/// The pair the controlling agent nominates is the best (highest-priority) pair valid at the time.
+/// Whether the controlling agent nominated the best (highest-priority) pair valid at the time:
+/// informational, as RFC 8445 §8.1.1 leaves the choice of pair to the agent ("the controlling agent
+/// MAY nominate ... Deciding when to stop checks and nominate is a local matter").
 pub const BEST_VALID: CheckDef = CheckDef {
     id: "ice.nomination.best-valid",
-    level: Level::Should,
+    level: Level::Info,
     cite: "RFC 8445 §8.1.1",
-    summary: "the controlling agent nominates the highest-priority pair among those valid when it nominates",
+    summary: "which pair the controlling agent nominated, against the highest-priority pair valid then (the RFC leaves the choice open)",
 };
+
+/// Every nomination of `controlling` that took effect, in trace order: a check with USE-CANDIDATE
+/// (or, when renomination was `negotiated`, a NOMINATION attribute) that got a success response
+/// (RFC 8445 §7.2.5.3.4), with the pair's priority, ICE session and component. Retransmissions and
+/// repeated nominations of the same pair in the same session count once.
+pub(super) fn nominations<'a>(
+    wire: &Wire<'a>,
+    controlling: Party<'a>,
+    controlled: Party<'a>,
+    negotiated: bool,
+) -> Vec<Nominated<'a>> {
+    let mut out: Vec<Nominated<'a>> = Vec::new();
+    for req in wire.checks_sent_by(&controlling) {
+        let by_attr = !req.msg.has(attr_type::USE_CANDIDATE);
+        if by_attr
+            && !(negotiated
+                && (req.msg.has(attr_type::NOMINATION_LEGACY) || req.msg.has(attr_type::NOMINATION_RENOMINATION2)))
+        {
+            continue;
+        }
+        let Some(resp) = wire.response_to(req).filter(|r| r.msg.class == Class::Success) else {
+            continue;
+        };
+        let session = match req.msg.get(attr_type::USERNAME) {
+            Some(Ok(Attribute::Username(u))) => u,
+            _ => String::new(),
+        };
+        let component = match req.msg.get(attr_type::PRIORITY) {
+            Some(Ok(Attribute::Priority(p))) => 256 - (p & 0xff) as u16,
+            _ => 1,
+        };
+        if out
+            .iter()
+            .any(|n| n.controlling_view == (req.src, req.dst) && n.session == session && !by_attr)
+        {
+            continue;
+        }
+        let seen = wire.received_by(&controlled, req).map(|r| (r.dst, r.src, r.index));
+        out.push(Nominated {
+            request: req.index,
+            response: resp.index,
+            time: resp.time,
+            controlling,
+            controlled,
+            controlling_view: (req.src, req.dst),
+            controlled_view: seen,
+            by_nomination_attr: by_attr,
+            priority: valid_pair(wire, controlling, req).and_then(|v| v.2),
+            session,
+            component,
+        });
+    }
+    out
+}
+
+/// The selected pair of the first ICE session: its highest-priority component-1 nomination (the
+/// first of equals), or its first nomination when priorities cannot be read.
+pub(super) fn selected<'n, 'a>(nominations: &'n [Nominated<'a>]) -> Option<&'n Nominated<'a>> {
+    let first = nominations.first()?;
+    nominations
+        .iter()
+        .filter(|n| n.session == first.session && n.component == first.component)
+        .fold(first, |best, n| if n.priority > best.priority { n } else { best })
+        .into()
+}
+
+/// A valid pair from the controlling agent's check `req` (RFC 8445 §7.2.5.3.2): (the mapped address
+/// of its success response, the check's destination, the pair priority when both candidates'
+/// priorities can be read: signalled in Jingle, or carried by a check as a peer-reflexive's).
+pub(super) fn valid_pair(
+    wire: &Wire,
+    controlling: Party,
+    req: &crate::wire::StunSeen,
+) -> Option<(SocketAddr, SocketAddr, Option<u64>)> {
+    let signalled = |dir: Dir| -> Vec<(SocketAddr, u32)> {
+        wire.jingle
+            .iter()
+            .filter(|j| j.party == controlling && j.dir == dir)
+            .flat_map(|j| j.contents.iter().flat_map(|c| c.candidates.iter()))
+            .filter_map(|c| Some((c.addr, c.priority?)))
+            .collect()
+    };
+    let local = signalled(Dir::Tx);
+    let remote = signalled(Dir::Rx);
+    let find = |list: &[(SocketAddr, u32)], a: SocketAddr| list.iter().find(|x| x.0 == a).map(|x| x.1);
+    let resp = wire.response_to(req).filter(|r| r.msg.class == Class::Success)?;
+    let mapped = match resp.msg.get(attr_type::XOR_MAPPED_ADDRESS) {
+        Some(Ok(Attribute::XorMappedAddress(a))) => a,
+        _ => req.src,
+    };
+    // A local peer-reflexive candidate has the PRIORITY its check carried.
+    let g = find(&local, mapped).or(match req.msg.get(attr_type::PRIORITY) {
+        Some(Ok(Attribute::Priority(p))) => Some(p),
+        _ => None,
+    });
+    // A remote peer-reflexive candidate has the PRIORITY of the peer's check that revealed it.
+    let dd = find(&remote, req.dst).or_else(|| {
+        wire.stun
+            .iter()
+            .filter(|s| s.party == controlling && s.dir == Dir::Rx && s.src == req.dst)
+            .find_map(|s| match s.msg.get(attr_type::PRIORITY) {
+                Some(Ok(Attribute::Priority(p))) => Some(p),
+                _ => None,
+            })
+    });
+    let prio = g.zip(dd).map(|(g, dd)| pair_priority(g, dd));
+    Some((mapped, req.dst, prio))
+}
 
 /// Pair priority, RFC 8445 §6.1.2.3: `2^32·min(G,D) + 2·max(G,D) + (G>D ? 1 : 0)`, G the controlling
 /// agent's candidate priority, D the controlled agent's.
@@ -263,52 +426,18 @@ fn pair_priority(g: u32, d: u32) -> u64 {
     (1u64 << 32) * u64::from(g.min(d)) + 2 * u64::from(g.max(d)) + u64::from(g > d)
 }
 
-/// See [`BEST_VALID`].
+/// See [`BEST_VALID`]: informational about the controlling agent.
 pub fn best_valid(ctx: &Ctx) -> CheckResult {
+    best_valid_verdict(ctx).or_by(&ctx.controlling)
+}
+
+fn best_valid_verdict(ctx: &Ctx) -> CheckResult {
     let d = &BEST_VALID;
     let Some(n) = &ctx.nominated else {
         return result(d, Verdict::Inconclusive, "no pair was nominated".into(), vec![]);
     };
     let controlling = &n.controlling;
-    // Candidate priorities as signalled (XEP-0176 §5): the controlling agent's own, and its peer's.
-    let signalled = |party: Party, dir: Dir| -> Vec<(SocketAddr, u32)> {
-        ctx.wire
-            .jingle
-            .iter()
-            .filter(|j| j.party == party && j.dir == dir)
-            .flat_map(|j| j.contents.iter().flat_map(|c| c.candidates.iter()))
-            .filter_map(|c| Some((c.addr, c.priority?)))
-            .collect()
-    };
-    let local = signalled(*controlling, Dir::Tx);
-    let remote = signalled(*controlling, Dir::Rx);
-    let find = |list: &[(SocketAddr, u32)], a: SocketAddr| list.iter().find(|x| x.0 == a).map(|x| x.1);
-    // A valid pair is (mapped address of the success response, destination of the check), §7.2.5.3.2;
-    // a local peer-reflexive candidate has the PRIORITY its check carried.
-    let valid_pair = |req: &crate::wire::StunSeen| -> Option<(SocketAddr, SocketAddr, Option<u64>)> {
-        let resp = ctx.wire.response_to(req).filter(|r| r.msg.class == Class::Success)?;
-        let mapped = match resp.msg.get(attr_type::XOR_MAPPED_ADDRESS) {
-            Some(Ok(Attribute::XorMappedAddress(a))) => a,
-            _ => req.src,
-        };
-        let g = find(&local, mapped).or(match req.msg.get(attr_type::PRIORITY) {
-            Some(Ok(Attribute::Priority(p))) => Some(p),
-            _ => None,
-        });
-        // A remote peer-reflexive candidate has the PRIORITY of the peer's check that revealed it.
-        let dd = find(&remote, req.dst).or_else(|| {
-            ctx.wire
-                .stun
-                .iter()
-                .filter(|s| &s.party == controlling && s.dir == Dir::Rx && s.src == req.dst)
-                .find_map(|s| match s.msg.get(attr_type::PRIORITY) {
-                    Some(Ok(Attribute::Priority(p))) => Some(p),
-                    _ => None,
-                })
-        });
-        let prio = g.zip(dd).map(|(g, dd)| pair_priority(g, dd));
-        Some((mapped, req.dst, prio))
-    };
+    let valid_pair = |req: &crate::wire::StunSeen| valid_pair(&ctx.wire, *controlling, req);
     let Some(req) = ctx.wire.stun.iter().find(|s| s.index == n.request) else {
         return result(
             d,
@@ -345,7 +474,7 @@ pub fn best_valid(ctx: &Ctx) -> CheckResult {
     match best {
         Some((p, l, r, i)) if p > np => result(
             d,
-            Verdict::Fail,
+            Verdict::Informational,
             format!(
                 "{controlling} nominated {nl} -> {nr} (pair priority {np}) while {l} -> {r} (priority {p}) was \
                  already valid"
@@ -354,7 +483,7 @@ pub fn best_valid(ctx: &Ctx) -> CheckResult {
         ),
         _ => result(
             d,
-            Verdict::Pass,
+            Verdict::Informational,
             format!(
                 "{controlling} nominated {nl} -> {nr} (pair priority {np}), the best of the {} pairs valid then",
                 valid.len().max(1)
@@ -362,4 +491,72 @@ pub fn best_valid(ctx: &Ctx) -> CheckResult {
             vec![n.request],
         ),
     }
+}
+
+/// A controlling agent nominates one pair per component and ICE session, unless renomination was
+/// negotiated (a second nomination needs an ICE restart).
+pub const ONCE_PER_SESSION: CheckDef = CheckDef {
+    id: "ice.nomination.once-per-session",
+    level: Level::Must,
+    cite: "RFC 8445 §8.1.1",
+    summary: "without negotiated renomination, the controlling agent nominates no second pair for a component within one ICE session",
+};
+
+/// See [`ONCE_PER_SESSION`]: judges the controlling agent.
+pub fn once_per_session(ctx: &Ctx) -> CheckResult {
+    once_per_session_verdict(ctx).or_by(&ctx.controlling)
+}
+
+fn once_per_session_verdict(ctx: &Ctx) -> CheckResult {
+    let d = &ONCE_PER_SESSION;
+    let by_use_candidate: Vec<&Nominated> = ctx.nominations.iter().filter(|n| !n.by_nomination_attr).collect();
+    let Some(first) = by_use_candidate.first() else {
+        return result(d, Verdict::Inconclusive, "no nomination took effect".into(), vec![]);
+    };
+    if super::renomination::peer_offered(ctx, &ctx.controlling) {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            format!(
+                "renomination was negotiated, so {} may nominate again (the renomination checks judge it)",
+                ctx.controlling
+            ),
+            vec![first.request],
+        );
+    }
+    for (i, n) in by_use_candidate.iter().enumerate() {
+        let again = by_use_candidate[i + 1..].iter().find(|m| {
+            m.session == n.session && m.component == n.component && m.controlling_view != n.controlling_view
+        });
+        if let Some(m) = again {
+            return result(
+                d,
+                Verdict::Fail,
+                format!(
+                    "{} nominated {} -> {} at {}, then another pair of the same component, {} -> {}, at {}, within the \
+                     same ICE session and without negotiated renomination (RFC 5245 aggressive nomination, which RFC \
+                     8445 removed)",
+                    n.controlling,
+                    n.controlling_view.0,
+                    n.controlling_view.1,
+                    n.time,
+                    m.controlling_view.0,
+                    m.controlling_view.1,
+                    m.time
+                ),
+                vec![n.request, n.response, m.request, m.response],
+            );
+        }
+    }
+    let sessions: std::collections::BTreeSet<&str> = by_use_candidate.iter().map(|n| n.session.as_str()).collect();
+    result(
+        d,
+        Verdict::Pass,
+        format!(
+            "{} nominated one pair per component in each of its {} ICE session(s)",
+            ctx.controlling,
+            sessions.len()
+        ),
+        vec![first.request, first.response],
+    )
 }

@@ -27,7 +27,7 @@ pub fn content_creator_consistent(ctx: &Ctx) -> CheckResult {
     let Some(init) = ctx.wire.session_initiate() else {
         return result(d, Verdict::Inconclusive, "no session-initiate was sent".into(), vec![]);
     };
-    let created: Vec<(Option<String>, Option<String>)> = init
+    let mut created: Vec<(Option<String>, Option<String>)> = init
         .contents
         .iter()
         .map(|c| (c.creator.clone(), c.name.clone()))
@@ -37,8 +37,13 @@ pub fn content_creator_consistent(ctx: &Ctx) -> CheckResult {
         .wire
         .jingle
         .iter()
-        .filter(|j| j.dir == Dir::Tx && j.sid == init.sid && j.index > init.index && j.action != "content-add")
+        .filter(|j| j.dir == Dir::Tx && j.sid == init.sid && j.index > init.index)
     {
+        // Contents added with content-add are contents of the session from then on (XEP-0166 §7.2.1).
+        if j.action == "content-add" {
+            created.extend(j.contents.iter().map(|c| (c.creator.clone(), c.name.clone())));
+            continue;
+        }
         for c in &j.contents {
             later += 1;
             let key = (c.creator.clone(), c.name.clone());
@@ -62,7 +67,8 @@ pub fn content_creator_consistent(ctx: &Ctx) -> CheckResult {
                         made.join(", ")
                     ),
                     vec![init.index, j.index],
-                );
+                )
+                .by(&j.party);
             }
         }
     }
@@ -105,6 +111,7 @@ pub fn fingerprint_present(ctx: &Ctx) -> CheckResult {
                         format!("{}'s {} has no DTLS fingerprint in content {name}", j.party, j.action),
                         vec![j.index],
                     )
+                    .by(&j.party)
                 }
                 Some(s) if j.action == "session-initiate" && s != "actpass" => {
                     return result(
@@ -116,6 +123,7 @@ pub fn fingerprint_present(ctx: &Ctx) -> CheckResult {
                         ),
                         vec![j.index],
                     )
+                    .by(&j.party)
                 }
                 Some("") => {
                     return result(
@@ -124,6 +132,7 @@ pub fn fingerprint_present(ctx: &Ctx) -> CheckResult {
                         format!("{}'s {} fingerprint in content {name} has no setup", j.party, j.action),
                         vec![j.index],
                     )
+                    .by(&j.party)
                 }
                 _ => {}
             }
@@ -214,7 +223,8 @@ pub fn iq_acked(ctx: &Ctx) -> CheckResult {
                     j.iq_id.as_deref().unwrap_or("none")
                 ),
                 vec![j.index],
-            );
+            )
+            .by(&j.party);
         }
     }
     result(
@@ -246,6 +256,7 @@ pub fn terminate_reason_valid(ctx: &Ctx) -> CheckResult {
                     format!("{}'s session-terminate has no reason", t.party),
                     vec![t.index],
                 )
+                .by(&t.party)
             }
             Some(r) if !REASONS.contains(&r) => {
                 return result(
@@ -257,6 +268,7 @@ pub fn terminate_reason_valid(ctx: &Ctx) -> CheckResult {
                     ),
                     vec![t.index],
                 )
+                .by(&t.party)
             }
             _ => {}
         }
@@ -313,6 +325,7 @@ pub fn initiate_to_proceeder(ctx: &Ctx) -> CheckResult {
             ),
             vec![proceed.index, si.index],
         )
+        .by(&si.party)
     }
 }
 
@@ -367,6 +380,7 @@ pub fn accept_within_initiate(ctx: &Ctx) -> CheckResult {
             ),
             vec![init.index, accept.index],
         )
+        .by(&accept.party)
     }
 }
 
@@ -482,7 +496,8 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
                         want.join(" or ")
                     ),
                     vec![at, e.index],
-                );
+                )
+                .by(party);
             }
             judged.push((at, e.index));
             continue;
@@ -575,7 +590,8 @@ pub fn iq_error_conditions(ctx: &Ctx) -> CheckResult {
                 crate::trace::stream_label(stream.0, stream.1)
             ),
             vec![*at],
-        );
+        )
+        .by(stream.0);
     }
     if judged.is_empty() {
         return result(

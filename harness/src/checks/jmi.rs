@@ -39,12 +39,15 @@ pub fn propose_matches_initiate(ctx: &Ctx) -> CheckResult {
                 "no propose was sent: the session was initiated directly, so there is nothing to match".into(),
                 vec![si.index],
             ),
+            // Declining to call (a peer without the features needed) is no mismatch: the call
+            // itself is judged by jmi.call-only-to-capable-peer and the scenario's outcome.
             None => result(
                 d,
-                Verdict::Fail,
-                "neither a propose nor a session-initiate was sent: no call was attempted".into(),
+                Verdict::Inconclusive,
+                "no call was made: neither a propose nor a session-initiate was sent".into(),
                 vec![],
-            ),
+            )
+            .by(&ctx.caller),
         };
     };
     let initiate = w.jingle.iter().find(|j| {
@@ -64,7 +67,8 @@ pub fn propose_matches_initiate(ctx: &Ctx) -> CheckResult {
                     propose.party, propose.id
                 ),
                 vec![propose.index, p.index],
-            ),
+            )
+            .by(&propose.party),
             None => result(
                 d,
                 Verdict::Inconclusive,
@@ -93,6 +97,7 @@ pub fn propose_matches_initiate(ctx: &Ctx) -> CheckResult {
             ),
             vec![propose.index, si.index],
         )
+        .by(&propose.party)
     }
 }
 
@@ -140,7 +145,8 @@ pub fn addressed_to_full_jid(ctx: &Ctx) -> CheckResult {
                 bad.to.as_deref().unwrap_or("")
             ),
             vec![bad.index],
-        );
+        )
+        .by(&bad.party);
     }
     result(
         d,
@@ -193,6 +199,7 @@ pub fn finish_sent(ctx: &Ctx) -> CheckResult {
         format!("{} sent no finish for session {}", who.join(" and "), term.sid),
         vec![term.index],
     )
+    .by(missing[0])
 }
 
 /// How long the propose took to reach the callee, and why when the server held it.
@@ -205,6 +212,11 @@ pub const PROPOSE_DELIVERY: CheckDef = CheckDef {
 
 /// See [`PROPOSE_DELIVERY`].
 pub fn propose_delivery(ctx: &Ctx) -> CheckResult {
+    // What the server did with the propose: a fact of the network, nobody's conformance.
+    propose_delivery_verdict(ctx).network()
+}
+
+fn propose_delivery_verdict(ctx: &Ctx) -> CheckResult {
     let d = &PROPOSE_DELIVERY;
     let w = &ctx.wire;
     let Some(sent) = w.jmi.iter().find(|j| j.kind == "propose" && j.dir == Dir::Tx) else {
@@ -315,7 +327,8 @@ pub fn other_devices_stop_ringing(ctx: &Ctx) -> CheckResult {
                     answer.name()
                 ),
                 vec![e.index, bad.index],
-            );
+            )
+            .by(party);
         }
         if tapped.is_some() {
             exercised += 1;
@@ -359,6 +372,10 @@ pub const CALL_ONLY_TO_CAPABLE_PEER: CheckDef = CheckDef {
 
 /// See [`CALL_ONLY_TO_CAPABLE_PEER`].
 pub fn call_only_to_capable_peer(ctx: &Ctx) -> CheckResult {
+    call_only_to_capable_peer_verdict(ctx).or_by(&ctx.caller)
+}
+
+fn call_only_to_capable_peer_verdict(ctx: &Ctx) -> CheckResult {
     let d = &CALL_ONLY_TO_CAPABLE_PEER;
     let events = &ctx.out.trace.events;
     let Some(tap) = events

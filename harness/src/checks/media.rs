@@ -50,9 +50,14 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
             (None, _) => result(
                 d,
                 Verdict::Fail,
-                "no connectivity check was ever sent, so no pair could carry media".into(),
+                format!(
+                    "the session was accepted but no connectivity check was ever sent, so no pair could carry \
+                     media; {} is the controlling agent",
+                    ctx.controlling
+                ),
                 vec![],
-            ),
+            )
+            .by(&ctx.controlling),
             (Some(_), Some(ok)) => result(
                 d,
                 Verdict::Fail,
@@ -61,7 +66,8 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
                     ok.src, ok.dst
                 ),
                 vec![ok.index],
-            ),
+            )
+            .by(&ctx.controlling),
             // The network offered no path (e.g. symmetric NATs without TURN): not the implementations' fault.
             (Some(first), None) => result(
                 d,
@@ -72,16 +78,22 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
                     super::turn::failures(ctx)
                 ),
                 vec![first.index],
-            ),
+            )
+            .network(),
         };
     };
     let Some((cl, cr, _)) = n.controlled_view else {
         return result(
             d,
-            Verdict::Fail,
-            "the nominating check never reached the controlled side".into(),
+            Verdict::Inconclusive,
+            format!(
+                "the network did not deliver the nominating check to {}{}",
+                n.controlled,
+                super::network::fate(ctx, n.request)
+            ),
             vec![n.request],
-        );
+        )
+        .network();
     };
     let views = [(n.controlling, n.controlling_view), (n.controlled, (cl, cr))];
     let mut evidence = vec![n.request];
@@ -97,21 +109,26 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
                 Verdict::Fail,
                 format!("{party} sent no media on its selected pair {local} -> {remote}"),
                 evidence,
-            );
+            )
+            .by(&party);
         };
         evidence.push(sent.index);
+    }
+    for (party, (local, _)) in views {
         let got = ctx
             .wire
             .rtp
             .iter()
             .find(|r| r.party == party && r.dir == Dir::Rx && r.dst == local);
         let Some(got) = got else {
+            // Its peer sent media on the pair (above): what kept it away was the network.
             return result(
                 d,
-                Verdict::Fail,
-                format!("{party} received no media on {local}"),
+                Verdict::Inconclusive,
+                format!("both sent media on the selected pair, but the network delivered none of it to {party} at {local}"),
                 evidence,
-            );
+            )
+            .network();
         };
         evidence.push(got.index);
     }

@@ -8,10 +8,12 @@ mod components;
 mod consent;
 mod endpoint;
 mod ice_nomination;
+mod ice_requests;
 mod ice_timing;
 mod jingle;
 mod jmi;
 mod media;
+mod network;
 mod renomination;
 mod restart;
 mod stun_wire;
@@ -24,7 +26,6 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::run::RunOutput;
-use crate::stun::{attr_type, Class};
 use crate::time::SimTime;
 use crate::wire::{Party, Wire};
 
@@ -75,6 +76,47 @@ pub struct CheckDef {
     pub summary: &'static str,
 }
 
+/// Whom a check result judges: the party whose behaviour the verdict is about.
+///
+/// A failure always names one party, the one that broke the rule (never its peer, never the
+/// network); a pass that covered both parties' behaviour says `both`; a fact of the network or the
+/// servers (what a TURN server granted, that no path existed) says `none`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Judged {
+    /// The party that places the call.
+    Caller,
+    /// The party called.
+    Callee,
+    /// Both parties' behaviour was judged, and neither is singled out.
+    #[default]
+    Both,
+    /// No implementation is judged: a fact of the network or of the servers.
+    None,
+}
+
+impl Judged {
+    /// The party named `name` (`caller` or `callee`, or one of its devices, `callee/device2`); any
+    /// other name judges nobody in particular.
+    pub fn party(name: &str) -> Judged {
+        // A device of a party (`callee/device2`) is that party.
+        match name.split('/').next().unwrap_or(name) {
+            "caller" => Judged::Caller,
+            "callee" => Judged::Callee,
+            _ => Judged::Both,
+        }
+    }
+
+    /// The party's name, for a single party.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Judged::Caller => Some("caller"),
+            Judged::Callee => Some("callee"),
+            Judged::Both | Judged::None => None,
+        }
+    }
+}
+
 /// The result of one check in one run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckResult {
@@ -84,6 +126,18 @@ pub struct CheckResult {
     pub level: Level,
     /// Verdict.
     pub verdict: Verdict,
+    /// Whom the verdict judges (`caller`, `callee`, `both`, `none`).
+    #[serde(default)]
+    pub party: Judged,
+    /// The implementation of the judged party, when it is one party (filled in by the report from
+    /// the run's parties).
+    #[serde(rename = "impl", default, skip_serializing_if = "Option::is_none")]
+    pub implementation: Option<String>,
+    /// The judged party ran with knobs the scenario set (a fault injected on purpose, not the
+    /// implementation as it is), and this is a failure or a miss: a negative test of the judge,
+    /// held against nobody; the scenario's expectation judges the run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub injected: bool,
     /// Document and section.
     pub cite: String,
     /// What was expected and what was seen.
@@ -121,6 +175,9 @@ pub fn catalogue() -> Vec<CheckDef> {
         ice_nomination::CONTROLLING_NOMINATES,
         ice_nomination::CONTROLLED_USES_NOMINATED,
         ice_nomination::BEST_VALID,
+        ice_nomination::ONCE_PER_SESSION,
+        ice_requests::ROLE_ATTRIBUTES,
+        ice_requests::REQUEST_ANSWERED,
         media::BIDIRECTIONAL_ON_SELECTED_PAIR,
         consent::KEEPALIVE_INTERVAL,
         consent::CONSENT_FRESHNESS,
@@ -149,9 +206,52 @@ fn result(def: &CheckDef, verdict: Verdict, detail: String, evidence: Vec<usize>
         id: def.id.to_string(),
         level: def.level,
         verdict,
+        party: Judged::Both,
+        implementation: None,
+        injected: false,
         cite: def.cite.to_string(),
         detail,
         evidence,
+    }
+}
+
+impl CheckResult {
+    /// The same result, judging party `name` (`caller` or `callee`).
+    pub fn by(mut self, name: &str) -> CheckResult {
+        self.party = Judged::party(name);
+        self
+    }
+
+    /// Whom the result judges, for people: `caller (conversations-2.9.7)`, `both`, `network`; an
+    /// injected fault says so.
+    pub fn judged_label(&self) -> String {
+        let who = match (self.party, &self.implementation) {
+            (Judged::None, _) => "network".to_string(),
+            (Judged::Both, _) => "both".to_string(),
+            (p, Some(i)) => format!("{} ({i})", p.name().unwrap_or("?")),
+            (p, None) => p.name().unwrap_or("?").to_string(),
+        };
+        if self.injected {
+            format!("{who}, injected by the scenario")
+        } else {
+            who
+        }
+    }
+
+    /// The same result, judging party `name` unless it already names a party or the network: for
+    /// a check that judges one party throughout.
+    pub fn or_by(self, name: &str) -> CheckResult {
+        if self.party == Judged::Both {
+            self.by(name)
+        } else {
+            self
+        }
+    }
+
+    /// The same result, judging no implementation: a network or server fact.
+    pub fn network(mut self) -> CheckResult {
+        self.party = Judged::None;
+        self
     }
 }
 
@@ -175,6 +275,14 @@ pub struct Nominated<'a> {
     pub controlled_view: Option<(SocketAddr, SocketAddr, usize)>,
     /// The nominating check carried a NOMINATION attribute (0xC001/0x0030) and no USE-CANDIDATE.
     pub by_nomination_attr: bool,
+    /// Pair priority (RFC 8445 §6.1.2.3) from the candidates' priorities, as signalled or as the
+    /// checks carried them; `None` when they cannot be read.
+    pub priority: Option<u64>,
+    /// The ICE session (generation) it belongs to: the request's USERNAME (`remote:local` ufrags at
+    /// the controlling agent), empty when absent.
+    pub session: String,
+    /// Component (RFC 8445 §5.1.2: 256 minus the PRIORITY attribute's low byte), 1 when unreadable.
+    pub component: u16,
 }
 
 /// Shared context of the checks of one run.
@@ -187,10 +295,18 @@ pub struct Ctx<'a> {
     pub caller: Party<'a>,
     /// The callee.
     pub callee: Party<'a>,
-    /// The nominated pair, if any.
+    /// The selected pair of the first ICE session as the wire shows it: of the pairs the
+    /// controlling agent nominated there (component 1), the highest-priority one (RFC 8445 §8.1.1:
+    /// with several nominated, "the agents MUST ... use the pairs with the highest priority").
     pub nominated: Option<Nominated<'a>>,
+    /// Every nomination that took effect, in trace order (several under RFC 5245 aggressive
+    /// nomination, renomination, or across ICE restarts).
+    pub nominations: Vec<Nominated<'a>>,
     /// The controlling party (the Jingle initiator, XEP-0176 §2).
     pub controlling: Party<'a>,
+    /// The end of the observation: the scenario's deadline (last step plus settle), or the last
+    /// event if one came later. A world that fell silent before the deadline was still watched.
+    pub end: SimTime,
     /// The pairs each party sent media on, which several checks judge: worked out once.
     pairs_in_use: OnceCell<Vec<consent::InUse<'a>>>,
 }
@@ -204,34 +320,17 @@ impl<'a> Ctx<'a> {
         let callee = wire.party("callee");
         let controlling = wire.session_initiate().map_or(caller, |j| j.party);
         let controlled = if controlling == caller { callee } else { caller };
-        // USE-CANDIDATE first; failing that, a NOMINATION attribute (0xC001/0x0030) check, which only a
-        // peer that agreed to renomination, or tolerates it, takes as a nomination.
-        let find = |by_attr: bool| {
-            wire.checks_sent_by(&controlling)
-                .filter(|c| {
-                    if by_attr {
-                        c.msg.has(attr_type::NOMINATION_LEGACY) || c.msg.has(attr_type::NOMINATION_RENOMINATION2)
-                    } else {
-                        c.msg.has(attr_type::USE_CANDIDATE)
-                    }
-                })
-                .find_map(|req| {
-                    let resp = wire.response_to(req).filter(|r| r.msg.class == Class::Success)?;
-                    let seen = wire.received_by(&controlled, req).map(|r| (r.dst, r.src, r.index));
-                    Some(Nominated {
-                        request: req.index,
-                        response: resp.index,
-                        time: resp.time,
-                        controlling,
-                        controlled,
-                        controlling_view: (req.src, req.dst),
-                        controlled_view: seen,
-                        by_nomination_attr: by_attr,
-                    })
-                })
-        };
-        let nominated = find(false).or_else(|| find(true));
+        // A NOMINATION attribute nominates only under negotiated renomination: a peer that never
+        // advertised it ignores the unknown comprehension-optional 0xC001 (RFC 8489 §14), and sees
+        // no nomination (RFC 8445 §7.3.1.5 takes USE-CANDIDATE alone).
+        let negotiated = renomination::peer_offered_in(&wire, &controlling);
+        let nominations = ice_nomination::nominations(&wire, controlling, controlled, negotiated);
+        let nominated = ice_nomination::selected(&nominations).cloned();
+        let last = out.trace.events.last().map_or(SimTime::ZERO, |e| e.time);
+        let end = last.max(SimTime::ZERO + out.spec.scenario.deadline());
         Ctx {
+            end,
+            nominations,
             out,
             wire,
             caller,
@@ -277,6 +376,9 @@ pub fn evaluate(ctx: &Ctx) -> Vec<CheckResult> {
         ice_nomination::controlling_nominates(ctx),
         ice_nomination::controlled_uses_nominated(ctx),
         ice_nomination::best_valid(ctx),
+        ice_nomination::once_per_session(ctx),
+        ice_requests::role_attributes(ctx),
+        ice_requests::request_answered(ctx),
         media::bidirectional_on_selected_pair(ctx),
         consent::keepalive_interval(ctx),
         consent::consent_freshness(ctx),

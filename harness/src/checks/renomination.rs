@@ -17,8 +17,12 @@ pub const ONLY_WHEN_NEGOTIATED: CheckDef = CheckDef {
 
 /// Whether `party`'s peer advertised renomination: a transport it received carried `<renomination/>`.
 pub(super) fn peer_offered(ctx: &Ctx, party: &str) -> bool {
-    ctx.wire
-        .jingle
+    peer_offered_in(&ctx.wire, party)
+}
+
+/// [`peer_offered`] on the wire views alone.
+pub(super) fn peer_offered_in(wire: &crate::wire::Wire, party: &str) -> bool {
+    wire.jingle
         .iter()
         .filter(|j| j.party == party && j.dir == Dir::Rx)
         .flat_map(|j| j.contents.iter())
@@ -55,7 +59,8 @@ pub fn only_when_negotiated(ctx: &Ctx) -> CheckResult {
                         }
                     ),
                     vec![c.index],
-                );
+                )
+                .by(party);
             }
         }
     }
@@ -177,7 +182,8 @@ pub fn controlled_follows_highest(ctx: &Ctx) -> CheckResult {
                 bad.time, bad.src, bad.dst
             ),
             vec![at, bad.index],
-        );
+        )
+        .by(controlled);
     }
     match late.first() {
         Some(first) => result(
@@ -247,6 +253,7 @@ pub fn unknown_0x0030_draws_420(ctx: &Ctx) -> CheckResult {
                         ),
                         vec![s.index, r.index],
                     )
+                    .by(party)
                 }
                 None => {
                     return result(
@@ -258,6 +265,7 @@ pub fn unknown_0x0030_draws_420(ctx: &Ctx) -> CheckResult {
                         ),
                         vec![s.index],
                     )
+                    .by(party)
                 }
             }
         }

@@ -80,7 +80,8 @@ pub fn restart(ctx: &Ctx) -> CheckResult {
                 half.party, half.time
             ),
             vec![half.index],
-        );
+        )
+        .by(&half.party);
     }
     let peer = if first.party == ctx.caller {
         ctx.callee
@@ -109,7 +110,8 @@ pub fn restart(ctx: &Ctx) -> CheckResult {
                     first.party, first.time
                 ),
                 vec![first.index],
-            ),
+            )
+            .by(&peer),
             Some(t) if t.party == peer && t.time <= first.time + REFUSAL => result(
                 d,
                 Verdict::Fail,
@@ -121,7 +123,8 @@ pub fn restart(ctx: &Ctx) -> CheckResult {
                     first.time
                 ),
                 vec![first.index, t.index],
-            ),
+            )
+            .by(&peer),
             Some(t) if t.time <= first.time + REFUSAL => result(
                 d,
                 Verdict::Inconclusive,
@@ -144,6 +147,7 @@ pub fn restart(ctx: &Ctx) -> CheckResult {
                 ),
                     vec![first.index],
                 )
+                .by(&peer)
             }
         };
     };

@@ -40,11 +40,33 @@ pub const PERMISSION_BEFORE_SEND: CheckDef = CheckDef {
     summary: "a client relays data to a peer only after its CreatePermission for the peer's IP succeeded",
 };
 
-/// See [`CHECK_ATTRIBUTES`].
+/// The ICE credentials `party` signalled (`Dir::Tx`) or was signalled (`Dir::Rx`) in Jingle, as
+/// (ufrag, pwd), every generation (restarts add new ones), without repeats.
+fn signalled_credentials<'w>(ctx: &'w Ctx, party: &str, dir: Dir) -> Vec<(&'w str, &'w str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for j in ctx.wire.jingle.iter().filter(|j| j.party == party && j.dir == dir) {
+        for c in &j.contents {
+            if let (Some(u), Some(p)) = (c.ufrag.as_deref(), c.pwd.as_deref()) {
+                if !out.contains(&(u, p)) {
+                    out.push((u, p));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// See [`CHECK_ATTRIBUTES`]: besides the attributes' presence, a check's USERNAME is
+/// `peer-ufrag:own-ufrag` of credentials signalled in Jingle, and its MESSAGE-INTEGRITY verifies
+/// with the password the peer signalled with that ufrag (RFC 8445 §7.2.2, RFC 8489 §9.1). Judges
+/// the party that sent the check.
 pub fn check_attributes(ctx: &Ctx) -> CheckResult {
     let d = &CHECK_ATTRIBUTES;
     let mut n = 0;
+    let mut verified = 0;
     for party in [&ctx.caller, &ctx.callee] {
+        let own = signalled_credentials(ctx, party, Dir::Tx);
+        let peer = signalled_credentials(ctx, party, Dir::Rx);
         for c in ctx.wire.checks_sent_by(party) {
             n += 1;
             let missing: Vec<&str> = [
@@ -74,8 +96,46 @@ pub fn check_attributes(ctx: &Ctx) -> CheckResult {
                     Verdict::Fail,
                     format!("{party}'s check to {} has {what}", c.dst),
                     vec![c.index],
-                );
+                )
+                .by(party);
             }
+            // Credentials are judged only when both sides' were signalled in Jingle.
+            if own.is_empty() || peer.is_empty() {
+                continue;
+            }
+            let Some(Ok((remote, local))) = username.map(|u| u.map(|u| u.split_once(':').unwrap_or((u, "")))) else {
+                continue;
+            };
+            let known = peer.iter().find(|(u, _)| *u == remote);
+            let Some((_, pwd)) = known.filter(|_| own.iter().any(|(u, _)| *u == local)) else {
+                return result(
+                    d,
+                    Verdict::Fail,
+                    format!(
+                        "{party}'s check to {} has USERNAME {remote}:{local}, which is not the peer's ufrag and its own \
+                         as signalled in Jingle (peer: {}; own: {})",
+                        c.dst,
+                        peer.iter().map(|p| p.0).collect::<Vec<_>>().join(", "),
+                        own.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+                    ),
+                    vec![c.index],
+                )
+                .by(party);
+            };
+            if !c.msg.verify_integrity(pwd.as_bytes()) {
+                return result(
+                    d,
+                    Verdict::Fail,
+                    format!(
+                        "{party}'s check to {} has a MESSAGE-INTEGRITY that does not verify with the password its peer \
+                         signalled for ufrag {remote}",
+                        c.dst
+                    ),
+                    vec![c.index],
+                )
+                .by(party);
+            }
+            verified += 1;
         }
     }
     if n == 0 {
@@ -89,7 +149,10 @@ pub fn check_attributes(ctx: &Ctx) -> CheckResult {
     result(
         d,
         Verdict::Pass,
-        format!("{n} checks carry every required attribute"),
+        format!(
+            "{n} checks carry every required attribute; {verified} have the signalled USERNAME and a MESSAGE-INTEGRITY \
+             that verifies with the signalled password"
+        ),
         vec![],
     )
 }
@@ -119,7 +182,8 @@ pub fn credentials_signalled(ctx: &Ctx) -> CheckResult {
                         c.name.as_deref().unwrap_or("?")
                     ),
                     vec![j.index],
-                );
+                )
+                .by(&j.party);
             }
         }
     }
@@ -135,7 +199,8 @@ pub fn credentials_signalled(ctx: &Ctx) -> CheckResult {
 pub fn fingerprint_valid(ctx: &Ctx) -> CheckResult {
     let d = &FINGERPRINT_VALID;
     let mut n = 0;
-    for s in ctx.wire.stun.iter().filter(|s| s.dir == Dir::Tx && !s.relayed) {
+    // Relayed messages too: a check inside a Send indication carries its own FINGERPRINT.
+    for s in ctx.wire.stun.iter().filter(|s| s.dir == Dir::Tx) {
         if !(s.party == ctx.caller || s.party == ctx.callee) {
             continue;
         }
@@ -145,9 +210,15 @@ pub fn fingerprint_valid(ctx: &Ctx) -> CheckResult {
                 return result(
                     d,
                     Verdict::Fail,
-                    format!("{}'s STUN message to {} has a wrong FINGERPRINT", s.party, s.dst),
+                    format!(
+                        "{}'s STUN message to {}{} has a wrong FINGERPRINT",
+                        s.party,
+                        s.dst,
+                        if s.relayed { " (relayed through TURN)" } else { "" }
+                    ),
                     vec![s.index],
                 )
+                .by(&s.party)
             }
             None => {}
         }
@@ -198,7 +269,8 @@ pub fn permission_before_send(ctx: &Ctx) -> CheckResult {
                                 p.ip()
                             ),
                             vec![s.index],
-                        );
+                        )
+                        .by(party);
                     }
                 }
             }

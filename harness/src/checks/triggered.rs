@@ -258,6 +258,7 @@ impl<'c, 'a> Party<'c, 'a> {
 
 /// A judged incoming check that got no triggered check.
 struct Miss {
+    party: String,
     time: SimTime,
     detail: String,
     evidence: Vec<usize>,
@@ -266,7 +267,7 @@ struct Miss {
 /// See [`TRIGGERED_ON_INCOMING`].
 pub fn triggered_on_incoming(ctx: &Ctx) -> CheckResult {
     let d = &TRIGGERED_ON_INCOMING;
-    let end = ctx.out.trace.events.last().map(|e| e.time).unwrap_or(SimTime::ZERO);
+    let end = ctx.end;
     let mut judged = 0;
     let mut example: Vec<usize> = vec![];
     let mut misses: Vec<Miss> = vec![];
@@ -354,6 +355,7 @@ pub fn triggered_on_incoming(ctx: &Ctx) -> CheckResult {
                 Some(c) => format!("never checked that address from {} (only from {})", r.dst, c.src),
             };
             misses.push(Miss {
+                party: name.to_string(),
                 time: t,
                 detail: format!(
                     "{name} answered {peer}'s check from {} at {} on {}{prflx} and {what}: no triggered check on \
@@ -378,7 +380,7 @@ pub fn triggered_on_incoming(ctx: &Ctx) -> CheckResult {
         } else {
             String::new()
         };
-        return result(d, Verdict::Fail, format!("{}{more}", m.detail), m.evidence.clone());
+        return result(d, Verdict::Fail, format!("{}{more}", m.detail), m.evidence.clone()).by(&m.party);
     }
     if judged == 0 {
         let detail = match excused.first() {

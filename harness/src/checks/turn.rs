@@ -106,7 +106,8 @@ pub fn allocation(ctx: &Ctx) -> CheckResult {
             Verdict::Inconclusive,
             "no party sent a TURN Allocate (no TURN server offered, or none used)".into(),
             vec![],
-        );
+        )
+        .network();
     }
     let mut text: Vec<String> = all.iter().map(|o| o.text.clone()).collect();
     let no_relay: Vec<&str> = all.iter().filter(|o| !o.ok).map(|o| o.party.as_str()).collect();
@@ -119,6 +120,7 @@ pub fn allocation(ctx: &Ctx) -> CheckResult {
         text.join("; "),
         all.iter().map(|o| o.index).collect(),
     )
+    .network()
 }
 
 /// The TURN credentials a client uses are the ones its XMPP server handed out.
@@ -173,7 +175,8 @@ pub fn credentials_from_xep0215(ctx: &Ctx) -> CheckResult {
                     Verdict::Fail,
                     format!("{party} authenticated an Allocate as `{u}`, which its XMPP server never handed out"),
                     vec![a.index],
-                );
+                )
+                .by(party);
             }
         }
     }
@@ -193,11 +196,52 @@ pub fn credentials_from_xep0215(ctx: &Ctx) -> CheckResult {
     )
 }
 
-/// See [`REFRESH_BEFORE_EXPIRY`].
+/// Whether `party` sent anything but a new Allocate from `local` to the TURN server `server` in
+/// (`after`, `until`]: relayed data (Send indication, ChannelData), a permission, a channel binding
+/// or a late Refresh all show it still wanted the allocation.
+fn used_after(
+    ctx: &Ctx,
+    party: &str,
+    local: std::net::SocketAddr,
+    server: std::net::SocketAddr,
+    after: crate::time::SimTime,
+    until: crate::time::SimTime,
+) -> Option<usize> {
+    ctx.out.trace.events.iter().find_map(|e| {
+        if e.time <= after || e.time > until {
+            return None;
+        }
+        let (point, dir, src, dst, payload) = match &e.kind {
+            crate::trace::TraceKind::Datagram {
+                point,
+                dir,
+                src,
+                dst,
+                payload,
+            }
+            | crate::trace::TraceKind::Segment {
+                point,
+                dir,
+                src,
+                dst,
+                payload,
+                ..
+            } => (point, dir, src, dst, payload),
+            _ => return None,
+        };
+        let new_allocate = crate::stun::Message::decode(payload).is_ok_and(|m| m.method == method::ALLOCATE);
+        (**point == *party && *dir == Dir::Tx && *src == local && *dst == server && !new_allocate).then_some(e.index)
+    })
+}
+
+/// See [`REFRESH_BEFORE_EXPIRY`]: every lifetime of every allocation, granted by the Allocate or
+/// a later Refresh, is judged; an allocation the client stops using may lapse (RFC 8656 §8: a
+/// client refreshes "if [it] wishes to continue to have an allocation").
 pub fn refresh_before_expiry(ctx: &Ctx) -> CheckResult {
     let d = &REFRESH_BEFORE_EXPIRY;
-    let end = ctx.out.trace.events.last().map(|e| e.time).unwrap_or_default();
+    let end = ctx.end;
     let mut due = 0;
+    let mut lapsed = 0;
     for party in [&ctx.caller, &ctx.callee] {
         let party_stun: Vec<_> = ctx
             .wire
@@ -205,50 +249,83 @@ pub fn refresh_before_expiry(ctx: &Ctx) -> CheckResult {
             .iter()
             .filter(|s| &s.party == party && !s.relayed)
             .collect();
+        let lifetime = |m: &crate::stun::Message| match m.get(attr_type::LIFETIME) {
+            Some(Ok(Attribute::Lifetime(l))) => Some(l),
+            _ => None,
+        };
         for ok in party_stun
             .iter()
             .filter(|s| s.dir == Dir::Rx && s.msg.method == method::ALLOCATE && s.msg.class == Class::Success)
         {
-            let Some(Ok(Attribute::Lifetime(l))) = ok.msg.get(attr_type::LIFETIME) else {
+            let (local, server) = (ok.dst, ok.src);
+            let Some(mut granted) = lifetime(&ok.msg) else {
                 continue;
             };
-            let expiry = ok.time + std::time::Duration::from_secs(l.into());
-            if expiry > end {
-                continue; // the run ended before a refresh was due
-            }
-            due += 1;
-            let refreshed = party_stun.iter().any(|s| {
-                s.dir == Dir::Tx
-                    && s.msg.method == method::REFRESH
-                    && s.msg.class == Class::Request
-                    && s.time > ok.time
-                    && s.time < expiry
-            });
-            if !refreshed {
-                return result(
-                    d,
-                    Verdict::Fail,
-                    format!(
-                        "{party}'s allocation granted {l} s at {} expired at {expiry} without a Refresh",
-                        ok.time
-                    ),
-                    vec![ok.index],
-                );
+            let mut from = ok.time;
+            loop {
+                let expiry = from + std::time::Duration::from_secs(granted.into());
+                if expiry > end {
+                    break; // the run ended before a refresh was due
+                }
+                // The Refresh sent in this lifetime that succeeded, and the lifetime it granted.
+                let renewed = party_stun
+                    .iter()
+                    .filter(|s| {
+                        s.dir == Dir::Tx
+                            && s.msg.method == method::REFRESH
+                            && s.msg.class == Class::Request
+                            && (s.src, s.dst) == (local, server)
+                            && s.time > from
+                            && s.time < expiry
+                    })
+                    .find_map(|req| {
+                        let resp = ctx
+                            .wire
+                            .response_to(req)
+                            .filter(|r| r.msg.class == Class::Success && r.time <= expiry)?;
+                        Some((resp.time, lifetime(&resp.msg).unwrap_or(600)))
+                    });
+                match renewed {
+                    Some((_, 0)) => break, // deleted by the client (RFC 8656 §7.3)
+                    Some((at, l)) => {
+                        due += 1;
+                        from = at;
+                        granted = l;
+                    }
+                    None => match used_after(ctx, party, local, server, expiry, end) {
+                        Some(late) => {
+                            return result(
+                                d,
+                                Verdict::Fail,
+                                format!(
+                                    "{party}'s allocation on {server}, granted {granted} s at {from}, expired at \
+                                     {expiry} without a Refresh, yet {party} went on using it"
+                                ),
+                                vec![ok.index, late],
+                            )
+                            .by(party);
+                        }
+                        None => {
+                            lapsed += 1;
+                            break;
+                        }
+                    },
+                }
             }
         }
     }
     if due == 0 {
-        return result(
-            d,
-            Verdict::Inconclusive,
-            "no allocation reached the end of its lifetime within the run".into(),
-            vec![],
-        );
+        let why = if lapsed > 0 {
+            format!("{lapsed} allocations lapsed unused, which a client may let happen")
+        } else {
+            "no allocation reached the end of a lifetime within the run".to_string()
+        };
+        return result(d, Verdict::Inconclusive, why, vec![]);
     }
     result(
         d,
         Verdict::Pass,
-        format!("{due} allocations refreshed before expiry"),
+        format!("{due} allocation lifetimes renewed by a Refresh before they ran out; {lapsed} lapsed unused"),
         vec![],
     )
 }

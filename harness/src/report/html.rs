@@ -410,7 +410,7 @@ impl RunReport {
             s,
             "<h2 id=\"checks\">Checks</h2>\n<p>{} checks: {failed} failed, {non_strict} non-strict. Evidence \
              numbers are trace events (<code>index</code> in trace.jsonl).</p>\n<table><tr><th>check</th>\
-             <th>level</th><th>verdict</th><th>cite</th><th>detail</th><th>evidence</th></tr>",
+             <th>level</th><th>verdict</th><th>judged</th><th>cite</th><th>detail</th><th>evidence</th></tr>",
             run.checks.len()
         );
         let mut checks: Vec<_> = run.checks.iter().collect();
@@ -423,11 +423,12 @@ impl RunReport {
             let ev: Vec<String> = c.evidence.iter().map(|i| format!("#{i}")).collect();
             let _ = writeln!(
                 s,
-                "<tr class=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr class=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 verdict_class(c.verdict),
                 esc(&c.id),
                 name(c.level).to_uppercase(),
                 name(c.verdict),
+                esc(&c.judged_label()),
                 esc(&c.cite),
                 esc(&c.detail),
                 ev.join(" ")

@@ -49,7 +49,7 @@ pub(super) fn testcase(run: &RunReport) -> (String, bool) {
     if is_failure {
         let mut text = String::new();
         for c in &failed {
-            text.push_str(&format!("{} ({}): {}\n", c.id, c.cite, c.detail));
+            text.push_str(&format!("{} ({}) [{}]: {}\n", c.id, c.cite, c.judged_label(), c.detail));
         }
         for u in &run.expectation.unmet {
             text.push_str(&format!("expectation: {u}\n"));

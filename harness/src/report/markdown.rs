@@ -67,16 +67,20 @@ pub(super) fn run_section(run: &RunReport) -> String {
         let _ = writeln!(s, "- expectation not met: {}", run.expectation.unmet.join("; "));
     }
     let _ = writeln!(s, "- replay: `{}`\n", run.replay);
-    let _ = writeln!(s, "| check | level | verdict | cite | detail |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| check | level | verdict | judged | cite | detail |\n|---|---|---|---|---|---|"
+    );
     let mut checks: Vec<_> = run.checks.iter().collect();
     checks.sort_by_key(|c| c.verdict != Verdict::Fail);
     for c in checks {
         let _ = writeln!(
             s,
-            "| `{}` | {:?} | {:?} | {} | {} (evidence: {:?}) |",
+            "| `{}` | {:?} | {:?} | {} | {} | {} (evidence: {:?}) |",
             c.id,
             c.level,
             c.verdict,
+            c.judged_label(),
             c.cite,
             c.detail.replace('|', "\\|"),
             c.evidence

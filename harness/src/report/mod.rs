@@ -141,6 +141,10 @@ pub struct Expectation {
     pub met: bool,
     /// What did not come true.
     pub unmet: Vec<String>,
+    /// What of the expectation did not apply to this pairing, and why: a capability the scenario
+    /// `requires` that a party's implementation does not declare.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waived: Vec<String>,
 }
 
 /// The matrix: one cell per (caller impl, callee impl, NAT pair).
@@ -260,9 +264,18 @@ fn candidate_type(w: &Wire, party: &str, addr: SocketAddr) -> String {
 /// Evaluates the checks over `out` and summarizes the run.
 pub fn judge(out: &RunOutput) -> RunReport {
     let ctx = Ctx::new(out);
-    let checks = evaluate(&ctx);
-    let w = &ctx.wire;
     let spec = &out.spec;
+    let mut checks = evaluate(&ctx);
+    for c in &mut checks {
+        let party = c.party.name().and_then(|p| out.spec.party(p));
+        c.implementation = party.map(|p| p.implementation.clone());
+        // The party ran with knobs the scenario set (a fault injected on purpose, not the
+        // implementation as it is): what it breaks is a negative test of the judge, held against
+        // nobody; the scenario's expectation judges the run.
+        c.injected =
+            party.is_some_and(|p| !p.knobs.is_empty()) && matches!(c.verdict, Verdict::Fail | Verdict::NonStrict);
+    }
+    let w = &ctx.wire;
     let first_rx = |p: Party| w.rtp.iter().find(|r| r.party == p && r.dir == Dir::Rx).map(|r| r.time);
     let both = match (first_rx(ctx.caller), first_rx(ctx.callee)) {
         (Some(a), Some(b)) => Some(a.max(b)),
@@ -330,13 +343,43 @@ pub fn judge(out: &RunOutput) -> RunReport {
         });
     let exp = &spec.scenario.expect;
     let mut unmet = Vec::new();
-    if let Some(o) = &exp.outcome {
+    let mut waived = Vec::new();
+    // What a party's implementation does not declare, of `caps` (every device must declare it).
+    let lacking = |caps: &[String]| -> Vec<String> {
+        let mut why = Vec::new();
+        for p in &out.parties {
+            for cap in caps {
+                let missing = p.devices.iter().find(|d| !d.ics.declares(cap));
+                if let Some(d) = missing {
+                    let w = format!("{} ({}) declares no {cap}", p.name, d.ics.name);
+                    if !why.contains(&w) {
+                        why.push(w);
+                    }
+                }
+            }
+        }
+        why
+    };
+    let whole = lacking(&exp.requires);
+    if !whole.is_empty() {
+        waived.push(format!(
+            "the scenario's expectation requires {}: {}",
+            exp.requires.join(", "),
+            whole.join("; ")
+        ));
+    }
+    if let (Some(o), true) = (&exp.outcome, whole.is_empty()) {
         if o != outcome {
             unmet.push(format!("outcome {outcome}, expected {o}"));
         }
     }
-    for e in &exp.checks {
+    for e in exp.checks.iter().filter(|_| whole.is_empty()) {
         let id = &e.id;
+        let why = lacking(&e.requires);
+        if !why.is_empty() {
+            waived.push(format!("{id} requires {}: {}", e.requires.join(", "), why.join("; ")));
+            continue;
+        }
         let Some(c) = checks.iter().find(|c| &c.id == id) else {
             unmet.push(format!("{id}: no such check"));
             continue;
@@ -374,6 +417,7 @@ pub fn judge(out: &RunOutput) -> RunReport {
             checks: exp.checks.iter().map(|c| c.id.clone()).collect(),
             met: unmet.is_empty(),
             unmet,
+            waived,
         },
         trace_hash: out.trace.hash(),
         trace_hash_masks: out.trace.mask_stun_transaction_ids.then(|| {
@@ -438,8 +482,68 @@ pub enum FailOn {
     Never,
 }
 
-/// True when a check at the `fail_on` level failed in some run.
-pub fn has_failure(report: &Report, fail_on: FailOn) -> bool {
+/// What the runs hold against one implementation, for `conform --impl NAME`'s exit status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// MUST failures attributed to its party, other than faults the scenario injected.
+    pub must_failed: usize,
+    /// SHOULD misses (non-strict) attributed to its party, likewise.
+    pub should_failed: usize,
+    /// Runs it took part in whose scenario expectation was not met.
+    pub unmet: usize,
+}
+
+impl Tally {
+    /// Whether this counts as a failure at the `fail_on` level.
+    pub fn fails(&self, fail_on: FailOn) -> bool {
+        match fail_on {
+            FailOn::Must => self.must_failed > 0 || self.unmet > 0,
+            FailOn::Should => self.must_failed + self.should_failed + self.unmet > 0,
+            FailOn::Never => false,
+        }
+    }
+}
+
+/// Adds what `run` holds against each implementation to `by_impl`.
+pub fn tally(run: &RunReport, by_impl: &mut BTreeMap<String, Tally>) {
+    for c in run.checks.iter().filter(|c| !c.injected) {
+        let Some(name) = &c.implementation else { continue };
+        match c.verdict {
+            Verdict::Fail if c.level == Level::Must => by_impl.entry(name.clone()).or_default().must_failed += 1,
+            Verdict::NonStrict => by_impl.entry(name.clone()).or_default().should_failed += 1,
+            _ => {}
+        }
+    }
+    if !run.expectation.met {
+        // An unmet expectation is held against the implementations whose own MUST failures the
+        // run shows (the cause is theirs); when it shows none, against both, as either changed.
+        let mut blamed: Vec<&String> = run
+            .checks
+            .iter()
+            .filter(|c| !c.injected && c.level == Level::Must && c.verdict == Verdict::Fail)
+            .filter_map(|c| c.implementation.as_ref())
+            .collect();
+        if blamed.is_empty() {
+            blamed = vec![&run.caller.implementation, &run.callee.implementation];
+        }
+        blamed.sort();
+        blamed.dedup();
+        for name in blamed {
+            by_impl.entry(name.clone()).or_default().unmet += 1;
+        }
+    }
+}
+
+/// True when a check at the `fail_on` level failed in some run; with `gate`, only what is held
+/// against that implementation ([`Summary::has_failure`]).
+pub fn has_failure(report: &Report, fail_on: FailOn, gate: Option<&str>) -> bool {
+    if let Some(name) = gate {
+        let mut by_impl = BTreeMap::new();
+        for r in &report.runs {
+            tally(r, &mut by_impl);
+        }
+        return by_impl.get(name).is_some_and(|t| t.fails(fail_on));
+    }
     report.runs.iter().any(|r| {
         r.checks.iter().any(|c| match fail_on {
             FailOn::Must => c.level == Level::Must && c.verdict == Verdict::Fail,
@@ -518,6 +622,9 @@ mod tests {
             level: Level::Must,
             cite: "RFC 8445 §8.1.1".into(),
             verdict: Verdict::Fail,
+            party: crate::checks::Judged::Caller,
+            implementation: Some("a".into()),
+            injected: false,
             detail: "no <USE-CANDIDATE> & \"quote\"".into(),
             evidence: vec![3, 4],
         }];
@@ -548,11 +655,16 @@ mod tests {
             assert_eq!(read("index.html"), render_html(&report));
             assert!(!dir.join("report.md.part").exists() && !dir.join("junit.xml.part").exists());
             assert_eq!(summary.runs, report.runs.len());
-            assert_eq!(summary.has_failure(FailOn::Must), has_failure(&report, FailOn::Must));
-            assert_eq!(
-                summary.has_failure(FailOn::Should),
-                has_failure(&report, FailOn::Should)
-            );
+            for gate in [None, Some("a"), Some("b"), Some("c")] {
+                assert_eq!(
+                    summary.has_failure(FailOn::Must, gate),
+                    has_failure(&report, FailOn::Must, gate)
+                );
+                assert_eq!(
+                    summary.has_failure(FailOn::Should, gate),
+                    has_failure(&report, FailOn::Should, gate)
+                );
+            }
             for r in &report.runs {
                 assert!(crate::conform::run_dir(&dir, &r.id).join("index.html").exists());
             }

@@ -37,7 +37,7 @@ pub struct ReportWriter {
 }
 
 /// What a finished report says as a whole (for the exit status).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     /// Runs written.
     pub runs: usize,
@@ -49,16 +49,23 @@ pub struct Summary {
     pub must_failed: bool,
     /// Some MUST or SHOULD check failed (fail or non-strict).
     pub should_failed: bool,
+    /// Per implementation, what is held against it ([`super::Tally`]).
+    pub by_impl: BTreeMap<String, super::Tally>,
 }
 
 impl Summary {
     /// True when a check at the `fail_on` level failed in some run ([`super::has_failure`] for a
-    /// streamed report).
-    pub fn has_failure(&self, fail_on: FailOn) -> bool {
-        match fail_on {
-            FailOn::Must => self.must_failed,
-            FailOn::Should => self.should_failed,
-            FailOn::Never => false,
+    /// streamed report). With `gate`, only what is held against that implementation counts: MUST
+    /// (or, for `should`, also SHOULD) failures attributed to its party, other than faults the
+    /// scenario injected and expects, and the unmet expectations of runs it took part in.
+    pub fn has_failure(&self, fail_on: FailOn, gate: Option<&str>) -> bool {
+        match gate {
+            None => match fail_on {
+                FailOn::Must => self.must_failed,
+                FailOn::Should => self.should_failed,
+                FailOn::Never => false,
+            },
+            Some(name) => self.by_impl.get(name).is_some_and(|t| t.fails(fail_on)),
         }
     }
 }
@@ -166,6 +173,7 @@ impl ReportWriter {
         self.rows_len += u64::from(len);
         self.counts.add(run);
         let s = &mut self.summary;
+        super::tally(run, &mut s.by_impl);
         s.harness_errors += usize::from(run.outcome == "harness-error");
         s.must_failed |= must_failed > 0;
         s.should_failed |= run

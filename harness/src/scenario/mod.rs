@@ -397,6 +397,24 @@ pub struct Expect {
     /// detail must contain.
     #[serde(default)]
     pub checks: Vec<ExpectCheck>,
+    /// Capabilities every party's implementation must declare in its ICS for the whole
+    /// expectation to apply (`[jmi]`, `[ice-restart]`; [`CAPABILITIES`]). A run whose parties lack
+    /// one still runs and is judged; its expectation is waived, with the reason, as the scenario
+    /// says nothing about such a pairing.
+    #[serde(default, deserialize_with = "capabilities")]
+    pub requires: Vec<String>,
+}
+
+/// Capability names a scenario's `requires` may use, as an implementation's ICS declares them
+/// ([`crate::endpoint::Ics::declares`]).
+pub const CAPABILITIES: &[&str] = &["jmi", "trickle", "rtcp-mux", "ice-restart", "renomination", "turn"];
+
+fn capabilities<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    if let Some(bad) = v.iter().find(|c| !CAPABILITIES.contains(&c.as_str())) {
+        return Err(de::Error::unknown_variant(bad, CAPABILITIES));
+    }
+    Ok(v)
 }
 
 /// One expected check result.
@@ -409,6 +427,8 @@ pub struct ExpectCheck {
     pub verdict: Option<String>,
     /// Text the check's detail must contain.
     pub detail: Option<String>,
+    /// Capabilities both parties must declare for this entry to apply ([`Expect::requires`]).
+    pub requires: Vec<String>,
 }
 
 impl<'de> Deserialize<'de> for ExpectCheck {
@@ -421,18 +441,21 @@ impl<'de> Deserialize<'de> for ExpectCheck {
             verdict: Option<String>,
             #[serde(default)]
             detail: Option<String>,
+            #[serde(default, deserialize_with = "capabilities")]
+            requires: Vec<String>,
         }
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = ExpectCheck;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a check id, or {id: ID, verdict: VERDICT, detail: TEXT}")
+                f.write_str("a check id, or {id: ID, verdict: VERDICT, detail: TEXT, requires: [CAPABILITY]}")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ExpectCheck, E> {
                 Ok(ExpectCheck {
                     id: v.to_string(),
                     verdict: None,
                     detail: None,
+                    requires: vec![],
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<ExpectCheck, A::Error> {
@@ -455,6 +478,7 @@ impl<'de> Deserialize<'de> for ExpectCheck {
                     id: f.id,
                     verdict: f.verdict,
                     detail: f.detail,
+                    requires: f.requires,
                 })
             }
         }

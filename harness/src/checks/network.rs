@@ -1,0 +1,40 @@
+//! What the network did to the packets a verdict depends on. The network is a cause, never a
+//! culprit: where a check's evidence was dropped on the way (loss, a link down, NAT filtering, a
+//! firewall), the verdict is `inconclusive` naming the drop, not a failure of an implementation.
+
+use super::Ctx;
+use crate::wire::DropSeen;
+
+/// The drops of the STUN transaction `id` (requests, responses or their retransmissions, direct or
+/// relayed), in trace order.
+pub(super) fn stun_drops<'c, 'a>(ctx: &'c Ctx<'a>, id: &[u8; 12]) -> impl Iterator<Item = &'c DropSeen<'a>> + 'c {
+    let id = *id;
+    ctx.wire.drops.iter().filter(move |d| d.transaction_id == Some(id))
+}
+
+/// The first drop of STUN transaction `id`, as a clause for a verdict's detail
+/// (`"; dropped at caller-site/uplink (loss) at 1.2 s"`), or `""` when none was dropped.
+pub(super) fn stun_fate(ctx: &Ctx, id: &[u8; 12]) -> String {
+    stun_drops(ctx, id).next().map(describe).unwrap_or_default()
+}
+
+/// What became of the datagram recorded at trace index `sent`: its STUN transaction's first drop
+/// as a clause for a detail, or `""`.
+pub(super) fn fate(ctx: &Ctx, sent: usize) -> String {
+    ctx.wire
+        .stun
+        .iter()
+        .find(|s| s.index == sent)
+        .map(|s| stun_fate(ctx, &s.msg.transaction_id))
+        .unwrap_or_default()
+}
+
+/// `"; dropped at POINT (REASON) at TIME"`.
+pub(super) fn describe(d: &DropSeen) -> String {
+    format!("; the network dropped it at {} ({}) at {}", d.point, d.reason, d.time)
+}
+
+/// True when the network dropped any part of STUN transaction `id`.
+pub(super) fn stun_dropped(ctx: &Ctx, id: &[u8; 12]) -> bool {
+    stun_drops(ctx, id).next().is_some()
+}
