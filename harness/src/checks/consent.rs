@@ -389,7 +389,9 @@ pub fn consent_check_schedule(ctx: &Ctx) -> CheckResult {
         }) {
             match checks.iter_mut().find(|c| c.0 == s.msg.transaction_id) {
                 Some(c) => {
-                    if c.1 > u.start.0 {
+                    // A request the network lost, or whose answer it lost, is sent again by any
+                    // STUN client: the loss made the retransmission, not the schedule.
+                    if c.1 > u.start.0 && !super::network::stun_dropped(ctx, &c.0) {
                         return result(
                             d,
                             Verdict::Fail,

@@ -271,12 +271,27 @@ fn controlled_uses_nominated_verdict(ctx: &Ctx, controlled: &Party) -> CheckResu
         .iter()
         .filter(|r| r.time.as_millis() >= cutoff && until.is_none_or(|u| r.time < u))
         .collect();
-    if let Some(bad) = after.iter().find(|r| (r.src, r.dst) != (local, remote)) {
+    // With several pairs nominated in the session (RFC 5245 aggressive nomination; RFC 8445
+    // §8.1.1 forbids it, ice.nomination.once-per-session says so), the controlled agent uses the
+    // highest-priority one by its own reckoning of priorities, which the wire cannot replay
+    // exactly: any nominated pair of the session is its choice to make.
+    let nominated_here: Vec<(SocketAddr, SocketAddr)> = ctx
+        .nominations
+        .iter()
+        .filter(|m| m.session == n.session && m.component == n.component)
+        .filter_map(|m| m.controlled_view.map(|(l, r, _)| (l, r)))
+        .collect();
+    if let Some(bad) = after.iter().find(|r| !nominated_here.contains(&(r.src, r.dst))) {
+        let others = if nominated_here.len() > 1 {
+            format!(" (or any of the {} pairs nominated in the session)", nominated_here.len())
+        } else {
+            String::new()
+        };
         return result(
             d,
             Verdict::Fail,
             format!(
-                "nominated pair at {controlled} is {local} -> {remote}, but it sent media {} -> {} at {}",
+                "nominated pair at {controlled} is {local} -> {remote}{others}, but it sent media {} -> {} at {}",
                 bad.src, bad.dst, bad.time
             ),
             vec![n.request, arrived, bad.index],
@@ -331,7 +346,19 @@ pub(super) fn nominations<'a>(
         {
             continue;
         }
-        let Some(resp) = wire.response_to(req).filter(|r| r.msg.class == Class::Success) else {
+        // A nomination takes effect at the controlled agent when it answers with success, at the
+        // controlling agent when that success arrives (RFC 8445 §7.3.1.5, §7.2.5.3.4): a response
+        // the network lost still nominated the pair at the controlled side.
+        let at_controlling = wire.response_to(req).filter(|r| r.msg.class == Class::Success);
+        let at_controlled = || {
+            wire.stun.iter().find(|s| {
+                s.party == controlled
+                    && s.dir == Dir::Tx
+                    && s.msg.class == Class::Success
+                    && s.msg.transaction_id == req.msg.transaction_id
+            })
+        };
+        let Some(resp) = at_controlling.or_else(at_controlled) else {
             continue;
         };
         let session = match req.msg.get(attr_type::USERNAME) {
@@ -353,6 +380,7 @@ pub(super) fn nominations<'a>(
             request: req.index,
             response: resp.index,
             time: resp.time,
+            at_controlling: at_controlling.is_some(),
             controlling,
             controlled,
             controlling_view: (req.src, req.dst),
@@ -366,15 +394,27 @@ pub(super) fn nominations<'a>(
     out
 }
 
-/// The selected pair of the first ICE session: its highest-priority component-1 nomination (the
-/// first of equals), or its first nomination when priorities cannot be read.
-pub(super) fn selected<'n, 'a>(nominations: &'n [Nominated<'a>]) -> Option<&'n Nominated<'a>> {
+/// The selected pair of the first ICE session: of its component-1 nominations, the one the
+/// controlled agent last sent media on (several nominated pairs leave the choice to its reckoning
+/// of priorities, RFC 8445 §8.1.1); failing that the highest-priority one (the first of equals),
+/// or the first when priorities cannot be read.
+pub(super) fn selected<'n, 'a>(wire: &Wire<'a>, nominations: &'n [Nominated<'a>]) -> Option<&'n Nominated<'a>> {
     let first = nominations.first()?;
-    nominations
+    let here = || {
+        nominations
+            .iter()
+            .filter(|n| n.session == first.session && n.component == first.component)
+    };
+    let used = wire
+        .rtp
         .iter()
-        .filter(|n| n.session == first.session && n.component == first.component)
-        .fold(first, |best, n| if n.priority > best.priority { n } else { best })
-        .into()
+        .rev()
+        .filter(|r| r.party == first.controlled && r.dir == Dir::Tx)
+        .find_map(|r| here().find(|n| n.controlled_view.is_some_and(|(l, rr, _)| (l, rr) == (r.src, r.dst))));
+    used.or_else(|| here().fold(None, |best: Option<&Nominated>, n| match best {
+        Some(b) if n.priority <= b.priority => Some(b),
+        _ => Some(n),
+    }))
 }
 
 /// A valid pair from the controlling agent's check `req` (RFC 8445 §7.2.5.3.2): (the mapped address
@@ -524,6 +564,17 @@ fn once_per_session_verdict(ctx: &Ctx) -> CheckResult {
             vec![first.request],
         );
     }
+    // After a nomination took effect at the controlling agent, a USE-CANDIDATE check on another
+    // pair of the same component and session is a second nomination, whether or not the network
+    // let it succeed.
+    let session_of = |c: &crate::wire::StunSeen| match c.msg.get(attr_type::USERNAME) {
+        Some(Ok(Attribute::Username(u))) => u,
+        _ => String::new(),
+    };
+    let component_of = |c: &crate::wire::StunSeen| match c.msg.get(attr_type::PRIORITY) {
+        Some(Ok(Attribute::Priority(p))) => 256 - (p & 0xff) as u16,
+        _ => 1,
+    };
     for (i, n) in by_use_candidate.iter().enumerate() {
         let again = by_use_candidate[i + 1..].iter().find(|m| {
             m.session == n.session && m.component == n.component && m.controlling_view != n.controlling_view
@@ -547,6 +598,61 @@ fn once_per_session_verdict(ctx: &Ctx) -> CheckResult {
                 vec![n.request, n.response, m.request, m.response],
             );
         }
+    }
+    for n in by_use_candidate.iter().filter(|n| n.at_controlling) {
+        let again = ctx.wire.checks_sent_by(&ctx.controlling).find(|c| {
+            c.index > n.response
+                && c.msg.has(attr_type::USE_CANDIDATE)
+                && (c.src, c.dst) != n.controlling_view
+                && component_of(c) == n.component
+                && session_of(c) == n.session
+        });
+        if let Some(m) = again {
+            return result(
+                d,
+                Verdict::Fail,
+                format!(
+                    "{} nominated {} -> {} (success at {}), then sent USE-CANDIDATE on another pair of the same \
+                     component, {} -> {}, at {}, within the same ICE session and without negotiated renomination \
+                     (RFC 5245 aggressive nomination, which RFC 8445 removed)",
+                    n.controlling,
+                    n.controlling_view.0,
+                    n.controlling_view.1,
+                    n.time,
+                    m.src,
+                    m.dst,
+                    m.time
+                ),
+                vec![n.request, n.response, m.index],
+            );
+        }
+    }
+    // USE-CANDIDATE on another pair that the network kept from succeeding: whether it would have
+    // been a second nomination is the network's doing.
+    let lost = ctx.wire.checks_sent_by(&ctx.controlling).find(|c| {
+        c.msg.has(attr_type::USE_CANDIDATE)
+            && (c.src, c.dst) != first.controlling_view
+            && session_of(c) == first.session
+            && component_of(c) == first.component
+            && super::network::stun_dropped(ctx, &c.msg.transaction_id)
+    });
+    if let Some(c) = lost {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            format!(
+                "{} nominated {} -> {} and also sent USE-CANDIDATE on {} -> {}, which the network kept from \
+                 succeeding{}: whether that would have been a second nomination is undecided",
+                ctx.controlling,
+                first.controlling_view.0,
+                first.controlling_view.1,
+                c.src,
+                c.dst,
+                super::network::stun_fate(ctx, &c.msg.transaction_id)
+            ),
+            vec![first.request, c.index],
+        )
+        .network();
     }
     let sessions: std::collections::BTreeSet<&str> = by_use_candidate.iter().map(|n| n.session.as_str()).collect();
     result(

@@ -232,10 +232,14 @@ pub fn no_failure_before_pac(ctx: &Ctx) -> CheckResult {
             floor.as_millis()
         ),
         Verdict::NonStrict => format!(
-            "{party} declared failure {} ms after it started ICE ({started}): after its own longest check transaction \
-             ({} ms), but short of the RECOMMENDED full transaction timeout (39.5 s with RFC 8489 defaults)",
+            "{party} declared failure {} ms after it started ICE ({started}): {}, but short of the RECOMMENDED full \
+             transaction timeout (39.5 s with RFC 8489 defaults)",
             waited.as_millis(),
-            floor.as_millis()
+            if floor.is_zero() {
+                "its checks were never retransmitted, so the wire shows no transaction time to hold it to".to_string()
+            } else {
+                format!("after its own longest check transaction ({} ms)", floor.as_millis())
+            }
         ),
         _ => format!(
             "{party} declared failure {} ms after it started ICE ({started}), past its own longest check transaction \
@@ -361,6 +365,23 @@ pub fn triggered_after_failed(ctx: &Ctx) -> CheckResult {
                 continue;
             }
             let last = prior.iter().map(|x| x.2).max().unwrap_or(t);
+            let first_sent = prior.iter().map(|x| x.1).min().unwrap_or(t);
+            if let Some(x) = super::network::party_transaction_dropped(ctx, party, first_sent, t + TRIGGER_WINDOW) {
+                // The pair's state at the party hangs on packets the network lost: the wire cannot
+                // tell a Failed pair from one still In-Progress or held back by its TURN client.
+                return result(
+                    d,
+                    Verdict::Inconclusive,
+                    format!(
+                        "{party} answered a check from {} at {} ({t}) on a pair whose own checks had stopped without \
+                         success, and sent no new check within 2 s; but the network dropped one of its STUN \
+                         transactions meanwhile, at {} ({}), so the pair's state cannot be judged",
+                        r.src, r.dst, x.point, x.reason
+                    ),
+                    vec![r.index, x.index],
+                )
+                .network();
+            }
             return result(
                 d,
                 Verdict::Fail,

@@ -96,30 +96,54 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
         .network();
     };
     let views = [(n.controlling, n.controlling_view), (n.controlled, (cl, cr))];
+    // Every pair nominated in the session, in each party's view: with several nominated (RFC 5245
+    // aggressive nomination) each agent uses the highest-priority one by its own reckoning.
+    let nominated_pairs = |controlling: bool| -> Vec<(std::net::SocketAddr, std::net::SocketAddr)> {
+        ctx.nominations
+            .iter()
+            .filter(|m| m.session == n.session && m.component == n.component)
+            .filter_map(|m| {
+                if controlling {
+                    Some(m.controlling_view)
+                } else {
+                    m.controlled_view.map(|(l, r, _)| (l, r))
+                }
+            })
+            .collect()
+    };
     let mut evidence = vec![n.request];
-    for (party, (local, remote)) in views {
+    let mut used = Vec::new();
+    for (i, (party, (local, remote))) in views.into_iter().enumerate() {
+        let pairs = nominated_pairs(i == 0);
         let sent = ctx
             .wire
             .rtp
             .iter()
-            .find(|r| r.party == party && r.dir == Dir::Tx && (r.src, r.dst) == (local, remote));
+            .rev()
+            .find(|r| r.party == party && r.dir == Dir::Tx && pairs.contains(&(r.src, r.dst)));
         let Some(sent) = sent else {
+            let others = if pairs.len() > 1 {
+                format!(" nor on any of the {} pairs nominated in the session", pairs.len())
+            } else {
+                String::new()
+            };
             return result(
                 d,
                 Verdict::Fail,
-                format!("{party} sent no media on its selected pair {local} -> {remote}"),
+                format!("{party} sent no media on its selected pair {local} -> {remote}{others}"),
                 evidence,
             )
             .by(&party);
         };
         evidence.push(sent.index);
+        used.push((party, sent.src, pairs));
     }
-    for (party, (local, _)) in views {
+    for (party, local, pairs) in used {
         let got = ctx
             .wire
             .rtp
             .iter()
-            .find(|r| r.party == party && r.dir == Dir::Rx && r.dst == local);
+            .find(|r| r.party == party && r.dir == Dir::Rx && pairs.iter().any(|p| p.0 == r.dst));
         let Some(got) = got else {
             // Its peer sent media on the pair (above): what kept it away was the network.
             return result(

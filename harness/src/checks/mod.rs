@@ -261,10 +261,14 @@ impl CheckResult {
 pub struct Nominated<'a> {
     /// Trace index of the nominating request as the controlling side sent it.
     pub request: usize,
-    /// Trace index of its success response at the controlling side.
+    /// Trace index of its success response at the controlling side (as the controlled side sent
+    /// it, when it never arrived).
     pub response: usize,
-    /// When the response arrived.
+    /// When the response arrived (at the controlled side's answer when it never arrived).
     pub time: SimTime,
+    /// The success response reached the controlling agent; `false` when the network lost it and
+    /// the nomination took effect at the controlled agent only.
+    pub at_controlling: bool,
     /// Controlling party.
     pub controlling: Party<'a>,
     /// Controlled party.
@@ -296,8 +300,9 @@ pub struct Ctx<'a> {
     /// The callee.
     pub callee: Party<'a>,
     /// The selected pair of the first ICE session as the wire shows it: of the pairs the
-    /// controlling agent nominated there (component 1), the highest-priority one (RFC 8445 §8.1.1:
-    /// with several nominated, "the agents MUST ... use the pairs with the highest priority").
+    /// controlling agent nominated there (component 1), the one the controlled agent sends media
+    /// on, else the highest-priority one (RFC 8445 §8.1.1: with several nominated, "the agents MUST
+    /// ... use the pairs with the highest priority").
     pub nominated: Option<Nominated<'a>>,
     /// Every nomination that took effect, in trace order (several under RFC 5245 aggressive
     /// nomination, renomination, or across ICE restarts).
@@ -325,7 +330,7 @@ impl<'a> Ctx<'a> {
         // no nomination (RFC 8445 §7.3.1.5 takes USE-CANDIDATE alone).
         let negotiated = renomination::peer_offered_in(&wire, &controlling);
         let nominations = ice_nomination::nominations(&wire, controlling, controlled, negotiated);
-        let nominated = ice_nomination::selected(&nominations).cloned();
+        let nominated = ice_nomination::selected(&wire, &nominations).cloned();
         let last = out.trace.events.last().map_or(SimTime::ZERO, |e| e.time);
         let end = last.max(SimTime::ZERO + out.spec.scenario.deadline());
         Ctx {

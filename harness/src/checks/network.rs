@@ -38,3 +38,21 @@ pub(super) fn describe(d: &DropSeen) -> String {
 pub(super) fn stun_dropped(ctx: &Ctx, id: &[u8; 12]) -> bool {
     stun_drops(ctx, id).next().is_some()
 }
+
+/// The first drop, between `from` and `to`, of a STUN transaction `party` took part in as the
+/// client (its checks, its TURN Allocate, Refresh, CreatePermission and ChannelBind, and the
+/// responses to them), directly or relayed: what may have held its ICE processing back.
+pub(super) fn party_transaction_dropped<'c, 'a>(
+    ctx: &'c Ctx<'a>,
+    party: &str,
+    from: crate::time::SimTime,
+    to: crate::time::SimTime,
+) -> Option<&'c DropSeen<'a>> {
+    ctx.wire.drops.iter().filter(|d| d.time >= from && d.time <= to).find(|d| {
+        d.transaction_id.is_some_and(|id| {
+            ctx.wire.stun.iter().any(|s| {
+                s.party == party && s.dir == crate::trace::Dir::Tx && s.msg.class == crate::stun::Class::Request && s.msg.transaction_id == id
+            })
+        })
+    })
+}

@@ -338,6 +338,14 @@ pub fn triggered_on_incoming(ctx: &Ctx) -> CheckResult {
                 excused.push(why);
                 continue;
             }
+            if let Some(x) = super::network::party_transaction_dropped(ctx, name, t.min(start), deadline) {
+                excused.push(if x.reason.contains("loss") || x.reason.contains("down") {
+                    "the network dropped one of the receiver's STUN transactions before the bound"
+                } else {
+                    "the network (a NAT or firewall) dropped one of the receiver's STUN transactions before the bound"
+                });
+                continue;
+            }
             judged += 1;
             let prflx = if peer_candidates.contains(&r.src) {
                 String::new()
@@ -391,7 +399,12 @@ pub fn triggered_on_incoming(ctx: &Ctx) -> CheckResult {
                 excused.len()
             ),
         };
-        return result(d, Verdict::Inconclusive, detail, vec![]);
+        let r = result(d, Verdict::Inconclusive, detail, vec![]);
+        return if excused.first().is_some_and(|w| w.contains("network")) {
+            r.network()
+        } else {
+            r
+        };
     }
     let what = if judged == 1 {
         "1 pair was first met in a check its receiver answered before checking it; it got".to_string()

@@ -515,12 +515,13 @@ pub fn tally(run: &RunReport, by_impl: &mut BTreeMap<String, Tally>) {
         }
     }
     if !run.expectation.met {
-        // An unmet expectation is held against the implementations whose own MUST failures the
-        // run shows (the cause is theirs); when it shows none, against both, as either changed.
+        // An unmet expectation is held against the implementations whose MUST failures the run
+        // shows, injected ones included (the cause is theirs); when it shows none, against both,
+        // as either may have changed.
         let mut blamed: Vec<&String> = run
             .checks
             .iter()
-            .filter(|c| !c.injected && c.level == Level::Must && c.verdict == Verdict::Fail)
+            .filter(|c| c.level == Level::Must && c.verdict == Verdict::Fail)
             .filter_map(|c| c.implementation.as_ref())
             .collect();
         if blamed.is_empty() {
