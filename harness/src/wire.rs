@@ -309,6 +309,17 @@ pub struct DropSeen<'a> {
     pub rtp: bool,
 }
 
+impl DropSeen<'_> {
+    /// A fault of the path rather than a rule of the topology: random loss, a bandwidth queue's
+    /// overflow, a link down, a stream reset. NAT filtering, a missing mapping and firewall rules
+    /// are deterministic behaviours ICE is designed to work through, not chance.
+    pub fn is_path_fault(&self) -> bool {
+        ["lost on the access link", "queue overflow", "link down", "connection reset"]
+            .iter()
+            .any(|r| self.reason.contains(r))
+    }
+}
+
 /// Every view the judge uses, extracted once per run.
 #[derive(Clone, Debug, Default)]
 pub struct Wire<'a> {

@@ -312,16 +312,20 @@ fn a_failure_declared_past_the_bound_or_never_fails() {
             claim: "call-state connecting".into(),
         },
     });
-    let (v, detail) = verdict(&out, "ice.failure-declared-within-bound");
-    assert_eq!(v, Verdict::Fail, "{detail}");
-    assert!(detail.contains("nobody ended the session"), "{detail}");
+    let c = check(&out, "ice.failure-declared-within-bound");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert!(c.detail.contains("neither party ended the session"), "{}", c.detail);
+    // Both agents had to end it; the controlling one, whose session it is, is named.
+    assert_eq!(c.party, harness::checks::Judged::Caller);
 }
 
 #[test]
-fn nominating_a_pair_below_the_best_valid_one_is_non_strict() {
+fn nominating_a_pair_below_the_best_valid_one_is_only_informational() {
+    // RFC 8445 §8.1.1 leaves the choice of pair to the controlling agent: reported, never graded.
     let mut out = basic_call();
     let ok = check(&out, "ice.nomination.best-valid");
-    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    assert_eq!(ok.verdict, Verdict::Informational, "{}", ok.detail);
+    assert!(ok.detail.contains("the best of the"), "{}", ok.detail);
     assert!(
         !ok.detail.contains("best of the 1 pairs"),
         "needs another valid pair: {}",
@@ -354,7 +358,7 @@ fn nominating_a_pair_below_the_best_valid_one_is_non_strict() {
         }
     });
     let (v, detail) = verdict(&out, "ice.nomination.best-valid");
-    assert_eq!(v, Verdict::NonStrict, "{detail}");
+    assert_eq!(v, Verdict::Informational, "{detail}");
     assert!(detail.contains("was already valid"), "{detail}");
 }
 
@@ -576,7 +580,7 @@ fn a_retransmission_sooner_than_the_rto_is_non_strict() {
 }
 
 #[test]
-fn ending_a_connected_call_for_connectivity_before_the_pac_bound_fails() {
+fn ending_a_call_for_connectivity_before_the_pac_bound_misses_the_recommendation_or_fails() {
     let mut out = basic_call();
     assert_eq!(verdict(&out, "ice.no-failure-before-pac").0, Verdict::Inconclusive);
     // The caller's hang-up at 20 s now says connectivity-error: 16 s after its first check.
@@ -593,9 +597,28 @@ fn ending_a_connected_call_for_connectivity_before_the_pac_bound_fails() {
         }
         reason.append_child(minidom::Element::builder("connectivity-error", ns::JINGLE).build());
     });
-    let (v, detail) = verdict(&out, "ice.no-failure-before-pac");
-    assert_eq!(v, Verdict::Fail, "{detail}");
-    assert!(detail.contains("before the 39.5 s PAC bound"), "{detail}");
+    // 16 s after it started ICE: past its own check transactions, short of the RECOMMENDED 39.5 s
+    // (RFC 8863 §4 recommends the length; only the timer itself is a MUST).
+    let c = check(&out, "ice.no-failure-before-pac");
+    assert_eq!(c.verdict, Verdict::NonStrict, "{}", c.detail);
+    assert!(c.detail.contains("short of the RECOMMENDED"), "{}", c.detail);
+    assert_eq!(c.party, harness::checks::Judged::Caller);
+    // The same session-terminate 300 ms after the caller started ICE, before even its own check
+    // transactions could have timed out: no PAC timer held the checklist.
+    let started = out
+        .trace
+        .events
+        .iter()
+        .find(|e| matches!(&e.kind, TraceKind::Stanza { party, dir: Dir::Rx, element, .. }
+            if party == "caller" && element.get_child("jingle", ns::JINGLE).is_some_and(|j| j.attr("action") == Some("session-accept"))))
+        .expect("the caller got session-accept")
+        .time;
+    let term = c.evidence.last().copied().expect("the terminate is evidence");
+    out.trace.events[term].time = started + Duration::from_millis(300);
+    let c = check(&out, "ice.no-failure-before-pac");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert!(c.detail.contains("no PAC timer held the checklist"), "{}", c.detail);
+    assert_eq!(c.party, harness::checks::Judged::Caller);
 }
 
 #[test]
@@ -719,7 +742,7 @@ fn silence(out: &mut RunOutput, party: &str, from: Duration, to: Duration) {
 }
 
 #[test]
-fn a_pair_left_silent_past_tr_fails_keepalive_interval() {
+fn a_pair_left_silent_past_tr_passes_unless_its_binding_is_lost() {
     // The basic call uses its pair for less than 16 s: no keepalive was ever due.
     let (v, detail) = verdict(&basic_call(), "ice.keepalive-interval");
     assert_eq!(v, Verdict::Inconclusive, "{detail}");
@@ -727,11 +750,50 @@ fn a_pair_left_silent_past_tr_fails_keepalive_interval() {
     let (v, detail) = verdict(&out, "ice.keepalive-interval");
     assert_eq!(v, Verdict::Pass, "{detail}");
     // The callee sends nothing from 10 s to 30 s: 20 s of silence on its pair.
+    // RFC 8445 §11 lets an agent use a Tr above 15 s: allowed while no binding is lost.
     silence(&mut out, "callee", Duration::from_secs(10), Duration::from_secs(30));
     let (v, detail) = verdict(&out, "ice.keepalive-interval");
-    assert_eq!(v, Verdict::Fail, "{detail}");
-    assert!(detail.starts_with("callee sent nothing on its pair"), "{detail}");
-    assert!(detail.contains("without a keepalive"), "{detail}");
+    assert_eq!(v, Verdict::Pass, "{detail}");
+    assert!(detail.contains("silent for 20"), "{detail}");
+    assert!(detail.contains("which RFC 8445 §11 allows"), "{detail}");
+    // Its NAT drops the caller's packet at 28 s for want of a mapping: the binding was lost.
+    let (src, dst) = out
+        .trace
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            TraceKind::Datagram { point, dir: Dir::Rx, src, dst, payload }
+                if &**point == "callee" && payload.first().is_some_and(|b| (128..192).contains(b)) =>
+            {
+                Some((*src, *dst))
+            }
+            _ => None,
+        })
+        .expect("the callee received media");
+    let at = harness::SimTime::ZERO + Duration::from_secs(28);
+    let pos = out.trace.events.iter().position(|e| e.time > at).unwrap();
+    out.trace.events.insert(
+        pos,
+        harness::trace::TraceEvent {
+            index: pos,
+            time: at,
+            kind: TraceKind::Dropped {
+                point: "callee-site/nat".into(),
+                src,
+                dst,
+                reason: "no mapping for external port 60764".into(),
+                payload: Bytes::from_static(&[0x80, 0, 0, 1]),
+            },
+        },
+    );
+    for (i, e) in out.trace.events.iter_mut().enumerate() {
+        e.index = i;
+    }
+    let c = check(&out, "ice.keepalive-interval");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert!(c.detail.starts_with("callee sent nothing on its pair"), "{}", c.detail);
+    assert!(c.detail.contains("its NAT binding was lost"), "{}", c.detail);
+    assert_eq!(c.party, harness::checks::Judged::Callee);
 }
 
 #[test]
@@ -972,4 +1034,270 @@ fn a_check_on_an_in_progress_pair_that_succeeds_late_is_no_failed_pair() {
         late,
         "the run no longer has a check answered after the peer's check on its pair"
     );
+}
+
+/// Every run of `sel` over the scenario library, judged.
+fn reports(sel: harness::conform::Selection) -> Vec<harness::report::RunReport> {
+    let registry = impl_catalog::registry();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plan = harness::conform::plan(dir, &sel, &registry).unwrap();
+    plan.specs()
+        .iter()
+        .map(|s| harness::conform::run_one(s, &registry))
+        .collect()
+}
+
+fn selection(under_test: &str, scenarios: &[&str]) -> harness::conform::Selection {
+    harness::conform::Selection {
+        under_test: Some(under_test.into()),
+        peers: vec![],
+        nats: vec![],
+        scenarios: scenarios.iter().map(|s| s.to_string()).collect(),
+        seeds: vec![1],
+        shard: None,
+    }
+}
+
+#[test]
+fn conform_impl_reference_holds_nothing_against_the_reference_and_names_every_culprit() {
+    use harness::checks::Judged;
+    use harness::report::{tally, FailOn};
+    let runs = reports(selection("reference", &[]));
+    let mut by_impl = std::collections::BTreeMap::new();
+    let mut peer_faults = 0;
+    for r in &runs {
+        tally(r, &mut by_impl);
+        for c in &r.checks {
+            if matches!(c.verdict, Verdict::Fail | Verdict::NonStrict) {
+                // A failure names one party, and the report its implementation.
+                assert!(
+                    matches!(c.party, Judged::Caller | Judged::Callee),
+                    "{} {}: {:?}",
+                    r.id,
+                    c.id,
+                    c.party
+                );
+                let party = if c.party == Judged::Caller { &r.caller } else { &r.callee };
+                assert_eq!(c.implementation.as_ref(), Some(&party.implementation), "{} {}", r.id, c.id);
+                peer_faults += usize::from(c.implementation.as_deref() != Some("reference"));
+            }
+        }
+        let json = serde_json::to_string(r).unwrap();
+        assert!(json.contains("\"party\":"), "report.json carries the party of every check: {json}");
+    }
+    let reference = by_impl.get("reference").copied().unwrap_or_default();
+    assert!(!reference.fails(FailOn::Must), "held against the reference: {reference:?}");
+    // The gate is not vacuous: the peers' own faults are there, and held against them.
+    assert!(peer_faults > 10, "{peer_faults}");
+    assert!(by_impl["conversations-2.9.7"].fails(FailOn::Must));
+    assert!(by_impl["asterisk-2021"].fails(FailOn::Must));
+}
+
+#[test]
+fn a_peer_s_fault_is_held_against_the_peer_only() {
+    use harness::checks::Judged;
+    let out = run_id("basic/audio-call/conversations-2.9.7->reference/port-restricted-cone+port-restricted-cone/seed-1");
+    let c = check(&out, "ice.nomination.controlling-nominates");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, Judged::Caller);
+    assert_eq!(c.implementation.as_deref(), Some("conversations-2.9.7"));
+    assert!(c.detail.contains("NOMINATION attribute instead"), "{}", c.detail);
+    let report = judge(&out);
+    let mut by_impl = std::collections::BTreeMap::new();
+    harness::report::tally(&report, &mut by_impl);
+    assert!(!by_impl.contains_key("reference"), "{by_impl:?}");
+    assert!(by_impl["conversations-2.9.7"].unmet > 0);
+}
+
+/// The caller's checks (as it sent them), by trace index.
+fn checks_of(out: &RunOutput, party: &str) -> Vec<usize> {
+    out.trace
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Tx, payload, .. }
+                if &**point == party && Message::decode(payload).is_ok_and(|m| m.class == Class::Request
+                    && (m.has(attr_type::ICE_CONTROLLING) || m.has(attr_type::ICE_CONTROLLED))))
+        })
+        .map(|e| e.index)
+        .collect()
+}
+
+#[test]
+fn a_check_with_the_wrong_role_or_use_candidate_from_the_controlled_side_fails_role_attributes() {
+    use harness::checks::Judged;
+    let out = basic_call();
+    let ok = check(&out, "ice.role-attributes");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    // The caller (the initiator, controlling) says ICE-CONTROLLED on one check.
+    let mut bad = basic_call();
+    let i = checks_of(&bad, "caller")[0];
+    let (_, _, _, _, m) = stun_at(&bad, i);
+    set_payload(
+        &mut bad,
+        i,
+        reencode(&m, Class::Request, &[attr_type::ICE_CONTROLLING], &[Attribute::IceControlled(7)]),
+    );
+    let c = check(&bad, "ice.role-attributes");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, Judged::Caller);
+    assert!(c.detail.contains("ICE-CONTROLLED although it initiated"), "{}", c.detail);
+    // The callee (controlled) puts USE-CANDIDATE on a check.
+    let mut bad = basic_call();
+    let i = checks_of(&bad, "callee")[0];
+    let (_, _, _, _, m) = stun_at(&bad, i);
+    set_payload(&mut bad, i, reencode(&m, Class::Request, &[], &[Attribute::UseCandidate]));
+    let c = check(&bad, "ice.role-attributes");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, Judged::Callee);
+    assert!(c.detail.contains("USE-CANDIDATE, which only the controlling agent sends"), "{}", c.detail);
+}
+
+#[test]
+fn a_check_left_unanswered_fails_request_answered_on_the_receiver() {
+    use harness::checks::Judged;
+    let mut out = basic_call();
+    let ok = check(&out, "ice.request-answered");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    // The callee's answers to the caller's first check that reached it are gone.
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    let arrived = wire
+        .stun
+        .iter()
+        .find(|s| s.party == "callee" && s.dir == Dir::Rx && s.msg.class == Class::Request && s.msg.has(attr_type::ICE_CONTROLLING))
+        .expect("a check reached the callee");
+    let id = arrived.msg.transaction_id;
+    let answers: Vec<usize> = wire
+        .stun
+        .iter()
+        .filter(|s| s.party == "callee" && s.dir == Dir::Tx && s.msg.transaction_id == id && s.msg.class == Class::Success)
+        .map(|s| s.index)
+        .collect();
+    assert!(!answers.is_empty());
+    for i in answers {
+        set_payload(&mut out, i, Bytes::from_static(&[0xFF]));
+    }
+    let c = check(&out, "ice.request-answered");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, Judged::Callee);
+    assert!(c.detail.starts_with("callee never answered the check"), "{}", c.detail);
+}
+
+#[test]
+fn a_check_whose_integrity_does_not_verify_with_the_signalled_password_fails() {
+    use harness::checks::Judged;
+    let mut out = basic_call();
+    let ok = check(&out, "ice.check-attributes");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    assert!(ok.detail.contains("MESSAGE-INTEGRITY that verifies"), "{}", ok.detail);
+    let i = checks_of(&out, "caller")[0];
+    let (_, _, _, _, m) = stun_at(&out, i);
+    let mut b = MessageBuilder::new(m.method, Class::Request, m.transaction_id);
+    for a in m
+        .attributes()
+        .filter(|a| a.typ != attr_type::MESSAGE_INTEGRITY && a.typ != attr_type::FINGERPRINT)
+    {
+        b = b.raw_attr(a.typ, a.value);
+    }
+    set_payload(&mut out, i, Bytes::from(b.build(Some(b"not the signalled pwd"), true)));
+    let c = check(&out, "ice.check-attributes");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, Judged::Caller);
+    assert!(c.detail.contains("does not verify with the password"), "{}", c.detail);
+}
+
+#[test]
+fn aggressive_nomination_fails_once_per_session_on_the_controlling_agent() {
+    use harness::checks::Judged;
+    let ok = check(&basic_call(), "ice.nomination.once-per-session");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    // Dino's libnice nominates aggressively: USE-CANDIDATE on every check, several pairs nominated.
+    let out = run_id("basic/audio-call/dino->reference/port-restricted-cone+port-restricted-cone/seed-1");
+    let c = check(&out, "ice.nomination.once-per-session");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, Judged::Caller);
+    assert_eq!(c.implementation.as_deref(), Some("dino"));
+    // The reference as controlled agent uses one of the nominated pairs: that is its choice.
+    let c = check(&out, "ice.nomination.controlled-uses-nominated");
+    assert_eq!(c.verdict, Verdict::Pass, "{}", c.detail);
+    assert_eq!(check(&out, "media.bidirectional-on-selected-pair").verdict, Verdict::Pass);
+}
+
+#[test]
+fn media_on_a_valid_pair_before_any_nomination_is_allowed() {
+    let mut out = basic_call();
+    // No check of the caller ever carried USE-CANDIDATE: nothing was nominated, yet the callee's
+    // media went only on pairs its own checks had validated (RFC 8445 §12.1).
+    for i in checks_of(&out, "caller") {
+        let (_, _, _, _, m) = stun_at(&out, i);
+        if m.has(attr_type::USE_CANDIDATE) {
+            set_payload(&mut out, i, reencode(&m, Class::Request, &[attr_type::USE_CANDIDATE], &[]));
+        }
+    }
+    let c = check(&out, "ice.nomination.controlled-uses-nominated");
+    assert_eq!(c.verdict, Verdict::Inconclusive, "{}", c.detail);
+    assert!(c.detail.contains("RFC 8445 §12.1 allows"), "{}", c.detail);
+}
+
+#[test]
+fn a_missed_triggered_check_that_hangs_on_lost_packets_is_the_network_s() {
+    use harness::checks::Judged;
+    let mut out = run_id("field/asterisk-early-checks-never-retriggered/movim-chromium->asterisk-2021/port-restricted-cone+port-restricted-cone/seed-1");
+    let c = check(&out, "ice.triggered-check-after-failed");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    // One of the failing party's own check transactions was lost on its access link meanwhile.
+    let party = c.party.name().unwrap().to_string();
+    let first = *checks_of(&out, &party)
+        .iter()
+        .filter(|i| **i < c.evidence[0])
+        .last()
+        .expect("a check of its own before the incoming one");
+    let (payload, src, dst, time) = match &out.trace.events[first].kind {
+        TraceKind::Datagram { payload, src, dst, .. } => (payload.clone(), *src, *dst, out.trace.events[first].time),
+        _ => unreachable!(),
+    };
+    out.trace.events.insert(
+        first + 1,
+        harness::trace::TraceEvent {
+            index: first + 1,
+            time,
+            kind: TraceKind::Dropped {
+                point: format!("{party}-site/uplink").into(),
+                src,
+                dst,
+                reason: "lost on the access link".into(),
+                payload,
+            },
+        },
+    );
+    for (i, e) in out.trace.events.iter_mut().enumerate() {
+        e.index = i;
+    }
+    let c = check(&out, "ice.triggered-check-after-failed");
+    assert_eq!(c.verdict, Verdict::Inconclusive, "{}", c.detail);
+    assert_eq!(c.party, Judged::None);
+    assert!(c.detail.contains("lost on the access link"), "{}", c.detail);
+}
+
+#[test]
+fn under_seeded_media_loss_the_reference_draws_no_failure_on_any_seed() {
+    let mut sel = selection("reference", &["network/lossy-media"]);
+    sel.peers = vec!["reference".into()];
+    sel.seeds = (1..=8).collect();
+    let runs = reports(sel);
+    assert_eq!(runs.len(), 8);
+    for r in &runs {
+        assert!(r.expectation.met, "{}: {:?}", r.id, r.expectation.unmet);
+        for c in &r.checks {
+            assert!(
+                !matches!(c.verdict, Verdict::Fail | Verdict::NonStrict),
+                "{} {} {:?}: {}",
+                r.id,
+                c.id,
+                c.verdict,
+                c.detail
+            );
+        }
+    }
 }

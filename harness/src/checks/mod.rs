@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::run::RunOutput;
 use crate::time::SimTime;
+use crate::trace::Dir;
 use crate::wire::{Party, Wire};
 
 /// How binding a rule is (RFC 2119 keyword of the cited clause).
@@ -329,7 +330,22 @@ impl<'a> Ctx<'a> {
         // advertised it ignores the unknown comprehension-optional 0xC001 (RFC 8489 §14), and sees
         // no nomination (RFC 8445 §7.3.1.5 takes USE-CANDIDATE alone).
         let negotiated = renomination::peer_offered_in(&wire, &controlling);
-        let nominations = ice_nomination::nominations(&wire, controlling, controlled, negotiated);
+        let mut nominations = ice_nomination::nominations(&wire, controlling, controlled, negotiated);
+        if nominations.is_empty() && !negotiated {
+            // A controlled agent that takes an un-negotiated NOMINATION as one (JMP's patched
+            // Asterisk) shows it by sending its media on that pair: judged as the pair it uses,
+            // while controlling-nominates still fails the controlling side for it.
+            nominations = ice_nomination::nominations(&wire, controlling, controlled, true)
+                .into_iter()
+                .filter(|n| {
+                    n.controlled_view.is_some_and(|(l, r, at)| {
+                        wire.rtp
+                            .iter()
+                            .any(|m| m.party == controlled && m.dir == Dir::Tx && m.index > at && (m.src, m.dst) == (l, r))
+                    })
+                })
+                .collect();
+        }
         let nominated = ice_nomination::selected(&wire, &nominations).cloned();
         let last = out.trace.events.last().map_or(SimTime::ZERO, |e| e.time);
         let end = last.max(SimTime::ZERO + out.spec.scenario.deadline());

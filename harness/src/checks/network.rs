@@ -1,15 +1,20 @@
 //! What the network did to the packets a verdict depends on. The network is a cause, never a
-//! culprit: where a check's evidence was dropped on the way (loss, a link down, NAT filtering, a
-//! firewall), the verdict is `inconclusive` naming the drop, not a failure of an implementation.
+//! culprit: where a check's evidence was lost on the way (random loss, a queue overflow, a link
+//! down: [`DropSeen::is_path_fault`]), the verdict is `inconclusive` naming the drop, not a failure
+//! of an implementation. NAT filtering and firewall rules are the topology ICE works through; the
+//! checks judge them as such (a check filtered before the peer opened its NAT is ordinary ICE).
 
 use super::Ctx;
 use crate::wire::DropSeen;
 
-/// The drops of the STUN transaction `id` (requests, responses or their retransmissions, direct or
-/// relayed), in trace order.
+/// The path faults that dropped part of STUN transaction `id` (requests, responses or their
+/// retransmissions, direct or relayed), in trace order.
 pub(super) fn stun_drops<'c, 'a>(ctx: &'c Ctx<'a>, id: &[u8; 12]) -> impl Iterator<Item = &'c DropSeen<'a>> + 'c {
     let id = *id;
-    ctx.wire.drops.iter().filter(move |d| d.transaction_id == Some(id))
+    ctx.wire
+        .drops
+        .iter()
+        .filter(move |d| d.transaction_id == Some(id) && d.is_path_fault())
 }
 
 /// The first drop of STUN transaction `id`, as a clause for a verdict's detail
@@ -48,7 +53,7 @@ pub(super) fn party_transaction_dropped<'c, 'a>(
     from: crate::time::SimTime,
     to: crate::time::SimTime,
 ) -> Option<&'c DropSeen<'a>> {
-    ctx.wire.drops.iter().filter(|d| d.time >= from && d.time <= to).find(|d| {
+    ctx.wire.drops.iter().filter(|d| d.time >= from && d.time <= to && d.is_path_fault()).find(|d| {
         d.transaction_id.is_some_and(|id| {
             ctx.wire.stun.iter().any(|s| {
                 s.party == party && s.dir == crate::trace::Dir::Tx && s.msg.class == crate::stun::Class::Request && s.msg.transaction_id == id

@@ -298,7 +298,7 @@ pub fn refresh_before_expiry(ctx: &Ctx) -> CheckResult {
                                 d,
                                 Verdict::Fail,
                                 format!(
-                                    "{party}'s allocation on {server}, granted {granted} s at {from}, expired at \
+                                    "{party}'s allocation granted {granted} s at {from} on {server} expired at \
                                      {expiry} without a Refresh, yet {party} went on using it"
                                 ),
                                 vec![ok.index, late],
