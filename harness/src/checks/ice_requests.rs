@@ -119,6 +119,14 @@ pub fn request_answered(ctx: &Ctx) -> CheckResult {
         }
         let current = |t: SimTime| own.iter().rev().find(|(at, _)| *at <= t).map(|(_, u)| *u);
         let mut seen: BTreeSet<[u8; 12]> = BTreeSet::new();
+        // Its responses, by (transaction id, trace index): one ordered look-up per request.
+        let answers: BTreeSet<([u8; 12], usize)> = ctx
+            .wire
+            .stun
+            .iter()
+            .filter(|s| s.party == party && s.dir == Dir::Tx && matches!(s.msg.class, Class::Success | Class::Error))
+            .map(|s| (s.msg.transaction_id, s.index))
+            .collect();
         for r in ctx.wire.stun.iter().filter(|s| {
             s.party == party
                 && s.dir == Dir::Rx
@@ -138,13 +146,10 @@ pub fn request_answered(ctx: &Ctx) -> CheckResult {
             if to.is_none() || to != current(r.time) {
                 continue;
             }
-            let reply = ctx.wire.stun.iter().find(|s| {
-                s.party == party
-                    && s.dir == Dir::Tx
-                    && s.index > r.index
-                    && s.msg.transaction_id == r.msg.transaction_id
-                    && matches!(s.msg.class, Class::Success | Class::Error)
-            });
+            let reply = answers
+                .range((r.msg.transaction_id, r.index)..)
+                .next()
+                .filter(|(id, _)| *id == r.msg.transaction_id);
             match reply {
                 Some(_) => answered += 1,
                 None => {
