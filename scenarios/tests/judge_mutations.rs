@@ -1301,3 +1301,27 @@ fn under_seeded_media_loss_the_reference_draws_no_failure_on_any_seed() {
         }
     }
 }
+
+#[test]
+fn the_caps_ver_is_checked_with_the_advertised_hash() {
+    use harness::checks::Judged;
+    // The callee's presence now says its ver is a SHA-256 hash: the SHA-1 ver no longer matches.
+    let mut out = basic_call();
+    let set_hash = |out: &mut RunOutput, h: &'static str| {
+        edit_sent_stanzas(out, "callee", move |m| {
+            if let Some(c) = m.get_child_mut("c", ns::CAPS) {
+                harness::xml::set_attr(c, "hash", h);
+            }
+        })
+    };
+    set_hash(&mut out, "sha-256");
+    let c = check(&out, "disco.caps-ver-valid");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert!(c.detail.contains("hashes to"), "{}", c.detail);
+    assert_eq!(c.party, Judged::Callee);
+    // A hash function the judge does not know leaves the callee's ver unjudged (XEP-0115 §5.4).
+    let mut out = basic_call();
+    set_hash(&mut out, "x-unknown-hash");
+    let c = check(&out, "disco.caps-ver-valid");
+    assert_ne!(c.verdict, Verdict::Fail, "{}", c.detail);
+}
