@@ -287,6 +287,21 @@ pub struct IqReplySeen<'a> {
     pub condition: Option<String>,
 }
 
+/// Something a party sent that is not what its first byte or its element says it is: a STUN
+/// message that does not decode, an RTP packet shorter than its header, a Jingle action without
+/// `action` or `sid`, a JMI element without `id`. Recorded as the sender's, never skipped.
+#[derive(Clone, Debug)]
+pub struct MalformedSeen<'a> {
+    /// Trace index.
+    pub index: usize,
+    /// Time.
+    pub time: SimTime,
+    /// The party that sent it.
+    pub party: Party<'a>,
+    /// What is wrong, with the rule's source.
+    pub what: String,
+}
+
 /// A datagram or stream message the network dropped (link loss, link down, NAT filtering, firewall,
 /// no route), as the trace records it.
 #[derive(Clone, Debug)]
@@ -335,6 +350,8 @@ pub struct Wire<'a> {
     pub iq_replies: Vec<IqReplySeen<'a>>,
     /// What the network dropped, anywhere.
     pub drops: Vec<DropSeen<'a>>,
+    /// What the parties sent malformed.
+    pub malformed: Vec<MalformedSeen<'a>>,
     parties: Parties<'a>,
 }
 
@@ -375,6 +392,12 @@ fn parse_content(c: &Element) -> ContentSeen {
         renomination: tr.is_some_and(|t| t.has_child("renomination", ns::ICE_UDP_OPTION)),
         rtcp_mux: desc.is_some_and(|d| d.has_child("rtcp-mux", ns::JINGLE_RTP)),
     }
+}
+
+/// The length of an RTP packet's fixed header and CSRC list (RFC 3550 §5.1: 12 bytes plus 4 per
+/// CSRC), `None` when fewer than 12 bytes are there to read it from.
+fn rtp_header_len(p: &[u8]) -> Option<usize> {
+    (p.len() >= 12).then(|| 12 + 4 * usize::from(p[0] & 0x0f))
 }
 
 /// What a dropped payload carried: a STUN transaction id (unwrapping one TURN Send/Data indication
@@ -485,6 +508,14 @@ impl<'a> Wire<'a> {
                     let [typ, id, to, from] = xml::attrs(element, ["type", "id", "to", "from"]);
                     if element.name() == "message" {
                         for c in element.children().filter(|c| c.has_ns(ns::JMI)) {
+                            if *dir == Dir::Tx && c.attr("id").is_none() {
+                                w.malformed.push(MalformedSeen {
+                                    index: e.index,
+                                    time: e.time,
+                                    party,
+                                    what: format!("a JMI <{}/> without the session id `id` (XEP-0353 §3)", c.name()),
+                                });
+                            }
                             w.jmi.push(JmiSeen {
                                 index: e.index,
                                 time: e.time,
@@ -519,6 +550,14 @@ impl<'a> Wire<'a> {
                         if let Some(j) = element.get_child("jingle", ns::JINGLE) {
                             let reason = j.get_child("reason", ns::JINGLE);
                             let [action, sid] = xml::attrs(j, ["action", "sid"]);
+                            if *dir == Dir::Tx && (action.is_none() || sid.is_none()) {
+                                w.malformed.push(MalformedSeen {
+                                    index: e.index,
+                                    time: e.time,
+                                    party,
+                                    what: "a <jingle/> without its REQUIRED `action` or `sid` (XEP-0166 §7.1)".into(),
+                                });
+                            }
                             w.jingle.push(JingleSeen {
                                 index: e.index,
                                 time: e.time,
@@ -557,8 +596,23 @@ impl<'a> Wire<'a> {
         match stun::demux(payload) {
             // Malformed STUN is not scored as a violation yet (issue 7's check catalogue).
             stun::Demux::Stun => {
-                let Ok(msg) = Message::decode_shared(payload) else {
-                    return;
+                let msg = match Message::decode_shared(payload) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        if seen.dir == Dir::Tx {
+                            self.malformed.push(MalformedSeen {
+                                index: seen.index,
+                                time: seen.time,
+                                party: seen.party,
+                                what: format!(
+                                    "a STUN message to {}{} that does not decode: {e} (RFC 8489 §5, §14)",
+                                    seen.dst,
+                                    if seen.relayed { ", relayed" } else { "" }
+                                ),
+                            });
+                        }
+                        return;
+                    }
                 };
                 if !seen.relayed {
                     let (local, server) = match seen.dir {
@@ -607,6 +661,18 @@ impl<'a> Wire<'a> {
                     msg,
                     relayed: seen.relayed,
                 })
+            }
+            stun::Demux::Rtp if seen.dir == Dir::Tx && rtp_header_len(payload).is_none_or(|h| h > payload.len()) => {
+                self.malformed.push(MalformedSeen {
+                    index: seen.index,
+                    time: seen.time,
+                    party: seen.party,
+                    what: format!(
+                        "an RTP packet of {} bytes to {} that is shorter than its header (RFC 3550 §5.1)",
+                        payload.len(),
+                        seen.dst
+                    ),
+                });
             }
             stun::Demux::Rtp => self.rtp.push(RtpSeen {
                 index: seen.index,

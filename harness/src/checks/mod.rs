@@ -19,6 +19,7 @@ mod restart;
 mod stun_wire;
 mod triggered;
 mod turn;
+mod wire_format;
 
 use std::cell::OnceCell;
 use std::net::SocketAddr;
@@ -167,6 +168,7 @@ pub fn catalogue() -> Vec<CheckDef> {
         stun_wire::CREDENTIALS_SIGNALLED,
         stun_wire::CHECK_ATTRIBUTES,
         stun_wire::FINGERPRINT_VALID,
+        wire_format::WELL_FORMED,
         ice_timing::PACING,
         ice_timing::RETRANSMISSION_TIMER,
         ice_timing::NO_FAILURE_BEFORE_PAC,
@@ -388,6 +390,7 @@ pub fn evaluate(ctx: &Ctx) -> Vec<CheckResult> {
         stun_wire::credentials_signalled(ctx),
         stun_wire::check_attributes(ctx),
         stun_wire::fingerprint_valid(ctx),
+        wire_format::well_formed(ctx),
         ice_timing::pacing(ctx),
         ice_timing::retransmission_timer(ctx),
         ice_timing::no_failure_before_pac(ctx),
