@@ -2,9 +2,9 @@
 //! stanzas. Views read `minidom::Element`s directly and keep what they do not model.
 //!
 //! Relayed traffic is unwrapped: a Send indication a host sends to its TURN server (over UDP or a
-//! TCP/TLS stream) and a Data indication it receives from it are seen as the inner datagram between
-//! the relayed address (learned from the Allocate success the host received) and the peer, with
-//! `relayed` set — the view a capture on the relay itself would give, so ICE and media checks judge
+//! TCP/TLS stream) and a Data indication it receives from it, and ChannelData either way on a
+//! channel a ChannelBind success bound, are seen as the inner datagram between the relayed address
+//! (learned from the Allocate success the host received) and the peer, with `relayed` set — the view a capture on the relay itself would give, so ICE and media checks judge
 //! relayed pairs like any other.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -394,6 +394,18 @@ fn parse_content(c: &Element) -> ContentSeen {
     }
 }
 
+/// What the TURN traffic seen so far at the hosts has set up: relayed addresses from Allocate
+/// successes, and channels from ChannelBind successes.
+#[derive(Default)]
+struct Relays {
+    /// (party, host address, TURN server) → relayed address.
+    relayed: BTreeMap<(u32, SocketAddr, SocketAddr), SocketAddr>,
+    /// ChannelBind requests sent: transaction id → (channel, peer).
+    binding: BTreeMap<[u8; 12], (u16, SocketAddr)>,
+    /// (party, host address, TURN server, channel) → peer.
+    channels: BTreeMap<(u32, SocketAddr, SocketAddr, u16), SocketAddr>,
+}
+
 /// The length of an RTP packet's fixed header and CSRC list (RFC 3550 §5.1: 12 bytes plus 4 per
 /// CSRC), `None` when fewer than 12 bytes are there to read it from.
 fn rtp_header_len(p: &[u8]) -> Option<usize> {
@@ -450,7 +462,7 @@ impl<'a> Wire<'a> {
         w.rtp.reserve(at_hosts);
         w.stun.reserve(at_hosts / 4);
         // (party, host address, TURN server) → relayed address, from Allocate successes.
-        let mut relays: BTreeMap<(u32, SocketAddr, SocketAddr), SocketAddr> = BTreeMap::new();
+        let mut relays = Relays::default();
         for e in &trace.events {
             match &e.kind {
                 TraceKind::Datagram {
@@ -591,10 +603,9 @@ impl<'a> Wire<'a> {
         &mut self,
         seen: &Seen<'a>,
         payload: &Bytes,
-        relays: &mut BTreeMap<(u32, SocketAddr, SocketAddr), SocketAddr>,
+        relays: &mut Relays,
     ) {
         match stun::demux(payload) {
-            // Malformed STUN is not scored as a violation yet (issue 7's check catalogue).
             stun::Demux::Stun => {
                 let msg = match Message::decode_shared(payload) {
                     Ok(m) => m,
@@ -623,13 +634,38 @@ impl<'a> Wire<'a> {
                     if seen.dir == Dir::Rx && msg.method == stun::method::ALLOCATE && msg.class == Class::Success {
                         if let Some(Ok(stun::Attribute::XorRelayedAddress(r))) = msg.get(attr_type::XOR_RELAYED_ADDRESS)
                         {
-                            relays.insert(key, r);
+                            relays.relayed.insert(key, r);
+                        }
+                    }
+                    // ChannelBind (RFC 8656 §11): the request names channel and peer, the success
+                    // binds them for the ChannelData that follows.
+                    if msg.method == stun::method::CHANNEL_BIND {
+                        match (seen.dir, msg.class) {
+                            (Dir::Tx, Class::Request) => {
+                                let channel = match msg.get(attr_type::CHANNEL_NUMBER) {
+                                    Some(Ok(stun::Attribute::ChannelNumber(c))) => Some(c),
+                                    _ => None,
+                                };
+                                let peer = match msg.get(attr_type::XOR_PEER_ADDRESS) {
+                                    Some(Ok(stun::Attribute::XorPeerAddress(a))) => Some(a),
+                                    _ => None,
+                                };
+                                if let (Some(c), Some(p)) = (channel, peer) {
+                                    relays.binding.insert(msg.transaction_id, (c, p));
+                                }
+                            }
+                            (Dir::Rx, Class::Success) => {
+                                if let Some(&(c, p)) = relays.binding.get(&msg.transaction_id) {
+                                    relays.channels.insert((seen.party.id, local, server, c), p);
+                                }
+                            }
+                            _ => {}
                         }
                     }
                     let wrapped = msg.class == Class::Indication
                         && ((seen.dir == Dir::Tx && msg.method == stun::method::SEND)
                             || (seen.dir == Dir::Rx && msg.method == stun::method::DATA));
-                    if let Some(&relayed) = wrapped.then(|| relays.get(&key)).flatten() {
+                    if let Some(&relayed) = wrapped.then(|| relays.relayed.get(&key)).flatten() {
                         let peer = match msg.get(attr_type::XOR_PEER_ADDRESS) {
                             Some(Ok(stun::Attribute::XorPeerAddress(a))) => Some(a),
                             _ => None,
@@ -661,6 +697,40 @@ impl<'a> Wire<'a> {
                     msg,
                     relayed: seen.relayed,
                 })
+            }
+            stun::Demux::ChannelData if !seen.relayed => {
+                let (local, server) = match seen.dir {
+                    Dir::Tx => (seen.src, seen.dst),
+                    Dir::Rx => (seen.dst, seen.src),
+                };
+                let Ok((channel, data)) = stun::decode_channel_data(payload) else {
+                    if seen.dir == Dir::Tx {
+                        self.malformed.push(MalformedSeen {
+                            index: seen.index,
+                            time: seen.time,
+                            party: seen.party,
+                            what: format!("a ChannelData message to {} that does not parse (RFC 8656 §12.4)", seen.dst),
+                        });
+                    }
+                    return;
+                };
+                let key = (seen.party.id, local, server);
+                let relayed = relays.relayed.get(&key).copied();
+                let peer = relays.channels.get(&(seen.party.id, local, server, channel)).copied();
+                if let (Some(relayed), Some(peer)) = (relayed, peer) {
+                    let (src, dst) = match seen.dir {
+                        Dir::Tx => (relayed, peer),
+                        Dir::Rx => (peer, relayed),
+                    };
+                    let inner = Seen {
+                        src,
+                        dst,
+                        relayed: true,
+                        ..*seen
+                    };
+                    let data = payload.slice_ref(data);
+                    self.host_payload(&inner, &data, relays);
+                }
             }
             stun::Demux::Rtp if seen.dir == Dir::Tx && rtp_header_len(payload).is_none_or(|h| h > payload.len()) => {
                 self.malformed.push(MalformedSeen {

@@ -1325,3 +1325,94 @@ fn the_caps_ver_is_checked_with_the_advertised_hash() {
     let c = check(&out, "disco.caps-ver-valid");
     assert_ne!(c.verdict, Verdict::Fail, "{}", c.detail);
 }
+
+#[test]
+fn relaying_with_channel_data_is_judged_like_send_and_data_indications() {
+    let base = run_id("turn/symmetric-via-relay/reference->reference/symmetric+symmetric/seed-1");
+    let before = judge(&base);
+    let mut out = base;
+    // The relaying party's Send indications and Data indications, with the peer they name.
+    let relaying = if before.selected_pair.as_ref().is_some_and(|p| p.caller.local == "relay") {
+        "caller"
+    } else {
+        "callee"
+    };
+    let mut relayed: Vec<(usize, Dir, SocketAddr, SocketAddr, SocketAddr, Bytes)> = Vec::new();
+    for e in &out.trace.events {
+        let TraceKind::Datagram { point, dir, src, dst, payload } = &e.kind else { continue };
+        if &**point != relaying {
+            continue;
+        }
+        let Ok(m) = Message::decode(payload) else { continue };
+        let method = harness::stun::method::SEND;
+        let data_method = harness::stun::method::DATA;
+        if m.class != Class::Indication || !(m.method == method || m.method == data_method) {
+            continue;
+        }
+        let Some(Ok(Attribute::XorPeerAddress(peer))) = m.get(attr_type::XOR_PEER_ADDRESS) else { continue };
+        let Some(data) = m.raw(attr_type::DATA) else { continue };
+        relayed.push((e.index, *dir, *src, *dst, peer, Bytes::copy_from_slice(data.value)));
+    }
+    // The peer most of the relayed traffic goes to: the media's.
+    let peer = relayed
+        .iter()
+        .map(|r| r.4)
+        .max_by_key(|p| relayed.iter().filter(|r| r.4 == *p).count())
+        .expect("relayed traffic");
+    let (first, _, local, server, _, _) = relayed
+        .iter()
+        .find(|r| r.1 == Dir::Tx && r.4 == peer)
+        .cloned()
+        .expect("relayed sends");
+    let on_channel = relayed.iter().filter(|r| r.4 == peer).count();
+    assert!(on_channel > 50, "media goes through the relay: {on_channel} relayed datagrams");
+
+    let (first_time, channel) = (out.trace.events[first].time, 0x4000u16);
+    // Bound the channel just before the first relayed send, then carry every relayed datagram to
+    // and from that peer in ChannelData on it.
+    for (i, dir, _, _, p, data) in &relayed {
+        if *p == peer {
+            set_payload(
+                &mut out,
+                *i,
+                Bytes::from(harness::stun::encode_channel_data(channel, data, false)),
+            );
+            let _ = dir;
+        }
+    }
+    let tid = [7u8; 12];
+    let bind = MessageBuilder::new(harness::stun::method::CHANNEL_BIND, Class::Request, tid)
+        .attr(&Attribute::ChannelNumber(channel))
+        .attr(&Attribute::XorPeerAddress(peer))
+        .build(None, true);
+    let bound = MessageBuilder::new(harness::stun::method::CHANNEL_BIND, Class::Success, tid).build(None, true);
+    for (k, (dir, src, dst, p)) in [(Dir::Tx, local, server, bind), (Dir::Rx, server, local, bound)]
+        .into_iter()
+        .enumerate()
+    {
+        out.trace.events.insert(
+            first + k,
+            harness::trace::TraceEvent {
+                index: first + k,
+                time: first_time,
+                kind: TraceKind::Datagram {
+                    point: relaying.into(),
+                    dir,
+                    src,
+                    dst,
+                    payload: Bytes::from(p),
+                },
+            },
+        );
+    }
+    for (i, e) in out.trace.events.iter_mut().enumerate() {
+        e.index = i;
+    }
+    let after = judge(&out);
+    assert_eq!(before.outcome, after.outcome);
+    for (b, a) in before.checks.iter().zip(&after.checks) {
+        assert_eq!((&b.id, b.verdict), (&a.id, a.verdict), "{} | {}", b.detail, a.detail);
+    }
+    let media = after.checks.iter().find(|c| c.id == "media.bidirectional-on-selected-pair").unwrap();
+    assert_eq!(media.verdict, Verdict::Pass, "{}", media.detail);
+}
