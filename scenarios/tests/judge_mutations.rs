@@ -1416,3 +1416,29 @@ fn relaying_with_channel_data_is_judged_like_send_and_data_indications() {
     let media = after.checks.iter().find(|c| c.id == "media.bidirectional-on-selected-pair").unwrap();
     assert_eq!(media.verdict, Verdict::Pass, "{}", media.detail);
 }
+
+#[test]
+fn a_check_priority_without_the_peer_reflexive_type_preference_fails() {
+    use harness::checks::Judged;
+    let mut out = basic_call();
+    let ok = check(&out, "ice.check-priority");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    // The caller's first check carries its host candidate's own type preference (126).
+    let i = checks_of(&out, "caller")[0];
+    let (_, _, _, _, m) = stun_at(&out, i);
+    let Some(Ok(Attribute::Priority(p))) = m.get(attr_type::PRIORITY) else { panic!("no PRIORITY") };
+    set_payload(
+        &mut out,
+        i,
+        reencode(&m, Class::Request, &[attr_type::PRIORITY], &[Attribute::Priority((126 << 24) | (p & 0x00ff_ffff))]),
+    );
+    let c = check(&out, "ice.check-priority");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, Judged::Caller);
+    assert!(c.detail.contains("own priority"), "{}", c.detail);
+    // rtc-ice (webrtc-rs agent_selector.rs) puts its local candidate's own priority on its checks.
+    let out = run_id("basic/audio-call/reference->rtc-ice/port-restricted-cone+port-restricted-cone/seed-1");
+    let c = check(&out, "ice.check-priority");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.implementation.as_deref(), Some("rtc-ice"));
+}

@@ -186,3 +186,117 @@ pub fn request_answered(ctx: &Ctx) -> CheckResult {
         vec![],
     )
 }
+
+/// A check's PRIORITY is its local candidate's priority with the peer-reflexive type preference.
+pub const CHECK_PRIORITY: CheckDef = CheckDef {
+    id: "ice.check-priority",
+    level: Level::Must,
+    cite: "RFC 8445 §7.1.1, §5.1.2.1",
+    summary: "a check's PRIORITY is its local candidate's priority (RFC 8445 §5.1.2.1: the same local preference and component) with one peer-reflexive type preference, above the agent's server-reflexive one",
+};
+
+/// See [`CHECK_PRIORITY`]. §7.1.1: "The PRIORITY attribute MUST be included in a Binding request and
+/// be set to the value computed by the algorithm in Section 5.1.2 for the local candidate, but with
+/// the candidate type preference of peer-reflexive candidates"; §5.1.2.2: the type preference "MUST
+/// be identical for all candidates of the same type" and that of peer-reflexive candidates "MUST be
+/// higher than that of server-reflexive candidates". The local candidate of a check is the one
+/// signalled at its source (its base: host or relayed); checks from unsignalled addresses are not
+/// judged.
+pub fn check_priority(ctx: &Ctx) -> CheckResult {
+    let d = &CHECK_PRIORITY;
+    let mut judged = 0;
+    for party in [ctx.caller, ctx.callee] {
+        let signalled: Vec<&crate::wire::CandidateSeen> = ctx
+            .wire
+            .jingle
+            .iter()
+            .filter(|j| j.party == party && j.dir == Dir::Tx)
+            .flat_map(|j| j.contents.iter().flat_map(|c| c.candidates.iter()))
+            .collect();
+        let srflx_pref = signalled
+            .iter()
+            .filter(|c| c.typ == "srflx")
+            .filter_map(|c| c.priority)
+            .map(|p| p >> 24)
+            .max();
+        let mut prflx_pref: Option<(u32, usize)> = None;
+        for c in ctx.wire.checks_sent_by(&party) {
+            let Some(Ok(Attribute::Priority(p))) = c.msg.get(attr_type::PRIORITY) else {
+                continue; // ice.check-attributes reports a missing PRIORITY
+            };
+            let Some(local) = signalled.iter().find(|s| s.addr == c.src && s.typ != "srflx" && s.priority.is_some())
+            else {
+                continue;
+            };
+            judged += 1;
+            let lp = local.priority.unwrap_or_default();
+            let fail = |what: String| {
+                result(d, Verdict::Fail, format!("{party}'s check {} -> {} at {}: {what}", c.src, c.dst, c.time), vec![c.index])
+                    .by(&party)
+            };
+            if p & 0xff != lp & 0xff {
+                return fail(format!(
+                    "PRIORITY {p} says component {}, its local {} candidate's priority {lp} component {} (§5.1.2.1)",
+                    256 - (p & 0xff),
+                    local.typ,
+                    256 - (lp & 0xff)
+                ));
+            }
+            if (p >> 8) & 0xffff != (lp >> 8) & 0xffff {
+                return fail(format!(
+                    "PRIORITY {p} has local preference {}, its local {} candidate {} (priority {lp}) has {} (§7.1.1: \
+                     the local candidate's priority but for the type preference)",
+                    (p >> 8) & 0xffff,
+                    local.typ,
+                    local.addr,
+                    (lp >> 8) & 0xffff
+                ));
+            }
+            let tp = p >> 24;
+            if tp == lp >> 24 {
+                // §5.1.2.2: type preferences "MUST be different for candidates of different types".
+                return fail(format!(
+                    "PRIORITY {p} is its local {} candidate's own priority, type preference {tp} included, not the \
+                     peer-reflexive type preference (§7.1.1)",
+                    local.typ
+                ));
+            }
+            match prflx_pref {
+                Some((other, at)) if other != tp => {
+                    return result(
+                        d,
+                        Verdict::Fail,
+                        format!(
+                            "{party}'s checks carry two peer-reflexive type preferences, {other} and {tp} (§5.1.2.2: \
+                             identical for all candidates of the same type)"
+                        ),
+                        vec![at, c.index],
+                    )
+                    .by(&party)
+                }
+                None => prflx_pref = Some((tp, c.index)),
+                _ => {}
+            }
+            if let Some(s) = srflx_pref.filter(|s| tp <= *s) {
+                return fail(format!(
+                    "PRIORITY {p} has type preference {tp}, not above its server-reflexive candidates' {s} \
+                     (§5.1.2.2: peer-reflexive MUST be higher)"
+                ));
+            }
+        }
+    }
+    if judged == 0 {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "no check left from a signalled host or relayed candidate with a priority".into(),
+            vec![],
+        );
+    }
+    result(
+        d,
+        Verdict::Pass,
+        format!("{judged} checks carry their local candidate's priority with the peer-reflexive type preference"),
+        vec![],
+    )
+}
