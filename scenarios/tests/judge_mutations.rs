@@ -1442,3 +1442,155 @@ fn a_check_priority_without_the_peer_reflexive_type_preference_fails() {
     assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
     assert_eq!(c.implementation.as_deref(), Some("rtc-ice"));
 }
+
+/// Edits `party`'s sent Jingle actions named `action` with `f`.
+fn edit_sent_action(out: &mut RunOutput, party: &str, action: &'static str, f: impl Fn(&mut minidom::Element)) {
+    edit_sent_stanzas(out, party, |m| {
+        if let Some(j) = m.get_child_mut("jingle", ns::JINGLE) {
+            if j.attr("action") == Some(action) {
+                f(j);
+            }
+        }
+    });
+}
+
+#[test]
+fn a_session_accept_with_media_the_initiate_never_offered_fails_on_the_responder() {
+    use harness::checks::Judged;
+    let mut out = basic_call();
+    assert_eq!(verdict(&out, "jingle.accept-within-initiate").0, Verdict::Pass);
+    edit_sent_action(&mut out, "callee", "session-accept", |j| {
+        let mut video = j.get_child("content", ns::JINGLE).expect("a content").clone();
+        harness::xml::set_attr(&mut video, "name", "video");
+        if let Some(d) = video.get_child_mut("description", ns::JINGLE_RTP) {
+            harness::xml::set_attr(d, "media", "video");
+        }
+        j.append_child(video);
+    });
+    let c = check(&out, "jingle.accept-within-initiate");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, Judged::Callee);
+    assert!(c.detail.contains("adds media"), "{}", c.detail);
+}
+
+#[test]
+fn a_content_added_with_content_add_is_a_content_of_the_session() {
+    let mut out = basic_call();
+    assert_eq!(verdict(&out, "jingle.content-creator-consistent").0, Verdict::Pass);
+    // The caller adds a video content, then names it in a later action: allowed (XEP-0166 §7.2.1).
+    let add = |j: &mut minidom::Element| {
+        let mut video = j.get_child("content", ns::JINGLE).expect("a content").clone();
+        harness::xml::set_attr(&mut video, "name", "video");
+        video
+    };
+    let mut transport_info = None;
+    for e in &out.trace.events {
+        if let TraceKind::Stanza { party, dir: Dir::Tx, element, .. } = &e.kind {
+            if party == "caller"
+                && element
+                    .get_child("jingle", ns::JINGLE)
+                    .is_some_and(|j| j.attr("action") == Some("session-initiate"))
+            {
+                transport_info = Some(e.index);
+            }
+        }
+    }
+    let at = transport_info.expect("the caller's session-initiate");
+    let TraceKind::Stanza { element, .. } = &out.trace.events[at].kind else { unreachable!() };
+    let mut content_add = (**element).clone();
+    let mut later = (**element).clone();
+    {
+        let j = content_add.get_child_mut("jingle", ns::JINGLE).unwrap();
+        harness::xml::set_attr(j, "action", "content-add");
+        let video = add(j);
+        while j.remove_child("content", ns::JINGLE).is_some() {}
+        j.append_child(video);
+    }
+    {
+        let j = later.get_child_mut("jingle", ns::JINGLE).unwrap();
+        harness::xml::set_attr(j, "action", "transport-info");
+        let video = add(j);
+        while j.remove_child("content", ns::JINGLE).is_some() {}
+        j.append_child(video);
+    }
+    let time = out.trace.events.last().unwrap().time;
+    for el in [content_add, later] {
+        let index = out.trace.events.len();
+        out.trace.events.push(harness::trace::TraceEvent {
+            index,
+            time,
+            kind: TraceKind::Stanza {
+                party: "caller".into(),
+                device: None,
+                dir: Dir::Tx,
+                element: std::sync::Arc::new(el),
+            },
+        });
+    }
+    let c = check(&out, "jingle.content-creator-consistent");
+    assert_eq!(c.verdict, Verdict::Pass, "{}", c.detail);
+}
+
+/// A relayed call: both parties behind symmetric NATs.
+fn relayed_call() -> RunOutput {
+    run_id("turn/symmetric-via-relay/reference->reference/symmetric+symmetric/seed-1")
+}
+
+/// Indices of the STUN messages `party` sent or received with this method and class.
+fn stun_events(out: &RunOutput, party: &str, dir: Dir, method: u16, class: Class) -> Vec<usize> {
+    out.trace
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(&e.kind, TraceKind::Datagram { point, dir: d, payload, .. }
+                if &**point == party && *d == dir
+                    && Message::decode(payload).is_ok_and(|m| m.method == method && m.class == class))
+        })
+        .map(|e| e.index)
+        .collect()
+}
+
+#[test]
+fn relaying_before_the_permission_succeeded_is_non_strict_on_the_client() {
+    use harness::checks::Judged;
+    let mut out = relayed_call();
+    let ok = check(&out, "turn.permission-before-send");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    let party = if out.trace.events.iter().any(|e| matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Tx, payload, .. }
+        if &**point == "caller" && Message::decode(payload).is_ok_and(|m| m.method == harness::stun::method::SEND))) {
+        "caller"
+    } else {
+        "callee"
+    };
+    // Its CreatePermission successes never came: every Send indication goes before a permission.
+    for i in stun_events(&out, party, Dir::Rx, harness::stun::method::CREATE_PERMISSION, Class::Success) {
+        set_payload(&mut out, i, Bytes::from_static(&[0xFF]));
+    }
+    let c = check(&out, "turn.permission-before-send");
+    assert_eq!(c.verdict, Verdict::NonStrict, "{}", c.detail);
+    assert_eq!(c.party, Judged::party(party));
+    assert!(c.detail.contains("before a permission"), "{}", c.detail);
+}
+
+#[test]
+fn an_allocate_under_a_username_the_server_never_handed_out_is_non_strict() {
+    use harness::checks::Judged;
+    let mut out = relayed_call();
+    let ok = check(&out, "turn.credentials-from-xep0215");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    let allocates = stun_events(&out, "caller", Dir::Tx, harness::stun::method::ALLOCATE, Class::Request);
+    for i in allocates {
+        let (_, _, _, _, m) = stun_at(&out, i);
+        if m.has(attr_type::USERNAME) {
+            set_payload(
+                &mut out,
+                i,
+                reencode(&m, Class::Request, &[attr_type::USERNAME], &[Attribute::Username("guessed".into())]),
+            );
+        }
+    }
+    let c = check(&out, "turn.credentials-from-xep0215");
+    assert_eq!(c.verdict, Verdict::NonStrict, "{}", c.detail);
+    assert_eq!(c.party, Judged::Caller);
+    assert!(c.detail.contains("`guessed`"), "{}", c.detail);
+}
