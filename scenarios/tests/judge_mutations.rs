@@ -1594,3 +1594,37 @@ fn an_allocate_under_a_username_the_server_never_handed_out_is_non_strict() {
     assert_eq!(c.party, Judged::Caller);
     assert!(c.detail.contains("`guessed`"), "{}", c.detail);
 }
+
+#[test]
+fn media_on_a_pair_whose_successes_came_back_from_elsewhere_fails_symmetric_response() {
+    use harness::checks::Judged;
+    let mut out = basic_call();
+    assert_eq!(verdict(&out, "ice.symmetric-response").0, Verdict::Inconclusive);
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    let media = wire.rtp.iter().find(|r| r.party == "caller" && r.dir == Dir::Tx).expect("caller media");
+    let pair = (media.src, media.dst);
+    let ids: Vec<[u8; 12]> = wire
+        .checks_sent_by("caller")
+        .filter(|c| (c.src, c.dst) == pair)
+        .map(|c| c.msg.transaction_id)
+        .collect();
+    let responses: Vec<usize> = wire
+        .stun
+        .iter()
+        .filter(|s| s.party == "caller" && s.dir == Dir::Rx && s.msg.class == Class::Success && ids.contains(&s.msg.transaction_id))
+        .map(|s| s.index)
+        .collect();
+    assert!(!responses.is_empty());
+    // Every success on the pair now comes from another address than the checks went to.
+    let elsewhere: SocketAddr = "198.51.100.99:9999".parse().unwrap();
+    for i in responses {
+        if let TraceKind::Datagram { src, .. } = &mut out.trace.events[i].kind {
+            *src = elsewhere;
+        }
+    }
+    let c = check(&out, "ice.symmetric-response");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, Judged::Caller);
+    assert!(c.detail.contains("not symmetric"), "{}", c.detail);
+}

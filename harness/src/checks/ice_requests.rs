@@ -300,3 +300,72 @@ pub fn check_priority(ctx: &Ctx) -> CheckResult {
         vec![],
     )
 }
+
+/// A pair whose only successes came back non-symmetric is Failed, and carries no media.
+pub const SYMMETRIC_RESPONSE: CheckDef = CheckDef {
+    id: "ice.symmetric-response",
+    level: Level::Must,
+    cite: "RFC 8445 §7.2.5.2.1",
+    summary: "a pair whose checks only drew success responses from another address than the request went to (or to another than it came from) is Failed: its agent sends no media on it",
+};
+
+/// See [`SYMMETRIC_RESPONSE`]. §7.2.5.2.1: "the source IP address and port of the response MUST be
+/// equal to the destination IP address and port to which the Binding request was sent, and the
+/// destination IP address and port of the response MUST be equal to the source IP address and port
+/// from which the Binding request was sent. If the addresses are not symmetric, the agent MUST set
+/// the candidate pair state to Failed."
+pub fn symmetric_response(ctx: &Ctx) -> CheckResult {
+    let d = &SYMMETRIC_RESPONSE;
+    let mut asymmetric = 0;
+    for party in [ctx.caller, ctx.callee] {
+        // (local, remote) → (a non-symmetric success, whether a symmetric one came too).
+        let mut pairs: Vec<((std::net::SocketAddr, std::net::SocketAddr), usize, bool)> = Vec::new();
+        for c in ctx.wire.checks_sent_by(&party) {
+            let Some(r) = ctx.wire.response_to(c).filter(|r| r.msg.class == Class::Success) else {
+                continue;
+            };
+            let symmetric = (r.src, r.dst) == (c.dst, c.src);
+            match pairs.iter_mut().find(|p| p.0 == (c.src, c.dst)) {
+                Some(p) => p.2 |= symmetric,
+                None if !symmetric => pairs.push(((c.src, c.dst), r.index, false)),
+                None => pairs.push(((c.src, c.dst), usize::MAX, true)),
+            }
+        }
+        for (pair, resp, _) in pairs.iter().filter(|p| !p.2) {
+            asymmetric += 1;
+            let media = ctx
+                .wire
+                .rtp
+                .iter()
+                .find(|m| m.party == party && m.dir == Dir::Tx && (m.src, m.dst) == *pair && m.index > *resp);
+            if let Some(m) = media {
+                let r = &ctx.wire.stun.iter().find(|s| s.index == *resp).expect("the response is a view");
+                return result(
+                    d,
+                    Verdict::Fail,
+                    format!(
+                        "{party}'s check {} -> {} drew a success from {} to {}, not symmetric, so the pair is \
+                         Failed; yet {party} sent media on it at {}",
+                        pair.0, pair.1, r.src, r.dst, m.time
+                    ),
+                    vec![*resp, m.index],
+                )
+                .by(&party);
+            }
+        }
+    }
+    if asymmetric == 0 {
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "every success response came back symmetric".into(),
+            vec![],
+        );
+    }
+    result(
+        d,
+        Verdict::Pass,
+        format!("{asymmetric} pairs drew only non-symmetric successes; no media went on them"),
+        vec![],
+    )
+}
