@@ -1628,3 +1628,37 @@ fn media_on_a_pair_whose_successes_came_back_from_elsewhere_fails_symmetric_resp
     assert_eq!(c.party, Judged::Caller);
     assert!(c.detail.contains("not symmetric"), "{}", c.detail);
 }
+
+#[test]
+fn use_candidate_on_every_check_passes_while_only_one_pair_is_nominated() {
+    // The controlling caller puts USE-CANDIDATE on every check (RFC 5245 aggressive nomination).
+    let mut out = basic_call();
+    for i in checks_of(&out, "caller") {
+        let (_, _, _, _, m) = stun_at(&out, i);
+        if !m.has(attr_type::USE_CANDIDATE) {
+            set_payload(&mut out, i, reencode(&m, Class::Request, &[], &[Attribute::UseCandidate]));
+        }
+    }
+    let r = judge(&out);
+    let once = r.checks.iter().find(|c| c.id == "ice.nomination.once-per-session").unwrap();
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    // How many distinct pairs' checks succeeded decides: one nominated pair is within the rule.
+    let succeeded: std::collections::BTreeSet<(SocketAddr, SocketAddr)> = wire
+        .checks_sent_by("caller")
+        .filter(|c| c.msg.has(attr_type::USE_CANDIDATE))
+        .filter(|c| wire.response_to(c).is_some_and(|r| r.msg.class == Class::Success))
+        .map(|c| (c.src, c.dst))
+        .collect();
+    assert!(!succeeded.is_empty());
+    if succeeded.len() == 1 {
+        assert_eq!(once.verdict, Verdict::Pass, "{}", once.detail);
+    } else {
+        assert_eq!(once.verdict, Verdict::Fail, "{}", once.detail);
+    }
+    // Whatever it nominated, the controlled side's media on a nominated pair and the call pass.
+    for id in ["ice.nomination.controlled-uses-nominated", "media.bidirectional-on-selected-pair", "ice.nomination.controlling-nominates"] {
+        let c = r.checks.iter().find(|c| c.id == id).unwrap();
+        assert_eq!(c.verdict, Verdict::Pass, "{id}: {}", c.detail);
+    }
+}

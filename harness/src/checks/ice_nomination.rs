@@ -564,17 +564,8 @@ fn once_per_session_verdict(ctx: &Ctx) -> CheckResult {
             vec![first.request],
         );
     }
-    // After a nomination took effect at the controlling agent, a USE-CANDIDATE check on another
-    // pair of the same component and session is a second nomination, whether or not the network
-    // let it succeed.
-    let session_of = |c: &crate::wire::StunSeen| match c.msg.get(attr_type::USERNAME) {
-        Some(Ok(Attribute::Username(u))) => u,
-        _ => String::new(),
-    };
-    let component_of = |c: &crate::wire::StunSeen| match c.msg.get(attr_type::PRIORITY) {
-        Some(Ok(Attribute::Priority(p))) => 256 - (p & 0xff) as u16,
-        _ => 1,
-    };
+    // USE-CANDIDATE on every check (RFC 5245 aggressive nomination) nominates only the pairs whose
+    // checks succeed: one is within the rule, a second is not.
     for (i, n) in by_use_candidate.iter().enumerate() {
         let again = by_use_candidate[i + 1..].iter().find(|m| {
             m.session == n.session && m.component == n.component && m.controlling_view != n.controlling_view
@@ -599,34 +590,14 @@ fn once_per_session_verdict(ctx: &Ctx) -> CheckResult {
             );
         }
     }
-    for n in by_use_candidate.iter().filter(|n| n.at_controlling) {
-        let again = ctx.wire.checks_sent_by(&ctx.controlling).find(|c| {
-            c.index > n.response
-                && c.msg.has(attr_type::USE_CANDIDATE)
-                && (c.src, c.dst) != n.controlling_view
-                && component_of(c) == n.component
-                && session_of(c) == n.session
-        });
-        if let Some(m) = again {
-            return result(
-                d,
-                Verdict::Fail,
-                format!(
-                    "{} nominated {} -> {} (success at {}), then sent USE-CANDIDATE on another pair of the same \
-                     component, {} -> {}, at {}, within the same ICE session and without negotiated renomination \
-                     (RFC 5245 aggressive nomination, which RFC 8445 removed)",
-                    n.controlling,
-                    n.controlling_view.0,
-                    n.controlling_view.1,
-                    n.time,
-                    m.src,
-                    m.dst,
-                    m.time
-                ),
-                vec![n.request, n.response, m.index],
-            );
-        }
-    }
+    let session_of = |c: &crate::wire::StunSeen| match c.msg.get(attr_type::USERNAME) {
+        Some(Ok(Attribute::Username(u))) => u,
+        _ => String::new(),
+    };
+    let component_of = |c: &crate::wire::StunSeen| match c.msg.get(attr_type::PRIORITY) {
+        Some(Ok(Attribute::Priority(p))) => 256 - (p & 0xff) as u16,
+        _ => 1,
+    };
     // USE-CANDIDATE on another pair that the network kept from succeeding: whether it would have
     // been a second nomination is the network's doing.
     let lost = ctx.wire.checks_sent_by(&ctx.controlling).find(|c| {
