@@ -1662,3 +1662,56 @@ fn use_candidate_on_every_check_passes_while_only_one_pair_is_nominated() {
         assert_eq!(c.verdict, Verdict::Pass, "{id}: {}", c.detail);
     }
 }
+
+#[test]
+fn a_check_retransmitted_under_a_fresh_transaction_id_changes_no_verdict() {
+    let base = basic_call();
+    let before = judge(&base);
+    let mut out = basic_call();
+    // The callee's password as it signalled it: the key of the caller's checks (RFC 8445 §7.2.2).
+    let pwd = out
+        .trace
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            TraceKind::Stanza { party, dir: Dir::Tx, element, .. } if party == "callee" => element
+                .get_child("jingle", ns::JINGLE)
+                .and_then(|j| j.get_child("content", ns::JINGLE))
+                .and_then(|c| c.get_child("transport", ns::JINGLE_ICE_UDP))
+                .and_then(|t| t.attr("pwd"))
+                .map(str::to_string),
+            _ => None,
+        })
+        .expect("the callee signalled its pwd");
+    // Every retransmission of the caller's checks goes out as a new transaction (as rtc-ice's
+    // pings do), keeping its time; nothing answered them, so no response needs rewriting.
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut again = Vec::new();
+    for c in wire.checks_sent_by("caller").filter(|c| !c.relayed) {
+        if !seen.insert(c.msg.transaction_id) && wire.response_to(c).is_none_or(|r| r.index < c.index) {
+            again.push(c.index);
+        }
+    }
+    drop(wire);
+    assert!(!again.is_empty(), "the caller retransmitted a check");
+    for (n, i) in again.into_iter().enumerate() {
+        let (_, _, _, _, m) = stun_at(&out, i);
+        let mut id = m.transaction_id;
+        id[0] ^= 0x5a;
+        id[11] = n as u8;
+        let mut b = MessageBuilder::new(m.method, Class::Request, id);
+        for a in m
+            .attributes()
+            .filter(|a| a.typ != attr_type::MESSAGE_INTEGRITY && a.typ != attr_type::FINGERPRINT)
+        {
+            b = b.raw_attr(a.typ, a.value);
+        }
+        set_payload(&mut out, i, Bytes::from(b.build(Some(pwd.as_bytes()), true)));
+    }
+    let after = judge(&out);
+    for (b, a) in before.checks.iter().zip(&after.checks) {
+        assert_eq!((&b.id, b.verdict), (&a.id, a.verdict), "{} | {}", b.detail, a.detail);
+    }
+}
