@@ -1715,3 +1715,44 @@ fn a_check_retransmitted_under_a_fresh_transaction_id_changes_no_verdict() {
         assert_eq!((&b.id, b.verdict), (&a.id, a.verdict), "{} | {}", b.detail, a.detail);
     }
 }
+
+#[test]
+fn every_lifetime_of_an_allocation_in_use_is_renewed_and_one_let_lapse_unused_is_not_a_fault() {
+    use harness::checks::Judged;
+    let registry = impl_catalog::registry();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let id = "turn/allocation-refresh/reference->reference/symmetric+symmetric/seed-1";
+    let mut spec = harness::conform::spec_from_id(dir, id, &registry).unwrap();
+    let mut sc = (*spec.scenario).clone();
+    // 250 s of relayed call on 90 s lifetimes: two refreshes each.
+    sc.script.last_mut().expect("a hang-up step").at = Duration::from_secs(250);
+    spec.scenario = std::sync::Arc::new(sc);
+    let base = run(&spec, &registry).unwrap();
+    let ok = check(&base, "turn.refresh-before-expiry");
+    assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
+    let refreshes = stun_events(&base, "caller", Dir::Tx, harness::stun::method::REFRESH, Class::Request);
+    let times: Vec<_> = refreshes.iter().map(|i| base.trace.events[*i].time).collect();
+    // The second lifetime's refresh (the first sent more than 60 s after the first one) never goes.
+    let second = times.iter().position(|t| *t > times[0] + Duration::from_secs(60)).expect("a second refresh");
+    let mut out = run(&spec, &registry).unwrap();
+    for i in &refreshes[second..] {
+        set_payload(&mut out, *i, Bytes::from_static(&[0xFF]));
+    }
+    let c = check(&out, "turn.refresh-before-expiry");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, Judged::Caller);
+    assert!(c.detail.contains("went on using it"), "{}", c.detail);
+    // The same allocation let lapse when the caller stops using it is no fault (RFC 8656 §8: a
+    // client refreshes "if [it] wishes to continue").
+    let mut out = run(&spec, &registry).unwrap();
+    let lapse = out.trace.events[refreshes[second]].time;
+    out.trace.events.retain(|e| {
+        !(e.time >= lapse
+            && matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Tx, .. } | TraceKind::Segment { point, dir: Dir::Tx, .. } if &**point == "caller"))
+    });
+    for (i, e) in out.trace.events.iter_mut().enumerate() {
+        e.index = i;
+    }
+    let c = check(&out, "turn.refresh-before-expiry");
+    assert_ne!(c.verdict, Verdict::Fail, "{}", c.detail);
+}
