@@ -92,3 +92,19 @@ fn rtc_ice_runs_repeat_their_masked_trace_hash_and_say_what_is_masked() {
     let spec = harness::conform::spec_from_id(dir, plain, &registry).unwrap();
     assert_eq!(harness::conform::run_one(&spec, &registry).trace_hash_masks, None);
 }
+
+/// Asterisk checks from the moment the session-initiate arrives, before str0m has its credentials:
+/// `is` queues those requests, and the driver must keep waking the agent until it asks for a timer
+/// of its own, or str0m never sends a check (issue 23).
+#[test]
+fn str0m_checks_after_answering_queued_requests_on_a_shared_lan() {
+    let registry = impl_catalog::registry();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let id = "basic/same-lan/str0m->asterisk-2021/port-restricted-cone+port-restricted-cone/seed-1";
+    let spec = harness::conform::spec_from_id(dir, id, &registry).unwrap();
+    let out = harness::run::run(&spec, &registry).unwrap();
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    assert!(wire.checks_sent_by("caller").count() > 0, "str0m sent no check");
+    assert_eq!(harness::report::judge(&out).outcome, "connected");
+}

@@ -320,11 +320,19 @@ impl IceDriver for Str0mDriver {
         self.now = self.now.max(now);
         self.started = true;
         // `is` has no start call: its first `handle_timeout` begins checking. If requests were
-        // queued for want of remote credentials, that call answers one of them and returns before
-        // `is` records the time, so `poll_timeout` stays `None` until the next datagram.
-        self.reseed();
+        // queued for want of remote credentials, each call answers one of them and returns before
+        // `is` records the time, so `poll_timeout` stays `None`. str0m's `Rtc` calls it again at
+        // once (its `poll_output` loop and its other timers keep waking the agent); here it is
+        // called until the queue (at most 100, `is` agent.rs) is drained and the agent asks for a
+        // timer, so a peer that stopped sending does not leave it asleep.
         let at = self.at(self.now);
-        self.agent.handle_timeout(at);
+        for _ in 0..=100 {
+            self.reseed();
+            self.agent.handle_timeout(at);
+            if self.agent.poll_timeout().is_some() {
+                break;
+            }
+        }
         self.sync();
     }
 
