@@ -1756,3 +1756,25 @@ fn every_lifetime_of_an_allocation_in_use_is_renewed_and_one_let_lapse_unused_is
     let c = check(&out, "turn.refresh-before-expiry");
     assert_ne!(c.verdict, Verdict::Fail, "{}", c.detail);
 }
+
+/// A client without XEP-0353 (`jmi: false`: Gajim, Asterisk) never speaks JMI, even when its user
+/// calls before the callee's presence came: it waits for a full JID and initiates to it (issue 23).
+#[test]
+fn a_client_without_jmi_never_proposes() {
+    for id in [
+        "basic/audio-call/gajim->reference/port-restricted-cone+port-restricted-cone/seed-1",
+        "basic/audio-call/asterisk-2021->reference/port-restricted-cone+port-restricted-cone/seed-1",
+    ] {
+        let out = run_id(id);
+        let spoke_jmi = out.trace.events.iter().any(|e| {
+            matches!(&e.kind, TraceKind::Stanza { party, dir: Dir::Tx, element, .. }
+                if party == "caller" && element.children().any(|c| c.has_ns("urn:xmpp:jingle-message:0")))
+        });
+        assert!(!spoke_jmi, "{id}: the caller sent JMI");
+        let initiated = out.trace.events.iter().any(|e| {
+            matches!(&e.kind, TraceKind::Stanza { party, dir: Dir::Tx, element, .. }
+                if party == "caller" && element.get_child("jingle", ns::JINGLE).is_some_and(|j| j.attr("action") == Some("session-initiate")))
+        });
+        assert!(initiated, "{id}: no session-initiate");
+    }
+}

@@ -1233,6 +1233,22 @@ impl ReferenceEndpoint {
                             .get(full)
                             .is_some_and(|f| !f.iter().any(|x| x == ns::JMI) && f.iter().any(|x| x == ns::JINGLE))
                 });
+                if no_jmi && direct.is_none() {
+                    // A client without XEP-0353 never proposes: it calls a device whose full JID
+                    // it knows (XEP-0166 §7.1), so it waits for the callee's presence.
+                    let mut call = Call::new(
+                        sid,
+                        Side::Initiator,
+                        to.clone(),
+                        None,
+                        media.clone(),
+                        CallState::Proposed,
+                    );
+                    call.via_jmi = false;
+                    self.call = Some(call);
+                    self.claim(&format!("waiting for {to}'s presence"));
+                    return;
+                }
                 if let Some(full) = direct {
                     let mut call = Call::new(
                         sid,
@@ -1305,8 +1321,9 @@ impl ReferenceEndpoint {
             UserAction::Hangup => {
                 let Some(call) = self.call.as_mut() else { return };
                 match call.state {
-                    // Proceeded: the proceed came, the session-initiate waits for gathering.
-                    CallState::Proceeded if call.side == Side::Initiator && !call.via_jmi => {
+                    // Proceeded: the proceed came, the session-initiate waits for gathering;
+                    // Proposed without JMI: still waiting for the callee's presence.
+                    CallState::Proceeded | CallState::Proposed if call.side == Side::Initiator && !call.via_jmi => {
                         call.state = CallState::Ended;
                         call.waiting_for_gathering = false;
                         self.claim("cancelled");
@@ -2130,6 +2147,18 @@ impl Endpoint for ReferenceEndpoint {
                             }
                         } else if s.attr("type").is_none() {
                             self.contacts.insert(bare(f).to_string(), f.to_string());
+                            // A call placed without JMI before this presence goes to the device now.
+                            if let Some(c) = self.call.as_mut().filter(|c| {
+                                c.side == Side::Initiator
+                                    && c.state == CallState::Proposed
+                                    && !c.via_jmi
+                                    && c.peer_full.is_none()
+                                    && c.peer_bare == bare(f)
+                            }) {
+                                c.peer_full = Some(f.to_string());
+                                c.state = CallState::Proceeded;
+                                self.send_initiate(now);
+                            }
                             // Learn what the device supports before the user presses call (XEP-0115 §6.2).
                             if let Some(c) = s.get_child("c", ns::CAPS) {
                                 let id = self.next_id("disco");
