@@ -39,3 +39,27 @@ fn specs_rebuilt_from_run_ids_equal_the_expanded_ones() {
         assert_eq!(&format!("{:?}", p.spec(i)), want, "run {id}");
     }
 }
+
+/// Parties on one LAN share its NAT chain: `--nat` (or NAT lists) never labels a run with a NAT
+/// one of them is not behind (issue 23).
+#[test]
+fn nat_override_on_a_shared_lan_applies_to_the_lan_as_one() {
+    let registry = impl_catalog::registry();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sel = Selection {
+        under_test: Some("reference".into()),
+        peers: vec!["reference".into()],
+        nats: vec!["open".into(), "symmetric".into()],
+        scenarios: vec!["basic/same-lan".into()],
+        ..Default::default()
+    };
+    let p = plan(dir, &sel, &registry).unwrap();
+    let ids: Vec<String> = (0..p.len()).map(|i| p.id(i)).collect();
+    assert_eq!(
+        ids,
+        [
+            "basic/same-lan/reference->reference/open+open/seed-1",
+            "basic/same-lan/reference->reference/symmetric+symmetric/seed-1",
+        ]
+    );
+}

@@ -936,6 +936,13 @@ pub fn expand(sc: &Arc<Scenario>, m: &MatrixSpec) -> Vec<RunSpec> {
             }
             combos = next;
         }
+        // Parties on one LAN sit behind one NAT chain: a combination that gives them different NATs
+        // (a list, or `--nat` applied to each party) would label a run with a NAT one of them is not
+        // behind, so the LAN takes each NAT as one.
+        let lans: Vec<Option<&String>> = sc.parties.values().map(|p| p.lan.as_ref()).collect();
+        combos.retain(|c| {
+            (0..c.len()).all(|i| (0..i).all(|j| lans[i].is_none() || lans[i] != lans[j] || c[i].1 == c[j].1))
+        });
         for c in combos {
             for &seed in &m.seeds {
                 let parties: Vec<PartySpec> = sc
