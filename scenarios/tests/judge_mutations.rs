@@ -1778,3 +1778,30 @@ fn a_client_without_jmi_never_proposes() {
         assert!(initiated, "{id}: no session-initiate");
     }
 }
+
+/// Movim in Firefox signals each candidate in its own transport-info, component 2 after component
+/// 1, so Asterisk 2021's last start-over is on component 2 whatever the latency and whenever the
+/// call starts (issue 23: it used to reproduce only at high latency with a call at 0 s).
+#[test]
+fn firefox_s_component_2_stalls_asterisk_at_any_latency_and_start_time() {
+    let registry = impl_catalog::registry();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let id = "field/movim-firefox-component-2-stalls-asterisk/movim-firefox->asterisk-2021/port-restricted-cone+open/seed-1";
+    for latency in [40, 250] {
+        for start in [0, 1] {
+            let mut spec = harness::conform::spec_from_id(dir, id, &registry).unwrap();
+            let mut sc = (*spec.scenario).clone();
+            sc.network.media.latency = Some(Duration::from_millis(latency));
+            for s in &mut sc.script {
+                s.at += Duration::from_secs(start);
+            }
+            spec.scenario = std::sync::Arc::new(sc);
+            let out = run(&spec, &registry).unwrap();
+            let r = judge(&out);
+            assert_eq!(r.outcome, "failed", "{latency} ms, call at {start} s");
+            let c = r.checks.iter().find(|c| c.id == "ice.triggered-check-on-incoming").unwrap();
+            assert_eq!(c.verdict, Verdict::Fail, "{latency} ms, call at {start} s: {}", c.detail);
+            assert!(c.detail.starts_with("callee answered caller's check"), "{}", c.detail);
+        }
+    }
+}

@@ -133,6 +133,13 @@ pub struct Knobs {
     /// one in its own transport-info (RFC 8838, XEP-0176 §7.1; default true), or wait for
     /// gathering to end and send them all at once.
     pub trickle: bool,
+    /// `candidates-in-initiate`: put the candidates gathered so far in session-initiate (default
+    /// true), or send the offer without candidates and each candidate in its own transport-info
+    /// right after it, in the order the browser reports them, component 1 before component 2
+    /// (Movim's front end, shared/seeds/jmp-adventures-in-webrtc.txt: Jingle "would send each
+    /// candidate as it discovered them", and Firefox "sends the 'component 2' candidates after the
+    /// 'component 1' candidates").
+    pub candidates_in_initiate: bool,
     /// `restart-on-each-trickled-candidate`: on every transport-info, start ICE over with only
     /// that transport-info's candidates (Asterisk chan_motif, digest §9.4).
     pub restart_on_each_trickled_candidate: bool,
@@ -182,6 +189,7 @@ impl Default for Knobs {
             relay_only: false,
             relay_only_accepts_prflx: true,
             trickle: true,
+            candidates_in_initiate: true,
             restart_on_each_trickled_candidate: false,
             restart_form: RestartForm::default(),
             rtcp_mux: true,
@@ -215,6 +223,7 @@ pub const KNOB_NAMES: &[&str] = &[
     "relay-only",
     "relay-only-accepts-prflx",
     "trickle",
+    "candidates-in-initiate",
     "restart-on-each-trickled-candidate",
     "ice-restart",
     "rtcp-mux",
@@ -292,6 +301,7 @@ impl Knobs {
             "relay-only" => self.relay_only = flag(value)?,
             "relay-only-accepts-prflx" => self.relay_only_accepts_prflx = flag(value)?,
             "trickle" => self.trickle = flag(value)?,
+            "candidates-in-initiate" => self.candidates_in_initiate = flag(value)?,
             "restart-on-each-trickled-candidate" => self.restart_on_each_trickled_candidate = flag(value)?,
             "ice-restart" => {
                 self.restart_form = match value {
@@ -404,6 +414,7 @@ mod tests {
             ("relay-only", "true"),
             ("relay-only-accepts-prflx", "false"),
             ("trickle", "false"),
+            ("candidates-in-initiate", "false"),
             ("restart-on-each-trickled-candidate", "true"),
             ("ice-restart", "conversations"),
             ("rtcp-mux", "false"),

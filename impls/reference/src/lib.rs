@@ -847,15 +847,15 @@ impl ReferenceEndpoint {
             let index = agent.local_candidates().len();
             agent.add_local_candidate(c);
             if agent.local_candidates().len() > index && call.transport_sent {
-                self.signal_local_candidates(index);
+                self.signal_local_candidates(index, None);
             }
         }
     }
 
-    /// Signals the agent's local candidates from index `first` on (none, for a restart offer in
-    /// the Conversations form) in one transport-info with its current credentials and generation
+    /// Signals the agent's local candidates from index `first` up to `end` (to the last, for
+    /// `None`; none, for a restart offer in the Conversations form) in one transport-info with its current credentials and generation
     /// (XEP-0176 §5), to the peer's full JID.
-    fn signal_local_candidates(&mut self, first: usize) {
+    fn signal_local_candidates(&mut self, first: usize, end: Option<usize>) {
         let creator = self.transport_creator();
         let Some(call) = self.call.as_ref() else { return };
         let (Some(agent), Some(to)) = (call.ice.as_ref(), call.peer_full.clone()) else {
@@ -872,7 +872,7 @@ impl ReferenceEndpoint {
             &call.media,
             &creator,
             session,
-            &agent.local_candidates()[first..],
+            &agent.local_candidates()[first..end.unwrap_or(agent.local_candidates().len())],
             first,
         );
         let id = self.next_id("jingle");
@@ -898,7 +898,7 @@ impl ReferenceEndpoint {
         for c in candidates {
             agent.add_local_candidate(c);
         }
-        self.signal_local_candidates(first);
+        self.signal_local_candidates(first, None);
     }
 
     /// Restarts the call's ICE agent (RFC 8445 §9) and parks the media until a pair of the new ICE
@@ -1080,10 +1080,11 @@ impl ReferenceEndpoint {
         }
         let (u, p) = agent.local_credentials();
         let fp = (!self.knobs.omit_fingerprint).then_some(&self.fingerprint[..]);
+        let in_offer = self.knobs.candidates_in_initiate || !self.knobs.trickle;
         let t = signalling::transport(
             u,
             p,
-            agent.local_candidates(),
+            if in_offer { agent.local_candidates() } else { &[] },
             fp,
             Setup::Actpass,
             agent.offers_renomination(),
@@ -1111,6 +1112,18 @@ impl ReferenceEndpoint {
         call.transport_sent = true;
         self.send(signalling::jingle_iq(&to, &id, j));
         self.claim("initiated");
+        if !in_offer {
+            // Each candidate in its own transport-info, as the browser reports them: component 1
+            // before component 2.
+            let mut order: Vec<usize> = (0..self.call.as_ref().and_then(|c| c.ice.as_ref()).map_or(0, |a| a.local_candidates().len())).collect();
+            if let Some(a) = self.call.as_ref().and_then(|c| c.ice.as_ref()) {
+                let cands = a.local_candidates();
+                order.sort_by_key(|i| cands[*i].component);
+            }
+            for i in order {
+                self.signal_local_candidates(i, Some(i + 1));
+            }
+        }
     }
 
     fn send_accept(&mut self, now: SimTime) {
