@@ -185,6 +185,27 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
             )));
         }
     }
+    // Implementations a scenario names itself: unknown ones are the file's error, at their line.
+    for sc in &all {
+        for (name, party) in &sc.parties {
+            let named = party.implementation.values();
+            let many = named.len() > 1;
+            for (k, i) in named.iter().enumerate() {
+                if i.starts_with('$') || known.contains(i) {
+                    continue;
+                }
+                let path = if many {
+                    format!("parties.{name}.impl[{k}]")
+                } else {
+                    format!("parties.{name}.impl")
+                };
+                return Err(InputError::Scenario(sc.error_at(
+                    &path,
+                    format!("unknown implementation `{i}` (known: {})", known.join(", ")),
+                )));
+            }
+        }
+    }
     let mut chosen = Vec::new();
     for g in &sel.scenarios {
         let pat = glob::Pattern::new(g).map_err(|e| InputError::Unknown(format!("bad scenario glob `{g}`: {e}")))?;
@@ -250,13 +271,33 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
         let mut specs = expand(sc, &first_seed);
         for r in &specs {
             for p in r.parties.iter().filter(|p| !p.knobs.is_empty()) {
-                let entry = registry.get(&p.implementation).expect("checked above");
-                let verdict = match entry.check_knobs {
-                    Some(check) => check(&p.knobs),
-                    None => Err(format!("implementation `{}` takes no knobs", p.implementation)),
+                let Some(entry) = registry.get(&p.implementation) else {
+                    return Err(InputError::Scenario(sc.error_at(
+                        &format!("parties.{}.impl", p.name),
+                        format!("unknown implementation `{}` (known: {})", p.implementation, known.join(", ")),
+                    )));
                 };
-                verdict
-                    .map_err(|e| InputError::Unknown(format!("scenario {}: party {}: {e}", r.scenario.id, p.name)))?;
+                let Some(check) = entry.check_knobs else {
+                    return Err(InputError::Scenario(sc.error_at(
+                        &format!("parties.{}.knobs", p.name),
+                        format!("implementation `{}` takes no knobs", p.implementation),
+                    )));
+                };
+                if let Err(e) = check(&p.knobs) {
+                    // The knob that is wrong on its own, else the set.
+                    let culprit = p.knobs.iter().find(|(k, v)| {
+                        let one: BTreeMap<String, String> = [((*k).clone(), (*v).clone())].into();
+                        check(&one).is_err()
+                    });
+                    let path = match culprit {
+                        Some((k, _)) => format!("parties.{}.knobs.{k}", p.name),
+                        None => format!("parties.{}.knobs", p.name),
+                    };
+                    return Err(InputError::Scenario(sc.error_at(
+                        &path,
+                        format!("{e} (with implementation `{}`)", p.implementation),
+                    )));
+                }
             }
         }
         if let Some(u) = &sel.under_test {

@@ -63,3 +63,56 @@ fn nat_override_on_a_shared_lan_applies_to_the_lan_as_one() {
         ]
     );
 }
+
+/// Errors only the plan can find (names the registry does not know, knob values an implementation
+/// refuses) point at the scenario's line like parse errors, and never panic (issue 23).
+#[test]
+fn unknown_implementations_and_bad_knobs_are_the_file_s_errors_at_their_line() {
+    let registry = impl_catalog::registry();
+    let dir = std::env::temp_dir().join(format!("ji-plan-bad-{}", std::process::id()));
+    let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("basic/audio-call.yaml"))
+        .unwrap()
+        .replace("id: basic/audio-call", "id: t/x");
+    let cases = [
+        ("impl: $under_test, nat: port-restricted-cone}", "impl: nosuch, nat: port-restricted-cone}", "parties.caller.impl", "unknown implementation `nosuch`"),
+        (
+            "impl: $under_test, nat: port-restricted-cone}",
+            "impl: nosuch, nat: port-restricted-cone, knobs: {trickle: false}}",
+            "parties.caller.impl",
+            "unknown implementation `nosuch`",
+        ),
+        (
+            "impl: $under_test, nat: port-restricted-cone}",
+            "impl: reference, nat: port-restricted-cone, knobs: {trickle: maybe}}",
+            "parties.caller.knobs.trickle",
+            "takes true or false",
+        ),
+        (
+            "impl: $under_test, nat: port-restricted-cone}",
+            "impl: $under_test, nat: port-restricted-cone, knobs: {no-such-knob: 1}}",
+            "parties.caller.knobs.no-such-knob",
+            "no knob `no-such-knob`",
+        ),
+    ];
+    for (from, to, path, message) in cases {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("t")).unwrap();
+        let text = base.replacen(from, to, 1);
+        assert_ne!(text, base);
+        std::fs::write(dir.join("t/x.yaml"), &text).unwrap();
+        let sel = Selection {
+            under_test: Some("reference".into()),
+            ..Default::default()
+        };
+        let e = match plan(&dir, &sel, &registry) {
+            Err(harness::conform::InputError::Scenario(e)) => e,
+            Err(other) => panic!("{to}: not a scenario error: {other}"),
+            Ok(_) => panic!("{to}: planned"),
+        };
+        assert_eq!(e.path.as_deref(), Some(path), "{e}");
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.column.is_some(), "{e}");
+        assert!(e.message.contains(message), "{e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

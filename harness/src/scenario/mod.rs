@@ -10,6 +10,9 @@
 //! unless it names another (`{at: 3s, callee: answer, device: 2}`).
 
 mod duration;
+mod spans;
+
+pub use spans::Spans;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -52,6 +55,19 @@ pub struct Scenario {
     /// What a conforming pairing produces.
     #[serde(default)]
     pub expect: Expect,
+    /// The file it was read from and where its keys are, for errors found after loading
+    /// ([`Scenario::error_at`]).
+    #[serde(skip)]
+    pub source: Option<Arc<Source>>,
+}
+
+/// Where a scenario came from: its file and the positions of its keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Source {
+    /// The file.
+    pub file: PathBuf,
+    /// Its keys' positions.
+    pub spans: Spans,
 }
 
 /// One party: which implementation and which NAT profile(s).
@@ -648,14 +664,45 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
+impl Source {
+    /// An error about the value at key path `path`, placed at its line and column (or at the
+    /// deepest enclosing key the file has).
+    pub fn error_at(&self, path: &str, message: String) -> ScenarioError {
+        let at = self.spans.find(path);
+        ScenarioError {
+            file: self.file.clone(),
+            line: at.map(|a| a.0),
+            column: at.map(|a| a.1),
+            path: Some(path.to_string()),
+            message,
+        }
+    }
+}
+
 impl Scenario {
+    /// An error about this scenario's value at key path `path` (`parties.caller.impl`), with the
+    /// file, line and column when the scenario was read from a file.
+    pub fn error_at(&self, path: &str, message: String) -> ScenarioError {
+        match &self.source {
+            Some(s) => s.error_at(path, message),
+            None => ScenarioError {
+                file: PathBuf::from(format!("{}.yaml", self.id)),
+                line: None,
+                column: None,
+                path: Some(path.to_string()),
+                message,
+            },
+        }
+    }
+
     /// Parses `text` (the contents of `file`) and validates names. `id_hint` is what the id must be
     /// (the path under `scenarios/`), when known.
     ///
     /// Errors: YAML syntax, unknown or missing keys, bad durations, unknown NAT profiles or parties.
     pub fn parse(file: &Path, text: &str, id_hint: Option<&str>) -> Result<Scenario, ScenarioError> {
+        let spans = Spans::of(text);
         let de = serde_yaml_ng::Deserializer::from_str(text);
-        let sc: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut sc: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let loc = inner.location();
@@ -670,25 +717,29 @@ impl Scenario {
                     message = rest.to_string();
                 }
             }
+            let path = (path != "." && !path.is_empty()).then_some(path);
+            // A value's own deserializer (a duration, a NAT list) reports no useful position:
+            // the key path's does.
+            let at = match (&loc, path.as_deref().and_then(|p| spans.find(p))) {
+                (Some(l), _) if (l.line(), l.column()) != (1, 1) || path.is_none() => Some((l.line(), l.column())),
+                (_, Some(found)) => Some(found),
+                (Some(l), None) => Some((l.line(), l.column())),
+                (None, None) => None,
+            };
             ScenarioError {
                 file: file.to_path_buf(),
-                line: loc.as_ref().map(|l| l.line()),
-                column: loc.as_ref().map(|l| l.column()),
-                path: if path == "." || path.is_empty() {
-                    None
-                } else {
-                    Some(path)
-                },
+                line: at.map(|a| a.0),
+                column: at.map(|a| a.1),
+                path,
                 message,
             }
         })?;
-        let err = |path: &str, message: String| ScenarioError {
+        let source = Arc::new(Source {
             file: file.to_path_buf(),
-            line: None,
-            column: None,
-            path: Some(path.to_string()),
-            message,
-        };
+            spans,
+        });
+        sc.source = Some(Arc::clone(&source));
+        let err = |path: &str, message: String| source.error_at(path, message);
         if let Some(h) = id_hint {
             if sc.id != h {
                 return Err(err("id", format!("id `{}` must match the file's path `{h}`", sc.id)));

@@ -198,3 +198,92 @@ fn a_partys_signalling_latency_is_written_in_kebab_case_as_documented() {
     );
     assert!(Scenario::parse(Path::new("t/x.yaml"), &snake, Some("t/x")).is_err());
 }
+
+#[test]
+fn semantic_errors_point_at_their_line_too() {
+    // (text, key path, line, message): each error a valid YAML file can still have.
+    let cases = [
+        (GOOD.replace("nat: [open, symmetric]", "nat: moon"), "parties.callee.nat", 5, "unknown NAT profile"),
+        (GOOD.replace("{at: 3s, callee: answer}", "{at: 3s, bob: answer}"), "script[1].bob", 11, "no party named `bob`"),
+        (GOOD.replace("{at: 3s, callee: answer}", "{at: 30s, callee: answer}"), "script[2].at", 12, "time order"),
+        (GOOD.replace("to: callee", "to: carol"), "script[0].to", 10, "no party named `carol`"),
+        (format!("{GOOD}settle: -5s\n"), "settle", 15, "not a duration"),
+        (GOOD.replace("outcome: connected", "outcome: maybe"), "expect.outcome", 14, "unknown outcome"),
+    ];
+    for (text, path, line, message) in cases {
+        assert_located(&text, path, line, message);
+    }
+    let e = Scenario::parse(Path::new("t/x.yaml"), GOOD, Some("t/other")).unwrap_err();
+    assert_eq!((e.path.as_deref(), e.line, e.column), (Some("id"), Some(1), Some(1)), "{e}");
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The scenario library's texts, with their ids.
+    fn library() -> &'static [(String, String)] {
+        static LIB: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+        LIB.get_or_init(|| {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+            let mut files = Vec::new();
+            collect_yaml(&dir, &mut files).unwrap();
+            files.sort();
+            files
+                .iter()
+                .map(|f| {
+                    let id = f.strip_prefix(&dir).unwrap().with_extension("").to_string_lossy().into_owned();
+                    (id, std::fs::read_to_string(f).unwrap())
+                })
+                .collect()
+        })
+    }
+
+    /// Tokens a user mistypes into a scenario.
+    const JUNK: &[&str] = &[
+        "-5s", "moon", "[]", "{}", "\"\"", "7", "true", "bob", "$peer", "null", "1%", "- x", ": :", "{at: 1s}", "[a, b",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Random edits of the library's files: the loader never panics, and every error it gives
+        /// names a line and column.
+        #[test]
+        fn mutated_scenarios_load_or_fail_with_a_position(
+            file in any::<prop::sample::Index>(),
+            line in any::<prop::sample::Index>(),
+            junk in any::<prop::sample::Index>(),
+            how in 0u8..4,
+        ) {
+            let lib = library();
+            let (id, text) = &lib[file.index(lib.len())];
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            let i = line.index(lines.len());
+            let j = JUNK[junk.index(JUNK.len())];
+            match how {
+                // A value replaced.
+                0 => {
+                    if let Some(c) = lines[i].rfind(": ") {
+                        lines[i] = format!("{}: {j}", &lines[i][..c]);
+                    }
+                }
+                // A line dropped.
+                1 => {
+                    lines.remove(i);
+                }
+                // A line duplicated.
+                2 => {
+                    let l = lines[i].clone();
+                    lines.insert(i, l);
+                }
+                // A stray key.
+                _ => lines.insert(i, format!("junk: {j}")),
+            }
+            let text = lines.join("\n") + "\n";
+            if let Err(e) = Scenario::parse(Path::new("x.yaml"), &text, Some(id)) {
+                prop_assert!(e.line.is_some() && e.column.is_some(), "no position: {e}\n{text}");
+            }
+        }
+    }
+}
