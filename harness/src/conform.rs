@@ -185,27 +185,6 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
             )));
         }
     }
-    // Implementations a scenario names itself: unknown ones are the file's error, at their line.
-    for sc in &all {
-        for (name, party) in &sc.parties {
-            let named = party.implementation.values();
-            let many = named.len() > 1;
-            for (k, i) in named.iter().enumerate() {
-                if i.starts_with('$') || known.contains(i) {
-                    continue;
-                }
-                let path = if many {
-                    format!("parties.{name}.impl[{k}]")
-                } else {
-                    format!("parties.{name}.impl")
-                };
-                return Err(InputError::Scenario(sc.error_at(
-                    &path,
-                    format!("unknown implementation `{i}` (known: {})", known.join(", ")),
-                )));
-            }
-        }
-    }
     let mut chosen = Vec::new();
     for g in &sel.scenarios {
         let pat = glob::Pattern::new(g).map_err(|e| InputError::Unknown(format!("bad scenario glob `{g}`: {e}")))?;
@@ -225,6 +204,27 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
     }
     if sel.scenarios.is_empty() {
         chosen = all;
+    }
+    // Implementations a chosen scenario names itself: unknown ones are the file's error, at their line.
+    for sc in &chosen {
+        for (name, party) in &sc.parties {
+            let named = party.implementation.values();
+            let many = named.len() > 1;
+            for (k, i) in named.iter().enumerate() {
+                if i.starts_with('$') || known.contains(i) {
+                    continue;
+                }
+                let path = if many {
+                    format!("parties.{name}.impl[{k}]")
+                } else {
+                    format!("parties.{name}.impl")
+                };
+                return Err(InputError::Scenario(sc.error_at(
+                    &path,
+                    format!("unknown implementation `{i}` (known: {})", known.join(", ")),
+                )));
+            }
+        }
     }
     let peers = if sel.peers.is_empty() {
         known.clone()
