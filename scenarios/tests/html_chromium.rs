@@ -83,6 +83,10 @@ fn chromium_shows_the_matrix_and_a_run_page_from_file_urls() {
         "a red cell for the failing pairing: {index}"
     );
     assert!(
+        index.contains("conversations-2.9.7: ice.renomination.only-when-negotiated"),
+        "the red cell names the implementation and the rule it breaks: {index}"
+    );
+    assert!(
         index.contains("<td class=\"pass\"><a href=\"#cell-"),
         "a green cell for reference against itself: {index}"
     );

@@ -100,7 +100,7 @@ fn run_class(run: &RunReport) -> &'static str {
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;max-width:80em}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #999;padding:.25em .5em;text-align:left}\
-.pass{background:#cfc}.fail{background:#fcc}.warn{background:#fe9}.info{background:#eee}\
+.pass{background:#cfc}.fail{background:#fcc}.warn{background:#fe9}.info{background:#eee}.nopath{background:#cde}\
 tr.fail td:first-child{border-left:4px solid #c00}\
 code{font-size:90%}pre{background:#f4f4f4;padding:.5em;overflow-x:auto}.ladder{overflow:auto}";
 
@@ -207,9 +207,11 @@ pub(super) fn index_head(counts: IndexCounts, cells: &[super::Cell], groups: &[&
     let _ = writeln!(s, "<h2 id=\"matrix\">Matrix</h2>");
     let _ = writeln!(
         s,
-        "<p>Each cell: runs connected / runs, and MUST failures; it links to its runs below. Green: every \
-         run connected with no MUST failure; red: a MUST check failed; amber: no MUST failure but not every \
-         run connected (an expected failure, such as no path without TURN).</p>"
+        "<p>Does the caller's implementation work with the callee's behind these NATs? Each cell: runs \
+         connected / runs; it links to its runs below. Green: every run met its scenario's expectation and no \
+         MUST failure is held against either implementation; red: one is (the cell names the implementation \
+         and the rule), or an expectation was not met; blue: the network offered no path (no implementation \
+         broke a rule). Faults a scenario injects on purpose (its knobs) count against nobody.</p>"
     );
     for (nat, cells) in &by_nat {
         let mut callers: Vec<&str> = cells.iter().map(|c| c.caller.as_str()).collect();
@@ -229,13 +231,7 @@ pub(super) fn index_head(counts: IndexCounts, cells: &[super::Cell], groups: &[&
                     s.push_str("<td></td>");
                     continue;
                 };
-                let class = if c.must_failed > 0 {
-                    "fail"
-                } else if c.connected == c.runs {
-                    "pass"
-                } else {
-                    "warn"
-                };
+                let class = c.class();
                 let text = format!("{}/{}", c.connected, c.runs);
                 let key = (c.caller.clone(), c.callee.clone(), c.nat.clone());
                 let _ = write!(
@@ -245,10 +241,11 @@ pub(super) fn index_head(counts: IndexCounts, cells: &[super::Cell], groups: &[&
                         Some(i) => format!("<a href=\"#cell-{i}\">{text}</a>"),
                         None => text,
                     },
-                    if c.must_failed > 0 {
-                        format!(" · {} MUST", c.must_failed)
-                    } else {
-                        String::new()
+                    match (c.culprits.is_empty(), class) {
+                        (false, _) => format!(" · {}", esc(&c.culprits.join("; "))),
+                        (true, "fail") => format!(" · {} expectation(s) not met", c.unmet),
+                        (true, "nopath") => " · no path".to_string(),
+                        _ => String::new(),
                     }
                 );
             }
@@ -520,7 +517,7 @@ mod tests {
         assert!(html.starts_with("<!DOCTYPE html>"));
         // a->b on open+open: 1 of 2 connected, one MUST failure: red, linking to its group of runs.
         assert!(
-            html.contains("<td class=\"fail\"><a href=\"#cell-0\">1/2</a> · 1 MUST</td>"),
+            html.contains("<td class=\"fail\"><a href=\"#cell-0\">1/2</a> · x.broken (RFC 8445 §8.1.1)</td>"),
             "{html}"
         );
         assert!(html.contains("<tbody id=\"cell-0\">"));
@@ -532,7 +529,8 @@ mod tests {
             );
         }
         assert!(html.contains("<td>failed</td><td>not met</td><td>1</td><td>0</td>"));
-        assert!(!html.contains("x.broken"), "check details stay on the run pages");
+        // The cell names the broken rule; the details stay on the run pages.
+        assert!(!html.contains("no USE-CANDIDATE"), "check details stay on the run pages");
     }
 
     #[test]

@@ -24,13 +24,21 @@ pub(super) fn head(runs: usize, cells: &[Cell]) -> String {
     );
     let _ = writeln!(
         s,
-        "## Matrix\n\n| caller | callee | NAT | runs | connected | MUST failures |\n|---|---|---|---|---|---|"
+        "## Matrix\n\nWorks when every run met its expectation and no MUST failure is held against either \
+         implementation (faults a scenario injects count against nobody).\n\n\
+         | caller | callee | NAT | runs | connected | MUST failures | held | reads |\n|---|---|---|---|---|---|---|---|"
     );
     for c in cells {
+        let reads = match (c.class(), c.culprits.is_empty()) {
+            (_, false) => format!("fails: {}", c.culprits.join("; ")),
+            ("fail", true) => format!("fails: {} expectation(s) not met", c.unmet),
+            ("nopath", _) => "no path (the network)".to_string(),
+            _ => "works".to_string(),
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} |",
-            c.caller, c.callee, c.nat, c.runs, c.connected, c.must_failed
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.caller, c.callee, c.nat, c.runs, c.connected, c.must_failed, c.held, reads
         );
     }
     let _ = writeln!(s, "\n## Runs\n");

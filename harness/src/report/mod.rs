@@ -169,6 +169,82 @@ pub struct Cell {
     pub connected: usize,
     /// MUST-level check failures over the cell's runs.
     pub must_failed: usize,
+    /// Of those, the ones held against an implementation (not injected by the scenario).
+    #[serde(default)]
+    pub held: usize,
+    /// Runs whose scenario expectation was not met.
+    #[serde(default)]
+    pub unmet: usize,
+    /// Of those, runs where no implementation broke a MUST rule and the network offered no path
+    /// (the media check is inconclusive for the network's sake).
+    #[serde(default)]
+    pub no_path: usize,
+    /// The failures held against an implementation, each once, in the order first met:
+    /// `IMPL: CHECK (CITE)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub culprits: Vec<String>,
+}
+
+impl Cell {
+    /// An empty cell for (caller implementation, callee implementation, `NAT+NAT`).
+    pub fn new(caller: String, callee: String, nat: String) -> Cell {
+        Cell {
+            caller,
+            callee,
+            nat,
+            runs: 0,
+            connected: 0,
+            must_failed: 0,
+            held: 0,
+            unmet: 0,
+            no_path: 0,
+            culprits: Vec::new(),
+        }
+    }
+
+    /// Counts `run` in the cell.
+    pub fn add(&mut self, run: &RunReport) {
+        self.runs += 1;
+        self.connected += usize::from(run.outcome == "connected");
+        let must: Vec<&CheckResult> = run
+            .checks
+            .iter()
+            .filter(|k| k.level == Level::Must && k.verdict == Verdict::Fail)
+            .collect();
+        self.must_failed += must.len();
+        let held: Vec<&&CheckResult> = must.iter().filter(|k| !k.injected).collect();
+        self.held += held.len();
+        for k in &held {
+            let who = match &k.implementation {
+                Some(i) => format!("{i}: {} ({})", k.id, k.cite),
+                None => format!("{} ({})", k.id, k.cite),
+            };
+            if !self.culprits.contains(&who) {
+                self.culprits.push(who);
+            }
+        }
+        if !run.expectation.met {
+            self.unmet += 1;
+            let network = run
+                .checks
+                .iter()
+                .any(|k| k.id == "media.bidirectional-on-selected-pair" && k.party == crate::checks::Judged::None);
+            self.no_path += usize::from(held.is_empty() && network);
+        }
+    }
+
+    /// How the cell reads: `fail` when a failure is held against an implementation or an
+    /// expectation was not met for another reason than the network; `nopath` when the network
+    /// offered no path; `pass` when every run met its expectation with nothing held.
+    pub fn class(&self) -> &'static str {
+        if self.held > 0 || self.unmet > self.no_path {
+            "fail"
+        } else if self.no_path > 0 {
+            "nopath"
+        } else {
+            "pass"
+        }
+    }
 }
 
 /// A report.json as read back (only what merging needs).
@@ -443,21 +519,8 @@ pub fn build(mut runs: Vec<RunReport>) -> Report {
             r.callee.implementation.clone(),
             format!("{}+{}", r.caller.nat, r.callee.nat),
         );
-        let c = cells.entry(key.clone()).or_insert(Cell {
-            caller: key.0,
-            callee: key.1,
-            nat: key.2,
-            runs: 0,
-            connected: 0,
-            must_failed: 0,
-        });
-        c.runs += 1;
-        c.connected += usize::from(r.outcome == "connected");
-        c.must_failed += r
-            .checks
-            .iter()
-            .filter(|k| k.level == Level::Must && k.verdict == Verdict::Fail)
-            .count();
+        let c = cells.entry(key.clone()).or_insert_with(|| Cell::new(key.0, key.1, key.2));
+        c.add(r);
     }
     Report {
         schema: SCHEMA,
@@ -576,7 +639,10 @@ mod tests {
             selected_pair: None,
             termination: None,
             checks: vec![],
-            expectation: Expectation::default(),
+            expectation: Expectation {
+                met: true,
+                ..Expectation::default()
+            },
             trace_hash: hash.into(),
             trace_hash_masks: None,
             trace_events: 1,
@@ -601,9 +667,10 @@ mod tests {
         });
         let html = render_html(&build(vec![run("s/a->b/open+open/seed-1", "h1"), bad.clone()]));
         assert!(html.starts_with("<!DOCTYPE html>"));
-        // One cell for a->b on open+open: 1 of 2 connected, no MUST failure: amber, linking to its runs.
+        // One cell for a->b on open+open: 1 of 2 connected, each as its scenario expected, no MUST
+        // failure: green, linking to its runs.
         assert!(
-            html.contains("<td class=\"warn\"><a href=\"#cell-0\">1/2</a></td>"),
+            html.contains("<td class=\"pass\"><a href=\"#cell-0\">1/2</a></td>"),
             "{html}"
         );
         assert!(html.contains("<tbody id=\"cell-0\">"));
@@ -671,6 +738,51 @@ mod tests {
             }
             std::fs::remove_dir_all(&dir).unwrap();
         }
+    }
+
+    fn must_fail(id: &str, party: crate::checks::Judged, implementation: &str, injected: bool) -> CheckResult {
+        CheckResult {
+            id: id.into(),
+            level: Level::Must,
+            verdict: Verdict::Fail,
+            party,
+            implementation: Some(implementation.into()),
+            injected,
+            cite: "RFC 8445 §8.1.1".into(),
+            detail: String::new(),
+            evidence: vec![],
+        }
+    }
+
+    #[test]
+    fn a_cell_reads_works_fails_naming_the_culprit_or_no_path() {
+        use crate::checks::Judged;
+        // A fault the scenario injected on the caller: held against nobody, the cell works.
+        let mut injected = run("s/a->b/open+open/seed-1", "h1");
+        injected.checks = vec![must_fail("ice.x", Judged::Caller, "a", true)];
+        let m = build(vec![injected.clone()]);
+        assert_eq!(m.matrix.cells[0].class(), "pass");
+        assert_eq!(m.matrix.cells[0].must_failed, 1);
+        assert_eq!(m.matrix.cells[0].held, 0);
+        // The callee's own fault: red, naming it.
+        let mut own = run("s/a->b/open+open/seed-2", "h2");
+        own.checks = vec![must_fail("ice.y", Judged::Callee, "b", false)];
+        let m = build(vec![injected.clone(), own]);
+        assert_eq!(m.matrix.cells[0].class(), "fail");
+        assert_eq!(m.matrix.cells[0].culprits, ["b: ice.y (RFC 8445 §8.1.1)"]);
+        // An expectation missed because the network offered no path: nobody's fault.
+        let mut no_path = run("s/a->b/symmetric+symmetric/seed-1", "h3");
+        no_path.outcome = "failed".into();
+        no_path.expectation.met = false;
+        no_path.checks = vec![CheckResult {
+            verdict: Verdict::Inconclusive,
+            party: Judged::None,
+            ..must_fail("media.bidirectional-on-selected-pair", Judged::None, "a", false)
+        }];
+        let m = build(vec![no_path]);
+        assert_eq!(m.matrix.cells[0].class(), "nopath");
+        let html = render_html(&m);
+        assert!(html.contains("class=\"nopath\""), "{html}");
     }
 
     #[test]

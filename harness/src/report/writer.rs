@@ -148,22 +148,16 @@ impl ReportWriter {
         std::fs::write(&page, run.render_html_page(env!("CARGO_PKG_VERSION"))).map_err(at(&page))?;
 
         let key = html::cell_key(run);
-        let cell = self.cells.entry(key.clone()).or_insert_with(|| Cell {
-            caller: key.0.clone(),
-            callee: key.1.clone(),
-            nat: key.2.clone(),
-            runs: 0,
-            connected: 0,
-            must_failed: 0,
-        });
+        let cell = self
+            .cells
+            .entry(key.clone())
+            .or_insert_with(|| Cell::new(key.0.clone(), key.1.clone(), key.2.clone()));
         let must_failed = run
             .checks
             .iter()
             .filter(|k| k.level == Level::Must && k.verdict == Verdict::Fail)
             .count();
-        cell.runs += 1;
-        cell.connected += usize::from(run.outcome == "connected");
-        cell.must_failed += must_failed;
+        cell.add(run);
         let row = html::index_row(run);
         self.rows
             .write_all(row.as_bytes())
