@@ -27,6 +27,37 @@ pub struct Selection {
     pub seeds: Vec<u64>,
     /// `(i, n)`: run only the i-th (1-based) of n deterministic slices.
     pub shard: Option<(usize, usize)>,
+    /// Folders of scenarios of one's own, beside the library (`--scenarios DIR`); ids are relative
+    /// to each folder.
+    pub scenario_dirs: Vec<PathBuf>,
+}
+
+/// The scenario library in `dir` and the scenarios in each of `extra` (ids relative to their own
+/// folder), sorted by id.
+///
+/// Errors: a file that does not load (with its position), or one id in two folders.
+pub fn load_scenarios(dir: &Path, extra: &[PathBuf]) -> Result<Vec<Scenario>, InputError> {
+    let mut all = Scenario::load_dir(dir).map_err(InputError::Scenario)?;
+    let mut from: BTreeMap<String, PathBuf> = all.iter().map(|s| (s.id.clone(), dir.to_path_buf())).collect();
+    for d in extra {
+        if !d.is_dir() {
+            return Err(InputError::Unknown(format!("--scenarios {}: not a folder", d.display())));
+        }
+        for sc in Scenario::load_dir(d).map_err(InputError::Scenario)? {
+            if let Some(first) = from.get(&sc.id) {
+                return Err(InputError::Unknown(format!(
+                    "scenario id `{}` is in both {} and {}",
+                    sc.id,
+                    first.display(),
+                    d.display()
+                )));
+            }
+            from.insert(sc.id.clone(), d.clone());
+            all.push(sc);
+        }
+    }
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(all)
 }
 
 /// Bad input: exit status 2.
@@ -157,7 +188,7 @@ impl Ids {
 /// Errors: a broken scenario file; an unknown implementation, NAT profile or a glob that matches no
 /// scenario.
 pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, InputError> {
-    let all = Scenario::load_dir(dir).map_err(InputError::Scenario)?;
+    let all = load_scenarios(dir, &sel.scenario_dirs)?;
     let known: Vec<String> = registry.entries().iter().map(|e| e.name.clone()).collect();
     let check_impl = |n: &String| {
         if known.contains(n) {
@@ -351,13 +382,20 @@ fn seedless(id: &str, seed: u64) -> &str {
 ///
 /// Errors: a malformed id, or a scenario, implementation or NAT profile that does not exist.
 pub fn spec_from_id(dir: &Path, id: &str, registry: &Registry) -> Result<RunSpec, InputError> {
+    spec_from_id_in(dir, &[], id, registry)
+}
+
+/// [`spec_from_id`] with scenarios of one's own from `extra` folders beside the library.
+///
+/// Errors: as [`spec_from_id`], and as [`load_scenarios`].
+pub fn spec_from_id_in(dir: &Path, extra: &[PathBuf], id: &str, registry: &Registry) -> Result<RunSpec, InputError> {
     let bad = || {
         InputError::Unknown(format!(
             "`{id}` is not a run id (SCENARIO/CALLER->CALLEE/NAT+NAT/seed-N)"
         ))
     };
     let scenario = id.rsplitn(4, '/').nth(3).ok_or_else(bad)?;
-    let all = Scenario::load_dir(dir).map_err(InputError::Scenario)?;
+    let all = load_scenarios(dir, extra)?;
     let sc = all
         .into_iter()
         .find(|s| s.id == scenario)

@@ -1055,6 +1055,7 @@ fn selection(under_test: &str, scenarios: &[&str]) -> harness::conform::Selectio
         scenarios: scenarios.iter().map(|s| s.to_string()).collect(),
         seeds: vec![1],
         shard: None,
+        scenario_dirs: vec![],
     }
 }
 

@@ -116,3 +116,34 @@ fn unknown_implementations_and_bad_knobs_are_the_file_s_errors_at_their_line() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--scenarios DIR`: a client project's own scenarios run beside the library, ids relative to
+/// their folder; an id in two folders is bad input (issue 24).
+#[test]
+fn scenarios_of_one_s_own_join_the_library_and_a_clash_of_ids_is_refused() {
+    let registry = impl_catalog::registry();
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let own = std::env::temp_dir().join(format!("ji-own-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&own);
+    std::fs::create_dir_all(own.join("calls")).unwrap();
+    let text = std::fs::read_to_string(lib.join("basic/audio-call.yaml")).unwrap();
+    std::fs::write(own.join("calls/mine.yaml"), text.replace("id: basic/audio-call", "id: calls/mine")).unwrap();
+    let sel = Selection {
+        under_test: Some("reference".into()),
+        peers: vec!["reference".into()],
+        scenarios: vec!["calls/*".into()],
+        scenario_dirs: vec![own.clone()],
+        ..Default::default()
+    };
+    let p = plan(lib, &sel, &registry).unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p.id(0), "calls/mine/reference->reference/port-restricted-cone+port-restricted-cone/seed-1");
+    let spec = harness::conform::spec_from_id_in(lib, &[own.clone()], &p.id(0), &registry).unwrap();
+    assert_eq!(spec.scenario.id, "calls/mine");
+    // The same id as a library scenario: refused.
+    std::fs::create_dir_all(own.join("basic")).unwrap();
+    std::fs::write(own.join("basic/audio-call.yaml"), &text).unwrap();
+    let e = plan(lib, &sel, &registry).err().expect("a clash");
+    assert!(e.to_string().contains("scenario id `basic/audio-call` is in both"), "{e}");
+    std::fs::remove_dir_all(&own).unwrap();
+}

@@ -58,6 +58,9 @@ enum Cmd {
         /// Scenario id globs, e.g. 'ice/*'.
         #[arg(long = "scenario", num_args = 1..)]
         scenarios: Vec<String>,
+        /// A folder of scenarios of one's own, beside the library (ids relative to it); repeatable.
+        #[arg(long = "scenarios", value_name = "DIR")]
+        scenario_dirs: Vec<PathBuf>,
         /// Seeds 1..=N per run.
         #[arg(long, conflicts_with = "seed")]
         seeds: Option<u64>,
@@ -84,6 +87,9 @@ enum Cmd {
     List {
         /// impls | nat-profiles | scenarios | checks
         what: String,
+        /// A folder of scenarios of one's own, beside the library; repeatable.
+        #[arg(long = "scenarios", value_name = "DIR")]
+        scenario_dirs: Vec<PathBuf>,
     },
     /// Re-run one run exactly and print its trace summary.
     Replay {
@@ -92,6 +98,9 @@ enum Cmd {
         /// Where the capture goes (DIR/runs/RUN/capture.pcapng).
         #[arg(long, default_value = "reports/replay")]
         out: PathBuf,
+        /// A folder of scenarios of one's own, beside the library; repeatable.
+        #[arg(long = "scenarios", value_name = "DIR")]
+        scenario_dirs: Vec<PathBuf>,
     },
     /// Work on written reports.
     Report {
@@ -168,6 +177,7 @@ fn main() -> ExitCode {
             peers,
             nats,
             scenarios: globs,
+            scenario_dirs,
             seeds,
             seed,
             shard,
@@ -192,6 +202,7 @@ fn main() -> ExitCode {
                     (None, None) => vec![1],
                 },
                 shard,
+                scenario_dirs,
             };
             let runs = match conform::plan(&scenarios, &sel, &registry) {
                 Ok(r) => r,
@@ -258,7 +269,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Cmd::List { what } => list(&what, &registry, &scenarios),
+        Cmd::List { what, scenario_dirs } => list(&what, &registry, &scenarios, &scenario_dirs),
         Cmd::Report {
             action: ReportCmd::Merge { dirs, out },
         } => merge(&dirs, &out),
@@ -267,11 +278,12 @@ fn main() -> ExitCode {
         Cmd::Replay {
             run_id,
             out: replay_out,
+            scenario_dirs,
         } => {
             if let Err(e) = external::resolve_run_id(&mut registry, &run_id) {
                 return input_error(InputError::Unknown(e));
             }
-            let spec = match conform::spec_from_id(&scenarios, &run_id, &registry) {
+            let spec = match conform::spec_from_id_in(&scenarios, &scenario_dirs, &run_id, &registry) {
                 Ok(s) => s,
                 Err(e) => return input_error(e),
             };
@@ -401,7 +413,12 @@ fn merge(dirs: &[PathBuf], out: &std::path::Path) -> ExitCode {
     }
 }
 
-fn list(what: &str, registry: &harness::endpoint::Registry, scenarios: &std::path::Path) -> ExitCode {
+fn list(
+    what: &str,
+    registry: &harness::endpoint::Registry,
+    scenarios: &std::path::Path,
+    extra: &[PathBuf],
+) -> ExitCode {
     match what {
         "impls" => {
             for e in registry.entries() {
@@ -414,7 +431,7 @@ fn list(what: &str, registry: &harness::endpoint::Registry, scenarios: &std::pat
                 println!("{name:<22} {} {params}", p.description);
             }
         }
-        "scenarios" => match harness::scenario::Scenario::load_dir(scenarios) {
+        "scenarios" => match conform::load_scenarios(scenarios, extra) {
             Ok(all) => {
                 for s in all {
                     println!("{:<40} {}", s.id, s.title);
