@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use harness::checks::Verdict;
+use harness::checks::{Level, Verdict};
 use harness::conform::{self, InputError, Selection};
 use harness::report::{FailOn, RunReport};
 
@@ -82,6 +82,9 @@ enum Cmd {
         /// Which runs get DIR/runs/RUN/capture.pcapng.
         #[arg(long, value_enum, default_value = "failing")]
         pcap: PcapArg,
+        /// A line on stdout for every run, not only for those whose expectation failed unexplained.
+        #[arg(long)]
+        verbose: bool,
     },
     /// List what exists.
     List {
@@ -185,6 +188,7 @@ fn main() -> ExitCode {
             fail_on,
             jobs,
             pcap,
+            verbose,
         } => {
             let (under_test, peers) = match resolve_external(&mut registry, under_test, peers) {
                 Ok(r) => r,
@@ -228,10 +232,20 @@ fn main() -> ExitCode {
                     PcapArg::None => conform::PcapPolicy::None,
                 },
             };
-            println!("{:<70} {:<10} {:>6} {:>6}", "run", "outcome", "pass", "fail");
+            let mut header = false;
             let result = conform::execute_plan(&runs, &registry, jobs, &artefacts, &mut |n, total, r| {
                 progress(tty, n, total, r);
-                print_run(r);
+                // Runs whose outcome nobody's rule explains: a changed behaviour or a judge defect.
+                let unexplained = r.error.is_some()
+                    || (!r.expectation.met
+                        && !r.checks.iter().any(|c| c.level == Level::Must && c.verdict == Verdict::Fail));
+                if verbose || unexplained {
+                    if !header {
+                        println!("{:<70} {:<10} {:>6} {:>6}", "run", "outcome", "pass", "fail");
+                        header = true;
+                    }
+                    print_run(r);
+                }
             });
             if tty {
                 eprintln!();
@@ -253,7 +267,7 @@ fn main() -> ExitCode {
                 out.join("meta.json"),
                 serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n",
             );
-            println!("report: {}", out.join("report.json").display());
+            print_summary(&summary, gate.as_deref(), &out);
             if summary.harness_errors > 0 {
                 return ExitCode::from(3);
             }
@@ -370,6 +384,76 @@ fn print_run(run: &RunReport) {
     if run.checks.iter().any(|c| c.verdict == Verdict::Fail) {
         println!("    replay: {}", run.replay);
     }
+}
+
+/// The closing summary on stdout, one screen: counts, how each implementation pair reads over its
+/// NAT pairs (for `--impl NAME`, NAME's row and column), the rules broken most often and by whom,
+/// and where the report is.
+fn print_summary(s: &harness::report::Summary, gate: Option<&str>, out: &std::path::Path) {
+    let verdicts: Vec<String> = s.verdicts.iter().map(|(v, n)| format!("{n} {v}")).collect();
+    println!(
+        "\n{} runs, {} connected, {} harness errors; checks: {}",
+        s.runs,
+        s.connected,
+        s.harness_errors,
+        verdicts.join(", ")
+    );
+    let mut callers: Vec<&str> = s.pairs.keys().map(|k| k.0.as_str()).collect();
+    callers.dedup();
+    let mut callees: Vec<&str> = s.pairs.keys().map(|k| k.1.as_str()).collect();
+    callees.sort_unstable();
+    callees.dedup();
+    if let Some(g) = gate {
+        callers.retain(|c| *c == g || s.pairs.contains_key(&(c.to_string(), g.to_string())));
+    }
+    // Callees are numbered so that the table stays one screen wide.
+    let width = 6;
+    println!("\nDoes the caller work with the callee (over every NAT pair)? ok: works; FAIL: a MUST rule held against");
+    println!("one of them, or an expectation missed; nopath: the network offered none. Callees:");
+    for (i, c) in callees.iter().enumerate() {
+        println!("  {:>2} {c}", i + 1);
+    }
+    print!("{:<22}", "caller \\ callee");
+    for i in 1..=callees.len() {
+        print!(" {i:>width$}");
+    }
+    println!();
+    for a in &callers {
+        print!("{a:<22}");
+        for b in &callees {
+            let show = gate.is_none() || *a == gate.unwrap_or_default() || *b == gate.unwrap_or_default();
+            let cell = match s.pairs.get(&(a.to_string(), b.to_string())) {
+                _ if !show => "",
+                Some(&"fail") => "FAIL",
+                Some(&"nopath") => "nopath",
+                Some(_) => "ok",
+                None => "-",
+            };
+            print!(" {cell:>width$}");
+        }
+        println!();
+    }
+    let mut rules: Vec<_> = s
+        .rules
+        .iter()
+        // With `--impl NAME`: NAME's own and those its peers broke in runs with it.
+        .filter(|((who, ..), (_, peers))| gate.is_none_or(|g| g == who || peers.contains(g)))
+        .collect();
+    rules.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
+    if !rules.is_empty() {
+        println!("\nMUST rules broken most often (runs; implementation; rule; against):");
+        for ((who, id, cite), (n, peers)) in rules.iter().take(12) {
+            let peers: Vec<&str> = peers.iter().map(String::as_str).collect();
+            println!("  {n:>5}  {who:<22} {id} ({cite}); with {}", peers.join(", "));
+        }
+        if rules.len() > 12 {
+            println!("  … {} more in the report", rules.len() - 12);
+        }
+    }
+    println!(
+        "\nreport: {} (and report.md, index.html, junit.xml beside it)",
+        out.join("report.json").display()
+    );
 }
 
 /// `report merge`: exit 0 when merged, 2 on bad input (unreadable file, not a report, conflicting runs).

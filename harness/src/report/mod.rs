@@ -534,6 +534,14 @@ pub fn build(mut runs: Vec<RunReport>) -> Report {
     }
 }
 
+/// A verdict as report.json writes it (`non-strict`).
+pub fn verdict_name(v: Verdict) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// How strict the exit status is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailOn {

@@ -51,6 +51,14 @@ pub struct Summary {
     pub should_failed: bool,
     /// Per implementation, what is held against it ([`super::Tally`]).
     pub by_impl: BTreeMap<String, super::Tally>,
+    /// Check results by verdict (`pass`, `fail`, …), over all runs.
+    pub verdicts: BTreeMap<String, usize>,
+    /// MUST failures held against an implementation, by (implementation, check id, cite): how many,
+    /// and against which peers.
+    pub rules: BTreeMap<(String, String, String), (usize, std::collections::BTreeSet<String>)>,
+    /// Per (caller, callee) implementation pair, how its cells read over every NAT pair: the worst
+    /// of [`super::Cell::class`] (`fail` over `nopath` over `pass`).
+    pub pairs: BTreeMap<(String, String), &'static str>,
 }
 
 impl Summary {
@@ -168,6 +176,20 @@ impl ReportWriter {
         self.counts.add(run);
         let s = &mut self.summary;
         super::tally(run, &mut s.by_impl);
+        for c in &run.checks {
+            *s.verdicts.entry(super::verdict_name(c.verdict)).or_default() += 1;
+            if c.level == Level::Must && c.verdict == Verdict::Fail && !c.injected {
+                let Some(who) = &c.implementation else { continue };
+                let peer = if c.party == crate::checks::Judged::Caller {
+                    &run.callee.implementation
+                } else {
+                    &run.caller.implementation
+                };
+                let e = s.rules.entry((who.clone(), c.id.clone(), c.cite.clone())).or_default();
+                e.0 += 1;
+                e.1.insert(peer.clone());
+            }
+        }
         s.harness_errors += usize::from(run.outcome == "harness-error");
         s.must_failed |= must_failed > 0;
         s.should_failed |= run
@@ -187,6 +209,17 @@ impl ReportWriter {
         let matrix = Matrix {
             cells: std::mem::take(&mut self.cells).into_values().collect(),
         };
+        let rank = |c: &str| match c {
+            "fail" => 2,
+            "nopath" => 1,
+            _ => 0,
+        };
+        for c in &matrix.cells {
+            let e = self.summary.pairs.entry((c.caller.clone(), c.callee.clone())).or_insert("pass");
+            if rank(c.class()) > rank(e) {
+                *e = c.class();
+            }
+        }
         let cells = &matrix.cells;
         let json_path = self.dir.join("report.json");
         let text = serde_json::to_string_pretty(&matrix).expect("the matrix serializes");
