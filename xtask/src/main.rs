@@ -129,6 +129,15 @@ enum ReportCmd {
         #[arg(long, default_value = "reports/latest")]
         out: PathBuf,
     },
+    /// What changed from one report to another, as Markdown on stdout: cells, new and fixed
+    /// findings per implementation, runs whose verdicts changed, runs in only one. Exit 1 when the
+    /// new report has a finding the old one did not, 0 otherwise, 2 on bad input.
+    Diff {
+        /// The old report's folder (holding report.json).
+        old: PathBuf,
+        /// The new report's folder.
+        new: PathBuf,
+    },
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {
@@ -287,6 +296,32 @@ fn main() -> ExitCode {
         Cmd::Report {
             action: ReportCmd::Merge { dirs, out },
         } => merge(&dirs, &out),
+        Cmd::Report {
+            action: ReportCmd::Diff { old, new },
+        } => {
+            let read = |d: &PathBuf| {
+                let f = d.join("report.json");
+                std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))
+            };
+            let texts = read(&old).and_then(|o| Ok((o, read(&new)?)));
+            let result = texts.and_then(|(o, n)| {
+                harness::report::diff(&old.display().to_string(), &o, &new.display().to_string(), &n)
+            });
+            match result {
+                Ok((md, worse)) => {
+                    print!("{md}");
+                    if worse {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Cmd::Bench(a) => bench::bench(&a, &registry, &scenarios),
         Cmd::BenchChild(a) => bench::child(&a, &registry, &scenarios),
         Cmd::Replay {

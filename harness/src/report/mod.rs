@@ -3,6 +3,7 @@
 //! report.json holds no wall-clock time, so two runs of the same matrix diff cleanly; wall time and
 //! host facts go to meta.json.
 
+mod diff;
 mod html;
 mod junit;
 mod markdown;
@@ -19,6 +20,7 @@ use crate::scenario::RunSpec;
 use crate::trace::Dir;
 use crate::wire::{Party, Wire};
 
+pub use diff::diff;
 pub use html::render_html;
 pub use junit::render_junit;
 pub use markdown::render_markdown;
@@ -791,6 +793,26 @@ mod tests {
         assert_eq!(m.matrix.cells[0].class(), "nopath");
         let html = render_html(&m);
         assert!(html.contains("class=\"nopath\""), "{html}");
+    }
+
+    #[test]
+    fn a_diff_lists_changed_verdicts_and_new_findings_and_exits_on_a_regression() {
+        use crate::checks::Judged;
+        let ok = run("s/a->b/open+open/seed-1", "h1");
+        let same = serde_json::to_string(&build(vec![ok.clone()])).unwrap();
+        let (md, worse) = diff("old", &same, "new", &same).unwrap();
+        assert!(!worse && md.contains("No change"), "{md}");
+        let mut bad = ok.clone();
+        bad.checks = vec![must_fail("ice.y", Judged::Callee, "b", false)];
+        let broken = serde_json::to_string(&build(vec![bad])).unwrap();
+        let (md, worse) = diff("v1", &same, "v2", &broken).unwrap();
+        assert!(worse, "{md}");
+        assert!(md.contains("### New findings") && md.contains("**b** `ice.y`"), "{md}");
+        assert!(md.contains("| a | b | open+open | pass | fail |"), "{md}");
+        // The other way round the finding is fixed, and nothing regressed.
+        let (md, worse) = diff("v2", &broken, "v3", &same).unwrap();
+        assert!(!worse && md.contains("### Fixed findings"), "{md}");
+        assert!(diff("x", "{}", "y", &same).unwrap_err().starts_with("x: not a report.json"));
     }
 
     #[test]
