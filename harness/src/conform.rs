@@ -466,7 +466,8 @@ fn spec_for(
 /// Which runs get a pcapng capture (`--pcap`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PcapPolicy {
-    /// Runs with a failed check or an unmet expectation.
+    /// Runs with a failed check or an unmet expectation; a conformance job keeps them for the first
+    /// such run of each matrix cell ([`report::FIRST_FAILING_PER_CELL`]).
     Failing,
     /// Every run.
     All,
@@ -756,7 +757,9 @@ pub fn execute_plan(
     each: &mut dyn FnMut(usize, usize, &RunReport),
 ) -> std::io::Result<report::Summary> {
     clear_runs(&artefacts.out)?;
-    let mut writer = report::ReportWriter::create(&artefacts.out)?;
+    // `--pcap failing` keeps the first failing run's artefacts per matrix cell: the folder stays
+    // small enough to publish, and `replay` writes any run's.
+    let mut writer = report::ReportWriter::create_with(&artefacts.out, artefacts.pcap == PcapPolicy::Failing)?;
     let mut failed = None;
     execute_each(
         plan.len(),
@@ -783,7 +786,7 @@ pub fn execute_plan(
 ///
 /// Errors: I/O errors, with the path.
 pub fn write_outputs(report: &Report, out: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
-    let mut w = report::ReportWriter::create(out)?;
+    let mut w = report::ReportWriter::create_with(out, report.artefacts.is_some())?;
     for run in &report.runs {
         w.push(run)?;
     }

@@ -26,6 +26,24 @@ pub use junit::render_junit;
 pub use markdown::render_markdown;
 pub use writer::{ReportWriter, Summary};
 
+/// `artefacts` of a report whose failing runs kept their capture, trace and ladder only for the
+/// first failing run of each matrix cell (`--pcap failing`), so the folder stays small enough to
+/// publish; `replay` writes any run's.
+pub const FIRST_FAILING_PER_CELL: &str = "first-failing-run-per-cell";
+
+/// Keeps the artefacts of `runs` (sorted by id) only on the first run of each matrix cell that
+/// has any, and returns the folders of the others (to remove).
+pub fn thin_artefacts(runs: &mut [RunReport]) -> Vec<String> {
+    let mut kept = std::collections::BTreeSet::new();
+    let mut dropped = Vec::new();
+    for r in runs.iter_mut() {
+        if r.artefacts.is_some() && !kept.insert(html::cell_key(r)) {
+            dropped.extend(r.artefacts.take());
+        }
+    }
+    dropped
+}
+
 /// Schema identifier of report.json.
 pub const SCHEMA: &str = "jingle-interop/report/1";
 
@@ -36,6 +54,10 @@ pub struct Report {
     pub schema: &'static str,
     /// Harness facts.
     pub harness: HarnessInfo,
+    /// Which runs kept their artefacts, when not each run `--pcap` chose:
+    /// [`FIRST_FAILING_PER_CELL`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artefacts: Option<&'static str>,
     /// Every run, sorted by id.
     pub runs: Vec<RunReport>,
     /// The matrix summary.
@@ -253,6 +275,8 @@ impl Cell {
 #[derive(Deserialize)]
 struct Shard {
     schema: String,
+    #[serde(default)]
+    artefacts: Option<String>,
     runs: Vec<RunReport>,
 }
 
@@ -262,9 +286,11 @@ struct Shard {
 /// Errors: a file that is not a report of [`SCHEMA`], or one run id with different trace hashes in two
 /// shards (they did not run the same thing).
 pub fn merge(inputs: &[(String, String)]) -> Result<Report, String> {
+    let mut thin = false;
     let mut runs: BTreeMap<String, RunReport> = BTreeMap::new();
     for (name, text) in inputs {
         let shard: Shard = serde_json::from_str(text).map_err(|e| format!("{name}: not a report.json: {e}"))?;
+        thin |= shard.artefacts.as_deref() == Some(FIRST_FAILING_PER_CELL);
         if shard.schema != SCHEMA {
             return Err(format!("{name}: schema `{}`, expected `{SCHEMA}`", shard.schema));
         }
@@ -281,7 +307,14 @@ pub fn merge(inputs: &[(String, String)]) -> Result<Report, String> {
             runs.insert(r.id.clone(), r);
         }
     }
-    Ok(build(runs.into_values().collect()))
+    let mut report = build(runs.into_values().collect());
+    if thin {
+        // Each shard kept its first failing run per cell; of those, the merged report keeps the
+        // first per cell, which its own shard kept too.
+        thin_artefacts(&mut report.runs);
+        report.artefacts = Some(FIRST_FAILING_PER_CELL);
+    }
+    Ok(report)
 }
 
 /// The replay command for a run.
@@ -529,6 +562,7 @@ pub fn build(mut runs: Vec<RunReport>) -> Report {
         harness: HarnessInfo {
             version: env!("CARGO_PKG_VERSION"),
         },
+        artefacts: None,
         runs,
         matrix: Matrix {
             cells: cells.into_values().collect(),
@@ -630,6 +664,7 @@ pub fn has_failure(report: &Report, fail_on: FailOn, gate: Option<&str>) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn run(id: &str, hash: &str) -> RunReport {
         RunReport {
@@ -813,6 +848,37 @@ mod tests {
         let (md, worse) = diff("v2", &broken, "v3", &same).unwrap();
         assert!(!worse && md.contains("### Fixed findings"), "{md}");
         assert!(diff("x", "{}", "y", &same).unwrap_err().starts_with("x: not a report.json"));
+    }
+
+    #[test]
+    fn a_thinned_report_keeps_the_first_failing_run_s_artefacts_per_cell_and_merges_the_same() {
+        let dir = std::env::temp_dir().join(format!("ji-thin-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut runs = Vec::new();
+        for seed in 1..=3 {
+            let mut r = run(&format!("s/a->b/open+open/seed-{seed}"), &format!("h{seed}"));
+            let folder = crate::conform::run_dir(Path::new(""), &r.id).to_string_lossy().into_owned();
+            std::fs::create_dir_all(dir.join(&folder)).unwrap();
+            std::fs::write(dir.join(&folder).join("trace.jsonl"), "{}").unwrap();
+            r.artefacts = Some(folder);
+            runs.push(r);
+        }
+        let mut w = ReportWriter::create_with(&dir, true).unwrap();
+        for r in &runs {
+            w.push(r).unwrap();
+        }
+        w.finish().unwrap();
+        let text = std::fs::read_to_string(dir.join("report.json")).unwrap();
+        assert!(text.contains("\"artefacts\": \"first-failing-run-per-cell\""), "{text}");
+        assert_eq!(text.matches("\"artefacts\": \"runs/").count(), 1, "{text}");
+        let kept = runs[0].artefacts.clone().unwrap();
+        assert!(dir.join(&kept).join("trace.jsonl").exists());
+        let gone = runs[1].artefacts.clone().unwrap();
+        assert!(!dir.join(&gone).join("trace.jsonl").exists());
+        // Merged from itself, the same bytes.
+        let merged = merge(&[("a".into(), text.clone())]).unwrap();
+        assert_eq!(serde_json::to_string_pretty(&merged).unwrap() + "\n", text);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

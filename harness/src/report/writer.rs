@@ -34,6 +34,8 @@ pub struct ReportWriter {
     summary: Summary,
     last_id: Option<String>,
     written: Vec<PathBuf>,
+    /// With thinned artefacts, the cells that kept a run's.
+    thin: Option<std::collections::BTreeSet<html::CellKey>>,
 }
 
 /// What a finished report says as a whole (for the exit status).
@@ -99,11 +101,25 @@ impl ReportWriter {
     ///
     /// Errors: I/O errors, naming the file.
     pub fn create(dir: &Path) -> std::io::Result<ReportWriter> {
+        Self::create_with(dir, false)
+    }
+
+    /// [`ReportWriter::create`]; with `thin`, a run's artefacts are kept only when it is the first
+    /// run with artefacts of its matrix cell, the others' files removed as they arrive
+    /// ([`super::FIRST_FAILING_PER_CELL`], said in report.json).
+    ///
+    /// Errors: I/O errors, naming the file.
+    pub fn create_with(dir: &Path, thin: bool) -> std::io::Result<ReportWriter> {
         std::fs::create_dir_all(dir).map_err(at(dir))?;
         let mut json = create(&dir.join("report.json"))?;
+        let artefacts = if thin {
+            format!("\n  \"artefacts\": \"{}\",", super::FIRST_FAILING_PER_CELL)
+        } else {
+            String::new()
+        };
         write!(
             json,
-            "{{\n  \"schema\": \"{SCHEMA}\",\n  \"harness\": {{\n    \"version\": \"{}\"\n  }},\n  \"runs\": [",
+            "{{\n  \"schema\": \"{SCHEMA}\",\n  \"harness\": {{\n    \"version\": \"{}\"\n  }},{artefacts}\n  \"runs\": [",
             env!("CARGO_PKG_VERSION")
         )
         .map_err(at(&dir.join("report.json")))?;
@@ -121,6 +137,7 @@ impl ReportWriter {
             summary: Summary::default(),
             last_id: None,
             written: Vec::new(),
+            thin: thin.then(std::collections::BTreeSet::new),
         })
     }
 
@@ -137,6 +154,27 @@ impl ReportWriter {
             self.last_id
         );
         self.last_id = Some(run.id.clone());
+        let thinned;
+        let drop_artefacts = match (&mut self.thin, &run.artefacts) {
+            (Some(kept), Some(_)) => !kept.insert(html::cell_key(run)),
+            _ => false,
+        };
+        let run = match &run.artefacts {
+            Some(folder) if drop_artefacts => {
+                for f in ["capture.pcapng", "trace.jsonl", "ladder.svg"] {
+                    let path = self.dir.join(folder).join(f);
+                    match std::fs::remove_file(&path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(at(&path)(e)),
+                        _ => {}
+                    }
+                }
+                let mut r = run.clone();
+                r.artefacts = None;
+                thinned = r;
+                &thinned
+            }
+            _ => run,
+        };
         let json_path = self.dir.join("report.json");
         let text = serde_json::to_string_pretty(run).expect("a run report serializes");
         let sep = if self.counts.runs == 0 { "" } else { "," };
