@@ -673,17 +673,7 @@ impl<'a> Wire<'a> {
                         // DATA is the raw value (it cannot be malformed): a view, not a copy.
                         let data = msg.raw_shared(attr_type::DATA);
                         if let (Some(peer), Some(data)) = (peer, data) {
-                            let (src, dst) = match seen.dir {
-                                Dir::Tx => (relayed, peer),
-                                Dir::Rx => (peer, relayed),
-                            };
-                            let inner = Seen {
-                                src,
-                                dst,
-                                relayed: true,
-                                ..*seen
-                            };
-                            self.host_payload(&inner, &data, relays);
+                            self.relayed_payload(seen, relayed, peer, &data, relays);
                         }
                     }
                 }
@@ -718,18 +708,7 @@ impl<'a> Wire<'a> {
                 let relayed = relays.relayed.get(&key).copied();
                 let peer = relays.channels.get(&(seen.party.id, local, server, channel)).copied();
                 if let (Some(relayed), Some(peer)) = (relayed, peer) {
-                    let (src, dst) = match seen.dir {
-                        Dir::Tx => (relayed, peer),
-                        Dir::Rx => (peer, relayed),
-                    };
-                    let inner = Seen {
-                        src,
-                        dst,
-                        relayed: true,
-                        ..*seen
-                    };
-                    let data = payload.slice_ref(data);
-                    self.host_payload(&inner, &data, relays);
+                    self.relayed_payload(seen, relayed, peer, &payload.slice_ref(data), relays);
                 }
             }
             stun::Demux::Rtp if seen.dir == Dir::Tx && rtp_header_len(payload).is_none_or(|h| h > payload.len()) => {
@@ -755,6 +734,22 @@ impl<'a> Wire<'a> {
             }),
             _ => {}
         }
+    }
+
+    /// Records what `seen` carried through the party's allocation as the datagram between its
+    /// relayed address and `peer` (sent to the peer, or received from it).
+    fn relayed_payload(&mut self, seen: &Seen<'a>, relayed: SocketAddr, peer: SocketAddr, data: &Bytes, relays: &mut Relays) {
+        let (src, dst) = match seen.dir {
+            Dir::Tx => (relayed, peer),
+            Dir::Rx => (peer, relayed),
+        };
+        let inner = Seen {
+            src,
+            dst,
+            relayed: true,
+            ..*seen
+        };
+        self.host_payload(&inner, data, relays);
     }
 
     /// The first Jingle `action` any party sent.

@@ -361,14 +361,7 @@ pub(super) fn nominations<'a>(
         let Some(resp) = at_controlling.or_else(at_controlled) else {
             continue;
         };
-        let session = match req.msg.get(attr_type::USERNAME) {
-            Some(Ok(Attribute::Username(u))) => u,
-            _ => String::new(),
-        };
-        let component = match req.msg.get(attr_type::PRIORITY) {
-            Some(Ok(Attribute::Priority(p))) => 256 - (p & 0xff) as u16,
-            _ => 1,
-        };
+        let (session, component) = (session_of(req), component_of(req));
         if out
             .iter()
             .any(|n| n.controlling_view == (req.src, req.dst) && n.session == session && !by_attr)
@@ -392,6 +385,23 @@ pub(super) fn nominations<'a>(
         });
     }
     out
+}
+
+/// The ICE session (generation) of check `c`: its USERNAME, empty when absent.
+fn session_of(c: &crate::wire::StunSeen) -> String {
+    match c.msg.get(attr_type::USERNAME) {
+        Some(Ok(Attribute::Username(u))) => u,
+        _ => String::new(),
+    }
+}
+
+/// The component of check `c` (RFC 8445 §5.1.2.1: 256 minus its PRIORITY's low byte), 1 when
+/// unreadable.
+fn component_of(c: &crate::wire::StunSeen) -> u16 {
+    match c.msg.get(attr_type::PRIORITY) {
+        Some(Ok(Attribute::Priority(p))) => 256 - (p & 0xff) as u16,
+        _ => 1,
+    }
 }
 
 /// The selected pair of the first ICE session: of its component-1 nominations, the one the
@@ -590,14 +600,6 @@ fn once_per_session_verdict(ctx: &Ctx) -> CheckResult {
             );
         }
     }
-    let session_of = |c: &crate::wire::StunSeen| match c.msg.get(attr_type::USERNAME) {
-        Some(Ok(Attribute::Username(u))) => u,
-        _ => String::new(),
-    };
-    let component_of = |c: &crate::wire::StunSeen| match c.msg.get(attr_type::PRIORITY) {
-        Some(Ok(Attribute::Priority(p))) => 256 - (p & 0xff) as u16,
-        _ => 1,
-    };
     // USE-CANDIDATE on another pair that the network kept from succeeding: whether it would have
     // been a second nomination is the network's doing.
     let lost = ctx.wire.checks_sent_by(&ctx.controlling).find(|c| {
