@@ -41,7 +41,10 @@ pub fn load_scenarios(dir: &Path, extra: &[PathBuf]) -> Result<Vec<Scenario>, In
     let mut from: BTreeMap<String, PathBuf> = all.iter().map(|s| (s.id.clone(), dir.to_path_buf())).collect();
     for d in extra {
         if !d.is_dir() {
-            return Err(InputError::Unknown(format!("--scenarios {}: not a folder", d.display())));
+            return Err(InputError::Unknown(format!(
+                "--scenarios {}: not a folder",
+                d.display()
+            )));
         }
         for sc in Scenario::load_dir(d).map_err(InputError::Scenario)? {
             if let Some(first) = from.get(&sc.id) {
@@ -305,7 +308,11 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
                 let Some(entry) = registry.get(&p.implementation) else {
                     return Err(InputError::Scenario(sc.error_at(
                         &format!("parties.{}.impl", p.name),
-                        format!("unknown implementation `{}` (known: {})", p.implementation, known.join(", ")),
+                        format!(
+                            "unknown implementation `{}` (known: {})",
+                            p.implementation,
+                            known.join(", ")
+                        ),
                     )));
                 };
                 let Some(check) = entry.check_knobs else {
@@ -324,10 +331,9 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
                         Some((k, _)) => format!("parties.{}.knobs.{k}", p.name),
                         None => format!("parties.{}.knobs", p.name),
                     };
-                    return Err(InputError::Scenario(sc.error_at(
-                        &path,
-                        format!("{e} (with implementation `{}`)", p.implementation),
-                    )));
+                    return Err(InputError::Scenario(
+                        sc.error_at(&path, format!("{e} (with implementation `{}`)", p.implementation)),
+                    ));
                 }
             }
         }

@@ -329,9 +329,14 @@ impl DropSeen<'_> {
     /// overflow, a link down, a stream reset. NAT filtering, a missing mapping and firewall rules
     /// are deterministic behaviours ICE is designed to work through, not chance.
     pub fn is_path_fault(&self) -> bool {
-        ["lost on the access link", "queue overflow", "link down", "connection reset"]
-            .iter()
-            .any(|r| self.reason.contains(r))
+        [
+            "lost on the access link",
+            "queue overflow",
+            "link down",
+            "connection reset",
+        ]
+        .iter()
+        .any(|r| self.reason.contains(r))
     }
 }
 
@@ -599,12 +604,7 @@ impl<'a> Wire<'a> {
     }
 
     /// Records one payload seen at a host, unwrapping TURN Send/Data indications once.
-    fn host_payload(
-        &mut self,
-        seen: &Seen<'a>,
-        payload: &Bytes,
-        relays: &mut Relays,
-    ) {
+    fn host_payload(&mut self, seen: &Seen<'a>, payload: &Bytes, relays: &mut Relays) {
         match stun::demux(payload) {
             stun::Demux::Stun => {
                 let msg = match Message::decode_shared(payload) {
@@ -699,7 +699,10 @@ impl<'a> Wire<'a> {
                             index: seen.index,
                             time: seen.time,
                             party: seen.party,
-                            what: format!("a ChannelData message to {} that does not parse (RFC 8656 §12.4)", seen.dst),
+                            what: format!(
+                                "a ChannelData message to {} that does not parse (RFC 8656 §12.4)",
+                                seen.dst
+                            ),
                         });
                     }
                     return;
@@ -738,7 +741,14 @@ impl<'a> Wire<'a> {
 
     /// Records what `seen` carried through the party's allocation as the datagram between its
     /// relayed address and `peer` (sent to the peer, or received from it).
-    fn relayed_payload(&mut self, seen: &Seen<'a>, relayed: SocketAddr, peer: SocketAddr, data: &Bytes, relays: &mut Relays) {
+    fn relayed_payload(
+        &mut self,
+        seen: &Seen<'a>,
+        relayed: SocketAddr,
+        peer: SocketAddr,
+        data: &Bytes,
+        relays: &mut Relays,
+    ) {
         let (src, dst) = match seen.dir {
             Dir::Tx => (relayed, peer),
             Dir::Rx => (peer, relayed),

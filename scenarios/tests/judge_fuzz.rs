@@ -137,7 +137,11 @@ fn a_truncated_stun_message_or_rtp_header_is_a_violation_of_its_sender() {
     let c = r.checks.iter().find(|c| c.id == "wire.well-formed").unwrap();
     assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
     assert_eq!(c.party, Judged::Callee);
-    assert!(c.detail.contains("STUN message") && c.detail.contains("does not decode"), "{}", c.detail);
+    assert!(
+        c.detail.contains("STUN message") && c.detail.contains("does not decode"),
+        "{}",
+        c.detail
+    );
 
     let mut out = copy(&bases()[0]);
     let i = sent_by(&out, "caller", 128..=191);

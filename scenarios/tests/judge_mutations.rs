@@ -762,11 +762,13 @@ fn a_pair_left_silent_past_tr_passes_unless_its_binding_is_lost() {
         .events
         .iter()
         .find_map(|e| match &e.kind {
-            TraceKind::Datagram { point, dir: Dir::Rx, src, dst, payload }
-                if &**point == "callee" && payload.first().is_some_and(|b| (128..192).contains(b)) =>
-            {
-                Some((*src, *dst))
-            }
+            TraceKind::Datagram {
+                point,
+                dir: Dir::Rx,
+                src,
+                dst,
+                payload,
+            } if &**point == "callee" && payload.first().is_some_and(|b| (128..192).contains(b)) => Some((*src, *dst)),
             _ => None,
         })
         .expect("the callee received media");
@@ -1078,16 +1080,32 @@ fn conform_impl_reference_holds_nothing_against_the_reference_and_names_every_cu
                     c.id,
                     c.party
                 );
-                let party = if c.party == Judged::Caller { &r.caller } else { &r.callee };
-                assert_eq!(c.implementation.as_ref(), Some(&party.implementation), "{} {}", r.id, c.id);
+                let party = if c.party == Judged::Caller {
+                    &r.caller
+                } else {
+                    &r.callee
+                };
+                assert_eq!(
+                    c.implementation.as_ref(),
+                    Some(&party.implementation),
+                    "{} {}",
+                    r.id,
+                    c.id
+                );
                 peer_faults += usize::from(c.implementation.as_deref() != Some("reference"));
             }
         }
         let json = serde_json::to_string(r).unwrap();
-        assert!(json.contains("\"party\":"), "report.json carries the party of every check: {json}");
+        assert!(
+            json.contains("\"party\":"),
+            "report.json carries the party of every check: {json}"
+        );
     }
     let reference = by_impl.get("reference").copied().unwrap_or_default();
-    assert!(!reference.fails(FailOn::Must), "held against the reference: {reference:?}");
+    assert!(
+        !reference.fails(FailOn::Must),
+        "held against the reference: {reference:?}"
+    );
     // The gate is not vacuous: the peers' own faults are there, and held against them.
     assert!(peer_faults > 10, "{peer_faults}");
     assert!(by_impl["conversations-2.9.7"].fails(FailOn::Must));
@@ -1097,7 +1115,8 @@ fn conform_impl_reference_holds_nothing_against_the_reference_and_names_every_cu
 #[test]
 fn a_peer_s_fault_is_held_against_the_peer_only() {
     use harness::checks::Judged;
-    let out = run_id("basic/audio-call/conversations-2.9.7->reference/port-restricted-cone+port-restricted-cone/seed-1");
+    let out =
+        run_id("basic/audio-call/conversations-2.9.7->reference/port-restricted-cone+port-restricted-cone/seed-1");
     let c = check(&out, "ice.nomination.controlling-nominates");
     assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
     assert_eq!(c.party, Judged::Caller);
@@ -1137,21 +1156,39 @@ fn a_check_with_the_wrong_role_or_use_candidate_from_the_controlled_side_fails_r
     set_payload(
         &mut bad,
         i,
-        reencode(&m, Class::Request, &[attr_type::ICE_CONTROLLING], &[Attribute::IceControlled(7)]),
+        reencode(
+            &m,
+            Class::Request,
+            &[attr_type::ICE_CONTROLLING],
+            &[Attribute::IceControlled(7)],
+        ),
     );
     let c = check(&bad, "ice.role-attributes");
     assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
     assert_eq!(c.party, Judged::Caller);
-    assert!(c.detail.contains("ICE-CONTROLLED although it initiated"), "{}", c.detail);
+    assert!(
+        c.detail.contains("ICE-CONTROLLED although it initiated"),
+        "{}",
+        c.detail
+    );
     // The callee (controlled) puts USE-CANDIDATE on a check.
     let mut bad = basic_call();
     let i = checks_of(&bad, "callee")[0];
     let (_, _, _, _, m) = stun_at(&bad, i);
-    set_payload(&mut bad, i, reencode(&m, Class::Request, &[], &[Attribute::UseCandidate]));
+    set_payload(
+        &mut bad,
+        i,
+        reencode(&m, Class::Request, &[], &[Attribute::UseCandidate]),
+    );
     let c = check(&bad, "ice.role-attributes");
     assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
     assert_eq!(c.party, Judged::Callee);
-    assert!(c.detail.contains("USE-CANDIDATE, which only the controlling agent sends"), "{}", c.detail);
+    assert!(
+        c.detail
+            .contains("USE-CANDIDATE, which only the controlling agent sends"),
+        "{}",
+        c.detail
+    );
 }
 
 #[test]
@@ -1166,13 +1203,20 @@ fn a_check_left_unanswered_fails_request_answered_on_the_receiver() {
     let arrived = wire
         .stun
         .iter()
-        .find(|s| s.party == "callee" && s.dir == Dir::Rx && s.msg.class == Class::Request && s.msg.has(attr_type::ICE_CONTROLLING))
+        .find(|s| {
+            s.party == "callee"
+                && s.dir == Dir::Rx
+                && s.msg.class == Class::Request
+                && s.msg.has(attr_type::ICE_CONTROLLING)
+        })
         .expect("a check reached the callee");
     let id = arrived.msg.transaction_id;
     let answers: Vec<usize> = wire
         .stun
         .iter()
-        .filter(|s| s.party == "callee" && s.dir == Dir::Tx && s.msg.transaction_id == id && s.msg.class == Class::Success)
+        .filter(|s| {
+            s.party == "callee" && s.dir == Dir::Tx && s.msg.transaction_id == id && s.msg.class == Class::Success
+        })
         .map(|s| s.index)
         .collect();
     assert!(!answers.is_empty());
@@ -1222,7 +1266,10 @@ fn aggressive_nomination_fails_once_per_session_on_the_controlling_agent() {
     // The reference as controlled agent uses one of the nominated pairs: that is its choice.
     let c = check(&out, "ice.nomination.controlled-uses-nominated");
     assert_eq!(c.verdict, Verdict::Pass, "{}", c.detail);
-    assert_eq!(check(&out, "media.bidirectional-on-selected-pair").verdict, Verdict::Pass);
+    assert_eq!(
+        check(&out, "media.bidirectional-on-selected-pair").verdict,
+        Verdict::Pass
+    );
 }
 
 #[test]
@@ -1233,7 +1280,11 @@ fn media_on_a_valid_pair_before_any_nomination_is_allowed() {
     for i in checks_of(&out, "caller") {
         let (_, _, _, _, m) = stun_at(&out, i);
         if m.has(attr_type::USE_CANDIDATE) {
-            set_payload(&mut out, i, reencode(&m, Class::Request, &[attr_type::USE_CANDIDATE], &[]));
+            set_payload(
+                &mut out,
+                i,
+                reencode(&m, Class::Request, &[attr_type::USE_CANDIDATE], &[]),
+            );
         }
     }
     let c = check(&out, "ice.nomination.controlled-uses-nominated");
@@ -1340,7 +1391,16 @@ fn relaying_with_channel_data_is_judged_like_send_and_data_indications() {
     };
     let mut relayed: Vec<(usize, Dir, SocketAddr, SocketAddr, SocketAddr, Bytes)> = Vec::new();
     for e in &out.trace.events {
-        let TraceKind::Datagram { point, dir, src, dst, payload } = &e.kind else { continue };
+        let TraceKind::Datagram {
+            point,
+            dir,
+            src,
+            dst,
+            payload,
+        } = &e.kind
+        else {
+            continue;
+        };
         if &**point != relaying {
             continue;
         }
@@ -1350,7 +1410,9 @@ fn relaying_with_channel_data_is_judged_like_send_and_data_indications() {
         if m.class != Class::Indication || !(m.method == method || m.method == data_method) {
             continue;
         }
-        let Some(Ok(Attribute::XorPeerAddress(peer))) = m.get(attr_type::XOR_PEER_ADDRESS) else { continue };
+        let Some(Ok(Attribute::XorPeerAddress(peer))) = m.get(attr_type::XOR_PEER_ADDRESS) else {
+            continue;
+        };
         let Some(data) = m.raw(attr_type::DATA) else { continue };
         relayed.push((e.index, *dir, *src, *dst, peer, Bytes::copy_from_slice(data.value)));
     }
@@ -1366,7 +1428,10 @@ fn relaying_with_channel_data_is_judged_like_send_and_data_indications() {
         .cloned()
         .expect("relayed sends");
     let on_channel = relayed.iter().filter(|r| r.4 == peer).count();
-    assert!(on_channel > 50, "media goes through the relay: {on_channel} relayed datagrams");
+    assert!(
+        on_channel > 50,
+        "media goes through the relay: {on_channel} relayed datagrams"
+    );
 
     let (first_time, channel) = (out.trace.events[first].time, 0x4000u16);
     // Bound the channel just before the first relayed send, then carry every relayed datagram to
@@ -1414,7 +1479,11 @@ fn relaying_with_channel_data_is_judged_like_send_and_data_indications() {
     for (b, a) in before.checks.iter().zip(&after.checks) {
         assert_eq!((&b.id, b.verdict), (&a.id, a.verdict), "{} | {}", b.detail, a.detail);
     }
-    let media = after.checks.iter().find(|c| c.id == "media.bidirectional-on-selected-pair").unwrap();
+    let media = after
+        .checks
+        .iter()
+        .find(|c| c.id == "media.bidirectional-on-selected-pair")
+        .unwrap();
     assert_eq!(media.verdict, Verdict::Pass, "{}", media.detail);
 }
 
@@ -1427,11 +1496,18 @@ fn a_check_priority_without_the_peer_reflexive_type_preference_fails() {
     // The caller's first check carries its host candidate's own type preference (126).
     let i = checks_of(&out, "caller")[0];
     let (_, _, _, _, m) = stun_at(&out, i);
-    let Some(Ok(Attribute::Priority(p))) = m.get(attr_type::PRIORITY) else { panic!("no PRIORITY") };
+    let Some(Ok(Attribute::Priority(p))) = m.get(attr_type::PRIORITY) else {
+        panic!("no PRIORITY")
+    };
     set_payload(
         &mut out,
         i,
-        reencode(&m, Class::Request, &[attr_type::PRIORITY], &[Attribute::Priority((126 << 24) | (p & 0x00ff_ffff))]),
+        reencode(
+            &m,
+            Class::Request,
+            &[attr_type::PRIORITY],
+            &[Attribute::Priority((126 << 24) | (p & 0x00ff_ffff))],
+        ),
     );
     let c = check(&out, "ice.check-priority");
     assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
@@ -1486,7 +1562,13 @@ fn a_content_added_with_content_add_is_a_content_of_the_session() {
     };
     let mut transport_info = None;
     for e in &out.trace.events {
-        if let TraceKind::Stanza { party, dir: Dir::Tx, element, .. } = &e.kind {
+        if let TraceKind::Stanza {
+            party,
+            dir: Dir::Tx,
+            element,
+            ..
+        } = &e.kind
+        {
             if party == "caller"
                 && element
                     .get_child("jingle", ns::JINGLE)
@@ -1497,7 +1579,9 @@ fn a_content_added_with_content_add_is_a_content_of_the_session() {
         }
     }
     let at = transport_info.expect("the caller's session-initiate");
-    let TraceKind::Stanza { element, .. } = &out.trace.events[at].kind else { unreachable!() };
+    let TraceKind::Stanza { element, .. } = &out.trace.events[at].kind else {
+        unreachable!()
+    };
     let mut content_add = (**element).clone();
     let mut later = (**element).clone();
     {
@@ -1557,14 +1641,22 @@ fn relaying_before_the_permission_succeeded_is_non_strict_on_the_client() {
     let mut out = relayed_call();
     let ok = check(&out, "turn.permission-before-send");
     assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.detail);
-    let party = if out.trace.events.iter().any(|e| matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Tx, payload, .. }
-        if &**point == "caller" && Message::decode(payload).is_ok_and(|m| m.method == harness::stun::method::SEND))) {
+    let party = if out.trace.events.iter().any(|e| {
+        matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Tx, payload, .. }
+        if &**point == "caller" && Message::decode(payload).is_ok_and(|m| m.method == harness::stun::method::SEND))
+    }) {
         "caller"
     } else {
         "callee"
     };
     // Its CreatePermission successes never came: every Send indication goes before a permission.
-    for i in stun_events(&out, party, Dir::Rx, harness::stun::method::CREATE_PERMISSION, Class::Success) {
+    for i in stun_events(
+        &out,
+        party,
+        Dir::Rx,
+        harness::stun::method::CREATE_PERMISSION,
+        Class::Success,
+    ) {
         set_payload(&mut out, i, Bytes::from_static(&[0xFF]));
     }
     let c = check(&out, "turn.permission-before-send");
@@ -1586,7 +1678,12 @@ fn an_allocate_under_a_username_the_server_never_handed_out_is_non_strict() {
             set_payload(
                 &mut out,
                 i,
-                reencode(&m, Class::Request, &[attr_type::USERNAME], &[Attribute::Username("guessed".into())]),
+                reencode(
+                    &m,
+                    Class::Request,
+                    &[attr_type::USERNAME],
+                    &[Attribute::Username("guessed".into())],
+                ),
             );
         }
     }
@@ -1603,7 +1700,11 @@ fn media_on_a_pair_whose_successes_came_back_from_elsewhere_fails_symmetric_resp
     assert_eq!(verdict(&out, "ice.symmetric-response").0, Verdict::Inconclusive);
     let names = ["caller".to_string(), "callee".to_string()];
     let wire = harness::wire::Wire::extract(&out.trace, &names);
-    let media = wire.rtp.iter().find(|r| r.party == "caller" && r.dir == Dir::Tx).expect("caller media");
+    let media = wire
+        .rtp
+        .iter()
+        .find(|r| r.party == "caller" && r.dir == Dir::Tx)
+        .expect("caller media");
     let pair = (media.src, media.dst);
     let ids: Vec<[u8; 12]> = wire
         .checks_sent_by("caller")
@@ -1613,7 +1714,12 @@ fn media_on_a_pair_whose_successes_came_back_from_elsewhere_fails_symmetric_resp
     let responses: Vec<usize> = wire
         .stun
         .iter()
-        .filter(|s| s.party == "caller" && s.dir == Dir::Rx && s.msg.class == Class::Success && ids.contains(&s.msg.transaction_id))
+        .filter(|s| {
+            s.party == "caller"
+                && s.dir == Dir::Rx
+                && s.msg.class == Class::Success
+                && ids.contains(&s.msg.transaction_id)
+        })
         .map(|s| s.index)
         .collect();
     assert!(!responses.is_empty());
@@ -1637,11 +1743,19 @@ fn use_candidate_on_every_check_passes_while_only_one_pair_is_nominated() {
     for i in checks_of(&out, "caller") {
         let (_, _, _, _, m) = stun_at(&out, i);
         if !m.has(attr_type::USE_CANDIDATE) {
-            set_payload(&mut out, i, reencode(&m, Class::Request, &[], &[Attribute::UseCandidate]));
+            set_payload(
+                &mut out,
+                i,
+                reencode(&m, Class::Request, &[], &[Attribute::UseCandidate]),
+            );
         }
     }
     let r = judge(&out);
-    let once = r.checks.iter().find(|c| c.id == "ice.nomination.once-per-session").unwrap();
+    let once = r
+        .checks
+        .iter()
+        .find(|c| c.id == "ice.nomination.once-per-session")
+        .unwrap();
     let names = ["caller".to_string(), "callee".to_string()];
     let wire = harness::wire::Wire::extract(&out.trace, &names);
     // How many distinct pairs' checks succeeded decides: one nominated pair is within the rule.
@@ -1658,7 +1772,11 @@ fn use_candidate_on_every_check_passes_while_only_one_pair_is_nominated() {
         assert_eq!(once.verdict, Verdict::Fail, "{}", once.detail);
     }
     // Whatever it nominated, the controlled side's media on a nominated pair and the call pass.
-    for id in ["ice.nomination.controlled-uses-nominated", "media.bidirectional-on-selected-pair", "ice.nomination.controlling-nominates"] {
+    for id in [
+        "ice.nomination.controlled-uses-nominated",
+        "media.bidirectional-on-selected-pair",
+        "ice.nomination.controlling-nominates",
+    ] {
         let c = r.checks.iter().find(|c| c.id == id).unwrap();
         assert_eq!(c.verdict, Verdict::Pass, "{id}: {}", c.detail);
     }
@@ -1675,7 +1793,12 @@ fn a_check_retransmitted_under_a_fresh_transaction_id_changes_no_verdict() {
         .events
         .iter()
         .find_map(|e| match &e.kind {
-            TraceKind::Stanza { party, dir: Dir::Tx, element, .. } if party == "callee" => element
+            TraceKind::Stanza {
+                party,
+                dir: Dir::Tx,
+                element,
+                ..
+            } if party == "callee" => element
                 .get_child("jingle", ns::JINGLE)
                 .and_then(|j| j.get_child("content", ns::JINGLE))
                 .and_then(|c| c.get_child("transport", ns::JINGLE_ICE_UDP))
@@ -1734,7 +1857,10 @@ fn every_lifetime_of_an_allocation_in_use_is_renewed_and_one_let_lapse_unused_is
     let refreshes = stun_events(&base, "caller", Dir::Tx, harness::stun::method::REFRESH, Class::Request);
     let times: Vec<_> = refreshes.iter().map(|i| base.trace.events[*i].time).collect();
     // The second lifetime's refresh (the first sent more than 60 s after the first one) never goes.
-    let second = times.iter().position(|t| *t > times[0] + Duration::from_secs(60)).expect("a second refresh");
+    let second = times
+        .iter()
+        .position(|t| *t > times[0] + Duration::from_secs(60))
+        .expect("a second refresh");
     let mut out = run(&spec, &registry).unwrap();
     for i in &refreshes[second..] {
         set_payload(&mut out, *i, Bytes::from_static(&[0xFF]));
@@ -1787,7 +1913,8 @@ fn a_client_without_jmi_never_proposes() {
 fn firefox_s_component_2_stalls_asterisk_at_any_latency_and_start_time() {
     let registry = impl_catalog::registry();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let id = "field/movim-firefox-component-2-stalls-asterisk/movim-firefox->asterisk-2021/port-restricted-cone+open/seed-1";
+    let id =
+        "field/movim-firefox-component-2-stalls-asterisk/movim-firefox->asterisk-2021/port-restricted-cone+open/seed-1";
     for latency in [40, 250] {
         for start in [0, 1] {
             let mut spec = harness::conform::spec_from_id(dir, id, &registry).unwrap();
@@ -1800,8 +1927,17 @@ fn firefox_s_component_2_stalls_asterisk_at_any_latency_and_start_time() {
             let out = run(&spec, &registry).unwrap();
             let r = judge(&out);
             assert_eq!(r.outcome, "failed", "{latency} ms, call at {start} s");
-            let c = r.checks.iter().find(|c| c.id == "ice.triggered-check-on-incoming").unwrap();
-            assert_eq!(c.verdict, Verdict::Fail, "{latency} ms, call at {start} s: {}", c.detail);
+            let c = r
+                .checks
+                .iter()
+                .find(|c| c.id == "ice.triggered-check-on-incoming")
+                .unwrap();
+            assert_eq!(
+                c.verdict,
+                Verdict::Fail,
+                "{latency} ms, call at {start} s: {}",
+                c.detail
+            );
             assert!(c.detail.starts_with("callee answered caller's check"), "{}", c.detail);
         }
     }

@@ -74,7 +74,12 @@ fn unknown_implementations_and_bad_knobs_are_the_file_s_errors_at_their_line() {
         .unwrap()
         .replace("id: basic/audio-call", "id: t/x");
     let cases = [
-        ("impl: $under_test, nat: port-restricted-cone}", "impl: nosuch, nat: port-restricted-cone}", "parties.caller.impl", "unknown implementation `nosuch`"),
+        (
+            "impl: $under_test, nat: port-restricted-cone}",
+            "impl: nosuch, nat: port-restricted-cone}",
+            "parties.caller.impl",
+            "unknown implementation `nosuch`",
+        ),
         (
             "impl: $under_test, nat: port-restricted-cone}",
             "impl: nosuch, nat: port-restricted-cone, knobs: {trickle: false}}",
@@ -127,7 +132,11 @@ fn scenarios_of_one_s_own_join_the_library_and_a_clash_of_ids_is_refused() {
     let _ = std::fs::remove_dir_all(&own);
     std::fs::create_dir_all(own.join("calls")).unwrap();
     let text = std::fs::read_to_string(lib.join("basic/audio-call.yaml")).unwrap();
-    std::fs::write(own.join("calls/mine.yaml"), text.replace("id: basic/audio-call", "id: calls/mine")).unwrap();
+    std::fs::write(
+        own.join("calls/mine.yaml"),
+        text.replace("id: basic/audio-call", "id: calls/mine"),
+    )
+    .unwrap();
     let sel = Selection {
         under_test: Some("reference".into()),
         peers: vec!["reference".into()],
@@ -137,13 +146,19 @@ fn scenarios_of_one_s_own_join_the_library_and_a_clash_of_ids_is_refused() {
     };
     let p = plan(lib, &sel, &registry).unwrap();
     assert_eq!(p.len(), 1);
-    assert_eq!(p.id(0), "calls/mine/reference->reference/port-restricted-cone+port-restricted-cone/seed-1");
+    assert_eq!(
+        p.id(0),
+        "calls/mine/reference->reference/port-restricted-cone+port-restricted-cone/seed-1"
+    );
     let spec = harness::conform::spec_from_id_in(lib, &[own.clone()], &p.id(0), &registry).unwrap();
     assert_eq!(spec.scenario.id, "calls/mine");
     // The same id as a library scenario: refused.
     std::fs::create_dir_all(own.join("basic")).unwrap();
     std::fs::write(own.join("basic/audio-call.yaml"), &text).unwrap();
     let e = plan(lib, &sel, &registry).err().expect("a clash");
-    assert!(e.to_string().contains("scenario id `basic/audio-call` is in both"), "{e}");
+    assert!(
+        e.to_string().contains("scenario id `basic/audio-call` is in both"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&own).unwrap();
 }

@@ -14,7 +14,12 @@ fn terminate_text(id: &str) -> Option<String> {
     let spec = harness::conform::spec_from_id(dir, id, &registry).unwrap();
     let out = harness::run::run(&spec, &registry).unwrap();
     out.trace.events.iter().find_map(|e| match &e.kind {
-        TraceKind::Stanza { party, dir: Dir::Tx, element, .. } if party == "callee" => {
+        TraceKind::Stanza {
+            party,
+            dir: Dir::Tx,
+            element,
+            ..
+        } if party == "callee" => {
             let j = element.get_child("jingle", ns::JINGLE)?;
             (j.attr("action") == Some("session-terminate")).then(|| {
                 j.get_child("reason", ns::JINGLE)
@@ -47,7 +52,11 @@ fn the_dtls_and_media_match_refusals_are_documented_where_they_are_not_the_clien
         if p.name.starts_with("conversations") {
             assert!(!listed, "{}: Conversations' own refusal is modelled, not a gap", p.name);
         } else {
-            assert!(listed, "{}: refuses with Conversations' text without saying it is not its own", p.name);
+            assert!(
+                listed,
+                "{}: refuses with Conversations' text without saying it is not its own",
+                p.name
+            );
         }
     }
 }

@@ -16,7 +16,12 @@ fn lines(runs: &[RunReport]) -> String {
         let bad: Vec<String> = r
             .checks
             .iter()
-            .filter(|c| matches!(verdict_name(c.verdict).as_str(), "fail" | "non-strict" | "harness-error"))
+            .filter(|c| {
+                matches!(
+                    verdict_name(c.verdict).as_str(),
+                    "fail" | "non-strict" | "harness-error"
+                )
+            })
             .map(|c| format!("{}={}", c.id, verdict_name(c.verdict)))
             .collect();
         s.push_str(&format!("{} {} {}\n", r.id, r.outcome, bad.join(",")));

@@ -247,7 +247,10 @@ fn main() -> ExitCode {
                 // Runs whose outcome nobody's rule explains: a changed behaviour or a judge defect.
                 let unexplained = r.error.is_some()
                     || (!r.expectation.met
-                        && !r.checks.iter().any(|c| c.level == Level::Must && c.verdict == Verdict::Fail));
+                        && !r
+                            .checks
+                            .iter()
+                            .any(|c| c.level == Level::Must && c.verdict == Verdict::Fail));
                 if verbose || unexplained {
                     if !header {
                         println!("{:<70} {:<10} {:>6} {:>6}", "run", "outcome", "pass", "fail");

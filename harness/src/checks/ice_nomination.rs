@@ -2,10 +2,10 @@
 
 use std::net::SocketAddr;
 
+use super::Nominated;
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
 use crate::stun::{attr_type, Attribute, Class};
 use crate::trace::Dir;
-use super::Nominated;
 use crate::wire::{Party, Wire};
 
 /// The controlling agent nominates a pair with USE-CANDIDATE and gets a success response.
@@ -102,9 +102,10 @@ fn controlling_nominates_verdict(ctx: &Ctx) -> CheckResult {
             }
         }
         (false, Some(ok)) => {
-            let by_attr = ctx.wire.checks_sent_by(&ctx.controlling).find(|c| {
-                c.msg.has(attr_type::NOMINATION_LEGACY) || c.msg.has(attr_type::NOMINATION_RENOMINATION2)
-            });
+            let by_attr = ctx
+                .wire
+                .checks_sent_by(&ctx.controlling)
+                .find(|c| c.msg.has(attr_type::NOMINATION_LEGACY) || c.msg.has(attr_type::NOMINATION_RENOMINATION2));
             let why = match by_attr {
                 Some(c) => format!(
                     "; it marked a check to {} with a NOMINATION attribute instead, which nominates nothing at a peer \
@@ -120,7 +121,10 @@ fn controlling_nominates_verdict(ctx: &Ctx) -> CheckResult {
                     "{} had a valid pair ({} -> {}) but never sent a USE-CANDIDATE check that succeeded{why}",
                     ctx.controlling, ok.src, ok.dst
                 ),
-                [Some(ok.index), by_attr.map(|c| c.index)].into_iter().flatten().collect(),
+                [Some(ok.index), by_attr.map(|c| c.index)]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
             )
         }
         (false, None) => result(
@@ -283,7 +287,10 @@ fn controlled_uses_nominated_verdict(ctx: &Ctx, controlled: &Party) -> CheckResu
         .collect();
     if let Some(bad) = after.iter().find(|r| !nominated_here.contains(&(r.src, r.dst))) {
         let others = if nominated_here.len() > 1 {
-            format!(" (or any of the {} pairs nominated in the session)", nominated_here.len())
+            format!(
+                " (or any of the {} pairs nominated in the session)",
+                nominated_here.len()
+            )
         } else {
             String::new()
         };
@@ -421,10 +428,12 @@ pub(super) fn selected<'n, 'a>(wire: &Wire<'a>, nominations: &'n [Nominated<'a>]
         .rev()
         .filter(|r| r.party == first.controlled && r.dir == Dir::Tx)
         .find_map(|r| here().find(|n| n.controlled_view.is_some_and(|(l, rr, _)| (l, rr) == (r.src, r.dst))));
-    used.or_else(|| here().fold(None, |best: Option<&Nominated>, n| match best {
-        Some(b) if n.priority <= b.priority => Some(b),
-        _ => Some(n),
-    }))
+    used.or_else(|| {
+        here().fold(None, |best: Option<&Nominated>, n| match best {
+            Some(b) if n.priority <= b.priority => Some(b),
+            _ => Some(n),
+        })
+    })
 }
 
 /// A valid pair from the controlling agent's check `req` (RFC 8445 §7.2.5.3.2): (the mapped address
@@ -577,9 +586,9 @@ fn once_per_session_verdict(ctx: &Ctx) -> CheckResult {
     // USE-CANDIDATE on every check (RFC 5245 aggressive nomination) nominates only the pairs whose
     // checks succeed: one is within the rule, a second is not.
     for (i, n) in by_use_candidate.iter().enumerate() {
-        let again = by_use_candidate[i + 1..].iter().find(|m| {
-            m.session == n.session && m.component == n.component && m.controlling_view != n.controlling_view
-        });
+        let again = by_use_candidate[i + 1..]
+            .iter()
+            .find(|m| m.session == n.session && m.component == n.component && m.controlling_view != n.controlling_view);
         if let Some(m) = again {
             return result(
                 d,

@@ -62,7 +62,10 @@ pub fn role_attributes(ctx: &Ctx) -> CheckResult {
                 continue;
             }
             n += 1;
-            let (has_ing, has_ed) = (c.msg.has(attr_type::ICE_CONTROLLING), c.msg.has(attr_type::ICE_CONTROLLED));
+            let (has_ing, has_ed) = (
+                c.msg.has(attr_type::ICE_CONTROLLING),
+                c.msg.has(attr_type::ICE_CONTROLLED),
+            );
             let wrong = if has_ing && has_ed {
                 Some("both ICE-CONTROLLING and ICE-CONTROLLED".to_string())
             } else if controlling && !has_ing {
@@ -78,7 +81,10 @@ pub fn role_attributes(ctx: &Ctx) -> CheckResult {
                 return result(
                     d,
                     Verdict::Fail,
-                    format!("{party}'s check {} -> {} at {} carries {what}, with no 487 role conflict before it", c.src, c.dst, c.time),
+                    format!(
+                        "{party}'s check {} -> {} at {} carries {what}, with no 487 role conflict before it",
+                        c.src, c.dst, c.time
+                    ),
                     vec![c.index],
                 )
                 .by(&party);
@@ -86,12 +92,20 @@ pub fn role_attributes(ctx: &Ctx) -> CheckResult {
         }
     }
     if n == 0 {
-        return result(d, Verdict::Inconclusive, "no connectivity check was sent".into(), vec![]);
+        return result(
+            d,
+            Verdict::Inconclusive,
+            "no connectivity check was sent".into(),
+            vec![],
+        );
     }
     result(
         d,
         Verdict::Pass,
-        format!("{n} checks, each with its sender's role attribute; USE-CANDIDATE only from {}", ctx.controlling),
+        format!(
+            "{n} checks, each with its sender's role attribute; USE-CANDIDATE only from {}",
+            ctx.controlling
+        ),
         vec![],
     )
 }
@@ -224,15 +238,22 @@ pub fn check_priority(ctx: &Ctx) -> CheckResult {
             let Some(Ok(Attribute::Priority(p))) = c.msg.get(attr_type::PRIORITY) else {
                 continue; // ice.check-attributes reports a missing PRIORITY
             };
-            let Some(local) = signalled.iter().find(|s| s.addr == c.src && s.typ != "srflx" && s.priority.is_some())
+            let Some(local) = signalled
+                .iter()
+                .find(|s| s.addr == c.src && s.typ != "srflx" && s.priority.is_some())
             else {
                 continue;
             };
             judged += 1;
             let lp = local.priority.unwrap_or_default();
             let fail = |what: String| {
-                result(d, Verdict::Fail, format!("{party}'s check {} -> {} at {}: {what}", c.src, c.dst, c.time), vec![c.index])
-                    .by(&party)
+                result(
+                    d,
+                    Verdict::Fail,
+                    format!("{party}'s check {} -> {} at {}: {what}", c.src, c.dst, c.time),
+                    vec![c.index],
+                )
+                .by(&party)
             };
             if p & 0xff != lp & 0xff {
                 return fail(format!(
@@ -339,7 +360,12 @@ pub fn symmetric_response(ctx: &Ctx) -> CheckResult {
                 .iter()
                 .find(|m| m.party == party && m.dir == Dir::Tx && (m.src, m.dst) == *pair && m.index > *resp);
             if let Some(m) = media {
-                let r = &ctx.wire.stun.iter().find(|s| s.index == *resp).expect("the response is a view");
+                let r = &ctx
+                    .wire
+                    .stun
+                    .iter()
+                    .find(|s| s.index == *resp)
+                    .expect("the response is a view");
                 return result(
                     d,
                     Verdict::Fail,

@@ -144,7 +144,9 @@ pub(super) fn ice_started(ctx: &Ctx, party: &str) -> Option<SimTime> {
         ctx.wire
             .jingle
             .iter()
-            .find(|j| j.party == party && j.dir == dir && j.contents.iter().any(|c| c.ufrag.is_some() && c.pwd.is_some()))
+            .find(|j| {
+                j.party == party && j.dir == dir && j.contents.iter().any(|c| c.ufrag.is_some() && c.pwd.is_some())
+            })
             .map(|j| j.time)
     };
     Some(first(Dir::Tx)?.max(first(Dir::Rx)?))

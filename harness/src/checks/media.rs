@@ -149,7 +149,9 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
             return result(
                 d,
                 Verdict::Inconclusive,
-                format!("both sent media on the selected pair, but the network delivered none of it to {party} at {local}"),
+                format!(
+                    "both sent media on the selected pair, but the network delivered none of it to {party} at {local}"
+                ),
                 evidence,
             )
             .network();

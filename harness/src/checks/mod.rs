@@ -343,9 +343,9 @@ impl<'a> Ctx<'a> {
                 .into_iter()
                 .filter(|n| {
                     n.controlled_view.is_some_and(|(l, r, at)| {
-                        wire.rtp
-                            .iter()
-                            .any(|m| m.party == controlled && m.dir == Dir::Tx && m.index > at && (m.src, m.dst) == (l, r))
+                        wire.rtp.iter().any(|m| {
+                            m.party == controlled && m.dir == Dir::Tx && m.index > at && (m.src, m.dst) == (l, r)
+                        })
                     })
                 })
                 .collect();

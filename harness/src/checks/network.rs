@@ -53,11 +53,18 @@ pub(super) fn party_transaction_dropped<'c, 'a>(
     from: crate::time::SimTime,
     to: crate::time::SimTime,
 ) -> Option<&'c DropSeen<'a>> {
-    ctx.wire.drops.iter().filter(|d| d.time >= from && d.time <= to && d.is_path_fault()).find(|d| {
-        d.transaction_id.is_some_and(|id| {
-            ctx.wire.stun.iter().any(|s| {
-                s.party == party && s.dir == crate::trace::Dir::Tx && s.msg.class == crate::stun::Class::Request && s.msg.transaction_id == id
+    ctx.wire
+        .drops
+        .iter()
+        .filter(|d| d.time >= from && d.time <= to && d.is_path_fault())
+        .find(|d| {
+            d.transaction_id.is_some_and(|id| {
+                ctx.wire.stun.iter().any(|s| {
+                    s.party == party
+                        && s.dir == crate::trace::Dir::Tx
+                        && s.msg.class == crate::stun::Class::Request
+                        && s.msg.transaction_id == id
+                })
             })
         })
-    })
 }

@@ -63,7 +63,10 @@ pub fn diff(old_name: &str, old: &str, new_name: &str, new: &str) -> Result<(Str
         })
         .collect();
     if !changed_cells.is_empty() {
-        let _ = writeln!(md, "### Matrix cells that read differently\n\n| caller | callee | NAT | was | now |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "### Matrix cells that read differently\n\n| caller | callee | NAT | was | now |\n|---|---|---|---|---|"
+        );
         for ((x, y, n), was, now) in &changed_cells {
             let _ = writeln!(md, "| {x} | {y} | {n} | {was} | {now} |");
         }
@@ -100,7 +103,12 @@ pub fn diff(old_name: &str, old: &str, new_name: &str, new: &str) -> Result<(Str
                 });
             }
             for c in &r.checks {
-                if let Some(p) = o.checks.iter().find(|p| p.id == c.id).filter(|p| p.verdict != c.verdict) {
+                if let Some(p) = o
+                    .checks
+                    .iter()
+                    .find(|p| p.id == c.id)
+                    .filter(|p| p.verdict != c.verdict)
+                {
                     what.push(format!(
                         "`{}` {} → {}",
                         c.id,
@@ -136,7 +144,10 @@ pub fn diff(old_name: &str, old: &str, new_name: &str, new: &str) -> Result<(Str
         }
         md.push('\n');
     }
-    for (title, ids) in [("Runs only in the old report", &only_old), ("Runs only in the new report", &only_new)] {
+    for (title, ids) in [
+        ("Runs only in the old report", &only_old),
+        ("Runs only in the new report", &only_new),
+    ] {
         if !ids.is_empty() {
             let _ = writeln!(md, "### {title} ({})\n", ids.len());
             for id in ids.iter().take(200) {
@@ -145,7 +156,13 @@ pub fn diff(old_name: &str, old: &str, new_name: &str, new: &str) -> Result<(Str
             md.push('\n');
         }
     }
-    if changed_cells.is_empty() && new_findings.is_empty() && fixed.is_empty() && changed_runs.is_empty() && only_old.is_empty() && only_new.is_empty() {
+    if changed_cells.is_empty()
+        && new_findings.is_empty()
+        && fixed.is_empty()
+        && changed_runs.is_empty()
+        && only_old.is_empty()
+        && only_new.is_empty()
+    {
         md.push_str("No change: the same runs with the same verdicts.\n");
     }
     Ok((md, regressed))

@@ -530,7 +530,10 @@ mod tests {
         }
         assert!(html.contains("<td>failed</td><td>not met</td><td>1</td><td>0</td>"));
         // The cell names the broken rule; the details stay on the run pages.
-        assert!(!html.contains("no USE-CANDIDATE"), "check details stay on the run pages");
+        assert!(
+            !html.contains("no USE-CANDIDATE"),
+            "check details stay on the run pages"
+        );
     }
 
     #[test]

@@ -554,7 +554,9 @@ pub fn build(mut runs: Vec<RunReport>) -> Report {
             r.callee.implementation.clone(),
             format!("{}+{}", r.caller.nat, r.callee.nat),
         );
-        let c = cells.entry(key.clone()).or_insert_with(|| Cell::new(key.0, key.1, key.2));
+        let c = cells
+            .entry(key.clone())
+            .or_insert_with(|| Cell::new(key.0, key.1, key.2));
         c.add(r);
     }
     Report {
@@ -847,7 +849,9 @@ mod tests {
         // The other way round the finding is fixed, and nothing regressed.
         let (md, worse) = diff("v2", &broken, "v3", &same).unwrap();
         assert!(!worse && md.contains("### Fixed findings"), "{md}");
-        assert!(diff("x", "{}", "y", &same).unwrap_err().starts_with("x: not a report.json"));
+        assert!(diff("x", "{}", "y", &same)
+            .unwrap_err()
+            .starts_with("x: not a report.json"));
     }
 
     #[test]
@@ -857,7 +861,9 @@ mod tests {
         let mut runs = Vec::new();
         for seed in 1..=3 {
             let mut r = run(&format!("s/a->b/open+open/seed-{seed}"), &format!("h{seed}"));
-            let folder = crate::conform::run_dir(Path::new(""), &r.id).to_string_lossy().into_owned();
+            let folder = crate::conform::run_dir(Path::new(""), &r.id)
+                .to_string_lossy()
+                .into_owned();
             std::fs::create_dir_all(dir.join(&folder)).unwrap();
             std::fs::write(dir.join(&folder).join("trace.jsonl"), "{}").unwrap();
             r.artefacts = Some(folder);

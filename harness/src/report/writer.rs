@@ -253,7 +253,11 @@ impl ReportWriter {
             _ => 0,
         };
         for c in &matrix.cells {
-            let e = self.summary.pairs.entry((c.caller.clone(), c.callee.clone())).or_insert("pass");
+            let e = self
+                .summary
+                .pairs
+                .entry((c.caller.clone(), c.callee.clone()))
+                .or_insert("pass");
             if rank(c.class()) > rank(e) {
                 *e = c.class();
             }

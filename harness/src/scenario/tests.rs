@@ -203,18 +203,47 @@ fn a_partys_signalling_latency_is_written_in_kebab_case_as_documented() {
 fn semantic_errors_point_at_their_line_too() {
     // (text, key path, line, message): each error a valid YAML file can still have.
     let cases = [
-        (GOOD.replace("nat: [open, symmetric]", "nat: moon"), "parties.callee.nat", 5, "unknown NAT profile"),
-        (GOOD.replace("{at: 3s, callee: answer}", "{at: 3s, bob: answer}"), "script[1].bob", 11, "no party named `bob`"),
-        (GOOD.replace("{at: 3s, callee: answer}", "{at: 30s, callee: answer}"), "script[2].at", 12, "time order"),
-        (GOOD.replace("to: callee", "to: carol"), "script[0].to", 10, "no party named `carol`"),
+        (
+            GOOD.replace("nat: [open, symmetric]", "nat: moon"),
+            "parties.callee.nat",
+            5,
+            "unknown NAT profile",
+        ),
+        (
+            GOOD.replace("{at: 3s, callee: answer}", "{at: 3s, bob: answer}"),
+            "script[1].bob",
+            11,
+            "no party named `bob`",
+        ),
+        (
+            GOOD.replace("{at: 3s, callee: answer}", "{at: 30s, callee: answer}"),
+            "script[2].at",
+            12,
+            "time order",
+        ),
+        (
+            GOOD.replace("to: callee", "to: carol"),
+            "script[0].to",
+            10,
+            "no party named `carol`",
+        ),
         (format!("{GOOD}settle: -5s\n"), "settle", 15, "not a duration"),
-        (GOOD.replace("outcome: connected", "outcome: maybe"), "expect.outcome", 14, "unknown outcome"),
+        (
+            GOOD.replace("outcome: connected", "outcome: maybe"),
+            "expect.outcome",
+            14,
+            "unknown outcome",
+        ),
     ];
     for (text, path, line, message) in cases {
         assert_located(&text, path, line, message);
     }
     let e = Scenario::parse(Path::new("t/x.yaml"), GOOD, Some("t/other")).unwrap_err();
-    assert_eq!((e.path.as_deref(), e.line, e.column), (Some("id"), Some(1), Some(1)), "{e}");
+    assert_eq!(
+        (e.path.as_deref(), e.line, e.column),
+        (Some("id"), Some(1), Some(1)),
+        "{e}"
+    );
 }
 
 mod fuzz {
@@ -232,7 +261,12 @@ mod fuzz {
             files
                 .iter()
                 .map(|f| {
-                    let id = f.strip_prefix(&dir).unwrap().with_extension("").to_string_lossy().into_owned();
+                    let id = f
+                        .strip_prefix(&dir)
+                        .unwrap()
+                        .with_extension("")
+                        .to_string_lossy()
+                        .into_owned();
                     (id, std::fs::read_to_string(f).unwrap())
                 })
                 .collect()

@@ -1115,7 +1115,12 @@ impl ReferenceEndpoint {
         if !in_offer {
             // Each candidate in its own transport-info, as the browser reports them: component 1
             // before component 2.
-            let mut order: Vec<usize> = (0..self.call.as_ref().and_then(|c| c.ice.as_ref()).map_or(0, |a| a.local_candidates().len())).collect();
+            let mut order: Vec<usize> = (0..self
+                .call
+                .as_ref()
+                .and_then(|c| c.ice.as_ref())
+                .map_or(0, |a| a.local_candidates().len()))
+                .collect();
             if let Some(a) = self.call.as_ref().and_then(|c| c.ice.as_ref()) {
                 let cands = a.local_candidates();
                 order.sort_by_key(|i| cands[*i].component);
