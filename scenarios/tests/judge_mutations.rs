@@ -1882,6 +1882,7 @@ fn every_lifetime_of_an_allocation_in_use_is_renewed_and_one_let_lapse_unused_is
     }
     let c = check(&out, "turn.refresh-before-expiry");
     assert_ne!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert!(c.detail.contains("lapsed unused"), "{}", c.detail);
 }
 
 /// A client without XEP-0353 (`jmi: false`: Gajim, Asterisk) never speaks JMI, even when its user

@@ -345,6 +345,7 @@ pub(super) fn nominations<'a>(
     negotiated: bool,
 ) -> Vec<Nominated<'a>> {
     let mut out: Vec<Nominated<'a>> = Vec::new();
+    let priorities = Priorities::of(wire, controlling);
     for req in wire.checks_sent_by(&controlling) {
         let by_attr = !req.msg.has(attr_type::USE_CANDIDATE);
         if by_attr
@@ -386,7 +387,7 @@ pub(super) fn nominations<'a>(
             controlling_view: (req.src, req.dst),
             controlled_view: seen,
             by_nomination_attr: by_attr,
-            priority: valid_pair(wire, controlling, req).and_then(|v| v.2),
+            priority: priorities.valid_pair(wire, controlling, req).and_then(|v| v.2),
             session,
             component,
         });
@@ -436,47 +437,63 @@ pub(super) fn selected<'n, 'a>(wire: &Wire<'a>, nominations: &'n [Nominated<'a>]
     })
 }
 
-/// A valid pair from the controlling agent's check `req` (RFC 8445 §7.2.5.3.2): (the mapped address
-/// of its success response, the check's destination, the pair priority when both candidates'
-/// priorities can be read: signalled in Jingle, or carried by a check as a peer-reflexive's).
-pub(super) fn valid_pair(
-    wire: &Wire,
-    controlling: Party,
-    req: &crate::wire::StunSeen,
-) -> Option<(SocketAddr, SocketAddr, Option<u64>)> {
-    let signalled = |dir: Dir| -> Vec<(SocketAddr, u32)> {
-        wire.jingle
-            .iter()
-            .filter(|j| j.party == controlling && j.dir == dir)
-            .flat_map(|j| j.contents.iter().flat_map(|c| c.candidates.iter()))
-            .filter_map(|c| Some((c.addr, c.priority?)))
-            .collect()
-    };
-    let local = signalled(Dir::Tx);
-    let remote = signalled(Dir::Rx);
-    let find = |list: &[(SocketAddr, u32)], a: SocketAddr| list.iter().find(|x| x.0 == a).map(|x| x.1);
-    let resp = wire.response_to(req).filter(|r| r.msg.class == Class::Success)?;
-    let mapped = match resp.msg.get(attr_type::XOR_MAPPED_ADDRESS) {
-        Some(Ok(Attribute::XorMappedAddress(a))) => a,
-        _ => req.src,
-    };
-    // A local peer-reflexive candidate has the PRIORITY its check carried.
-    let g = find(&local, mapped).or(match req.msg.get(attr_type::PRIORITY) {
-        Some(Ok(Attribute::Priority(p))) => Some(p),
-        _ => None,
-    });
-    // A remote peer-reflexive candidate has the PRIORITY of the peer's check that revealed it.
-    let dd = find(&remote, req.dst).or_else(|| {
-        wire.stun
-            .iter()
-            .filter(|s| s.party == controlling && s.dir == Dir::Rx && s.src == req.dst)
-            .find_map(|s| match s.msg.get(attr_type::PRIORITY) {
-                Some(Ok(Attribute::Priority(p))) => Some(p),
-                _ => None,
-            })
-    });
-    let prio = g.zip(dd).map(|(g, dd)| pair_priority(g, dd));
-    Some((mapped, req.dst, prio))
+/// The candidate priorities the controlling agent's checks are judged with: its own and its
+/// peer's, as signalled in Jingle (XEP-0176 §5). Built once per run.
+pub(super) struct Priorities {
+    local: Vec<(SocketAddr, u32)>,
+    remote: Vec<(SocketAddr, u32)>,
+}
+
+impl Priorities {
+    /// The signalled priorities of `controlling`'s candidates and of its peer's.
+    pub(super) fn of(wire: &Wire, controlling: Party) -> Priorities {
+        let signalled = |dir: Dir| -> Vec<(SocketAddr, u32)> {
+            wire.jingle
+                .iter()
+                .filter(|j| j.party == controlling && j.dir == dir)
+                .flat_map(|j| j.contents.iter().flat_map(|c| c.candidates.iter()))
+                .filter_map(|c| Some((c.addr, c.priority?)))
+                .collect()
+        };
+        Priorities {
+            local: signalled(Dir::Tx),
+            remote: signalled(Dir::Rx),
+        }
+    }
+
+    /// A valid pair from the controlling agent's check `req` (RFC 8445 §7.2.5.3.2): (the mapped
+    /// address of its success response, the check's destination, the pair priority when both
+    /// candidates' priorities can be read: signalled, or carried by a check as a peer-reflexive's).
+    pub(super) fn valid_pair(
+        &self,
+        wire: &Wire,
+        controlling: Party,
+        req: &crate::wire::StunSeen,
+    ) -> Option<(SocketAddr, SocketAddr, Option<u64>)> {
+        let find = |list: &[(SocketAddr, u32)], a: SocketAddr| list.iter().find(|x| x.0 == a).map(|x| x.1);
+        let resp = wire.response_to(req).filter(|r| r.msg.class == Class::Success)?;
+        let mapped = match resp.msg.get(attr_type::XOR_MAPPED_ADDRESS) {
+            Some(Ok(Attribute::XorMappedAddress(a))) => a,
+            _ => req.src,
+        };
+        // A local peer-reflexive candidate has the PRIORITY its check carried.
+        let g = find(&self.local, mapped).or(match req.msg.get(attr_type::PRIORITY) {
+            Some(Ok(Attribute::Priority(p))) => Some(p),
+            _ => None,
+        });
+        // A remote peer-reflexive candidate has the PRIORITY of the peer's check that revealed it.
+        let dd = find(&self.remote, req.dst).or_else(|| {
+            wire.stun
+                .iter()
+                .filter(|s| s.party == controlling && s.dir == Dir::Rx && s.src == req.dst)
+                .find_map(|s| match s.msg.get(attr_type::PRIORITY) {
+                    Some(Ok(Attribute::Priority(p))) => Some(p),
+                    _ => None,
+                })
+        });
+        let prio = g.zip(dd).map(|(g, dd)| pair_priority(g, dd));
+        Some((mapped, req.dst, prio))
+    }
 }
 
 /// Pair priority, RFC 8445 §6.1.2.3: `2^32·min(G,D) + 2·max(G,D) + (G>D ? 1 : 0)`, G the controlling
@@ -496,7 +513,8 @@ fn best_valid_verdict(ctx: &Ctx) -> CheckResult {
         return result(d, Verdict::Inconclusive, "no pair was nominated".into(), vec![]);
     };
     let controlling = &n.controlling;
-    let valid_pair = |req: &crate::wire::StunSeen| valid_pair(&ctx.wire, *controlling, req);
+    let priorities = Priorities::of(&ctx.wire, *controlling);
+    let valid_pair = |req: &crate::wire::StunSeen| priorities.valid_pair(&ctx.wire, *controlling, req);
     let Some(req) = ctx.wire.stun.iter().find(|s| s.index == n.request) else {
         return result(
             d,
@@ -614,9 +632,9 @@ fn once_per_session_verdict(ctx: &Ctx) -> CheckResult {
     let lost = ctx.wire.checks_sent_by(&ctx.controlling).find(|c| {
         c.msg.has(attr_type::USE_CANDIDATE)
             && (c.src, c.dst) != first.controlling_view
+            && super::network::stun_dropped(ctx, &c.msg.transaction_id)
             && session_of(c) == first.session
             && component_of(c) == first.component
-            && super::network::stun_dropped(ctx, &c.msg.transaction_id)
     });
     if let Some(c) = lost {
         return result(

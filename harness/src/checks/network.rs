@@ -9,7 +9,7 @@ use crate::wire::DropSeen;
 
 /// The path faults that dropped part of STUN transaction `id` (requests, responses or their
 /// retransmissions, direct or relayed), in trace order.
-pub(super) fn stun_drops<'c, 'a>(ctx: &'c Ctx<'a>, id: &[u8; 12]) -> impl Iterator<Item = &'c DropSeen<'a>> + 'c {
+fn stun_drops<'c, 'a>(ctx: &'c Ctx<'a>, id: &[u8; 12]) -> impl Iterator<Item = &'c DropSeen<'a>> + 'c {
     let id = *id;
     ctx.wire
         .drops
@@ -35,7 +35,7 @@ pub(super) fn fate(ctx: &Ctx, sent: usize) -> String {
 }
 
 /// `"; dropped at POINT (REASON) at TIME"`.
-pub(super) fn describe(d: &DropSeen) -> String {
+fn describe(d: &DropSeen) -> String {
     format!("; the network dropped it at {} ({}) at {}", d.point, d.reason, d.time)
 }
 
