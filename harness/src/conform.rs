@@ -46,7 +46,8 @@ pub fn load_scenarios(dir: &Path, extra: &[PathBuf]) -> Result<Vec<Scenario>, In
                 d.display()
             )));
         }
-        for sc in Scenario::load_dir(d).map_err(InputError::Scenario)? {
+        for mut sc in Scenario::load_dir(d).map_err(InputError::Scenario)? {
+            sc.folder = Some(d.clone());
             if let Some(first) = from.get(&sc.id) {
                 return Err(InputError::Unknown(format!(
                     "scenario id `{}` is in both {} and {}",
@@ -472,8 +473,8 @@ fn spec_for(
 /// Which runs get a pcapng capture (`--pcap`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PcapPolicy {
-    /// Runs with a failed check or an unmet expectation; a conformance job keeps them for the first
-    /// such run of each matrix cell ([`report::FIRST_FAILING_PER_CELL`]).
+    /// Runs with a failed check held against an implementation or an unmet expectation; a
+    /// conformance job keeps them for the first run of each finding ([`report::FIRST_RUN_PER_FINDING`]).
     Failing,
     /// Every run.
     All,
@@ -531,7 +532,7 @@ pub fn copy_shard_artefacts(report: &Report, shards: &[PathBuf], out: &Path) -> 
         std::fs::create_dir_all(&to).map_err(|e| annotate(&to, e))?;
         for f in std::fs::read_dir(&from).map_err(|e| annotate(&from, e))? {
             let f = f.map_err(|e| annotate(&from, e))?;
-            if f.file_name() == "index.html" || !f.path().is_file() {
+            if !f.path().is_file() {
                 continue;
             }
             let dst = to.join(f.file_name());
@@ -542,31 +543,84 @@ pub fn copy_shard_artefacts(report: &Report, shards: &[PathBuf], out: &Path) -> 
     Ok(copied)
 }
 
-/// The folder of a run's artefacts under `runs/`: the run id with `->` written as `-to-`.
+/// The folder of a run's artefacts: `runs/SCENARIO/CALLER-to-CALLEE_NATS_seed-N` for the run
+/// `SCENARIO/CALLER->CALLEE/NATS/seed-N` (an id of another shape: the id with `->` written `-to-`).
+/// The run's page is the folder's name with `.html` beside it ([`run_page`]), so a report has one
+/// folder per scenario and one per captured run, not four per run.
 pub fn run_dir(out: &Path, id: &str) -> PathBuf {
-    out.join("runs").join(id.replace("->", "-to-"))
+    let id = id.replace("->", "-to-");
+    let parts: Vec<&str> = id.rsplitn(4, '/').collect();
+    match parts[..] {
+        [seed, nats, pair, scenario] => out.join("runs").join(scenario).join(format!("{pair}_{nats}_{seed}")),
+        _ => out.join("runs").join(id),
+    }
 }
 
-/// Writes the capture of `out` to `path` (parent folders created), and its trace as trace.jsonl
-/// next to it.
+/// The page of a run: [`run_dir`] with `.html` appended, beside the folder of its artefacts.
+pub fn run_page(out: &Path, id: &str) -> PathBuf {
+    let mut page = run_dir(out, id).into_os_string();
+    page.push(".html");
+    PathBuf::from(page)
+}
+
+/// Which of a run's artefacts are written, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArtefactForm {
+    /// `conform`: `capture.pcapng.gz` (gzip: Wireshark and tshark open it as it is) and
+    /// `ladder.svg`, so a report's folder stays small enough to publish.
+    Published,
+    /// `conform --pcap all`: [`ArtefactForm::Published`] and `trace.jsonl`.
+    PublishedWithTrace,
+    /// `replay`, one run: `capture.pcapng` uncompressed, `trace.jsonl` and `ladder.svg`.
+    Full,
+}
+
+/// Writes the artefacts of `out` into `dir` (created if needed) in `form`, and returns the names
+/// of the files written, in the order [`crate::report::RunReport::files`] lists them.
 ///
 /// Errors: I/O errors, with the path.
-pub fn write_capture(out: &crate::run::RunOutput, path: &Path) -> std::io::Result<()> {
+pub fn write_artefacts(out: &crate::run::RunOutput, dir: &Path, form: ArtefactForm) -> std::io::Result<Vec<String>> {
+    use std::io::Write as _;
     let annotate = |p: &Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", p.display()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| annotate(path, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| annotate(dir, e))?;
+    let mut files = Vec::new();
+    let create = |name: &str| -> std::io::Result<std::io::BufWriter<std::fs::File>> {
+        let p = dir.join(name);
+        Ok(std::io::BufWriter::new(
+            std::fs::File::create(&p).map_err(|e| annotate(&p, e))?,
+        ))
+    };
+    if form == ArtefactForm::Full {
+        let name = "capture.pcapng";
+        crate::capture::write_pcapng(&out.trace, &out.spec.id, create(name)?)
+            .map_err(|e| annotate(&dir.join(name), e))?;
+        files.push(name.to_string());
+    } else {
+        let name = "capture.pcapng.gz";
+        // The gzip header's time stays 0: same run, same bytes.
+        let mut gz = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(create(name)?, flate2::Compression::default());
+        crate::capture::write_pcapng(&out.trace, &out.spec.id, &mut gz)
+            .and_then(|()| gz.finish()?.flush())
+            .map_err(|e| annotate(&dir.join(name), e))?;
+        files.push(name.to_string());
     }
-    let f = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| annotate(path, e))?);
-    crate::capture::write_pcapng(&out.trace, &out.spec.id, f).map_err(|e| annotate(path, e))?;
-    let jsonl = path.with_file_name("trace.jsonl");
-    let f = std::io::BufWriter::new(std::fs::File::create(&jsonl).map_err(|e| annotate(&jsonl, e))?);
-    out.trace.write_jsonl(f).map_err(|e| annotate(&jsonl, e))?;
-    let svg = path.with_file_name("ladder.svg");
+    let svg = dir.join("ladder.svg");
     let ip = |a: &str| a.parse::<std::net::SocketAddr>().map(|s| s.ip());
     let stun_ip = ip(crate::run::STUN_ADDR).expect("constant");
     let turn_ip: std::net::IpAddr = crate::run::TURN_IP.parse().expect("constant");
     let text = crate::ladder::render_svg(&out.trace, &out.parties, stun_ip, turn_ip);
-    std::fs::write(&svg, text).map_err(|e| annotate(&svg, e))
+    std::fs::write(&svg, text).map_err(|e| annotate(&svg, e))?;
+    files.push("ladder.svg".to_string());
+    if form != ArtefactForm::Published {
+        let name = "trace.jsonl";
+        out.trace
+            .write_jsonl(create(name)?)
+            .map_err(|e| annotate(&dir.join(name), e))?;
+        files.push(name.to_string());
+    }
+    Ok(files)
 }
 
 /// Runs one spec and judges it; a harness failure becomes a `harness-error` run, never a panic that
@@ -581,17 +635,26 @@ pub fn run_one_with(spec: &RunSpec, registry: &Registry, artefacts: Option<&Arte
         run(spec, registry).map(|o| {
             let mut rep = judge(&o);
             if let Some(a) = artefacts {
-                let failing =
-                    !rep.expectation.met || rep.checks.iter().any(|c| c.verdict == crate::checks::Verdict::Fail);
+                // A fault the scenario injected and expected is no failure worth a capture.
+                let failing = !rep.expectation.met
+                    || rep
+                        .checks
+                        .iter()
+                        .any(|c| c.verdict == crate::checks::Verdict::Fail && !c.injected);
                 let want = match a.pcap {
                     PcapPolicy::All => true,
                     PcapPolicy::Failing => failing,
                     PcapPolicy::None => false,
                 };
                 if want {
-                    match write_capture(&o, &run_dir(&a.out, &spec.id).join("capture.pcapng")) {
-                        Ok(()) => {
-                            rep.artefacts = Some(run_dir(Path::new(""), &spec.id).to_string_lossy().replace('\\', "/"))
+                    let form = match a.pcap {
+                        PcapPolicy::All => ArtefactForm::PublishedWithTrace,
+                        _ => ArtefactForm::Published,
+                    };
+                    match write_artefacts(&o, &run_dir(&a.out, &spec.id), form) {
+                        Ok(files) => {
+                            rep.artefacts = Some(run_dir(Path::new(""), &spec.id).to_string_lossy().replace('\\', "/"));
+                            rep.files = files;
                         }
                         Err(e) => rep.error = Some(format!("capture not written: {e}")),
                     }
@@ -786,8 +849,8 @@ pub fn execute_plan(
     }
 }
 
-/// Writes report.json, report.md, junit.xml and index.html into `out` (created if needed), and every
-/// run's page as `runs/RUN_DIR/index.html` ([`run_dir`]), next to its artefacts if it has any. Returns
+/// Writes report.json, report.md, junit.xml, index.html and scorecards.html into `out` (created if
+/// needed), and every run's page ([`run_page`]), beside its artefacts if it has any. Returns
 /// the paths of the top-level files.
 ///
 /// Errors: I/O errors, with the path.

@@ -174,9 +174,11 @@ pub fn render_svg(trace: &Trace, parties: &[crate::run::PartyInfo], stun_ip: IpA
         s,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">"
     );
+    // Shared presentation in one style sheet keeps each of the hundreds of rows short.
     let _ = writeln!(
         s,
-        "<defs><marker id=\"a\" markerWidth=\"8\" markerHeight=\"6\" refX=\"8\" refY=\"3\" orient=\"auto\"><path d=\"M0,0 L8,3 L0,6 z\"/></marker></defs>"
+        "<style>.t{{fill:#666}}.m{{stroke:#333;marker-end:url(#a)}}.c{{text-anchor:middle}}.s{{fill:#06c}}.d{{fill:#c00}}</style>\n\
+         <defs><marker id=\"a\" markerWidth=\"8\" markerHeight=\"6\" refX=\"8\" refY=\"3\" orient=\"auto\"><path d=\"M0,0 L8,3 L0,6 z\"/></marker></defs>"
     );
     for (i, l) in lanes.iter().enumerate() {
         let _ = writeln!(
@@ -189,12 +191,12 @@ pub fn render_svg(trace: &Trace, parties: &[crate::run::PartyInfo], stun_ip: IpA
     }
     for (k, (t, a, b, label, drop)) in rows.iter().enumerate() {
         let y = TOP + k * ROW_H;
-        let _ = writeln!(s, "<text x=\"4\" y=\"{}\" fill=\"#666\">{}</text>", y + 4, esc(t));
+        let _ = writeln!(s, "<text class=\"t\" x=\"4\" y=\"{}\">{}</text>", y + 4, esc(t));
         match drop {
             Some(reason) => {
                 let _ = writeln!(
                     s,
-                    "<g fill=\"#c00\"><title>{}</title><text x=\"{}\" y=\"{}\">✗ {}</text></g>",
+                    "<g class=\"d\"><title>{}</title><text x=\"{}\" y=\"{}\">✗ {}</text></g>",
                     esc(reason),
                     x(*a) + 4,
                     y + 4,
@@ -204,7 +206,7 @@ pub fn render_svg(trace: &Trace, parties: &[crate::run::PartyInfo], stun_ip: IpA
             None if a == b => {
                 let _ = writeln!(
                     s,
-                    "<text x=\"{}\" y=\"{}\" fill=\"#06c\">{}</text>",
+                    "<text class=\"s\" x=\"{}\" y=\"{}\">{}</text>",
                     x(*a) + 4,
                     y + 4,
                     esc(label)
@@ -214,7 +216,7 @@ pub fn render_svg(trace: &Trace, parties: &[crate::run::PartyInfo], stun_ip: IpA
                 let (x1, x2) = (x(*a), x(*b));
                 let _ = writeln!(
                     s,
-                    "<line x1=\"{x1}\" y1=\"{y}\" x2=\"{x2}\" y2=\"{y}\" stroke=\"#333\" marker-end=\"url(#a)\"/><text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+                    "<path class=\"m\" d=\"M{x1} {y}H{x2}\"/><text class=\"c\" x=\"{}\" y=\"{}\">{}</text>",
                     (x1 + x2) / 2,
                     y - 3,
                     esc(label)
@@ -225,7 +227,7 @@ pub fn render_svg(trace: &Trace, parties: &[crate::run::PartyInfo], stun_ip: IpA
     if left_out > 0 {
         let _ = writeln!(
             s,
-            "<text x=\"4\" y=\"{}\">… {left_out} more messages left out (see trace.jsonl)</text>",
+            "<text x=\"4\" y=\"{}\">… {left_out} more messages left out (see the capture)</text>",
             TOP + rows.len() * ROW_H + 4
         );
     }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use harness::conform::{spec_from_id, write_capture};
+use harness::conform::{spec_from_id, write_artefacts, ArtefactForm};
 use harness::run::run;
 
 #[test]
@@ -18,8 +18,10 @@ fn tshark_finds_use_candidate_checks_and_xmpp_stanzas() {
     let out = run(&spec, &registry).unwrap();
     let tmp = std::env::temp_dir().join(format!("jingle-interop-capture-{}", std::process::id()));
     let path = tmp.join("capture.pcapng");
-    write_capture(&out, &path).unwrap();
-    let tshark = |filter: &str| -> usize {
+    write_artefacts(&out, &tmp, ArtefactForm::Full).unwrap();
+    let gz = tmp.join("gz");
+    write_artefacts(&out, &gz, ArtefactForm::Published).unwrap();
+    let count = |path: &Path, filter: &str| -> usize {
         let o = Command::new("tshark")
             .args(["-r", path.to_str().unwrap(), "-Y", filter])
             .output()
@@ -31,6 +33,7 @@ fn tshark_finds_use_candidate_checks_and_xmpp_stanzas() {
         );
         String::from_utf8_lossy(&o.stdout).lines().count()
     };
+    let tshark = |filter: &str| count(&path, filter);
     let use_candidate = tshark("stun.att.type == 0x0025");
     assert!(use_candidate >= 1, "no Binding request with USE-CANDIDATE decoded");
     // The nominating check is seen at the caller, outside its NAT, outside the callee's NAT, and at the callee.
@@ -44,5 +47,9 @@ fn tshark_finds_use_candidate_checks_and_xmpp_stanzas() {
         tshark("stun.type == 0x0101") > 1,
         "no Binding success responses decoded"
     );
+    // The published form (gzip) decodes to the same packets.
+    let gzipped = gz.join("capture.pcapng.gz");
+    assert_eq!(count(&gzipped, "stun.att.type == 0x0025"), use_candidate);
+    assert_eq!(count(&gzipped, "xml"), tshark("xml"));
     let _ = std::fs::remove_dir_all(&tmp);
 }

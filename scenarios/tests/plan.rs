@@ -152,6 +152,18 @@ fn scenarios_of_one_s_own_join_the_library_and_a_clash_of_ids_is_refused() {
     );
     let spec = harness::conform::spec_from_id_in(lib, &[own.clone()], &p.id(0), &registry).unwrap();
     assert_eq!(spec.scenario.id, "calls/mine");
+    // Its replay command names the folder, so it can be re-run; a library run's does not.
+    let rep = harness::conform::run_one(&spec, &registry);
+    assert_eq!(
+        rep.replay,
+        format!("cargo xtask replay --scenarios '{}' '{}'", own.display(), p.id(0))
+    );
+    assert_eq!(rep.outcome, "connected", "{:?}", rep.expectation);
+    let lib_spec =
+        harness::conform::spec_from_id(lib, &p.id(0).replace("calls/mine", "basic/audio-call"), &registry).unwrap();
+    assert!(!harness::conform::run_one(&lib_spec, &registry)
+        .replay
+        .contains("--scenarios"));
     // The same id as a library scenario: refused.
     std::fs::create_dir_all(own.join("basic")).unwrap();
     std::fs::write(own.join("basic/audio-call.yaml"), &text).unwrap();

@@ -349,12 +349,12 @@ fn main() -> ExitCode {
                     for c in &rep.checks {
                         println!("{:?} {:?} {} ({}): {}", c.verdict, c.level, c.id, c.cite, c.detail);
                     }
-                    let path = conform::run_dir(&replay_out, &run_id).join("capture.pcapng");
-                    if let Err(e) = conform::write_capture(&out, &path) {
+                    let dir = conform::run_dir(&replay_out, &run_id);
+                    if let Err(e) = conform::write_artefacts(&out, &dir, conform::ArtefactForm::Full) {
                         eprintln!("error: {e}");
                         return ExitCode::from(3);
                     }
-                    println!("capture: {}", path.display());
+                    println!("capture: {}", dir.join("capture.pcapng").display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -446,8 +446,13 @@ fn print_summary(s: &harness::report::Summary, gate: Option<&str>, out: &std::pa
     }
     // Callees are numbered so that the table stays one screen wide.
     let width = 6;
-    println!("\nDoes the caller work with the callee (over every NAT pair)? ok: works; FAIL: a MUST rule held against");
-    println!("one of them, or an expectation missed; nopath: the network offered none. Callees:");
+    println!(
+        "expectations not met: {} runs, {} with nothing to explain them; negative tests: {}/{} met",
+        s.unmet.0, s.unmet.1, s.negative.1, s.negative.0
+    );
+    println!("\nDoes the caller work with the callee (over every NAT pair, negative tests aside)? ok: works;");
+    println!("FAIL: a MUST rule held against one of them; unmet: an expectation missed with no failure to explain");
+    println!("it; nopath: the network offered none. Callees:");
     for (i, c) in callees.iter().enumerate() {
         println!("  {:>2} {c}", i + 1);
     }
@@ -463,6 +468,7 @@ fn print_summary(s: &harness::report::Summary, gate: Option<&str>, out: &std::pa
             let cell = match s.pairs.get(&(a.to_string(), b.to_string())) {
                 _ if !show => "",
                 Some(&"fail") => "FAIL",
+                Some(&"unmet") => "unmet",
                 Some(&"nopath") => "nopath",
                 Some(_) => "ok",
                 None => "-",
@@ -489,7 +495,7 @@ fn print_summary(s: &harness::report::Summary, gate: Option<&str>, out: &std::pa
         }
     }
     println!(
-        "\nreport: {} (and report.md, index.html, junit.xml beside it)",
+        "\nreport: {} (and report.md, index.html, scorecards.html, junit.xml beside it)",
         out.join("report.json").display()
     );
 }

@@ -135,9 +135,9 @@ pub struct CheckResult {
     /// the run's parties).
     #[serde(rename = "impl", default, skip_serializing_if = "Option::is_none")]
     pub implementation: Option<String>,
-    /// The judged party ran with knobs the scenario set (a fault injected on purpose, not the
-    /// implementation as it is), and this is a failure or a miss: a negative test of the judge,
-    /// held against nobody; the scenario's expectation judges the run.
+    /// The run is a negative test (its scenario injects a fault through knobs and expects it
+    /// found), the judged party ran with knobs, and this is a failure or a miss: held against
+    /// nobody; the scenario's expectation judges the run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub injected: bool,
     /// Document and section.

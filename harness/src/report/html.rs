@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{Report, RunReport};
+use super::{NegativeTest, Report, RunReport, Scorecard, UnmetRun};
 use crate::checks::{Level, Verdict};
 
 /// Escapes text for HTML element content and attribute values.
@@ -49,11 +49,16 @@ fn url_path(s: &str) -> String {
     o
 }
 
-/// A run's folder relative to the output folder, `/`-separated: where its page and artefacts live.
+/// A run's artefacts folder relative to the output folder, `/`-separated.
 fn run_folder(id: &str) -> String {
     crate::conform::run_dir(Path::new(""), id)
         .to_string_lossy()
         .replace('\\', "/")
+}
+
+/// A run's page relative to the output folder, `/`-separated, percent-encoded for a link.
+fn page_href(id: &str) -> String {
+    url_path(&format!("{}.html", run_folder(id)))
 }
 
 /// The serde name of a level or verdict (`must`, `non-strict`, …).
@@ -100,7 +105,7 @@ fn run_class(run: &RunReport) -> &'static str {
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;max-width:80em}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #999;padding:.25em .5em;text-align:left}\
-.pass{background:#cfc}.fail{background:#fcc}.warn{background:#fe9}.info{background:#eee}.nopath{background:#cde}\
+.pass{background:#cfc}.fail{background:#fcc}.warn{background:#fe9}.info{background:#eee}.nopath{background:#cde}.unmet{background:#fc8}\
 tr.fail td:first-child{border-left:4px solid #c00}\
 code{font-size:90%}pre{background:#f4f4f4;padding:.5em;overflow-x:auto}.ladder{overflow:auto}";
 
@@ -154,7 +159,7 @@ pub fn render_html(r: &Report) -> String {
         rows.entry(cell_key(run)).or_default().push(index_row(run));
     }
     let keys: Vec<&CellKey> = rows.keys().collect();
-    let mut s = index_head(counts, &r.matrix.cells, &keys);
+    let mut s = index_head(counts, &r.matrix.cells, &keys, &r.negative_tests, &r.unmet);
     for (i, (key, runs)) in rows.iter().enumerate() {
         s.push_str(&group_open(i, key));
         for row in runs {
@@ -166,6 +171,86 @@ pub fn render_html(r: &Report) -> String {
     s
 }
 
+/// A link from index.html to run `id`'s page.
+fn run_link(id: &str) -> String {
+    format!("<a href=\"{}\"><code>{}</code></a>", esc(&page_href(id)), esc(id))
+}
+
+/// Renders scorecards.html: per implementation, what its ICS declares, the rules it breaks (level,
+/// citation, runs, peers, the first run to open) and the rules it passes.
+pub fn render_scorecards(cards: &[Scorecard]) -> String {
+    let mut s = head("jingle-interop scorecards");
+    let _ = writeln!(
+        s,
+        "<p><a href=\"index.html\">← report</a></p>\n<h1>Scorecards</h1>\n<p>What each implementation breaks \
+         and passes over every run it took part in, as the judge attributes it (faults a scenario injects \
+         count against nobody).</p>\n<ul>"
+    );
+    for c in cards {
+        let _ = writeln!(
+            s,
+            "<li><a href=\"#{}\">{}</a>: {} rule(s) broken</li>",
+            esc(&url_path(&c.implementation)),
+            esc(&c.implementation),
+            c.breaks.len()
+        );
+    }
+    let _ = writeln!(s, "</ul>");
+    for c in cards {
+        let _ = writeln!(
+            s,
+            "<h2 id=\"{}\">{}</h2>\n<p>{} runs, {} connected. Its ICS declares: {}.</p>",
+            esc(&url_path(&c.implementation)),
+            esc(&c.implementation),
+            c.runs,
+            c.connected,
+            if c.declares.is_empty() {
+                "nothing".to_string()
+            } else {
+                esc(&c.declares.join(", "))
+            }
+        );
+        if c.breaks.is_empty() {
+            let _ = writeln!(s, "<p class=\"pass\">Breaks no rule.</p>");
+        } else {
+            let _ = writeln!(
+                s,
+                "<table><tr><th>breaks</th><th>level</th><th>cite</th><th>runs</th><th>with</th><th>first run</th></tr>"
+            );
+            for b in &c.breaks {
+                let _ = writeln!(
+                    s,
+                    "<tr class=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    if b.level == Level::Must { "fail" } else { "warn" },
+                    esc(&b.check),
+                    name(b.level).to_uppercase(),
+                    esc(&b.cite),
+                    b.runs,
+                    esc(&b.peers.join(", ")),
+                    run_link(&b.first_run)
+                );
+            }
+            let _ = writeln!(s, "</table>");
+        }
+        let passes: Vec<String> = c
+            .passes
+            .iter()
+            .map(|p| format!("<code>{}</code> ({})", esc(&p.check), esc(&p.cite)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "<p>Passes: {}.</p>",
+            if passes.is_empty() {
+                "nothing judged".to_string()
+            } else {
+                passes.join(", ")
+            }
+        );
+    }
+    s.push_str("</body></html>\n");
+    s
+}
+
 /// One run's row in index.html's run list (its id linking to its page).
 pub(super) fn index_row(run: &RunReport) -> String {
     let (failed, non_strict) = failure_counts(run);
@@ -173,7 +258,7 @@ pub(super) fn index_row(run: &RunReport) -> String {
         "<tr class=\"{}\"><td><a href=\"{}\"><code>{}</code></a></td><td>{}</td><td>{}</td><td>{failed}</td>\
          <td>{non_strict}</td></tr>\n",
         run_class(run),
-        esc(&url_path(&format!("{}/index.html", run_folder(&run.id)))),
+        esc(&page_href(&run.id)),
         esc(&run.id),
         esc(&run.outcome),
         if run.expectation.met { "met" } else { "not met" }
@@ -184,7 +269,13 @@ pub(super) fn index_row(run: &RunReport) -> String {
 /// being the cells that have runs, in run-list order) and the run list's header. The groups follow
 /// ([`group_open`], the rows of [`index_row`] in run order, [`GROUP_CLOSE`]), then [`INDEX_TAIL`]: so a
 /// streamed report writes index.html without holding its rows.
-pub(super) fn index_head(counts: IndexCounts, cells: &[super::Cell], groups: &[&CellKey]) -> String {
+pub(super) fn index_head(
+    counts: IndexCounts,
+    cells: &[super::Cell],
+    groups: &[&CellKey],
+    negative: &[NegativeTest],
+    unmet: &[UnmetRun],
+) -> String {
     let mut s = head("jingle-interop report");
     let _ = writeln!(
         s,
@@ -207,11 +298,14 @@ pub(super) fn index_head(counts: IndexCounts, cells: &[super::Cell], groups: &[&
     let _ = writeln!(s, "<h2 id=\"matrix\">Matrix</h2>");
     let _ = writeln!(
         s,
-        "<p>Does the caller's implementation work with the callee's behind these NATs? Each cell: runs \
-         connected / runs; it links to its runs below. Green: every run met its scenario's expectation and no \
-         MUST failure is held against either implementation; red: one is (the cell names the implementation \
-         and the rule), or an expectation was not met; blue: the network offered no path (no implementation \
-         broke a rule). Faults a scenario injects on purpose (its knobs) count against nobody.</p>"
+        "<p>Does the caller's implementation work with the callee's behind these NATs? Judged on the runs \
+         where both ran as themselves: runs whose scenario injects a fault through knobs and expects it \
+         found are <a href=\"#negative\">negative tests</a>; faults injected in other runs count against nobody. Each cell: runs connected / runs; it links to its runs \
+         below. Green: every run met its scenario's expectation and no MUST failure is held against either \
+         implementation; red: one is (the cell names the implementation and the rule, with the share of runs \
+         that showed it); orange: a run missed its scenario's expectation and no failure explains it (a \
+         behaviour changed); blue: the network offered no path (no implementation broke a rule). Each \
+         implementation's rules broken and passed: <a href=\"scorecards.html\">scorecards</a>.</p>"
     );
     for (nat, cells) in &by_nat {
         let mut callers: Vec<&str> = cells.iter().map(|c| c.caller.as_str()).collect();
@@ -241,11 +335,9 @@ pub(super) fn index_head(counts: IndexCounts, cells: &[super::Cell], groups: &[&
                         Some(i) => format!("<a href=\"#cell-{i}\">{text}</a>"),
                         None => text,
                     },
-                    match (c.culprits.is_empty(), class) {
-                        (false, _) => format!(" · {}", esc(&c.culprits.join("; "))),
-                        (true, "fail") => format!(" · {} expectation(s) not met", c.unmet),
-                        (true, "nopath") => " · no path".to_string(),
-                        _ => String::new(),
+                    match class {
+                        "pass" => String::new(),
+                        _ => format!(" · {}", esc(&super::markdown::reads(c))),
                     }
                 );
             }
@@ -253,6 +345,48 @@ pub(super) fn index_head(counts: IndexCounts, cells: &[super::Cell], groups: &[&
         }
         let _ = writeln!(s, "</table>");
     }
+    let _ = writeln!(
+        s,
+        "<h2 id=\"negative\">Negative tests</h2>\n<p>Runs whose scenario injects a fault through knobs and \
+         expects the judge to find it: they test the judge and the peer's reaction. A test passes when \
+         its expected finding was made.</p>\n<table><tr><th>scenario</th><th>knobs</th><th>expected</th>\
+         <th>met / runs</th><th>first run not met</th></tr>"
+    );
+    for t in negative {
+        let _ = writeln!(
+            s,
+            "<tr class=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td></tr>",
+            if t.met == t.runs { "pass" } else { "fail" },
+            esc(&t.scenario),
+            esc(&t.knobs.join("; ")),
+            esc(&t.expected.join(", ")),
+            t.met,
+            t.runs,
+            t.first_unmet.as_deref().map(run_link).unwrap_or_default()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "</table>\n<h2 id=\"unmet\">Expectations not met</h2>\n<p>{} runs missed their scenario's expectation; \
+         {} with nothing to explain it.</p>\n<table><tr><th>run</th><th>not met</th><th>explained by</th></tr>",
+        unmet.len(),
+        unmet.iter().filter(|u| u.explained_by.is_empty()).count()
+    );
+    for u in unmet {
+        let _ = writeln!(
+            s,
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if u.explained_by.is_empty() { "unmet" } else { "info" },
+            run_link(&u.id),
+            esc(&u.unmet.join("; ")),
+            if u.explained_by.is_empty() {
+                "<b>nothing</b>".to_string()
+            } else {
+                esc(&u.explained_by)
+            }
+        );
+    }
+    let _ = writeln!(s, "</table>");
     let _ = writeln!(
         s,
         "<h2 id=\"runs\">Runs</h2>\n<p>Each run's page has its checks with citations and evidence, the \
@@ -279,7 +413,8 @@ pub(super) const GROUP_CLOSE: &str = "</tbody>\n";
 pub(super) const INDEX_TAIL: &str = "</table>\n</body></html>\n";
 
 impl RunReport {
-    /// Renders this run's page, written as `runs/RUN_DIR/index.html` next to the run's artefacts:
+    /// Renders this run's page, written beside the folder of the run's artefacts
+    /// ([`crate::conform::run_page`]):
     /// outcome, expectation, parties, selected pairs, termination, the checks (failed first, then
     /// non-strict, then the rest in catalogue order) with level, citation, verdict, detail and evidence,
     /// the replay command, and — when [`RunReport::artefacts`] is set — the ladder diagram with links to
@@ -287,7 +422,10 @@ impl RunReport {
     pub fn render_html_page(&self, harness_version: &str) -> String {
         let run = self;
         let mut s = head(&run.id);
-        let up = "../".repeat(run_folder(&run.id).split('/').count());
+        let folder = run_folder(&run.id);
+        // The page sits beside its artefacts folder: one level above the folder's depth.
+        let up = "../".repeat(folder.split('/').count() - 1);
+        let leaf = url_path(folder.rsplit('/').next().unwrap_or_default());
         let _ = writeln!(
             s,
             "<p><a href=\"{up}index.html\">← report</a></p>\n<h1><code>{}</code></h1>\n<table>",
@@ -308,6 +446,22 @@ impl RunReport {
                     .unwrap_or_default()
             ),
         );
+        if !run.knobs.is_empty() {
+            row(
+                &mut s,
+                "knobs",
+                " class=\"warn\"",
+                format!(
+                    "set by the scenario{}: {}",
+                    if run.negative_test {
+                        " (a negative test, kept out of the matrix)"
+                    } else {
+                        ""
+                    },
+                    esc(&run.knobs.join("; "))
+                ),
+            );
+        }
         let e = &run.expectation;
         let mut expected = Vec::new();
         if let Some(o) = &e.outcome {
@@ -406,11 +560,12 @@ impl RunReport {
         let _ = writeln!(
             s,
             "<h2 id=\"checks\">Checks</h2>\n<p>{} checks: {failed} failed, {non_strict} non-strict. Evidence \
-             numbers are trace events (<code>index</code> in trace.jsonl).</p>\n<table><tr><th>check</th>\
+             numbers are trace events (each packet comment in the capture names its event).</p>\n<table><tr><th>check</th>\
              <th>level</th><th>verdict</th><th>judged</th><th>cite</th><th>detail</th><th>evidence</th></tr>",
             run.checks.len()
         );
-        let mut checks: Vec<_> = run.checks.iter().collect();
+        let (inconclusive, mut checks): (Vec<_>, Vec<_>) =
+            run.checks.iter().partition(|c| c.verdict == Verdict::Inconclusive);
         checks.sort_by_key(|c| match c.verdict {
             Verdict::Fail | Verdict::HarnessError => 0,
             Verdict::NonStrict => 1,
@@ -431,14 +586,42 @@ impl RunReport {
                 ev.join(" ")
             );
         }
-        let _ = writeln!(s, "</table>\n<h2 id=\"ladder\">Ladder diagram and capture</h2>");
-        if run.artefacts.is_some() {
+        let _ = writeln!(s, "</table>");
+        // Inconclusive checks judged nothing: one line each, with why, keeps the page short.
+        if !inconclusive.is_empty() {
             let _ = writeln!(
                 s,
-                "<p><a href=\"ladder.svg\">ladder.svg</a> · <a href=\"capture.pcapng\">capture.pcapng</a> · \
-                 <a href=\"trace.jsonl\">trace.jsonl</a></p>\n<div class=\"ladder\"><object data=\"ladder.svg\" \
-                 type=\"image/svg+xml\">ladder diagram: <a href=\"ladder.svg\">ladder.svg</a></object></div>"
+                "<p>Inconclusive ({}): what the run did not show.</p>\n<ul class=\"info\">",
+                inconclusive.len()
             );
+            for c in inconclusive {
+                let _ = writeln!(
+                    s,
+                    "<li><code>{}</code> ({}, {}): {}</li>",
+                    esc(&c.id),
+                    name(c.level).to_uppercase(),
+                    esc(&c.cite),
+                    esc(&c.detail)
+                );
+            }
+            let _ = writeln!(s, "</ul>");
+        }
+        let _ = writeln!(s, "<h2 id=\"ladder\">Ladder diagram and capture</h2>");
+        if run.artefacts.is_some() && !run.files.is_empty() {
+            let links: Vec<String> = run
+                .files
+                .iter()
+                .map(|f| format!("<a href=\"{}/{}\">{}</a>", esc(&leaf), esc(&url_path(f)), esc(f)))
+                .collect();
+            let _ = writeln!(s, "<p>{}</p>", links.join(" · "));
+            if run.files.iter().any(|f| f == "ladder.svg") {
+                let _ = writeln!(
+                    s,
+                    "<div class=\"ladder\"><object data=\"{0}/ladder.svg\" type=\"image/svg+xml\">ladder diagram: \
+                     <a href=\"{0}/ladder.svg\">ladder.svg</a></object></div>",
+                    esc(&leaf)
+                );
+            }
         } else {
             let _ = writeln!(
                 s,
@@ -478,7 +661,7 @@ mod tests {
             "time_to_media_ms": null, "selected_pair": null, "termination": null,
             "checks": checks,
             "expectation": {"outcome": "connected", "checks": [], "met": !failing, "unmet": []},
-            "trace_hash": "h", "trace_events": 20, "replay": replay_command(id),
+            "trace_hash": "h", "trace_events": 20, "replay": replay_command(id, None),
         }))
         .unwrap()
     }
@@ -488,7 +671,7 @@ mod tests {
         let mut bad = fixture(BAD, true);
         let page = bad.render_html_page("9.9.9");
         assert!(page.starts_with("<!DOCTYPE html>"));
-        assert!(page.contains(&esc(&replay_command(BAD))), "{page}");
+        assert!(page.contains(&esc(&replay_command(BAD, None))), "{page}");
         assert!(page.contains("RFC 8445 §8.1.1"));
         assert!(
             page.contains("saw &lt;nominate/&gt; &amp; no USE-CANDIDATE"),
@@ -502,12 +685,19 @@ mod tests {
         );
         assert!(page.contains("<tr class=\"fail\"><td><code>x.broken</code></td><td>MUST</td><td>fail</td>"));
         assert!(!page.contains("ladder.svg"), "no artefacts, no ladder");
-        // runs/s/a-to-b/open+open/seed-2/index.html: five folders below the output folder.
-        assert!(page.contains("<a href=\"../../../../../index.html\">"));
+        // runs/s/a-to-b_open+open_seed-2.html: two folders below the output folder.
+        assert!(page.contains("<a href=\"../../index.html\">"), "{page}");
         bad.artefacts = Some(run_folder(BAD));
+        bad.files = vec!["capture.pcapng.gz".into(), "ladder.svg".into()];
         let page = bad.render_html_page("9.9.9");
-        assert!(page.contains("<object data=\"ladder.svg\" type=\"image/svg+xml\">"));
-        assert!(page.contains("<a href=\"capture.pcapng\">") && page.contains("<a href=\"trace.jsonl\">"));
+        // The artefacts lie in the folder beside the page, named as the page without `.html`.
+        assert!(page.contains("<object data=\"a-to-b_open%2Bopen_seed-2/ladder.svg\" type=\"image/svg+xml\">"));
+        // Links to the files written, and to no other.
+        assert!(
+            page.contains("<a href=\"a-to-b_open%2Bopen_seed-2/capture.pcapng.gz\">"),
+            "{page}"
+        );
+        assert!(!page.contains("href=\"trace.jsonl\""), "{page}");
         assert_eq!(page, bad.render_html_page("9.9.9"), "deterministic");
     }
 
@@ -517,12 +707,16 @@ mod tests {
         assert!(html.starts_with("<!DOCTYPE html>"));
         // a->b on open+open: 1 of 2 connected, one MUST failure: red, linking to its group of runs.
         assert!(
-            html.contains("<td class=\"fail\"><a href=\"#cell-0\">1/2</a> · x.broken (RFC 8445 §8.1.1)</td>"),
+            html.contains(
+                "<td class=\"fail\"><a href=\"#cell-0\">1/2</a> · fails: x.broken (RFC 8445 §8.1.1) 1/2; 1/2 runs missed \
+                 their expectation</td>"
+            ),
             "{html}"
         );
         assert!(html.contains("<tbody id=\"cell-0\">"));
         for id in [OK, BAD] {
-            let href = format!("runs/{}/index.html", id.replace("->", "-to-").replace('+', "%2B"));
+            let href = page_href(id);
+            assert!(href.starts_with("runs/s/a-to-b_open%2Bopen_seed-"), "{href}");
             assert!(
                 html.contains(&format!("<a href=\"{href}\"><code>{}</code></a>", esc(id))),
                 "{html}"
@@ -547,6 +741,6 @@ mod tests {
             assert!(!text.contains("<i>"), "{text}");
             assert!(text.contains("&lt;i&gt;"));
         }
-        assert!(html.contains("href=\"runs/s/%3Ci%3E-to-b/open%2Bopen/seed-1/index.html\""));
+        assert!(html.contains("href=\"runs/s/%3Ci%3E-to-b_open%2Bopen_seed-1.html\""));
     }
 }

@@ -3,9 +3,11 @@
 //! report.json holds no wall-clock time, so two runs of the same matrix diff cleanly; wall time and
 //! host facts go to meta.json.
 
+mod aggregate;
 mod diff;
 mod html;
 mod junit;
+mod layout;
 mod markdown;
 mod writer;
 
@@ -20,25 +22,56 @@ use crate::scenario::RunSpec;
 use crate::trace::Dir;
 use crate::wire::{Party, Wire};
 
+pub use aggregate::{BrokenRule, NegativeTest, PassedRule, Scorecard, UnmetRun};
 pub use diff::diff;
-pub use html::render_html;
+pub use html::{render_html, render_scorecards};
 pub use junit::render_junit;
 pub use markdown::render_markdown;
 pub use writer::{ReportWriter, Summary};
 
-/// `artefacts` of a report whose failing runs kept their capture, trace and ladder only for the
-/// first failing run of each matrix cell (`--pcap failing`), so the folder stays small enough to
-/// publish; `replay` writes any run's.
-pub const FIRST_FAILING_PER_CELL: &str = "first-failing-run-per-cell";
+/// `artefacts` of a report whose failing runs kept their artefacts only where they show something
+/// no earlier run (by id) showed (`--pcap failing`, [`Thinning`]), so the folder stays small enough
+/// to publish; `replay` writes any run's.
+pub const FIRST_RUN_PER_FINDING: &str = "first-run-per-finding";
 
-/// Keeps the artefacts of `runs` (sorted by id) only on the first run of each matrix cell that
-/// has any, and returns the folders of the others (to remove).
+/// Which failing runs keep their artefacts under `--pcap failing`, decided run by run in id order:
+/// the first run to show each finding held against an implementation (`IMPL: CHECK`, the run a
+/// scorecard names), and in a matrix cell with no such finding, its first failing run (an
+/// expectation missed, or a negative test's).
+#[derive(Default)]
+pub(crate) struct Thinning {
+    findings: std::collections::BTreeSet<(String, String)>,
+    cells: std::collections::BTreeSet<html::CellKey>,
+}
+
+impl Thinning {
+    /// Whether `run`, which has artefacts, keeps them.
+    pub(crate) fn keeps(&mut self, run: &RunReport) -> bool {
+        let mut new = false;
+        let mut any = false;
+        for c in &run.checks {
+            if c.level == Level::Must && c.verdict == Verdict::Fail && !c.injected {
+                any = true;
+                let who = c.implementation.clone().unwrap_or_default();
+                new |= self.findings.insert((who, c.id.clone()));
+            }
+        }
+        if any {
+            return new;
+        }
+        self.cells.insert(html::cell_key(run))
+    }
+}
+
+/// Keeps the artefacts of `runs` (sorted by id) only where [`Thinning`] keeps them, and returns the
+/// folders of the others (to remove).
 pub fn thin_artefacts(runs: &mut [RunReport]) -> Vec<String> {
-    let mut kept = std::collections::BTreeSet::new();
+    let mut thinning = Thinning::default();
     let mut dropped = Vec::new();
     for r in runs.iter_mut() {
-        if r.artefacts.is_some() && !kept.insert(html::cell_key(r)) {
+        if r.artefacts.is_some() && !thinning.keeps(r) {
             dropped.extend(r.artefacts.take());
+            r.files.clear();
         }
     }
     dropped
@@ -55,13 +88,22 @@ pub struct Report {
     /// Harness facts.
     pub harness: HarnessInfo,
     /// Which runs kept their artefacts, when not each run `--pcap` chose:
-    /// [`FIRST_FAILING_PER_CELL`].
+    /// [`FIRST_RUN_PER_FINDING`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artefacts: Option<&'static str>,
     /// Every run, sorted by id.
     pub runs: Vec<RunReport>,
     /// The matrix summary.
     pub matrix: Matrix,
+    /// Negative tests of the judge ([`RunReport::negative_test`]), by scenario and knobs, kept out
+    /// of the matrix.
+    pub negative_tests: Vec<NegativeTest>,
+    /// One scorecard per implementation, by name.
+    pub scorecards: Vec<Scorecard>,
+    /// The runs whose expectation was not met, in run order (report.md and index.html list them;
+    /// report.json has them in each run's `expectation`).
+    #[serde(skip)]
+    pub unmet: Vec<UnmetRun>,
 }
 
 /// Harness facts that are deterministic.
@@ -79,6 +121,11 @@ pub struct PartyRef {
     pub implementation: String,
     /// NAT profile.
     pub nat: String,
+    /// What its ICS declares, of the capabilities scenarios can require (`jmi`, `trickle`,
+    /// `rtcp-mux`, `ice-restart`, `renomination (FLAVOUR)`, `turn (TRANSPORTS)`); empty when the run
+    /// never started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub declares: Vec<String>,
 }
 
 /// Candidate types of a selected pair from one side's view.
@@ -143,15 +190,30 @@ pub struct RunReport {
     pub trace_hash_masks: Option<String>,
     /// Number of trace events.
     pub trace_events: usize,
+    /// Knobs the scenario set, `PARTY: KNOB=VALUE`: the run tests the judge and the peer's reaction
+    /// (a [`NegativeTest`]), not the implementations as they are. Empty (and absent) otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub knobs: Vec<String>,
+    /// The run is a negative test of the judge: the scenario sets knobs and expects a finding (a
+    /// check it lists with verdict `fail` or `non-strict`). It stays out of the matrix and passes
+    /// when the expected finding was made ([`NegativeTest`]). Runs whose knobs only configure a
+    /// behaviour (`jmi: false`, `relay-only`) are in the matrix, their knobbed party's failures held
+    /// against nobody.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub negative_test: bool,
     /// Command that re-runs exactly this run.
     pub replay: String,
     /// Why the harness could not run it, for `harness-error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Folder of the run's capture, trace.jsonl and ladder.svg, relative to the output folder, when
-    /// they were written (`--pcap`).
+    /// Folder of the run's artefacts, relative to the output folder, when they were written
+    /// (`--pcap`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artefacts: Option<String>,
+    /// The artefact files in that folder ([`crate::conform::write_artefacts`]): `capture.pcapng.gz`
+    /// (or `capture.pcapng` from `replay`), `ladder.svg`, and `trace.jsonl` with `--pcap all`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
 
 /// What the scenario expected and whether it came true.
@@ -203,10 +265,25 @@ pub struct Cell {
     /// (the media check is inconclusive for the network's sake).
     #[serde(default)]
     pub no_path: usize,
+    /// Of the unmet, runs that no MUST failure held against an implementation and no missing path
+    /// explains: a behaviour that changed from what the scenario expects, shown on its own
+    /// ([`Cell::class`] `unmet`) so a known failure never hides it.
+    #[serde(default)]
+    pub unexplained: usize,
     /// The failures held against an implementation, each once, in the order first met:
     /// `IMPL: CHECK (CITE)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub culprits: Vec<String>,
+    /// For each of [`Cell::culprits`], in the same order, the number of runs that showed it (of
+    /// [`Cell::runs`]: a rate over scenarios and seeds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub culprit_runs: Vec<usize>,
+    /// The seeds of the cell's runs, ascending.
+    pub seeds: Vec<u64>,
+    /// The seeds of its runs that failed (a failure held against an implementation, or an
+    /// expectation missed for another reason than the network), ascending.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_seeds: Vec<u64>,
 }
 
 impl Cell {
@@ -222,14 +299,22 @@ impl Cell {
             held: 0,
             unmet: 0,
             no_path: 0,
+            unexplained: 0,
             culprits: Vec::new(),
+            culprit_runs: Vec::new(),
+            seeds: Vec::new(),
+            failed_seeds: Vec::new(),
         }
     }
 
-    /// Counts `run` in the cell.
+    /// Counts `run` in the cell. Negative tests belong to [`NegativeTest`]s instead (the report's
+    /// aggregation keeps them out).
     pub fn add(&mut self, run: &RunReport) {
         self.runs += 1;
         self.connected += usize::from(run.outcome == "connected");
+        if let Err(i) = self.seeds.binary_search(&run.seed) {
+            self.seeds.insert(i, run.seed);
+        }
         let must: Vec<&CheckResult> = run
             .checks
             .iter()
@@ -238,37 +323,67 @@ impl Cell {
         self.must_failed += must.len();
         let held: Vec<&&CheckResult> = must.iter().filter(|k| !k.injected).collect();
         self.held += held.len();
+        let mut seen_here: Vec<usize> = Vec::new();
         for k in &held {
             let who = match &k.implementation {
                 Some(i) => format!("{i}: {} ({})", k.id, k.cite),
                 None => format!("{} ({})", k.id, k.cite),
             };
-            if !self.culprits.contains(&who) {
-                self.culprits.push(who);
+            let at = match self.culprits.iter().position(|c| *c == who) {
+                Some(at) => at,
+                None => {
+                    self.culprits.push(who);
+                    self.culprit_runs.push(0);
+                    self.culprits.len() - 1
+                }
+            };
+            if !seen_here.contains(&at) {
+                seen_here.push(at);
+                self.culprit_runs[at] += 1;
             }
         }
+        let mut failed = !held.is_empty();
         if !run.expectation.met {
             self.unmet += 1;
-            let network = run
-                .checks
-                .iter()
-                .any(|k| k.id == "media.bidirectional-on-selected-pair" && k.party == crate::checks::Judged::None);
-            self.no_path += usize::from(held.is_empty() && network);
+            let network = media_lost_to_network(run);
+            let no_path = held.is_empty() && network;
+            self.no_path += usize::from(no_path);
+            self.unexplained += usize::from(held.is_empty() && !network);
+            failed |= !no_path;
+        }
+        if failed {
+            if let Err(i) = self.failed_seeds.binary_search(&run.seed) {
+                self.failed_seeds.insert(i, run.seed);
+            }
         }
     }
 
-    /// How the cell reads: `fail` when a failure is held against an implementation or an
-    /// expectation was not met for another reason than the network; `nopath` when the network
-    /// offered no path; `pass` when every run met its expectation with nothing held.
+    /// How the cell reads: `fail` when a failure is held against an implementation; `unmet` when
+    /// none is but an expectation was missed for another reason than the network; `nopath` when the
+    /// network offered no path; `pass` when every run met its expectation with nothing held.
     pub fn class(&self) -> &'static str {
-        if self.held > 0 || self.unmet > self.no_path {
+        if self.held > 0 {
             "fail"
+        } else if self.unexplained > 0 {
+            "unmet"
         } else if self.no_path > 0 {
             "nopath"
         } else {
             "pass"
         }
     }
+
+    /// Runs whose expectation was missed for another reason than the network.
+    pub fn missed(&self) -> usize {
+        self.unmet - self.no_path
+    }
+}
+
+/// Whether the media check of `run` judged nobody: the network offered no path.
+pub(crate) fn media_lost_to_network(run: &RunReport) -> bool {
+    run.checks
+        .iter()
+        .any(|k| k.id == "media.bidirectional-on-selected-pair" && k.party == crate::checks::Judged::None)
 }
 
 /// A report.json as read back (only what merging needs).
@@ -290,7 +405,11 @@ pub fn merge(inputs: &[(String, String)]) -> Result<Report, String> {
     let mut runs: BTreeMap<String, RunReport> = BTreeMap::new();
     for (name, text) in inputs {
         let shard: Shard = serde_json::from_str(text).map_err(|e| format!("{name}: not a report.json: {e}"))?;
-        thin |= shard.artefacts.as_deref() == Some(FIRST_FAILING_PER_CELL);
+        // Reports of earlier versions kept the first failing run of each cell.
+        thin |= matches!(
+            shard.artefacts.as_deref(),
+            Some(FIRST_RUN_PER_FINDING | "first-failing-run-per-cell")
+        );
         if shard.schema != SCHEMA {
             return Err(format!("{name}: schema `{}`, expected `{SCHEMA}`", shard.schema));
         }
@@ -312,14 +431,18 @@ pub fn merge(inputs: &[(String, String)]) -> Result<Report, String> {
         // Each shard kept its first failing run per cell; of those, the merged report keeps the
         // first per cell, which its own shard kept too.
         thin_artefacts(&mut report.runs);
-        report.artefacts = Some(FIRST_FAILING_PER_CELL);
+        report.artefacts = Some(FIRST_RUN_PER_FINDING);
     }
     Ok(report)
 }
 
-/// The replay command for a run.
-pub fn replay_command(id: &str) -> String {
-    format!("cargo xtask replay '{id}'")
+/// The replay command for a run: with `--scenarios DIR` when its scenario came from a folder of
+/// one's own.
+pub fn replay_command(id: &str, folder: Option<&std::path::Path>) -> String {
+    match folder {
+        Some(dir) => format!("cargo xtask replay --scenarios '{}' '{id}'", dir.display()),
+        None => format!("cargo xtask replay '{id}'"),
+    }
 }
 
 fn party_ref(spec: &RunSpec, name: &str) -> PartyRef {
@@ -327,11 +450,45 @@ fn party_ref(spec: &RunSpec, name: &str) -> PartyRef {
         .map(|p| PartyRef {
             implementation: p.implementation.clone(),
             nat: p.nat_name.clone(),
+            declares: Vec::new(),
         })
         .unwrap_or(PartyRef {
             implementation: String::new(),
             nat: String::new(),
+            declares: Vec::new(),
         })
+}
+
+/// What `ics` declares, as [`PartyRef::declares`] lists it.
+fn declared(ics: &crate::endpoint::Ics) -> Vec<String> {
+    crate::scenario::CAPABILITIES
+        .iter()
+        .filter(|cap| ics.declares(cap))
+        .map(|cap| match *cap {
+            "renomination" => format!("renomination ({})", ics.renomination),
+            "turn" => format!("turn ({})", ics.turn_transports.join(", ")),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// Whether `spec` is a negative test ([`RunReport::negative_test`]).
+fn negative_test(spec: &RunSpec) -> bool {
+    spec.parties.iter().any(|p| !p.knobs.is_empty())
+        && spec
+            .scenario
+            .expect
+            .checks
+            .iter()
+            .any(|e| matches!(e.verdict.as_deref(), Some("fail" | "non-strict")))
+}
+
+/// The knobs the scenario set in `spec`, `PARTY: KNOB=VALUE`, by party in scenario order.
+fn knobs(spec: &RunSpec) -> Vec<String> {
+    spec.parties
+        .iter()
+        .flat_map(|p| p.knobs.iter().map(move |(k, v)| format!("{}: {k}={v}", p.name)))
+        .collect()
 }
 
 /// A report for a run the harness could not carry out.
@@ -355,9 +512,12 @@ pub fn harness_error_report(spec: &RunSpec, error: String) -> RunReport {
         trace_hash: String::new(),
         trace_hash_masks: None,
         trace_events: 0,
-        replay: replay_command(&spec.id),
+        knobs: knobs(spec),
+        negative_test: negative_test(spec),
+        replay: replay_command(&spec.id, spec.scenario.folder.as_deref()),
         error: Some(error),
         artefacts: None,
+        files: Vec::new(),
     }
 }
 
@@ -377,14 +537,17 @@ pub fn judge(out: &RunOutput) -> RunReport {
     let ctx = Ctx::new(out);
     let spec = &out.spec;
     let mut checks = evaluate(&ctx);
+    let negative = negative_test(spec);
     for c in &mut checks {
         let party = c.party.name().and_then(|p| out.spec.party(p));
         c.implementation = party.map(|p| p.implementation.clone());
-        // The party ran with knobs the scenario set (a fault injected on purpose, not the
-        // implementation as it is): what it breaks is a negative test of the judge, held against
-        // nobody; the scenario's expectation judges the run.
-        c.injected =
-            party.is_some_and(|p| !p.knobs.is_empty()) && matches!(c.verdict, Verdict::Fail | Verdict::NonStrict);
+        // In a negative test the knobbed party ran with a fault injected on purpose, not as the
+        // implementation is: what it breaks is held against nobody, and the scenario's expectation
+        // judges the run. Knobs of other runs only configure (`jmi: false`, `relay-only`): the
+        // party is still itself, and its failures are its own.
+        c.injected = negative
+            && party.is_some_and(|p| !p.knobs.is_empty())
+            && matches!(c.verdict, Verdict::Fail | Verdict::NonStrict);
     }
     let w = &ctx.wire;
     let first_rx = |p: Party| w.rtp.iter().find(|r| r.party == p && r.dir == Dir::Rx).map(|r| r.time);
@@ -512,12 +675,24 @@ pub fn judge(out: &RunOutput) -> RunReport {
             unmet.push(format!("{id}: detail does not mention {t:?}: {}", c.detail));
         }
     }
+    let with_ics = |name: &str| {
+        let mut p = party_ref(spec, name);
+        if let Some(d) = out
+            .parties
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.devices.first())
+        {
+            p.declares = declared(&d.ics);
+        }
+        p
+    };
     RunReport {
         id: spec.id.clone(),
         scenario: spec.scenario.id.clone(),
         seed: spec.seed,
-        caller: party_ref(spec, "caller"),
-        callee: party_ref(spec, "callee"),
+        caller: with_ics("caller"),
+        callee: with_ics("callee"),
         outcome: outcome.into(),
         time_to_media_ms,
         selected_pair,
@@ -538,27 +713,28 @@ pub fn judge(out: &RunOutput) -> RunReport {
                 .to_string()
         }),
         trace_events: out.trace.events.len(),
-        replay: replay_command(&spec.id),
+        knobs: knobs(spec),
+        negative_test: negative,
+        replay: replay_command(&spec.id, spec.scenario.folder.as_deref()),
         error: None,
         artefacts: None,
+        files: Vec::new(),
     }
 }
 
 /// Builds the report from run results (any order); runs are sorted by id.
 pub fn build(mut runs: Vec<RunReport>) -> Report {
     runs.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut cells: BTreeMap<(String, String, String), Cell> = BTreeMap::new();
+    let mut all = aggregate::Aggregate::default();
     for r in &runs {
-        let key = (
-            r.caller.implementation.clone(),
-            r.callee.implementation.clone(),
-            format!("{}+{}", r.caller.nat, r.callee.nat),
-        );
-        let c = cells
-            .entry(key.clone())
-            .or_insert_with(|| Cell::new(key.0, key.1, key.2));
-        c.add(r);
+        all.add(r);
     }
+    let aggregate::Summaries {
+        cells,
+        negative_tests,
+        scorecards,
+        unmet,
+    } = all.finish();
     Report {
         schema: SCHEMA,
         harness: HarnessInfo {
@@ -566,10 +742,17 @@ pub fn build(mut runs: Vec<RunReport>) -> Report {
         },
         artefacts: None,
         runs,
-        matrix: Matrix {
-            cells: cells.into_values().collect(),
-        },
+        matrix: Matrix { cells },
+        negative_tests,
+        scorecards,
+        unmet,
     }
+}
+
+/// `report` as report.json holds it: pretty down to each run's fields and each matrix cell, each
+/// check on one line ([`ReportWriter`] writes the same bytes run by run).
+pub fn to_json(report: &Report) -> String {
+    layout::to_json(report, 0) + "\n"
 }
 
 /// A verdict as report.json writes it (`non-strict`).
@@ -676,10 +859,12 @@ mod tests {
             caller: PartyRef {
                 implementation: "a".into(),
                 nat: "open".into(),
+                declares: vec![],
             },
             callee: PartyRef {
                 implementation: "b".into(),
                 nat: "open".into(),
+                declares: vec![],
             },
             outcome: "connected".into(),
             time_to_media_ms: Some(1),
@@ -693,9 +878,12 @@ mod tests {
             trace_hash: hash.into(),
             trace_hash_masks: None,
             trace_events: 1,
-            replay: replay_command(id),
+            knobs: vec![],
+            negative_test: false,
+            replay: replay_command(id, None),
             error: None,
             artefacts: None,
+            files: vec![],
         }
     }
 
@@ -721,7 +909,7 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("<tbody id=\"cell-0\">"));
-        assert!(html.contains("<a href=\"runs/s/a-to-b/open%2Bopen/seed-2/index.html\">"));
+        assert!(html.contains("<a href=\"runs/s/a-to-b_open%2Bopen_seed-2.html\">"));
         let page = bad.render_html_page(env!("CARGO_PKG_VERSION"));
         assert!(page.contains("media [&quot;audio&quot;] &lt;b&gt;"), "text is escaped");
         assert!(!page.contains("<b>\""));
@@ -759,12 +947,10 @@ mod tests {
                 w.push(r).unwrap();
             }
             let (files, summary) = w.finish().unwrap();
-            assert_eq!(files.len(), 4);
+            assert_eq!(files.len(), 5);
             let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
-            assert_eq!(
-                read("report.json"),
-                serde_json::to_string_pretty(&report).unwrap() + "\n"
-            );
+            assert_eq!(read("report.json"), to_json(&report));
+            assert_eq!(read("scorecards.html"), render_scorecards(&report.scorecards));
             assert_eq!(read("report.md"), render_markdown(&report));
             assert_eq!(read("junit.xml"), render_junit(&report));
             assert_eq!(read("index.html"), render_html(&report));
@@ -781,7 +967,7 @@ mod tests {
                 );
             }
             for r in &report.runs {
-                assert!(crate::conform::run_dir(&dir, &r.id).join("index.html").exists());
+                assert!(crate::conform::run_page(&dir, &r.id).exists());
             }
             std::fs::remove_dir_all(&dir).unwrap();
         }
@@ -833,6 +1019,137 @@ mod tests {
     }
 
     #[test]
+    fn negative_tests_stay_out_of_the_matrix_and_pass_when_the_finding_was_made() {
+        use crate::checks::Judged;
+        let mut neg = run("s/a->b/open+open/seed-1", "h1");
+        neg.knobs = vec!["caller: omit-fingerprint=true".into()];
+        neg.negative_test = true;
+        neg.expectation.checks = vec!["jingle.fingerprint-present".into()];
+        neg.checks = vec![must_fail("jingle.x", Judged::Caller, "a", true)];
+        let mut missed = run("s/a->c/open+open/seed-1", "h2");
+        missed.knobs = neg.knobs.clone();
+        missed.negative_test = true;
+        missed.callee.implementation = "c".into();
+        missed.expectation.met = false;
+        missed.expectation.unmet = vec!["jingle.fingerprint-present: pass, expected non-strict".into()];
+        let m = build(vec![neg, missed.clone()]);
+        assert!(m.matrix.cells.is_empty(), "{:?}", m.matrix.cells);
+        assert_eq!(
+            m.negative_tests,
+            [NegativeTest {
+                scenario: "s".into(),
+                knobs: vec!["caller: omit-fingerprint=true".into()],
+                expected: vec!["jingle.fingerprint-present".into()],
+                runs: 2,
+                met: 1,
+                first_unmet: Some(missed.id.clone()),
+            }]
+        );
+        assert_eq!(m.unmet.len(), 1);
+        assert!(m.unmet[0].explained_by.starts_with("negative test"), "{:?}", m.unmet);
+        // A run whose knobs only configure (no finding expected) is in the matrix.
+        let mut configured = run("s/a->b/open+open/seed-3", "h3");
+        configured.knobs = vec!["callee: jmi=false".into()];
+        let m = build(vec![configured]);
+        assert_eq!(m.matrix.cells.len(), 1);
+        assert!(m.negative_tests.is_empty());
+        let md = render_markdown(&m);
+        assert!(md.contains("## Negative tests") && md.contains("## Scorecards"), "{md}");
+    }
+
+    #[test]
+    fn a_cell_over_seeds_gives_rates_and_the_seeds_that_failed_and_unmet_is_its_own_colour() {
+        use crate::checks::Judged;
+        let mut runs = Vec::new();
+        for seed in 1..=4u64 {
+            let mut r = run(&format!("s/a->b/open+open/seed-{seed}"), &format!("h{seed}"));
+            r.seed = seed;
+            if seed == 2 || seed == 4 {
+                r.checks = vec![must_fail("ice.y", Judged::Callee, "b", false)];
+            }
+            runs.push(r);
+        }
+        let m = build(runs.clone());
+        let c = &m.matrix.cells[0];
+        assert_eq!(
+            (c.runs, c.seeds.clone(), c.failed_seeds.clone()),
+            (4, vec![1, 2, 3, 4], vec![2, 4])
+        );
+        assert_eq!(c.culprit_runs, [2]);
+        assert_eq!(
+            markdown::reads(c),
+            "fails: b: ice.y (RFC 8445 §8.1.1) 2/4; failed with seeds 2, 4"
+        );
+        // An expectation missed with nothing to explain it: orange, not hidden behind a red cell.
+        let mut changed = runs[0].clone();
+        changed.expectation.met = false;
+        changed.expectation.unmet = vec!["outcome failed, expected connected".into()];
+        let m = build(vec![changed.clone()]);
+        assert_eq!(m.matrix.cells[0].class(), "unmet");
+        assert_eq!(m.unmet[0].explained_by, "");
+        assert!(render_html(&m).contains("<td class=\"unmet\">"));
+        let m = build(vec![changed, runs[1].clone()]);
+        let c = &m.matrix.cells[0];
+        assert_eq!(c.class(), "fail");
+        assert!(
+            markdown::reads(c).contains("1/2 runs missed their expectation"),
+            "{}",
+            markdown::reads(c)
+        );
+    }
+
+    #[test]
+    fn a_scorecard_lists_rules_broken_with_peers_and_first_run_and_rules_passed() {
+        use crate::checks::Judged;
+        let mut one = run("s/a->b/open+open/seed-1", "h1");
+        one.callee.declares = vec!["jmi".into(), "renomination (legacy-c001)".into()];
+        one.checks = vec![
+            must_fail("ice.y", Judged::Callee, "b", false),
+            CheckResult {
+                verdict: Verdict::Pass,
+                ..must_fail("ice.z", Judged::Both, "b", false)
+            },
+        ];
+        let mut two = run("s/c->b/open+open/seed-1", "h2");
+        two.caller.implementation = "c".into();
+        two.checks = vec![
+            must_fail("ice.y", Judged::Callee, "b", false),
+            must_fail("ice.w", Judged::Caller, "c", true),
+        ];
+        let m = build(vec![one.clone(), two]);
+        let b = m.scorecards.iter().find(|c| c.implementation == "b").unwrap();
+        assert_eq!(b.runs, 2);
+        assert_eq!(b.declares, one.callee.declares);
+        assert_eq!(b.breaks.len(), 1);
+        assert_eq!(
+            (b.breaks[0].check.as_str(), b.breaks[0].runs, b.breaks[0].peers.clone()),
+            ("ice.y", 2, vec!["a".to_string(), "c".to_string()])
+        );
+        assert_eq!(b.breaks[0].first_run, one.id);
+        assert_eq!(b.passes.iter().map(|p| p.check.as_str()).collect::<Vec<_>>(), ["ice.z"]);
+        // An injected fault is nobody's: c breaks nothing.
+        let c = m.scorecards.iter().find(|c| c.implementation == "c").unwrap();
+        assert!(c.breaks.is_empty());
+        let page = render_scorecards(&m.scorecards);
+        assert!(page.contains("<code>ice.y</code>") && page.contains("a, c"), "{page}");
+    }
+
+    #[test]
+    fn thinning_keeps_the_first_run_of_each_finding() {
+        use crate::checks::Judged;
+        let mut runs = Vec::new();
+        for (seed, check) in [(1, "ice.y"), (2, "ice.y"), (3, "ice.z")] {
+            let mut r = run(&format!("s/a->b/open+open/seed-{seed}"), &format!("h{seed}"));
+            r.checks = vec![must_fail(check, Judged::Callee, "b", false)];
+            r.artefacts = Some(format!("runs/s/a-to-b_open+open_seed-{seed}"));
+            runs.push(r);
+        }
+        let dropped = thin_artefacts(&mut runs);
+        assert_eq!(dropped, ["runs/s/a-to-b_open+open_seed-2"]);
+        assert!(runs[0].artefacts.is_some() && runs[2].artefacts.is_some());
+    }
+
+    #[test]
     fn a_diff_lists_changed_verdicts_and_new_findings_and_exits_on_a_regression() {
         use crate::checks::Judged;
         let ok = run("s/a->b/open+open/seed-1", "h1");
@@ -867,6 +1184,7 @@ mod tests {
             std::fs::create_dir_all(dir.join(&folder)).unwrap();
             std::fs::write(dir.join(&folder).join("trace.jsonl"), "{}").unwrap();
             r.artefacts = Some(folder);
+            r.files = vec!["trace.jsonl".into()];
             runs.push(r);
         }
         let mut w = ReportWriter::create_with(&dir, true).unwrap();
@@ -875,7 +1193,7 @@ mod tests {
         }
         w.finish().unwrap();
         let text = std::fs::read_to_string(dir.join("report.json")).unwrap();
-        assert!(text.contains("\"artefacts\": \"first-failing-run-per-cell\""), "{text}");
+        assert!(text.contains("\"artefacts\": \"first-run-per-finding\""), "{text}");
         assert_eq!(text.matches("\"artefacts\": \"runs/").count(), 1, "{text}");
         let kept = runs[0].artefacts.clone().unwrap();
         assert!(dir.join(&kept).join("trace.jsonl").exists());
@@ -883,7 +1201,7 @@ mod tests {
         assert!(!dir.join(&gone).join("trace.jsonl").exists());
         // Merged from itself, the same bytes.
         let merged = merge(&[("a".into(), text.clone())]).unwrap();
-        assert_eq!(serde_json::to_string_pretty(&merged).unwrap() + "\n", text);
+        assert_eq!(to_json(&merged), text);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

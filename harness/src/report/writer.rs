@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::{html, junit, markdown, Cell, FailOn, Matrix, RunReport, SCHEMA};
+use super::{aggregate::Aggregate, html, junit, layout, markdown, FailOn, Matrix, RunReport, SCHEMA};
 use crate::checks::{Level, Verdict};
 
 /// A report being written into a folder; feed runs in id order with [`ReportWriter::push`], then
@@ -23,7 +23,7 @@ pub struct ReportWriter {
     /// report.md's runs section and junit.xml's testcases, joined behind their heads at the end.
     md_runs: BufWriter<File>,
     junit_cases: BufWriter<File>,
-    cells: BTreeMap<html::CellKey, Cell>,
+    all: Aggregate,
     /// index.html's run rows in arrival order; grouped by cell only when index.html is written.
     rows: BufWriter<File>,
     rows_len: u64,
@@ -34,8 +34,8 @@ pub struct ReportWriter {
     summary: Summary,
     last_id: Option<String>,
     written: Vec<PathBuf>,
-    /// With thinned artefacts, the cells that kept a run's.
-    thin: Option<std::collections::BTreeSet<html::CellKey>>,
+    /// With thinned artefacts, which runs keep theirs.
+    thin: Option<super::Thinning>,
 }
 
 /// What a finished report says as a whole (for the exit status).
@@ -59,8 +59,13 @@ pub struct Summary {
     /// and against which peers.
     pub rules: BTreeMap<(String, String, String), (usize, std::collections::BTreeSet<String>)>,
     /// Per (caller, callee) implementation pair, how its cells read over every NAT pair: the worst
-    /// of [`super::Cell::class`] (`fail` over `nopath` over `pass`).
+    /// of [`super::Cell::class`] (`fail` over `unmet` over `nopath` over `pass`).
     pub pairs: BTreeMap<(String, String), &'static str>,
+    /// Runs whose scenario expectation was not met, and of those the ones no MUST failure held
+    /// against an implementation and no missing path explains.
+    pub unmet: (usize, usize),
+    /// Negative tests ([`super::RunReport::negative_test`]): runs, and runs whose expectation was met.
+    pub negative: (usize, usize),
 }
 
 impl Summary {
@@ -89,13 +94,6 @@ fn create(path: &Path) -> std::io::Result<BufWriter<File>> {
     Ok(BufWriter::new(File::create(path).map_err(at(path))?))
 }
 
-/// `text` (serde_json's pretty output of one value) indented by `by` spaces after each line break, as
-/// it appears nested in the pretty output of its container. JSON strings hold no raw line breaks, so
-/// every `\n` is a layout one.
-fn indented(text: &str, by: &str) -> String {
-    text.replace('\n', &format!("\n{by}"))
-}
-
 impl ReportWriter {
     /// Starts report.json, report.md and junit.xml in `dir` (created if needed).
     ///
@@ -104,16 +102,16 @@ impl ReportWriter {
         Self::create_with(dir, false)
     }
 
-    /// [`ReportWriter::create`]; with `thin`, a run's artefacts are kept only when it is the first
-    /// run with artefacts of its matrix cell, the others' files removed as they arrive
-    /// ([`super::FIRST_FAILING_PER_CELL`], said in report.json).
+    /// [`ReportWriter::create`]; with `thin`, a run's artefacts are kept only where
+    /// [`super::Thinning`] keeps them, the others' files removed as they arrive
+    /// ([`super::FIRST_RUN_PER_FINDING`], said in report.json).
     ///
     /// Errors: I/O errors, naming the file.
     pub fn create_with(dir: &Path, thin: bool) -> std::io::Result<ReportWriter> {
         std::fs::create_dir_all(dir).map_err(at(dir))?;
         let mut json = create(&dir.join("report.json"))?;
         let artefacts = if thin {
-            format!("\n  \"artefacts\": \"{}\",", super::FIRST_FAILING_PER_CELL)
+            format!("\n  \"artefacts\": \"{}\",", super::FIRST_RUN_PER_FINDING)
         } else {
             String::new()
         };
@@ -128,7 +126,7 @@ impl ReportWriter {
             md_runs: create(&dir.join("report.md.part"))?,
             junit_cases: create(&dir.join("junit.xml.part"))?,
             dir: dir.to_path_buf(),
-            cells: BTreeMap::new(),
+            all: Aggregate::default(),
             rows: create(&dir.join("index.html.part"))?,
             rows_len: 0,
             row_refs: BTreeMap::new(),
@@ -137,12 +135,12 @@ impl ReportWriter {
             summary: Summary::default(),
             last_id: None,
             written: Vec::new(),
-            thin: thin.then(std::collections::BTreeSet::new),
+            thin: thin.then(super::Thinning::default),
         })
     }
 
     /// Writes one run: its part of report.json, report.md and junit.xml, and its page
-    /// `runs/RUN_DIR/index.html`.
+    /// ([`crate::conform::run_page`]).
     ///
     /// Errors: I/O errors, naming the file. Panics when runs do not come in strictly increasing id
     /// order (the report's order; a caller bug).
@@ -156,29 +154,32 @@ impl ReportWriter {
         self.last_id = Some(run.id.clone());
         let thinned;
         let drop_artefacts = match (&mut self.thin, &run.artefacts) {
-            (Some(kept), Some(_)) => !kept.insert(html::cell_key(run)),
+            (Some(thinning), Some(_)) => !thinning.keeps(run),
             _ => false,
         };
         let run = match &run.artefacts {
             Some(folder) if drop_artefacts => {
-                for f in ["capture.pcapng", "trace.jsonl", "ladder.svg"] {
+                for f in &run.files {
                     let path = self.dir.join(folder).join(f);
                     match std::fs::remove_file(&path) {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(at(&path)(e)),
                         _ => {}
                     }
                 }
+                // The folder held only those files: an empty folder is left to nobody.
+                let _ = std::fs::remove_dir(self.dir.join(folder));
                 let mut r = run.clone();
                 r.artefacts = None;
+                r.files.clear();
                 thinned = r;
                 &thinned
             }
             _ => run,
         };
         let json_path = self.dir.join("report.json");
-        let text = serde_json::to_string_pretty(run).expect("a run report serializes");
+        let text = layout::to_json(run, 2);
         let sep = if self.counts.runs == 0 { "" } else { "," };
-        write!(self.json, "{sep}\n    {}", indented(&text, "    ")).map_err(at(&json_path))?;
+        write!(self.json, "{sep}\n    {text}").map_err(at(&json_path))?;
         self.md_runs
             .write_all(markdown::run_section(run).as_bytes())
             .map_err(at(&self.dir.join("report.md")))?;
@@ -187,23 +188,19 @@ impl ReportWriter {
         self.junit_cases
             .write_all(case.as_bytes())
             .map_err(at(&self.dir.join("junit.xml")))?;
-        let page = crate::conform::run_dir(&self.dir, &run.id).join("index.html");
+        let page = crate::conform::run_page(&self.dir, &run.id);
         if let Some(parent) = page.parent() {
             std::fs::create_dir_all(parent).map_err(at(parent))?;
         }
         std::fs::write(&page, run.render_html_page(env!("CARGO_PKG_VERSION"))).map_err(at(&page))?;
 
         let key = html::cell_key(run);
-        let cell = self
-            .cells
-            .entry(key.clone())
-            .or_insert_with(|| Cell::new(key.0.clone(), key.1.clone(), key.2.clone()));
+        self.all.add(run);
         let must_failed = run
             .checks
             .iter()
             .filter(|k| k.level == Level::Must && k.verdict == Verdict::Fail)
             .count();
-        cell.add(run);
         let row = html::index_row(run);
         self.rows
             .write_all(row.as_bytes())
@@ -244,11 +241,16 @@ impl ReportWriter {
     pub fn finish(mut self) -> std::io::Result<(Vec<PathBuf>, Summary)> {
         self.summary.runs = self.counts.runs;
         self.summary.connected = self.counts.connected;
-        let matrix = Matrix {
-            cells: std::mem::take(&mut self.cells).into_values().collect(),
-        };
+        let super::aggregate::Summaries {
+            cells,
+            negative_tests,
+            scorecards,
+            unmet,
+        } = std::mem::take(&mut self.all).finish();
+        let matrix = Matrix { cells };
         let rank = |c: &str| match c {
-            "fail" => 2,
+            "fail" => 3,
+            "unmet" => 2,
             "nopath" => 1,
             _ => 0,
         };
@@ -261,12 +263,24 @@ impl ReportWriter {
             if rank(c.class()) > rank(e) {
                 *e = c.class();
             }
+            self.summary.unmet.0 += c.unmet;
+            self.summary.unmet.1 += c.unexplained;
+        }
+        for t in &negative_tests {
+            self.summary.negative.0 += t.runs;
+            self.summary.negative.1 += t.met;
         }
         let cells = &matrix.cells;
         let json_path = self.dir.join("report.json");
-        let text = serde_json::to_string_pretty(&matrix).expect("the matrix serializes");
         let close = if self.summary.runs == 0 { "]" } else { "\n  ]" };
-        write!(self.json, "{close},\n  \"matrix\": {}\n}}\n", indented(&text, "  ")).map_err(at(&json_path))?;
+        write!(
+            self.json,
+            "{close},\n  \"matrix\": {},\n  \"negative_tests\": {},\n  \"scorecards\": {}\n}}\n",
+            layout::to_json(&matrix, 1),
+            layout::to_json(&negative_tests, 1),
+            layout::to_json(&scorecards, 1)
+        )
+        .map_err(at(&json_path))?;
         self.json.flush().map_err(at(&json_path))?;
         self.written.push(json_path);
 
@@ -276,7 +290,12 @@ impl ReportWriter {
         let md_part = self.dir.join("report.md.part");
         self.md_runs.flush().map_err(at(&md_part))?;
         drop(self.md_runs);
-        join(&md, &markdown::head(self.summary.runs, cells), &md_part, "")?;
+        join(
+            &md,
+            &markdown::head(self.summary.runs, cells, &negative_tests, &scorecards, &unmet),
+            &md_part,
+            "",
+        )?;
         self.written.push(md);
 
         let ju = self.dir.join("junit.xml");
@@ -300,7 +319,7 @@ impl ReportWriter {
         let mut rows = File::open(&rows_part).map_err(at(&rows_part))?;
         let mut out = create(&index)?;
         let keys: Vec<&html::CellKey> = self.row_refs.keys().collect();
-        out.write_all(html::index_head(self.counts, cells, &keys).as_bytes())
+        out.write_all(html::index_head(self.counts, cells, &keys, &negative_tests, &unmet).as_bytes())
             .map_err(at(&index))?;
         let mut buf = Vec::new();
         for (i, (key, refs)) in self.row_refs.iter().enumerate() {
@@ -318,6 +337,9 @@ impl ReportWriter {
         drop(rows);
         std::fs::remove_file(&rows_part).map_err(at(&rows_part))?;
         self.written.push(index);
+        let cards = self.dir.join("scorecards.html");
+        std::fs::write(&cards, html::render_scorecards(&scorecards)).map_err(at(&cards))?;
+        self.written.push(cards);
         Ok((self.written, self.summary))
     }
 }

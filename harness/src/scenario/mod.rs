@@ -59,6 +59,10 @@ pub struct Scenario {
     /// ([`Scenario::error_at`]).
     #[serde(skip)]
     pub source: Option<Arc<Source>>,
+    /// The `--scenarios` folder it was loaded from; `None` for the scenario library. Its runs'
+    /// replay commands name it.
+    #[serde(skip)]
+    pub folder: Option<PathBuf>,
 }
 
 /// Where a scenario came from: its file and the positions of its keys.
