@@ -10,7 +10,7 @@
 pub mod capture;
 pub mod checks;
 pub mod conform;
-pub mod endpoint;
+pub use endpoint_contract::endpoint;
 pub mod ladder;
 pub mod net;
 pub mod report;
@@ -18,10 +18,10 @@ pub mod run;
 pub mod scenario;
 pub mod servers;
 pub mod sim;
-pub mod stun;
-pub mod time;
+pub use endpoint_contract::time;
+pub use stun_codec as stun;
 pub mod trace;
 pub mod wire;
-pub mod xml;
+pub use endpoint_contract::xml;
 
 pub use time::{SimTime, SIM_EPOCH_UNIX};

@@ -4,7 +4,6 @@
 //! simulated time costs nothing.
 
 mod queue;
-mod rng;
 
+pub use endpoint_contract::SimRng;
 pub use queue::EventQueue;
-pub use rng::SimRng;

@@ -11,8 +11,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use minidom::Element;
 
-use crate::sim::SimRng;
+use crate::rng::SimRng;
 use crate::time::SimTime;
+
+/// The capabilities a scenario can require of an implementation's ICS (`expect.requires`), each
+/// answered by [`Ics::declares`].
+pub const CAPABILITIES: &[&str] = &["jmi", "trickle", "rtcp-mux", "ice-restart", "renomination", "turn"];
 
 /// What an implementation declares it supports (an implementation conformance statement), so the
 /// judge can say "unsupported" instead of guessing from failures.
@@ -34,13 +38,13 @@ pub struct Ics {
     pub ice_restart: bool,
     /// Draws its STUN transaction ids from a generator the harness cannot seed (rtc-ice's thread RNG),
     /// so they differ between identical runs: the trace hash of a run with such an implementation
-    /// masks them ([`crate::trace::Trace::mask_stun_transaction_ids`]) and the report says so.
+    /// masks them (`harness::trace::Trace::mask_stun_transaction_ids`) and the report says so.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unseeded_stun_transaction_ids: bool,
 }
 
 impl Ics {
-    /// Whether the ICS declares capability `cap`, one of [`crate::scenario::CAPABILITIES`]:
+    /// Whether the ICS declares capability `cap`, one of [`CAPABILITIES`]:
     /// `jmi`, `trickle`, `rtcp-mux`, `ice-restart`, `renomination` (any flavour), `turn` (a TURN
     /// client). An unknown name is declared by nobody.
     pub fn declares(&self, cap: &str) -> bool {
@@ -210,7 +214,7 @@ pub enum Output {
     Event(EndpointEvent),
     /// A fault of the implementation that an adapter saw and that no other output can carry: the
     /// external process crashed, hung or wrote a line that is not the protocol. Recorded as a
-    /// violation ([`crate::trace::TraceKind::Violation`]) naming the device; never a verdict alone.
+    /// violation (`harness::trace::TraceKind::Violation`) naming the device; never a verdict alone.
     Fault(String),
 }
 

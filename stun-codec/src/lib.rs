@@ -3,6 +3,10 @@
 //! Lossless: a decoded [`Message`] keeps every attribute as it was on the wire, unknown ones included,
 //! in order, with their padding bytes, and the original bytes for integrity checks. The judge and the
 //! reference endpoint share this codec.
+//!
+//! A crate of its own so that an implementation of the endpoint contract (`endpoint-contract`) can
+//! speak STUN without depending on the harness; `harness::stun` re-exports it.
+#![warn(missing_docs, unreachable_pub)]
 
 mod attr;
 pub mod channel;

@@ -1,12 +1,13 @@
 //! Namespaces and small helpers for reading and writing stanzas with minidom.
 //!
-//! The wire is read through `minidom::Element` and the typed views in [`crate::wire`], never through a
-//! parser that drops what it does not know.
+//! Endpoints and the simulator's servers build and read stanzas with these; the judge reads the wire
+//! with its own views (`harness::wire`), so a bug here cannot hide from it.
 
 use minidom::rxml::NcName;
 use minidom::{Element, ElementBuilder};
 
-/// Namespaces used by calls (digest §1–4).
+/// Namespaces used by calls: XEP-0353, XEP-0166, XEP-0167, XEP-0176, XEP-0320, XEP-0215, XEP-0115,
+/// XEP-0030, XEP-0280, XEP-0352, XEP-0334.
 pub mod ns {
     #![allow(missing_docs)]
     pub const CLIENT: &str = "jabber:client";
@@ -24,9 +25,11 @@ pub mod ns {
     pub const JINGLE_RTP_INFO: &str = "urn:xmpp:jingle:apps:rtp:info:1";
     pub const JINGLE_ICE_UDP: &str = "urn:xmpp:jingle:transports:ice-udp:1";
     pub const JINGLE_DTLS: &str = "urn:xmpp:jingle:apps:dtls:0";
-    /// Conversations' private ICE-UDP transport options (`<renomination/>`, `<trickle/>`), digest §8.
+    /// Conversations' private ICE-UDP transport options (`<renomination/>`, `<trickle/>`), negotiated
+    /// since Conversations commit fd4b8ba18 (2023-10-03).
     pub const ICE_UDP_OPTION: &str = "http://gultsch.de/xmpp/drafts/jingle/transports/ice-udp/option";
     pub const CARBONS: &str = "urn:xmpp:carbons:2";
+    pub const FORWARD: &str = "urn:xmpp:forward:0";
     pub const CSI: &str = "urn:xmpp:csi:0";
     /// Every namespace above.
     pub const ALL: &[&str] = &[
@@ -47,6 +50,7 @@ pub mod ns {
         JINGLE_DTLS,
         ICE_UDP_OPTION,
         CARBONS,
+        FORWARD,
         CSI,
     ];
 }
@@ -254,4 +258,40 @@ mod tests {
         // A namespaced attribute is not the unqualified one of the same local name.
         assert_eq!(got, [Some("192.0.2.1"), None, Some("3478"), None, Some("1")]);
     }
+}
+
+/// Which copy a carbon is (XEP-0280 §6): of a message the account sent from another resource, or
+/// received on another resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CarbonKind {
+    /// `<sent/>`.
+    Sent,
+    /// `<received/>`.
+    Received,
+}
+
+impl CarbonKind {
+    /// The element name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CarbonKind::Sent => "sent",
+            CarbonKind::Received => "received",
+        }
+    }
+}
+
+/// When `m` is a carbon copy (XEP-0280 §6), which kind and the forwarded `<message/>` inside it.
+pub fn carbon_payload(m: &Element) -> Option<(CarbonKind, &Element)> {
+    if m.name() != "message" {
+        return None;
+    }
+    m.children().find_map(|c| {
+        let kind = match (c.has_ns(ns::CARBONS), c.name()) {
+            (true, "sent") => CarbonKind::Sent,
+            (true, "received") => CarbonKind::Received,
+            _ => return None,
+        };
+        let inner = c.get_child("forwarded", ns::FORWARD)?.get_child("message", ns::CLIENT)?;
+        Some((kind, inner))
+    })
 }
