@@ -291,7 +291,9 @@ pub fn carbon_payload(m: &Element) -> Option<(CarbonKind, &Element)> {
             (true, "received") => CarbonKind::Received,
             _ => return None,
         };
-        let inner = c.get_child("forwarded", ns::FORWARD)?.get_child("message", ns::CLIENT)?;
+        let inner = c
+            .get_child("forwarded", ns::FORWARD)?
+            .get_child("message", ns::CLIENT)?;
         Some((kind, inner))
     })
 }

@@ -34,8 +34,8 @@ const XMPP_DIRECT_TLS_PORT: u16 = 443;
 /// The TURN server's address; it listens on UDP and TCP 3478 and TLS 443, and relays from ports
 /// 49152 and up on the same IP.
 pub const TURN_IP: &str = "192.0.2.20";
-/// The secret the XMPP server and the TURN server share for TURN REST credentials (the digest's
-/// §4.4 vector).
+/// The secret the XMPP server and the TURN server share for TURN REST credentials (the project's
+/// TURN REST vector: username `1735689600:alice` gives password `HbvWA6hGDtdv3wflBolXLhvzs0w=`).
 pub const TURN_SECRET: &str = "north";
 /// Lifetime of the TURN REST credentials the XMPP server hands out, when the scenario sets none
 /// (the draft's recommended 86400 s).

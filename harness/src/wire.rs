@@ -230,7 +230,8 @@ pub struct ContentSeen {
     pub candidates: Vec<CandidateSeen>,
     /// XEP-0320 fingerprint `setup`, when a fingerprint is present.
     pub fingerprint_setup: Option<String>,
-    /// The transport carried Conversations' `<renomination/>` option (digest §8).
+    /// The transport carried Conversations' `<renomination/>` option (its IceUdpTransportInfo.java,
+    /// since commit fd4b8ba18).
     pub renomination: bool,
     /// The RTP description carried `<rtcp-mux/>` (RFC 5761; XEP-0167 §3).
     pub rtcp_mux: bool,

@@ -1,4 +1,4 @@
-//! The STUN codec against the RFC 5769 vectors and the digest's ICE vectors, plus round-trip and
+//! The STUN codec against the RFC 5769 vectors and the project's own ICE vectors (harness/tests/vectors/stun/README.md), plus round-trip and
 //! malformed-input properties. Vectors are copied from the project's shared spec folder.
 
 use std::net::SocketAddr;
@@ -109,9 +109,9 @@ fn rfc5769_2_4_sample_request_long_term() {
 }
 
 #[test]
-fn digest_ice_checks_use_candidate_nomination_and_487() {
+fn ice_checks_use_candidate_nomination_and_487() {
     let key = b"YH75Fviy6338Vbrhrlp8YhXy";
-    let uc = Message::decode(&vector("digest-ice-check-use-candidate")).unwrap();
+    let uc = Message::decode(&vector("ice-check-use-candidate")).unwrap();
     assert!(uc.has(attr_type::USE_CANDIDATE));
     assert_eq!(
         uc.get(attr_type::PRIORITY).unwrap().unwrap(),
@@ -124,7 +124,7 @@ fn digest_ice_checks_use_candidate_nomination_and_487() {
     assert!(uc.verify_integrity(key));
     assert_eq!(uc.verify_fingerprint(), Some(true));
 
-    let nom = Message::decode(&vector("digest-ice-check-nomination-0xc001")).unwrap();
+    let nom = Message::decode(&vector("ice-check-nomination-0xc001")).unwrap();
     assert!(!nom.has(attr_type::USE_CANDIDATE));
     assert_eq!(
         nom.get(attr_type::NOMINATION_LEGACY).unwrap().unwrap(),
@@ -134,7 +134,7 @@ fn digest_ice_checks_use_candidate_nomination_and_487() {
     assert!(nom.unknown_comprehension_required().is_empty());
     assert!(nom.verify_integrity(key));
 
-    let rc = Message::decode(&vector("digest-487-role-conflict-response")).unwrap();
+    let rc = Message::decode(&vector("487-role-conflict-response")).unwrap();
     assert_eq!(rc.class, Class::Error);
     match rc.get(attr_type::ERROR_CODE).unwrap().unwrap() {
         Attribute::ErrorCode(e) => assert_eq!((e.code, e.reason.as_str()), (487, "Role Conflict")),

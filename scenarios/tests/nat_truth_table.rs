@@ -2,11 +2,12 @@
 //! whether a call connects and over which kind of path, derived from RFC 4787 behaviours and run
 //! cell by cell through the simulator with the reference endpoint on both sides.
 //!
-//! Rule (digest §7): a side whose mapping is not endpoint-independent sends its checks from a port
-//! the peer never advertised; they pass the peer's NAT only if its filtering is not
-//! address-and-port-dependent. A firewall that admits no UDP leaves no direct path at all. Without a
-//! direct path the call needs TURN, which every profile reaches (UDP, or TLS on 443 behind a
-//! UDP-blocking firewall); with TURN offered, ICE still prefers a direct path when one exists.
+//! Rule (from the mapping and filtering behaviours of RFC 4787 §4.1 and §5, REQ-1 and REQ-8): a
+//! side whose mapping is not endpoint-independent sends its checks from a port the peer never
+//! advertised; they pass the peer's NAT only if its filtering is not address-and-port-dependent. A
+//! firewall that admits no UDP leaves no direct path at all. Without a direct path the call needs
+//! TURN, which every profile reaches (UDP, or TLS on 443 behind a UDP-blocking firewall); with TURN
+//! offered, ICE still prefers a direct path when one exists.
 //!
 //! The same rule renders `docs/nat-truth-table.md`; the test fails when that file is stale.
 
@@ -53,7 +54,7 @@ fn render(profiles: &BTreeMap<String, NatProfile>) -> String {
     let mut s = String::from(
         "# NAT connectivity truth table\n\n\
          Generated from the rule in `scenarios/tests/nat_truth_table.rs` (RFC 4787 mapping and filtering,\n\
-         protocols digest §7); that test runs every cell through the simulator and fails when this file is\n\
+         §4.1 and §5); that test runs every cell through the simulator and fails when this file is\n\
          stale. Rows are the caller's profile, columns the callee's. Each cell reads `without TURN / with\n\
          TURN`: `direct` = connects on host, server-reflexive or peer-reflexive candidates; `relay` =\n\
          connects only through a TURN relay; `none` = no path, the call fails.\n\n\

@@ -150,7 +150,7 @@ fn scenarios_of_one_s_own_join_the_library_and_a_clash_of_ids_is_refused() {
         p.id(0),
         "calls/mine/reference->reference/port-restricted-cone+port-restricted-cone/seed-1"
     );
-    let spec = harness::conform::spec_from_id_in(lib, &[own.clone()], &p.id(0), &registry).unwrap();
+    let spec = harness::conform::spec_from_id_in(lib, std::slice::from_ref(&own), &p.id(0), &registry).unwrap();
     assert_eq!(spec.scenario.id, "calls/mine");
     // Its replay command names the folder, so it can be re-run; a library run's does not.
     let rep = harness::conform::run_one(&spec, &registry);
@@ -167,7 +167,7 @@ fn scenarios_of_one_s_own_join_the_library_and_a_clash_of_ids_is_refused() {
     // The same id as a library scenario: refused.
     std::fs::create_dir_all(own.join("basic")).unwrap();
     std::fs::write(own.join("basic/audio-call.yaml"), &text).unwrap();
-    let e = plan(lib, &sel, &registry).err().expect("a clash");
+    let e = plan(lib, &sel, &registry).expect_err("a clash");
     assert!(
         e.to_string().contains("scenario id `basic/audio-call` is in both"),
         "{e}"

@@ -10,9 +10,9 @@ use harness::conform::spec_from_id;
 use harness::report::judge;
 use harness::run::{run, RunOutput};
 use harness::scenario::{Action, RunSpec};
-use harness::servers::xmpp::{carbon_payload, CarbonKind};
 use harness::trace::{Dir, TraceEvent, TraceKind};
 use harness::xml::ns;
+use harness::xml::{carbon_payload, CarbonKind};
 use minidom::Element;
 
 const RUN: &str = "jmi/callee-two-devices/reference->reference/port-restricted-cone+port-restricted-cone/seed-1";

@@ -1,5 +1,6 @@
 //! ICE components (RFC 8445 §6.1.2.2; XEP-0167 §3): without rtcp-mux, RTCP has its own component,
-//! 2, and ICE completes only when it has a nominated pair too (digest §9.4).
+//! 2, and ICE completes only when it has a nominated pair too (docs/field-failures.md §Firefox
+//! component 2 and per-candidate restarts).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

@@ -1,5 +1,7 @@
-//! Renomination checks (digest §8, §9.5): NOMINATION attributes only towards a peer that agreed, the
-//! controlled side following the highest, and the loud 420 of renomination2's 0x0030.
+//! Renomination checks (draft-thatcher-ice-renomination-01 §3–§4; docs/field-failures.md
+//! §Conversations 2.9.7 unnegotiated renomination, §Renomination2 and NOMINATION 0x0030): NOMINATION
+//! attributes only towards a peer that agreed, the controlled side following the highest, and the
+//! loud 420 of renomination2's 0x0030.
 
 use std::net::SocketAddr;
 

@@ -1,5 +1,5 @@
-//! ICE restarts (RFC 8445 §9) as Jingle carries them (XEP-0176 §5; digest §3.2): new credentials
-//! in a transport-info mid-session.
+//! ICE restarts (RFC 8445 §9) as Jingle carries them (XEP-0176 §5.9; Conversations'
+//! JingleRtpConnection.java): new credentials in a transport-info mid-session.
 
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
 use crate::time::SimTime;
@@ -53,8 +53,8 @@ fn changes<'a>(ctx: &Ctx<'a>) -> Vec<Change<'a>> {
 
 /// See [`RESTART`]. Answering is what the usage makes of §9: in Jingle the restarted side's new
 /// credentials reach the peer in a transport-info, and the peer's own new ones are its answer
-/// (XEP-0176 §5; digest §3.2). A peer whose conformance statement says it cannot restart is
-/// `unsupported`, not failed.
+/// (XEP-0176 §5.9; Conversations' JingleRtpConnection.java). A peer whose conformance statement
+/// says it cannot restart is `unsupported`, not failed.
 pub fn restart(ctx: &Ctx) -> CheckResult {
     let d = &RESTART;
     let all = changes(ctx);
@@ -175,7 +175,7 @@ pub fn restart(ctx: &Ctx) -> CheckResult {
 }
 
 /// How long before a restart offer the peer's own may have gone out and still count as its
-/// answer (the two crossed, digest §2.5).
+/// answer (the two crossed, XEP-0166 §7.2.16).
 const CROSSING: std::time::Duration = std::time::Duration::from_secs(2);
 /// A session-terminate this soon after a restart offer answers it (a refusal); a later one ends
 /// a session whose restart was left unanswered.

@@ -328,7 +328,7 @@ impl Default for Servers {
 }
 
 /// The TURN server (RFC 8656) inside the simulator, announced through XEP-0215 with TURN REST
-/// credentials (digest §4.3–4.4).
+/// credentials (XEP-0215 §2; draft-uberti-rtcweb-turn-rest-00 §2.2, §4.2).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TurnSettings {
@@ -425,9 +425,8 @@ pub struct Expect {
     pub requires: Vec<String>,
 }
 
-/// Capability names a scenario's `requires` may use, as an implementation's ICS declares them
-/// ([`crate::endpoint::Ics::declares`]).
-pub const CAPABILITIES: &[&str] = &["jmi", "trickle", "rtcp-mux", "ice-restart", "renomination", "turn"];
+/// Capability names a scenario's `requires` may use ([`crate::endpoint::CAPABILITIES`]).
+pub use crate::endpoint::CAPABILITIES;
 
 fn capabilities<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let v = Vec::<String>::deserialize(d)?;

@@ -16,7 +16,7 @@
 //! 1. no MESSAGE-INTEGRITY → 401 with REALM and NONCE;
 //! 2. MESSAGE-INTEGRITY without USERNAME, REALM or NONCE → 400;
 //! 3. another REALM, a USERNAME that is not `<expiry>[:<user>]`, or an expiry before
-//!    [`SimTime::unix_secs`] → 401 (TURN REST, protocols.md §4.4);
+//!    [`SimTime::unix_secs`] → 401 (TURN REST, draft-uberti-rtcweb-turn-rest-00 §4.2);
 //! 4. MESSAGE-INTEGRITY wrong under every configured secret → 401;
 //! 5. a NONCE this server did not issue, or issued more than `nonce_lifetime` ago → 438 with a fresh
 //!    NONCE. RFC 8489 checks the nonce after the integrity, so only a client holding valid credentials
@@ -86,7 +86,7 @@ pub struct TurnConfig {
     /// The REALM of the long-term credentials (RFC 8489 §9.2).
     pub realm: String,
     /// TURN REST shared secrets; a request is accepted when any one of them yields its
-    /// MESSAGE-INTEGRITY, so two can be live during key rotation (protocols.md §4.4).
+    /// MESSAGE-INTEGRITY, so two can be live during key rotation (draft-uberti-rtcweb-turn-rest-00 §5.2).
     pub secrets: Vec<String>,
     /// The IP of every relayed transport address (XOR-RELAYED-ADDRESS).
     pub relay_ip: IpAddr,
@@ -109,7 +109,7 @@ pub struct TurnConfig {
 }
 
 impl Default for TurnConfig {
-    /// Realm `example.org`, secret `north` (the protocols.md §4.4 vector), relay IP 192.0.2.20, no
+    /// Realm `example.org`, secret `north` (the project's TURN REST vector), relay IP 192.0.2.20, no
     /// quotas, and the RFC 8656 lifetimes.
     fn default() -> TurnConfig {
         TurnConfig {
@@ -158,7 +158,7 @@ pub enum TurnOutput {
 }
 
 /// The TURN REST password for `username`: base64(HMAC-SHA1(`secret`, `username`)), standard alphabet
-/// with padding (draft-uberti-rtcweb-turn-rest-00 §2.2, protocols.md §4.4).
+/// with padding (draft-uberti-rtcweb-turn-rest-00 §2.2).
 pub fn rest_password(secret: &str, username: &str) -> String {
     let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(username.as_bytes());
@@ -1205,7 +1205,7 @@ mod tests {
 
     #[test]
     fn rest_credentials_match_the_vector() {
-        // /work/shared/spec/vectors/turn/turn-rest-credential.txt
+        // Secret `north`, username `1735689600:alice`: HMAC-SHA1, base64 (draft-uberti-rtcweb-turn-rest-00 §2.2).
         assert_eq!(rest_username(1_735_689_600, "alice"), "1735689600:alice");
         assert_eq!(rest_username(1_735_689_600, ""), "1735689600");
         let password = rest_password("north", "1735689600:alice");

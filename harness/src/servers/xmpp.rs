@@ -15,10 +15,7 @@
 
 use minidom::Element;
 
-use crate::xml::{bare, el, iq_error, iq_result, ns, set_attr, BuilderExt};
-
-/// XEP-0297 Stanza Forwarding: the `<forwarded/>` wrapper of a carbon copy.
-pub const FORWARD_NS: &str = "urn:xmpp:forward:0";
+use crate::xml::{bare, carbon_payload, el, iq_error, iq_result, ns, set_attr, BuilderExt, CarbonKind};
 
 /// One XEP-0215 `<service/>` entry the server hands out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +38,8 @@ pub struct ExtService {
     pub rest: Option<RestCredentials>,
 }
 
-/// How the server mints TURN REST credentials (draft-uberti-behave-turn-rest §2.2, digest §4.4):
+/// How the server mints TURN REST credentials (draft-uberti-behave-turn-rest §2.2;
+/// draft-uberti-rtcweb-turn-rest-00 §2.2):
 /// `username = expiry[:user]`, `password = base64(HMAC-SHA1(secret, username))`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RestCredentials {
@@ -88,7 +86,8 @@ struct Session {
     carbons: bool,
 }
 
-/// What the server holds for a CSI-inactive client (XEP-0352 §2 leaves it to the server; digest §9.8).
+/// What the server holds for a CSI-inactive client (XEP-0352 §2 leaves it to the server;
+/// docs/field-failures.md §CSI holding JMI messages).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CsiPolicy {
     /// Deliver everything at once (a conformant server for calls).
@@ -146,40 +145,6 @@ pub struct XmppServer {
 /// Features the server advertises in disco#info (with [`ns::CARBONS`] when carbons are offered).
 const SERVER_FEATURES: &[&str] = &[ns::DISCO_INFO, ns::EXTDISCO, ns::CSI];
 
-/// `<sent/>` or `<received/>` (XEP-0280 §6–7).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CarbonKind {
-    /// A copy of a message another resource of the account sent.
-    Sent,
-    /// A copy of a message the account received on another resource.
-    Received,
-}
-
-impl CarbonKind {
-    fn name(self) -> &'static str {
-        match self {
-            CarbonKind::Sent => "sent",
-            CarbonKind::Received => "received",
-        }
-    }
-}
-
-/// When `m` is a carbon copy, which kind and the forwarded `<message/>` inside it.
-pub fn carbon_payload(m: &Element) -> Option<(CarbonKind, &Element)> {
-    if m.name() != "message" {
-        return None;
-    }
-    m.children().find_map(|c| {
-        let kind = match (c.has_ns(ns::CARBONS), c.name()) {
-            (true, "sent") => CarbonKind::Sent,
-            (true, "received") => CarbonKind::Received,
-            _ => return None,
-        };
-        let inner = c.get_child("forwarded", FORWARD_NS)?.get_child("message", ns::CLIENT)?;
-        Some((kind, inner))
-    })
-}
-
 /// Whether a message is copied to the account's other resources (XEP-0280 §6: type chat; not a
 /// carbon itself; not marked `<private/>` with a `<no-copy/>` hint).
 fn carbon_eligible(m: &Element) -> bool {
@@ -198,7 +163,7 @@ fn carbon(kind: CarbonKind, account: &str, to: &str, original: &Element) -> Elem
         .a("type", "chat")
         .append(
             el(kind.name(), ns::CARBONS)
-                .append(el("forwarded", FORWARD_NS).append(original.clone()).build())
+                .append(el("forwarded", ns::FORWARD).append(original.clone()).build())
                 .build(),
         )
         .build()

@@ -18,8 +18,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use harness::endpoint::{Endpoint, EndpointConfig, Ics, ImplEntry, Input, Output, Registry};
-use harness::SimTime;
+use endpoint_contract::endpoint::{Endpoint, EndpointConfig, Ics, ImplEntry, Input, Output, Registry};
+use endpoint_contract::SimTime;
 
 use protocol::{Config, FromProcess, IcsDecl, ToProcess, PROTOCOL};
 

@@ -1,15 +1,15 @@
 //! The wire format of the endpoint protocol `jingle-interop/endpoint/1` (impls/external/PROTOCOL.md):
 //! one JSON object per line, UTF-8, ended by `\n`, told apart by its `type`. Both directions are here
-//! with their conversions to and from the [`harness::endpoint`] types, so the adapter and the
+//! with their conversions to and from the [`endpoint_contract::endpoint`] types, so the adapter and the
 //! `reference-endpoint` binary share one definition.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
-use harness::endpoint::{EndpointConfig, EndpointEvent, Ics, Input, Output, UserAction};
-use harness::sim::SimRng;
-use harness::SimTime;
+use endpoint_contract::endpoint::{EndpointConfig, EndpointEvent, Ics, Input, Output, UserAction};
+use endpoint_contract::SimRng;
+use endpoint_contract::SimTime;
 use minidom::Element;
 use serde::{Deserialize, Serialize};
 
@@ -333,7 +333,7 @@ impl ToProcess {
             },
             Input::Stanza(e) => ToProcess::Stanza {
                 now_us,
-                xml: harness::xml::to_string(e),
+                xml: endpoint_contract::xml::to_string(e),
             },
             Input::User(a) => {
                 let (to, media) = match a {
@@ -453,7 +453,7 @@ impl FromProcess {
                 payload: payload.to_vec(),
             },
             Output::Stanza(e) => FromProcess::Stanza {
-                xml: harness::xml::to_string(e),
+                xml: endpoint_contract::xml::to_string(e),
             },
             Output::StreamOpen { id, local, remote, tls } => FromProcess::StreamOpen {
                 id: *id,

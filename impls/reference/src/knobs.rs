@@ -1,13 +1,14 @@
 //! The behaviour knobs of profiles built on the reference endpoint: each models one documented
-//! deviation of a deployed client (digest §8–§9); the default is conforming. Written in profiles and
-//! scenarios as `name: value` (impls/profiles/README.md).
+//! deviation of a deployed client (docs/field-failures.md); the default is conforming. Written in
+//! profiles and scenarios as `name: value` (impls/profiles/README.md).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::ice;
 
-/// How a side writes the `creator` of the contents it sends (XEP-0166 §7.3, digest §9.3).
+/// How a side writes the `creator` of the contents it sends (XEP-0166 §7.3; docs/field-failures.md
+/// §Content creator from the sender's role).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CreatorMode {
     /// The party that created the content: `initiator` for every content of a session-initiate
@@ -19,20 +20,22 @@ pub enum CreatorMode {
     OwnRole,
 }
 
-/// Where a callee's and caller's JMI replies go (XEP-0353 §3; digest §1.2, §9.11).
+/// Where a callee's and caller's JMI replies go (XEP-0353 §3; docs/field-failures.md §JMI replies to
+/// the bare JID).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum JmiAddressing {
     /// XEP-0353 0.8: ringing, proceed, reject and finish to the peer's full JID (conforming).
     #[default]
     Full,
-    /// XEP-0353 0.6/0.7: the same to the peer's bare JID. Source: digest §1.2 ("full-JID addressing
-    /// of ringing/proceed/reject/finish is new in 0.8.0; 0.6/0.7 used the bare JID") and §9.11
-    /// (Conversations drops such replies as not addressed to it).
+    /// XEP-0353 0.6/0.7: the same to the peer's bare JID. Source: XEP-0353's revision history (0.8.0:
+    /// "Send JMI responses to full JID of initiator instead of bare JID") and Conversations'
+    /// JingleConnectionManager.java (`addressedDirectly`: it drops such replies as not addressed to
+    /// it).
     Bare,
 }
 
 /// When the callee's ICE agent starts its connectivity checks (RFC 8445 §6.1.1: once the offer/answer
-/// exchange is done; digest §9.2).
+/// exchange is done; docs/field-failures.md §Asterisk 2021 Failed pairs and early checks).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum StartChecksAt {
     /// When it sends session-accept, as the caller does when it receives it (conforming).
@@ -49,7 +52,8 @@ pub enum StartChecksAt {
     Propose,
 }
 
-/// How an ICE restart is offered and answered in Jingle (digest §3.2).
+/// How an ICE restart is offered and answered in Jingle (XEP-0176 §5.9; Conversations'
+/// JingleRtpConnection.java).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RestartForm {
     /// XEP-0176: the restarting side sends transport-info with new ufrag and pwd and its
@@ -63,14 +67,15 @@ pub enum RestartForm {
     /// offerer trickles its own candidates after it. New credentials with candidates from a peer
     /// that was not asked to answer cannot be applied, so the session ends with
     /// failed-application; crossing offers are settled for the initiator's (conflict +
-    /// tie-break to the responder's). Source: digest §3.2 and §9 ("An XEP-0176-style restart …
-    /// is misread by Conversations as a restart answer"), from its JingleRtpConnection.
+    /// tie-break to the responder's). Source: Conversations' JingleRtpConnection.java
+    /// (`checkForIceRestart`: new credentials without candidates are an offer, with candidates an
+    /// answer, so an XEP-0176-style restart is misread as a restart answer; `respondWithTieBreak`).
     Conversations,
 }
 
 /// The behaviour knobs of a profile built on the reference endpoint; the default is conforming. Each
-/// knob models one documented deviation of a deployed client (digest §8–§9). Written in profiles
-/// and scenarios as `name: value` (impls/profiles/README.md).
+/// knob models one documented deviation of a deployed client (docs/field-failures.md). Written in
+/// profiles and scenarios as `name: value` (impls/profiles/README.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Knobs {
     /// `nomination`: how nominations are marked and whether the agent renominates (`use-candidate`,
@@ -81,19 +86,21 @@ pub struct Knobs {
     /// `omit-fingerprint`: send transports without a DTLS fingerprint (XEP-0320).
     pub omit_fingerprint: bool,
     /// `initiate-extra-media`: media added to session-initiate that the JMI propose did not carry
-    /// (the caller upgraded the call, digest §9.6), e.g. `video`.
+    /// (the caller upgraded the call; docs/field-failures.md §JMI propose and session-initiate
+    /// media), e.g. `video`.
     pub initiate_extra_media: Option<String>,
     /// `creator`: `initiator` or `own-role`.
     pub creator: CreatorMode,
     /// `strict-creator`: reject a session-accept or transport-info whose contents' (creator, name)
-    /// are not those of the session-initiate, after acking it (Gajim, digest §9.3).
+    /// are not those of the session-initiate, after acking it (Gajim; docs/field-failures.md
+    /// §Content creator from the sender's role).
     pub strict_creator: bool,
     /// `jmi`: advertise and speak XEP-0353 (default true). Without it the client ignores proposes,
     /// and callers must send session-initiate directly (XEP-0353 §2).
     pub no_jmi: bool,
     /// `advertise-dtls`: list urn:xmpp:jingle:apps:dtls:0 in disco and caps (default true); false
-    /// models a client without DTLS-SRTP (digest §9.7), to which Conversations offers no call
-    /// (digest §4.1).
+    /// models a client without DTLS-SRTP (docs/field-failures.md §Missing DTLS fingerprint), to which
+    /// Conversations offers no call (Conversations' RtpCapability.java).
     pub no_dtls_feature: bool,
     /// `jmi-addressing`: `full` (XEP-0353 0.8) or `bare` (the 0.6/0.7 text) for ringing, proceed,
     /// reject and finish.
@@ -124,10 +131,11 @@ pub struct Knobs {
     /// before nomination, on the best valid pair (RFC 8445 §12.1).
     pub wait_for_nomination_before_media: bool,
     /// `relay-only`: gather and signal only the relayed candidate; checks and media leave from it
-    /// (WebRTC `iceTransportPolicy: relay`, digest §5.8).
+    /// (WebRTC `iceTransportPolicy: relay`; Conversations' WebRTCWrapper.java).
     pub relay_only: bool,
     /// `relay-only-accepts-prflx`: under `relay-only`, pair remote peer-reflexive candidates
-    /// learned from checks (default true, Chromium) or not (Firefox, digest §9.10).
+    /// learned from checks (default true, Chromium) or not (Firefox; docs/field-failures.md
+    /// §Relay-only policy and peer-reflexive candidates).
     pub relay_only_accepts_prflx: bool,
     /// `trickle`: send session-initiate/accept with the candidates gathered so far and each later
     /// one in its own transport-info (RFC 8838, XEP-0176 §7.1; default true), or wait for
@@ -136,15 +144,16 @@ pub struct Knobs {
     /// `candidates-in-initiate`: put the candidates gathered so far in session-initiate (default
     /// true), or send the offer without candidates and each candidate in its own transport-info
     /// right after it, in the order the browser reports them, component 1 before component 2
-    /// (Movim's front end, shared/seeds/jmp-adventures-in-webrtc.txt: Jingle "would send each
-    /// candidate as it discovered them", and Firefox "sends the 'component 2' candidates after the
-    /// 'component 1' candidates").
+    /// (Movim's front end, JMP's "Adventures in WebRTC: Making Phone Calls from XMPP": Jingle
+    /// "would send each candidate as it discovered them", and Firefox "sends the 'component 2'
+    /// candidates after the 'component 1' candidates").
     pub candidates_in_initiate: bool,
     /// `restart-on-each-trickled-candidate`: on every transport-info, start ICE over with only
-    /// that transport-info's candidates (Asterisk chan_motif, digest §9.4).
+    /// that transport-info's candidates (Asterisk chan_motif; docs/field-failures.md §Firefox
+    /// component 2 and per-candidate restarts).
     pub restart_on_each_trickled_candidate: bool,
     /// `ice-restart`: how an ICE restart is offered and answered, `xep` (XEP-0176, conforming) or
-    /// `conversations` (digest §3.2).
+    /// `conversations` (Conversations' JingleRtpConnection.java).
     pub restart_form: RestartForm,
     /// `rtcp-mux`: offer and accept `<rtcp-mux/>` (RFC 5761; default true). Without it, or when the
     /// peer's description lacks it, RTCP gets its own ICE component, 2, which is gathered,
@@ -152,14 +161,15 @@ pub struct Knobs {
     pub rtcp_mux: bool,
     /// `components-before-answer`: as the offerer, gather and trickle candidates for this many
     /// components (1 or 2) until the answer says whether rtcp-mux holds, then keep one if it does.
-    /// Firefox gathers component 2 for every unbundled offer (digest §9.4; JMP's account in
-    /// shared/seeds/jmp-adventures-in-webrtc.txt: "by then Firefox has already sent all of the
-    /// candidates for both components"). Default 1.
+    /// Firefox gathers component 2 for every unbundled offer (docs/field-failures.md §Firefox
+    /// component 2 and per-candidate restarts; JMP's account in "Adventures in WebRTC: Making Phone
+    /// Calls from XMPP": "by then Firefox has already sent all of the candidates for both
+    /// components"). Default 1.
     pub components_before_answer: u8,
     /// `ignore-component-2`: drop every signalled candidate of component 2, in offers, answers and
-    /// transport-info alike. JMP's Asterisk patch (shared/seeds/jmp-adventures-in-webrtc.txt: "I
-    /// just put some code in the XMPP integration part of Asterisk that ignores candidates for
-    /// component 2"). Default false.
+    /// transport-info alike. JMP's Asterisk patch (JMP's "Adventures in WebRTC: Making Phone Calls
+    /// from XMPP": "I just put some code in the XMPP integration part of Asterisk that ignores
+    /// candidates for component 2"). Default false.
     pub ignore_component_2: bool,
 }
 

@@ -20,13 +20,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use harness::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Ics, Input, Output, UserAction};
-use harness::servers::xmpp::{carbon_payload, CarbonKind};
-use harness::sim::SimRng;
-use harness::stun::{attr_type, method, Attribute, Class, Message, MessageBuilder};
-use harness::xml::{bare, el, iq_result, ns, BuilderExt};
-use harness::SimTime;
+use endpoint_contract::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Ics, Input, Output, UserAction};
+use endpoint_contract::xml::{bare, el, iq_result, ns, BuilderExt};
+use endpoint_contract::xml::{carbon_payload, CarbonKind};
+use endpoint_contract::SimRng;
+use endpoint_contract::SimTime;
 use minidom::Element;
+use stun_codec::{attr_type, method, Attribute, Class, Message, MessageBuilder};
 use xmpp_parsers::jingle::{Action, Creator, Reason};
 use xmpp_parsers::jingle_dtls_srtp::Setup;
 
@@ -94,7 +94,8 @@ struct Call {
     /// Every ICE ufrag the peer signalled in this session, the current one last: candidates of an
     /// older ICE session are stale (RFC 8838 §8), and a new ufrag is an ICE restart (RFC 8445 §9).
     remote_ufrags: Vec<String>,
-    /// This side offered an ICE restart and waits for the peer's new credentials (digest §3.2).
+    /// This side offered an ICE restart and waits for the peer's new credentials (XEP-0176 §5.9;
+    /// Conversations' JingleRtpConnection.java).
     awaiting_answer: bool,
     /// A restart offer waits for gathering to end (the `trickle: false` knob).
     restart_offer_due: bool,
@@ -439,7 +440,8 @@ impl ReferenceEndpoint {
 
     fn local_candidates(&self) -> Vec<Candidate> {
         let mut v = Vec::new();
-        // Under a relay-only policy only the relayed candidate is gathered (digest §5.8).
+        // Under a relay-only policy only the relayed candidate is gathered (WebRTC
+        // `iceTransportPolicy: relay`; Conversations' WebRTCWrapper.java `IceTransportsType.RELAY`).
         if !self.knobs.relay_only {
             v.push(Candidate {
                 addr: self.socket,
@@ -816,8 +818,9 @@ impl ReferenceEndpoint {
             return;
         }
         let fresh: Vec<Candidate> = match self.call.as_ref() {
-            // In the Conversations form the offerer's candidates follow the answer (digest §3.2);
-            // without trickle a restart offer carries them all once gathering is done.
+            // In the Conversations form the offerer's candidates follow the answer (Conversations'
+            // JingleRtpConnection.java); without trickle a restart offer carries them all once
+            // gathering is done.
             Some(c)
                 if c.restart_offer_due
                     || (c.awaiting_answer && self.knobs.restart_form == RestartForm::Conversations) =>
@@ -888,7 +891,8 @@ impl ReferenceEndpoint {
     }
 
     /// Sends a transport-info with the agent's current credentials and `candidates` (added to the
-    /// agent first, so the ids match its list): a restart's offer or answer (digest §3.2).
+    /// agent first, so the ids match its list): a restart's offer or answer (XEP-0176 §5.9;
+    /// Conversations' JingleRtpConnection.java).
     fn send_transport(&mut self, candidates: Vec<Candidate>) {
         let Some(call) = self.call.as_mut() else { return };
         let (Some(agent), Some(_)) = (call.ice.as_mut(), call.peer_full.as_ref()) else {
@@ -921,9 +925,10 @@ impl ReferenceEndpoint {
         true
     }
 
-    /// Offers an ICE restart (RFC 8445 §9; digest §3.2): new credentials, candidates of the next
-    /// generation, roles kept. XEP form: one transport-info with the new credentials and the
-    /// candidates there are now (later ones trickle); without trickle it waits for gathering.
+    /// Offers an ICE restart (RFC 8445 §9; XEP-0176 §5.9; Conversations' JingleRtpConnection.java):
+    /// new credentials, candidates of the next generation, roles kept. XEP form: one transport-info
+    /// with the new credentials and the candidates there are now (later ones trickle); without
+    /// trickle it waits for gathering.
     /// Conversations form: the new credentials alone; the candidates follow the answer. False
     /// when nothing could be restarted.
     fn offer_restart(&mut self, now: SimTime) -> bool {
@@ -945,8 +950,8 @@ impl ReferenceEndpoint {
 
     /// Consent on the media pair is gone (RFC 7675 §5.1) after the call had connected: restart
     /// ICE, as Conversations does when its PeerConnection fails after having been connected
-    /// (digest §3.2), since the same credentials may not be used on that 5-tuple again. A stack
-    /// that cannot restart ends the session with connectivity-error.
+    /// (Conversations' JingleRtpConnection.java), since the same credentials may not be used on
+    /// that 5-tuple again. A stack that cannot restart ends the session with connectivity-error.
     fn consent_lost(&mut self, now: SimTime) {
         let restarting = self.call.as_ref().is_some_and(|c| c.awaiting_answer);
         if !restarting && !self.offer_restart(now) {
@@ -1012,7 +1017,7 @@ impl ReferenceEndpoint {
 
     /// A transport-info whose credentials differ from the peer's current ones (RFC 8445 §9): the
     /// answer to this side's restart offer, or the peer's own offer, which this side answers
-    /// (digest §3.2), restarting its own agent first.
+    /// (XEP-0176 §5.9; Conversations' JingleRtpConnection.java), restarting its own agent first.
     fn remote_restart(&mut self, now: SimTime, ufrag: &str, pwd: &str, candidates: Vec<Candidate>) {
         let Some(call) = self.call.as_mut() else { return };
         call.remote_ufrags.push(ufrag.to_string());
@@ -1020,7 +1025,7 @@ impl ReferenceEndpoint {
         if !answer {
             if self.knobs.restart_form == RestartForm::Conversations && !candidates.is_empty() {
                 // Read as an answer to an offer this side never made: Conversations cannot apply
-                // it to its PeerConnection and gives up on the session (digest §3.2).
+                // it to its PeerConnection and gives up on the session (its JingleRtpConnection.java).
                 self.end_call(Reason::FailedApplication, true);
                 return;
             }
@@ -1052,7 +1057,7 @@ impl ReferenceEndpoint {
     /// Whether a transport-info with `ufrag` and `candidates` is the peer's restart offer crossing
     /// this side's own, to be refused with conflict + tie-break (XEP-0166 §7.2.16): this side is
     /// the initiator, both sides use the Conversations form, and neither offer is answered yet
-    /// (digest §2.5, §3.2: Conversations does so for crossing restarts).
+    /// (XEP-0166 §7.2.16; Conversations' JingleRtpConnection.java does so for crossing restarts).
     fn crossing_restart_loses(&self, ufrag: Option<&str>, candidates: usize) -> bool {
         let Some(c) = self.call.as_ref() else { return false };
         self.knobs.restart_form == RestartForm::Conversations
@@ -1228,8 +1233,8 @@ impl ReferenceEndpoint {
                 if self.call.as_ref().is_some_and(|c| c.state != CallState::Ended) {
                     return;
                 }
-                // No call button for a peer whose disco lacks what the call needs (digest §4.1): the
-                // user cannot place the call, so nothing is sent.
+                // No call button for a peer whose disco lacks what the call needs (Conversations'
+                // RtpCapability.java): the user cannot place the call, so nothing is sent.
                 let missing = self
                     .contacts
                     .get(&to)
@@ -1372,9 +1377,9 @@ impl ReferenceEndpoint {
     ///
     /// XEP-0353 §3 has the callee's devices all ring on a propose to the bare JID; the one that
     /// answers sends proceed (or reject) to the caller's full JID, and the others learn it from the
-    /// `<sent/>` copy and stop ringing without sending anything (digest §1.4; Conversations'
-    /// "answered/rejected on another device"). Apart from the finish below, everything else in a copy is
-    /// another device's business.
+    /// `<sent/>` copy and stop ringing without sending anything (XEP-0280 §6–§7; Conversations'
+    /// JingleConnectionManager.java: "answered/rejected on another device"). Apart from the finish
+    /// below, everything else in a copy is another device's business.
     ///
     /// When two devices answer at once, both proceed and the caller takes the first: the other
     /// device, waiting in vain for a session-initiate, stops at the copy of the finish that ends
@@ -1417,7 +1422,7 @@ impl ReferenceEndpoint {
                 if self.knobs.no_jmi || bare(&from) == bare(&self.cfg.jid) {
                     return;
                 }
-                // Both proposed to each other (XEP-0353 §3.8, digest §1.5): the lower id wins, in octet
+                // Both proposed to each other (XEP-0353 §4.1): the lower id wins, in octet
                 // order; equal ids fall back to the lower JID.
                 let glare = self
                     .call
@@ -1448,7 +1453,7 @@ impl ReferenceEndpoint {
                     .filter_map(|d| d.attr("media").map(str::to_string))
                     .collect();
                 if media.is_empty() {
-                    return; // not an RTP call: ignored silently (digest §1.3)
+                    return; // not an RTP call: ignored silently (Conversations' JingleConnectionManager.java)
                 }
                 let peer_bare = bare(&from).to_string();
                 self.call = Some(Call::new(
@@ -1518,7 +1523,8 @@ impl ReferenceEndpoint {
     }
 
     /// The peer's session description as this endpoint takes it: under `ignore-component-2`
-    /// without any candidate of component 2 (JMP's Asterisk patch, digest §9.4).
+    /// without any candidate of component 2 (JMP's Asterisk patch, docs/field-failures.md §Firefox
+    /// component 2 and per-candidate restarts).
     fn read_remote(&self, j: &Element) -> signalling::RemoteSession {
         let mut r = signalling::read_session(j);
         if self.knobs.ignore_component_2 {
@@ -1568,7 +1574,8 @@ impl ReferenceEndpoint {
                         ))
                     })();
                     let Some(addr) = addr else { continue };
-                    // Conversations' filter (digest §4.3): a transport is required; TURN needs credentials.
+                    // Conversations' filter (Services.java `getIceServers`): a transport is required;
+                    // TURN needs credentials.
                     let transport = match (svc.attr("type"), svc.attr("transport")) {
                         (Some("stun"), Some("udp")) => {
                             if !self.knobs.relay_only {
@@ -1628,12 +1635,24 @@ impl ReferenceEndpoint {
                 r.append_child(info);
                 self.send(r);
             } else {
-                self.send(harness::xml::iq_error(iq, &me, "cancel", "service-unavailable", None));
+                self.send(endpoint_contract::xml::iq_error(
+                    iq,
+                    &me,
+                    "cancel",
+                    "service-unavailable",
+                    None,
+                ));
             }
             return;
         }
         let Some(j) = iq.get_child("jingle", ns::JINGLE) else {
-            self.send(harness::xml::iq_error(iq, &me, "cancel", "service-unavailable", None));
+            self.send(endpoint_contract::xml::iq_error(
+                iq,
+                &me,
+                "cancel",
+                "service-unavailable",
+                None,
+            ));
             return;
         };
         let sid = j.attr("sid").unwrap_or("").to_string();
@@ -1643,7 +1662,7 @@ impl ReferenceEndpoint {
         if action == "transport-info" && refused.is_none() {
             let r = signalling::read_session(j);
             if self.crossing_restart_loses(r.ufrag.as_deref(), r.candidates.len()) {
-                // This side's restart offer stands; the responder answers it (digest §2.5).
+                // This side's restart offer stands; the responder answers it (XEP-0166 §7.2.16).
                 refused = Some(signalling::JingleError::TieBreak);
             }
         }
@@ -1720,7 +1739,8 @@ impl ReferenceEndpoint {
                     agent.add_remote_candidate(c);
                 }
                 if self.knobs.start_checks_at != StartChecksAt::SessionAccept {
-                    // Checks start while the user is still rung (chan_motif, digest §9.2).
+                    // Checks start while the user is still rung (chan_motif; docs/field-failures.md
+                    // §Asterisk 2021 Failed pairs and early checks).
                     agent.start(now);
                 }
                 let early_proceed = self.call.as_ref().is_some_and(|c| c.proceeded_early);
@@ -1768,7 +1788,13 @@ impl ReferenceEndpoint {
                     // Gajim's handlers have already acked; the error follows for the same IQ id.
                     // RFC 6120 §8.3.2: <text/> rides in the error next to the condition.
                     let text = el("text", ns::STANZAS).append(text).build();
-                    self.send(harness::xml::iq_error(iq, &me, "modify", "bad-request", Some(text)));
+                    self.send(endpoint_contract::xml::iq_error(
+                        iq,
+                        &me,
+                        "modify",
+                        "bad-request",
+                        Some(text),
+                    ));
                     return;
                 }
                 let Some(c) = self.call.as_mut() else { return };
@@ -1831,7 +1857,8 @@ impl ReferenceEndpoint {
                         // again (the client skips those it has), as no check leaves a relayed
                         // candidate before its permission (RFC 8445 §7.2.1).
                         call.permitted = 0;
-                        // chan_motif calls ice->start() on every transport it reads (digest §9.4): in
+                        // chan_motif calls ice->start() on every transport it reads
+                        // (docs/field-failures.md §Firefox component 2 and per-candidate restarts): in
                         // an answered call that includes the peer's answer to this side's own ICE
                         // restart, which left the agent stopped (`start` is a no-op when running).
                         if active {
@@ -1919,9 +1946,10 @@ impl ReferenceEndpoint {
         out_of_order.then_some(OutOfOrder)
     }
 
-    /// Why a session-initiate must be refused with security-error, in Conversations' words (digest
-    /// §9.6–§9.7): its media differ from the JMI propose this side proceeded with, or a content has no
-    /// DTLS fingerprint.
+    /// Why a session-initiate must be refused with security-error, in Conversations' words
+    /// (docs/field-failures.md §JMI propose and session-initiate media, §Missing DTLS fingerprint): its
+    /// media differ from the JMI propose this side proceeded with, or a content has no DTLS
+    /// fingerprint.
     fn security_error(&self, remote: &signalling::RemoteSession, after_jmi: bool) -> Option<String> {
         if after_jmi {
             let proposed = self.call.as_ref().map(|c| c.media.clone()).unwrap_or_default();

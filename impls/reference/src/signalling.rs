@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 
-use harness::xml::{el, ns, BuilderExt};
+use endpoint_contract::xml::{el, ns, BuilderExt};
 use minidom::rxml::NcName;
 use minidom::Element;
 use xmpp_parsers::disco::{DiscoInfoResult, Identity};
@@ -22,8 +22,9 @@ use crate::ice::{Candidate, CandidateType};
 /// Caps node of the reference endpoint.
 pub const CAPS_NODE: &str = "https://jingle-interop.example/reference";
 
-/// The features a call-capable client advertises (digest §4.1), sorted as disco requires; `jmi`
-/// adds urn:xmpp:jingle-message:0, `dtls` urn:xmpp:jingle:apps:dtls:0 (XEP-0320).
+/// The features a call-capable client advertises (XEP-0166 §11, XEP-0167 §10, XEP-0176 §7), sorted
+/// as disco requires; `jmi` adds urn:xmpp:jingle-message:0, `dtls` urn:xmpp:jingle:apps:dtls:0
+/// (XEP-0320).
 pub fn features(jmi: bool, dtls: bool) -> Vec<&'static str> {
     let mut f = vec![
         ns::DISCO_INFO,
@@ -43,9 +44,10 @@ pub fn features(jmi: bool, dtls: bool) -> Vec<&'static str> {
     f
 }
 
-/// What a peer must advertise before a call to it with `media` is offered (digest §4.1, the
-/// features Conversations requires to show its call button): Jingle, RTP, ICE-UDP, DTLS-SRTP and
-/// each medium. Returns the ones `advertised` lacks, in that order; empty when the call may go.
+/// What a peer must advertise before a call to it with `media` is offered (the features
+/// Conversations requires to show its call button, RtpCapability.java): Jingle, RTP, ICE-UDP,
+/// DTLS-SRTP and each medium. Returns the ones `advertised` lacks, in that order; empty when the
+/// call may go.
 pub fn missing_for_call(advertised: &[String], media: &[String]) -> Vec<&'static str> {
     let mut need: Vec<&'static str> = vec![ns::JINGLE, ns::JINGLE_RTP, ns::JINGLE_ICE_UDP, ns::JINGLE_DTLS];
     for m in media {
@@ -183,7 +185,8 @@ pub fn transport(
     let mut t = el("transport", ns::JINGLE_ICE_UDP).a("ufrag", ufrag).a("pwd", pwd);
     if renomination {
         // Conversations' private option child: the only deployed way to negotiate renomination in
-        // Jingle (XEP-0176 has no ice-options), digest §8.
+        // Jingle (XEP-0176 has no ice-options): Conversations' IceUdpTransportInfo.java, since
+        // commit fd4b8ba18.
         t = t.append(el("renomination", ns::ICE_UDP_OPTION).build());
     }
     for (i, c) in candidates.iter().enumerate() {
@@ -263,8 +266,8 @@ pub struct IceSession<'a> {
 /// transport-info (XEP-0176 §7.1, RFC 8838 §5): for every content (`media`, written with
 /// `creator`), the transport with ufrag and pwd (which tie the candidates to the ICE session) and
 /// `candidates`, the first with id `c{first_id}` (see [`candidate`]). One candidate is a trickled
-/// one; none, or all of them, an ICE restart's offer or answer (digest §3.2). No end-of-candidates
-/// follows: ice-udp:1 has no way to say it.
+/// one; none, or all of them, an ICE restart's offer or answer (XEP-0176 §5.9; Conversations'
+/// JingleRtpConnection.java). No end-of-candidates follows: ice-udp:1 has no way to say it.
 pub fn transport_info(
     sid: &str,
     media: &[String],
@@ -456,7 +459,7 @@ impl JingleError {
 /// then the Jingle condition (XEP-0166 §8, examples in §6.7 and §7.2.16).
 pub fn jingle_error(iq: &Element, me: &str, e: JingleError) -> Element {
     let (typ, condition, jingle) = e.parts();
-    harness::xml::iq_error(iq, me, typ, condition, Some(el(jingle, ns::JINGLE_ERRORS).build()))
+    endpoint_contract::xml::iq_error(iq, me, typ, condition, Some(el(jingle, ns::JINGLE_ERRORS).build()))
 }
 
 /// Whether the session-initiate `theirs` (sid, initiator JID) overrules `ours` when both parties
@@ -500,7 +503,7 @@ pub fn read_session(j: &Element) -> RemoteSession {
         let fingerprint = c
             .get_child("transport", ns::JINGLE_ICE_UDP)
             .is_some_and(|t| t.has_child("fingerprint", ns::JINGLE_DTLS));
-        let [creator, name] = harness::xml::attrs(c, ["creator", "name"]);
+        let [creator, name] = endpoint_contract::xml::attrs(c, ["creator", "name"]);
         r.contents.push((
             creator.unwrap_or("").to_string(),
             name.unwrap_or("").to_string(),
@@ -523,7 +526,7 @@ pub fn read_session(j: &Element) -> RemoteSession {
         for x in t.children().filter(|x| x.is("candidate", ns::JINGLE_ICE_UDP)) {
             let parsed = (|| {
                 let [ip, port, typ, priority, foundation, component] =
-                    harness::xml::attrs(x, ["ip", "port", "type", "priority", "foundation", "component"]);
+                    endpoint_contract::xml::attrs(x, ["ip", "port", "type", "priority", "foundation", "component"]);
                 let addr = SocketAddr::new(ip?.parse().ok()?, port?.parse().ok()?);
                 Some(Candidate {
                     addr,
@@ -549,7 +552,8 @@ mod tests {
 
     #[test]
     fn jmi_sorts_before_jingle_in_features() {
-        // Pitfall from the digest §4.2: '-' (0x2D) sorts before ':' (0x3A).
+        // XEP-0115 §5.1 sorts features in i;octet order (RFC 4790 §9.3): '-' (0x2D) sorts before
+        // ':' (0x3A).
         let f = features(true, true);
         let a = f.iter().position(|x| *x == ns::JMI).unwrap();
         let b = f.iter().position(|x| *x == ns::JINGLE).unwrap();
@@ -594,7 +598,10 @@ mod tests {
                     }),
                 );
                 let ours = terminate_with_text("s1", reason.clone(), text.clone());
-                assert_eq!(harness::xml::to_string(&ours), harness::xml::to_string(&theirs));
+                assert_eq!(
+                    endpoint_contract::xml::to_string(&ours),
+                    endpoint_contract::xml::to_string(&theirs)
+                );
                 assert_eq!(ours, theirs, "{reason:?} {text:?}");
             }
         }
@@ -611,7 +618,10 @@ mod tests {
                 value: value.clone(),
             });
             let ours = dtls_fingerprint(&value, setup);
-            assert_eq!(harness::xml::to_string(&ours), harness::xml::to_string(&theirs));
+            assert_eq!(
+                endpoint_contract::xml::to_string(&ours),
+                endpoint_contract::xml::to_string(&theirs)
+            );
             assert_eq!(ours, theirs);
         }
     }
@@ -650,8 +660,8 @@ mod tests {
             }
             let ours = session(action, "s1", me, &media, &t, creator, true);
             assert_eq!(
-                harness::xml::to_string(&ours),
-                harness::xml::to_string(&Element::from(j))
+                endpoint_contract::xml::to_string(&ours),
+                endpoint_contract::xml::to_string(&Element::from(j))
             );
         }
     }

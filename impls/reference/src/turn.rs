@@ -11,9 +11,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
-use harness::sim::SimRng;
-use harness::stun::{attr_type, long_term_key, method, Attribute, Class, Message, MessageBuilder};
-use harness::SimTime;
+use endpoint_contract::SimRng;
+use endpoint_contract::SimTime;
+use stun_codec::{attr_type, long_term_key, method, Attribute, Class, Message, MessageBuilder};
 
 /// Client–server transport of an allocation (the relayed leg is always UDP).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -532,7 +532,7 @@ mod tests {
     fn drive(until: SimTime) -> (TurnClient, usize) {
         let rtt = std::time::Duration::from_millis(40);
         let mut server = TurnServer::new(TurnConfig::default(), SimRng::derive(1, "s"));
-        let username = rest_username(harness::SIM_EPOCH_UNIX + 86_400, "alice");
+        let username = rest_username(endpoint_contract::SIM_EPOCH_UNIX + 86_400, "alice");
         let service = TurnService {
             addr: "192.0.2.20:3478".parse().unwrap(),
             transport: TurnTransport::Udp,

@@ -1,4 +1,4 @@
-//! Knob `nomination: aggressive` (RFC 5245 §8.1.1.2; gone from RFC 8445, digest §5.6): the
+//! Knob `nomination: aggressive` (RFC 5245 §8.1.1.2; gone from RFC 8445, §4 and §8.1.1): the
 //! controlling agent puts USE-CANDIDATE on every check, so the first pair to succeed is selected
 //! on both sides. libnice's default mode (Dino, Gajim via Farstream).
 

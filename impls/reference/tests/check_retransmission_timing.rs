@@ -1,8 +1,9 @@
 //! Knobs `check-max-sends`, `check-interval-ms`, `check-rto-ms`, `check-final-wait`: when the
 //! requests of one connectivity check go out and when the pair fails. RFC 5389 §7.2.1 (RFC 8445
 //! §14.3): RTO 500 ms doubling, Rc = 7, Rm = 16, failure at 39.5 s. Asterisk's pjnath as JMP found
-//! it: 7 requests 1 s apart (digest §9.2). libnice: 3 requests, RTO doubling, halved for the last
-//! wait, so failure at 4 × RTO (research notes, stun/usages/timer.c).
+//! it: 7 requests 1 s apart (docs/field-failures.md §Asterisk 2021 Failed pairs and early checks).
+//! libnice: 3 requests, RTO doubling, halved for the last wait, so failure at 4 × RTO (libnice
+//! stun/usages/timer.c).
 
 mod common;
 

@@ -1,7 +1,8 @@
-//! Renomination, controlled side (draft-thatcher-ice-renomination-01 §3; digest §8, §8.1): when
-//! renomination is negotiated, the controlled agent moves its selection to the pair of the largest
-//! NOMINATION value it accepted; a value at or below the highest changes nothing. Without
-//! renomination the first nomination stands (RFC 8445 §8.1.1).
+//! Renomination, controlled side (draft-thatcher-ice-renomination-01 §3–§4;
+//! draft-thatcher-tsvwg-renomination-00; libwebrtc p2p/base/connection.cc): when renomination is
+//! negotiated, the controlled agent moves its selection to the pair of the largest NOMINATION value
+//! it accepted; a value at or below the highest changes nothing. Without renomination the first
+//! nomination stands (RFC 8445 §8.1.1).
 
 mod common;
 mod renomination_fixture;

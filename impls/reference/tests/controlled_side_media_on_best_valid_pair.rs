@@ -1,8 +1,8 @@
-//! Knob `pair-selection` (digest §9.1). RFC 8445 §8.1.1: once a pair is nominated, media goes on it.
-//! Asterisk before JMP's fix sent media to the best *valid* pair instead (it read pjnath's
-//! `valid_check`, not `nominated_check`), and pjnath keeps checking higher-priority pairs after a
-//! nomination (RFC 5245 §8.1.2), so a pair that succeeds late takes the media away from the
-//! nominated one.
+//! Knob `pair-selection` (docs/field-failures.md §Asterisk 2021 media on a valid pair). RFC 8445
+//! §8.1.1: once a pair is nominated, media goes on it. Asterisk before JMP's fix sent media to the
+//! best *valid* pair instead (it read pjnath's `valid_check`, not `nominated_check`), and pjnath
+//! keeps checking higher-priority pairs after a nomination (RFC 5245 §8.1.2), so a pair that
+//! succeeds late takes the media away from the nominated one.
 
 mod common;
 

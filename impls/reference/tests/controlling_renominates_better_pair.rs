@@ -1,8 +1,9 @@
-//! Renomination, controlling side (digest §8: libwebrtc increments its NOMINATION counter on every
-//! switch of its selected connection; draft-thatcher-ice-renomination-01 §3 lets the controlling
-//! agent nominate a new pair at any time): when renomination is negotiated and a pair of higher
-//! priority becomes valid after the first nomination, it is nominated with a higher value.
-//! Regular nomination (the default) nominates once (RFC 8445 §8.1.1).
+//! Renomination, controlling side (libwebrtc's p2p/base/p2p_transport_channel.cc increments its
+//! NOMINATION counter on every switch of its selected connection;
+//! draft-thatcher-ice-renomination-01 §3 lets the controlling agent nominate a new pair at any
+//! time): when renomination is negotiated and a pair of higher priority becomes valid after the
+//! first nomination, it is nominated with a higher value. Regular nomination (the default)
+//! nominates once (RFC 8445 §8.1.1).
 
 mod common;
 mod renomination_fixture;
@@ -26,7 +27,8 @@ fn renomination_01_s3_c001_negotiated_renominates_the_late_better_pair_with_a_hi
         vec![(false, addr(R2), Some(1)), (true, addr(R), Some(2))],
         "first the pair that worked, then the better one with a higher value"
     );
-    // libwebrtc's NOMINATION goes instead of USE-CANDIDATE, never with it (digest §8).
+    // libwebrtc's NOMINATION goes instead of USE-CANDIDATE, never with it
+    // (p2p/base/p2p_transport_channel.cc, `PingConnection`).
     assert!(noms.iter().all(|(_, _, m)| !m.has(attr_type::USE_CANDIDATE)));
     let picked = selections(&p.events_left);
     assert_eq!(picked.iter().map(|s| s.2).collect::<Vec<_>>(), vec![addr(R2), addr(R)]);

@@ -1,7 +1,8 @@
-//! Knob `retrigger-failed-pairs` (digest §5.5, §9.2). RFC 8445 §7.3.1.4 sets a Failed pair Waiting
-//! and checks it again when the peer's check arrives on it; pjnath answers that check but sends
-//! none of its own, so a pair whose checks timed out before the peer's NAT opened stays Failed and
-//! the peer's nomination on it is lost.
+//! Knob `retrigger-failed-pairs` (pjnath ice_session.c `handle_incoming_check`;
+//! docs/field-failures.md §Asterisk 2021 Failed pairs and early checks). RFC 8445 §7.3.1.4 sets a
+//! Failed pair Waiting and checks it again when the peer's check arrives on it; pjnath answers that
+//! check but sends none of its own, so a pair whose checks timed out before the peer's NAT opened
+//! stays Failed and the peer's nomination on it is lost.
 
 mod common;
 

@@ -1,9 +1,9 @@
-//! ICE restart (RFC 8445 §9) as the reference carries it in Jingle (XEP-0176 §5, digest §3.2): the
-//! agent draws new credentials and flushes everything but its role; the endpoint offers the
-//! restart in a transport-info — new ufrag and pwd with generation-1 candidates (XEP form), or
-//! the credentials alone (Conversations form, `ice-restart: conversations`) — when its host moves
-//! to another interface, and answers the peer's new credentials with its own. Each endpoint test
-//! drives one endpoint by hand.
+//! ICE restart (RFC 8445 §9) as the reference carries it in Jingle (XEP-0176 §5.9; Conversations'
+//! JingleRtpConnection.java): the agent draws new credentials and flushes everything but its role;
+//! the endpoint offers the restart in a transport-info — new ufrag and pwd with generation-1
+//! candidates (XEP form), or the credentials alone (Conversations form, `ice-restart:
+//! conversations`) — when its host moves to another interface, and answers the peer's new
+//! credentials with its own. Each endpoint test drives one endpoint by hand.
 
 mod common;
 
@@ -279,7 +279,7 @@ fn rfc8445_9_new_credentials_from_the_peer_are_answered_in_kind() {
 }
 
 #[test]
-fn digest_3_2_conversations_form_offers_credentials_alone_and_trickles_after_the_answer() {
+fn conversations_form_offers_credentials_alone_and_trickles_after_the_answer() {
     let (mut ep, (ufrag, _)) = accepted_callee(&[("ice-restart", "conversations")]);
     ep.handle_input(
         SimTime::from_millis(5_000),
@@ -302,7 +302,7 @@ fn digest_3_2_conversations_form_offers_credentials_alone_and_trickles_after_the
 }
 
 #[test]
-fn digest_3_2_conversations_form_cannot_apply_an_xep_style_restart() {
+fn conversations_form_cannot_apply_an_xep_style_restart() {
     let (mut ep, _) = accepted_callee(&[("ice-restart", "conversations")]);
     let out = caller_restarts(&mut ep, 5_000, "ti-1", &["10.0.1.2:5002"]);
     let terminate = jingle_of(&out, "session-terminate");
@@ -329,7 +329,7 @@ fn xep0166_7_2_16_crossing_conversations_restarts_the_initiators_stands() {
         1,
         "the caller's offer"
     );
-    // The callee's own offer crosses it: the initiator's restart stands (digest §2.5).
+    // The callee's own offer crosses it: the initiator's restart stands (XEP-0166 §7.2.16).
     let mut crossing = transport_info("nu", "newpwdnewpwdnewpwdnewp", &[]);
     harness::xml::set_attr(&mut crossing, "sid", sid);
     let out = input(&mut ep, 5_050, iq_set(CALLEE, CALLER, "ti-9", crossing));
@@ -346,7 +346,7 @@ fn xep0166_7_2_16_crossing_conversations_restarts_the_initiators_stands() {
 }
 
 #[test]
-fn digest_9_4_an_agent_restarting_per_transport_checks_again_after_the_answer_to_its_own_restart() {
+fn an_agent_restarting_per_transport_checks_again_after_the_answer_to_its_own_restart() {
     // Asterisk (chan_motif) starts ICE on every transport it reads: after offering a restart of its
     // own, the peer's answer must start its checks on the new session.
     let (mut ep, _) = accepted_callee(&[("restart-on-each-trickled-candidate", "true")]);

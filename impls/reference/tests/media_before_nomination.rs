@@ -1,7 +1,8 @@
-//! Knob `wait-for-nomination-before-media` (digest §8, §12.1 of RFC 8445). Data may flow on any
-//! valid pair before nomination; the reference waits for the selected pair. A controlled side that
-//! does not wait (libwebrtc sends once a pair is writable) has media going even when the controlling
-//! side's nomination never registers, as when it marks it with an un-negotiated 0xC001.
+//! Knob `wait-for-nomination-before-media` (RFC 8445 §12.1; docs/field-failures.md §Conversations
+//! 2.9.7 unnegotiated renomination). Data may flow on any valid pair before nomination; the
+//! reference waits for the selected pair. A controlled side that does not wait (libwebrtc sends
+//! once a pair is writable) has media going even when the controlling side's nomination never
+//! registers, as when it marks it with an un-negotiated 0xC001.
 
 mod common;
 

@@ -1,7 +1,8 @@
 //! Knob `nomination-delay-ms`: how long the controlling agent keeps checking after its first valid
 //! pair before it nominates the best valid pair (RFC 8445 §8.1.1 leaves the stopping point to the
 //! agent; the reference waits 1 s unless the best pair succeeds first). libwebrtc nominates the
-//! connection it selects as soon as one is writable (digest §5.6), i.e. a delay of 0.
+//! connection it selects as soon as one is writable (p2p/base/basic_ice_controller.cc,
+//! SEMI_AGGRESSIVE), i.e. a delay of 0.
 
 mod common;
 

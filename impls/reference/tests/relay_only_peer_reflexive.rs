@@ -1,7 +1,8 @@
-//! Knob `relay-only-accepts-prflx` (digest §9.10; RFC 8445 §7.3.1.3). A check from an address the
-//! agent has no candidate for teaches it a peer-reflexive remote candidate, paired and checked at
-//! once (Chromium, also under a relay-only policy). Firefox under a relay-only policy reportedly
-//! answers such a check but never pairs the new candidate.
+//! Knob `relay-only-accepts-prflx` (docs/field-failures.md §Relay-only policy and peer-reflexive
+//! candidates; RFC 8445 §7.3.1.3). A check from an address the agent has no candidate for teaches
+//! it a peer-reflexive remote candidate, paired and checked at once (Chromium, also under a
+//! relay-only policy). Firefox under a relay-only policy reportedly answers such a check but never
+//! pairs the new candidate.
 
 mod common;
 

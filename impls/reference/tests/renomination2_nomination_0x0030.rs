@@ -1,4 +1,4 @@
-//! Knob `nomination: renomination2` (draft-thatcher-tsvwg-renomination-00, digest §8.1): once
+//! Knob `nomination: renomination2` (draft-thatcher-tsvwg-renomination-00): once
 //! negotiated (both transports carry `<renomination/>`), every check with USE-CANDIDATE also
 //! carries NOMINATION 0x0030 with strictly increasing values, and no other check does; without
 //! negotiation the agent nominates with USE-CANDIDATE alone. A peer that advertised

@@ -2,8 +2,9 @@
 //!
 //! RFC 8445 §6.1.1 and XEP-0176: connectivity checks start once the offer/answer is done, i.e. when
 //! the callee sends session-accept. Asterisk's chan_motif starts ICE for every transport it reads,
-//! session-initiate included, while the phone behind it still rings (digest §9.2); a JMI gateway
-//! would answer the propose itself and do the same.
+//! session-initiate included, while the phone behind it still rings (docs/field-failures.md
+//! §Asterisk 2021 Failed pairs and early checks); a JMI gateway would answer the propose itself and
+//! do the same.
 
 mod common;
 

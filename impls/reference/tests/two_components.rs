@@ -1,7 +1,8 @@
 //! Two components (RFC 8445 §6.1.2.2; XEP-0167 §3): without rtcp-mux, RTCP has its own component,
 //! checked, nominated and selected like component 1, and ICE completes only when both have a
 //! selected pair. With rtcp-mux agreed, component-2 candidates are never paired. And the dormant
-//! start-over of an agent that restarts per transport-info (digest §9.4).
+//! start-over of an agent that restarts per transport-info (docs/field-failures.md §Firefox
+//! component 2 and per-candidate restarts).
 
 mod common;
 
@@ -107,7 +108,8 @@ fn rfc8445_6_1_2_6_a_component_without_a_path_fails_ice_at_the_pac_bound() {
 
 #[test]
 fn with_rtcp_mux_agreed_component_2_candidates_are_never_paired() {
-    // Signalled before the answer, then dropped to one component (Firefox's offer, digest §9.4).
+    // Signalled before the answer, then dropped to one component (Firefox's offer:
+    // docs/field-failures.md §Firefox component 2 and per-candidate restarts).
     let mut p = pair(2);
     p.left.set_components(1);
     p.right.set_components(1);
@@ -122,7 +124,7 @@ fn with_rtcp_mux_agreed_component_2_candidates_are_never_paired() {
 }
 
 #[test]
-fn digest_9_4_a_start_over_with_component_2_candidates_only_leaves_the_agent_dormant() {
+fn a_start_over_with_component_2_candidates_only_leaves_the_agent_dormant() {
     let mut p = Pair::bare(IceConfig::default(), IceConfig::default());
     p.left.add_local_candidate(host(L));
     p.left.add_remote_candidate(host(R));

@@ -1,8 +1,8 @@
 //! RFC 8489 §7.3.1: an agent that does not implement renomination2 answers a check carrying
 //! NOMINATION 0x0030 (comprehension-required) with 420 Unknown Attribute listing 0x0030, and does
-//! not act on the check. Knob `nomination: renomination2-always` sends 0x0030 un-negotiated and does
-//! not fall back (pion/ice's default from August 2025, digest §8.1), so against such an agent no
-//! nomination succeeds.
+//! not act on the check. Knob `nomination: renomination2-always` sends 0x0030 un-negotiated and
+//! does not fall back (pion/ice's default from August 2025: renomination.go, commit 4b50bc8), so
+//! against such an agent no nomination succeeds.
 
 mod common;
 mod renomination_fixture;

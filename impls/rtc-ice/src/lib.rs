@@ -38,9 +38,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use harness::endpoint::Ics;
-use harness::sim::SimRng;
-use harness::SimTime;
+use endpoint_contract::endpoint::Ics;
+use endpoint_contract::SimRng;
+use endpoint_contract::SimTime;
 use reference::ice::{Candidate, CandidateType, DriverEvent, DriverState, IceConfig, IceDriver, Role, Transmit};
 use rtc_ice::agent::agent_config::AgentConfig;
 use rtc_ice::agent::{Agent, Event};
@@ -415,7 +415,7 @@ impl IceDriver for RtcIceDriver {
     }
 
     fn handle_packet(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> bool {
-        if !harness::stun::is_stun(data) {
+        if !stun_codec::is_stun(data) {
             return false;
         }
         if self.closed {

@@ -38,9 +38,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use harness::endpoint::Ics;
-use harness::sim::SimRng;
-use harness::SimTime;
+use endpoint_contract::endpoint::Ics;
+use endpoint_contract::SimRng;
+use endpoint_contract::SimTime;
 use is::stun::{StunMessage, StunPacket};
 use is::{Candidate as IsCandidate, CandidateKind, IceAgent, IceAgentEvent, IceConnectionState, IceCreds, Protocol};
 use reference::ice::{Candidate, CandidateType, DriverEvent, DriverState, IceConfig, IceDriver, Role, Transmit};
@@ -349,7 +349,7 @@ impl IceDriver for Str0mDriver {
     }
 
     fn handle_packet(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> bool {
-        if !harness::stun::is_stun(data) {
+        if !stun_codec::is_stun(data) {
             return false;
         }
         if self.closed {

@@ -1,6 +1,7 @@
-//! The `restart-on-each-trickled-candidate` knob makes the session logic restart the agent with
-//! the candidates of each transport-info (digest §9.4). A foreign stack does it with its own
-//! ICE-restart call (`is`'s own `ice_restart`): pairs are dropped, checks start again and the pair is selected anew.
+//! The `restart-on-each-trickled-candidate` knob makes the session logic restart the agent with the
+//! candidates of each transport-info (docs/field-failures.md §Firefox component 2 and per-candidate
+//! restarts). A foreign stack does it with its own ICE-restart call (`is`'s own `ice_restart`):
+//! pairs are dropped, checks start again and the pair is selected anew.
 
 mod common;
 

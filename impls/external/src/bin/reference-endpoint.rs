@@ -87,7 +87,7 @@ fn write_line(out: &mut impl Write, m: &FromProcess) -> Result<(), String> {
 }
 
 /// Ends an answer with `done` and flushes it: the harness reads nothing until then.
-fn finish(out: &mut impl Write, next: Option<harness::SimTime>) -> Result<(), String> {
+fn finish(out: &mut impl Write, next: Option<endpoint_contract::SimTime>) -> Result<(), String> {
     write_line(
         out,
         &FromProcess::Done {

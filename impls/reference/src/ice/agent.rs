@@ -2,9 +2,9 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use harness::sim::SimRng;
-use harness::stun::{attr_type, method, Attribute, Class, ErrorCode, Message, MessageBuilder};
-use harness::SimTime;
+use endpoint_contract::SimRng;
+use endpoint_contract::SimTime;
+use stun_codec::{attr_type, method, Attribute, Class, ErrorCode, Message, MessageBuilder};
 
 use super::candidate::{pair_priority, priority, Candidate, CandidateType};
 
@@ -51,16 +51,18 @@ pub struct IceConfig {
     /// How a nomination is marked on the wire.
     pub nomination: Nomination,
     /// As the controlled agent, take a 0xC001 NOMINATION as a nomination even when renomination was
-    /// not negotiated (libwebrtc's tolerance; JMP's Asterisk patch, digest §9.5).
+    /// not negotiated (libwebrtc's tolerance, p2p/base/connection.cc; JMP's Asterisk patch:
+    /// docs/field-failures.md §Conversations 2.9.7 unnegotiated renomination).
     pub accept_c001_as_use_candidate: bool,
     /// A fixed time between the requests of a check and after the last one, instead of the doubling
     /// RTO and the final wait of RFC 5389 §7.2.1: sends at 0, I, …, (Rc − 1)·I, failure at Rc·I.
     /// `None` (conforming) uses `rto` and `final_wait`. Asterisk's pjnath as JMP found it: 7 × 1 s
-    /// (digest §9.2).
+    /// (docs/field-failures.md §Asterisk 2021 Failed pairs and early checks).
     pub check_interval: Option<Duration>,
     /// RFC 8445 §7.3.1.4: an incoming check on a Failed pair sets it Waiting and enqueues a triggered
     /// check (conforming, `true`). `false` models pjnath, which answers but never re-checks a Failed
-    /// pair (digest §5.5, §9.2).
+    /// pair (pjnath ice_session.c `handle_incoming_check`; docs/field-failures.md §Asterisk 2021
+    /// Failed pairs and early checks).
     pub retrigger_failed_pairs: bool,
     /// Which pair media goes on once nominated (RFC 8445 §8.1.1: the nominated one).
     pub pair_selection: PairSelection,
@@ -70,7 +72,8 @@ pub struct IceConfig {
     pub media_before_nomination: bool,
     /// Pair remote peer-reflexive candidates learned from incoming checks (RFC 8445 §7.3.1.3).
     /// `false` models an agent under a relay-only policy that answers such checks but never
-    /// checks or uses the new pair (Firefox, digest §9.10).
+    /// checks or uses the new pair (Firefox; docs/field-failures.md §Relay-only policy and
+    /// peer-reflexive candidates).
     pub pair_remote_prflx: bool,
     /// Tr: once a pair is selected, a keepalive (a STUN Binding indication with FINGERPRINT and
     /// nothing else) goes on it when nothing was sent on it for this long (RFC 8445 §11: 15 s by
@@ -106,14 +109,16 @@ impl Default for IceConfig {
     }
 }
 
-/// How the controlling agent marks its nomination (digest §8).
+/// How the controlling agent marks its nomination (RFC 8445 §8.1.1;
+/// draft-thatcher-ice-renomination-01 §3–§4).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Nomination {
     /// USE-CANDIDATE, RFC 8445 §7.2.2 (conforming).
     #[default]
     UseCandidate,
     /// libwebrtc's NOMINATION attribute 0xC001 instead of USE-CANDIDATE, to every peer, negotiated or
-    /// not (Conversations ≤ 2.9.7 hard-coded `renomination` into the remote SDP: digest §9.5).
+    /// not (Conversations ≤ 2.9.7 hard-coded `renomination` into the remote SDP:
+    /// docs/field-failures.md §Conversations 2.9.7 unnegotiated renomination).
     C001Always,
     /// 0xC001 instead of USE-CANDIDATE only when the peer's transport carried Conversations'
     /// `<renomination/>` child (Conversations since 2023-10), else USE-CANDIDATE.
@@ -122,7 +127,7 @@ pub enum Nomination {
     /// the controlling agent sends, so the first pair that succeeds is selected. libnice's default
     /// (`NICE_NOMINATION_MODE_AGGRESSIVE`, agent/conncheck.c), as Dino and Gajim use it.
     Aggressive,
-    /// renomination2 (draft-thatcher-tsvwg-renomination-00, digest §8.1): when the peer's transport
+    /// renomination2 (draft-thatcher-tsvwg-renomination-00): when the peer's transport
     /// carried `<renomination/>`, every check with USE-CANDIDATE also carries NOMINATION 0x0030
     /// (32-bit, comprehension-required) with a strictly increasing value, and a better pair that
     /// becomes valid later is nominated again. The agent advertises `<renomination/>` itself (Jingle
@@ -131,12 +136,14 @@ pub enum Nomination {
     /// USE-CANDIDATE alone, regular nomination.
     Renomination2,
     /// 0x0030 on every nominating check, advertised or not, and no fallback on 420: pion/ice's
-    /// default from August 2025 to March 2026 (digest §8.1). A peer without renomination2 answers
-    /// 420 Unknown Attribute, so no nomination ever succeeds.
+    /// default from August 2025 to March 2026 (pion/ice renomination.go, commits 4b50bc8 and
+    /// 8e16375). A peer without renomination2 answers 420 Unknown Attribute, so no nomination ever
+    /// succeeds.
     Renomination2Always,
 }
 
-/// Which pair an agent sends media on once a pair is nominated (digest §9.1).
+/// Which pair an agent sends media on once a pair is nominated (docs/field-failures.md §Asterisk
+/// 2021 media on a valid pair).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PairSelection {
     /// The nominated (selected) pair, RFC 8445 §8.1.1 (conforming).
@@ -145,7 +152,7 @@ pub enum PairSelection {
     /// The highest-priority valid pair, re-evaluated as more pairs succeed, nominated or not; checks
     /// of higher priority than the nominated pair go on after nomination (RFC 5245 §8.1.2, as
     /// pjnath does). Asterisk before JMP's fix read `valid_check`, not `nominated_check`
-    /// (shared/seeds/jmp-adventures-in-webrtc.txt).
+    /// (JMP's "Adventures in WebRTC: Making Phone Calls from XMPP").
     BestValid,
 }
 
@@ -218,7 +225,8 @@ pub struct Transmit {
     pub payload: Vec<u8>,
 }
 
-/// How one nominating check is marked on the wire (digest §8, §8.1).
+/// How one nominating check is marked on the wire (libwebrtc p2p/base/p2p_transport_channel.cc;
+/// draft-thatcher-tsvwg-renomination-00).
 enum Marking {
     /// USE-CANDIDATE alone (RFC 8445 §7.2.2).
     UseCandidate,
@@ -422,7 +430,8 @@ impl IceAgent {
     }
 
     /// Whether this agent advertises renomination in its own transport (`<renomination/>`, for
-    /// either flavour: digest §8.1, Jingle has no other carrier).
+    /// either flavour: Jingle has no other carrier, docs/field-failures.md §Renomination2 and
+    /// NOMINATION 0x0030).
     pub fn offers_renomination(&self) -> bool {
         matches!(
             self.cfg.nomination,
@@ -432,7 +441,8 @@ impl IceAgent {
 
     /// Whether renomination is in force: the controlling agent may nominate a better pair later and
     /// the controlled agent follows the highest NOMINATION value (draft-thatcher-ice-renomination-01
-    /// §3; digest §8, §8.1). Negotiated through `<renomination/>` both ways, except for
+    /// §3–§4; draft-thatcher-tsvwg-renomination-00; libwebrtc p2p/base/p2p_transport_channel.cc
+    /// `PingConnection`). Negotiated through `<renomination/>` both ways, except for
     /// `Renomination2Always`, which assumes it.
     fn renomination_in_force(&self) -> bool {
         match self.cfg.nomination {
@@ -502,14 +512,16 @@ impl IceAgent {
     /// Starts over with `candidates` as the only remote candidates, keeping credentials, role,
     /// tiebreaker and local candidates; checks restart at once if they had started. What an agent
     /// without trickle does with each transport-info when it treats it as a whole new remote
-    /// description (Asterisk chan_motif calls `ice->start()` per transport it reads, digest §9.4).
+    /// description (Asterisk chan_motif calls `ice->start()` per transport it reads,
+    /// docs/field-failures.md §Firefox component 2 and per-candidate restarts).
     ///
     /// When none of `candidates` is of a component in use (Firefox's component-2 candidates,
     /// trickled after each component-1 one, to an agent with rtcp-mux), the new session has no
     /// checklist to run: the agent goes dormant — it answers checks and does nothing else — until
     /// the next start-over. JMP found Asterisk so: the session rebuilt from component-2
     /// candidates alone is "not in a nominating mood, so it just doesn't do anything"
-    /// (shared/seeds/jmp-adventures-in-webrtc.txt; digest §9.4, cause 2).
+    /// (JMP's "Adventures in WebRTC: Making Phone Calls from XMPP"; docs/field-failures.md §Firefox
+    /// component 2 and per-candidate restarts, cause 2).
     pub fn restart_with_remote_candidates(&mut self, now: SimTime, candidates: Vec<Candidate>) {
         let started = self.started_at.is_some() || self.dormant;
         self.flush_checking();
@@ -1134,13 +1146,15 @@ impl IceAgent {
             match marking {
                 Marking::UseCandidate => b = b.attr(&Attribute::UseCandidate),
                 Marking::C001 => {
-                    // libwebrtc sends NOMINATION instead of, never with, USE-CANDIDATE (digest §8).
+                    // libwebrtc sends NOMINATION instead of, never with, USE-CANDIDATE
+                    // (p2p/base/p2p_transport_channel.cc, `PingConnection`).
                     self.nomination_counter += 1;
                     b = b.attr(&Attribute::NominationLegacy(self.nomination_counter));
                 }
                 Marking::With0030 => {
                     // renomination2 keeps USE-CANDIDATE and adds a strictly increasing value
-                    // (digest §8.1); a retransmission repeats the same bytes, so the same value.
+                    // (draft-thatcher-tsvwg-renomination-00); a retransmission repeats the same
+                    // bytes, so the same value.
                     self.nomination_counter += 1;
                     b = b
                         .attr(&Attribute::UseCandidate)
@@ -1198,7 +1212,8 @@ impl IceAgent {
 
     /// Renomination, controlling side: once a pair is selected, a valid pair of higher priority is
     /// nominated again with a higher NOMINATION value (libwebrtc switches its selected connection
-    /// and increments its counter, digest §8; renomination2, digest §8.1). One nomination at a time.
+    /// and increments its counter, p2p/base/p2p_transport_channel.cc; renomination2,
+    /// draft-thatcher-tsvwg-renomination-00). One nomination at a time.
     fn maybe_renominate(&mut self, now: SimTime) {
         if self.role != Role::Controlling || !self.renomination_in_force() || self.nominating.is_some() {
             return;
@@ -1258,8 +1273,8 @@ impl IceAgent {
         // §8.1.2: once a component has a selected pair, stop checking the others. Under best-valid,
         // RFC 5245 §8.1.2 as pjnath reads it: In-Progress checks of higher priority go on. Under
         // renomination both agents keep checking every pair of higher priority, so a better path
-        // that opens later becomes valid and can be nominated (digest §8: libwebrtc keeps pinging
-        // its other connections on both sides).
+        // that opens later becomes valid and can be nominated (libwebrtc keeps pinging its other
+        // connections on both sides: p2p/base/p2p_transport_channel.cc).
         // Another component's pairs go on as they were.
         let floor = self.pairs[p].priority;
         let keep_higher = self.cfg.pair_selection == PairSelection::BestValid;
@@ -1329,7 +1344,7 @@ impl IceAgent {
     /// Handles a datagram that arrived on `local` from `remote`. Returns false when it is not STUN for
     /// this agent (the caller then treats it as media).
     pub fn handle_packet(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, data: &[u8]) -> bool {
-        if !harness::stun::is_stun(data) {
+        if !stun_codec::is_stun(data) {
             return false;
         }
         let Ok(msg) = Message::decode(data) else { return true };
@@ -1392,7 +1407,8 @@ impl IceAgent {
         }
         let mut unknown = msg.unknown_comprehension_required();
         if msg.has(attr_type::NOMINATION_RENOMINATION2) && !self.comprehends_0x0030() {
-            // The codec knows 0x0030, this agent does not implement renomination2 (digest §8.1).
+            // The codec knows 0x0030, this agent does not implement renomination2
+            // (draft-thatcher-tsvwg-renomination-00).
             unknown.push(attr_type::NOMINATION_RENOMINATION2);
         }
         if !unknown.is_empty() {
@@ -1493,8 +1509,8 @@ impl IceAgent {
         let takes = use_candidate
             && if follow {
                 // The largest value wins and any value beats none; a USE-CANDIDATE without a value
-                // counts only before anything was selected (draft-thatcher-ice-renomination-01 §3,
-                // digest §8.1).
+                // counts only before anything was selected (draft-thatcher-ice-renomination-01
+                // §3–§4, draft-thatcher-tsvwg-renomination-00).
                 match (value, self.highest_nomination) {
                     (Some(v), Some(h)) => v > h,
                     (Some(_), None) => true,

@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn priorities_match_the_vectors() {
-        // ../shared/spec/vectors/ice/priorities.csv
+        // harness/tests/vectors/priorities.csv (RFC 8445 §5.1.2.1)
         assert_eq!(priority(CandidateType::Host, 65535, 1), 2130706431);
         assert_eq!(priority(CandidateType::Host, 65535, 2), 2130706430);
         assert_eq!(priority(CandidateType::PeerReflexive, 65535, 1), 1862270975);

@@ -11,8 +11,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use harness::sim::SimRng;
-use harness::SimTime;
+use endpoint_contract::SimRng;
+use endpoint_contract::SimTime;
 
 use super::agent::{IceAgent, IceConfig, IceEvent, IceState, Role, Transmit};
 use super::candidate::{priority, Candidate, CandidateType};
@@ -121,8 +121,8 @@ pub trait IceDriver: Send {
     /// Starts over with `candidates` as the only remote candidates, keeping credentials, role and
     /// local candidates; checks restart at once if they had started. What an agent without trickle
     /// does when it takes each transport-info as a whole new remote description (the
-    /// `restart-on-each-trickled-candidate` knob, digest §9.4); another stack does it with its own
-    /// ICE-restart call.
+    /// `restart-on-each-trickled-candidate` knob, docs/field-failures.md §Firefox component 2 and
+    /// per-candidate restarts); another stack does it with its own ICE-restart call.
     fn restart_with_remote_candidates(&mut self, now: SimTime, candidates: Vec<Candidate>);
     /// Whether this agent advertises renomination in its transport (Conversations' `<renomination/>`).
     fn offers_renomination(&self) -> bool;
@@ -307,23 +307,23 @@ pub struct Sent {
 impl Sent {
     /// The STUN message the datagram carries. Panics when it carries none: a [`Loopback`] carries
     /// only ICE checks and their responses.
-    pub fn stun(&self) -> harness::stun::Message {
-        harness::stun::Message::decode(&self.transmit.payload).expect("every datagram in a loopback is STUN")
+    pub fn stun(&self) -> stun_codec::Message {
+        stun_codec::Message::decode(&self.transmit.payload).expect("every datagram in a loopback is STUN")
     }
 
     /// True for a Binding request (a connectivity check).
     pub fn is_request(&self) -> bool {
-        self.stun().class == harness::stun::Class::Request
+        self.stun().class == stun_codec::Class::Request
     }
 
     /// True for a success response.
     pub fn is_success(&self) -> bool {
-        self.stun().class == harness::stun::Class::Success
+        self.stun().class == stun_codec::Class::Success
     }
 
     /// True for a check carrying USE-CANDIDATE (a nomination, RFC 8445 §7.2.2).
     pub fn has_use_candidate(&self) -> bool {
-        self.stun().has(harness::stun::attr_type::USE_CANDIDATE)
+        self.stun().has(stun_codec::attr_type::USE_CANDIDATE)
     }
 }
 
