@@ -287,16 +287,8 @@ pub struct IceAgent {
     remote_ufrag: Option<String>,
     remote_pwd: Option<String>,
     local: Vec<Candidate>,
-    remote: Vec<Candidate>,
-    pairs: Vec<Pair>,
-    triggered: VecDeque<(usize, bool)>,
-    transactions: Vec<Transaction>,
-    started_at: Option<SimTime>,
-    next_check: Option<SimTime>,
-    first_valid_at: Option<SimTime>,
-    /// The PAC bound has passed without failing the agent (a check was still pending or a pair was
-    /// valid); later events re-evaluate failure, so the bound is no longer a wake-up time.
-    pac_passed: bool,
+    /// What belongs to the current ICE session: replaced whole by a restart (RFC 8445 §9).
+    session: Session,
     /// The peer's transport advertised renomination (`<renomination/>`).
     peer_renomination: bool,
     /// When the last new check (not a retransmission) went out: every new check, triggered and
@@ -304,19 +296,53 @@ pub struct IceAgent {
     last_check_at: Option<SimTime>,
     /// Last NOMINATION value sent (libwebrtc's counter starts at 1).
     nomination_counter: u32,
-    /// As the controlled agent under renomination: the highest NOMINATION value accepted (a value at
-    /// or below it changes nothing, draft-thatcher-ice-renomination-01 §3).
-    highest_nomination: Option<u32>,
     /// The peer answered a NOMINATION 0x0030 with 420: it speaks legacy renomination only.
     peer_lacks_0x0030: bool,
-    /// The pair whose nominating check is under way: one nomination at a time, components in
-    /// order.
-    nominating: Option<usize>,
-    /// The selected pair per component, indexed by component − 1 (RFC 8445 §8.1.1).
-    selected: [Option<usize>; 2],
     /// Components in use: 1 with rtcp-mux, 2 without (RFC 8445 §6.1.2.2). Candidates of a higher
     /// component are kept (they were signalled) but never paired.
     components: u8,
+    /// ICE restarts so far: the XEP-0176 `generation` of the local candidates (RFC 8445 §9).
+    generation: u8,
+    /// (relayed address, peer IP) whose TURN permission is installed: checks from a relayed
+    /// candidate go only where its allocation relays (RFC 8445 §7.2.1, RFC 8656 §9).
+    relay_permits: Vec<(SocketAddr, IpAddr)>,
+    state: IceState,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<IceEvent>,
+    prflx_count: u32,
+}
+
+/// What belongs to one ICE session (RFC 8445 §9: a restart begins a new one): the remote candidates,
+/// the checklist with its triggered-check queue and transactions, nominations, the selected pairs,
+/// consent and the timers. [`IceAgent`] replaces it whole, so a new field cannot be left over from the
+/// session before.
+#[derive(Default)]
+struct Session {
+    /// The peer's candidates, signalled or learned (peer-reflexive).
+    remote: Vec<Candidate>,
+    /// The checklist (RFC 8445 §6.1.2), in priority order.
+    pairs: Vec<Pair>,
+    /// The triggered-check queue (RFC 8445 §7.3.1.4), first out first.
+    triggered: VecDeque<Triggered>,
+    /// Checks sent and awaiting a response or their retransmission.
+    transactions: Vec<Transaction>,
+    /// When checks began: the PAC bound counts from here (RFC 8863 §4).
+    started_at: Option<SimTime>,
+    /// When the next ordinary or triggered check may go (Ta pacing, RFC 8445 §14.2).
+    next_check: Option<SimTime>,
+    /// When the first pair became valid.
+    first_valid_at: Option<SimTime>,
+    /// The PAC bound has passed without failing the agent (a check was still pending or a pair was
+    /// valid); later events re-evaluate failure, so the bound is no longer a wake-up time.
+    pac_passed: bool,
+    /// The pair whose nominating check is under way: one nomination at a time, components in
+    /// order.
+    nominating: Option<usize>,
+    /// As the controlled agent under renomination: the highest NOMINATION value accepted (a value at
+    /// or below it changes nothing, draft-thatcher-ice-renomination-01 §3).
+    highest_nomination: Option<u32>,
+    /// The selected pair per component, indexed by component − 1 (RFC 8445 §8.1.1).
+    selected: [Option<usize>; 2],
     /// When every component had a selected pair (the agent Completed).
     completed_at: Option<SimTime>,
     /// Per component: when anything (a check, a response, media, a keepalive) last went out on
@@ -327,19 +353,19 @@ pub struct IceAgent {
     consent: Option<(usize, SimTime)>,
     /// Consent checks awaiting a response: (transaction id, pair, sent at). Never retransmitted.
     consent_pending: Vec<([u8; 12], usize, SimTime)>,
-    /// ICE restarts so far: the XEP-0176 `generation` of the local candidates (RFC 8445 §9).
-    generation: u8,
     /// Started over by [`IceAgent::restart_with_remote_candidates`] with no candidate of a
     /// component in use: the agent answers checks and does nothing else (no checks, no learning,
     /// no nomination) until the next start-over.
     dormant: bool,
-    /// (relayed address, peer IP) whose TURN permission is installed: checks from a relayed
-    /// candidate go only where its allocation relays (RFC 8445 §7.2.1, RFC 8656 §9).
-    relay_permits: Vec<(SocketAddr, IpAddr)>,
-    state: IceState,
-    transmits: VecDeque<Transmit>,
-    events: VecDeque<IceEvent>,
-    prflx_count: u32,
+}
+
+/// A check waiting in the triggered-check queue (RFC 8445 §7.3.1.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Triggered {
+    /// The pair to check.
+    pair: usize,
+    /// The check nominates (USE-CANDIDATE, or NOMINATION under renomination).
+    nominate: bool,
 }
 
 impl IceAgent {
@@ -354,33 +380,18 @@ impl IceAgent {
             role,
             tiebreaker,
             rng,
+            session: Session::default(),
             local_ufrag,
             local_pwd,
             remote_ufrag: None,
             remote_pwd: None,
             local: Vec::new(),
-            remote: Vec::new(),
-            pairs: Vec::new(),
-            triggered: VecDeque::new(),
-            transactions: Vec::new(),
-            started_at: None,
-            next_check: None,
-            first_valid_at: None,
-            pac_passed: false,
             peer_renomination: false,
             last_check_at: None,
             nomination_counter: 0,
-            highest_nomination: None,
             peer_lacks_0x0030: false,
-            nominating: None,
-            selected: [None; 2],
             components: 1,
-            completed_at: None,
-            selected_sent_at: [None; 2],
-            consent: None,
-            consent_pending: Vec::new(),
             generation: 0,
-            dormant: false,
             relay_permits: Vec::new(),
             state: IceState::New,
             transmits: VecDeque::new(),
@@ -418,7 +429,7 @@ impl IceAgent {
         self.local.push(c);
         let li = self.local.len() - 1;
         if self.local[li].typ == CandidateType::Host || self.local[li].typ == CandidateType::Relayed {
-            for ri in 0..self.remote.len() {
+            for ri in 0..self.session.remote.len() {
                 self.add_pair(li, ri);
             }
         }
@@ -463,33 +474,34 @@ impl IceAgent {
 
     /// Remote candidates, signalled and peer-reflexive, in the order learned.
     pub fn remote_candidates(&self) -> &[Candidate] {
-        &self.remote
+        &self.session.remote
     }
 
     /// Sets the peer's ufrag and pwd (from session-initiate / session-accept).
     pub fn set_remote_credentials(&mut self, ufrag: &str, pwd: &str) {
         self.remote_ufrag = Some(ufrag.to_string());
         self.remote_pwd = Some(pwd.to_string());
-        if let Some(s) = self.started_at {
-            self.next_check.get_or_insert(s);
+        if let Some(s) = self.session.started_at {
+            self.session.next_check.get_or_insert(s);
         }
     }
 
     /// Adds a signalled remote candidate and pairs it with every local base.
     pub fn add_remote_candidate(&mut self, c: Candidate) {
         if let Some(i) = self
+            .session
             .remote
             .iter()
             .position(|r| r.addr == c.addr && r.component == c.component)
         {
             // Already learned as prflx from a check: keep the pair, take the signalled priority (RFC 8838 §11).
-            if self.remote[i].typ == CandidateType::PeerReflexive {
-                self.remote[i].priority = c.priority;
+            if self.session.remote[i].typ == CandidateType::PeerReflexive {
+                self.session.remote[i].priority = c.priority;
             }
             return;
         }
-        self.remote.push(c);
-        let ri = self.remote.len() - 1;
+        self.session.remote.push(c);
+        let ri = self.session.remote.len() - 1;
         for li in 0..self.local.len() {
             if matches!(self.local[li].typ, CandidateType::Host | CandidateType::Relayed) {
                 self.add_pair(li, ri);
@@ -500,13 +512,13 @@ impl IceAgent {
     /// Starts connectivity checks at `now` (both sides' credentials are known once the offer/answer is
     /// done). Starts the PAC timer.
     pub fn start(&mut self, now: SimTime) {
-        if self.started_at.is_some() || self.dormant {
+        if self.session.started_at.is_some() || self.session.dormant {
             return;
         }
-        self.started_at = Some(now);
+        self.session.started_at = Some(now);
         self.set_state(IceState::Checking);
         self.unfreeze_initial();
-        self.next_check = Some(now);
+        self.session.next_check = Some(now);
     }
 
     /// Starts over with `candidates` as the only remote candidates, keeping credentials, role,
@@ -523,9 +535,9 @@ impl IceAgent {
     /// (JMP's "Adventures in WebRTC: Making Phone Calls from XMPP"; docs/field-failures.md §Firefox
     /// component 2 and per-candidate restarts, cause 2).
     pub fn restart_with_remote_candidates(&mut self, now: SimTime, candidates: Vec<Candidate>) {
-        let started = self.started_at.is_some() || self.dormant;
-        self.flush_checking();
-        self.dormant = !candidates.iter().any(|c| c.component <= self.components);
+        let started = self.session.started_at.is_some() || self.session.dormant;
+        self.begin_session();
+        self.session.dormant = !candidates.iter().any(|c| c.component <= self.components);
         for c in candidates {
             self.add_remote_candidate(c);
         }
@@ -548,29 +560,15 @@ impl IceAgent {
         self.local.clear();
         self.peer_lacks_0x0030 = false;
         self.generation = self.generation.wrapping_add(1);
-        self.flush_checking();
+        self.begin_session();
     }
 
     /// Forgets the remote candidates and everything checking built on them — pairs, queued and
     /// in-flight checks, the PAC and nomination state, the selected pair, consent — and goes back to
     /// `New`; credentials, local candidates, role and tiebreaker stay.
-    fn flush_checking(&mut self) {
-        self.remote.clear();
-        self.pairs.clear();
-        self.triggered.clear();
-        self.transactions.clear();
-        self.started_at = None;
-        self.next_check = None;
-        self.first_valid_at = None;
-        self.pac_passed = false;
-        self.nominating = None;
-        self.highest_nomination = None;
-        self.selected = [None; 2];
-        self.completed_at = None;
-        self.selected_sent_at = [None; 2];
-        self.consent = None;
-        self.consent_pending.clear();
-        self.dormant = false;
+    /// Begins a new ICE session: everything of the last one goes in one assignment.
+    fn begin_session(&mut self) {
+        self.session = Session::default();
         self.set_state(IceState::New);
     }
 
@@ -581,9 +579,9 @@ impl IceAgent {
 
     /// Stops everything; no more transmits.
     pub fn close(&mut self) {
-        self.transactions.clear();
-        self.triggered.clear();
-        self.next_check = None;
+        self.session.transactions.clear();
+        self.session.triggered.clear();
+        self.session.next_check = None;
         self.set_state(IceState::Closed);
     }
 
@@ -594,7 +592,7 @@ impl IceAgent {
 
     /// The selected pair of `component` (1 = RTP, 2 = RTCP), once nominated.
     pub fn selected_for(&self, component: u8) -> Option<(SocketAddr, SocketAddr)> {
-        self.selected[slot(component)].map(|p| self.pair_addrs(p))
+        self.session.selected[slot(component)].map(|p| self.pair_addrs(p))
     }
 
     /// Components in use (1 or 2).
@@ -615,26 +613,28 @@ impl IceAgent {
         if n == 2 {
             for li in 0..self.local.len() {
                 if matches!(self.local[li].typ, CandidateType::Host | CandidateType::Relayed) {
-                    for ri in 0..self.remote.len() {
+                    for ri in 0..self.session.remote.len() {
                         self.add_pair(li, ri);
                     }
                 }
             }
             return;
         }
-        let dropped: Vec<bool> = (0..self.pairs.len()).map(|p| self.component_of(p) > n).collect();
-        for (p, q) in self.pairs.iter_mut().enumerate() {
+        let dropped: Vec<bool> = (0..self.session.pairs.len())
+            .map(|p| self.component_of(p) > n)
+            .collect();
+        for (p, q) in self.session.pairs.iter_mut().enumerate() {
             if dropped[p] {
                 q.state = PairState::Failed;
             }
         }
-        self.transactions.retain(|t| !dropped[t.pair]);
-        self.triggered.retain(|(q, _)| !dropped[*q]);
-        if self.nominating.is_some_and(|q| dropped[q]) {
-            self.nominating = None;
+        self.session.transactions.retain(|t| !dropped[t.pair]);
+        self.session.triggered.retain(|t| !dropped[t.pair]);
+        if self.session.nominating.is_some_and(|q| dropped[q]) {
+            self.session.nominating = None;
         }
-        self.selected[1] = None;
-        self.selected_sent_at[1] = None;
+        self.session.selected[1] = None;
+        self.session.selected_sent_at[1] = None;
     }
 
     /// The TURN permission for `ip` on the allocation whose relayed address is `relayed` is
@@ -646,8 +646,8 @@ impl IceAgent {
             return;
         }
         self.relay_permits.push((relayed, ip));
-        if self.started_at.is_some() && self.next_check.is_none() && self.has_check_work() {
-            self.next_check = Some(self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now)));
+        if self.session.started_at.is_some() && self.session.next_check.is_none() && self.has_check_work() {
+            self.session.next_check = Some(self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now)));
         }
     }
 
@@ -656,38 +656,40 @@ impl IceAgent {
     /// there).
     pub fn relay_refused(&mut self, relayed: SocketAddr, ip: IpAddr) {
         self.relay_permits.retain(|x| *x != (relayed, ip));
-        let refused: Vec<bool> = (0..self.pairs.len())
+        let refused: Vec<bool> = (0..self.session.pairs.len())
             .map(|p| {
                 let (local, remote) = self.pair_addrs(p);
-                self.local[self.pairs[p].local].typ == CandidateType::Relayed && local == relayed && remote.ip() == ip
+                self.local[self.session.pairs[p].local].typ == CandidateType::Relayed
+                    && local == relayed
+                    && remote.ip() == ip
             })
             .collect();
-        for (p, q) in self.pairs.iter_mut().enumerate() {
+        for (p, q) in self.session.pairs.iter_mut().enumerate() {
             if refused[p] && matches!(q.state, PairState::Waiting | PairState::Frozen) {
                 q.state = PairState::Failed;
             }
         }
-        self.triggered.retain(|(q, _)| !refused[*q]);
+        self.session.triggered.retain(|t| !refused[t.pair]);
     }
 
     /// Whether a new check may go on pair `p` now: always, except from a relayed candidate to an
     /// IP its allocation has no permission for yet.
     fn sendable(&self, p: usize) -> bool {
-        let l = &self.local[self.pairs[p].local];
+        let l = &self.local[self.session.pairs[p].local];
         l.typ != CandidateType::Relayed
             || self
                 .relay_permits
-                .contains(&(l.base, self.remote[self.pairs[p].remote].addr.ip()))
+                .contains(&(l.base, self.session.remote[self.session.pairs[p].remote].addr.ip()))
     }
 
     /// The component of pair `p` (its local candidate's).
     fn component_of(&self, p: usize) -> u8 {
-        self.local[self.pairs[p].local].component
+        self.local[self.session.pairs[p].local].component
     }
 
     /// Every component in use has a selected pair (RFC 8445 §6.1.3: the checklist is Completed).
     fn complete(&self) -> bool {
-        (1..=self.components).all(|c| self.selected[slot(c)].is_some())
+        (1..=self.components).all(|c| self.session.selected[slot(c)].is_some())
     }
 
     /// The pair media goes on now, as (local base, remote), per `pair_selection` and
@@ -702,16 +704,16 @@ impl IceAgent {
         let best_valid = || {
             self.ordered()
                 .into_iter()
-                .find(|&i| self.pairs[i].state == PairState::Succeeded && self.component_of(i) == 1)
+                .find(|&i| self.session.pairs[i].state == PairState::Succeeded && self.component_of(i) == 1)
         };
-        let p = match self.selected[0] {
+        let p = match self.session.selected[0] {
             _ if matches!(self.state, IceState::Closed | IceState::Failed) => None,
             Some(p) if self.cfg.pair_selection == PairSelection::Nominated => Some(p),
             Some(_) => best_valid(),
             None if self.cfg.media_before_nomination => best_valid(),
             None => None,
         };
-        p.filter(|&p| !self.pairs[p].consent_lost)
+        p.filter(|&p| !self.session.pairs[p].consent_lost)
     }
 
     /// Next transmit.
@@ -729,8 +731,8 @@ impl IceAgent {
         if matches!(self.state, IceState::Closed | IceState::Failed) {
             return None;
         }
-        let mut t = self.next_check.filter(|_| self.has_check_work());
-        for tx in &self.transactions {
+        let mut t = self.session.next_check.filter(|_| self.has_check_work());
+        for tx in &self.session.transactions {
             t = Some(t.map_or(tx.next, |x| x.min(tx.next)));
         }
         // The stopping point matters only while a pair is valid: after a failed nomination emptied
@@ -738,17 +740,18 @@ impl IceAgent {
         // Only a component still without a selected pair has a stopping point.
         // Asked last: it walks every pair, and once the agent completed the other terms rule it out.
         let any_valid = || {
-            (0..self.pairs.len()).any(|p| {
-                self.pairs[p].state == PairState::Succeeded && self.selected[slot(self.component_of(p))].is_none()
+            (0..self.session.pairs.len()).any(|p| {
+                self.session.pairs[p].state == PairState::Succeeded
+                    && self.session.selected[slot(self.component_of(p))].is_none()
             })
         };
-        if self.role == Role::Controlling && self.nominating.is_none() && !self.complete() && any_valid() {
-            if let Some(f) = self.first_valid_at {
+        if self.role == Role::Controlling && self.session.nominating.is_none() && !self.complete() && any_valid() {
+            if let Some(f) = self.session.first_valid_at {
                 let at = f + self.cfg.nomination_delay;
                 t = Some(t.map_or(at, |x| x.min(at)));
             }
         }
-        if let (Some(s), false, false) = (self.started_at, self.complete(), self.pac_passed) {
+        if let (Some(s), false, false) = (self.session.started_at, self.complete(), self.session.pac_passed) {
             let at = s + self.cfg.pac;
             t = Some(t.map_or(at, |x| x.min(at)));
         }
@@ -764,12 +767,12 @@ impl IceAgent {
     /// While consent is kept on a pair: when its next consent check goes (paced like every new
     /// check, RFC 8445 §14.2) and when consent expires without a fresh response (RFC 7675 §5.1).
     fn consent_due(&self) -> Option<(SimTime, SimTime)> {
-        let (p, next) = self.consent?;
-        if self.pairs[p].consent_lost || matches!(self.state, IceState::Closed | IceState::Failed) {
+        let (p, next) = self.session.consent?;
+        if self.session.pairs[p].consent_lost || matches!(self.state, IceState::Closed | IceState::Failed) {
             return None;
         }
         let paced = self.last_check_at.map_or(next, |t| next.max(t + self.cfg.ta));
-        let expiry = self.pairs[p].consent_at? + CONSENT_EXPIRY;
+        let expiry = self.session.pairs[p].consent_at? + CONSENT_EXPIRY;
         Some((paced, expiry))
     }
 
@@ -780,7 +783,7 @@ impl IceAgent {
         let Some((next, expiry)) = self.consent_due() else {
             return;
         };
-        let Some((p, _)) = self.consent else { return };
+        let Some((p, _)) = self.session.consent else { return };
         if now >= expiry {
             return self.lose_consent(p);
         }
@@ -798,23 +801,25 @@ impl IceAgent {
             payload: request,
         });
         // A response later than the expiry no longer counts, so older entries can go.
-        self.consent_pending.retain(|(_, _, at)| now < *at + CONSENT_EXPIRY);
-        self.consent_pending.push((txid, p, now));
+        self.session
+            .consent_pending
+            .retain(|(_, _, at)| now < *at + CONSENT_EXPIRY);
+        self.session.consent_pending.push((txid, p, now));
         let wait = self.rng.range(CONSENT_INTERVAL_US.0, CONSENT_INTERVAL_US.1);
-        self.consent = Some((p, now + Duration::from_micros(wait)));
+        self.session.consent = Some((p, now + Duration::from_micros(wait)));
     }
 
     /// Consent on pair `p` is gone: its outstanding consent transactions are discarded (RFC 7675
     /// §5.1), no media goes there, and the owner hears of it.
     fn lose_consent(&mut self, p: usize) {
-        if self.pairs[p].consent_lost {
+        if self.session.pairs[p].consent_lost {
             return;
         }
-        self.pairs[p].consent_lost = true;
-        self.consent_pending.retain(|(_, q, _)| *q != p);
+        self.session.pairs[p].consent_lost = true;
+        self.session.consent_pending.retain(|(_, q, _)| *q != p);
         let (local, remote) = self.pair_addrs(p);
         self.events.push_back(IceEvent::ConsentLost { local, remote });
-        if self.selected[0] == Some(p) || self.consent.is_some_and(|(q, _)| q == p) {
+        if self.session.selected[0] == Some(p) || self.session.consent.is_some_and(|(q, _)| q == p) {
             self.set_state(IceState::Disconnected);
         }
     }
@@ -831,7 +836,7 @@ impl IceAgent {
         if self.state != IceState::Completed {
             return None;
         }
-        self.selected_sent_at[slot(component)].map(|t| t + self.cfg.keepalive)
+        self.session.selected_sent_at[slot(component)].map(|t| t + self.cfg.keepalive)
     }
 
     /// The owner sent media from `local` to `remote` at `now`: on the selected pair it resets the
@@ -840,10 +845,15 @@ impl IceAgent {
     /// Consent freshness starts on the pair the first time media goes there, and follows the
     /// media to another pair (RFC 7675 §5.1: consent is kept on the pair data is sent on).
     pub fn media_sent(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr) {
-        if self.selected[0].is_some_and(|p| self.pair_addrs(p) == (local, remote)) {
-            self.selected_sent_at[0] = Some(now);
+        if self.session.selected[0].is_some_and(|p| self.pair_addrs(p) == (local, remote)) {
+            self.session.selected_sent_at[0] = Some(now);
         }
-        if !self.cfg.consent_freshness || self.consent.is_some_and(|(p, _)| self.pair_addrs(p) == (local, remote)) {
+        if !self.cfg.consent_freshness
+            || self
+                .session
+                .consent
+                .is_some_and(|(p, _)| self.pair_addrs(p) == (local, remote))
+        {
             return;
         }
         if let Some(p) = self
@@ -851,17 +861,17 @@ impl IceAgent {
             .filter(|&p| self.pair_addrs(p) == (local, remote))
         {
             let wait = self.rng.range(CONSENT_INTERVAL_US.0, CONSENT_INTERVAL_US.1);
-            self.consent = Some((p, now + Duration::from_micros(wait)));
+            self.session.consent = Some((p, now + Duration::from_micros(wait)));
         }
     }
 
     /// Whatever was queued for a selected pair by this input counts as sent on it now.
     fn note_sent(&mut self, now: SimTime) {
-        for k in 0..self.selected.len() {
-            let Some(p) = self.selected[k] else { continue };
+        for k in 0..self.session.selected.len() {
+            let Some(p) = self.session.selected[k] else { continue };
             let addrs = self.pair_addrs(p);
             if self.transmits.iter().any(|t| (t.local, t.remote) == addrs) {
-                self.selected_sent_at[k] = Some(now);
+                self.session.selected_sent_at[k] = Some(now);
             }
         }
     }
@@ -870,7 +880,7 @@ impl IceAgent {
     /// attributes), on each selected pair when nothing went out on it for Tr.
     fn keepalive(&mut self, now: SimTime) {
         for c in 1..=self.components {
-            let (Some(p), Some(due)) = (self.selected[slot(c)], self.keepalive_due_for(c)) else {
+            let (Some(p), Some(due)) = (self.session.selected[slot(c)], self.keepalive_due_for(c)) else {
                 continue;
             };
             if now < due {
@@ -881,15 +891,16 @@ impl IceAgent {
             let payload = MessageBuilder::new(method::BINDING, Class::Indication, txid).build(None, true);
             let (local, remote) = self.pair_addrs(p);
             self.transmits.push_back(Transmit { local, remote, payload });
-            self.selected_sent_at[slot(c)] = Some(now);
+            self.session.selected_sent_at[slot(c)] = Some(now);
         }
     }
 
     fn has_check_work(&self) -> bool {
         self.remote_pwd.is_some()
-            && (self.triggered.iter().any(|(q, _)| self.sendable(*q))
-                || (0..self.pairs.len())
-                    .any(|p| matches!(self.pairs[p].state, PairState::Waiting | PairState::Frozen) && self.sendable(p)))
+            && (self.session.triggered.iter().any(|t| self.sendable(t.pair))
+                || (0..self.session.pairs.len()).any(|p| {
+                    matches!(self.session.pairs[p].state, PairState::Waiting | PairState::Frozen) && self.sendable(p)
+                }))
     }
 
     fn set_state(&mut self, s: IceState) {
@@ -900,12 +911,12 @@ impl IceAgent {
     }
 
     fn pair_addrs(&self, p: usize) -> (SocketAddr, SocketAddr) {
-        let pair = &self.pairs[p];
-        (self.local[pair.local].base, self.remote[pair.remote].addr)
+        let pair = &self.session.pairs[p];
+        (self.local[pair.local].base, self.session.remote[pair.remote].addr)
     }
 
     fn compute_priority(&self, li: usize, ri: usize) -> u64 {
-        let (l, r) = (self.local[li].priority, self.remote[ri].priority);
+        let (l, r) = (self.local[li].priority, self.session.remote[ri].priority);
         match self.role {
             Role::Controlling => pair_priority(l, r),
             Role::Controlled => pair_priority(r, l),
@@ -913,12 +924,13 @@ impl IceAgent {
     }
 
     fn add_pair(&mut self, li: usize, ri: usize) -> Option<usize> {
-        let (l, r) = (&self.local[li], &self.remote[ri]);
+        let (l, r) = (&self.local[li], &self.session.remote[ri]);
         if l.component != r.component || l.component > self.components || l.base.is_ipv4() != r.addr.is_ipv4() {
             return None;
         }
         let base = l.base;
         if let Some(i) = self
+            .session
             .pairs
             .iter()
             .position(|p| self.local[p.local].base == base && p.remote == ri)
@@ -929,8 +941,9 @@ impl IceAgent {
         let prio = self.compute_priority(li, ri);
         // A new pair is Waiting if checks are running and nothing of its foundation is under way;
         // otherwise Frozen (RFC 8838 §12 for pairs added while checking).
-        let state = if self.started_at.is_some()
+        let state = if self.session.started_at.is_some()
             && !self
+                .session
                 .pairs
                 .iter()
                 .any(|p| p.foundation == foundation && p.state != PairState::Failed)
@@ -939,7 +952,7 @@ impl IceAgent {
         } else {
             PairState::Frozen
         };
-        self.pairs.push(Pair {
+        self.session.pairs.push(Pair {
             local: li,
             remote: ri,
             priority: prio,
@@ -949,18 +962,23 @@ impl IceAgent {
             consent_at: None,
             consent_lost: false,
         });
-        if let Some(now) = self.started_at {
-            if self.next_check.is_none() {
-                self.next_check = Some(now);
+        if let Some(now) = self.session.started_at {
+            if self.session.next_check.is_none() {
+                self.session.next_check = Some(now);
             }
         }
-        Some(self.pairs.len() - 1)
+        Some(self.session.pairs.len() - 1)
     }
 
     /// Pairs by descending priority; ties by creation order, so the order is deterministic.
     fn ordered(&self) -> Vec<usize> {
-        let mut idx: Vec<usize> = (0..self.pairs.len()).collect();
-        idx.sort_by(|a, b| self.pairs[*b].priority.cmp(&self.pairs[*a].priority).then(a.cmp(b)));
+        let mut idx: Vec<usize> = (0..self.session.pairs.len()).collect();
+        idx.sort_by(|a, b| {
+            self.session.pairs[*b]
+                .priority
+                .cmp(&self.session.pairs[*a].priority)
+                .then(a.cmp(b))
+        });
         idx
     }
 
@@ -968,9 +986,9 @@ impl IceAgent {
     fn unfreeze_initial(&mut self) {
         let mut seen: Vec<String> = Vec::new();
         for i in self.ordered() {
-            if self.pairs[i].state == PairState::Frozen && !seen.contains(&self.pairs[i].foundation) {
-                seen.push(self.pairs[i].foundation.clone());
-                self.pairs[i].state = PairState::Waiting;
+            if self.session.pairs[i].state == PairState::Frozen && !seen.contains(&self.session.pairs[i].foundation) {
+                seen.push(self.session.pairs[i].foundation.clone());
+                self.session.pairs[i].state = PairState::Waiting;
             }
         }
     }
@@ -981,17 +999,17 @@ impl IceAgent {
             return;
         }
         self.retransmit(now);
-        if self.role == Role::Controlling && self.nominating.is_none() && !self.complete() {
+        if self.role == Role::Controlling && self.session.nominating.is_none() && !self.complete() {
             self.maybe_nominate(now);
         }
         self.maybe_renominate(now);
-        if let Some(t) = self.next_check {
+        if let Some(t) = self.session.next_check {
             if t <= now && self.remote_pwd.is_some() {
                 if self.send_next_check(now) {
-                    self.next_check = Some(now + self.cfg.ta);
+                    self.session.next_check = Some(now + self.cfg.ta);
                 } else {
                     // Nothing to check: the next trigger re-arms pacing.
-                    self.next_check = Some(now + self.cfg.ta).filter(|_| self.has_check_work());
+                    self.session.next_check = Some(now + self.cfg.ta).filter(|_| self.has_check_work());
                 }
             }
         }
@@ -1003,19 +1021,19 @@ impl IceAgent {
 
     fn retransmit(&mut self, now: SimTime) {
         let mut k = 0;
-        while k < self.transactions.len() {
-            let tx = &mut self.transactions[k];
+        while k < self.session.transactions.len() {
+            let tx = &mut self.session.transactions[k];
             if tx.next > now {
                 k += 1;
                 continue;
             }
             if tx.cancelled {
                 // Its window for a late response is over; its silence is not failure (§7.3.1.4).
-                self.transactions.remove(k);
+                self.session.transactions.remove(k);
                 continue;
             }
             if tx.sends >= self.cfg.max_sends {
-                let tx = self.transactions.remove(k);
+                let tx = self.session.transactions.remove(k);
                 self.pair_failed(tx.pair);
                 continue;
             }
@@ -1033,13 +1051,13 @@ impl IceAgent {
     }
 
     fn pair_failed(&mut self, p: usize) {
-        if self.pairs[p].state == PairState::InProgress {
-            self.pairs[p].state = PairState::Failed;
+        if self.session.pairs[p].state == PairState::InProgress {
+            self.session.pairs[p].state = PairState::Failed;
         }
-        if self.nominating == Some(p) {
+        if self.session.nominating == Some(p) {
             // §8.1.1: a failed nomination check removes the pair from the valid list.
-            self.nominating = None;
-            self.pairs[p].state = PairState::Failed;
+            self.session.nominating = None;
+            self.session.pairs[p].state = PairState::Failed;
         }
     }
 
@@ -1048,8 +1066,8 @@ impl IceAgent {
             return false;
         }
         // A relayed pair waits for its TURN permission; the queue keeps its order.
-        if let Some(k) = self.triggered.iter().position(|(q, _)| self.sendable(*q)) {
-            let (p, nominate) = self.triggered.remove(k).expect("found");
+        if let Some(k) = self.session.triggered.iter().position(|t| self.sendable(t.pair)) {
+            let Triggered { pair: p, nominate } = self.session.triggered.remove(k).expect("found");
             self.send_check(now, p, nominate);
             return true;
         }
@@ -1057,19 +1075,19 @@ impl IceAgent {
         let waiting = order
             .iter()
             .copied()
-            .find(|&i| self.pairs[i].state == PairState::Waiting && self.sendable(i));
-        let pick = waiting.or_else(|| {
-            // §6.1.4.2: nothing Waiting: unfreeze a Frozen pair whose foundation has nothing in flight.
-            order.iter().copied().find(|&i| {
-                let f = &self.pairs[i].foundation;
-                self.sendable(i)
-                    && self.pairs[i].state == PairState::Frozen
-                    && !self
-                        .pairs
-                        .iter()
-                        .any(|q| &q.foundation == f && matches!(q.state, PairState::Waiting | PairState::InProgress))
-            })
-        });
+            .find(|&i| self.session.pairs[i].state == PairState::Waiting && self.sendable(i));
+        let pick =
+            waiting.or_else(|| {
+                // §6.1.4.2: nothing Waiting: unfreeze a Frozen pair whose foundation has nothing in flight.
+                order.iter().copied().find(|&i| {
+                    let f = &self.session.pairs[i].foundation;
+                    self.sendable(i)
+                        && self.session.pairs[i].state == PairState::Frozen
+                        && !self.session.pairs.iter().any(|q| {
+                            &q.foundation == f && matches!(q.state, PairState::Waiting | PairState::InProgress)
+                        })
+                })
+            });
         match pick {
             Some(p) => {
                 self.send_check(now, p, false);
@@ -1092,10 +1110,10 @@ impl IceAgent {
             remote,
             payload: request.clone(),
         });
-        if self.pairs[p].state != PairState::Succeeded {
-            self.pairs[p].state = PairState::InProgress;
+        if self.session.pairs[p].state != PairState::Succeeded {
+            self.session.pairs[p].state = PairState::InProgress;
         }
-        self.transactions.push(Transaction {
+        self.session.transactions.push(Transaction {
             txid,
             pair: p,
             request,
@@ -1115,7 +1133,7 @@ impl IceAgent {
         };
         let mut txid = [0u8; 12];
         self.rng.fill(&mut txid);
-        let l = &self.local[self.pairs[p].local];
+        let l = &self.local[self.session.pairs[p].local];
         // PRIORITY is the local candidate's priority as if it were peer-reflexive (§7.1.1).
         let prio = priority(
             CandidateType::PeerReflexive,
@@ -1170,7 +1188,7 @@ impl IceAgent {
     /// component's best pair is valid, or the nomination delay has passed since the first valid
     /// pair.
     fn maybe_nominate(&mut self, now: SimTime) {
-        let Some(c) = (1..=self.components).find(|&c| self.selected[slot(c)].is_none()) else {
+        let Some(c) = (1..=self.components).find(|&c| self.session.selected[slot(c)].is_none()) else {
             return;
         };
         let order: Vec<usize> = self
@@ -1181,14 +1199,15 @@ impl IceAgent {
         let valid: Vec<usize> = order
             .iter()
             .copied()
-            .filter(|&i| self.pairs[i].state == PairState::Succeeded)
+            .filter(|&i| self.session.pairs[i].state == PairState::Succeeded)
             .collect();
         let Some(&best_valid) = valid.first() else { return };
         let all_done = order
             .iter()
-            .all(|&i| matches!(self.pairs[i].state, PairState::Succeeded | PairState::Failed));
+            .all(|&i| matches!(self.session.pairs[i].state, PairState::Succeeded | PairState::Failed));
         let best_overall_valid = order.first() == Some(&best_valid);
         let waited = self
+            .session
             .first_valid_at
             .is_some_and(|f| now >= f + self.cfg.nomination_delay);
         if all_done || best_overall_valid || waited {
@@ -1199,14 +1218,17 @@ impl IceAgent {
     /// Regular nomination (§8.1.1): repeat the check that produced the valid pair `p`, marked as a
     /// nomination, ahead of everything else, paced Ta after the last check.
     fn nominate(&mut self, now: SimTime, p: usize) {
-        self.nominating = Some(p);
-        self.triggered.push_front((p, true));
+        self.session.nominating = Some(p);
+        self.session.triggered.push_front(Triggered {
+            pair: p,
+            nominate: true,
+        });
         let due = self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now));
         if due <= now {
             self.send_next_check(now);
-            self.next_check = Some(now + self.cfg.ta);
+            self.session.next_check = Some(now + self.cfg.ta);
         } else {
-            self.next_check = Some(due);
+            self.session.next_check = Some(due);
         }
     }
 
@@ -1215,23 +1237,23 @@ impl IceAgent {
     /// and increments its counter, p2p/base/p2p_transport_channel.cc; renomination2,
     /// draft-thatcher-tsvwg-renomination-00). One nomination at a time.
     fn maybe_renominate(&mut self, now: SimTime) {
-        if self.role != Role::Controlling || !self.renomination_in_force() || self.nominating.is_some() {
+        if self.role != Role::Controlling || !self.renomination_in_force() || self.session.nominating.is_some() {
             return;
         }
-        let Some(s) = self.selected[0] else { return };
-        let floor = self.pairs[s].priority;
+        let Some(s) = self.session.selected[0] else { return };
+        let floor = self.session.pairs[s].priority;
         let better = self
             .ordered()
             .into_iter()
-            .find(|&i| self.pairs[i].state == PairState::Succeeded && self.component_of(i) == 1)
-            .filter(|&i| self.pairs[i].priority > floor);
+            .find(|&i| self.session.pairs[i].state == PairState::Succeeded && self.component_of(i) == 1)
+            .filter(|&i| self.session.pairs[i].priority > floor);
         if let Some(p) = better {
             self.nominate(now, p);
         }
     }
 
     fn maybe_fail(&mut self, now: SimTime) {
-        let Some(s) = self.started_at else { return };
+        let Some(s) = self.session.started_at else { return };
         if self.complete() || now < s + self.cfg.pac {
             return;
         }
@@ -1239,36 +1261,38 @@ impl IceAgent {
         // left to try.
         let hopeless = |c: u8| {
             let of_c = |p: usize| self.component_of(p) == c;
-            let in_flight = self.transactions.iter().any(|t| !t.cancelled && of_c(t.pair));
-            let pending = (0..self.pairs.len()).any(|p| {
+            let in_flight = self.session.transactions.iter().any(|t| !t.cancelled && of_c(t.pair));
+            let pending = (0..self.session.pairs.len()).any(|p| {
                 of_c(p)
                     && matches!(
-                        self.pairs[p].state,
+                        self.session.pairs[p].state,
                         PairState::Waiting | PairState::Frozen | PairState::InProgress | PairState::Succeeded
                     )
             });
             !in_flight && !pending
         };
-        if (1..=self.components).any(|c| self.selected[slot(c)].is_none() && hopeless(c)) {
-            self.transactions.clear();
-            self.next_check = None;
+        if (1..=self.components).any(|c| self.session.selected[slot(c)].is_none() && hopeless(c)) {
+            self.session.transactions.clear();
+            self.session.next_check = None;
             self.set_state(IceState::Failed);
         } else {
-            self.pac_passed = true;
+            self.session.pac_passed = true;
         }
     }
 
-    fn select(&mut self, now: SimTime, p: usize) {
+    /// The first selection of `p`'s component (RFC 8445 §8.1.1–§8.1.2): records it, stops the checks
+    /// that no longer matter, and completes the agent when every component has one.
+    fn select_first(&mut self, now: SimTime, p: usize) {
         let c = self.component_of(p);
-        if self.selected[slot(c)].is_some() {
+        if self.session.selected[slot(c)].is_some() {
             return;
         }
-        self.selected[slot(c)] = Some(p);
-        self.selected_sent_at[slot(c)] = Some(now);
+        self.session.selected[slot(c)] = Some(p);
+        self.session.selected_sent_at[slot(c)] = Some(now);
         let complete = self.complete();
-        if self.nominating == Some(p) && !complete {
+        if self.session.nominating == Some(p) && !complete {
             // The next component's nomination may go.
-            self.nominating = None;
+            self.session.nominating = None;
         }
         // §8.1.2: once a component has a selected pair, stop checking the others. Under best-valid,
         // RFC 5245 §8.1.2 as pjnath reads it: In-Progress checks of higher priority go on. Under
@@ -1276,11 +1300,13 @@ impl IceAgent {
         // that opens later becomes valid and can be nominated (libwebrtc keeps pinging its other
         // connections on both sides: p2p/base/p2p_transport_channel.cc).
         // Another component's pairs go on as they were.
-        let floor = self.pairs[p].priority;
+        let floor = self.session.pairs[p].priority;
         let keep_higher = self.cfg.pair_selection == PairSelection::BestValid;
         let renominates = self.renomination_in_force();
-        let other: Vec<bool> = (0..self.pairs.len()).map(|q| self.component_of(q) != c).collect();
-        let pairs = &self.pairs;
+        let other: Vec<bool> = (0..self.session.pairs.len())
+            .map(|q| self.component_of(q) != c)
+            .collect();
+        let pairs = &self.session.pairs;
         let goes_on = |q: usize| {
             other[q]
                 || pairs[q].priority > floor
@@ -1290,12 +1316,14 @@ impl IceAgent {
                         _ => false,
                     }
         };
-        self.transactions
+        self.session
+            .transactions
             .retain(|t| t.pair == p || (!t.cancelled && goes_on(t.pair)) || other[t.pair]);
-        let going_on: Vec<bool> = (0..self.pairs.len()).map(goes_on).collect();
-        self.triggered
-            .retain(|&(q, nominate)| other[q] || (renominates && !nominate && going_on[q]));
-        for (i, q) in self.pairs.iter_mut().enumerate() {
+        let going_on: Vec<bool> = (0..self.session.pairs.len()).map(goes_on).collect();
+        self.session
+            .triggered
+            .retain(|t| other[t.pair] || (renominates && !t.nominate && going_on[t.pair]));
+        for (i, q) in self.session.pairs.iter_mut().enumerate() {
             if i != p
                 && !going_on[i]
                 && matches!(q.state, PairState::Waiting | PairState::Frozen | PairState::InProgress)
@@ -1304,9 +1332,9 @@ impl IceAgent {
             }
         }
         let paced = Some(self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now)));
-        self.next_check = None;
+        self.session.next_check = None;
         if (renominates || !complete) && self.has_check_work() {
-            self.next_check = paced;
+            self.session.next_check = paced;
         }
         let (local, remote) = self.pair_addrs(p);
         self.events.push_back(IceEvent::Selected {
@@ -1315,7 +1343,7 @@ impl IceAgent {
             remote,
         });
         if complete {
-            self.completed_at = Some(now);
+            self.session.completed_at = Some(now);
             self.set_state(IceState::Completed);
         }
     }
@@ -1323,13 +1351,13 @@ impl IceAgent {
     /// Selects `p`, or, once a pair is selected and renomination is in force, moves the selection
     /// to `p` (draft-thatcher-ice-renomination-01 §3: the last, highest nomination wins). Without
     /// renomination the first selection stands (RFC 8445 §8.1.1).
-    fn choose(&mut self, now: SimTime, p: usize) {
+    fn select_or_renominate(&mut self, now: SimTime, p: usize) {
         let c = self.component_of(p);
-        match self.selected[slot(c)] {
-            None => self.select(now, p),
+        match self.session.selected[slot(c)] {
+            None => self.select_first(now, p),
             Some(s) if s != p && self.renomination_in_force() => {
-                self.selected[slot(c)] = Some(p);
-                self.selected_sent_at[slot(c)] = Some(now);
+                self.session.selected[slot(c)] = Some(p);
+                self.session.selected_sent_at[slot(c)] = Some(now);
                 let (local, remote) = self.pair_addrs(p);
                 self.events.push_back(IceEvent::Selected {
                     component: c,
@@ -1447,7 +1475,7 @@ impl IceAgent {
             true,
         );
 
-        if self.dormant {
+        if self.session.dormant {
             return;
         }
         // Triggered check, §7.3.1.4: learn a peer-reflexive remote candidate if needed.
@@ -1460,6 +1488,7 @@ impl IceAgent {
         };
         let component = self.local[li].component;
         let ri = match self
+            .session
             .remote
             .iter()
             .position(|r| r.addr == remote && r.component == component)
@@ -1473,7 +1502,7 @@ impl IceAgent {
                     _ => priority(CandidateType::PeerReflexive, 65535, 1),
                 };
                 self.prflx_count += 1;
-                self.remote.push(Candidate {
+                self.session.remote.push(Candidate {
                     addr: remote,
                     base: remote,
                     typ: CandidateType::PeerReflexive,
@@ -1481,10 +1510,11 @@ impl IceAgent {
                     foundation: format!("prflx{}", self.prflx_count),
                     component,
                 });
-                self.remote.len() - 1
+                self.session.remote.len() - 1
             }
         };
         let Some(p) = self
+            .session
             .pairs
             .iter()
             .position(|q| self.local[q.local].base == local && q.remote == ri)
@@ -1511,60 +1541,68 @@ impl IceAgent {
                 // The largest value wins and any value beats none; a USE-CANDIDATE without a value
                 // counts only before anything was selected (draft-thatcher-ice-renomination-01
                 // §3–§4, draft-thatcher-tsvwg-renomination-00).
-                match (value, self.highest_nomination) {
+                match (value, self.session.highest_nomination) {
                     (Some(v), Some(h)) => v > h,
                     (Some(_), None) => true,
-                    (None, h) => h.is_none() && self.selected[slot(component)].is_none(),
+                    (None, h) => h.is_none() && self.session.selected[slot(component)].is_none(),
                 }
             } else {
-                self.selected[slot(component)].is_none()
+                self.session.selected[slot(component)].is_none()
             };
         if takes && follow {
-            self.highest_nomination = value.or(self.highest_nomination);
-            for q in self.pairs.iter_mut() {
+            self.session.highest_nomination = value.or(self.session.highest_nomination);
+            for q in self.session.pairs.iter_mut() {
                 q.nominate_on_success = false;
             }
         }
-        if takes && self.pairs[p].state == PairState::Succeeded {
-            self.choose(now, p);
+        if takes && self.session.pairs[p].state == PairState::Succeeded {
+            self.select_or_renominate(now, p);
             return;
         }
-        if !follow && self.completed_at.is_some_and(|c| now >= c + QUIET_AFTER_COMPLETED) {
+        if !follow
+            && self
+                .session
+                .completed_at
+                .is_some_and(|c| now >= c + QUIET_AFTER_COMPLETED)
+        {
             // §8.1.2: three seconds after Completed an agent may stop generating triggered checks;
             // it keeps answering. Under renomination a later path may still be nominated.
             return;
         }
-        match self.pairs[p].state {
+        match self.session.pairs[p].state {
             PairState::Succeeded => return,
             PairState::InProgress => {
                 let window = now + self.cfg.rto * self.cfg.final_wait;
-                for t in self.transactions.iter_mut().filter(|t| t.pair == p) {
+                for t in self.session.transactions.iter_mut().filter(|t| t.pair == p) {
                     t.cancelled = true;
                     t.next = window;
                 }
-                self.pairs[p].state = PairState::Waiting;
+                self.session.pairs[p].state = PairState::Waiting;
                 self.enqueue_triggered(now, p);
             }
             // pjnath: no triggered check for a Failed pair, and it stays off the valid list, so a
             // nomination on it is lost too (a deviation from §7.3.1.4).
             PairState::Failed if !self.cfg.retrigger_failed_pairs => return,
             PairState::Waiting | PairState::Frozen | PairState::Failed => {
-                self.pairs[p].state = PairState::Waiting;
+                self.session.pairs[p].state = PairState::Waiting;
                 self.enqueue_triggered(now, p);
             }
         }
         if takes {
-            self.pairs[p].nominate_on_success = true;
+            self.session.pairs[p].nominate_on_success = true;
         }
     }
 
     fn enqueue_triggered(&mut self, now: SimTime, p: usize) {
-        if !self.triggered.iter().any(|(q, _)| *q == p) {
-            self.triggered.push_back((p, false));
+        if !self.session.triggered.iter().any(|t| t.pair == p) {
+            self.session.triggered.push_back(Triggered {
+                pair: p,
+                nominate: false,
+            });
         }
-        if self.started_at.is_some() && self.next_check.is_none() {
+        if self.session.started_at.is_some() && self.session.next_check.is_none() {
             // Paced like every new check: Ta after the last one (RFC 8445 §14.2).
-            self.next_check = Some(self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now)));
+            self.session.next_check = Some(self.last_check_at.map_or(now, |t| (t + self.cfg.ta).max(now)));
         }
     }
 
@@ -1573,27 +1611,38 @@ impl IceAgent {
             Role::Controlling => Role::Controlled,
             Role::Controlled => Role::Controlling,
         };
-        for i in 0..self.pairs.len() {
-            self.pairs[i].priority = self.compute_priority(self.pairs[i].local, self.pairs[i].remote);
+        for i in 0..self.session.pairs.len() {
+            self.session.pairs[i].priority =
+                self.compute_priority(self.session.pairs[i].local, self.session.pairs[i].remote);
         }
     }
 
     fn handle_response(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, msg: &Message) {
-        if let Some(k) = self.consent_pending.iter().position(|t| t.0 == msg.transaction_id) {
+        if let Some(k) = self
+            .session
+            .consent_pending
+            .iter()
+            .position(|t| t.0 == msg.transaction_id)
+        {
             return self.consent_response(now, k, local, remote, msg);
         }
-        let Some(k) = self.transactions.iter().position(|t| t.txid == msg.transaction_id) else {
+        let Some(k) = self
+            .session
+            .transactions
+            .iter()
+            .position(|t| t.txid == msg.transaction_id)
+        else {
             return;
         };
         let Some(pwd) = self.remote_pwd.clone() else { return };
         if !msg.verify_integrity(pwd.as_bytes()) {
             return; // dropped as if never received (RFC 5389 §10.1.3)
         }
-        let tx = self.transactions.remove(k);
+        let tx = self.session.transactions.remove(k);
         let p = tx.pair;
         if self.pair_addrs(p) != (local, remote) {
             // Non-symmetric, §7.2.5.2.1.
-            self.pairs[p].state = PairState::Failed;
+            self.session.pairs[p].state = PairState::Failed;
             return;
         }
         if msg.class == Class::Error {
@@ -1602,8 +1651,11 @@ impl IceAgent {
                     // §7.2.5.1: switch role, new tiebreaker, recheck.
                     self.switch_role();
                     self.tiebreaker = self.rng.next_u64();
-                    self.pairs[p].state = PairState::Waiting;
-                    self.triggered.push_back((p, false));
+                    self.session.pairs[p].state = PairState::Waiting;
+                    self.session.triggered.push_back(Triggered {
+                        pair: p,
+                        nominate: false,
+                    });
                     return;
                 }
                 let lists_0030 = matches!(msg.get(attr_type::UNKNOWN_ATTRIBUTES),
@@ -1612,25 +1664,26 @@ impl IceAgent {
                     // The transaction failed (RFC 8489 §7.3.4), not the path: the peer advertised
                     // renomination but speaks only the legacy flavour, so nominate again with 0xC001.
                     self.peer_lacks_0x0030 = true;
-                    self.nominating = None;
+                    self.session.nominating = None;
                     self.nominate(now, p);
                     return;
                 }
             }
             self.pair_failed(p);
-            self.pairs[p].state = PairState::Failed;
+            self.session.pairs[p].state = PairState::Failed;
             return;
         }
-        self.pairs[p].state = PairState::Succeeded;
-        if !self.pairs[p].consent_lost {
-            self.pairs[p].consent_at = Some(now);
+        self.session.pairs[p].state = PairState::Succeeded;
+        if !self.session.pairs[p].consent_lost {
+            self.session.pairs[p].consent_at = Some(now);
         }
-        if self.first_valid_at.is_none() {
-            self.first_valid_at = Some(now);
+        if self.session.first_valid_at.is_none() {
+            self.session.first_valid_at = Some(now);
         }
         // §7.2.5.3.3: unfreeze pairs with the same foundation.
-        let f = self.pairs[p].foundation.clone();
+        let f = self.session.pairs[p].foundation.clone();
         for q in self
+            .session
             .pairs
             .iter_mut()
             .filter(|q| q.foundation == f && q.state == PairState::Frozen)
@@ -1641,17 +1694,17 @@ impl IceAgent {
         // our own check on it succeeded (§7.3.1.5).
         let nominated = match self.role {
             Role::Controlling => tx.use_candidate,
-            Role::Controlled => self.pairs[p].nominate_on_success,
+            Role::Controlled => self.session.pairs[p].nominate_on_success,
         };
         if nominated {
-            self.pairs[p].nominate_on_success = false;
-            self.choose(now, p);
-            if self.nominating == Some(p) && self.renomination_in_force() {
+            self.session.pairs[p].nominate_on_success = false;
+            self.select_or_renominate(now, p);
+            if self.session.nominating == Some(p) && self.renomination_in_force() {
                 // This nomination is done; a better pair may be nominated next.
-                self.nominating = None;
+                self.session.nominating = None;
             }
         }
-        if self.role == Role::Controlling && self.nominating.is_none() && !self.complete() {
+        if self.role == Role::Controlling && self.session.nominating.is_none() && !self.complete() {
             self.maybe_nominate(now);
         }
         self.maybe_renominate(now);
@@ -1666,12 +1719,12 @@ impl IceAgent {
         if !msg.verify_integrity(pwd.as_bytes()) {
             return;
         }
-        let (_, p, _) = self.consent_pending.remove(k);
-        if self.pairs[p].consent_lost || self.pair_addrs(p) != (local, remote) {
+        let (_, p, _) = self.session.consent_pending.remove(k);
+        if self.session.pairs[p].consent_lost || self.pair_addrs(p) != (local, remote) {
             return; // late responses do not restore consent (§5.1)
         }
         match msg.class {
-            Class::Success => self.pairs[p].consent_at = Some(now),
+            Class::Success => self.session.pairs[p].consent_at = Some(now),
             _ => {
                 if matches!(msg.get(attr_type::ERROR_CODE), Some(Ok(Attribute::ErrorCode(e))) if e.code == 403) {
                     self.lose_consent(p);
