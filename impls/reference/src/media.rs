@@ -1,0 +1,156 @@
+//! Media and the ICE agent's datagrams: STUN, TURN and RTP demultiplexed (RFC 7983), the
+//! agent's transmits and events drained, RTP sent on the selected pair (RFC 8445 §12).
+
+use super::*;
+impl ReferenceEndpoint {
+    /// Sends `payload` from local candidate base `local`: through the TURN allocation when `local`
+    /// is the relayed address, else as a plain datagram.
+    pub(crate) fn emit(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, payload: Vec<u8>) {
+        if let Some(t) = self.turn.iter_mut().find(|t| t.client.relayed() == Some(local)) {
+            t.client.send_to(now, remote, &payload);
+            self.flush_turn(now);
+        } else {
+            self.out.push_back(Output::Datagram {
+                local,
+                remote,
+                payload: Bytes::from(payload),
+            });
+        }
+    }
+
+    pub(crate) fn on_datagram(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, payload: &Bytes) {
+        if let Some(r) = self
+            .rtcp
+            .as_mut()
+            .filter(|r| r.socket == local && Some(remote) == self.stun && !r.stun.resolved)
+        {
+            if r.stun.on_response(payload) {
+                self.check_gathering(now);
+                self.trickle(now);
+            }
+            return;
+        }
+        if Some(remote) == self.stun && !self.gather.done {
+            if self.gather.stun.on_response(payload) {
+                // UDP works: the TCP/TLS fallback is not needed.
+                self.turn_fallback_at = None;
+                self.check_gathering(now);
+                self.trickle(now);
+            }
+            return;
+        }
+        if let Some(i) = self
+            .turn
+            .iter()
+            .position(|t| t.stream.is_none() && t.local == local && t.client.service.addr == remote)
+        {
+            return self.on_turn_message(now, i, payload);
+        }
+        if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
+            a.handle_packet(now, local, remote, payload);
+        }
+    }
+
+    pub(crate) fn drain_ice(&mut self, now: SimTime) {
+        // Permissions for remote candidates learned since the last input (signalled or peer-reflexive);
+        // most inputs (media, retransmissions) learn none, so nothing is collected for them.
+        let relayed = self.turn.iter().any(|t| t.client.relayed().is_some());
+        let new_ips: Vec<std::net::IpAddr> = match self.call.as_mut() {
+            Some(c) if relayed => match &c.ice {
+                Some(a) if a.remote_candidates().len() > c.permitted => {
+                    let ips = a.remote_candidates()[c.permitted..]
+                        .iter()
+                        .map(|r| r.addr.ip())
+                        .collect();
+                    c.permitted = a.remote_candidates().len();
+                    ips
+                }
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        if !new_ips.is_empty() {
+            self.permit_remotes(now, &new_ips);
+        }
+        let Some(call) = self.call.as_mut() else { return };
+        let Some(agent) = call.ice.as_mut() else { return };
+        let mut out = Vec::new();
+        let mut transmits = Vec::new();
+        while let Some(t) = agent.poll_transmit() {
+            transmits.push(t);
+        }
+        let mut failed = false;
+        let mut consent_lost = false;
+        while let Some(e) = agent.poll_event() {
+            match e {
+                DriverEvent::State(s) => {
+                    failed |= s == DriverState::Failed;
+                    if s == DriverState::Failed {
+                        // Nothing works: no media goes anywhere any more.
+                        call.rtp = None;
+                    }
+                    out.push(Output::Event(EndpointEvent::IceState(s.as_str().into())));
+                }
+                // Component 2 carries only the agent's own keepalives: RTCP is not simulated.
+                DriverEvent::Selected { component: 2.., .. } => {}
+                DriverEvent::Selected { local, remote, .. } => {
+                    out.push(Output::Event(EndpointEvent::SelectedPair { local, remote }));
+                    if call.rtp.is_none() {
+                        call.rtp = Some(resume_rtp(&mut call.parked_rtp, &mut self.rng, local, remote, now));
+                    }
+                    out.push(Output::Event(EndpointEvent::CallState("connected".into())));
+                }
+                DriverEvent::ConsentLost { .. } => {
+                    // RFC 7675 §5.1: nothing more goes on that 5-tuple with these credentials.
+                    call.rtp = None;
+                    consent_lost = true;
+                }
+            }
+        }
+        // Where media goes (the selected pair unless a knob says otherwise): started before
+        // nomination, or moved to another valid pair after it.
+        if let Some((local, remote)) = agent.media_pair() {
+            match call.rtp.as_mut() {
+                Some(r) => (r.local, r.remote) = (local, remote),
+                None => call.rtp = Some(resume_rtp(&mut call.parked_rtp, &mut self.rng, local, remote, now)),
+            }
+        }
+        for t in transmits {
+            self.emit(now, t.local, t.remote, t.payload);
+        }
+        self.out.extend(out);
+        if failed && call_side(&self.call) == Some(Side::Initiator) {
+            // RFC 8445 §8.1.2: the controlling agent ends the session when ICE failed.
+            self.end_call(Reason::ConnectivityError, true);
+        } else if consent_lost {
+            self.consent_lost(now);
+        }
+    }
+
+    pub(crate) fn send_rtp(&mut self, now: SimTime) {
+        let Some(rtp) = self.call.as_mut().and_then(|c| c.rtp.as_mut()) else {
+            return;
+        };
+        let mut packets = Vec::new();
+        while rtp.next <= now {
+            // RTP header (RFC 3550 §5.1): V=2, PT 111 (opus), then 20 bytes of payload.
+            let mut p = Vec::with_capacity(32);
+            p.extend_from_slice(&[0x80, 111]);
+            p.extend_from_slice(&rtp.seq.to_be_bytes());
+            p.extend_from_slice(&rtp.ts.to_be_bytes());
+            p.extend_from_slice(&rtp.ssrc.to_be_bytes());
+            p.extend_from_slice(&[0u8; 20]);
+            packets.push((rtp.local, rtp.remote, p));
+            rtp.seq = rtp.seq.wrapping_add(1);
+            rtp.ts = rtp.ts.wrapping_add(9600);
+            rtp.next += RTP_INTERVAL;
+        }
+        let last = packets.last().map(|(l, r, _)| (*l, *r));
+        for (local, remote, p) in packets {
+            self.emit(now, local, remote, p);
+        }
+        if let (Some((local, remote)), Some(a)) = (last, self.call.as_mut().and_then(|c| c.ice.as_mut())) {
+            a.media_sent(now, local, remote);
+        }
+    }
+}
