@@ -340,9 +340,9 @@ impl ReferenceEndpoint {
     pub(crate) fn gathering_done(&mut self, now: SimTime) {
         self.gather.done = true;
         self.gather.stun.next = None;
-        if let Some(c) = self.call.as_mut().filter(|c| c.restart_offer_due) {
+        if let Some(c) = self.call.as_mut().filter(|c| c.restart == OwnRestart::OfferDue) {
             // Without trickle the restart offer carries every candidate of the new gathering.
-            c.restart_offer_due = false;
+            c.restart = OwnRestart::AwaitingAnswer;
             let candidates = self.signalable_candidates();
             self.send_transport(candidates);
         }

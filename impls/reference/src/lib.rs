@@ -84,8 +84,8 @@ struct Call {
     ice: Option<Box<dyn IceDriver>>,
     /// The session-initiate / session-accept is due but gathering is not done: send it once it is.
     waiting_for_gathering: bool,
-    /// Media on the selected pair, once ICE selected one.
-    rtp: Option<Rtp>,
+    /// The RTP stream: sent on the selected pair once ICE selected one, parked while ICE restarts.
+    media_flow: MediaFlow,
     /// The call began with JMI, so JMI finish follows the session (XEP-0353 §3.6).
     via_jmi: bool,
     /// How many of the agent's remote candidates have had TURN permissions asked for.
@@ -99,15 +99,8 @@ struct Call {
     /// Every ICE ufrag the peer signalled in this session, the current one last: candidates of an
     /// older ICE session are stale (RFC 8838 §8), and a new ufrag is an ICE restart (RFC 8445 §9).
     remote_ufrags: Vec<String>,
-    /// This side offered an ICE restart and waits for the peer's new credentials (XEP-0176 §5.9;
-    /// Conversations' JingleRtpConnection.java).
-    awaiting_answer: bool,
-    /// A restart offer waits for gathering to end (the `trickle: false` knob).
-    restart_offer_due: bool,
-    /// The RTP stream while ICE restarts: same SSRC and sequence, resumed on the new selected
-    /// pair (RFC 8445 §9 lets media stay on the old pair meanwhile; here the old pair is gone or
-    /// lost its consent, so media waits).
-    parked_rtp: Option<Rtp>,
+    /// Where this side's own ICE restart offer stands.
+    restart: OwnRestart,
     /// rtcp-mux in this session: what this side offered, then what the answer agreed (RFC 5761;
     /// without it the agent has two components, XEP-0167 §3).
     rtcp_mux: bool,
@@ -148,11 +141,97 @@ impl Call {
             proceeded_early: false,
             transport_sent: false,
             remote_ufrags: Vec::new(),
-            awaiting_answer: false,
-            restart_offer_due: false,
-            parked_rtp: None,
+            restart: OwnRestart::None,
             rtcp_mux: true,
-            rtp: None,
+            media_flow: MediaFlow::Off,
+        }
+    }
+}
+
+/// Where this side's own ICE restart offer stands (RFC 8445 §9; XEP-0176 §5.9; Conversations'
+/// JingleRtpConnection.java).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OwnRestart {
+    /// No restart of this side's is under way.
+    None,
+    /// Offered, but the offer waits for gathering to end (the `trickle: false` knob).
+    OfferDue,
+    /// Offered: waiting for the peer's new credentials.
+    AwaitingAnswer,
+}
+
+impl OwnRestart {
+    /// This side offered a restart (sent or due) and the peer has not answered it.
+    fn awaiting_answer(self) -> bool {
+        self != OwnRestart::None
+    }
+}
+
+/// The call's RTP stream.
+enum MediaFlow {
+    /// Nothing is sent.
+    Off,
+    /// Sent on the pair it names.
+    Sending(Rtp),
+    /// Held while ICE restarts: same SSRC and sequence, resumed on the new selected pair (RFC 8445
+    /// §9 lets media stay on the old pair meanwhile; here the old pair is gone or lost its consent,
+    /// so media waits).
+    Parked(Rtp),
+}
+
+impl MediaFlow {
+    /// The stream being sent, if any.
+    fn sending(&self) -> Option<&Rtp> {
+        match self {
+            MediaFlow::Sending(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The stream being sent, if any.
+    fn sending_mut(&mut self) -> Option<&mut Rtp> {
+        match self {
+            MediaFlow::Sending(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Stops sending; a parked stream stays parked.
+    fn stop(&mut self) {
+        if matches!(self, MediaFlow::Sending(_)) {
+            *self = MediaFlow::Off;
+        }
+    }
+
+    /// Parks the stream being sent while ICE restarts.
+    fn park(&mut self) {
+        if let MediaFlow::Sending(_) = self {
+            let MediaFlow::Sending(r) = std::mem::replace(self, MediaFlow::Off) else {
+                unreachable!()
+            };
+            *self = MediaFlow::Parked(r);
+        }
+    }
+
+    /// Sends from `local` to `remote` from `now` on, unless a stream is already being sent: a parked
+    /// stream resumes there, otherwise a new one starts with its SSRC drawn from `rng`.
+    fn resume(&mut self, rng: &mut SimRng, local: SocketAddr, remote: SocketAddr, now: SimTime) {
+        match std::mem::replace(self, MediaFlow::Off) {
+            MediaFlow::Sending(r) => *self = MediaFlow::Sending(r),
+            MediaFlow::Parked(mut r) => {
+                (r.local, r.remote, r.next) = (local, remote, now);
+                *self = MediaFlow::Sending(r);
+            }
+            MediaFlow::Off => *self = MediaFlow::Sending(Rtp::new(rng, local, remote, now)),
+        }
+    }
+
+    /// Sends from `local` to `remote`: a stream being sent moves there, otherwise as
+    /// [`MediaFlow::resume`].
+    fn send_on(&mut self, rng: &mut SimRng, local: SocketAddr, remote: SocketAddr, now: SimTime) {
+        match self {
+            MediaFlow::Sending(r) => (r.local, r.remote) = (local, remote),
+            _ => self.resume(rng, local, remote, now),
         }
     }
 }
@@ -591,16 +670,6 @@ fn tie_break(name: &str, sid: &str) -> Element {
 
 /// The media stream for a newly selected pair: the one parked while ICE restarted, moved to the
 /// pair (same SSRC, sequence numbers going on, RFC 3550 §5.1), or a new one.
-fn resume_rtp(parked: &mut Option<Rtp>, rng: &mut SimRng, local: SocketAddr, remote: SocketAddr, now: SimTime) -> Rtp {
-    match parked.take() {
-        Some(mut r) => {
-            (r.local, r.remote, r.next) = (local, remote, now);
-            r
-        }
-        None => Rtp::new(rng, local, remote, now),
-    }
-}
-
 fn call_side(c: &Option<Call>) -> Option<Side> {
     c.as_ref().map(|c| c.side)
 }
@@ -758,7 +827,7 @@ impl Endpoint for ReferenceEndpoint {
             .as_ref()
             .and_then(|c| c.ice.as_ref())
             .and_then(|a| a.poll_timeout());
-        let rtp = self.call.as_ref().and_then(|c| c.rtp.as_ref()).map(|r| r.next);
+        let rtp = self.call.as_ref().and_then(|c| c.media_flow.sending()).map(|r| r.next);
         let turn = self.turn.iter().filter_map(|t| t.client.poll_timeout()).min();
         let grace = match (self.gather.done, self.gather.started) {
             (false, Some(s)) if self.relayed().is_some() => Some(s + GATHER_GRACE),

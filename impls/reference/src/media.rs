@@ -87,7 +87,7 @@ impl ReferenceEndpoint {
                     failed |= s == DriverState::Failed;
                     if s == DriverState::Failed {
                         // Nothing works: no media goes anywhere any more.
-                        call.rtp = None;
+                        call.media_flow.stop();
                     }
                     out.push(Output::Event(EndpointEvent::IceState(s.as_str().into())));
                 }
@@ -95,14 +95,12 @@ impl ReferenceEndpoint {
                 DriverEvent::Selected { component: 2.., .. } => {}
                 DriverEvent::Selected { local, remote, .. } => {
                     out.push(Output::Event(EndpointEvent::SelectedPair { local, remote }));
-                    if call.rtp.is_none() {
-                        call.rtp = Some(resume_rtp(&mut call.parked_rtp, &mut self.rng, local, remote, now));
-                    }
+                    call.media_flow.resume(&mut self.rng, local, remote, now);
                     out.push(Output::Event(EndpointEvent::CallState("connected".into())));
                 }
                 DriverEvent::ConsentLost { .. } => {
                     // RFC 7675 §5.1: nothing more goes on that 5-tuple with these credentials.
-                    call.rtp = None;
+                    call.media_flow.stop();
                     consent_lost = true;
                 }
             }
@@ -110,10 +108,7 @@ impl ReferenceEndpoint {
         // Where media goes (the selected pair unless a knob says otherwise): started before
         // nomination, or moved to another valid pair after it.
         if let Some((local, remote)) = agent.media_pair() {
-            match call.rtp.as_mut() {
-                Some(r) => (r.local, r.remote) = (local, remote),
-                None => call.rtp = Some(resume_rtp(&mut call.parked_rtp, &mut self.rng, local, remote, now)),
-            }
+            call.media_flow.send_on(&mut self.rng, local, remote, now);
         }
         for t in transmits {
             self.emit(now, t.local, t.remote, t.payload);
@@ -128,7 +123,7 @@ impl ReferenceEndpoint {
     }
 
     pub(crate) fn send_rtp(&mut self, now: SimTime) {
-        let Some(rtp) = self.call.as_mut().and_then(|c| c.rtp.as_mut()) else {
+        let Some(rtp) = self.call.as_mut().and_then(|c| c.media_flow.sending_mut()) else {
             return;
         };
         let mut packets = Vec::new();

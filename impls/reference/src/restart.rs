@@ -17,9 +17,7 @@ impl ReferenceEndpoint {
         // The peer's candidates are gone from the agent: every one gets its TURN permission
         // again (RFC 8656 §9).
         call.permitted = 0;
-        if let Some(r) = call.rtp.take() {
-            call.parked_rtp = Some(r);
-        }
+        call.media_flow.park();
         self.claim("ice-restart");
         true
     }
@@ -35,10 +33,10 @@ impl ReferenceEndpoint {
             return false;
         }
         let Some(call) = self.call.as_mut() else { return false };
-        call.awaiting_answer = true;
+        call.restart = OwnRestart::AwaitingAnswer;
         match self.knobs.restart_form {
             RestartForm::Conversations => self.send_transport(Vec::new()),
-            RestartForm::Xep if !self.knobs.trickle && !self.gather.done => call.restart_offer_due = true,
+            RestartForm::Xep if !self.knobs.trickle && !self.gather.done => call.restart = OwnRestart::OfferDue,
             RestartForm::Xep => {
                 let candidates = self.signalable_candidates();
                 self.send_transport(candidates);
@@ -52,7 +50,7 @@ impl ReferenceEndpoint {
     /// (Conversations' JingleRtpConnection.java), since the same credentials may not be used on
     /// that 5-tuple again. A stack that cannot restart ends the session with connectivity-error.
     pub(crate) fn consent_lost(&mut self, now: SimTime) {
-        let restarting = self.call.as_ref().is_some_and(|c| c.awaiting_answer);
+        let restarting = self.call.as_ref().is_some_and(|c| c.restart.awaiting_answer());
         if !restarting && !self.offer_restart(now) {
             self.end_call(Reason::ConnectivityError, true);
         }
@@ -106,7 +104,7 @@ impl ReferenceEndpoint {
             // An agent that cannot restart had its sockets on the vanished address: it is gone
             // with them, and so is the media; the session lingers until someone hangs up.
             if let Some(c) = self.call.as_mut() {
-                c.rtp = None;
+                c.media_flow.stop();
                 if let Some(a) = c.ice.as_mut() {
                     a.close();
                 }
@@ -120,7 +118,7 @@ impl ReferenceEndpoint {
     pub(crate) fn remote_restart(&mut self, now: SimTime, ufrag: &str, pwd: &str, candidates: Vec<Candidate>) {
         let Some(call) = self.call.as_mut() else { return };
         call.remote_ufrags.push(ufrag.to_string());
-        let answer = call.awaiting_answer;
+        let answer = call.restart.awaiting_answer();
         if !answer {
             if self.knobs.restart_form == RestartForm::Conversations && !candidates.is_empty() {
                 // Read as an answer to an offer this side never made: Conversations cannot apply
@@ -135,7 +133,7 @@ impl ReferenceEndpoint {
             }
         }
         let Some(call) = self.call.as_mut() else { return };
-        call.awaiting_answer = false;
+        call.restart = OwnRestart::None;
         let Some(agent) = call.ice.as_mut() else { return };
         agent.set_remote_credentials(ufrag, pwd);
         for c in candidates {
@@ -160,7 +158,7 @@ impl ReferenceEndpoint {
     pub(crate) fn crossing_restart_loses(&self, ufrag: Option<&str>, candidates: usize) -> bool {
         let Some(c) = self.call.as_ref() else { return false };
         self.knobs.restart_form == RestartForm::Conversations
-            && c.awaiting_answer
+            && c.restart.awaiting_answer()
             && c.side == Side::Initiator
             && candidates == 0
             && ufrag.is_some_and(|u| c.remote_ufrags.last().is_some_and(|cur| cur != u))

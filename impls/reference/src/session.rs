@@ -27,8 +27,8 @@ impl ReferenceEndpoint {
             // JingleRtpConnection.java); without trickle a restart offer carries them all once
             // gathering is done.
             Some(c)
-                if c.restart_offer_due
-                    || (c.awaiting_answer && self.knobs.restart_form == RestartForm::Conversations) =>
+                if c.restart == OwnRestart::OfferDue
+                    || (c.restart.awaiting_answer() && self.knobs.restart_form == RestartForm::Conversations) =>
             {
                 return
             }
@@ -240,7 +240,7 @@ impl ReferenceEndpoint {
         if let Some(a) = call.ice.as_mut() {
             a.close();
         }
-        call.rtp = None;
+        call.media_flow.stop();
         if let Some(to) = peer {
             if was_session && notify_jingle {
                 let id = self.next_id("jingle");
@@ -376,7 +376,7 @@ impl ReferenceEndpoint {
             if let Some(a) = c.ice.as_mut() {
                 a.close();
             }
-            c.rtp = None;
+            c.media_flow.stop();
         }
         let busy = self
             .call
