@@ -480,7 +480,7 @@ fn negative_test(spec: &RunSpec) -> bool {
             .expect
             .checks
             .iter()
-            .any(|e| matches!(e.verdict.as_deref(), Some("fail" | "non-strict")))
+            .any(|e| matches!(e.verdict, Some(Verdict::Fail | Verdict::NonStrict)))
 }
 
 /// The knobs the scenario set in `spec`, `PARTY: KNOB=VALUE`, by party in scenario order.
@@ -658,19 +658,13 @@ pub fn judge(out: &RunOutput) -> RunReport {
             unmet.push(format!("{id}: no such check"));
             continue;
         };
-        let got = serde_json::to_value(c.verdict)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let want = e.verdict.clone().unwrap_or_else(|| {
-            if c.level == crate::checks::Level::Info {
-                "informational".into()
-            } else {
-                "pass".into()
-            }
+        let want = e.verdict.unwrap_or(if c.level == crate::checks::Level::Info {
+            Verdict::Informational
+        } else {
+            Verdict::Pass
         });
-        if got != want {
-            unmet.push(format!("{id}: {got}, expected {want}"));
+        if c.verdict != want {
+            unmet.push(format!("{id}: {}, expected {}", verdict_name(c.verdict), verdict_name(want)));
         } else if let Some(t) = e.detail.as_ref().filter(|t| !c.detail.contains(t.as_str())) {
             unmet.push(format!("{id}: detail does not mention {t:?}: {}", c.detail));
         }

@@ -441,9 +441,9 @@ fn capabilities<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error
 pub struct ExpectCheck {
     /// Check id (`cargo xtask list checks`).
     pub id: String,
-    /// Expected verdict as the report writes it (`pass`, `fail`, `inconclusive`, ...); `None` means
-    /// pass (informational for INFO checks).
-    pub verdict: Option<String>,
+    /// Expected verdict, written as the report writes it (`pass`, `fail`, `inconclusive`, ...);
+    /// `None` means pass (informational for INFO checks).
+    pub verdict: Option<crate::checks::Verdict>,
     /// Text the check's detail must contain.
     pub detail: Option<String>,
     /// Capabilities both parties must declare for this entry to apply ([`Expect::requires`]).
@@ -457,7 +457,7 @@ impl<'de> Deserialize<'de> for ExpectCheck {
         struct Full {
             id: String,
             #[serde(default)]
-            verdict: Option<String>,
+            verdict: Option<crate::checks::Verdict>,
             #[serde(default)]
             detail: Option<String>,
             #[serde(default, deserialize_with = "capabilities")]
@@ -479,20 +479,6 @@ impl<'de> Deserialize<'de> for ExpectCheck {
             }
             fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<ExpectCheck, A::Error> {
                 let f = Full::deserialize(de::value::MapAccessDeserializer::new(m))?;
-                const VERDICTS: &[&str] = &[
-                    "pass",
-                    "fail",
-                    "non-strict",
-                    "informational",
-                    "unsupported",
-                    "inconclusive",
-                    "harness-error",
-                ];
-                if let Some(v) = &f.verdict {
-                    if !VERDICTS.contains(&v.as_str()) {
-                        return Err(de::Error::unknown_variant(v, VERDICTS));
-                    }
-                }
                 Ok(ExpectCheck {
                     id: f.id,
                     verdict: f.verdict,
