@@ -18,6 +18,47 @@ use crate::time::SimTime;
 /// answered by [`Ics::declares`].
 pub const CAPABILITIES: &[&str] = &["jmi", "trickle", "rtcp-mux", "ice-restart", "renomination", "turn"];
 
+/// A renomination flavour an implementation can negotiate, written as its ICS and the report
+/// write it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Renomination {
+    /// Regular nomination only (RFC 8445 §8.1.1).
+    None,
+    /// libwebrtc's NOMINATION attribute 0xC001 (draft-thatcher-ice-renomination-01).
+    LegacyC001,
+    /// NOMINATION 0x0030 (draft-thatcher-tsvwg-renomination-00).
+    Renomination2,
+}
+
+impl Renomination {
+    /// The name as written: `none`, `legacy-c001`, `renomination2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Renomination::None => "none",
+            Renomination::LegacyC001 => "legacy-c001",
+            Renomination::Renomination2 => "renomination2",
+        }
+    }
+
+    /// The flavour named `name` ([`Renomination::as_str`]).
+    pub fn from_name(name: &str) -> Option<Renomination> {
+        [
+            Renomination::None,
+            Renomination::LegacyC001,
+            Renomination::Renomination2,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Renomination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What an implementation declares it supports (an implementation conformance statement), so the
 /// judge can say "unsupported" instead of guessing from failures.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -30,8 +71,8 @@ pub struct Ics {
     pub trickle: bool,
     /// Offers and accepts rtcp-mux (one component).
     pub rtcp_mux: bool,
-    /// Renomination flavour it can negotiate: `none`, `legacy-c001` or `renomination2`.
-    pub renomination: String,
+    /// Renomination flavour it can negotiate.
+    pub renomination: Renomination,
     /// TURN client transports (`udp`, `tcp`, `tls`); empty when it has no TURN client.
     pub turn_transports: Vec<String>,
     /// Can perform an ICE restart.
@@ -53,7 +94,7 @@ impl Ics {
             "trickle" => self.trickle,
             "rtcp-mux" => self.rtcp_mux,
             "ice-restart" => self.ice_restart,
-            "renomination" => !matches!(self.renomination.as_str(), "" | "none"),
+            "renomination" => self.renomination != Renomination::None,
             "turn" => !self.turn_transports.is_empty(),
             _ => false,
         }

@@ -75,7 +75,7 @@ fn binding_over_tcp_reflects_the_nat_mapping() {
                     jmi: false,
                     trickle: false,
                     rtcp_mux: false,
-                    renomination: "none".into(),
+                    renomination: harness::endpoint::Renomination::None,
                     turn_transports: vec![],
                     ice_restart: false,
                     unseeded_stun_transaction_ids: false,

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 
 use super::{result, CheckDef, CheckResult, Ctx, Level, Verdict};
+use crate::endpoint::Renomination;
 use crate::stun::{attr_type, method, Attribute, Class};
 use crate::trace::Dir;
 
@@ -212,7 +213,7 @@ pub fn unknown_0x0030_draws_420(ctx: &Ctx) -> CheckResult {
     let d = &UNKNOWN_0X0030_DRAWS_420;
     let mut seen = 0;
     for party in [&ctx.caller, &ctx.callee] {
-        if ics_renomination(ctx, party) == "renomination2" {
+        if ics_renomination(ctx, party) == Some(Renomination::Renomination2) {
             continue;
         }
         for s in ctx.wire.stun.iter().filter(|s| {
@@ -243,7 +244,7 @@ pub fn unknown_0x0030_draws_420(ctx: &Ctx) -> CheckResult {
                         format!(
                             "{party} (renomination {}) answered a check carrying 0x0030 from {} with a {} instead of \
                              420 listing 0x0030: it acted on a comprehension-required attribute it does not know",
-                            ics_renomination(ctx, party),
+                            ics_renomination(ctx, party).map_or("", Renomination::as_str),
                             s.src,
                             match r.msg.class {
                                 Class::Success => "success".to_string(),
@@ -288,12 +289,11 @@ pub fn unknown_0x0030_draws_420(ctx: &Ctx) -> CheckResult {
     )
 }
 
-fn ics_renomination(ctx: &Ctx, party: &str) -> String {
+fn ics_renomination(ctx: &Ctx, party: &str) -> Option<Renomination> {
     ctx.out
         .parties
         .iter()
         .find(|p| p.name == party)
         .and_then(|p| p.devices.first())
-        .map(|d| d.ics.renomination.clone())
-        .unwrap_or_default()
+        .map(|d| d.ics.renomination)
 }

@@ -664,7 +664,11 @@ pub fn judge(out: &RunOutput) -> RunReport {
             Verdict::Pass
         });
         if c.verdict != want {
-            unmet.push(format!("{id}: {}, expected {}", verdict_name(c.verdict), verdict_name(want)));
+            unmet.push(format!(
+                "{id}: {}, expected {}",
+                verdict_name(c.verdict),
+                verdict_name(want)
+            ));
         } else if let Some(t) = e.detail.as_ref().filter(|t| !c.detail.contains(t.as_str())) {
             unmet.push(format!("{id}: detail does not mention {t:?}: {}", c.detail));
         }

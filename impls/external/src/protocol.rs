@@ -238,7 +238,7 @@ impl IcsDecl {
             jmi: Some(ics.jmi),
             trickle: Some(ics.trickle),
             rtcp_mux: Some(ics.rtcp_mux),
-            renomination: Some(ics.renomination.clone()),
+            renomination: Some(ics.renomination.as_str().to_string()),
             turn_transports: Some(ics.turn_transports.clone()),
             ice_restart: Some(ics.ice_restart),
         }
@@ -248,12 +248,12 @@ impl IcsDecl {
     ///
     /// Errors: a renomination flavour or TURN transport outside the lists above.
     pub fn into_ics(self, name: &str) -> Result<Ics, String> {
-        let renomination = self.renomination.unwrap_or_else(|| "none".into());
-        if !["none", "legacy-c001", "renomination2"].contains(&renomination.as_str()) {
+        let named = self.renomination.unwrap_or_else(|| "none".into());
+        let Some(renomination) = endpoint_contract::Renomination::from_name(&named) else {
             return Err(format!(
-                "ics.renomination `{renomination}` is not none, legacy-c001 or renomination2"
+                "ics.renomination `{named}` is not none, legacy-c001 or renomination2"
             ));
-        }
+        };
         let turn_transports = self.turn_transports.unwrap_or_default();
         if let Some(t) = turn_transports
             .iter()
@@ -623,7 +623,7 @@ mod tests {
     fn declared_ics_fills_defaults_and_refuses_unknown_values() {
         let ics = IcsDecl::default().into_ics("external:x").unwrap();
         assert_eq!(ics.name, "external:x");
-        assert!(ics.jmi && !ics.rtcp_mux && ics.renomination == "none");
+        assert!(ics.jmi && !ics.rtcp_mux && ics.renomination == endpoint_contract::Renomination::None);
         let bad = IcsDecl {
             renomination: Some("aggressive".into()),
             ..Default::default()

@@ -25,7 +25,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use endpoint_contract::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Ics, Input, Output, UserAction};
+use endpoint_contract::endpoint::{
+    Endpoint, EndpointConfig, EndpointEvent, Ics, Input, Output, Renomination, UserAction,
+};
 use endpoint_contract::xml::{bare, el, iq_result, ns, BuilderExt};
 use endpoint_contract::xml::{carbon_payload, CarbonKind};
 use endpoint_contract::SimRng;
@@ -385,7 +387,7 @@ pub fn ics() -> Ics {
         jmi: true,
         trickle: true,
         rtcp_mux: true,
-        renomination: "none".into(),
+        renomination: Renomination::None,
         turn_transports: vec!["udp".into(), "tcp".into(), "tls".into()],
         ice_restart: true,
         unseeded_stun_transaction_ids: false,
@@ -410,11 +412,10 @@ impl ReferenceEndpoint {
         ep.ics.name = name.to_string();
         ep.ice_cfg = knobs.ice_config();
         ep.ics.renomination = match knobs.nomination {
-            ice::Nomination::UseCandidate | ice::Nomination::Aggressive => "none",
-            ice::Nomination::C001Always | ice::Nomination::C001Negotiated => "legacy-c001",
-            ice::Nomination::Renomination2 | ice::Nomination::Renomination2Always => "renomination2",
-        }
-        .into();
+            ice::Nomination::UseCandidate | ice::Nomination::Aggressive => Renomination::None,
+            ice::Nomination::C001Always | ice::Nomination::C001Negotiated => Renomination::LegacyC001,
+            ice::Nomination::Renomination2 | ice::Nomination::Renomination2Always => Renomination::Renomination2,
+        };
         ep.ics.jmi = !knobs.no_jmi;
         ep.ics.trickle = knobs.trickle;
         ep.knobs = knobs;

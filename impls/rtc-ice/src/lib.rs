@@ -71,7 +71,7 @@ pub fn ics() -> Ics {
         // rtc-ice pairs a remote candidate as soon as it is added (`add_remote_candidate`).
         trickle: true,
         rtcp_mux: true,
-        renomination: "none".into(),
+        renomination: endpoint_contract::Renomination::None,
         turn_transports: vec!["udp".into(), "tcp".into(), "tls".into()],
         ice_restart: false,
         unseeded_stun_transaction_ids: true,

@@ -62,7 +62,7 @@ pub fn ics() -> Ics {
         // `is` always runs as a trickle agent (RFC 8838): candidates join at any time.
         trickle: true,
         rtcp_mux: true,
-        renomination: "none".into(),
+        renomination: endpoint_contract::Renomination::None,
         turn_transports: vec!["udp".into(), "tcp".into(), "tls".into()],
         ice_restart: false,
         unseeded_stun_transaction_ids: false,
