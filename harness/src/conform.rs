@@ -10,7 +10,7 @@ use crate::endpoint::Registry;
 use crate::net::nat_profiles;
 use crate::report::{self, build, harness_error_report, judge, Report, RunReport};
 use crate::run::run;
-use crate::scenario::{expand, MatrixSpec, RunSpec, Scenario, ScenarioError};
+use crate::scenario::{expand, MatrixSpec, RunId, RunSpec, Scenario, ScenarioError};
 
 /// What to run.
 #[derive(Clone, Debug, Default)]
@@ -351,8 +351,8 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
         let mut ids: Vec<String> = specs
             .iter()
             .flat_map(|r| {
-                let stem = seedless(&r.id, r.seed);
-                m.seeds.iter().map(move |s| format!("{stem}seed-{s}"))
+                let id = RunId::parse(&r.id).expect("expand writes run ids");
+                m.seeds.iter().map(move |s| id.with_seed(*s).to_string())
             })
             .collect();
         drop(specs);
@@ -379,12 +379,6 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
     })
 }
 
-/// `id` without its trailing `seed-N` (ids end `/seed-N`, see [`expand`]).
-fn seedless(id: &str, seed: u64) -> &str {
-    let tail = format!("seed-{seed}");
-    id.strip_suffix(tail.as_str()).expect("a run id ends with its seed")
-}
-
 /// Rebuilds the [`RunSpec`] of a run id (`SCENARIO/A->B/NAT_A+NAT_B/seed-N`) from the scenarios in `dir`.
 ///
 /// Errors: a malformed id, or a scenario, implementation or NAT profile that does not exist.
@@ -401,7 +395,7 @@ pub fn spec_from_id_in(dir: &Path, extra: &[PathBuf], id: &str, registry: &Regis
             "`{id}` is not a run id (SCENARIO/CALLER->CALLEE/NAT+NAT/seed-N)"
         ))
     };
-    let scenario = id.rsplitn(4, '/').nth(3).ok_or_else(bad)?;
+    let scenario = RunId::parse(id).ok_or_else(bad)?.scenario;
     let all = load_scenarios(dir, extra)?;
     let sc = all
         .into_iter()
@@ -433,20 +427,15 @@ fn spec_for(
             "`{id}` is not a run id (SCENARIO/CALLER->CALLEE/NAT+NAT/seed-N)"
         ))
     };
-    let mut parts: Vec<&str> = id.rsplitn(4, '/').collect();
-    parts.reverse();
-    let [scenario, impls, nats, seed] = parts.as_slice() else {
-        return Err(bad());
-    };
-    if *scenario != sc.id {
+    let RunId {
+        scenario,
+        impls,
+        nats,
+        seed,
+    } = RunId::parse(id).ok_or_else(bad)?;
+    if scenario != sc.id {
         return Err(bad());
     }
-    let seed: u64 = seed
-        .strip_prefix("seed-")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(bad)?;
-    let impls: Vec<&str> = impls.split("->").collect();
-    let nats: Vec<&str> = nats.split('+').collect();
     if impls.len() != sc.parties.len() || nats.len() != sc.parties.len() {
         return Err(bad());
     }
@@ -456,7 +445,7 @@ fn spec_for(
         .zip(impls.iter().zip(&nats))
         .map(|(name, (i, n))| {
             let nat = profiles
-                .get(*n)
+                .get(n.as_str())
                 .cloned()
                 .ok_or_else(|| InputError::Unknown(format!("unknown NAT profile `{n}`")))?;
             Ok(crate::scenario::PartySpec::new(sc, name, i, n, nat))
@@ -548,11 +537,9 @@ pub fn copy_shard_artefacts(report: &Report, shards: &[PathBuf], out: &Path) -> 
 /// The run's page is the folder's name with `.html` beside it ([`run_page`]), so a report has one
 /// folder per scenario and one per captured run, not four per run.
 pub fn run_dir(out: &Path, id: &str) -> PathBuf {
-    let id = id.replace("->", "-to-");
-    let parts: Vec<&str> = id.rsplitn(4, '/').collect();
-    match parts[..] {
-        [seed, nats, pair, scenario] => out.join("runs").join(scenario).join(format!("{pair}_{nats}_{seed}")),
-        _ => out.join("runs").join(id),
+    match RunId::parse(id) {
+        Some(r) => out.join("runs").join(&r.scenario).join(r.folder_name()),
+        None => out.join("runs").join(id.replace("->", "-to-")),
     }
 }
 

@@ -65,6 +65,19 @@ const WIRE_CHECKS: &[&str] = &[
     "stun.fingerprint-valid",
 ];
 
+/// The checks table pairs each check with its own function: every result carries the id, level
+/// and citation of the catalogue entry at its position.
+#[test]
+fn each_check_function_judges_the_check_it_is_listed_with() {
+    let out = basic_call();
+    let results = harness::checks::evaluate(&harness::checks::Ctx::new(&out));
+    let catalogue = harness::checks::catalogue();
+    assert_eq!(results.len(), catalogue.len());
+    for (r, d) in results.iter().zip(&catalogue) {
+        assert_eq!((r.id.as_str(), r.level, r.cite.as_str()), (d.id, d.level, d.cite));
+    }
+}
+
 #[test]
 fn a_conforming_call_passes_every_wire_check() {
     let out = basic_call();

@@ -10,8 +10,10 @@
 //! unless it names another (`{at: 3s, callee: answer, device: 2}`).
 
 mod duration;
+mod run_id;
 mod spans;
 
+pub use run_id::RunId;
 pub use spans::Spans;
 
 use std::collections::BTreeMap;
@@ -998,9 +1000,13 @@ pub fn expand(sc: &Arc<Scenario>, m: &MatrixSpec) -> Vec<RunSpec> {
                         PartySpec::new(sc, name, i, n, nat)
                     })
                     .collect();
-                let impls: Vec<&str> = parties.iter().map(|p| p.implementation.as_str()).collect();
-                let nats: Vec<&str> = parties.iter().map(|p| p.nat_name.as_str()).collect();
-                let id = format!("{}/{}/{}/seed-{seed}", sc.id, impls.join("->"), nats.join("+"));
+                let id = RunId {
+                    scenario: sc.id.clone(),
+                    impls: parties.iter().map(|p| p.implementation.clone()).collect(),
+                    nats: parties.iter().map(|p| p.nat_name.clone()).collect(),
+                    seed,
+                }
+                .to_string();
                 out.entry(id.clone()).or_insert(RunSpec {
                     id,
                     scenario: sc.clone(),
