@@ -208,7 +208,7 @@ impl ReferenceEndpoint {
                 }
             }
         }
-        if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
+        if let Some(a) = self.call.as_mut().and_then(|c| c.agent_mut()) {
             for (relayed, ip, installed) in permits {
                 if installed {
                     a.relay_permitted(now, relayed, ip);
@@ -340,9 +340,14 @@ impl ReferenceEndpoint {
     pub(crate) fn gathering_done(&mut self, now: SimTime) {
         self.gather.done = true;
         self.gather.stun.next = None;
-        if let Some(c) = self.call.as_mut().filter(|c| c.restart == OwnRestart::OfferDue) {
+        let due = self
+            .call
+            .as_mut()
+            .and_then(|c| c.jingle.as_mut())
+            .filter(|j| j.restart == OwnRestart::OfferDue);
+        if let Some(j) = due {
             // Without trickle the restart offer carries every candidate of the new gathering.
-            c.restart = OwnRestart::AwaitingAnswer;
+            j.restart = OwnRestart::AwaitingAnswer;
             let candidates = self.signalable_candidates();
             self.send_transport(candidates);
         }
@@ -424,7 +429,7 @@ impl ReferenceEndpoint {
         let data = self.turn[i].client.on_message(now, payload);
         self.flush_turn(now);
         if let (Some((peer, data)), Some(relayed)) = (data, relayed) {
-            if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
+            if let Some(a) = self.call.as_mut().and_then(|c| c.agent_mut()) {
                 a.handle_packet(now, relayed, peer, &data);
             }
         }

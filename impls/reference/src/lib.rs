@@ -83,18 +83,27 @@ struct Call {
     peer_full: Option<String>,
     media: Vec<String>,
     state: CallState,
-    ice: Option<Box<dyn IceDriver>>,
     /// The session-initiate / session-accept is due but gathering is not done: send it once it is.
     waiting_for_gathering: bool,
-    /// The RTP stream: sent on the selected pair once ICE selected one, parked while ICE restarts.
-    media_flow: MediaFlow,
     /// The call began with JMI, so JMI finish follows the session (XEP-0353 §3.6).
     via_jmi: bool,
-    /// How many of the agent's remote candidates have had TURN permissions asked for.
-    permitted: usize,
     /// Callee: proceed went out on the propose, before the user answered (`start-checks-at:
     /// propose`).
     proceeded_early: bool,
+    /// The Jingle session, once this side sent or received its session-initiate: what exists only
+    /// then lives in it, so nothing of it can be set before.
+    jingle: Option<Jingle>,
+}
+
+/// What a Jingle session holds (XEP-0166): made with its ICE agent when this side sends or receives
+/// the session-initiate.
+struct Jingle {
+    /// The ICE agent.
+    ice: Box<dyn IceDriver>,
+    /// The RTP stream: sent on the selected pair once ICE selected one, parked while ICE restarts.
+    media_flow: MediaFlow,
+    /// How many of the agent's remote candidates have had TURN permissions asked for.
+    permitted: usize,
     /// This side's session-initiate or session-accept went out: later candidates go in
     /// transport-info.
     transport_sent: bool,
@@ -108,11 +117,41 @@ struct Call {
     rtcp_mux: bool,
 }
 
+impl Jingle {
+    /// A session with agent `ice`, offering or accepting rtcp-mux as `rtcp_mux` says.
+    fn new(ice: Box<dyn IceDriver>, rtcp_mux: bool) -> Jingle {
+        Jingle {
+            ice,
+            media_flow: MediaFlow::Off,
+            permitted: 0,
+            transport_sent: false,
+            remote_ufrags: Vec::new(),
+            restart: OwnRestart::None,
+            rtcp_mux,
+        }
+    }
+}
+
 impl Call {
     /// The Jingle session exists: this side sent or received its session-initiate (the ICE agent
     /// is made then). Before that the sid is at most a JMI id.
     fn jingle_started(&self) -> bool {
-        self.ice.is_some()
+        self.jingle.is_some()
+    }
+
+    /// The ICE agent, once the Jingle session exists.
+    fn agent(&self) -> Option<&dyn IceDriver> {
+        self.jingle.as_ref().map(|j| j.ice.as_ref())
+    }
+
+    /// The ICE agent, once the Jingle session exists.
+    fn agent_mut(&mut self) -> Option<&mut Box<dyn IceDriver>> {
+        self.jingle.as_mut().map(|j| &mut j.ice)
+    }
+
+    /// The RTP stream, once the Jingle session exists.
+    fn media_flow_mut(&mut self) -> Option<&mut MediaFlow> {
+        self.jingle.as_mut().map(|j| &mut j.media_flow)
     }
 
     /// This side's own session-initiate to `peer`'s account is out and unanswered: a
@@ -136,16 +175,10 @@ impl Call {
             peer_full,
             media,
             state,
-            ice: None,
             waiting_for_gathering: false,
             via_jmi: true,
-            permitted: 0,
             proceeded_early: false,
-            transport_sent: false,
-            remote_ufrags: Vec::new(),
-            restart: OwnRestart::None,
-            rtcp_mux: true,
-            media_flow: MediaFlow::Off,
+            jingle: None,
         }
     }
 }
@@ -593,7 +626,7 @@ impl ReferenceEndpoint {
                     return;
                 }
                 let (sid, to) = (call.sid.clone(), call.peer_full.clone().unwrap_or_default());
-                if call.ice.is_some() {
+                if call.jingle_started() {
                     // Direct session-initiate (no JMI): answering accepts the session.
                     self.send_accept(now);
                 } else {
@@ -612,7 +645,7 @@ impl ReferenceEndpoint {
                 let (sid, to, jingle) = (
                     call.sid.clone(),
                     call.peer_full.clone().unwrap_or_default(),
-                    call.ice.is_some(),
+                    call.jingle_started(),
                 );
                 if jingle {
                     let id = self.next_id("jingle");
@@ -721,7 +754,7 @@ impl Endpoint for ReferenceEndpoint {
                 if !self.gather.done && self.gather.started.is_some_and(|s| now >= s + GATHER_GRACE) {
                     self.check_gathering(now);
                 }
-                if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
+                if let Some(a) = self.call.as_mut().and_then(|c| c.agent_mut()) {
                     if a.poll_timeout().is_some_and(|t| t <= now) {
                         a.handle_timeout(now);
                     }
@@ -793,7 +826,7 @@ impl Endpoint for ReferenceEndpoint {
             .call
             .as_mut()
             .filter(|c| c.state == CallState::Ended)
-            .and_then(|c| c.ice.as_mut())
+            .and_then(|c| c.agent_mut())
         {
             if a.state() != DriverState::Closed {
                 a.close();
@@ -826,9 +859,14 @@ impl Endpoint for ReferenceEndpoint {
         let ice = self
             .call
             .as_ref()
-            .and_then(|c| c.ice.as_ref())
+            .and_then(|c| c.agent())
             .and_then(|a| a.poll_timeout());
-        let rtp = self.call.as_ref().and_then(|c| c.media_flow.sending()).map(|r| r.next);
+        let rtp = self
+            .call
+            .as_ref()
+            .and_then(|c| c.jingle.as_ref())
+            .and_then(|j| j.media_flow.sending())
+            .map(|r| r.next);
         let turn = self.turn.iter().filter_map(|t| t.client.poll_timeout()).min();
         let grace = match (self.gather.done, self.gather.started) {
             (false, Some(s)) if self.relayed().is_some() => Some(s + GATHER_GRACE),

@@ -46,7 +46,7 @@ impl ReferenceEndpoint {
         {
             return self.on_turn_message(now, i, payload);
         }
-        if let Some(a) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
+        if let Some(a) = self.call.as_mut().and_then(|c| c.agent_mut()) {
             a.handle_packet(now, local, remote, payload);
         }
     }
@@ -56,13 +56,13 @@ impl ReferenceEndpoint {
         // most inputs (media, retransmissions) learn none, so nothing is collected for them.
         let relayed = self.turn.iter().any(|t| t.client.relayed().is_some());
         let new_ips: Vec<std::net::IpAddr> = match self.call.as_mut() {
-            Some(c) if relayed => match &c.ice {
-                Some(a) if a.remote_candidates().len() > c.permitted => {
-                    let ips = a.remote_candidates()[c.permitted..]
+            Some(c) if relayed => match c.jingle.as_mut() {
+                Some(j) if j.ice.remote_candidates().len() > j.permitted => {
+                    let ips = j.ice.remote_candidates()[j.permitted..]
                         .iter()
                         .map(|r| r.addr.ip())
                         .collect();
-                    c.permitted = a.remote_candidates().len();
+                    j.permitted = j.ice.remote_candidates().len();
                     ips
                 }
                 _ => Vec::new(),
@@ -72,8 +72,12 @@ impl ReferenceEndpoint {
         if !new_ips.is_empty() {
             self.permit_remotes(now, &new_ips);
         }
-        let Some(call) = self.call.as_mut() else { return };
-        let Some(agent) = call.ice.as_mut() else { return };
+        let Some(Jingle {
+            ice: agent, media_flow, ..
+        }) = self.call.as_mut().and_then(|c| c.jingle.as_mut())
+        else {
+            return;
+        };
         let mut out = Vec::new();
         let mut transmits = Vec::new();
         while let Some(t) = agent.poll_transmit() {
@@ -87,7 +91,7 @@ impl ReferenceEndpoint {
                     failed |= s == DriverState::Failed;
                     if s == DriverState::Failed {
                         // Nothing works: no media goes anywhere any more.
-                        call.media_flow.stop();
+                        media_flow.stop();
                     }
                     out.push(Output::Event(EndpointEvent::IceState(s.as_str().into())));
                 }
@@ -95,12 +99,12 @@ impl ReferenceEndpoint {
                 DriverEvent::Selected { component: 2.., .. } => {}
                 DriverEvent::Selected { local, remote, .. } => {
                     out.push(Output::Event(EndpointEvent::SelectedPair { local, remote }));
-                    call.media_flow.resume(&mut self.rng, local, remote, now);
+                    media_flow.resume(&mut self.rng, local, remote, now);
                     out.push(Output::Event(EndpointEvent::CallState("connected".into())));
                 }
                 DriverEvent::ConsentLost { .. } => {
                     // RFC 7675 §5.1: nothing more goes on that 5-tuple with these credentials.
-                    call.media_flow.stop();
+                    media_flow.stop();
                     consent_lost = true;
                 }
             }
@@ -108,7 +112,7 @@ impl ReferenceEndpoint {
         // Where media goes (the selected pair unless a knob says otherwise): started before
         // nomination, or moved to another valid pair after it.
         if let Some((local, remote)) = agent.media_pair() {
-            call.media_flow.send_on(&mut self.rng, local, remote, now);
+            media_flow.send_on(&mut self.rng, local, remote, now);
         }
         for t in transmits {
             self.emit(now, t.local, t.remote, t.payload);
@@ -123,7 +127,12 @@ impl ReferenceEndpoint {
     }
 
     pub(crate) fn send_rtp(&mut self, now: SimTime) {
-        let Some(rtp) = self.call.as_mut().and_then(|c| c.media_flow.sending_mut()) else {
+        let Some(rtp) = self
+            .call
+            .as_mut()
+            .and_then(|c| c.media_flow_mut())
+            .and_then(|m| m.sending_mut())
+        else {
             return;
         };
         let mut packets = Vec::new();
@@ -144,7 +153,7 @@ impl ReferenceEndpoint {
         for (local, remote, p) in packets {
             self.emit(now, local, remote, p);
         }
-        if let (Some((local, remote)), Some(a)) = (last, self.call.as_mut().and_then(|c| c.ice.as_mut())) {
+        if let (Some((local, remote)), Some(a)) = (last, self.call.as_mut().and_then(|c| c.agent_mut())) {
             a.media_sent(now, local, remote);
         }
     }

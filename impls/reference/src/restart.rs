@@ -10,14 +10,14 @@ impl ReferenceEndpoint {
         let Some(call) = self.call.as_mut().filter(|c| c.state == CallState::Active) else {
             return false;
         };
-        let Some(agent) = call.ice.as_mut() else { return false };
-        if !agent.ice_restart(now) {
+        let Some(j) = call.jingle.as_mut() else { return false };
+        if !j.ice.ice_restart(now) {
             return false;
         }
         // The peer's candidates are gone from the agent: every one gets its TURN permission
         // again (RFC 8656 §9).
-        call.permitted = 0;
-        call.media_flow.park();
+        j.permitted = 0;
+        j.media_flow.park();
         self.claim("ice-restart");
         true
     }
@@ -32,11 +32,13 @@ impl ReferenceEndpoint {
         if !self.restart_agent(now) {
             return false;
         }
-        let Some(call) = self.call.as_mut() else { return false };
-        call.restart = OwnRestart::AwaitingAnswer;
+        let Some(j) = self.call.as_mut().and_then(|c| c.jingle.as_mut()) else {
+            return false;
+        };
+        j.restart = OwnRestart::AwaitingAnswer;
         match self.knobs.restart_form {
             RestartForm::Conversations => self.send_transport(Vec::new()),
-            RestartForm::Xep if !self.knobs.trickle && !self.gather.done => call.restart = OwnRestart::OfferDue,
+            RestartForm::Xep if !self.knobs.trickle && !self.gather.done => j.restart = OwnRestart::OfferDue,
             RestartForm::Xep => {
                 let candidates = self.signalable_candidates();
                 self.send_transport(candidates);
@@ -50,7 +52,11 @@ impl ReferenceEndpoint {
     /// (Conversations' JingleRtpConnection.java), since the same credentials may not be used on
     /// that 5-tuple again. A stack that cannot restart ends the session with connectivity-error.
     pub(crate) fn consent_lost(&mut self, now: SimTime) {
-        let restarting = self.call.as_ref().is_some_and(|c| c.restart.awaiting_answer());
+        let restarting = self
+            .call
+            .as_ref()
+            .and_then(|c| c.jingle.as_ref())
+            .is_some_and(|j| j.restart.awaiting_answer());
         if !restarting && !self.offer_restart(now) {
             self.end_call(Reason::ConnectivityError, true);
         }
@@ -104,8 +110,10 @@ impl ReferenceEndpoint {
             // An agent that cannot restart had its sockets on the vanished address: it is gone
             // with them, and so is the media; the session lingers until someone hangs up.
             if let Some(c) = self.call.as_mut() {
-                c.media_flow.stop();
-                if let Some(a) = c.ice.as_mut() {
+                if let Some(m) = c.media_flow_mut() {
+                    m.stop();
+                }
+                if let Some(a) = c.agent_mut() {
                     a.close();
                 }
             }
@@ -116,9 +124,11 @@ impl ReferenceEndpoint {
     /// answer to this side's restart offer, or the peer's own offer, which this side answers
     /// (XEP-0176 §5.9; Conversations' JingleRtpConnection.java), restarting its own agent first.
     pub(crate) fn remote_restart(&mut self, now: SimTime, ufrag: &str, pwd: &str, candidates: Vec<Candidate>) {
-        let Some(call) = self.call.as_mut() else { return };
-        call.remote_ufrags.push(ufrag.to_string());
-        let answer = call.restart.awaiting_answer();
+        let Some(j) = self.call.as_mut().and_then(|c| c.jingle.as_mut()) else {
+            return;
+        };
+        j.remote_ufrags.push(ufrag.to_string());
+        let answer = j.restart.awaiting_answer();
         if !answer {
             if self.knobs.restart_form == RestartForm::Conversations && !candidates.is_empty() {
                 // Read as an answer to an offer this side never made: Conversations cannot apply
@@ -132,9 +142,11 @@ impl ReferenceEndpoint {
                 return;
             }
         }
-        let Some(call) = self.call.as_mut() else { return };
-        call.restart = OwnRestart::None;
-        let Some(agent) = call.ice.as_mut() else { return };
+        let Some(j) = self.call.as_mut().and_then(|c| c.jingle.as_mut()) else {
+            return;
+        };
+        j.restart = OwnRestart::None;
+        let agent = &mut j.ice;
         agent.set_remote_credentials(ufrag, pwd);
         for c in candidates {
             agent.add_remote_candidate(c);
@@ -146,7 +158,7 @@ impl ReferenceEndpoint {
             let ours = self.signalable_candidates();
             self.send_transport(ours);
         }
-        if let Some(agent) = self.call.as_mut().and_then(|c| c.ice.as_mut()) {
+        if let Some(agent) = self.call.as_mut().and_then(|c| c.agent_mut()) {
             agent.start(now);
         }
     }
@@ -157,10 +169,11 @@ impl ReferenceEndpoint {
     /// (XEP-0166 §7.2.16; Conversations' JingleRtpConnection.java does so for crossing restarts).
     pub(crate) fn crossing_restart_loses(&self, ufrag: Option<&str>, candidates: usize) -> bool {
         let Some(c) = self.call.as_ref() else { return false };
+        let Some(j) = c.jingle.as_ref() else { return false };
         self.knobs.restart_form == RestartForm::Conversations
-            && c.restart.awaiting_answer()
+            && j.restart.awaiting_answer()
             && c.side == Side::Initiator
             && candidates == 0
-            && ufrag.is_some_and(|u| c.remote_ufrags.last().is_some_and(|cur| cur != u))
+            && ufrag.is_some_and(|u| j.remote_ufrags.last().is_some_and(|cur| cur != u))
     }
 }

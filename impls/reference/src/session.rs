@@ -26,13 +26,13 @@ impl ReferenceEndpoint {
             // In the Conversations form the offerer's candidates follow the answer (Conversations'
             // JingleRtpConnection.java); without trickle a restart offer carries them all once
             // gathering is done.
-            Some(c)
-                if c.restart == OwnRestart::OfferDue
-                    || (c.restart.awaiting_answer() && self.knobs.restart_form == RestartForm::Conversations) =>
+            Some(Call { jingle: Some(j), .. })
+                if j.restart == OwnRestart::OfferDue
+                    || (j.restart.awaiting_answer() && self.knobs.restart_form == RestartForm::Conversations) =>
             {
                 return
             }
-            Some(c) if c.state != CallState::Ended => match c.ice.as_ref() {
+            Some(c) if c.state != CallState::Ended => match c.agent() {
                 Some(a) => self
                     .signalable_candidates()
                     .into_iter()
@@ -47,14 +47,15 @@ impl ReferenceEndpoint {
             _ => return,
         };
         for c in fresh {
-            let Some(call) = self.call.as_mut() else { return };
-            let Some(agent) = call.ice.as_mut() else { return };
+            let Some(j) = self.call.as_mut().and_then(|c| c.jingle.as_mut()) else {
+                return;
+            };
             // The agent's own view goes on the wire (another stack computes its own priority and
             // foundation). It is paired before the transport-info is written, but no check can
             // leave before this input's outputs, the transport-info first (RFC 8838 §10).
-            let index = agent.local_candidates().len();
-            agent.add_local_candidate(c);
-            if agent.local_candidates().len() > index && call.transport_sent {
+            let index = j.ice.local_candidates().len();
+            j.ice.add_local_candidate(c);
+            if j.ice.local_candidates().len() > index && j.transport_sent {
                 self.signal_local_candidates(index, None);
             }
         }
@@ -66,7 +67,7 @@ impl ReferenceEndpoint {
     pub(crate) fn signal_local_candidates(&mut self, first: usize, end: Option<usize>) {
         let creator = self.transport_creator();
         let Some(call) = self.call.as_ref() else { return };
-        let (Some(agent), Some(to)) = (call.ice.as_ref(), call.peer_full.clone()) else {
+        let (Some(agent), Some(to)) = (call.agent(), call.peer_full.clone()) else {
             return;
         };
         let (ufrag, pwd) = agent.local_credentials();
@@ -100,9 +101,10 @@ impl ReferenceEndpoint {
     /// Conversations' JingleRtpConnection.java).
     pub(crate) fn send_transport(&mut self, candidates: Vec<Candidate>) {
         let Some(call) = self.call.as_mut() else { return };
-        let (Some(agent), Some(_)) = (call.ice.as_mut(), call.peer_full.as_ref()) else {
+        if call.peer_full.is_none() {
             return;
-        };
+        }
+        let Some(agent) = call.agent_mut() else { return };
         let first = agent.local_candidates().len();
         for c in candidates {
             agent.add_local_candidate(c);
@@ -145,7 +147,7 @@ impl ReferenceEndpoint {
         if let Some(m) = extra.filter(|m| !call.media.contains(m)) {
             call.media.push(m);
         }
-        call.rtcp_mux = self.knobs.rtcp_mux;
+        let rtcp_mux = self.knobs.rtcp_mux;
         let j = signalling::session(
             Action::SessionInitiate,
             &call.sid,
@@ -153,11 +155,12 @@ impl ReferenceEndpoint {
             &call.media,
             &t,
             Creator::Initiator,
-            call.rtcp_mux,
+            rtcp_mux,
         );
-        call.ice = Some(agent);
+        let mut jingle = Jingle::new(agent, rtcp_mux);
+        jingle.transport_sent = true;
+        call.jingle = Some(jingle);
         call.state = CallState::Pending;
-        call.transport_sent = true;
         self.send(signalling::jingle_iq(&to, &id, j));
         self.claim("initiated");
         if !in_offer {
@@ -166,10 +169,10 @@ impl ReferenceEndpoint {
             let mut order: Vec<usize> = (0..self
                 .call
                 .as_ref()
-                .and_then(|c| c.ice.as_ref())
+                .and_then(|c| c.agent())
                 .map_or(0, |a| a.local_candidates().len()))
                 .collect();
-            if let Some(a) = self.call.as_ref().and_then(|c| c.ice.as_ref()) {
+            if let Some(a) = self.call.as_ref().and_then(|c| c.agent()) {
                 let cands = a.local_candidates();
                 order.sort_by_key(|i| cands[*i].component);
             }
@@ -198,7 +201,8 @@ impl ReferenceEndpoint {
         let fresh = self.signalable_candidates();
         let Some(call) = self.call.as_mut() else { return };
         let Some(to) = call.peer_full.clone() else { return };
-        let Some(agent) = call.ice.as_mut() else { return };
+        let Some(jingle) = call.jingle.as_mut() else { return };
+        let agent = &mut jingle.ice;
         for c in fresh {
             agent.add_local_candidate(c);
         }
@@ -218,11 +222,11 @@ impl ReferenceEndpoint {
             &call.media,
             &t,
             creator,
-            call.rtcp_mux,
+            jingle.rtcp_mux,
         );
-        call.state = CallState::Active;
-        call.transport_sent = true;
+        jingle.transport_sent = true;
         agent.start(now);
+        call.state = CallState::Active;
         self.send(signalling::jingle_iq(&to, &id, j));
         self.claim("accepted");
     }
@@ -237,10 +241,12 @@ impl ReferenceEndpoint {
         let via_jmi = call.via_jmi;
         let was_session = matches!(call.state, CallState::Pending | CallState::Active);
         call.state = CallState::Ended;
-        if let Some(a) = call.ice.as_mut() {
+        if let Some(a) = call.agent_mut() {
             a.close();
         }
-        call.media_flow.stop();
+        if let Some(m) = call.media_flow_mut() {
+            m.stop();
+        }
         if let Some(to) = peer {
             if was_session && notify_jingle {
                 let id = self.next_id("jingle");
@@ -373,10 +379,12 @@ impl ReferenceEndpoint {
             // (XEP-0166 §7.2.16). The peer answers ours with conflict + tie-break, so no
             // session-terminate is owed for it.
             c.state = CallState::Ended;
-            if let Some(a) = c.ice.as_mut() {
+            if let Some(a) = c.agent_mut() {
                 a.close();
             }
-            c.media_flow.stop();
+            if let Some(m) = c.media_flow_mut() {
+                m.stop();
+            }
         }
         let busy = self
             .call
@@ -441,15 +449,13 @@ impl ReferenceEndpoint {
             let c = self.call.as_mut().expect("checked");
             c.peer_full = Some(from);
             c.media = remote.media;
-            c.ice = Some(agent);
-            c.rtcp_mux = rtcp_mux;
+            c.jingle = Some(Jingle::new(agent, rtcp_mux));
             c.state = CallState::Ringing;
         } else if pre_approved {
             let c = self.call.as_mut().expect("checked");
             c.peer_full = Some(from);
             c.media = remote.media;
-            c.ice = Some(agent);
-            c.rtcp_mux = rtcp_mux;
+            c.jingle = Some(Jingle::new(agent, rtcp_mux));
             self.send_accept(now);
         } else {
             let mut call = Call::new(
@@ -460,18 +466,18 @@ impl ReferenceEndpoint {
                 remote.media,
                 CallState::Ringing,
             );
-            call.ice = Some(agent);
+            call.jingle = Some(Jingle::new(agent, rtcp_mux));
             call.via_jmi = false;
-            call.rtcp_mux = rtcp_mux;
             self.call = Some(call);
             self.claim("ringing");
         }
-        if let Some(c) = self
+        if let Some(j) = self
             .call
             .as_mut()
-            .filter(|c| c.ice.is_some() && c.remote_ufrags.is_empty())
+            .and_then(|c| c.jingle.as_mut())
+            .filter(|j| j.remote_ufrags.is_empty())
         {
-            c.remote_ufrags.extend(remote_ufrag);
+            j.remote_ufrags.extend(remote_ufrag);
         }
     }
 
@@ -494,12 +500,14 @@ impl ReferenceEndpoint {
         }
         let Some(c) = self.call.as_mut() else { return };
         c.state = CallState::Active;
-        c.remote_ufrags.extend(remote.ufrag.clone());
+        let Some(jingle) = c.jingle.as_mut() else { return };
+        jingle.remote_ufrags.extend(remote.ufrag.clone());
         // The answer settles rtcp-mux (RFC 5761), so the component count (RFC 8445
         // §6.1.2.2).
-        c.rtcp_mux &= remote.rtcp_mux;
-        let rtcp_mux = c.rtcp_mux;
-        if let Some(a) = c.ice.as_mut() {
+        jingle.rtcp_mux &= remote.rtcp_mux;
+        let rtcp_mux = jingle.rtcp_mux;
+        {
+            let a = &mut jingle.ice;
             a.set_components(if rtcp_mux { 1 } else { 2 });
             if let (Some(u), Some(p)) = (&remote.ufrag, &remote.pwd) {
                 a.set_remote_credentials(u, p);
@@ -524,36 +532,39 @@ impl ReferenceEndpoint {
         let remote = self.read_remote(j);
         let restart = self.knobs.restart_on_each_trickled_candidate;
         let Some(call) = self.call.as_mut() else { return };
+        let active = call.state == CallState::Active;
+        // A transport-info before the session exists is refused before it gets here.
+        let Some(jingle) = call.jingle.as_mut() else { return };
         // Which ICE session the transport belongs to: its credentials say (RFC 8838 §8,
         // XEP-0176 §5).
         let creds = remote.ufrag.clone().zip(remote.pwd.clone());
-        let current = call.remote_ufrags.last().cloned();
+        let current = jingle.remote_ufrags.last().cloned();
         let new_ufrag = creds.as_ref().filter(|(u, _)| current.as_ref() != Some(u));
-        if new_ufrag.is_some_and(|(u, _)| call.remote_ufrags.contains(u)) {
+        if new_ufrag.is_some_and(|(u, _)| jingle.remote_ufrags.contains(u)) {
             return; // candidates of an ICE session the peer has restarted since: stale
         }
-        if let (Some((u, p)), true) = (new_ufrag.cloned(), call.state == CallState::Active && !restart) {
+        if let (Some((u, p)), true) = (new_ufrag.cloned(), active && !restart) {
             if current.is_some() {
                 return self.remote_restart(now, &u, &p, remote.candidates);
             }
         }
-        if let (Some((u, p)), Some(a)) = (new_ufrag, call.ice.as_mut()) {
+        if let Some((u, p)) = new_ufrag {
             // An agent that starts over per transport-info takes the credentials it carries.
             if restart && current.is_some() {
-                a.set_remote_credentials(u, p);
+                jingle.ice.set_remote_credentials(u, p);
             }
         }
         if let Some((u, _)) = new_ufrag {
-            call.remote_ufrags.push(u.clone());
+            jingle.remote_ufrags.push(u.clone());
         }
-        let active = call.state == CallState::Active;
-        if let Some(a) = call.ice.as_mut() {
+        {
+            let a = &mut jingle.ice;
             if restart && !remote.candidates.is_empty() {
                 a.restart_with_remote_candidates(now, remote.candidates);
                 // The remote list starts over: its candidates are asked TURN permissions
                 // again (the client skips those it has), as no check leaves a relayed
                 // candidate before its permission (RFC 8445 §7.2.1).
-                call.permitted = 0;
+                jingle.permitted = 0;
                 // chan_motif calls ice->start() on every transport it reads
                 // (docs/field-failures.md §Firefox component 2 and per-candidate restarts): in
                 // an answered call that includes the peer's answer to this side's own ICE
