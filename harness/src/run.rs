@@ -10,10 +10,11 @@ use minidom::Element;
 use crate::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Ics, Input, Output, Registry, UserAction};
 use crate::net::stream::{StreamId, StreamInFlight, StreamOpen};
 use crate::net::{nat_profiles, Attach, InFlight, LinkParams, Net};
+use crate::scenario::TurnServerTransport;
 use crate::scenario::{Action, RunSpec};
 use crate::servers::stun::StunServer;
 use crate::servers::turn::{ClientTransport, TurnConfig, TurnOutput, TurnServer};
-use crate::servers::xmpp::{CsiPolicy, ExtService, RestCredentials, XmppServer};
+use crate::servers::xmpp::{ExtService, RestCredentials, XmppServer};
 use crate::sim::{EventQueue, SimRng};
 use crate::time::SimTime;
 use crate::trace::{Dir, Trace, TraceKind};
@@ -394,10 +395,10 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             shared_user: t.shared_user.clone(),
         };
         for tr in &t.transports {
-            let (kind, port, transport) = match tr.as_str() {
-                "udp" => ("turn", 3478, "udp"),
-                "tcp" => ("turn", 3478, "tcp"),
-                _ => ("turns", 443, "tcp"),
+            let (kind, port, transport) = match tr {
+                TurnServerTransport::Udp => ("turn", 3478, "udp"),
+                TurnServerTransport::Tcp => ("turn", 3478, "tcp"),
+                TurnServerTransport::Tls => ("turns", 443, "tcp"),
             };
             services.push(ExtService {
                 kind: kind.into(),
@@ -438,14 +439,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         q: EventQueue::new(),
         net,
         xmpp: XmppServer::new(XMPP_DOMAIN, &jids, services)
-            .with_csi(
-                sc.servers
-                    .xmpp
-                    .csi
-                    .as_deref()
-                    .and_then(CsiPolicy::parse)
-                    .unwrap_or_default(),
-            )
+            .with_csi(sc.servers.xmpp.csi.unwrap_or_default())
             .with_carbons(sc.servers.xmpp.carbons),
         stun,
         turn,

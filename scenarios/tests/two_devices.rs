@@ -222,7 +222,7 @@ fn a_reject_on_device1_stops_device2_and_declines_the_call() {
     reject.at = std::time::Duration::from_secs(3);
     reject.action = Action::Reject;
     sc.script.insert(1, reject);
-    sc.expect.outcome = Some("rejected".into());
+    sc.expect.outcome = Some(harness::scenario::Outcome::Rejected);
     sc.expect.checks.clear();
     spec.scenario = Arc::new(sc);
     let out = run_spec(&spec);

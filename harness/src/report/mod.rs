@@ -643,8 +643,8 @@ pub fn judge(out: &RunOutput) -> RunReport {
         ));
     }
     if let (Some(o), true) = (&exp.outcome, whole.is_empty()) {
-        if o != outcome {
-            unmet.push(format!("outcome {outcome}, expected {o}"));
+        if o.as_str() != outcome {
+            unmet.push(format!("outcome {outcome}, expected {}", o.as_str()));
         }
     }
     for e in exp.checks.iter().filter(|_| whole.is_empty()) {
@@ -697,7 +697,7 @@ pub fn judge(out: &RunOutput) -> RunReport {
         termination,
         checks,
         expectation: Expectation {
-            outcome: exp.outcome.clone(),
+            outcome: exp.outcome.map(|o| o.as_str().to_string()),
             checks: exp.checks.iter().map(|c| c.id.clone()).collect(),
             met: unmet.is_empty(),
             unmet,

@@ -340,7 +340,7 @@ pub struct TurnSettings {
     /// Client transports it listens on and announces: `udp` (3478), `tcp` (3478), `tls` (443,
     /// announced as `turns`). Default `[udp, tls]`, what the Conversations notes recommend.
     #[serde(default = "default_turn_transports")]
-    pub transports: Vec<String>,
+    pub transports: Vec<TurnServerTransport>,
     /// Live allocations per REST user; 0 = unlimited.
     #[serde(default)]
     pub user_quota: u32,
@@ -365,8 +365,46 @@ pub struct TurnSettings {
     pub shared_user: Option<String>,
 }
 
-fn default_turn_transports() -> Vec<String> {
-    vec!["udp".into(), "tls".into()]
+fn default_turn_transports() -> Vec<TurnServerTransport> {
+    vec![TurnServerTransport::Udp, TurnServerTransport::Tls]
+}
+
+/// A client transport of the TURN server (RFC 8656 §3.1), as a scenario names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TurnServerTransport {
+    /// UDP on port 3478, announced as `turn` over `udp`.
+    Udp,
+    /// TCP on port 3478, announced as `turn` over `tcp`.
+    Tcp,
+    /// TLS over TCP on port 443, announced as `turns` over `tcp`.
+    Tls,
+}
+
+/// How a run ended, as a scenario expects it and the report writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Media flowed both ways.
+    Connected,
+    /// No media both ways, and nobody declined or cancelled.
+    Failed,
+    /// The callee declined (JMI reject, or session-terminate decline or busy).
+    Rejected,
+    /// The caller cancelled before the answer.
+    Cancelled,
+}
+
+impl Outcome {
+    /// The name as written: `connected`, `failed`, `rejected`, `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Connected => "connected",
+            Outcome::Failed => "failed",
+            Outcome::Rejected => "rejected",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
 }
 
 impl Default for TurnSettings {
@@ -391,7 +429,7 @@ pub struct XmppSettings {
     /// Client State Indication behaviour for inactive clients: `none` (deliver at once, default),
     /// `queue-bodyless` (hold messages without a body, JMI included), `queue-except-jmi`.
     #[serde(default)]
-    pub csi: Option<String>,
+    pub csi: Option<crate::servers::xmpp::CsiPolicy>,
     /// XEP-0280 Message Carbons (default true): a resource that enabled them gets copies of the chat
     /// messages its account's other resources send and receive. `false`: the server does not offer
     /// them (an enable request draws service-unavailable).
@@ -413,7 +451,7 @@ impl Default for XmppSettings {
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// `connected`, `failed`, `rejected` or `cancelled`.
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     /// Checks and the verdicts they must reach: an id alone must pass (an INFO check must be
     /// informational), or `{id: ID, verdict: fail, detail: "486"}` names the verdict and a text the
     /// detail must contain.
@@ -796,30 +834,6 @@ impl Scenario {
             }
             if i > 0 && s.at < sc.script[i - 1].at {
                 return Err(err(&format!("script[{i}].at"), "steps must be in time order".into()));
-            }
-        }
-        if let Some(o) = &sc.expect.outcome {
-            if !["connected", "failed", "rejected", "cancelled"].contains(&o.as_str()) {
-                return Err(err(
-                    "expect.outcome",
-                    format!("unknown outcome `{o}` (connected, failed, rejected, cancelled)"),
-                ));
-            }
-        }
-        for (i, t) in sc.servers.turn.transports.iter().enumerate() {
-            if !["udp", "tcp", "tls"].contains(&t.as_str()) {
-                return Err(err(
-                    &format!("servers.turn.transports[{i}]"),
-                    format!("unknown TURN transport `{t}` (udp, tcp, tls)"),
-                ));
-            }
-        }
-        if let Some(c) = &sc.servers.xmpp.csi {
-            if crate::servers::xmpp::CsiPolicy::parse(c).is_none() {
-                return Err(err(
-                    "servers.xmpp.csi",
-                    format!("unknown CSI behaviour `{c}` (none, queue-bodyless, queue-except-jmi)"),
-                ));
             }
         }
         Ok(sc)

@@ -232,7 +232,7 @@ fn semantic_errors_point_at_their_line_too() {
             GOOD.replace("outcome: connected", "outcome: maybe"),
             "expect.outcome",
             14,
-            "unknown outcome",
+            "unknown variant `maybe`",
         ),
     ];
     for (text, path, line, message) in cases {

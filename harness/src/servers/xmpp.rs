@@ -88,7 +88,8 @@ struct Session {
 
 /// What the server holds for a CSI-inactive client (XEP-0352 §2 leaves it to the server;
 /// docs/field-failures.md §CSI holding JMI messages).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CsiPolicy {
     /// Deliver everything at once (a conformant server for calls).
     #[default]
@@ -100,16 +101,6 @@ pub enum CsiPolicy {
 }
 
 impl CsiPolicy {
-    /// Parses the scenario's name for it (`none`, `queue-bodyless`, `queue-except-jmi`).
-    pub fn parse(s: &str) -> Option<CsiPolicy> {
-        Some(match s {
-            "none" => CsiPolicy::None,
-            "queue-bodyless" => CsiPolicy::QueueBodyless,
-            "queue-except-jmi" => CsiPolicy::QueueExceptJmi,
-            _ => return None,
-        })
-    }
-
     fn holds(self, m: &Element) -> bool {
         let bodyless = m.name() == "message" && !m.has_child("body", ns::CLIENT);
         // A carbon copy of a JMI message is as urgent as the message: it stops the ringing.
