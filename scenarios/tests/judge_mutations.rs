@@ -1315,8 +1315,8 @@ fn a_missed_triggered_check_that_hangs_on_lost_packets_is_the_network_s() {
     let party = c.party.name().unwrap().to_string();
     let first = *checks_of(&out, &party)
         .iter()
-        .filter(|i| **i < c.evidence[0])
-        .last()
+        .rev()
+        .find(|i| **i < c.evidence[0])
         .expect("a check of its own before the incoming one");
     let (payload, src, dst, time) = match &out.trace.events[first].kind {
         TraceKind::Datagram { payload, src, dst, .. } => (payload.clone(), *src, *dst, out.trace.events[first].time),

@@ -491,7 +491,7 @@ impl ReferenceEndpoint {
             let text = el("text", ns::STANZAS).append(text).build();
             self.send(endpoint_contract::xml::iq_error(
                 iq,
-                &me,
+                me,
                 "modify",
                 "bad-request",
                 Some(text),
