@@ -343,7 +343,7 @@ impl ReferenceEndpoint {
         let due = self
             .call
             .as_mut()
-            .and_then(|c| c.jingle.as_mut())
+            .and_then(|c| c.state.jingle_mut())
             .filter(|j| j.restart == OwnRestart::OfferDue);
         if let Some(j) = due {
             // Without trickle the restart offer carries every candidate of the new gathering.

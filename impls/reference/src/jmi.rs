@@ -40,19 +40,20 @@ impl ReferenceEndpoint {
         let Some(x) = inner.children().find(|c| c.ns() == ns::JMI) else {
             return;
         };
-        let (claim, states): (&str, &[CallState]) = match (kind, x.name()) {
-            (CarbonKind::Sent, "proceed") => ("answered-elsewhere", &[CallState::Ringing]),
-            (CarbonKind::Sent, "reject") => ("rejected-elsewhere", &[CallState::Ringing]),
-            (_, "finish") => ("answered-elsewhere", &[CallState::Ringing, CallState::Proceeded]),
+        // Which phases the sibling's answer ends: ringing, and for a finish also proceeded.
+        let (claim, also_proceeded) = match (kind, x.name()) {
+            (CarbonKind::Sent, "proceed") => ("answered-elsewhere", false),
+            (CarbonKind::Sent, "reject") => ("rejected-elsewhere", false),
+            (_, "finish") => ("answered-elsewhere", true),
             _ => return,
         };
         let id = x.attr("id").unwrap_or("");
-        if let Some(c) = self
-            .call
-            .as_mut()
-            .filter(|c| c.sid == id && c.side == Side::Responder && states.contains(&c.state))
-        {
-            c.state = CallState::Ended;
+        if let Some(c) = self.call.as_mut().filter(|c| {
+            c.sid == id
+                && c.side == Side::Responder
+                && (c.state.is_ringing() || also_proceeded && c.state.is_proceeded())
+        }) {
+            c.state.end();
             self.claim(claim);
         }
     }
@@ -76,7 +77,7 @@ impl ReferenceEndpoint {
                 let glare = self
                     .call
                     .as_ref()
-                    .filter(|c| c.state == CallState::Proposed && c.peer_bare == bare(&from))
+                    .filter(|c| c.state.is_proposed() && c.peer_bare == bare(&from))
                     .map(|c| c.sid.clone());
                 if let Some(ours) = glare {
                     let theirs_wins = id < ours || (id == ours && from.as_str() < self.cfg.jid.as_str());
@@ -89,11 +90,11 @@ impl ReferenceEndpoint {
                     let mid = self.next_id("jm-retract-");
                     self.send(signalling::jmi(&to, &mid, tie_break("retract", &ours)));
                     if let Some(c) = self.call.as_mut() {
-                        c.state = CallState::Ended;
+                        c.state.end();
                     }
                     // Then their propose is answered normally, below.
                 }
-                if self.call.as_ref().is_some_and(|c| c.state != CallState::Ended) {
+                if self.call.as_ref().is_some_and(|c| !c.state.is_ended()) {
                     return;
                 }
                 let media: Vec<String> = x
@@ -111,7 +112,7 @@ impl ReferenceEndpoint {
                     peer_bare,
                     Some(from.clone()),
                     media,
-                    CallState::Ringing,
+                    CallState::Ringing(None),
                 ));
                 let mid = self.next_id("jm-ringing-");
                 self.send_jmi_reply(&from, &mid, signalling::jmi_simple("ringing", &id, None));
@@ -119,7 +120,7 @@ impl ReferenceEndpoint {
                 if self.knobs.start_checks_at == StartChecksAt::Propose {
                     // A gateway answers the JMI leg itself and rings the network behind it.
                     if let Some(c) = self.call.as_mut() {
-                        c.state = CallState::Proceeded;
+                        c.state.proceed();
                         c.proceeded_early = true;
                     }
                     let mid = format!("jm-proceed-{id}");
@@ -127,11 +128,7 @@ impl ReferenceEndpoint {
                 }
             }
             "ringing" => {
-                if let Some(c) = self
-                    .call
-                    .as_mut()
-                    .filter(|c| c.sid == id && c.state == CallState::Proposed)
-                {
+                if let Some(c) = self.call.as_mut().filter(|c| c.sid == id && c.state.is_proposed()) {
                     c.peer_full.get_or_insert(from);
                     self.claim("ringing");
                 }
@@ -140,7 +137,7 @@ impl ReferenceEndpoint {
                 let Some(c) = self
                     .call
                     .as_mut()
-                    .filter(|c| c.sid == id && c.side == Side::Initiator && c.state == CallState::Proposed)
+                    .filter(|c| c.sid == id && c.side == Side::Initiator && c.state.is_proposed())
                 else {
                     return;
                 };
@@ -151,7 +148,7 @@ impl ReferenceEndpoint {
                 // retract to its full JID would also reach the answering device as a carbon. It
                 // learns the call went elsewhere from the carbons of the finish (`on_carbon`).
                 c.peer_full = Some(from);
-                c.state = CallState::Proceeded;
+                c.state.proceed();
                 self.send_initiate(now);
             }
             // A reject declines a call still proposed; once a device proceeded, a reject from another
@@ -159,11 +156,11 @@ impl ReferenceEndpoint {
             // cancels a call still ringing or proceeded.
             "reject" | "retract" => {
                 let live = |c: &Call| match x.name() {
-                    "reject" => c.side == Side::Initiator && c.state == CallState::Proposed,
-                    _ => c.side == Side::Responder && matches!(c.state, CallState::Ringing | CallState::Proceeded),
+                    "reject" => c.side == Side::Initiator && c.state.is_proposed(),
+                    _ => c.side == Side::Responder && (c.state.is_ringing() || c.state.is_proceeded()),
                 };
                 if let Some(c) = self.call.as_mut().filter(|c| c.sid == id && live(c)) {
-                    c.state = CallState::Ended;
+                    c.state.end();
                     self.claim(if x.name() == "reject" { "rejected" } else { "cancelled" });
                 }
             }

@@ -60,20 +60,95 @@ enum Side {
     Responder,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where the call stands, holding its Jingle session in the phases that can have one: none while
+/// proposed, always while pending or active, and, while ringing, proceeded or ended, when the
+/// session-initiate has come (or gone) by then.
 enum CallState {
-    /// Caller: propose sent.
+    /// Caller: propose sent, or (no JMI) waiting for the callee's presence.
     Proposed,
-    /// Callee: ringing the user.
-    Ringing,
-    /// Callee: proceed sent, waiting for session-initiate.
-    Proceeded,
-    /// Jingle session pending (initiate sent / received).
-    Pending,
-    /// Jingle session active (accept sent / received).
-    Active,
-    /// Over.
-    Ended,
+    /// Callee: ringing the user; with the session when its session-initiate came first (no JMI,
+    /// or proceed sent on the propose).
+    Ringing(Option<Jingle>),
+    /// Proceed sent (callee) or received (caller): the session-initiate is awaited or due; a
+    /// callee has the session once it came, while its session-accept waits for gathering.
+    Proceeded(Option<Jingle>),
+    /// The caller's session-initiate is out, unanswered.
+    Pending(Jingle),
+    /// Accepted (session-accept sent or received).
+    Active(Jingle),
+    /// Over; the session stays for its agent to close and go quiet.
+    Ended(Option<Jingle>),
+}
+
+impl CallState {
+    /// The Jingle session, in the phases that hold one.
+    fn jingle(&self) -> Option<&Jingle> {
+        match self {
+            CallState::Pending(j) | CallState::Active(j) => Some(j),
+            CallState::Ringing(j) | CallState::Proceeded(j) | CallState::Ended(j) => j.as_ref(),
+            CallState::Proposed => None,
+        }
+    }
+
+    /// The Jingle session, in the phases that hold one.
+    fn jingle_mut(&mut self) -> Option<&mut Jingle> {
+        match self {
+            CallState::Pending(j) | CallState::Active(j) => Some(j),
+            CallState::Ringing(j) | CallState::Proceeded(j) | CallState::Ended(j) => j.as_mut(),
+            CallState::Proposed => None,
+        }
+    }
+
+    /// Takes the session out, leaving the call Ended without one (the caller sets the next phase).
+    fn take_jingle(&mut self) -> Option<Jingle> {
+        match std::mem::replace(self, CallState::Ended(None)) {
+            CallState::Pending(j) | CallState::Active(j) => Some(j),
+            CallState::Ringing(j) | CallState::Proceeded(j) | CallState::Ended(j) => j,
+            CallState::Proposed => None,
+        }
+    }
+
+    /// Ends the call, keeping its session.
+    fn end(&mut self) {
+        let j = self.take_jingle();
+        *self = CallState::Ended(j);
+    }
+
+    /// Moves to Proceeded, keeping the session if there is one.
+    fn proceed(&mut self) {
+        let j = self.take_jingle();
+        *self = CallState::Proceeded(j);
+    }
+
+    /// Moves to Active with the session; without one the state stays as it was.
+    fn activate(&mut self) -> bool {
+        match self.take_jingle() {
+            Some(j) => {
+                *self = CallState::Active(j);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn is_proposed(&self) -> bool {
+        matches!(self, CallState::Proposed)
+    }
+    fn is_ringing(&self) -> bool {
+        matches!(self, CallState::Ringing(_))
+    }
+    fn is_proceeded(&self) -> bool {
+        matches!(self, CallState::Proceeded(_))
+    }
+    fn is_pending(&self) -> bool {
+        matches!(self, CallState::Pending(_))
+    }
+    fn is_active(&self) -> bool {
+        matches!(self, CallState::Active(_))
+    }
+    fn is_ended(&self) -> bool {
+        matches!(self, CallState::Ended(_))
+    }
 }
 
 struct Call {
@@ -90,9 +165,6 @@ struct Call {
     /// Callee: proceed went out on the propose, before the user answered (`start-checks-at:
     /// propose`).
     proceeded_early: bool,
-    /// The Jingle session, once this side sent or received its session-initiate: what exists only
-    /// then lives in it, so nothing of it can be set before.
-    jingle: Option<Jingle>,
 }
 
 /// What a Jingle session holds (XEP-0166): made with its ICE agent when this side sends or receives
@@ -136,28 +208,28 @@ impl Call {
     /// The Jingle session exists: this side sent or received its session-initiate (the ICE agent
     /// is made then). Before that the sid is at most a JMI id.
     fn jingle_started(&self) -> bool {
-        self.jingle.is_some()
+        self.state.jingle().is_some()
     }
 
     /// The ICE agent, once the Jingle session exists.
     fn agent(&self) -> Option<&dyn IceDriver> {
-        self.jingle.as_ref().map(|j| j.ice.as_ref())
+        self.state.jingle().map(|j| j.ice.as_ref())
     }
 
     /// The ICE agent, once the Jingle session exists.
     fn agent_mut(&mut self) -> Option<&mut Box<dyn IceDriver>> {
-        self.jingle.as_mut().map(|j| &mut j.ice)
+        self.state.jingle_mut().map(|j| &mut j.ice)
     }
 
     /// The RTP stream, once the Jingle session exists.
     fn media_flow_mut(&mut self) -> Option<&mut MediaFlow> {
-        self.jingle.as_mut().map(|j| &mut j.media_flow)
+        self.state.jingle_mut().map(|j| &mut j.media_flow)
     }
 
     /// This side's own session-initiate to `peer`'s account is out and unanswered: a
     /// session-initiate from `peer` now crosses it (XEP-0166 §7.2.16).
     fn crosses(&self, peer: &str) -> bool {
-        self.side == Side::Initiator && self.state == CallState::Pending && self.peer_bare == bare(peer)
+        self.side == Side::Initiator && self.state.is_pending() && self.peer_bare == bare(peer)
     }
 
     fn new(
@@ -178,7 +250,6 @@ impl Call {
             waiting_for_gathering: false,
             via_jmi: true,
             proceeded_early: false,
-            jingle: None,
         }
     }
 }
@@ -552,7 +623,7 @@ impl ReferenceEndpoint {
     fn user(&mut self, now: SimTime, a: UserAction) {
         match a {
             UserAction::Call { to, media } => {
-                if self.call.as_ref().is_some_and(|c| c.state != CallState::Ended) {
+                if self.call.as_ref().is_some_and(|c| !c.state.is_ended()) {
                     return;
                 }
                 // No call button for a peer whose disco lacks what the call needs (Conversations'
@@ -601,7 +672,7 @@ impl ReferenceEndpoint {
                         to.clone(),
                         Some(full),
                         media.clone(),
-                        CallState::Proceeded,
+                        CallState::Proceeded(None),
                     );
                     call.via_jmi = false;
                     self.call = Some(call);
@@ -622,7 +693,7 @@ impl ReferenceEndpoint {
             }
             UserAction::Answer => {
                 let Some(call) = self.call.as_mut() else { return };
-                if call.state != CallState::Ringing {
+                if !call.state.is_ringing() {
                     return;
                 }
                 let (sid, to) = (call.sid.clone(), call.peer_full.clone().unwrap_or_default());
@@ -630,7 +701,7 @@ impl ReferenceEndpoint {
                     // Direct session-initiate (no JMI): answering accepts the session.
                     self.send_accept(now);
                 } else {
-                    call.state = CallState::Proceeded;
+                    call.state.proceed();
                     let id = format!("jm-proceed-{sid}");
                     self.send_jmi_reply(&to, &id, signalling::jmi_simple("proceed", &sid, None));
                     self.claim("proceeding");
@@ -638,10 +709,10 @@ impl ReferenceEndpoint {
             }
             UserAction::Reject => {
                 let Some(call) = self.call.as_mut() else { return };
-                if call.state != CallState::Ringing {
+                if !call.state.is_ringing() {
                     return;
                 }
-                call.state = CallState::Ended;
+                call.state.end();
                 let (sid, to, jingle) = (
                     call.sid.clone(),
                     call.peer_full.clone().unwrap_or_default(),
@@ -668,13 +739,13 @@ impl ReferenceEndpoint {
                 match call.state {
                     // Proceeded: the proceed came, the session-initiate waits for gathering;
                     // Proposed without JMI: still waiting for the callee's presence.
-                    CallState::Proceeded | CallState::Proposed if call.side == Side::Initiator && !call.via_jmi => {
-                        call.state = CallState::Ended;
+                    CallState::Proceeded(_) | CallState::Proposed if call.side == Side::Initiator && !call.via_jmi => {
+                        call.state.end();
                         call.waiting_for_gathering = false;
                         self.claim("cancelled");
                     }
-                    CallState::Proposed | CallState::Proceeded if call.side == Side::Initiator => {
-                        call.state = CallState::Ended;
+                    CallState::Proposed | CallState::Proceeded(_) if call.side == Side::Initiator => {
+                        call.state.end();
                         call.waiting_for_gathering = false;
                         let (sid, to) = (call.sid.clone(), call.peer_bare.clone());
                         let id = self.next_id("jm-retract-");
@@ -685,8 +756,8 @@ impl ReferenceEndpoint {
                         ));
                         self.claim("cancelled");
                     }
-                    CallState::Pending if call.side == Side::Initiator => self.end_call(Reason::Cancel, true),
-                    CallState::Pending | CallState::Active => self.end_call(Reason::Success, true),
+                    CallState::Pending(_) if call.side == Side::Initiator => self.end_call(Reason::Cancel, true),
+                    CallState::Pending(_) | CallState::Active(_) => self.end_call(Reason::Success, true),
                     _ => {}
                 }
             }
@@ -779,13 +850,13 @@ impl Endpoint for ReferenceEndpoint {
                             // A call placed without JMI before this presence goes to the device now.
                             if let Some(c) = self.call.as_mut().filter(|c| {
                                 c.side == Side::Initiator
-                                    && c.state == CallState::Proposed
+                                    && c.state.is_proposed()
                                     && !c.via_jmi
                                     && c.peer_full.is_none()
                                     && c.peer_bare == bare(f)
                             }) {
                                 c.peer_full = Some(f.to_string());
-                                c.state = CallState::Proceeded;
+                                c.state.proceed();
                                 self.send_initiate(now);
                             }
                             // Learn what the device supports before the user presses call (XEP-0115 §6.2).
@@ -825,7 +896,7 @@ impl Endpoint for ReferenceEndpoint {
         if let Some(a) = self
             .call
             .as_mut()
-            .filter(|c| c.state == CallState::Ended)
+            .filter(|c| c.state.is_ended())
             .and_then(|c| c.agent_mut())
         {
             if a.state() != DriverState::Closed {
@@ -838,7 +909,7 @@ impl Endpoint for ReferenceEndpoint {
         }
         // A call that ended gives its relay back (Refresh with LIFETIME 0, RFC 8656 §7.2) instead of
         // refreshing it and its permissions while idle.
-        if self.call.as_ref().is_some_and(|c| c.state == CallState::Ended)
+        if self.call.as_ref().is_some_and(|c| c.state.is_ended())
             && self.turn.iter().any(|t| t.client.relayed().is_some())
         {
             for t in &mut self.turn {
@@ -864,7 +935,7 @@ impl Endpoint for ReferenceEndpoint {
         let rtp = self
             .call
             .as_ref()
-            .and_then(|c| c.jingle.as_ref())
+            .and_then(|c| c.state.jingle())
             .and_then(|j| j.media_flow.sending())
             .map(|r| r.next);
         let turn = self.turn.iter().filter_map(|t| t.client.poll_timeout()).min();

@@ -56,7 +56,7 @@ impl ReferenceEndpoint {
         // most inputs (media, retransmissions) learn none, so nothing is collected for them.
         let relayed = self.turn.iter().any(|t| t.client.relayed().is_some());
         let new_ips: Vec<std::net::IpAddr> = match self.call.as_mut() {
-            Some(c) if relayed => match c.jingle.as_mut() {
+            Some(c) if relayed => match c.state.jingle_mut() {
                 Some(j) if j.ice.remote_candidates().len() > j.permitted => {
                     let ips = j.ice.remote_candidates()[j.permitted..]
                         .iter()
@@ -74,7 +74,7 @@ impl ReferenceEndpoint {
         }
         let Some(Jingle {
             ice: agent, media_flow, ..
-        }) = self.call.as_mut().and_then(|c| c.jingle.as_mut())
+        }) = self.call.as_mut().and_then(|c| c.state.jingle_mut())
         else {
             return;
         };

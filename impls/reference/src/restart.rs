@@ -7,10 +7,10 @@ impl ReferenceEndpoint {
     /// Restarts the call's ICE agent (RFC 8445 §9) and parks the media until a pair of the new ICE
     /// session is selected. False when there is no session to restart or the stack cannot.
     pub(crate) fn restart_agent(&mut self, now: SimTime) -> bool {
-        let Some(call) = self.call.as_mut().filter(|c| c.state == CallState::Active) else {
+        let Some(call) = self.call.as_mut().filter(|c| c.state.is_active()) else {
             return false;
         };
-        let Some(j) = call.jingle.as_mut() else { return false };
+        let Some(j) = call.state.jingle_mut() else { return false };
         if !j.ice.ice_restart(now) {
             return false;
         }
@@ -32,7 +32,7 @@ impl ReferenceEndpoint {
         if !self.restart_agent(now) {
             return false;
         }
-        let Some(j) = self.call.as_mut().and_then(|c| c.jingle.as_mut()) else {
+        let Some(j) = self.call.as_mut().and_then(|c| c.state.jingle_mut()) else {
             return false;
         };
         j.restart = OwnRestart::AwaitingAnswer;
@@ -55,7 +55,7 @@ impl ReferenceEndpoint {
         let restarting = self
             .call
             .as_ref()
-            .and_then(|c| c.jingle.as_ref())
+            .and_then(|c| c.state.jingle())
             .is_some_and(|j| j.restart.awaiting_answer());
         if !restarting && !self.offer_restart(now) {
             self.end_call(Reason::ConnectivityError, true);
@@ -105,7 +105,7 @@ impl ReferenceEndpoint {
                 self.begin_rtcp_gathering(now);
             }
         }
-        let active = self.call.as_ref().is_some_and(|c| c.state == CallState::Active);
+        let active = self.call.as_ref().is_some_and(|c| c.state.is_active());
         if active && !self.offer_restart(now) {
             // An agent that cannot restart had its sockets on the vanished address: it is gone
             // with them, and so is the media; the session lingers until someone hangs up.
@@ -124,7 +124,7 @@ impl ReferenceEndpoint {
     /// answer to this side's restart offer, or the peer's own offer, which this side answers
     /// (XEP-0176 §5.9; Conversations' JingleRtpConnection.java), restarting its own agent first.
     pub(crate) fn remote_restart(&mut self, now: SimTime, ufrag: &str, pwd: &str, candidates: Vec<Candidate>) {
-        let Some(j) = self.call.as_mut().and_then(|c| c.jingle.as_mut()) else {
+        let Some(j) = self.call.as_mut().and_then(|c| c.state.jingle_mut()) else {
             return;
         };
         j.remote_ufrags.push(ufrag.to_string());
@@ -142,7 +142,7 @@ impl ReferenceEndpoint {
                 return;
             }
         }
-        let Some(j) = self.call.as_mut().and_then(|c| c.jingle.as_mut()) else {
+        let Some(j) = self.call.as_mut().and_then(|c| c.state.jingle_mut()) else {
             return;
         };
         j.restart = OwnRestart::None;
@@ -169,7 +169,7 @@ impl ReferenceEndpoint {
     /// (XEP-0166 §7.2.16; Conversations' JingleRtpConnection.java does so for crossing restarts).
     pub(crate) fn crossing_restart_loses(&self, ufrag: Option<&str>, candidates: usize) -> bool {
         let Some(c) = self.call.as_ref() else { return false };
-        let Some(j) = c.jingle.as_ref() else { return false };
+        let Some(j) = c.state.jingle() else { return false };
         self.knobs.restart_form == RestartForm::Conversations
             && j.restart.awaiting_answer()
             && c.side == Side::Initiator

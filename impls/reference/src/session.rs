@@ -26,13 +26,15 @@ impl ReferenceEndpoint {
             // In the Conversations form the offerer's candidates follow the answer (Conversations'
             // JingleRtpConnection.java); without trickle a restart offer carries them all once
             // gathering is done.
-            Some(Call { jingle: Some(j), .. })
-                if j.restart == OwnRestart::OfferDue
-                    || (j.restart.awaiting_answer() && self.knobs.restart_form == RestartForm::Conversations) =>
+            Some(c)
+                if c.state.jingle().is_some_and(|j| {
+                    j.restart == OwnRestart::OfferDue
+                        || (j.restart.awaiting_answer() && self.knobs.restart_form == RestartForm::Conversations)
+                }) =>
             {
                 return
             }
-            Some(c) if c.state != CallState::Ended => match c.agent() {
+            Some(c) if !c.state.is_ended() => match c.agent() {
                 Some(a) => self
                     .signalable_candidates()
                     .into_iter()
@@ -47,7 +49,7 @@ impl ReferenceEndpoint {
             _ => return,
         };
         for c in fresh {
-            let Some(j) = self.call.as_mut().and_then(|c| c.jingle.as_mut()) else {
+            let Some(j) = self.call.as_mut().and_then(|c| c.state.jingle_mut()) else {
                 return;
             };
             // The agent's own view goes on the wire (another stack computes its own priority and
@@ -159,8 +161,7 @@ impl ReferenceEndpoint {
         );
         let mut jingle = Jingle::new(agent, rtcp_mux);
         jingle.transport_sent = true;
-        call.jingle = Some(jingle);
-        call.state = CallState::Pending;
+        call.state = CallState::Pending(jingle);
         self.send(signalling::jingle_iq(&to, &id, j));
         self.claim("initiated");
         if !in_offer {
@@ -201,7 +202,7 @@ impl ReferenceEndpoint {
         let fresh = self.signalable_candidates();
         let Some(call) = self.call.as_mut() else { return };
         let Some(to) = call.peer_full.clone() else { return };
-        let Some(jingle) = call.jingle.as_mut() else { return };
+        let Some(jingle) = call.state.jingle_mut() else { return };
         let agent = &mut jingle.ice;
         for c in fresh {
             agent.add_local_candidate(c);
@@ -226,21 +227,21 @@ impl ReferenceEndpoint {
         );
         jingle.transport_sent = true;
         agent.start(now);
-        call.state = CallState::Active;
+        call.state.activate();
         self.send(signalling::jingle_iq(&to, &id, j));
         self.claim("accepted");
     }
 
     pub(crate) fn end_call(&mut self, reason: Reason, notify_jingle: bool) {
         let Some(call) = self.call.as_mut() else { return };
-        if call.state == CallState::Ended {
+        if call.state.is_ended() {
             return;
         }
         let sid = call.sid.clone();
         let peer = call.peer_full.clone();
         let via_jmi = call.via_jmi;
-        let was_session = matches!(call.state, CallState::Pending | CallState::Active);
-        call.state = CallState::Ended;
+        let was_session = matches!(call.state, CallState::Pending(_) | CallState::Active(_));
+        call.state.end();
         if let Some(a) = call.agent_mut() {
             a.close();
         }
@@ -355,12 +356,14 @@ impl ReferenceEndpoint {
         // The call was proposed before the callee's caps were known, and this device of it
         // speaks no JMI, so it ignores the propose: initiate to it directly (XEP-0353 §2), as
         // if the user had called a moment later.
-        if let Some(c) = self.call.as_mut().filter(|c| {
-            direct && c.side == Side::Initiator && c.state == CallState::Proposed && c.peer_bare == bare(from)
-        }) {
+        if let Some(c) = self
+            .call
+            .as_mut()
+            .filter(|c| direct && c.side == Side::Initiator && c.state.is_proposed() && c.peer_bare == bare(from))
+        {
             c.peer_full = Some(from.to_string());
             c.via_jmi = false;
-            c.state = CallState::Proceeded;
+            c.state.proceed();
             // A session of its own: the propose's id stays with the JMI attempt that device
             // never saw, so no JMI finish is owed for this session (XEP-0353 §3.6).
             c.sid = self.rng.uuid_v4();
@@ -378,7 +381,7 @@ impl ReferenceEndpoint {
             // through): ours is overruled and theirs is handled as any incoming call
             // (XEP-0166 §7.2.16). The peer answers ours with conflict + tie-break, so no
             // session-terminate is owed for it.
-            c.state = CallState::Ended;
+            c.state.end();
             if let Some(a) = c.agent_mut() {
                 a.close();
             }
@@ -386,10 +389,7 @@ impl ReferenceEndpoint {
                 m.stop();
             }
         }
-        let busy = self
-            .call
-            .as_ref()
-            .is_some_and(|c| c.state != CallState::Ended && c.sid != sid);
+        let busy = self.call.as_ref().is_some_and(|c| !c.state.is_ended() && c.sid != sid);
         if busy {
             let id = self.next_id("jingle");
             self.send(signalling::jingle_iq(
@@ -402,7 +402,7 @@ impl ReferenceEndpoint {
         let pre_approved = self
             .call
             .as_ref()
-            .is_some_and(|c| c.sid == sid && c.state == CallState::Proceeded);
+            .is_some_and(|c| c.sid == sid && c.state.is_proceeded());
         if let Some(text) = self.security_error(&remote, pre_approved) {
             let id = self.next_id("jingle");
             self.send(signalling::jingle_iq(
@@ -411,7 +411,7 @@ impl ReferenceEndpoint {
                 signalling::terminate_with_text(&sid, Reason::SecurityError, Some(text)),
             ));
             if let Some(c) = self.call.as_mut().filter(|c| c.sid == sid) {
-                c.state = CallState::Ended;
+                c.state.end();
             }
             if pre_approved {
                 self.send_finish(&from, &sid, "security-error");
@@ -449,13 +449,12 @@ impl ReferenceEndpoint {
             let c = self.call.as_mut().expect("checked");
             c.peer_full = Some(from);
             c.media = remote.media;
-            c.jingle = Some(Jingle::new(agent, rtcp_mux));
-            c.state = CallState::Ringing;
+            c.state = CallState::Ringing(Some(Jingle::new(agent, rtcp_mux)));
         } else if pre_approved {
             let c = self.call.as_mut().expect("checked");
             c.peer_full = Some(from);
             c.media = remote.media;
-            c.jingle = Some(Jingle::new(agent, rtcp_mux));
+            c.state = CallState::Proceeded(Some(Jingle::new(agent, rtcp_mux)));
             self.send_accept(now);
         } else {
             let mut call = Call::new(
@@ -464,9 +463,8 @@ impl ReferenceEndpoint {
                 bare(&from).to_string(),
                 Some(from),
                 remote.media,
-                CallState::Ringing,
+                CallState::Ringing(Some(Jingle::new(agent, rtcp_mux))),
             );
-            call.jingle = Some(Jingle::new(agent, rtcp_mux));
             call.via_jmi = false;
             self.call = Some(call);
             self.claim("ringing");
@@ -474,7 +472,7 @@ impl ReferenceEndpoint {
         if let Some(j) = self
             .call
             .as_mut()
-            .and_then(|c| c.jingle.as_mut())
+            .and_then(|c| c.state.jingle_mut())
             .filter(|j| j.remote_ufrags.is_empty())
         {
             j.remote_ufrags.extend(remote_ufrag);
@@ -499,8 +497,10 @@ impl ReferenceEndpoint {
             return;
         }
         let Some(c) = self.call.as_mut() else { return };
-        c.state = CallState::Active;
-        let Some(jingle) = c.jingle.as_mut() else { return };
+        if !c.state.activate() {
+            return;
+        }
+        let Some(jingle) = c.state.jingle_mut() else { return };
         jingle.remote_ufrags.extend(remote.ufrag.clone());
         // The answer settles rtcp-mux (RFC 5761), so the component count (RFC 8445
         // §6.1.2.2).
@@ -532,9 +532,9 @@ impl ReferenceEndpoint {
         let remote = self.read_remote(j);
         let restart = self.knobs.restart_on_each_trickled_candidate;
         let Some(call) = self.call.as_mut() else { return };
-        let active = call.state == CallState::Active;
+        let active = call.state.is_active();
         // A transport-info before the session exists is refused before it gets here.
-        let Some(jingle) = call.jingle.as_mut() else { return };
+        let Some(jingle) = call.state.jingle_mut() else { return };
         // Which ICE session the transport belongs to: its credentials say (RFC 8838 §8,
         // XEP-0176 §5).
         let creds = remote.ufrag.clone().zip(remote.pwd.clone());
@@ -593,7 +593,7 @@ impl ReferenceEndpoint {
     ///   tie-break (a higher sid, §7.2.16) → tie-break. The winning one is acked and handled.
     pub(crate) fn refusal(&self, action: &str, sid: &str, from: &str) -> Option<signalling::JingleError> {
         use signalling::JingleError::{OutOfOrder, TieBreak, UnknownSession};
-        let live = self.call.as_ref().filter(|c| c.state != CallState::Ended);
+        let live = self.call.as_ref().filter(|c| !c.state.is_ended());
         let this = live.filter(|c| c.sid == sid);
         if action == "session-initiate" {
             // Glare is judged first: two random sids that happen to be equal are still glare,
@@ -611,7 +611,7 @@ impl ReferenceEndpoint {
         };
         let out_of_order = match action {
             _ if !c.jingle_started() => true,
-            "session-accept" => c.side == Side::Responder || c.state == CallState::Active,
+            "session-accept" => c.side == Side::Responder || c.state.is_active(),
             _ => false,
         };
         out_of_order.then_some(OutOfOrder)
