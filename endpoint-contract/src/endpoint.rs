@@ -18,6 +18,151 @@ use crate::time::SimTime;
 /// answered by [`Ics::declares`].
 pub const CAPABILITIES: &[&str] = &["jmi", "trickle", "rtcp-mux", "ice-restart", "renomination", "turn"];
 
+/// A call state an endpoint claims, as the user would see it. Claims go into the trace as evidence
+/// of what an implementation believed; no verdict rests on one alone. Written (`Display`) as the
+/// names below; an external program's own names are kept as [`CallClaim::Other`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallClaim {
+    /// `proposed`: a JMI propose went out.
+    Proposed,
+    /// `ringing`: the user is being rung.
+    Ringing,
+    /// `proceeding`: the callee answered the propose (JMI proceed).
+    Proceeding,
+    /// `initiated`: the session-initiate went out.
+    Initiated,
+    /// `accepted`: the session-accept went out or came in.
+    Accepted,
+    /// `connected`: media flows on a selected pair.
+    Connected,
+    /// `rejected`: declined.
+    Rejected,
+    /// `cancelled`: withdrawn before the answer.
+    Cancelled,
+    /// `ended`: the session is over.
+    Ended,
+    /// `ice-restart`: the endpoint restarted ICE.
+    IceRestart,
+    /// `answered-elsewhere`: another device of the account answered.
+    AnsweredElsewhere,
+    /// `rejected-elsewhere`: another device of the account declined.
+    RejectedElsewhere,
+    /// `waiting for PEER's presence`: no JMI, so the call waits for a device of the callee.
+    WaitingForPresence {
+        /// The callee's bare JID.
+        peer: String,
+    },
+    /// `unavailable: PEER does not advertise FEATURES`: the callee lacks what the call needs.
+    Unavailable {
+        /// The callee's bare JID.
+        peer: String,
+        /// The features it lacks.
+        missing: Vec<String>,
+    },
+    /// Any other name an external program claims.
+    Other(String),
+}
+
+impl CallClaim {
+    const NAMED: [(CallClaim, &'static str); 12] = [
+        (CallClaim::Proposed, "proposed"),
+        (CallClaim::Ringing, "ringing"),
+        (CallClaim::Proceeding, "proceeding"),
+        (CallClaim::Initiated, "initiated"),
+        (CallClaim::Accepted, "accepted"),
+        (CallClaim::Connected, "connected"),
+        (CallClaim::Rejected, "rejected"),
+        (CallClaim::Cancelled, "cancelled"),
+        (CallClaim::Ended, "ended"),
+        (CallClaim::IceRestart, "ice-restart"),
+        (CallClaim::AnsweredElsewhere, "answered-elsewhere"),
+        (CallClaim::RejectedElsewhere, "rejected-elsewhere"),
+    ];
+
+    /// The claim written `name`: a named state, or [`CallClaim::Other`].
+    pub fn from_name(name: &str) -> CallClaim {
+        CallClaim::NAMED
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map_or_else(|| CallClaim::Other(name.to_string()), |(c, _)| c.clone())
+    }
+}
+
+impl std::fmt::Display for CallClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallClaim::WaitingForPresence { peer } => write!(f, "waiting for {peer}'s presence"),
+            CallClaim::Unavailable { peer, missing } => {
+                write!(f, "unavailable: {peer} does not advertise {}", missing.join(", "))
+            }
+            CallClaim::Other(name) => f.write_str(name),
+            named => {
+                let (_, name) = CallClaim::NAMED
+                    .iter()
+                    .find(|(c, _)| c == named)
+                    .expect("every other variant is named");
+                f.write_str(name)
+            }
+        }
+    }
+}
+
+/// An ICE agent's state as an endpoint claims it (the names of RTCIceConnectionState, W3C
+/// WebRTC §5.6, which RFC 8445 agents map their checklist states onto).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IceState {
+    /// `new`.
+    New,
+    /// `checking`.
+    Checking,
+    /// `connected`.
+    Connected,
+    /// `completed`.
+    Completed,
+    /// `disconnected`.
+    Disconnected,
+    /// `failed`.
+    Failed,
+    /// `closed`.
+    Closed,
+}
+
+impl IceState {
+    const ALL: [IceState; 7] = [
+        IceState::New,
+        IceState::Checking,
+        IceState::Connected,
+        IceState::Completed,
+        IceState::Disconnected,
+        IceState::Failed,
+        IceState::Closed,
+    ];
+
+    /// The name as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IceState::New => "new",
+            IceState::Checking => "checking",
+            IceState::Connected => "connected",
+            IceState::Completed => "completed",
+            IceState::Disconnected => "disconnected",
+            IceState::Failed => "failed",
+            IceState::Closed => "closed",
+        }
+    }
+
+    /// The state named `name`, if it is one.
+    pub fn from_name(name: &str) -> Option<IceState> {
+        IceState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for IceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A renomination flavour an implementation can negotiate, written as its ICS and the report
 /// write it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -204,10 +349,10 @@ pub enum Input {
 /// A claim an endpoint makes about itself. Recorded and cross-checked; never decides a verdict alone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EndpointEvent {
-    /// Call state as the user would see it (`proposed`, `ringing`, `connected`, `ended`).
-    CallState(String),
-    /// ICE agent state (`checking`, `connected`, `completed`, `failed`).
-    IceState(String),
+    /// Call state as the user would see it.
+    CallState(CallClaim),
+    /// ICE agent state.
+    IceState(IceState),
     /// The pair the endpoint says it selected, as (local base, remote) addresses.
     SelectedPair {
         /// Local base address.
@@ -310,5 +455,41 @@ impl Registry {
     /// All entries in registration order.
     pub fn entries(&self) -> &[ImplEntry] {
         &self.entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CallClaim, IceState};
+
+    #[test]
+    fn claims_are_written_as_named_and_read_back() {
+        for name in [
+            "proposed",
+            "ringing",
+            "ice-restart",
+            "answered-elsewhere",
+            "something else",
+        ] {
+            assert_eq!(CallClaim::from_name(name).to_string(), name);
+        }
+        assert_eq!(CallClaim::from_name("ringing"), CallClaim::Ringing);
+        assert_eq!(CallClaim::from_name("dialling"), CallClaim::Other("dialling".into()));
+        let waiting = CallClaim::WaitingForPresence {
+            peer: "bob@example.org".into(),
+        };
+        assert_eq!(waiting.to_string(), "waiting for bob@example.org's presence");
+        let unavailable = CallClaim::Unavailable {
+            peer: "bob@example.org".into(),
+            missing: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(
+            unavailable.to_string(),
+            "unavailable: bob@example.org does not advertise a, b"
+        );
+        for s in IceState::ALL {
+            assert_eq!(IceState::from_name(s.as_str()), Some(s));
+        }
+        assert_eq!(IceState::from_name("gathering"), None);
     }
 }

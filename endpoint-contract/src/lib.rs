@@ -15,8 +15,8 @@ pub mod time;
 pub mod xml;
 
 pub use endpoint::{
-    Endpoint, EndpointConfig, EndpointEvent, Ics, ImplEntry, Input, KnobCheck, Output, Registry, Renomination,
-    UserAction, CAPABILITIES,
+    CallClaim, Endpoint, EndpointConfig, EndpointEvent, Ics, ImplEntry, Input, KnobCheck, Output, Registry,
+    Renomination, UserAction, CAPABILITIES,
 };
 pub use rng::SimRng;
 pub use time::{SimTime, SIM_EPOCH_UNIX};

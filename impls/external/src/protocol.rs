@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
-use endpoint_contract::endpoint::{EndpointConfig, EndpointEvent, Ics, Input, Output, UserAction};
+use endpoint_contract::endpoint::{CallClaim, EndpointConfig, EndpointEvent, IceState, Ics, Input, Output, UserAction};
 use endpoint_contract::SimRng;
 use endpoint_contract::SimTime;
 use minidom::Element;
@@ -465,8 +465,10 @@ impl FromProcess {
                 id: *id,
                 payload: payload.to_vec(),
             },
-            Output::Event(EndpointEvent::CallState(s)) => FromProcess::CallState { state: s.clone() },
-            Output::Event(EndpointEvent::IceState(s)) => FromProcess::IceState { state: s.clone() },
+            Output::Event(EndpointEvent::CallState(s)) => FromProcess::CallState { state: s.to_string() },
+            Output::Event(EndpointEvent::IceState(s)) => FromProcess::IceState {
+                state: s.as_str().to_string(),
+            },
             Output::Event(EndpointEvent::SelectedPair { local, remote }) => FromProcess::SelectedPair {
                 local: *local,
                 remote: *remote,
@@ -492,8 +494,12 @@ impl FromProcess {
                 id,
                 payload: Bytes::from(payload),
             },
-            FromProcess::CallState { state } => Output::Event(EndpointEvent::CallState(state)),
-            FromProcess::IceState { state } => Output::Event(EndpointEvent::IceState(state)),
+            FromProcess::CallState { state } => Output::Event(EndpointEvent::CallState(CallClaim::from_name(&state))),
+            FromProcess::IceState { state } => Output::Event(EndpointEvent::IceState(
+                IceState::from_name(&state).ok_or_else(|| {
+                    format!("ice-state `{state}` is not new, checking, connected, completed, disconnected, failed or closed")
+                })?,
+            )),
             FromProcess::SelectedPair { local, remote } => Output::Event(EndpointEvent::SelectedPair { local, remote }),
         }))
     }
@@ -527,6 +533,32 @@ mod b64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claimed_states_are_read_and_an_unknown_ice_state_is_refused() {
+        let out = FromProcess::CallState {
+            state: "dialling".into(),
+        }
+        .into_output()
+        .unwrap();
+        assert!(
+            matches!(out, Some(Output::Event(EndpointEvent::CallState(CallClaim::Other(ref s)))) if s == "dialling")
+        );
+        let out = FromProcess::IceState {
+            state: "checking".into(),
+        }
+        .into_output()
+        .unwrap();
+        assert!(matches!(
+            out,
+            Some(Output::Event(EndpointEvent::IceState(IceState::Checking)))
+        ));
+        let bad = FromProcess::IceState {
+            state: "gathering".into(),
+        }
+        .into_output();
+        assert!(bad.unwrap_err().contains("ice-state `gathering`"));
+    }
 
     #[test]
     fn lines_have_the_documented_shape() {

@@ -42,9 +42,9 @@ impl ReferenceEndpoint {
         };
         // Which phases the sibling's answer ends: ringing, and for a finish also proceeded.
         let (claim, also_proceeded) = match (kind, x.name()) {
-            (CarbonKind::Sent, "proceed") => ("answered-elsewhere", false),
-            (CarbonKind::Sent, "reject") => ("rejected-elsewhere", false),
-            (_, "finish") => ("answered-elsewhere", true),
+            (CarbonKind::Sent, "proceed") => (CallClaim::AnsweredElsewhere, false),
+            (CarbonKind::Sent, "reject") => (CallClaim::RejectedElsewhere, false),
+            (_, "finish") => (CallClaim::AnsweredElsewhere, true),
             _ => return,
         };
         let id = x.attr("id").unwrap_or("");
@@ -116,7 +116,7 @@ impl ReferenceEndpoint {
                 ));
                 let mid = self.next_id("jm-ringing-");
                 self.send_jmi_reply(&from, &mid, signalling::jmi_simple("ringing", &id, None));
-                self.claim("ringing");
+                self.claim(CallClaim::Ringing);
                 if self.knobs.start_checks_at == StartChecksAt::Propose {
                     // A gateway answers the JMI leg itself and rings the network behind it.
                     if let Some(c) = self.call.as_mut() {
@@ -130,7 +130,7 @@ impl ReferenceEndpoint {
             "ringing" => {
                 if let Some(c) = self.call.as_mut().filter(|c| c.sid == id && c.state.is_proposed()) {
                     c.peer_full.get_or_insert(from);
-                    self.claim("ringing");
+                    self.claim(CallClaim::Ringing);
                 }
             }
             "proceed" => {
@@ -161,7 +161,11 @@ impl ReferenceEndpoint {
                 };
                 if let Some(c) = self.call.as_mut().filter(|c| c.sid == id && live(c)) {
                     c.state.end();
-                    self.claim(if x.name() == "reject" { "rejected" } else { "cancelled" });
+                    self.claim(if x.name() == "reject" {
+                        CallClaim::Rejected
+                    } else {
+                        CallClaim::Cancelled
+                    });
                 }
             }
             _ => {}

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use endpoint_contract::endpoint::{
-    Endpoint, EndpointConfig, EndpointEvent, Ics, Input, Output, Renomination, UserAction,
+    CallClaim, Endpoint, EndpointConfig, EndpointEvent, Ics, Input, Output, Renomination, UserAction,
 };
 use endpoint_contract::xml::{bare, el, iq_result, ns, BuilderExt};
 use endpoint_contract::xml::{carbon_payload, CarbonKind};
@@ -586,8 +586,8 @@ impl ReferenceEndpoint {
         self.out.push_back(Output::Stanza(e));
     }
 
-    fn claim(&mut self, s: &str) {
-        self.out.push_back(Output::Event(EndpointEvent::CallState(s.into())));
+    fn claim(&mut self, c: CallClaim) {
+        self.out.push_back(Output::Event(EndpointEvent::CallState(c)));
     }
 
     /// Asks the server for XEP-0280 carbons (§4), once: from then on this device hears what the
@@ -635,7 +635,10 @@ impl ReferenceEndpoint {
                     .map(|f| signalling::missing_for_call(f, &media))
                     .unwrap_or_default();
                 if !missing.is_empty() {
-                    self.claim(&format!("unavailable: {to} does not advertise {}", missing.join(", ")));
+                    self.claim(CallClaim::Unavailable {
+                        peer: to.clone(),
+                        missing: missing.iter().map(|m| m.to_string()).collect(),
+                    });
                     return;
                 }
                 let sid = self.rng.uuid_v4();
@@ -662,7 +665,7 @@ impl ReferenceEndpoint {
                     );
                     call.via_jmi = false;
                     self.call = Some(call);
-                    self.claim(&format!("waiting for {to}'s presence"));
+                    self.claim(CallClaim::WaitingForPresence { peer: to.clone() });
                     return;
                 }
                 if let Some(full) = direct {
@@ -689,7 +692,7 @@ impl ReferenceEndpoint {
                 ));
                 let id = format!("jm-propose-{sid}");
                 self.send(signalling::jmi(&to, &id, signalling::propose(&sid, &media)));
-                self.claim("proposed");
+                self.claim(CallClaim::Proposed);
             }
             UserAction::Answer => {
                 let Some(call) = self.call.as_mut() else { return };
@@ -704,7 +707,7 @@ impl ReferenceEndpoint {
                     call.state.proceed();
                     let id = format!("jm-proceed-{sid}");
                     self.send_jmi_reply(&to, &id, signalling::jmi_simple("proceed", &sid, None));
-                    self.claim("proceeding");
+                    self.claim(CallClaim::Proceeding);
                 }
             }
             UserAction::Reject => {
@@ -729,7 +732,7 @@ impl ReferenceEndpoint {
                     let id = self.next_id("jm-reject-");
                     self.send_jmi_reply(&to, &id, signalling::jmi_simple("reject", &sid, Some("busy")));
                 }
-                self.claim("rejected");
+                self.claim(CallClaim::Rejected);
             }
             // XEP-0352 nonzas on the client stream: the server decides what to hold meanwhile.
             UserAction::GoInactive => self.send(el("inactive", ns::CSI).build()),
@@ -742,7 +745,7 @@ impl ReferenceEndpoint {
                     CallState::Proceeded(_) | CallState::Proposed if call.side == Side::Initiator && !call.via_jmi => {
                         call.state.end();
                         call.waiting_for_gathering = false;
-                        self.claim("cancelled");
+                        self.claim(CallClaim::Cancelled);
                     }
                     CallState::Proposed | CallState::Proceeded(_) if call.side == Side::Initiator => {
                         call.state.end();
@@ -754,7 +757,7 @@ impl ReferenceEndpoint {
                             &id,
                             signalling::jmi_simple("retract", &sid, Some("cancel")),
                         ));
-                        self.claim("cancelled");
+                        self.claim(CallClaim::Cancelled);
                     }
                     CallState::Pending(_) if call.side == Side::Initiator => self.end_call(Reason::Cancel, true),
                     CallState::Pending(_) | CallState::Active(_) => self.end_call(Reason::Success, true),

@@ -93,14 +93,14 @@ impl ReferenceEndpoint {
                         // Nothing works: no media goes anywhere any more.
                         media_flow.stop();
                     }
-                    out.push(Output::Event(EndpointEvent::IceState(s.as_str().into())));
+                    out.push(Output::Event(EndpointEvent::IceState(s.claimed())));
                 }
                 // Component 2 carries only the agent's own keepalives: RTCP is not simulated.
                 DriverEvent::Selected { component: 2.., .. } => {}
                 DriverEvent::Selected { local, remote, .. } => {
                     out.push(Output::Event(EndpointEvent::SelectedPair { local, remote }));
                     media_flow.resume(&mut self.rng, local, remote, now);
-                    out.push(Output::Event(EndpointEvent::CallState("connected".into())));
+                    out.push(Output::Event(EndpointEvent::CallState(CallClaim::Connected)));
                 }
                 DriverEvent::ConsentLost { .. } => {
                     // RFC 7675 §5.1: nothing more goes on that 5-tuple with these credentials.

@@ -18,7 +18,7 @@ impl ReferenceEndpoint {
         // again (RFC 8656 §9).
         j.permitted = 0;
         j.media_flow.park();
-        self.claim("ice-restart");
+        self.claim(CallClaim::IceRestart);
         true
     }
 

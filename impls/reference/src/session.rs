@@ -163,7 +163,7 @@ impl ReferenceEndpoint {
         jingle.transport_sent = true;
         call.state = CallState::Pending(jingle);
         self.send(signalling::jingle_iq(&to, &id, j));
-        self.claim("initiated");
+        self.claim(CallClaim::Initiated);
         if !in_offer {
             // Each candidate in its own transport-info, as the browser reports them: component 1
             // before component 2.
@@ -229,7 +229,7 @@ impl ReferenceEndpoint {
         agent.start(now);
         call.state.activate();
         self.send(signalling::jingle_iq(&to, &id, j));
-        self.claim("accepted");
+        self.claim(CallClaim::Accepted);
     }
 
     pub(crate) fn end_call(&mut self, reason: Reason, notify_jingle: bool) {
@@ -257,7 +257,7 @@ impl ReferenceEndpoint {
                 self.send_finish(&to, &sid, "success");
             }
         }
-        self.claim("ended");
+        self.claim(CallClaim::Ended);
     }
 
     /// The peer's session description as this endpoint takes it: under `ignore-component-2`
@@ -416,7 +416,7 @@ impl ReferenceEndpoint {
             if pre_approved {
                 self.send_finish(&from, &sid, "security-error");
             }
-            self.claim("ended");
+            self.claim(CallClaim::Ended);
             return;
         }
         // RFC 5761: rtcp-mux holds when the offer has it and this side accepts it; else RTCP
@@ -467,7 +467,7 @@ impl ReferenceEndpoint {
             );
             call.via_jmi = false;
             self.call = Some(call);
-            self.claim("ringing");
+            self.claim(CallClaim::Ringing);
         }
         if let Some(j) = self
             .call
@@ -524,7 +524,7 @@ impl ReferenceEndpoint {
             self.begin_rtcp_gathering(now);
             self.trickle(now);
         }
-        self.claim("accepted");
+        self.claim(CallClaim::Accepted);
     }
 
     /// transport-info (XEP-0176 §5, RFC 8838): trickled candidates, or an ICE restart by the peer.

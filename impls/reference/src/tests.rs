@@ -31,10 +31,10 @@ fn stanzas(out: &[Output]) -> Vec<&Element> {
         .collect()
 }
 
-fn claims(out: &[Output]) -> Vec<&str> {
+fn claims(out: &[Output]) -> Vec<String> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Event(EndpointEvent::CallState(s)) => Some(s.as_str()),
+            Output::Event(EndpointEvent::CallState(s)) => Some(s.to_string()),
             _ => None,
         })
         .collect()

@@ -227,7 +227,7 @@ fn xep0176_5_an_interface_change_restarts_ice_with_generation_1_candidates() {
         Input::InterfacesChanged(vec![new_ip.parse().unwrap()]),
     );
     let out = drain(&mut ep);
-    assert!(claims(&out).contains(&"ice-restart"), "{:?}", claims(&out));
+    assert!(claims(&out).iter().any(|c| c == "ice-restart"), "{:?}", claims(&out));
     let offers = jingle_of(&out, "transport-info");
     assert_eq!(offers.len(), 1, "one transport-info offers the restart");
     let (u, p, cands) = transport_of(offers[0]);
@@ -252,7 +252,7 @@ fn rfc8445_9_new_credentials_from_the_peer_are_answered_in_kind() {
     let (mut ep, (ufrag, pwd)) = accepted_callee(&[]);
     let out = caller_restarts(&mut ep, 5_000, "ti-1", &["10.0.1.2:5002"]);
     assert_eq!(stanzas(&out)[0].attr("type"), Some("result"), "acked first");
-    assert!(claims(&out).contains(&"ice-restart"));
+    assert!(claims(&out).iter().any(|c| c == "ice-restart"));
     let answers = jingle_of(&out, "transport-info");
     assert_eq!(answers.len(), 1, "one answer");
     let (u, p, cands) = transport_of(answers[0]);
@@ -275,7 +275,7 @@ fn rfc8445_9_new_credentials_from_the_peer_are_answered_in_kind() {
     assert_eq!(stanzas(&out).len(), 1, "only the ack");
     let out = caller_restarts(&mut ep, 5_200, "ti-3", &["10.0.1.2:5004"]);
     assert_eq!(stanzas(&out).len(), 1, "only the ack: no second restart");
-    assert!(!claims(&out).contains(&"ice-restart"));
+    assert!(!claims(&out).iter().any(|c| c == "ice-restart"));
 }
 
 #[test]

@@ -52,6 +52,22 @@ impl DriverState {
     }
 }
 
+impl DriverState {
+    /// The state as an endpoint claims it.
+    pub fn claimed(self) -> endpoint_contract::endpoint::IceState {
+        use endpoint_contract::endpoint::IceState as Claimed;
+        match self {
+            DriverState::New => Claimed::New,
+            DriverState::Checking => Claimed::Checking,
+            DriverState::Connected => Claimed::Connected,
+            DriverState::Completed => Claimed::Completed,
+            DriverState::Disconnected => Claimed::Disconnected,
+            DriverState::Failed => Claimed::Failed,
+            DriverState::Closed => Claimed::Closed,
+        }
+    }
+}
+
 impl From<IceState> for DriverState {
     fn from(s: IceState) -> DriverState {
         match s {

@@ -149,10 +149,10 @@ pub fn stanzas(out: &[Output]) -> Vec<&Element> {
 }
 
 /// The call states the endpoint claimed among `out`.
-pub fn claims(out: &[Output]) -> Vec<&str> {
+pub fn claims(out: &[Output]) -> Vec<String> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Event(EndpointEvent::CallState(s)) => Some(s.as_str()),
+            Output::Event(EndpointEvent::CallState(s)) => Some(s.to_string()),
             _ => None,
         })
         .collect()
