@@ -474,7 +474,7 @@ pub enum PcapPolicy {
 /// Where per-run artefacts go and which runs get them.
 #[derive(Clone, Debug)]
 pub struct Artefacts {
-    /// The output folder; captures go to `DIR/runs/RUN_DIR/capture.pcapng`.
+    /// The output folder; a run's artefacts go to its folder there ([`run_dir`]).
     pub out: PathBuf,
     /// Which runs.
     pub pcap: PcapPolicy,
@@ -495,10 +495,10 @@ pub fn clear_runs(out: &Path) -> std::io::Result<()> {
 }
 
 /// Fills `out/runs` for a merged report: replaces it ([`clear_runs`]) with each run's artefacts
-/// (capture.pcapng, trace.jsonl, ladder.svg: the files of its `artefacts` folder, its page excepted)
+/// (the files of its `artefacts` folder: capture, ladder, trace)
 /// copied from whichever of the `shards` folders holds them, so the merged pages link to files that
-/// exist. When `out` is itself one of the shards, its `runs/` is kept and only the other shards'
-/// runs are copied in. Returns the number of runs whose folder was copied.
+/// exist. When `out` is itself one of the shards, its `runs/` is kept, less the folders of runs
+/// whose artefacts the merge dropped, and only the other shards' runs are copied in. Returns the number of runs whose folder was copied.
 ///
 /// Errors: I/O errors, with the path.
 pub fn copy_shard_artefacts(report: &Report, shards: &[PathBuf], out: &Path) -> std::io::Result<usize> {
@@ -507,6 +507,14 @@ pub fn copy_shard_artefacts(report: &Report, shards: &[PathBuf], out: &Path) -> 
     let is_out = |d: &Path| out_real.is_some() && d.canonicalize().ok() == out_real;
     if !shards.iter().any(|d| is_out(d)) {
         clear_runs(out)?;
+    } else {
+        // `out` is a shard: the folders of its runs whose artefacts the merge dropped go.
+        for r in report.runs.iter().filter(|r| r.artefacts.is_none()) {
+            let dir = run_dir(out, &r.id);
+            if dir.is_dir() {
+                std::fs::remove_dir_all(&dir).map_err(|e| annotate(&dir, e))?;
+            }
+        }
     }
     let mut copied = 0;
     for rel in report.runs.iter().filter_map(|r| r.artefacts.as_deref()) {

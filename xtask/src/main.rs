@@ -79,7 +79,8 @@ enum Cmd {
         /// Worker threads (default: all cores).
         #[arg(long)]
         jobs: Option<usize>,
-        /// Which runs get DIR/runs/RUN/capture.pcapng.
+        /// Which runs get a capture and ladder in DIR/runs/SCENARIO/RUN/ (failing: the first run of
+        /// each finding).
         #[arg(long, value_enum, default_value = "failing")]
         pcap: PcapArg,
         /// A line on stdout for every run, not only for those whose expectation failed unexplained.
@@ -98,7 +99,7 @@ enum Cmd {
     Replay {
         /// The run id from a report.
         run_id: String,
-        /// Where the capture goes (DIR/runs/RUN/capture.pcapng).
+        /// Where the capture goes (DIR/runs/SCENARIO/RUN/capture.pcapng).
         #[arg(long, default_value = "reports/replay")]
         out: PathBuf,
         /// A folder of scenarios of one's own, beside the library; repeatable.

@@ -23,8 +23,12 @@ pub struct NegativeTest {
     pub expected: Vec<String>,
     /// Runs (implementation pairings × NAT pairs × seeds).
     pub runs: usize,
-    /// Of those, runs whose expectation was met.
+    /// Of those, runs whose expectation was met with nothing of it waived: the finding was made.
     pub met: usize,
+    /// Of those, runs where part of the expectation was waived (a capability the pairing lacks,
+    /// `expect.requires`): the finding was not tested there.
+    #[serde(default)]
+    pub waived: usize,
     /// The first run (by id) whose expectation was not met, to open.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_unmet: Option<String>,
@@ -99,6 +103,8 @@ struct Broke {
 #[derive(Default)]
 struct Card {
     declares: Vec<String>,
+    /// `declares` came from a party without scenario knobs.
+    declares_plain: bool,
     runs: usize,
     connected: usize,
     /// By (check, level, cite): runs, peers, first run.
@@ -125,7 +131,7 @@ pub(super) struct Aggregate {
 
 /// The implementations `c` judges in `run`: one party's, or both parties' for a check that judges
 /// both.
-fn judged<'a>(run: &'a RunReport, c: &'a CheckResult) -> Vec<&'a str> {
+pub(super) fn judged<'a>(run: &'a RunReport, c: &'a CheckResult) -> Vec<&'a str> {
     let (a, b) = (run.caller.implementation.as_str(), run.callee.implementation.as_str());
     match c.party {
         Judged::Caller => vec![a],
@@ -147,7 +153,9 @@ impl Aggregate {
                 .map(|c| format!("{}: {}", c.implementation.as_deref().unwrap_or("both"), c.id))
                 .collect();
             let network = super::media_lost_to_network(run);
-            let explained_by = if run.negative_test {
+            let explained_by = if run.error.is_some() {
+                "harness error".to_string()
+            } else if run.negative_test {
                 "negative test: the expected finding was not made".to_string()
             } else if !held.is_empty() {
                 held.join(", ")
@@ -184,22 +192,32 @@ impl Aggregate {
                         .collect(),
                     runs: 0,
                     met: 0,
+                    waived: 0,
                     first_unmet: None,
                 });
             t.runs += 1;
-            t.met += usize::from(run.expectation.met);
+            let waived = !run.expectation.waived.is_empty();
+            t.waived += usize::from(waived);
+            t.met += usize::from(run.expectation.met && !waived);
             if !run.expectation.met && t.first_unmet.is_none() {
                 t.first_unmet = Some(run.id.clone());
             }
         }
-        let mut names = vec![&run.caller, &run.callee];
-        names.dedup_by(|a, b| a.implementation == b.implementation);
-        for p in names {
+        let mut names = vec![("caller", &run.caller), ("callee", &run.callee)];
+        names.dedup_by(|a, b| a.1.implementation == b.1.implementation);
+        for (_, p) in &names {
             let card = self.cards.entry(p.implementation.clone()).or_default();
             card.runs += 1;
             card.connected += usize::from(run.outcome == "connected");
-            if card.declares.is_empty() {
+        }
+        // What an implementation declares as it is: from a party the scenario set no knobs for
+        // (knobs such as `jmi: false` change the ICS), else from any.
+        for (name, p) in [("caller", &run.caller), ("callee", &run.callee)] {
+            let card = self.cards.entry(p.implementation.clone()).or_default();
+            let plain = !run.knobs.iter().any(|k| k.starts_with(&format!("{name}:")));
+            if !p.declares.is_empty() && (card.declares.is_empty() || plain && !card.declares_plain) {
                 card.declares.clone_from(&p.declares);
+                card.declares_plain = plain;
             }
         }
         for c in &run.checks {

@@ -4,11 +4,13 @@
 //! - `index.html` ([`render_html`]): the matrix per NAT pair (caller × callee), coloured, each cell
 //!   linking to its group in a compact list of runs below it; one row per run (its id linking to the
 //!   run's page, outcome, whether the expectation was met, failed and non-strict checks).
-//! - `runs/RUN_DIR/index.html` ([`RunReport::render_html_page`], `RUN_DIR` as
-//!   [`crate::conform::run_dir`] names it): one run — outcome, expectation, parties, selected pairs,
-//!   termination, every check (failures first) with level, citation, verdict, detail and evidence, the
-//!   replay command and, when the run has artefacts (they share its folder), the ladder diagram embedded
-//!   with links to ladder.svg, capture.pcapng and trace.jsonl.
+//! - `scorecards.html` ([`render_scorecards`]): per implementation, its ICS, the rules it breaks and
+//!   the rules it passes.
+//! - `runs/SCENARIO/RUN.html` ([`RunReport::render_html_page`], as [`crate::conform::run_page`]
+//!   names it): one run — outcome, expectation, knobs, parties, selected pairs, termination, every
+//!   check (failures first) with level, citation, verdict, detail and evidence, the replay command
+//!   and, when the run has artefacts (in the folder beside the page, [`crate::conform::run_dir`]),
+//!   the ladder diagram embedded with links to the files written.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -150,7 +152,7 @@ impl IndexCounts {
 }
 
 /// Renders index.html for `r`: the matrix, then the runs grouped by matrix cell, each linking to its
-/// page at `runs/RUN_DIR/index.html`.
+/// page ([`crate::conform::run_page`]).
 pub fn render_html(r: &Report) -> String {
     let mut counts = IndexCounts::default();
     let mut rows: BTreeMap<CellKey, Vec<String>> = BTreeMap::new();
@@ -350,18 +352,19 @@ pub(super) fn index_head(
         "<h2 id=\"negative\">Negative tests</h2>\n<p>Runs whose scenario injects a fault through knobs and \
          expects the judge to find it: they test the judge and the peer's reaction. A test passes when \
          its expected finding was made.</p>\n<table><tr><th>scenario</th><th>knobs</th><th>expected</th>\
-         <th>met / runs</th><th>first run not met</th></tr>"
+         <th>met / tested</th><th>waived</th><th>first run not met</th></tr>"
     );
     for t in negative {
         let _ = writeln!(
             s,
-            "<tr class=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td></tr>",
-            if t.met == t.runs { "pass" } else { "fail" },
+            "<tr class=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td></tr>",
+            if t.first_unmet.is_none() { "pass" } else { "fail" },
             esc(&t.scenario),
             esc(&t.knobs.join("; ")),
             esc(&t.expected.join(", ")),
             t.met,
-            t.runs,
+            t.runs - t.waived,
+            t.waived,
             t.first_unmet.as_deref().map(run_link).unwrap_or_default()
         );
     }

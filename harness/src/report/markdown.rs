@@ -68,18 +68,20 @@ pub(super) fn head(
         s,
         "\n## Negative tests\n\nRuns whose scenario injects a fault through knobs and expects the judge to \
          find it: they test the judge and the peer's reaction. A test passes when its expected finding was \
-         made: the scenario's expectation met.\n\n| scenario | knobs | expected | runs | met | first run not met |\n\
-         |---|---|---|---|---|---|"
+         made: the scenario's expectation met. Runs where part of the expectation was waived (a capability \
+         the pairing lacks) did not test the finding.\n\n\
+         | scenario | knobs | expected | runs | met | waived | first run not met |\n|---|---|---|---|---|---|---|"
     );
     for t in negative {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             t.scenario,
             cell(&t.knobs.join("; ")),
             cell(&t.expected.join(", ")),
             t.runs,
             t.met,
+            t.waived,
             t.first_unmet.as_deref().map(|id| format!("`{id}`")).unwrap_or_default()
         );
     }

@@ -35,13 +35,14 @@ pub use writer::{ReportWriter, Summary};
 pub const FIRST_RUN_PER_FINDING: &str = "first-run-per-finding";
 
 /// Which failing runs keep their artefacts under `--pcap failing`, decided run by run in id order:
-/// the first run to show each finding held against an implementation (`IMPL: CHECK`, the run a
-/// scorecard names), and in a matrix cell with no such finding, its first failing run (an
-/// expectation missed, or a negative test's).
+/// the first run to show each MUST finding held against an implementation (`IMPL: CHECK`, the run
+/// a scorecard names for it), and among the failing runs with no such finding, the first of each
+/// kind in each matrix cell: an expectation missed with nothing to explain it, one the network
+/// explains, a negative test's (per scenario), a harness error.
 #[derive(Default)]
 pub(crate) struct Thinning {
     findings: std::collections::BTreeSet<(String, String)>,
-    cells: std::collections::BTreeSet<html::CellKey>,
+    cells: std::collections::BTreeSet<(html::CellKey, String)>,
 }
 
 impl Thinning {
@@ -52,14 +53,24 @@ impl Thinning {
         for c in &run.checks {
             if c.level == Level::Must && c.verdict == Verdict::Fail && !c.injected {
                 any = true;
-                let who = c.implementation.clone().unwrap_or_default();
-                new |= self.findings.insert((who, c.id.clone()));
+                for who in aggregate::judged(run, c) {
+                    new |= self.findings.insert((who.to_string(), c.id.clone()));
+                }
             }
         }
         if any {
             return new;
         }
-        self.cells.insert(html::cell_key(run))
+        let kind = if run.negative_test {
+            format!("negative test {}", run.scenario)
+        } else if run.error.is_some() {
+            "harness error".to_string()
+        } else if media_lost_to_network(run) {
+            "no path".to_string()
+        } else {
+            "unexplained".to_string()
+        };
+        self.cells.insert((html::cell_key(run), kind))
     }
 }
 
@@ -197,8 +208,8 @@ pub struct RunReport {
     /// The run is a negative test of the judge: the scenario sets knobs and expects a finding (a
     /// check it lists with verdict `fail` or `non-strict`). It stays out of the matrix and passes
     /// when the expected finding was made ([`NegativeTest`]). Runs whose knobs only configure a
-    /// behaviour (`jmi: false`, `relay-only`) are in the matrix, their knobbed party's failures held
-    /// against nobody.
+    /// behaviour (`jmi: false`, `relay-only`) are in the matrix, and their knobbed party's failures
+    /// are its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub negative_test: bool,
     /// Command that re-runs exactly this run.
@@ -440,7 +451,11 @@ pub fn merge(inputs: &[(String, String)]) -> Result<Report, String> {
 /// one's own.
 pub fn replay_command(id: &str, folder: Option<&std::path::Path>) -> String {
     match folder {
-        Some(dir) => format!("cargo xtask replay --scenarios '{}' '{id}'", dir.display()),
+        // POSIX shell single quotes: a quote inside is closed, escaped and reopened.
+        Some(dir) => format!(
+            "cargo xtask replay --scenarios '{}' '{id}'",
+            dir.display().to_string().replace('\'', "'\\''")
+        ),
         None => format!("cargo xtask replay '{id}'"),
     }
 }
@@ -545,9 +560,12 @@ pub fn judge(out: &RunOutput) -> RunReport {
         // implementation is: what it breaks is held against nobody, and the scenario's expectation
         // judges the run. Knobs of other runs only configure (`jmi: false`, `relay-only`): the
         // party is still itself, and its failures are its own.
-        c.injected = negative
-            && party.is_some_and(|p| !p.knobs.is_empty())
-            && matches!(c.verdict, Verdict::Fail | Verdict::NonStrict);
+        // A verdict on both parties in a negative test may rest on the injected fault: nobody's.
+        let knobbed = match c.party {
+            crate::checks::Judged::Both => out.spec.parties.iter().any(|p| !p.knobs.is_empty()),
+            _ => party.is_some_and(|p| !p.knobs.is_empty()),
+        };
+        c.injected = negative && knobbed && matches!(c.verdict, Verdict::Fail | Verdict::NonStrict);
     }
     let w = &ctx.wire;
     let first_rx = |p: Party| w.rtp.iter().find(|r| r.party == p && r.dir == Dir::Rx).map(|r| r.time);
@@ -1030,7 +1048,13 @@ mod tests {
         missed.callee.implementation = "c".into();
         missed.expectation.met = false;
         missed.expectation.unmet = vec!["jingle.fingerprint-present: pass, expected non-strict".into()];
-        let m = build(vec![neg, missed.clone()]);
+        // A pairing that lacks what the finding needs: waived, so it tested nothing and is not met.
+        let mut waived = run("s/a->d/open+open/seed-1", "h3");
+        waived.knobs = neg.knobs.clone();
+        waived.negative_test = true;
+        waived.callee.implementation = "d".into();
+        waived.expectation.waived = vec!["the scenario's expectation requires jmi: callee (d) declares no jmi".into()];
+        let m = build(vec![neg, missed.clone(), waived]);
         assert!(m.matrix.cells.is_empty(), "{:?}", m.matrix.cells);
         assert_eq!(
             m.negative_tests,
@@ -1038,8 +1062,9 @@ mod tests {
                 scenario: "s".into(),
                 knobs: vec!["caller: omit-fingerprint=true".into()],
                 expected: vec!["jingle.fingerprint-present".into()],
-                runs: 2,
+                runs: 3,
                 met: 1,
+                waived: 1,
                 first_unmet: Some(missed.id.clone()),
             }]
         );

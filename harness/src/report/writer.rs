@@ -61,10 +61,11 @@ pub struct Summary {
     /// Per (caller, callee) implementation pair, how its cells read over every NAT pair: the worst
     /// of [`super::Cell::class`] (`fail` over `unmet` over `nopath` over `pass`).
     pub pairs: BTreeMap<(String, String), &'static str>,
-    /// Runs whose scenario expectation was not met, and of those the ones no MUST failure held
-    /// against an implementation and no missing path explains.
+    /// Runs whose scenario expectation was not met (negative tests included), and of those the
+    /// ones nothing explains ([`super::UnmetRun::explained_by`] empty).
     pub unmet: (usize, usize),
-    /// Negative tests ([`super::RunReport::negative_test`]): runs, and runs whose expectation was met.
+    /// Negative tests ([`super::RunReport::negative_test`]): runs that tested their finding (none of
+    /// the expectation waived), and of those the runs whose expectation was met.
     pub negative: (usize, usize),
 }
 
@@ -263,11 +264,10 @@ impl ReportWriter {
             if rank(c.class()) > rank(e) {
                 *e = c.class();
             }
-            self.summary.unmet.0 += c.unmet;
-            self.summary.unmet.1 += c.unexplained;
         }
+        self.summary.unmet = (unmet.len(), unmet.iter().filter(|u| u.explained_by.is_empty()).count());
         for t in &negative_tests {
-            self.summary.negative.0 += t.runs;
+            self.summary.negative.0 += t.runs - t.waived;
             self.summary.negative.1 += t.met;
         }
         let cells = &matrix.cells;

@@ -213,12 +213,21 @@ pub(crate) enum OwnRestart {
     OfferDue,
     /// Offered: waiting for the peer's new credentials.
     AwaitingAnswer,
+    /// The peer restarted while this side's offer still waited for gathering: this side's new
+    /// credentials and candidates go out when gathering ends, as the answer, and nothing is
+    /// awaited.
+    AnswerDue,
 }
 
 impl OwnRestart {
     /// This side offered a restart (sent or due) and the peer has not answered it.
     pub(crate) fn awaiting_answer(self) -> bool {
-        self != OwnRestart::None
+        matches!(self, OwnRestart::OfferDue | OwnRestart::AwaitingAnswer)
+    }
+
+    /// This side's transport waits for gathering to end before it goes out.
+    pub(crate) fn due(self) -> bool {
+        matches!(self, OwnRestart::OfferDue | OwnRestart::AnswerDue)
     }
 }
 

@@ -344,10 +344,14 @@ impl ReferenceEndpoint {
             .call
             .as_mut()
             .and_then(|c| c.state.jingle_mut())
-            .filter(|j| j.restart == OwnRestart::OfferDue);
+            .filter(|j| j.restart.due());
         if let Some(j) = due {
             // Without trickle the restart offer carries every candidate of the new gathering.
-            j.restart = OwnRestart::AwaitingAnswer;
+            j.restart = if j.restart == OwnRestart::OfferDue {
+                OwnRestart::AwaitingAnswer
+            } else {
+                OwnRestart::None
+            };
             let candidates = self.signalable_candidates();
             self.send_transport(candidates);
         }

@@ -145,7 +145,12 @@ impl ReferenceEndpoint {
         let Some(j) = self.call.as_mut().and_then(|c| c.state.jingle_mut()) else {
             return;
         };
-        j.restart = OwnRestart::None;
+        // An offer still waiting for gathering goes out then, as this side's answer.
+        j.restart = if j.restart == OwnRestart::OfferDue {
+            OwnRestart::AnswerDue
+        } else {
+            OwnRestart::None
+        };
         let agent = &mut j.ice;
         agent.set_remote_credentials(ufrag, pwd);
         for c in candidates {

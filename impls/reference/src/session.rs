@@ -28,7 +28,7 @@ impl ReferenceEndpoint {
             // gathering is done.
             Some(c)
                 if c.state.jingle().is_some_and(|j| {
-                    j.restart == OwnRestart::OfferDue
+                    j.restart.due()
                         || (j.restart.awaiting_answer() && self.knobs.restart_form == RestartForm::Conversations)
                 }) =>
             {
