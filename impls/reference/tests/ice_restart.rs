@@ -11,7 +11,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::endpoint::{
-    claims, datagrams, drain, endpoint, input, iq_set, jingle_actions, parse, proposing_caller, stanzas, CALLER, SID,
+    answer_stun, claims, datagrams, drain, endpoint, input, iq_set, jingle_actions, parse, proposing_caller, stanzas,
+    CALLER, SID,
 };
 use common::{host, Pair};
 use harness::endpoint::{Endpoint, Input, Output, UserAction};
@@ -385,4 +386,41 @@ fn an_agent_restarting_per_transport_checks_again_after_the_answer_to_its_own_re
         panic!("a check without USERNAME");
     };
     assert_eq!(name, format!("nu:{u}"), "the new session's credentials");
+}
+
+/// Without trickle a restart offer waits for gathering to end. When the peer's own restart comes
+/// in meanwhile, it answers this side's offer (RFC 8445 §9): this side's new credentials and
+/// candidates still go out once gathering ends, and nothing more is awaited.
+#[test]
+fn rfc8445_9_a_peer_restart_while_the_own_offer_waits_for_gathering_is_answered_after_gathering() {
+    let (mut ep, (ufrag, _)) = accepted_callee(&[("trickle", "false")]);
+    let new_ip = "10.101.2.2";
+    ep.handle_input(
+        SimTime::from_millis(5_000),
+        Input::InterfacesChanged(vec![new_ip.parse().unwrap()]),
+    );
+    let out = drain(&mut ep);
+    assert!(claims(&out).iter().any(|c| c == "ice-restart"));
+    assert!(
+        jingle_of(&out, "transport-info").is_empty(),
+        "the offer waits for gathering"
+    );
+    let stun = datagrams(&out)
+        .into_iter()
+        .find(|(l, r, _)| l.ip().to_string() == new_ip && r.to_string() == "192.0.2.10:3478")
+        .expect("a STUN Binding request from the new address");
+    let out = caller_restarts(&mut ep, 5_100, "ti-1", &["10.0.1.2:5002"]);
+    assert_eq!(stanzas(&out)[0].attr("type"), Some("result"), "acked");
+    assert!(jingle_of(&out, "transport-info").is_empty(), "still gathering");
+    answer_stun(&mut ep, SimTime::from_millis(5_200), stun);
+    let out = drain(&mut ep);
+    let sent = jingle_of(&out, "transport-info");
+    assert_eq!(
+        sent.len(),
+        1,
+        "the new credentials and candidates go out once gathering ends"
+    );
+    let (u, _, cands) = transport_of(sent[0]);
+    assert_ne!(u, ufrag, "new credentials (RFC 8445 §9)");
+    assert!(cands.iter().any(|c| c.2 == new_ip), "{cands:?}");
 }
