@@ -107,23 +107,24 @@ impl std::fmt::Display for CallClaim {
     }
 }
 
-/// An ICE agent's state as an endpoint claims it (the names of RTCIceConnectionState, W3C
-/// WebRTC §5.6, which RFC 8445 agents map their checklist states onto).
+/// An ICE agent's state as an endpoint claims it, named as W3C WebRTC's `RTCIceConnectionState`
+/// (§5.6); each stack reports the subset it has (RFC 8445 §6.1.3 defines only Running, Completed
+/// and Failed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IceState {
-    /// `new`.
+    /// `new`: not started.
     New,
-    /// `checking`.
+    /// `checking`: checks under way, no usable pair yet.
     Checking,
-    /// `connected`.
+    /// `connected`: a pair is usable, checks may go on.
     Connected,
-    /// `completed`.
+    /// `completed`: a pair is selected.
     Completed,
-    /// `disconnected`.
+    /// `disconnected`: the selected pair stopped answering; the stack may still recover.
     Disconnected,
-    /// `failed`.
+    /// `failed`: terminal failure (RFC 8445 §8.1.2).
     Failed,
-    /// `closed`.
+    /// `closed`: closed by the application.
     Closed,
 }
 
@@ -165,7 +166,7 @@ impl std::fmt::Display for IceState {
 
 /// A renomination flavour an implementation can negotiate, written as its ICS and the report
 /// write it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Renomination {
     /// Regular nomination only (RFC 8445 §8.1.1).

@@ -142,6 +142,30 @@ pub(super) fn judged<'a>(run: &'a RunReport, c: &'a CheckResult) -> Vec<&'a str>
     }
 }
 
+/// What, other than a failure held against an implementation, accounts for a run going wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Cause {
+    /// The harness could not carry the run out.
+    HarnessError,
+    /// A negative test: its faults were injected on purpose.
+    NegativeTest,
+    /// The network offered no path (the media check judged nobody).
+    NoPath,
+}
+
+/// The [`Cause`] of `run`, if one applies, in that order of precedence.
+pub(super) fn cause(run: &RunReport) -> Option<Cause> {
+    if run.error.is_some() {
+        Some(Cause::HarnessError)
+    } else if run.negative_test {
+        Some(Cause::NegativeTest)
+    } else if super::media_lost_to_network(run) {
+        Some(Cause::NoPath)
+    } else {
+        None
+    }
+}
+
 impl Aggregate {
     /// Counts `run` in.
     pub(super) fn add(&mut self, run: &RunReport) {
@@ -152,17 +176,12 @@ impl Aggregate {
                 .filter(|c| c.level == Level::Must && c.verdict == Verdict::Fail && !c.injected)
                 .map(|c| format!("{}: {}", c.implementation.as_deref().unwrap_or("both"), c.id))
                 .collect();
-            let network = super::media_lost_to_network(run);
-            let explained_by = if run.error.is_some() {
-                "harness error".to_string()
-            } else if run.negative_test {
-                "negative test: the expected finding was not made".to_string()
-            } else if !held.is_empty() {
-                held.join(", ")
-            } else if network {
-                "no path (the network)".to_string()
-            } else {
-                String::new()
+            let explained_by = match cause(run) {
+                Some(Cause::HarnessError) => "harness error".to_string(),
+                Some(Cause::NegativeTest) => "negative test: the expected finding was not made".to_string(),
+                _ if !held.is_empty() => held.join(", "),
+                Some(Cause::NoPath) => "no path (the network)".to_string(),
+                None => String::new(),
             };
             self.unmet.push(UnmetRun {
                 id: run.id.clone(),

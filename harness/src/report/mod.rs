@@ -61,14 +61,10 @@ impl Thinning {
         if any {
             return new;
         }
-        let kind = if run.negative_test {
-            format!("negative test {}", run.scenario)
-        } else if run.error.is_some() {
-            "harness error".to_string()
-        } else if media_lost_to_network(run) {
-            "no path".to_string()
-        } else {
-            "unexplained".to_string()
+        let kind = match aggregate::cause(run) {
+            Some(aggregate::Cause::NegativeTest) => format!("negative test {}", run.scenario),
+            Some(other) => format!("{other:?}"),
+            None => "unexplained".to_string(),
         };
         self.cells.insert((html::cell_key(run), kind))
     }

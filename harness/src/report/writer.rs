@@ -55,8 +55,8 @@ pub struct Summary {
     pub by_impl: BTreeMap<String, super::Tally>,
     /// Check results by verdict (`pass`, `fail`, …), over all runs.
     pub verdicts: BTreeMap<String, usize>,
-    /// MUST failures held against an implementation, by (implementation, check id, cite): how many,
-    /// and against which peers.
+    /// MUST failures held against an implementation, by (implementation, check id, cite): in how
+    /// many runs, and against which peers (the MUST rules of the [`super::Scorecard`]s).
     pub rules: BTreeMap<(String, String, String), (usize, std::collections::BTreeSet<String>)>,
     /// Per (caller, callee) implementation pair, how its cells read over every NAT pair: the worst
     /// of [`super::Cell::class`] (`fail` over `unmet` over `nopath` over `pass`).
@@ -214,17 +214,6 @@ impl ReportWriter {
         super::tally(run, &mut s.by_impl);
         for c in &run.checks {
             *s.verdicts.entry(super::verdict_name(c.verdict)).or_default() += 1;
-            if c.level == Level::Must && c.verdict == Verdict::Fail && !c.injected {
-                let Some(who) = &c.implementation else { continue };
-                let peer = if c.party == crate::checks::Judged::Caller {
-                    &run.callee.implementation
-                } else {
-                    &run.caller.implementation
-                };
-                let e = s.rules.entry((who.clone(), c.id.clone(), c.cite.clone())).or_default();
-                e.0 += 1;
-                e.1.insert(peer.clone());
-            }
         }
         s.harness_errors += usize::from(run.outcome == "harness-error");
         s.must_failed |= must_failed > 0;
@@ -263,6 +252,14 @@ impl ReportWriter {
                 .or_insert("pass");
             if rank(c.class()) > rank(e) {
                 *e = c.class();
+            }
+        }
+        for card in &scorecards {
+            for b in card.breaks.iter().filter(|b| b.level == Level::Must) {
+                self.summary.rules.insert(
+                    (card.implementation.clone(), b.check.clone(), b.cite.clone()),
+                    (b.runs, b.peers.iter().cloned().collect()),
+                );
             }
         }
         self.summary.unmet = (unmet.len(), unmet.iter().filter(|u| u.explained_by.is_empty()).count());

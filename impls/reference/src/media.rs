@@ -93,7 +93,7 @@ impl ReferenceEndpoint {
                         // Nothing works: no media goes anywhere any more.
                         media_flow.stop();
                     }
-                    out.push(Output::Event(EndpointEvent::IceState(s.claimed())));
+                    out.push(Output::Event(EndpointEvent::IceState(s)));
                 }
                 // Component 2 carries only the agent's own keepalives: RTCP is not simulated.
                 DriverEvent::Selected { component: 2.., .. } => {}

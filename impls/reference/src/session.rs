@@ -274,6 +274,9 @@ impl ReferenceEndpoint {
     pub(crate) fn on_iq(&mut self, now: SimTime, iq: &Element) {
         let typ = iq.attr("type").unwrap_or("");
         let me = self.cfg.jid.clone();
+        // What this endpoint answers to an IQ it does not serve (RFC 6120 §8.2.3).
+        let unavailable =
+            |iq: &Element| endpoint_contract::xml::iq_error(iq, &me, "cancel", "service-unavailable", None);
         if typ == "result" {
             if let (Some(q), Some(from)) = (iq.get_child("query", ns::DISCO_INFO), iq.attr("from")) {
                 return self.on_disco_info_result(now, q, from);
@@ -298,24 +301,12 @@ impl ReferenceEndpoint {
                 r.append_child(info);
                 self.send(r);
             } else {
-                self.send(endpoint_contract::xml::iq_error(
-                    iq,
-                    &me,
-                    "cancel",
-                    "service-unavailable",
-                    None,
-                ));
+                self.send(unavailable(iq));
             }
             return;
         }
         let Some(j) = iq.get_child("jingle", ns::JINGLE) else {
-            self.send(endpoint_contract::xml::iq_error(
-                iq,
-                &me,
-                "cancel",
-                "service-unavailable",
-                None,
-            ));
+            self.send(unavailable(iq));
             return;
         };
         let sid = j.attr("sid").unwrap_or("").to_string();

@@ -17,56 +17,9 @@ use endpoint_contract::SimTime;
 use super::agent::{IceAgent, IceConfig, IceEvent, IceState, Role, Transmit};
 use super::candidate::{priority, Candidate, CandidateType};
 
-/// ICE connection state as the W3C `RTCIceConnectionState` names it; each stack reports the subset
-/// it has (RFC 8445 §6.1.3 defines only Running, Completed and Failed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DriverState {
-    /// Not started.
-    New,
-    /// Checks under way, no usable pair yet.
-    Checking,
-    /// A pair is usable, checks may go on (rtc-ice after selection, `is` before it settles).
-    Connected,
-    /// A pair is selected (the reference agent once nominated).
-    Completed,
-    /// The selected pair stopped answering; the stack may still recover.
-    Disconnected,
-    /// Terminal failure: the session logic ends the call (RFC 8445 §8.1.2).
-    Failed,
-    /// Closed by the application.
-    Closed,
-}
-
-impl DriverState {
-    /// Lower-case name for claims (`EndpointEvent::IceState`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DriverState::New => "new",
-            DriverState::Checking => "checking",
-            DriverState::Connected => "connected",
-            DriverState::Completed => "completed",
-            DriverState::Disconnected => "disconnected",
-            DriverState::Failed => "failed",
-            DriverState::Closed => "closed",
-        }
-    }
-}
-
-impl DriverState {
-    /// The state as an endpoint claims it.
-    pub fn claimed(self) -> endpoint_contract::endpoint::IceState {
-        use endpoint_contract::endpoint::IceState as Claimed;
-        match self {
-            DriverState::New => Claimed::New,
-            DriverState::Checking => Claimed::Checking,
-            DriverState::Connected => Claimed::Connected,
-            DriverState::Completed => Claimed::Completed,
-            DriverState::Disconnected => Claimed::Disconnected,
-            DriverState::Failed => Claimed::Failed,
-            DriverState::Closed => Claimed::Closed,
-        }
-    }
-}
+/// ICE connection state as a driver reports it: the contract's claimed state, which the session
+/// logic passes on as `EndpointEvent::IceState`.
+pub use endpoint_contract::endpoint::IceState as DriverState;
 
 impl From<IceState> for DriverState {
     fn from(s: IceState) -> DriverState {
