@@ -431,6 +431,32 @@ pub struct ImplEntry {
     /// Checks knobs a scenario sets for this implementation before anything runs; `Err` names the
     /// bad knob or value (bad input, exit 2). `None`: the implementation takes no knobs.
     pub check_knobs: Option<KnobCheck>,
+    /// Set for a live implementation: a real program in its own network namespace, in real time
+    /// (`jingle-interop/live/1`, impls/live/PROTOCOL.md). A run with such a party is a live run, and
+    /// the harness makes its endpoints with this instead of `make`. `None`: simulated.
+    pub live: Option<LiveMake>,
+}
+
+/// Makes a live party's endpoint: the signalling half of a real program (stanzas and user actions
+/// in; stanzas and claims out). Its datagrams never pass through the endpoint: the program sends
+/// them on the namespace's network, and the harness carries them through the world's TUN device.
+pub type LiveMake = Box<dyn Fn(EndpointConfig, LiveContext) -> Box<dyn Endpoint> + Send + Sync>;
+
+/// What a live endpoint is made with besides its [`EndpointConfig`].
+#[derive(Clone)]
+pub struct LiveContext {
+    /// The network namespace its program runs in (`ip netns exec NAME …`); its TUN device holds the
+    /// host address of [`EndpointConfig::interfaces`].
+    pub netns: String,
+    /// Called from any thread when outputs are ready: the harness then polls the endpoint at the
+    /// current time. Outputs of a live endpoint appear without an input.
+    pub wake: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for LiveContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveContext").field("netns", &self.netns).finish_non_exhaustive()
+    }
 }
 
 /// The implementations a run may use, in registration order. The harness knows no implementation;

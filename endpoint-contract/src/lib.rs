@@ -15,7 +15,8 @@ pub mod time;
 pub mod xml;
 
 pub use endpoint::{
-    CallClaim, Endpoint, EndpointConfig, EndpointEvent, Ics, ImplEntry, Input, KnobCheck, Output, Registry,
+    CallClaim, Endpoint, EndpointConfig, EndpointEvent, Ics, ImplEntry, Input, KnobCheck, LiveContext, LiveMake, Output,
+    Registry,
     Renomination, UserAction, CAPABILITIES,
 };
 pub use rng::SimRng;

@@ -116,10 +116,69 @@ impl Plan {
         spec_for(sc, &self.runs.get(i), &self.profiles).expect("planned ids are well formed")
     }
 
+    /// Whether run `i` has a live party (its implementation is a real program, `ImplEntry::live`).
+    pub fn is_live(&self, i: usize, registry: &Registry) -> bool {
+        is_live_id(&self.runs.get(i), registry)
+    }
+
+    /// The number of live runs.
+    pub fn live_runs(&self, registry: &Registry) -> usize {
+        (0..self.len()).filter(|&i| self.is_live(i, registry)).count()
+    }
+
+    /// The plan with each live run done `n` times (`--repeat N`: repetitions 1..=n, ids
+    /// `…/seed-S-repeat-R`), simulated runs once: they would repeat byte for byte.
+    pub fn repeat_live(&self, n: u32, registry: &Registry) -> Plan {
+        self.rebuild(|id| match RunId::parse(id) {
+            Some(r) if n > 1 && is_live_id(id, registry) => {
+                let mut reps: Vec<String> = (1..=n).map(|k| r.with_repeat(k).to_string()).collect();
+                reps.sort();
+                reps
+            }
+            _ => vec![id.to_string()],
+        })
+    }
+
+    /// The plan without its live runs (when live mode cannot run here).
+    pub fn without_live(&self, registry: &Registry) -> Plan {
+        self.rebuild(|id| {
+            if is_live_id(id, registry) {
+                Vec::new()
+            } else {
+                vec![id.to_string()]
+            }
+        })
+    }
+
+    /// Each run's id replaced by what `f` makes of it, in order (ids stay sorted when `f` keeps
+    /// each id's replacements sorted and within its place).
+    fn rebuild(&self, f: impl Fn(&str) -> Vec<String>) -> Plan {
+        let mut runs = Ids::default();
+        for i in 0..self.len() {
+            for id in f(&self.runs.get(i)) {
+                runs.push(self.runs.scenario[i] as usize, &id);
+            }
+        }
+        Plan {
+            scenarios: self.scenarios.clone(),
+            runs,
+            profiles: self.profiles.clone(),
+        }
+    }
+
     /// Every spec, in id order (for callers that want them all at once).
     pub fn specs(&self) -> Vec<RunSpec> {
         (0..self.len()).map(|i| self.spec(i)).collect()
     }
+}
+
+/// Whether run `id` has a party whose implementation is live.
+fn is_live_id(id: &str, registry: &Registry) -> bool {
+    RunId::parse(id).is_some_and(|r| {
+        r.impls
+            .iter()
+            .any(|n| registry.get(n).is_some_and(|e| e.live.is_some()))
+    })
 }
 
 /// Every this many ids, one is stored whole, so reading an id decodes at most this many.
@@ -194,6 +253,14 @@ impl Ids {
 pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, InputError> {
     let all = load_scenarios(dir, &sel.scenario_dirs)?;
     let known: Vec<String> = registry.entries().iter().map(|e| e.name.clone()).collect();
+    // Live implementations run only when named (`--impl`, `--peer`, a scenario's own `impl`):
+    // they need root and real time, and the default matrix is simulated.
+    let simulated: Vec<String> = registry
+        .entries()
+        .iter()
+        .filter(|e| e.live.is_none())
+        .map(|e| e.name.clone())
+        .collect();
     let check_impl = |n: &String| {
         if known.contains(n) {
             Ok(())
@@ -262,7 +329,7 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
         }
     }
     let peers = if sel.peers.is_empty() {
-        known.clone()
+        simulated.clone()
     } else {
         sel.peers.clone()
     };
@@ -271,7 +338,7 @@ pub fn plan(dir: &Path, sel: &Selection, registry: &Registry) -> Result<Plan, In
             .iter()
             .flat_map(|p| [(u.clone(), p.clone()), (p.clone(), u.clone())])
             .collect(),
-        None => known
+        None => simulated
             .iter()
             .flat_map(|a| peers.iter().map(move |b| (a.clone(), b.clone())))
             .collect(),
@@ -432,6 +499,7 @@ fn spec_for(
         impls,
         nats,
         seed,
+        ..
     } = RunId::parse(id).ok_or_else(bad)?;
     if scenario != sc.id {
         return Err(bad());
@@ -984,6 +1052,7 @@ mod tests {
                 description: String::new(),
                 make: Box::new(|_| unreachable!("planning runs nothing")),
                 check_knobs: Some(|_| Ok(())),
+                live: None,
             });
         }
         let seeds: Vec<u64> = (1..=12).collect();

@@ -10,6 +10,7 @@
 pub mod capture;
 pub mod checks;
 pub mod conform;
+pub mod live;
 pub use endpoint_contract::endpoint;
 pub mod ladder;
 pub mod net;

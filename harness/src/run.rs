@@ -1,13 +1,17 @@
 //! One run: build the world from a [`RunSpec`], drive it event by event, return the [`Trace`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use minidom::Element;
 
-use crate::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Ics, Input, Output, Registry, UserAction};
+use crate::endpoint::{Endpoint, EndpointConfig, EndpointEvent, Ics, Input, LiveContext, Output, Registry, UserAction};
+use crate::live::netns::LiveHost;
+use crate::live::tun::{self, FromTun};
 use crate::net::stream::{StreamId, StreamInFlight, StreamOpen};
 use crate::net::{nat_profiles, Attach, InFlight, LinkParams, Net};
 use crate::scenario::TurnServerTransport;
@@ -80,6 +84,52 @@ pub struct RunOutput {
     pub parties: Vec<PartyInfo>,
     /// Everything observed.
     pub trace: Trace,
+    /// Set for a live run (a party's implementation is a real program): its real-time figures.
+    pub live: Option<LiveStats>,
+}
+
+/// How a live run kept time: simulated time followed the monotonic clock from the run's start.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LiveStats {
+    /// The run's wall-clock duration, ms.
+    pub wall_clock_ms: u64,
+    /// How late queued events ran against their scheduled time, µs: median, 99th percentile, worst.
+    pub lateness_us: Percentiles,
+    /// How long a datagram read from a live party's TUN device waited before it entered the world,
+    /// µs (the inbound TUN path: reader thread, channel, run loop).
+    pub tun_in_us: Percentiles,
+    /// How long writing a datagram back to a TUN device took, µs (the outbound TUN path).
+    pub tun_out_us: Percentiles,
+}
+
+/// Median, 99th percentile and maximum of a sample, and its size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub n: u64,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile (nearest rank).
+    pub p99: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// The percentiles of `samples` (sorted in place).
+    pub fn of(samples: &mut [u64]) -> Percentiles {
+        if samples.is_empty() {
+            return Percentiles::default();
+        }
+        samples.sort_unstable();
+        let rank = |q: f64| samples[((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1];
+        Percentiles {
+            n: samples.len() as u64,
+            p50: rank(0.50),
+            p99: rank(0.99),
+            max: samples[samples.len() - 1],
+        }
+    }
 }
 
 /// Why a run could not be carried out (never a verdict about an implementation).
@@ -96,6 +146,8 @@ pub enum RunError {
         /// The party whose timer fired last, when the last event was a timer.
         party: Option<String>,
     },
+    /// A live party's network could not be set up (not root, no iproute2, …).
+    Live(String),
 }
 
 impl std::fmt::Display for RunError {
@@ -107,6 +159,7 @@ impl std::fmt::Display for RunError {
                 "run exceeded {events} events by {at} (an endpoint loops without time advancing{})",
                 party.as_ref().map(|p| format!("; last timer: {p}")).unwrap_or_default()
             ),
+            RunError::Live(why) => write!(f, "live mode: {why}"),
         }
     }
 }
@@ -146,6 +199,44 @@ enum Ev {
     },
 }
 
+/// What a live party's devices hand the run loop, from their own threads.
+enum LiveIn {
+    /// The endpoint of this slot has outputs to poll.
+    Wake(usize),
+    /// The TUN device of this slot read a packet.
+    Tun(usize, FromTun),
+}
+
+/// A live device's network and the thread reading its TUN device; dropping it stops the thread,
+/// then removes the namespace with everything in it.
+struct LiveDevice {
+    host: LiveHost,
+    stop: Arc<AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for LiveDevice {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+/// The real-time side of a live run.
+struct LiveRun {
+    rx: Receiver<LiveIn>,
+    /// Lateness of queued events, inbound and outbound TUN path times, µs.
+    lateness: Vec<u64>,
+    tun_in: Vec<u64>,
+    tun_out: Vec<u64>,
+}
+
+/// How long a live run waits, once nothing simulated is queued, for its live programs to fall
+/// silent before it ends (before the scenario's deadline).
+const LIVE_QUIET: Duration = Duration::from_secs(2);
+
 /// One endpoint: a device of a party.
 struct Slot {
     /// The party name: what stanzas and datagrams are recorded under.
@@ -166,6 +257,8 @@ struct Slot {
     online: bool,
     gen: u64,
     armed: Option<SimTime>,
+    /// Set when the device is a live program's: datagrams for it go to its TUN device.
+    live: Option<LiveDevice>,
 }
 
 struct World {
@@ -184,6 +277,7 @@ struct World {
     legs: Vec<Duration>,
     media: LinkParams,
     seed: u64,
+    live: Option<LiveRun>,
 }
 
 /// A site and the hosts it has so far: its first party's subnet, hosts added after the first.
@@ -258,6 +352,16 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
     // Every party's slot indexes, device 1 first.
     let mut slot_of: Vec<Vec<usize>> = Vec::new();
     let mut sites: Vec<SiteHosts> = Vec::new();
+    let live_run = spec
+        .parties
+        .iter()
+        .any(|p| registry.get(&p.implementation).is_some_and(|e| e.live.is_some()));
+    let (live_tx, live_rx): (Option<Sender<LiveIn>>, _) = if live_run {
+        let (tx, rx) = std::sync::mpsc::channel();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
     for (i, p) in spec.parties.iter().enumerate() {
         let entry = registry
             .get(&p.implementation)
@@ -324,14 +428,40 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
             } else {
                 format!("{}/device{d}", p.name)
             };
-            let ep = (entry.make)(EndpointConfig {
+            let cfg = EndpointConfig {
                 party: p.name.clone(),
                 jid: jid.clone(),
                 server: XMPP_DOMAIN.to_string(),
                 interfaces: vec![host],
                 rng: SimRng::derive(spec.seed, &rng_label),
                 knobs: p.knobs.clone(),
-            });
+            };
+            let (ep, live) = match (&entry.live, &live_tx) {
+                (Some(make), Some(tx)) => {
+                    let IpAddr::V4(v4) = host else {
+                        return Err(RunError::Live(format!("{label}: an IPv6 host address")));
+                    };
+                    let h = LiveHost::create(&crate::live::fresh_name(), v4).map_err(RunError::Live)?;
+                    let stop = Arc::new(AtomicBool::new(false));
+                    let reader = tun::spawn_reader(Arc::clone(&h.tun), Arc::clone(&stop), tx.clone(), move |p| {
+                        LiveIn::Tun(slot, p)
+                    });
+                    let wake_tx = Mutex::new(tx.clone());
+                    let ctx = LiveContext {
+                        netns: h.netns.clone(),
+                        wake: Arc::new(move || {
+                            let _ = wake_tx.lock().map(|t| t.send(LiveIn::Wake(slot)));
+                        }),
+                    };
+                    let dev = LiveDevice {
+                        host: h,
+                        stop,
+                        reader: Some(reader),
+                    };
+                    (make(cfg, ctx), Some(dev))
+                }
+                _ => ((entry.make)(cfg), None),
+            };
             devices.push(DeviceInfo {
                 label: label.clone(),
                 jid: jid.clone(),
@@ -351,6 +481,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
                 online: true,
                 gen: 0,
                 armed: None,
+                live,
             });
             jids.push(jid);
         }
@@ -456,7 +587,14 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         legs,
         media,
         seed: spec.seed,
+        live: live_rx.map(|rx| LiveRun {
+            rx,
+            lateness: Vec::new(),
+            tun_in: Vec::new(),
+            tun_out: Vec::new(),
+        }),
     };
+    drop(live_tx);
     // Log in: the client-to-server stream needs TCP to 5222, or to 443 (XEP-0368 direct TLS) where
     // only web ports pass. With neither, the client stays offline and none of its stanzas leave.
     for i in 0..w.slots.len() {
@@ -510,6 +648,17 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         w.q.push(SimTime::ZERO + s.at, Ev::User { ep, action });
     }
     let deadline = SimTime::ZERO + sc.deadline();
+    if w.live.is_some() {
+        let stats = w.run_live(deadline)?;
+        // The programs stop and the namespaces go before the report is written.
+        w.slots.clear();
+        return Ok(RunOutput {
+            spec: spec.clone(),
+            parties,
+            trace: std::mem::take(&mut w.trace),
+            live: Some(stats),
+        });
+    }
     let mut events = 0u64;
     while let Some(t) = w.q.peek_time() {
         if t > deadline {
@@ -530,6 +679,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
         spec: spec.clone(),
         parties,
         trace: w.trace,
+        live: None,
     })
 }
 
@@ -655,30 +805,65 @@ impl World {
     }
 
     fn feed(&mut self, now: SimTime, i: usize, input: Input) {
+        if let (Input::Datagram { local, remote, payload }, Some(dev)) = (&input, &self.slots[i].live) {
+            // A live device's datagrams go to its program through the TUN device, not the endpoint.
+            let t0 = Instant::now();
+            let written = match tun::build(*remote, *local, payload) {
+                Some(pkt) => tun::write(&dev.host.tun, &pkt).map_err(|e| e.to_string()),
+                None => Err("not an IPv4 datagram".to_string()),
+            };
+            let took = t0.elapsed().as_micros() as u64;
+            if let Some(l) = self.live.as_mut() {
+                l.tun_out.push(took);
+            }
+            if let Err(why) = written {
+                let point = (self.slots[i].label.clone() + "/tun").into();
+                self.trace.push(
+                    now,
+                    TraceKind::Dropped {
+                        point,
+                        src: *remote,
+                        dst: *local,
+                        reason: format!("TUN device: {why}"),
+                        payload: payload.clone(),
+                    },
+                );
+            }
+            return;
+        }
         self.slots[i].ep.handle_input(now, input);
+        self.drain(now, i);
+    }
+
+    /// Sends a datagram a device's endpoint (or, live, its program) sent from `local`.
+    fn send_datagram(&mut self, now: SimTime, i: usize, local: SocketAddr, remote: SocketAddr, payload: Bytes) {
+        if !self.slots[i].interfaces.contains(&local.ip()) {
+            let party = self.slots[i].label.clone();
+            self.trace.push(
+                now,
+                TraceKind::Violation {
+                    party,
+                    what: format!("datagram from {local}, which is not an address of this host"),
+                },
+            );
+            return;
+        }
+        if let Some((at, f)) = self
+            .net
+            .send(now, Attach::Endpoint(i), local, remote, payload, &mut self.trace)
+        {
+            self.schedule(at, f);
+        }
+    }
+
+    /// Carries out every output device `i`'s endpoint has ready, then re-arms its timer.
+    fn drain(&mut self, now: SimTime, i: usize) {
         while let Some(out) = self.slots[i].ep.poll_output() {
             // Names are cloned only for trace events that carry them, not per datagram (hot path).
             let party = || self.slots[i].party.clone();
             let label = || self.slots[i].label.clone();
             match out {
-                Output::Datagram { local, remote, payload } => {
-                    if !self.slots[i].interfaces.contains(&local.ip()) {
-                        self.trace.push(
-                            now,
-                            TraceKind::Violation {
-                                party: label(),
-                                what: format!("datagram from {local}, which is not an address of this host"),
-                            },
-                        );
-                        continue;
-                    }
-                    if let Some((at, f)) =
-                        self.net
-                            .send(now, Attach::Endpoint(i), local, remote, payload, &mut self.trace)
-                    {
-                        self.schedule(at, f);
-                    }
-                }
+                Output::Datagram { local, remote, payload } => self.send_datagram(now, i, local, remote, payload),
                 Output::StreamOpen { id, local, remote, tls } => {
                     if !self.slots[i].interfaces.contains(&local.ip()) {
                         self.trace.push(
@@ -866,6 +1051,103 @@ impl World {
                 self.feed(now, ep, Input::InterfacesChanged(vec![host]));
             }
             _ => {}
+        }
+    }
+
+    /// The event loop of a live run: simulated time follows the monotonic clock from now. Queued
+    /// events run when their time has come, at their scheduled time; what live programs send
+    /// becomes events at the current time, after every queued event due by then, so the trace stays
+    /// in time order. Ends at `deadline` (in real time), or earlier once nothing simulated is
+    /// queued and the live programs have been silent for [`LIVE_QUIET`].
+    fn run_live(&mut self, deadline: SimTime) -> Result<LiveStats, RunError> {
+        let start = Instant::now();
+        let elapsed = move || SimTime::from_micros(start.elapsed().as_micros() as u64);
+        let mut clock = SimTime::ZERO;
+        let mut last_heard = SimTime::ZERO;
+        let mut pending: Vec<LiveIn> = Vec::new();
+        let mut events = 0u64;
+        loop {
+            while let Some(t) = self.q.peek_time() {
+                let now = elapsed();
+                if t > now || t > deadline {
+                    break;
+                }
+                let (t, ev) = self.q.pop().expect("peeked");
+                self.live_stats().lateness.push(now.as_micros().saturating_sub(t.as_micros()));
+                events += 1;
+                if events > MAX_EVENTS {
+                    return Err(RunError::Runaway {
+                        events,
+                        at: t,
+                        party: None,
+                    });
+                }
+                clock = t;
+                self.step(t, ev);
+            }
+            let now = elapsed().max(clock);
+            if !pending.is_empty() {
+                last_heard = now;
+                clock = now;
+                for msg in std::mem::take(&mut pending) {
+                    self.live_input(now, msg);
+                }
+                continue;
+            }
+            if now >= deadline {
+                break;
+            }
+            let idle = self.q.peek_time().is_none_or(|t| t > deadline);
+            if idle && now.saturating_since(last_heard) >= LIVE_QUIET {
+                break;
+            }
+            let next = if idle {
+                (last_heard + LIVE_QUIET).min(deadline)
+            } else {
+                self.q.peek_time().expect("not idle").min(deadline)
+            };
+            let rx = &self.live_stats().rx;
+            if let Ok(msg) = rx.recv_timeout(next.saturating_since(elapsed())) {
+                pending.push(msg);
+                pending.extend(rx.try_iter());
+            }
+        }
+        let l = self.live_stats();
+        Ok(LiveStats {
+            wall_clock_ms: start.elapsed().as_millis() as u64,
+            lateness_us: Percentiles::of(&mut l.lateness),
+            tun_in_us: Percentiles::of(&mut l.tun_in),
+            tun_out_us: Percentiles::of(&mut l.tun_out),
+        })
+    }
+
+    fn live_stats(&mut self) -> &mut LiveRun {
+        self.live.as_mut().expect("a live run")
+    }
+
+    /// One message from a live device, at `now`.
+    fn live_input(&mut self, now: SimTime, msg: LiveIn) {
+        match msg {
+            LiveIn::Wake(i) => self.drain(now, i),
+            LiveIn::Tun(i, FromTun::Datagram { src, dst, payload, read_at }) => {
+                if let Some(l) = self.live.as_mut() {
+                    l.tun_in.push(read_at.elapsed().as_micros() as u64);
+                }
+                self.send_datagram(now, i, src, dst, payload);
+            }
+            LiveIn::Tun(i, FromTun::Unsupported { src, dst, reason }) => {
+                let point = (self.slots[i].label.clone() + "/tun").into();
+                self.trace.push(
+                    now,
+                    TraceKind::Dropped {
+                        point,
+                        src,
+                        dst,
+                        reason,
+                        payload: Bytes::new(),
+                    },
+                );
+            }
         }
     }
 

@@ -86,6 +86,7 @@ fn binding_over_tcp_reflects_the_nat_mapping() {
             })
         }),
         check_knobs: None,
+        live: None,
     });
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let id = "basic/audio-call/tcp-probe->tcp-probe/port-restricted-cone+port-restricted-cone/seed-1";

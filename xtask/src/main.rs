@@ -86,6 +86,10 @@ enum Cmd {
         /// A line on stdout for every run, not only for those whose expectation failed unexplained.
         #[arg(long)]
         verbose: bool,
+        /// Each live run (a party is a real program: `reference-live`, `live:COMMAND`) N times;
+        /// its cells then give pass rates. Simulated runs are done once: they repeat byte for byte.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
     },
     /// List what exists.
     List {
@@ -116,6 +120,15 @@ enum Cmd {
     /// Internal: one memory measurement of `bench` in a fresh process (its own peak RSS).
     #[command(hide = true)]
     BenchChild(bench::ChildArgs),
+    /// Internal: `reference-live`, a built-in implementation on real sockets over
+    /// jingle-interop/live/1 (impls/live/PROTOCOL.md); the harness starts it in a live party's
+    /// namespace.
+    #[command(hide = true)]
+    LiveEndpoint {
+        /// The built-in implementation served.
+        #[arg(default_value = "reference")]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -183,6 +196,25 @@ fn main() -> ExitCode {
     init_logs();
     let cli = Cli::parse();
     let mut registry = impl_catalog::registry();
+    if let Ok(me) = std::env::current_exe() {
+        live::register_reference_live(
+            &mut registry,
+            vec![me.to_string_lossy().into_owned(), "live-endpoint".into()],
+        );
+    }
+    if matches!(cli.cmd, Cmd::Conform { .. } | Cmd::Replay { .. }) && harness::live::privileged() {
+        // Ctrl-C or SIGTERM removes this process's namespaces; a harness killed outright left its
+        // own, which go now.
+        harness::live::install_signal_cleanup();
+        let gone = harness::live::sweep_leftovers();
+        if !gone.is_empty() {
+            eprintln!(
+                "removed {} network namespace(s) left by a harness that was killed: {}",
+                gone.len(),
+                gone.join(", ")
+            );
+        }
+    }
     let scenarios = root().join("scenarios");
     match cli.cmd {
         Cmd::Conform {
@@ -199,6 +231,7 @@ fn main() -> ExitCode {
             jobs,
             pcap,
             verbose,
+            repeat,
         } => {
             let (under_test, peers) = match resolve_external(&mut registry, under_test, peers) {
                 Ok(r) => r,
@@ -218,15 +251,30 @@ fn main() -> ExitCode {
                 shard,
                 scenario_dirs,
             };
-            let runs = match conform::plan(&scenarios, &sel, &registry) {
+            let mut runs = match conform::plan(&scenarios, &sel, &registry) {
                 Ok(r) => r,
                 Err(e) => return input_error(e),
             };
+            let live_runs = runs.live_runs(&registry);
+            // Without root the live runs are left out, said so, and the exit status is 2; the
+            // simulated runs of the selection still run.
+            let live_refused = live_runs > 0 && !harness::live::privileged();
+            if live_refused {
+                eprintln!("error: {} ({live_runs} live run(s) not run)", harness::live::NEEDS_ROOT);
+                runs = runs.without_live(&registry);
+                if runs.is_empty() {
+                    return ExitCode::from(2);
+                }
+            } else if live_runs > 0 {
+                runs = runs.repeat_live(repeat, &registry);
+            }
             if runs.is_empty() {
                 eprintln!("error: nothing to run (the selection or shard is empty)");
                 return ExitCode::from(2);
             }
-            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            // A live run mostly waits for real time: eight at once by default, whatever the cores.
+            let jobs = jobs.unwrap_or(if live_runs > 0 && !live_refused { cores.max(8) } else { cores });
             let started = std::time::Instant::now();
             let tty = std::io::stderr().is_terminal();
             let out = if out.is_relative() {
@@ -281,6 +329,9 @@ fn main() -> ExitCode {
                 serde_json::to_string_pretty(&meta).unwrap_or_default() + "\n",
             );
             print_summary(&summary, gate.as_deref(), &out);
+            if live_refused {
+                return ExitCode::from(2);
+            }
             if summary.harness_errors > 0 {
                 return ExitCode::from(3);
             }
@@ -328,6 +379,13 @@ fn main() -> ExitCode {
         }
         Cmd::Bench(a) => bench::bench(&a, &registry, &scenarios),
         Cmd::BenchChild(a) => bench::child(&a, &registry, &scenarios),
+        Cmd::LiveEndpoint { name } => match live::shell::serve(&name, &impl_catalog::registry()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("reference-live: {e}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Replay {
             run_id,
             out: replay_out,
@@ -335,6 +393,13 @@ fn main() -> ExitCode {
         } => {
             if let Err(e) = external::resolve_run_id(&mut registry, &run_id) {
                 return input_error(InputError::Unknown(e));
+            }
+            if let Some(impls) = run_id.rsplit('/').nth(2) {
+                for name in impls.split("->") {
+                    if let Err(e) = live::resolve(&mut registry, name) {
+                        return input_error(InputError::Unknown(e));
+                    }
+                }
             }
             let spec = match conform::spec_from_id_in(&scenarios, &scenario_dirs, &run_id, &registry) {
                 Ok(s) => s,
@@ -367,8 +432,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Registers the `external:COMMAND` names among `--impl` and `--peer` (a program speaking
-/// impls/external/PROTOCOL.md) and returns the names as registered: the command percent-encoded so
+/// Registers the `external:COMMAND` names (a program speaking impls/external/PROTOCOL.md) and the
+/// `live:COMMAND` names (impls/live/PROTOCOL.md) among `--impl` and `--peer`, and returns the names as registered: the command percent-encoded so
 /// it fits a run id. Other names pass unchanged for the plan to check.
 ///
 /// Errors: a command that cannot be split or is empty.
@@ -377,10 +442,17 @@ fn resolve_external(
     under_test: Option<String>,
     peers: Vec<String>,
 ) -> Result<(Option<String>, Vec<String>), String> {
-    let under_test = under_test.map(|n| external::resolve(registry, &n)).transpose()?;
+    let resolve = |registry: &mut harness::endpoint::Registry, n: &str| {
+        if n.starts_with(live::PREFIX) {
+            live::resolve(registry, n)
+        } else {
+            external::resolve(registry, n)
+        }
+    };
+    let under_test = under_test.map(|n| resolve(registry, &n)).transpose()?;
     let peers = peers
         .iter()
-        .map(|p| external::resolve(registry, p))
+        .map(|p| resolve(registry, p))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((under_test, peers))
 }

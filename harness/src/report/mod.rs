@@ -221,6 +221,14 @@ pub struct RunReport {
     /// (or `capture.pcapng` from `replay`), `ladder.svg`, and `trace.jsonl` with `--pcap all`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
+    /// `live` when a party was a real program in real time (live mode): the run is not
+    /// byte-reproducible, and its `trace_hash` is recorded but not expected to repeat. Absent for
+    /// simulated runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// A live run's real-time figures: wall-clock duration, lateness of events, TUN path times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::run::LiveStats>,
 }
 
 /// What the scenario expected and whether it came true.
@@ -529,6 +537,8 @@ pub fn harness_error_report(spec: &RunSpec, error: String) -> RunReport {
         error: Some(error),
         artefacts: None,
         files: Vec::new(),
+        mode: None,
+        live: None,
     }
 }
 
@@ -731,6 +741,8 @@ pub fn judge(out: &RunOutput) -> RunReport {
         error: None,
         artefacts: None,
         files: Vec::new(),
+        mode: out.live.as_ref().map(|_| "live".to_string()),
+        live: out.live.clone(),
     }
 }
 
@@ -896,6 +908,8 @@ mod tests {
             error: None,
             artefacts: None,
             files: vec![],
+            mode: None,
+            live: None,
         }
     }
 

@@ -1019,6 +1019,7 @@ pub fn expand(sc: &Arc<Scenario>, m: &MatrixSpec) -> Vec<RunSpec> {
                     impls: parties.iter().map(|p| p.implementation.clone()).collect(),
                     nats: parties.iter().map(|p| p.nat_name.clone()).collect(),
                     seed,
+                    repeat: None,
                 }
                 .to_string();
                 out.entry(id.clone()).or_insert(RunSpec {

@@ -15,13 +15,20 @@ pub struct RunId {
     pub nats: Vec<String>,
     /// Seed.
     pub seed: u64,
+    /// Which repetition of a live run (`--repeat N`), 1-based, written `seed-N-repeat-R`; `None`
+    /// for a run done once (every simulated run: it would repeat byte for byte).
+    pub repeat: Option<u32>,
 }
 
 impl RunId {
     /// Reads `id`; `None` when it is not of the form above.
     pub fn parse(id: &str) -> Option<RunId> {
         let mut parts = id.rsplitn(4, '/');
-        let seed = parts.next()?.strip_prefix("seed-")?.parse().ok()?;
+        let seed_part = parts.next()?.strip_prefix("seed-")?;
+        let (seed, repeat) = match seed_part.split_once("-repeat-") {
+            Some((s, r)) => (s.parse().ok()?, Some(r.parse().ok().filter(|r| *r > 0)?)),
+            None => (seed_part.parse().ok()?, None),
+        };
         let nats = parts.next()?.split('+').map(str::to_string).collect();
         let impls = parts.next()?.split("->").map(str::to_string).collect();
         let scenario = parts.next()?.to_string();
@@ -30,7 +37,24 @@ impl RunId {
             impls,
             nats,
             seed,
+            repeat,
         })
+    }
+
+    /// The same run's repetition `r` (1-based).
+    pub fn with_repeat(&self, r: u32) -> RunId {
+        RunId {
+            repeat: Some(r),
+            ..self.clone()
+        }
+    }
+
+    /// `seed-N`, or `seed-N-repeat-R` for a repetition.
+    fn seed_part(&self) -> String {
+        match self.repeat {
+            Some(r) => format!("seed-{}-repeat-{r}", self.seed),
+            None => format!("seed-{}", self.seed),
+        }
     }
 
     /// The same run with another seed.
@@ -41,7 +65,7 @@ impl RunId {
     /// The name of the run's folder inside its scenario's folder of a report:
     /// `CALLER-to-CALLEE_NATS_seed-N` (`->` written `-to-`).
     pub fn folder_name(&self) -> String {
-        format!("{}_{}_seed-{}", self.impls.join("-to-"), self.nats.join("+"), self.seed)
+        format!("{}_{}_{}", self.impls.join("-to-"), self.nats.join("+"), self.seed_part())
     }
 }
 
@@ -49,11 +73,11 @@ impl fmt::Display for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}/{}/{}/seed-{}",
+            "{}/{}/{}/{}",
             self.scenario,
             self.impls.join("->"),
             self.nats.join("+"),
-            self.seed
+            self.seed_part()
         )
     }
 }
@@ -76,7 +100,20 @@ mod tests {
             r.folder_name(),
             "conversations-2.9.7-to-asterisk-2021_symmetric+open_seed-12"
         );
-        for bad in ["", "x/1", "s/a->b/open/seed-x", "s/a->b/open/1", "a->b/open/seed-1"] {
+        let rep = "s/reference-live->reference/open+open/seed-1-repeat-3";
+        let r = RunId::parse(rep).unwrap();
+        assert_eq!((r.seed, r.repeat), (1, Some(3)));
+        assert_eq!(r.to_string(), rep);
+        assert_eq!(r.folder_name(), "reference-live-to-reference_open+open_seed-1-repeat-3");
+        for bad in [
+            "",
+            "x/1",
+            "s/a->b/open/seed-x",
+            "s/a->b/open/1",
+            "a->b/open/seed-1",
+            "s/a->b/open/seed-1-repeat-0",
+            "s/a->b/open/seed-1-repeat-",
+        ] {
             assert_eq!(RunId::parse(bad), None, "{bad}");
         }
     }

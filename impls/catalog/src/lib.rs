@@ -91,6 +91,7 @@ pub fn registry() -> Registry {
             Box::new(reference::ReferenceEndpoint::with_knobs(cfg, "reference", &Knobs::default()))
         }),
         check_knobs: Some(Knobs::check),
+        live: None,
     });
     // ICE stacks nobody here wrote, under the reference signalling; the scenario's knobs shape the
     // signalling only.
@@ -104,6 +105,7 @@ pub fn registry() -> Registry {
             Box::new(reference::ReferenceEndpoint::with_driver(cfg, impl_rtc_ice::ics(), impl_rtc_ice::factory))
         }),
         check_knobs: Some(Knobs::check),
+        live: None,
     });
     r.register(ImplEntry {
         name: impl_str0m::NAME.into(),
@@ -115,6 +117,7 @@ pub fn registry() -> Registry {
             Box::new(reference::ReferenceEndpoint::with_driver(cfg, impl_str0m::ics(), impl_str0m::factory))
         }),
         check_knobs: Some(Knobs::check),
+        live: None,
     });
     for p in profiles() {
         let knobs = p
@@ -126,6 +129,7 @@ pub fn registry() -> Registry {
             description: p.description.clone(),
             make: Box::new(move |cfg| Box::new(reference::ReferenceEndpoint::with_knobs(cfg, &name, &knobs))),
             check_knobs: Some(Knobs::check),
+            live: None,
         });
     }
     r

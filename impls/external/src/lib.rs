@@ -68,7 +68,12 @@ impl Program {
 /// stand in a run id (`SCENARIO/A->B/NATS/seed-N`), a folder name and a single-quoted replay
 /// command. [`decode_command`] reverses it.
 pub fn registered_name(command: &str) -> String {
-    let mut s = String::from(PREFIX);
+    registered_name_with(PREFIX, command)
+}
+
+/// [`registered_name`] under another prefix (`live:` for impls/live).
+pub fn registered_name_with(prefix: &str, command: &str) -> String {
+    let mut s = String::from(prefix);
     for &b in command.as_bytes() {
         if b.is_ascii_alphanumeric() || b"-._~:@,=+".contains(&b) {
             s.push(b as char);
@@ -84,9 +89,16 @@ pub fn registered_name(command: &str) -> String {
 ///
 /// Errors: a name without the prefix, a bad escape, or text that is not UTF-8.
 pub fn decode_command(name: &str) -> Result<String, String> {
+    decode_command_with(PREFIX, name)
+}
+
+/// [`decode_command`] under another prefix (`live:` for impls/live).
+///
+/// Errors: as [`decode_command`].
+pub fn decode_command_with(prefix: &str, name: &str) -> Result<String, String> {
     let text = name
-        .strip_prefix(PREFIX)
-        .ok_or_else(|| format!("`{name}` does not start with `{PREFIX}`"))?;
+        .strip_prefix(prefix)
+        .ok_or_else(|| format!("`{name}` does not start with `{prefix}`"))?;
     let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -154,11 +166,12 @@ pub fn entry(name: &str, program: Program) -> ImplEntry {
         ),
         make: Box::new(move |cfg| Box::new(ExternalEndpoint::start(&registered, &program, cfg))),
         check_knobs: Some(pass_knobs),
+        live: None,
     }
 }
 
 /// What the reader thread saw on the process's stdout.
-enum FromStdout {
+pub enum FromStdout {
     /// One line, without its `\n`.
     Line(String),
     /// The process closed its stdout.
@@ -219,7 +232,9 @@ impl Proc {
     }
 }
 
-fn write_lines(mut stdin: ChildStdin, rx: Receiver<String>) {
+/// Writes each line received on `rx` to `stdin`, `\n`-terminated and flushed, until `rx` closes or
+/// the process stops reading (run on a thread of its own, so a stuck process blocks nobody).
+pub fn write_lines(mut stdin: ChildStdin, rx: Receiver<String>) {
     for line in rx {
         if stdin.write_all(line.as_bytes()).is_err() || stdin.write_all(b"\n").is_err() || stdin.flush().is_err() {
             // The process is gone or closed its stdin; its reader side reports what happened.
@@ -228,7 +243,9 @@ fn write_lines(mut stdin: ChildStdin, rx: Receiver<String>) {
     }
 }
 
-fn read_lines(stdout: ChildStdout, tx: Sender<FromStdout>) {
+/// Reads `stdout` line by line into `tx` until end of file, a line that is not UTF-8 or one longer
+/// than [`MAX_LINE`] bytes (then [`FromStdout::Bad`] and it stops).
+pub fn read_lines(stdout: ChildStdout, tx: Sender<FromStdout>) {
     let mut r = BufReader::new(stdout);
     loop {
         let mut buf = Vec::new();
@@ -263,8 +280,8 @@ fn read_lines(stdout: ChildStdout, tx: Sender<FromStdout>) {
     }
 }
 
-/// `line` quoted for evidence, cut at [`EVIDENCE`] bytes.
-fn excerpt(line: &str) -> String {
+/// `line` quoted for evidence, cut at 400 bytes.
+pub fn excerpt(line: &str) -> String {
     if line.len() <= EVIDENCE {
         return format!("{line:?}");
     }

@@ -298,8 +298,16 @@ impl Config {
     ///
     /// Errors: another protocol, or a key that is not 64 hex digits.
     pub fn into_endpoint_config(self) -> Result<EndpointConfig, String> {
-        if self.protocol != PROTOCOL {
-            return Err(format!("protocol `{}`, this speaks {PROTOCOL}", self.protocol));
+        self.into_endpoint_config_of(PROTOCOL)
+    }
+
+    /// [`Config::into_endpoint_config`] for a line of `protocol` (`jingle-interop/live/1` shares
+    /// this `config`).
+    ///
+    /// Errors: as [`Config::into_endpoint_config`].
+    pub fn into_endpoint_config_of(self, protocol: &str) -> Result<EndpointConfig, String> {
+        if self.protocol != protocol {
+            return Err(format!("protocol `{}`, this speaks {protocol}", self.protocol));
         }
         let k = self.rng.key.as_bytes();
         if k.len() != 64 || !k.iter().all(u8::is_ascii_hexdigit) {

@@ -1,0 +1,139 @@
+//! One live device's network: a named network namespace (`ip netns`, iproute2) holding a TUN
+//! device `tun0` with the device's host address, a default route through it, loopback up and IPv6
+//! off (the simulated network is IPv4). The harness keeps the TUN descriptor: it opens the device
+//! from a thread that entered the namespace (setns(2)), then uses it from the run's thread.
+
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+/// `TUNSETIFF` (linux/if_tun.h): `_IOW('T', 202, int)`.
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+/// `IFF_TUN | IFF_NO_PI`: IP packets without the 4-byte packet-information header.
+const TUN_FLAGS: libc::c_short = 0x0001 | 0x1000;
+/// The device's name inside its namespace.
+pub const TUN_NAME: &str = "tun0";
+
+/// `struct ifreq` as TUNSETIFF reads it: the name, then the flags in the union.
+#[repr(C)]
+struct IfReq {
+    name: [u8; 16],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+/// A live device's namespace and TUN device; dropping it kills every process inside and deletes
+/// the namespace (and so the device).
+pub struct LiveHost {
+    /// The namespace's name (`jingle-interop-PID-N`).
+    pub netns: String,
+    /// The TUN device's descriptor (non-blocking).
+    pub tun: Arc<OwnedFd>,
+}
+
+impl LiveHost {
+    /// Creates namespace `netns` with `tun0` holding `host` and the default route through it.
+    ///
+    /// Errors: without CAP_NET_ADMIN and CAP_SYS_ADMIN, or without iproute2's `ip`, with what failed.
+    /// A half-made namespace is removed before the error returns.
+    pub fn create(netns: &str, host: Ipv4Addr) -> Result<LiveHost, String> {
+        super::register(netns);
+        let out = Command::new("ip")
+            .args(["netns", "add", netns])
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
+        if !out.status.success() {
+            super::unregister(netns);
+            return Err(format!(
+                "ip netns add {netns}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let tun = match open_tun_in(netns) {
+            Ok(t) => t,
+            Err(e) => {
+                super::remove_namespace(netns);
+                return Err(e);
+            }
+        };
+        // From here on, the value's Drop removes what exists.
+        let made = LiveHost {
+            netns: netns.to_string(),
+            tun: Arc::new(tun),
+        };
+        let script = format!(
+            "link set lo up\naddr add {host}/32 dev {TUN_NAME}\nlink set {TUN_NAME} up\nroute add default dev {TUN_NAME}\n"
+        );
+        let mut ip = Command::new("ip")
+            .args(["-n", netns, "-batch", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
+        ip.stdin.take().expect("piped").write_all(script.as_bytes()).map_err(|e| e.to_string())?;
+        let out = ip.wait_with_output().map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            let why = format!(
+                "configuring {TUN_NAME} in {netns}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return Err(why); // `made` drops: the namespace goes
+        }
+        Ok(made)
+    }
+}
+
+impl Drop for LiveHost {
+    fn drop(&mut self) {
+        if !self.netns.is_empty() {
+            super::remove_namespace(&self.netns);
+        }
+    }
+}
+
+/// Opens `/dev/net/tun` as `tun0` inside namespace `netns`, from a thread that enters it, and turns
+/// IPv6 off there (so the kernel sends no router solicitations into the simulated network).
+fn open_tun_in(netns: &str) -> Result<OwnedFd, String> {
+    let path = format!("/run/netns/{netns}");
+    let ns = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns(2) on this short-lived thread only; it ends right after.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(format!("setns into {netns}: {}", std::io::Error::last_os_error()));
+            }
+            for f in ["all", "default"] {
+                // /proc/sys/net is the opening thread's namespace's.
+                let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{f}/disable_ipv6"), "1");
+            }
+            // SAFETY: open(2) of a constant path.
+            let fd = unsafe {
+                libc::open(
+                    c"/dev/net/tun".as_ptr(),
+                    libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
+                )
+            };
+            if fd < 0 {
+                return Err(format!("/dev/net/tun: {}", std::io::Error::last_os_error()));
+            }
+            // SAFETY: fd was just opened and is ours alone.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let mut req = IfReq {
+                name: [0; 16],
+                flags: TUN_FLAGS,
+                _pad: [0; 22],
+            };
+            req.name[..TUN_NAME.len()].copy_from_slice(TUN_NAME.as_bytes());
+            // SAFETY: TUNSETIFF reads a struct ifreq, which IfReq lays out.
+            if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &req) } != 0 {
+                return Err(format!("TUNSETIFF {TUN_NAME}: {}", std::io::Error::last_os_error()));
+            }
+            Ok(fd)
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the namespace thread panicked".into()))
+    })
+}
