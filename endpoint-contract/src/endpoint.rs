@@ -455,7 +455,9 @@ pub struct LiveContext {
 
 impl std::fmt::Debug for LiveContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LiveContext").field("netns", &self.netns).finish_non_exhaustive()
+        f.debug_struct("LiveContext")
+            .field("netns", &self.netns)
+            .finish_non_exhaustive()
     }
 }
 

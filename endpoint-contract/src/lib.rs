@@ -15,9 +15,8 @@ pub mod time;
 pub mod xml;
 
 pub use endpoint::{
-    CallClaim, Endpoint, EndpointConfig, EndpointEvent, Ics, ImplEntry, Input, KnobCheck, LiveContext, LiveMake, Output,
-    Registry,
-    Renomination, UserAction, CAPABILITIES,
+    CallClaim, Endpoint, EndpointConfig, EndpointEvent, Ics, ImplEntry, Input, KnobCheck, LiveContext, LiveMake,
+    Output, Registry, Renomination, UserAction, CAPABILITIES,
 };
 pub use rng::SimRng;
 pub use time::{SimTime, SIM_EPOCH_UNIX};

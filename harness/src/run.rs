@@ -1073,7 +1073,9 @@ impl World {
                     break;
                 }
                 let (t, ev) = self.q.pop().expect("peeked");
-                self.live_stats().lateness.push(now.as_micros().saturating_sub(t.as_micros()));
+                self.live_stats()
+                    .lateness
+                    .push(now.as_micros().saturating_sub(t.as_micros()));
                 events += 1;
                 if events > MAX_EVENTS {
                     return Err(RunError::Runaway {
@@ -1129,7 +1131,15 @@ impl World {
     fn live_input(&mut self, now: SimTime, msg: LiveIn) {
         match msg {
             LiveIn::Wake(i) => self.drain(now, i),
-            LiveIn::Tun(i, FromTun::Datagram { src, dst, payload, read_at }) => {
+            LiveIn::Tun(
+                i,
+                FromTun::Datagram {
+                    src,
+                    dst,
+                    payload,
+                    read_at,
+                },
+            ) => {
                 if let Some(l) = self.live.as_mut() {
                     l.tun_in.push(read_at.elapsed().as_micros() as u64);
                 }

@@ -37,6 +37,7 @@ fn copy(out: &RunOutput) -> RunOutput {
         spec: out.spec.clone(),
         parties: out.parties.clone(),
         trace: out.trace.clone(),
+        live: out.live.clone(),
     }
 }
 

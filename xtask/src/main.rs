@@ -274,7 +274,11 @@ fn main() -> ExitCode {
             }
             let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
             // A live run mostly waits for real time: eight at once by default, whatever the cores.
-            let jobs = jobs.unwrap_or(if live_runs > 0 && !live_refused { cores.max(8) } else { cores });
+            let jobs = jobs.unwrap_or(if live_runs > 0 && !live_refused {
+                cores.max(8)
+            } else {
+                cores
+            });
             let started = std::time::Instant::now();
             let tty = std::io::stderr().is_terminal();
             let out = if out.is_relative() {

@@ -73,7 +73,11 @@ impl LiveHost {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
-        ip.stdin.take().expect("piped").write_all(script.as_bytes()).map_err(|e| e.to_string())?;
+        ip.stdin
+            .take()
+            .expect("piped")
+            .write_all(script.as_bytes())
+            .map_err(|e| e.to_string())?;
         let out = ip.wait_with_output().map_err(|e| e.to_string())?;
         if !out.status.success() {
             let why = format!(

@@ -176,11 +176,15 @@ mod tests {
         let udp = etherparse::UdpHeaderSlice::from_slice(&pkt[20..]).unwrap().to_header();
         assert_eq!(
             udp.checksum,
-            udp.calc_checksum_ipv4_raw([10, 0, 1, 2], [192, 0, 2, 10], b"hello").unwrap()
+            udp.calc_checksum_ipv4_raw([10, 0, 1, 2], [192, 0, 2, 10], b"hello")
+                .unwrap()
         );
         match parse(&pkt, Instant::now()) {
             FromTun::Datagram {
-                src: s, dst: d, payload, ..
+                src: s,
+                dst: d,
+                payload,
+                ..
             } => {
                 assert_eq!((s, d), (src, dst));
                 assert_eq!(&payload[..], b"hello");

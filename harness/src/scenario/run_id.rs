@@ -65,7 +65,12 @@ impl RunId {
     /// The name of the run's folder inside its scenario's folder of a report:
     /// `CALLER-to-CALLEE_NATS_seed-N` (`->` written `-to-`).
     pub fn folder_name(&self) -> String {
-        format!("{}_{}_{}", self.impls.join("-to-"), self.nats.join("+"), self.seed_part())
+        format!(
+            "{}_{}_{}",
+            self.impls.join("-to-"),
+            self.nats.join("+"),
+            self.seed_part()
+        )
     }
 }
 

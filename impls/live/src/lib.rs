@@ -61,7 +61,10 @@ pub fn resolve(registry: &mut Registry, name: &str) -> Result<String, String> {
     let program = external::Program::parse(&command)?;
     let canonical = external::registered_name_with(PREFIX, &command);
     if registry.get(&canonical).is_none() {
-        let description = format!("live program `{}` over {PROTOCOL} (impls/live/PROTOCOL.md)", program.argv.join(" "));
+        let description = format!(
+            "live program `{}` over {PROTOCOL} (impls/live/PROTOCOL.md)",
+            program.argv.join(" ")
+        );
         registry.register(entry(&canonical, description, program.argv));
     }
     Ok(canonical)

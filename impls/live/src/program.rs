@@ -68,7 +68,10 @@ impl LiveProgram {
         let mut c = match spawned {
             Ok(c) => c,
             Err(e) => {
-                me.fail(format!("live program failed: cannot start `ip netns exec` for `{}`: {e}", argv.join(" ")));
+                me.fail(format!(
+                    "live program failed: cannot start `ip netns exec` for `{}`: {e}",
+                    argv.join(" ")
+                ));
                 return me;
             }
         };

@@ -65,7 +65,9 @@ pub fn serve(name: &str, registry: &endpoint_contract::Registry) -> Result<(), S
 fn write_line(m: &FromProcess) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, m).map_err(|e| e.to_string())?;
-    out.write_all(b"\n").and_then(|_| out.flush()).map_err(|e| e.to_string())
+    out.write_all(b"\n")
+        .and_then(|_| out.flush())
+        .map_err(|e| e.to_string())
 }
 
 /// A datagram one of the sockets received: (local, remote, payload).
@@ -132,7 +134,9 @@ async fn run(mut ep: Box<dyn Endpoint>) -> Result<(), String> {
         let wake = ep.poll_timeout();
         let sleep = async {
             match wake {
-                Some(t) => tokio::time::sleep_until((start + std::time::Duration::from_micros(t.as_micros())).into()).await,
+                Some(t) => {
+                    tokio::time::sleep_until((start + std::time::Duration::from_micros(t.as_micros())).into()).await
+                }
                 None => std::future::pending().await,
             }
         };

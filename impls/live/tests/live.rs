@@ -110,8 +110,17 @@ fn reference_live_matches_the_simulated_reference_in_ten_of_ten_repetitions() {
             ));
         }
     }
-    assert!(differ.is_empty(), "{} of 60 live runs differ:\n{}", differ.len(), differ.join("\n"));
-    assert!(harness::live::existing().is_empty(), "namespaces left: {:?}", harness::live::existing());
+    assert!(
+        differ.is_empty(),
+        "{} of 60 live runs differ:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+    assert!(
+        harness::live::existing().is_empty(),
+        "namespaces left: {:?}",
+        harness::live::existing()
+    );
 }
 
 /// A program that is not what it claims: each failure is one recorded violation naming the party,
@@ -149,7 +158,11 @@ fn a_broken_live_program_is_a_recorded_violation_and_the_run_ends() {
         assert!(r.live.as_ref().unwrap().wall_clock_ms < 25_000, "{}", r.id);
         assert_ne!(r.outcome, "connected", "{}", r.id);
     }
-    assert!(harness::live::existing().is_empty(), "namespaces left: {:?}", harness::live::existing());
+    assert!(
+        harness::live::existing().is_empty(),
+        "namespaces left: {:?}",
+        harness::live::existing()
+    );
     // The violation itself is in the trace: rerun one case and read it.
     for ((_, evidence), name) in cases.iter().zip(&names) {
         let id = format!("live/short-call/reference->{name}/port-restricted-cone+port-restricted-cone/seed-1");
