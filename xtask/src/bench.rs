@@ -8,6 +8,7 @@
 //! time per run as simulated duration and parties grow. It prints a table and writes bench.json.
 
 mod calls;
+mod live;
 mod memory;
 mod turmoil_ring;
 mod workload;
@@ -223,12 +224,13 @@ fn measure(quick: bool, registry: &Registry, scenarios: &Path, out: &Path) -> Re
     // every other figure. The exit status still says something failed.
     let mut errors = Vec::new();
     type Section<'a> = (&'static str, fn(&mut Bench<'a>) -> Result<(), String>);
-    let sections: [Section; 5] = [
+    let sections: [Section; 6] = [
         ("calls/s", Bench::calls),
         ("events/s", Bench::events),
         ("side by side", Bench::side_by_side),
         ("memory", Bench::memory),
         ("scaling", Bench::scaling),
+        ("live", Bench::live),
     ];
     for (name, f) in sections {
         if let Err(e) = f(&mut b) {
@@ -830,6 +832,59 @@ impl Bench<'_> {
 }
 
 /// The 1-minute load average (Linux), `None` elsewhere.
+impl Bench<'_> {
+    /// Live mode in real time: lateness of events and TUN path times with 1, 4 and 8 concurrent
+    /// `reference-live` calls. Without root, bench.json says why and nothing is measured.
+    fn live(&mut self) -> Result<(), String> {
+        if !harness::live::privileged() {
+            progress(&format!("live: skipped, {}", harness::live::NEEDS_ROOT));
+            self.j
+                .insert("live".into(), json!({"skipped": harness::live::NEEDS_ROOT}));
+            return Ok(());
+        }
+        let live_scenarios = self
+            .scenarios
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("impls/live/tests/scenarios");
+        let mut points = Vec::new();
+        for calls in [1, 4, 8] {
+            progress(&format!("live: {calls} concurrent reference-live call(s), real time"));
+            points.push(live::measure(self.registry, self.scenarios, &live_scenarios, calls)?);
+        }
+        let eight = points.last().expect("three points");
+        self.rows.push(row(
+            "live: p99 lateness, 8 calls (worst run)",
+            format!("{:.2} ms", eight.lateness.1 as f64 / 1e3),
+            &format!("< {} ms", live::TARGET_P99_US / 1000),
+            Some(eight.lateness.1 < live::TARGET_P99_US),
+        ));
+        self.rows.push(row(
+            "live: TUN path in / out p99, 8 calls",
+            format!("{} / {} µs", eight.tun_in.1, eight.tun_out.1),
+            "",
+            None,
+        ));
+        for p in &points {
+            if p.connected != p.runs {
+                progress(&format!(
+                    "warning: live, {} calls: {} of {} runs connected",
+                    p.calls, p.connected, p.runs
+                ));
+            }
+        }
+        self.j.insert(
+            "live".into(),
+            json!({
+                "scenario": "live/short-call (impls/live/tests/scenarios): reference-live against the simulated reference, port-restricted cone NATs, answered at 1 s, hung up at 6 s",
+                "points": points.iter().map(live::Point::to_json).collect::<Vec<_>>(),
+                "note": "lateness: how late queued events ran against their scheduled time; tun_in: from reading a packet off a TUN device to its entering the world; tun_out: writing a datagram to a TUN device",
+            }),
+        );
+        Ok(())
+    }
+}
+
 fn loadavg() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()?
