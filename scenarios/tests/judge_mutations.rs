@@ -213,6 +213,39 @@ fn checks_started_closer_than_ta_fail_pacing() {
     let (v, detail) = verdict(&out, "ice.pacing");
     assert_eq!(v, Verdict::NonStrict, "{detail}");
     assert!(detail.contains("10000 µs apart"), "{detail}");
+    // Live: 1.5 ms short of Ta is within a run whose events ran up to 2 ms late (a loaded host
+    // delays the programs alike); 10 ms short is not.
+    out.live = Some(harness::run::LiveStats {
+        lateness_us: harness::run::Percentiles {
+            n: 10,
+            p50: 100,
+            p99: 1_800,
+            max: 1_900,
+        },
+        tun_in_us: harness::run::Percentiles {
+            n: 10,
+            p50: 20,
+            p99: 90,
+            max: 100,
+        },
+        ..Default::default()
+    });
+    let (v, detail) = verdict(&out, "ice.pacing");
+    assert_eq!(v, Verdict::NonStrict, "{detail}");
+    assert!(
+        detail.contains("by caller") || detail.contains("caller started"),
+        "{detail}"
+    );
+    out.trace.events[second].time = first + std::time::Duration::from_micros(48_500);
+    let (v, detail) = verdict(&out, "ice.pacing");
+    assert_eq!(v, Verdict::Pass, "{detail}");
+    assert!(
+        detail.contains("1 within this live run's timing uncertainty of 2000 µs"),
+        "{detail}"
+    );
+    // The same interval in a simulated run is the caller's.
+    out.live = None;
+    assert_eq!(verdict(&out, "ice.pacing").0, Verdict::NonStrict);
 }
 
 #[test]
@@ -590,6 +623,32 @@ fn a_retransmission_sooner_than_the_rto_is_non_strict() {
     let (v, detail) = verdict(&out, "ice.retransmission-timer");
     assert_eq!(v, Verdict::NonStrict, "{detail}");
     assert!(detail.contains("after 100 ms"), "{detail}");
+    // Live, with 4 ms of measured timing uncertainty: 497 ms passes, 100 ms is still the caller's.
+    out.live = Some(harness::run::LiveStats {
+        lateness_us: harness::run::Percentiles {
+            n: 10,
+            p50: 100,
+            p99: 3_000,
+            max: 3_500,
+        },
+        tun_in_us: harness::run::Percentiles {
+            n: 10,
+            p50: 20,
+            p99: 400,
+            max: 500,
+        },
+        ..Default::default()
+    });
+    assert_eq!(verdict(&out, "ice.retransmission-timer").0, Verdict::NonStrict);
+    out.trace.events[again].time = first + Duration::from_millis(497);
+    let (v, detail) = verdict(&out, "ice.retransmission-timer");
+    assert_eq!(v, Verdict::Pass, "{detail}");
+    assert!(
+        detail.contains("within this live run's timing uncertainty of 4000 µs"),
+        "{detail}"
+    );
+    out.live = None;
+    assert_eq!(verdict(&out, "ice.retransmission-timer").0, Verdict::NonStrict);
 }
 
 #[test]

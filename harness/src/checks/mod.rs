@@ -343,6 +343,19 @@ pub struct Ctx<'a> {
     pairs_in_use: OnceCell<Vec<consent::InUse<'a>>>,
 }
 
+impl Ctx<'_> {
+    /// How far apart two times on the wire may be from what the parties meant, beyond their own
+    /// doing: zero in a simulated run. In a live run, the run's measured timing uncertainty: the
+    /// worst lateness of the harness's own events plus the worst delay of a datagram in the TUN
+    /// path. Real programs on the same host are delayed alike, so a tight timer (Ta = 50 ms, the
+    /// 500 ms RTO) missed by less than this is not held against them.
+    pub fn timing_slack(&self) -> std::time::Duration {
+        self.out.live.as_ref().map_or(std::time::Duration::ZERO, |l| {
+            std::time::Duration::from_micros(l.lateness_us.max + l.tun_in_us.max)
+        })
+    }
+}
+
 impl<'a> Ctx<'a> {
     /// Builds the context: wire views and the nominated pair.
     pub fn new(out: &'a RunOutput) -> Ctx<'a> {

@@ -551,6 +551,24 @@ impl RunReport {
                     .unwrap_or_default()
             ),
         );
+        if let Some(l) = &run.live {
+            row(
+                &mut s,
+                "live run",
+                "",
+                format!(
+                    "real programs in real time (not byte-reproducible; the replay runs it again live): \
+                     {} ms of wall clock; events ran late by {} µs (median), {} µs (99th percentile), \
+                     {} µs (worst); TUN path in {} µs, out {} µs (99th percentile)",
+                    l.wall_clock_ms,
+                    l.lateness_us.p50,
+                    l.lateness_us.p99,
+                    l.lateness_us.max,
+                    l.tun_in_us.p99,
+                    l.tun_out_us.p99
+                ),
+            );
+        }
         if let Some(err) = &run.error {
             row(&mut s, "harness error", " class=\"fail\"", esc(err));
         }
