@@ -10,6 +10,10 @@ use harness::conform::{self, Selection};
 use harness::endpoint::Registry;
 use harness::report::RunReport;
 
+/// The tests of this file run one at a time: each checks that no namespace is left, which another
+/// test's runs in the same process would make false, and live runs take real time on shared cores.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn registry() -> Registry {
     let mut r = impl_catalog::registry();
     live::register_reference_live(&mut r, vec![env!("CARGO_BIN_EXE_reference-live").to_string()]);
@@ -56,6 +60,7 @@ fn cell(id: &str) -> String {
 #[test]
 #[ignore = "needs root (network namespaces, TUN devices); .ci/run runs it"]
 fn reference_live_matches_the_simulated_reference_in_ten_of_ten_repetitions() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     assert!(harness::live::privileged(), "{}", harness::live::NEEDS_ROOT);
     let registry = registry();
     let scenarios = vec!["live/*".to_string()];
@@ -128,6 +133,7 @@ fn reference_live_matches_the_simulated_reference_in_ten_of_ten_repetitions() {
 #[test]
 #[ignore = "needs root (network namespaces, TUN devices); .ci/run runs it"]
 fn a_broken_live_program_is_a_recorded_violation_and_the_run_ends() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     assert!(harness::live::privileged(), "{}", harness::live::NEEDS_ROOT);
     let mut registry = registry();
     let cases = [
