@@ -9,6 +9,14 @@ use std::time::{Duration, Instant};
 
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
+/// One test at a time: each looks at the machine's namespaces and processes, which another test's
+/// harness would change meanwhile.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
@@ -23,6 +31,7 @@ fn scratch(name: &str) -> PathBuf {
 #[test]
 #[ignore = "needs root to drop to nobody; .ci/run runs it"]
 fn without_root_live_runs_exit_2_with_the_reason_and_simulated_runs_still_run() {
+    let _serial = serial();
     let out = scratch("nonroot");
     // Writable by nobody.
     Command::new("chmod").args(["777"]).arg(&out).status().unwrap();
@@ -66,6 +75,7 @@ fn without_root_live_runs_exit_2_with_the_reason_and_simulated_runs_still_run() 
 #[test]
 #[ignore = "needs root (network namespaces); .ci/run runs it"]
 fn namespaces_of_a_sigkilled_harness_are_removed_at_the_next_start() {
+    let _serial = serial();
     let out = scratch("sigkill");
     let mut child = Command::new(XTASK)
         .args([
@@ -144,6 +154,7 @@ fn namespaces_of_a_sigkilled_harness_are_removed_at_the_next_start() {
 #[test]
 #[ignore = "needs root (network namespaces); .ci/run runs it"]
 fn an_interrupted_harness_removes_its_namespaces_before_it_exits() {
+    let _serial = serial();
     for (sig, name) in [(2, "SIGINT"), (15, "SIGTERM")] {
         let out = scratch("interrupt");
         let mut child = Command::new(XTASK)
