@@ -116,14 +116,12 @@ impl Plan {
         spec_for(sc, &self.runs.get(i), &self.profiles).expect("planned ids are well formed")
     }
 
-    /// Whether run `i` has a live party (its implementation is a real program, `ImplEntry::live`).
-    pub fn is_live(&self, i: usize, registry: &Registry) -> bool {
-        is_live_id(&self.runs.get(i), registry)
-    }
-
-    /// The number of live runs.
+    /// The number of live runs: runs with a party whose implementation is a real program
+    /// (`ImplEntry::live`).
     pub fn live_runs(&self, registry: &Registry) -> usize {
-        (0..self.len()).filter(|&i| self.is_live(i, registry)).count()
+        (0..self.len())
+            .filter(|&i| is_live_id(&self.runs.get(i), registry))
+            .count()
     }
 
     /// The plan with each live run done `n` times (`--repeat N`: repetitions 1..=n, ids

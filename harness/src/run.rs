@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -446,11 +446,11 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
                     let reader = tun::spawn_reader(Arc::clone(&h.tun), Arc::clone(&stop), tx.clone(), move |p| {
                         LiveIn::Tun(slot, p)
                     });
-                    let wake_tx = Mutex::new(tx.clone());
+                    let wake_tx = tx.clone();
                     let ctx = LiveContext {
                         netns: h.netns.clone(),
                         wake: Arc::new(move || {
-                            let _ = wake_tx.lock().map(|t| t.send(LiveIn::Wake(slot)));
+                            let _ = wake_tx.send(LiveIn::Wake(slot));
                         }),
                     };
                     let dev = LiveDevice {
@@ -817,17 +817,7 @@ impl World {
                 l.tun_out.push(took);
             }
             if let Err(why) = written {
-                let point = (self.slots[i].label.clone() + "/tun").into();
-                self.trace.push(
-                    now,
-                    TraceKind::Dropped {
-                        point,
-                        src: *remote,
-                        dst: *local,
-                        reason: format!("TUN device: {why}"),
-                        payload: payload.clone(),
-                    },
-                );
+                self.tun_dropped(now, i, *remote, *local, format!("TUN device: {why}"), payload.clone());
             }
             return;
         }
@@ -1146,19 +1136,32 @@ impl World {
                 self.send_datagram(now, i, src, dst, payload);
             }
             LiveIn::Tun(i, FromTun::Unsupported { src, dst, reason }) => {
-                let point = (self.slots[i].label.clone() + "/tun").into();
-                self.trace.push(
-                    now,
-                    TraceKind::Dropped {
-                        point,
-                        src,
-                        dst,
-                        reason,
-                        payload: Bytes::new(),
-                    },
-                );
+                self.tun_dropped(now, i, src, dst, reason, Bytes::new())
             }
         }
+    }
+
+    /// Records a packet lost between device `i`'s TUN device and the world, at point `LABEL/tun`.
+    fn tun_dropped(
+        &mut self,
+        now: SimTime,
+        i: usize,
+        src: SocketAddr,
+        dst: SocketAddr,
+        reason: String,
+        payload: Bytes,
+    ) {
+        let point = (self.slots[i].label.clone() + "/tun").into();
+        self.trace.push(
+            now,
+            TraceKind::Dropped {
+                point,
+                src,
+                dst,
+                reason,
+                payload,
+            },
+        );
     }
 
     fn rearm(&mut self, i: usize, now: SimTime) {

@@ -178,6 +178,21 @@ fn a_corrupted_fingerprint_fails() {
     assert!(detail.contains("wrong FINGERPRINT"), "{detail}");
 }
 
+/// A live run's figures whose worst event lateness and worst TUN-in delay are these, µs.
+fn live_run(lateness_max: u64, tun_in_max: u64) -> harness::run::LiveStats {
+    let p = |max| harness::run::Percentiles {
+        n: 10,
+        p50: max / 20,
+        p99: max * 9 / 10,
+        max,
+    };
+    harness::run::LiveStats {
+        lateness_us: p(lateness_max),
+        tun_in_us: p(tun_in_max),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn checks_started_closer_than_ta_fail_pacing() {
     let mut out = basic_call();
@@ -215,21 +230,7 @@ fn checks_started_closer_than_ta_fail_pacing() {
     assert!(detail.contains("10000 µs apart"), "{detail}");
     // Live: 1.5 ms short of Ta is within a run whose events ran up to 2 ms late (a loaded host
     // delays the programs alike); 10 ms short is not.
-    out.live = Some(harness::run::LiveStats {
-        lateness_us: harness::run::Percentiles {
-            n: 10,
-            p50: 100,
-            p99: 1_800,
-            max: 1_900,
-        },
-        tun_in_us: harness::run::Percentiles {
-            n: 10,
-            p50: 20,
-            p99: 90,
-            max: 100,
-        },
-        ..Default::default()
-    });
+    out.live = Some(live_run(1_900, 100));
     let (v, detail) = verdict(&out, "ice.pacing");
     assert_eq!(v, Verdict::NonStrict, "{detail}");
     assert!(
@@ -624,21 +625,7 @@ fn a_retransmission_sooner_than_the_rto_is_non_strict() {
     assert_eq!(v, Verdict::NonStrict, "{detail}");
     assert!(detail.contains("after 100 ms"), "{detail}");
     // Live, with 4 ms of measured timing uncertainty: 497 ms passes, 100 ms is still the caller's.
-    out.live = Some(harness::run::LiveStats {
-        lateness_us: harness::run::Percentiles {
-            n: 10,
-            p50: 100,
-            p99: 3_000,
-            max: 3_500,
-        },
-        tun_in_us: harness::run::Percentiles {
-            n: 10,
-            p50: 20,
-            p99: 400,
-            max: 500,
-        },
-        ..Default::default()
-    });
+    out.live = Some(live_run(3_500, 500));
     assert_eq!(verdict(&out, "ice.retransmission-timer").0, Verdict::NonStrict);
     out.trace.events[again].time = first + Duration::from_millis(497);
     let (v, detail) = verdict(&out, "ice.retransmission-timer");

@@ -395,12 +395,10 @@ fn main() -> ExitCode {
             out: replay_out,
             scenario_dirs,
         } => {
-            if let Err(e) = external::resolve_run_id(&mut registry, &run_id) {
-                return input_error(InputError::Unknown(e));
-            }
-            if let Some(impls) = run_id.rsplit('/').nth(2) {
-                for name in impls.split("->") {
-                    if let Err(e) = live::resolve(&mut registry, name) {
+            // The `external:` and `live:` programs the id names; a malformed id is the plan's to judge.
+            if let Some(id) = harness::scenario::RunId::parse(&run_id) {
+                for name in &id.impls {
+                    if let Err(e) = resolve_name(&mut registry, name) {
                         return input_error(InputError::Unknown(e));
                     }
                 }
@@ -436,8 +434,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// Registers the `external:COMMAND` names (a program speaking impls/external/PROTOCOL.md) and the
-/// `live:COMMAND` names (impls/live/PROTOCOL.md) among `--impl` and `--peer`, and returns the names as registered: the command percent-encoded so
+/// Registers `name` when it is `external:COMMAND` (a program speaking impls/external/PROTOCOL.md) or
+/// `live:COMMAND` (impls/live/PROTOCOL.md) and returns it as registered (the command
+/// percent-encoded); any other name is returned as it is.
+///
+/// Errors: a command that cannot be split or is empty.
+fn resolve_name(registry: &mut harness::endpoint::Registry, name: &str) -> Result<String, String> {
+    if name.starts_with(live::PREFIX) {
+        live::resolve(registry, name)
+    } else {
+        external::resolve(registry, name)
+    }
+}
+
+/// Registers the `external:COMMAND` and `live:COMMAND` names among `--impl` and `--peer`
+/// ([`resolve_name`]) and returns the names as registered: the command percent-encoded so
 /// it fits a run id. Other names pass unchanged for the plan to check.
 ///
 /// Errors: a command that cannot be split or is empty.
@@ -446,17 +457,10 @@ fn resolve_external(
     under_test: Option<String>,
     peers: Vec<String>,
 ) -> Result<(Option<String>, Vec<String>), String> {
-    let resolve = |registry: &mut harness::endpoint::Registry, n: &str| {
-        if n.starts_with(live::PREFIX) {
-            live::resolve(registry, n)
-        } else {
-            external::resolve(registry, n)
-        }
-    };
-    let under_test = under_test.map(|n| resolve(registry, &n)).transpose()?;
+    let under_test = under_test.map(|n| resolve_name(registry, &n)).transpose()?;
     let peers = peers
         .iter()
-        .map(|p| resolve(registry, p))
+        .map(|p| resolve_name(registry, p))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((under_test, peers))
 }

@@ -28,6 +28,46 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// Starts `conform` with two live runs (reference-live in both roles of `live/short-call`) writing
+/// to `out`, waits until both namespaces exist and the programs have had time to start inside them,
+/// and returns the process and the prefix of its namespaces' names.
+fn start_live_harness(out: &Path) -> (std::process::Child, String) {
+    let child = Command::new(XTASK)
+        .args([
+            "conform",
+            "--impl",
+            "reference-live",
+            "--peer",
+            "reference",
+            "--scenario",
+            "live/short-call",
+            "--scenarios",
+        ])
+        .arg(workspace().join("impls/live/tests/scenarios"))
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mine = format!("{}{}-", harness::live::PREFIX, child.id());
+    let start = Instant::now();
+    while namespaces_of(&mine).len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(30), "no live namespaces appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    (child, mine)
+}
+
+/// The live namespaces whose names start with `prefix`.
+fn namespaces_of(prefix: &str) -> Vec<String> {
+    harness::live::existing()
+        .into_iter()
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
 #[test]
 #[ignore = "needs root to drop to nobody; .ci/run runs it"]
 fn without_root_live_runs_exit_2_with_the_reason_and_simulated_runs_still_run() {
@@ -77,38 +117,8 @@ fn without_root_live_runs_exit_2_with_the_reason_and_simulated_runs_still_run() 
 fn namespaces_of_a_sigkilled_harness_are_removed_at_the_next_start() {
     let _serial = serial();
     let out = scratch("sigkill");
-    let mut child = Command::new(XTASK)
-        .args([
-            "conform",
-            "--impl",
-            "reference-live",
-            "--peer",
-            "reference",
-            "--scenario",
-            "live/short-call",
-            "--scenarios",
-        ])
-        .arg(workspace().join("impls/live/tests/scenarios"))
-        .arg("--out")
-        .arg(out.join("killed"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mine = format!("{}{}-", harness::live::PREFIX, child.id());
-    let start = Instant::now();
-    let ours = || {
-        harness::live::existing()
-            .into_iter()
-            .filter(|n| n.starts_with(&mine))
-            .collect::<Vec<_>>()
-    };
-    while ours().len() < 2 {
-        assert!(start.elapsed() < Duration::from_secs(30), "no live namespaces appeared");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // Let the programs start inside them.
-    std::thread::sleep(Duration::from_millis(1500));
+    let (mut child, mine) = start_live_harness(&out.join("killed"));
+    let ours = || namespaces_of(&mine);
     child.kill().unwrap(); // SIGKILL: no cleanup runs
     child.wait().unwrap();
     assert!(
@@ -157,31 +167,7 @@ fn an_interrupted_harness_removes_its_namespaces_before_it_exits() {
     let _serial = serial();
     for (sig, name) in [(2, "SIGINT"), (15, "SIGTERM")] {
         let out = scratch("interrupt");
-        let mut child = Command::new(XTASK)
-            .args([
-                "conform",
-                "--impl",
-                "reference-live",
-                "--peer",
-                "reference",
-                "--scenario",
-                "live/short-call",
-                "--scenarios",
-            ])
-            .arg(workspace().join("impls/live/tests/scenarios"))
-            .arg("--out")
-            .arg(out.join("r"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mine = format!("{}{}-", harness::live::PREFIX, child.id());
-        let start = Instant::now();
-        while !harness::live::existing().iter().any(|n| n.starts_with(&mine)) {
-            assert!(start.elapsed() < Duration::from_secs(30), "no live namespaces appeared");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::thread::sleep(Duration::from_millis(1000));
+        let (mut child, mine) = start_live_harness(&out.join("r"));
         let ok = Command::new("kill")
             .arg(format!("-{sig}"))
             .arg(child.id().to_string())
@@ -190,10 +176,7 @@ fn an_interrupted_harness_removes_its_namespaces_before_it_exits() {
         assert!(ok.success());
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(128 + sig), "{name}");
-        let left: Vec<String> = harness::live::existing()
-            .into_iter()
-            .filter(|n| n.starts_with(&mine))
-            .collect();
+        let left = namespaces_of(&mine);
         assert!(left.is_empty(), "{name}: {left:?}");
         let _ = std::fs::remove_dir_all(&out);
     }

@@ -35,6 +35,7 @@ pub struct LiveProgram {
     shared: Arc<Mutex<Shared>>,
     to_child: Option<Sender<String>>,
     child: Arc<Mutex<Option<Child>>>,
+    wake: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl LiveProgram {
@@ -56,6 +57,7 @@ impl LiveProgram {
             shared,
             to_child: None,
             child,
+            wake: Arc::clone(&ctx.wake),
         };
         let spawned = Command::new("ip")
             .args(["netns", "exec", &ctx.netns])
@@ -114,7 +116,7 @@ impl LiveProgram {
         };
         let shared = Arc::clone(&me.shared);
         let child = Arc::clone(&me.child);
-        let wake = Arc::clone(&ctx.wake);
+        let wake = Arc::clone(&me.wake);
         std::thread::spawn(move || {
             let lines = first.into_iter().chain(from_child);
             for msg in lines {
@@ -164,6 +166,8 @@ impl LiveProgram {
         drop(s);
         self.to_child = None;
         kill(&self.child);
+        // Nothing else would make the harness poll a program that never started.
+        (self.wake)();
     }
 }
 

@@ -45,8 +45,7 @@ impl Point {
 }
 
 fn median(mut v: Vec<u64>) -> u64 {
-    v.sort_unstable();
-    v.get(v.len() / 2).copied().unwrap_or(0)
+    harness::run::Percentiles::of(&mut v).p50
 }
 
 /// Measures `calls` concurrent live calls: `max(calls, 2)` runs (both roles) on `calls` workers.
