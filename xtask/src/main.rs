@@ -202,6 +202,7 @@ fn main() -> ExitCode {
             vec![me.to_string_lossy().into_owned(), "live-endpoint".into()],
         );
     }
+    live::register_stacks(&mut registry);
     if matches!(cli.cmd, Cmd::Conform { .. } | Cmd::Replay { .. }) && harness::live::privileged() {
         // Ctrl-C or SIGTERM removes this process's namespaces; a harness killed outright left its
         // own, which go now.

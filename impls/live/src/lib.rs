@@ -3,10 +3,12 @@
 //! real time (the harness's `live` module carries its datagrams), and `reference-live`, the
 //! reference endpoint as such a program ([`shell`]).
 
+pub mod adapter;
 pub mod program;
 pub mod shell;
 
-use endpoint_contract::endpoint::{ImplEntry, Registry};
+use endpoint_contract::endpoint::{ImplEntry, Ics, Registry, Renomination};
+use reference::{Knobs, ReferenceEndpoint};
 
 /// The protocol name and version, sent in `config` and echoed in `hello`.
 pub const PROTOCOL: &str = "jingle-interop/live/1";
@@ -68,4 +70,133 @@ pub fn resolve(registry: &mut Registry, name: &str) -> Result<String, String> {
         registry.register(entry(&canonical, description, program.argv));
     }
     Ok(canonical)
+}
+
+/// Where the ICE adapters of the real stacks live (impls/live/adapters, ADAPTERS.md there).
+pub const ADAPTERS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/adapters");
+
+/// The Python the adapters run under: Debian's, where `python3-gi`, `gir1.2-nice-0.1` and
+/// `python3-aioice` install (a `python3` earlier on PATH may be another one).
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// A real ICE stack in the matrix: a registered name, the adapter command (relative to
+/// [`ADAPTERS_DIR`] for the script), the modelled profile whose signalling knobs it runs under
+/// (`None`: the reference's), and a description for `cargo xtask list impls`.
+struct Stack {
+    name: &'static str,
+    script: &'static str,
+    args: &'static [&'static str],
+    profile: Option<&'static str>,
+    description: &'static str,
+}
+
+/// The real stacks and the live profiles, in the order `list impls` shows them. Each source is
+/// said in ADAPTERS.md.
+const STACKS: &[Stack] = &[
+    Stack {
+        name: "libnice",
+        script: "libnice_adapter.py",
+        args: &["--nomination", "regular"],
+        profile: None,
+        description: "libnice 0.1 (GObject introspection), RFC 5245 compatibility, regular nomination (NICE_AGENT_OPTION_REGULAR_NOMINATION), under the reference signalling",
+    },
+    Stack {
+        name: "libnice-aggressive",
+        script: "libnice_adapter.py",
+        args: &["--nomination", "aggressive"],
+        profile: None,
+        description: "libnice 0.1 as Dino sets it up (plugins/ice/src/module.vala: RFC 5245, no option flags, so aggressive nomination; ice-tcp off), under the reference signalling",
+    },
+    Stack {
+        name: "aioice",
+        script: "aioice_adapter.py",
+        args: &[],
+        profile: None,
+        description: "aioice (aiortc's ICE) as aiortc's RTCIceTransport drives it, under the reference signalling",
+    },
+    Stack {
+        name: "dino-live",
+        script: "libnice_adapter.py",
+        args: &["--nomination", "aggressive"],
+        profile: Some("dino"),
+        description: "Dino: real libnice as Dino sets it up (libnice-aggressive) under the signalling knobs of the modelled `dino` profile",
+    },
+    Stack {
+        name: "gajim-live",
+        script: "libnice_adapter.py",
+        args: &["--nomination", "aggressive"],
+        profile: Some("gajim"),
+        description: "Gajim: real libnice with no option flags, as Farstream's nice transmitter creates it (aggressive nomination), under the signalling knobs of the modelled `gajim` profile",
+    },
+];
+
+/// What a real stack under the reference signalling supports (its ICS before the knobs):
+/// one component (rtcp-mux), no renomination negotiated in signalling, TURN over UDP only (the
+/// live network carries UDP), no ICE restart over the adapter protocol, and transaction IDs from
+/// the stack's own randomness.
+fn stack_ics(name: &str) -> Ics {
+    Ics {
+        name: name.into(),
+        jmi: true,
+        trickle: true,
+        rtcp_mux: true,
+        renomination: Renomination::None,
+        turn_transports: vec!["udp".into()],
+        ice_restart: false,
+        unseeded_stun_transaction_ids: true,
+    }
+}
+
+/// The registry entry of a real stack: live (a party that runs it is a live run), its endpoint the
+/// reference signalling with `knobs` (then the scenario's) around the adapter `argv`.
+fn stack_entry(name: &str, description: String, argv: Vec<String>, knobs: Knobs) -> ImplEntry {
+    let registered = name.to_string();
+    ImplEntry {
+        name: name.to_string(),
+        description,
+        // Reached only if a live entry is run outside live mode, which the harness never does.
+        make: Box::new(move |_| panic!("`{}` is a live implementation: run it in live mode", argv.join(" "))),
+        check_knobs: Some(Knobs::check),
+        live: Some(Box::new(move |cfg, ctx| {
+            let ics = stack_ics(&registered);
+            let argv = argv_of(&registered);
+            Box::new(adapter::StackEndpoint::start(&argv, &ctx, |factory| {
+                ReferenceEndpoint::with_stack(cfg, ics, &knobs, factory)
+            }))
+        })),
+    }
+}
+
+/// The adapter command of the registered stack `name`.
+fn argv_of(name: &str) -> Vec<String> {
+    let s = STACKS.iter().find(|s| s.name == name).expect("a registered stack");
+    let mut v = vec![PYTHON.to_string(), format!("{ADAPTERS_DIR}/{}", s.script)];
+    v.extend(s.args.iter().map(|a| a.to_string()));
+    v
+}
+
+/// Registers the real ICE stacks (`libnice`, `libnice-aggressive`, `aioice`) and the live
+/// profiles (`dino-live`, `gajim-live`), each a live implementation (needs root).
+///
+/// Panics when a live profile names a modelled profile that does not exist (a build-time fact,
+/// caught by this crate's tests).
+pub fn register_stacks(registry: &mut Registry) {
+    let profiles = impl_catalog::profiles();
+    for s in STACKS {
+        let knobs = match s.profile {
+            None => Knobs::default(),
+            Some(p) => profiles
+                .iter()
+                .find(|x| x.name == p)
+                .unwrap_or_else(|| panic!("live profile {}: no profile `{p}`", s.name))
+                .knobs()
+                .unwrap_or_else(|e| panic!("impls/profiles/{p}.yaml: {e}")),
+        };
+        registry.register(stack_entry(
+            s.name,
+            format!("{} (live mode, needs root)", s.description),
+            argv_of(s.name),
+            knobs,
+        ));
+    }
 }

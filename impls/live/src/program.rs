@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::os::unix::process::CommandExt as _;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -59,26 +59,13 @@ impl LiveProgram {
             child,
             wake: Arc::clone(&ctx.wake),
         };
-        let spawned = Command::new("ip")
-            .args(["netns", "exec", &ctx.netns])
-            .args(argv)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .process_group(0)
-            .spawn();
-        let mut c = match spawned {
-            Ok(c) => c,
+        let (c, stdin, stdout) = match spawn_in(&ctx.netns, argv) {
+            Ok(x) => x,
             Err(e) => {
-                me.fail(format!(
-                    "live program failed: cannot start `ip netns exec` for `{}`: {e}",
-                    argv.join(" ")
-                ));
+                me.fail(format!("live program failed: {e}"));
                 return me;
             }
         };
-        let stdin = c.stdin.take().expect("piped");
-        let stdout = c.stdout.take().expect("piped");
         *me.child.lock().expect("fresh") = Some(c);
         let (to_child, rx) = mpsc::channel();
         std::thread::spawn(move || write_lines(stdin, rx));
@@ -189,7 +176,27 @@ fn line_output(line: &str) -> Result<Output, String> {
     }
 }
 
-fn exit_status(child: &Mutex<Option<Child>>) -> String {
+/// Starts `argv` inside network namespace `netns` (`ip netns exec`), in its own process group
+/// (so [`kill`] takes its children too), stdin and stdout piped, stderr inherited.
+///
+/// Errors: `ip` cannot be started.
+pub(crate) fn spawn_in(netns: &str, argv: &[String]) -> Result<(Child, ChildStdin, ChildStdout), String> {
+    let mut c = Command::new("ip")
+        .args(["netns", "exec", netns])
+        .args(argv)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("cannot start `ip netns exec` for `{}`: {e}", argv.join(" ")))?;
+    let stdin = c.stdin.take().expect("piped");
+    let stdout = c.stdout.take().expect("piped");
+    Ok((c, stdin, stdout))
+}
+
+/// How the program ended, for the fault's evidence.
+pub(crate) fn exit_status(child: &Mutex<Option<Child>>) -> String {
     let mut c = child.lock().unwrap_or_else(|e| e.into_inner());
     let Some(c) = c.as_mut() else {
         return "never started".into();
@@ -204,7 +211,7 @@ fn exit_status(child: &Mutex<Option<Child>>) -> String {
 }
 
 /// Kills the program's process group and reaps it.
-fn kill(child: &Mutex<Option<Child>>) {
+pub(crate) fn kill(child: &Mutex<Option<Child>>) {
     let mut c = child.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(mut c) = c.take() {
         // SAFETY: kill(2) of the process group we started (process_group(0): its id is the child's).

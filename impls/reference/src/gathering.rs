@@ -373,6 +373,9 @@ impl ReferenceEndpoint {
             return;
         }
         self.gather.started = Some(now);
+        if self.stack.is_some() {
+            return self.hand_servers_to_stack(now, s);
+        }
         for svc in s.children().filter(|c| c.is("service", ns::EXTDISCO)) {
             let addr = (|| {
                 Some(SocketAddr::new(
@@ -437,5 +440,37 @@ impl ReferenceEndpoint {
                 a.handle_packet(now, relayed, peer, &data);
             }
         }
+    }
+
+    /// A stack that owns its sockets gathers per call, with these servers: the STUN server and
+    /// TURN over UDP (the live network carries UDP only), with Conversations' filter as above.
+    /// The endpoint itself has nothing to gather.
+    fn hand_servers_to_stack(&mut self, now: SimTime, s: &Element) {
+        for svc in s.children().filter(|c| c.is("service", ns::EXTDISCO)) {
+            let (Some(host), Some(port)) = (svc.attr("host"), svc.attr("port")) else {
+                continue;
+            };
+            let server = match (svc.attr("type"), svc.attr("transport")) {
+                (Some("stun"), Some("udp")) if !self.knobs.relay_only => IceServer {
+                    urls: format!("stun:{host}:{port}"),
+                    username: None,
+                    credential: None,
+                },
+                (Some("turn"), Some("udp")) => match (svc.attr("username"), svc.attr("password")) {
+                    (Some(u), Some(p)) => IceServer {
+                        urls: format!("turn:{host}:{port}?transport=udp"),
+                        username: Some(u.into()),
+                        credential: Some(p.into()),
+                    },
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            if !self.ice_servers.contains(&server) {
+                self.ice_servers.push(server);
+            }
+        }
+        self.gather.stun.resolved = true;
+        self.gathering_done(now);
     }
 }

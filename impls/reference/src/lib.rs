@@ -39,7 +39,9 @@ use xmpp_parsers::jingle::{Action, Creator, Reason};
 use xmpp_parsers::jingle_dtls_srtp::Setup;
 
 use call::{Call, CallState, Jingle, OwnRestart, Side};
-use ice::{Candidate, CandidateType, DriverEvent, DriverFactory, DriverState, IceConfig, IceDriver, Role};
+use ice::{
+    Candidate, CandidateType, DriverEvent, DriverFactory, DriverState, IceConfig, IceDriver, IceServer, Role, StackFactory,
+};
 use turn::{TurnClient, TurnEvent, TurnService, TurnTransport};
 
 /// Interval between RTP packets on the selected pair: a few per second proves media flows without
@@ -130,6 +132,11 @@ pub struct ReferenceEndpoint {
     ice_cfg: IceConfig,
     /// Makes each call's ICE agent: the reference agent unless another stack was plugged in.
     driver: DriverFactory,
+    /// Set for a stack that owns its sockets (a real stack in live mode): it makes each call's
+    /// agent, which gathers, checks and sends media itself; the endpoint then gathers nothing.
+    stack: Option<StackFactory>,
+    /// The XEP-0215 servers handed to `stack`'s agents.
+    ice_servers: Vec<IceServer>,
     out: VecDeque<Output>,
     started: bool,
     seq: u32,
@@ -232,6 +239,23 @@ impl ReferenceEndpoint {
         ep
     }
 
+    /// The reference signalling around a stack that owns its sockets (live mode, impls/live): each
+    /// call's agent comes from `stack`, with the role and the XEP-0215 servers, and gathers, checks
+    /// and sends media on its own sockets; the endpoint sends no datagram. `knobs` (a profile's)
+    /// and then the scenario's shape the signalling; their ICE settings reach no real stack.
+    /// `ics` says what the stack supports; `jmi` and `trickle` follow the knobs. `switch-interface`
+    /// and ICE restarts are not carried.
+    pub fn with_stack(cfg: EndpointConfig, ics: Ics, knobs: &Knobs, stack: StackFactory) -> ReferenceEndpoint {
+        let mut ep = Self::with_knobs(cfg, &ics.name, knobs);
+        ep.ics = Ics {
+            jmi: ep.ics.jmi,
+            trickle: ep.ics.trickle,
+            ..ics
+        };
+        ep.stack = Some(stack);
+        ep
+    }
+
     fn conforming(cfg: EndpointConfig) -> ReferenceEndpoint {
         let mut rng = cfg.rng.clone();
         let port = rng.range(49152, 65535) as u16;
@@ -244,6 +268,8 @@ impl ReferenceEndpoint {
             rng,
             ice_cfg: IceConfig::default(),
             driver: ice::reference_driver,
+            stack: None,
+            ice_servers: Vec::new(),
             out: VecDeque::new(),
             started: false,
             seq: 0,
@@ -303,6 +329,10 @@ impl ReferenceEndpoint {
     }
 
     fn new_agent(&mut self, role: Role, now: SimTime) -> Box<dyn IceDriver> {
+        if let Some(stack) = &self.stack {
+            // Its own gathering: what it finds comes as `DriverEvent::LocalCandidate`.
+            return stack(role, &self.ice_servers, now);
+        }
         let mut a = (self.driver)(role, &self.ice_cfg, self.rng.fork("ice"), now);
         for c in self.signalable_candidates() {
             a.add_local_candidate(c);

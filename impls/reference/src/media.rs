@@ -78,7 +78,9 @@ impl ReferenceEndpoint {
         else {
             return;
         };
+        let own_sockets = agent.sends_media();
         let mut out = Vec::new();
+        let mut gathered = Vec::new();
         let mut transmits = Vec::new();
         while let Some(t) = agent.poll_transmit() {
             transmits.push(t);
@@ -99,8 +101,15 @@ impl ReferenceEndpoint {
                 DriverEvent::Selected { component: 2.., .. } => {}
                 DriverEvent::Selected { local, remote, .. } => {
                     out.push(Output::Event(EndpointEvent::SelectedPair { local, remote }));
-                    media_flow.resume(&mut self.rng, local, remote, now);
+                    if !own_sockets {
+                        media_flow.resume(&mut self.rng, local, remote, now);
+                    }
                     out.push(Output::Event(EndpointEvent::CallState(CallClaim::Connected)));
+                }
+                DriverEvent::LocalCandidate(c) => {
+                    if let Some(i) = agent.local_candidates().iter().rposition(|l| *l == c) {
+                        gathered.push(i);
+                    }
                 }
                 DriverEvent::ConsentLost { .. } => {
                     // RFC 7675 §5.1: nothing more goes on that 5-tuple with these credentials.
@@ -111,13 +120,23 @@ impl ReferenceEndpoint {
         }
         // Where media goes (the selected pair unless a knob says otherwise): started before
         // nomination, or moved to another valid pair after it.
-        if let Some((local, remote)) = agent.media_pair() {
+        if let Some((local, remote)) = agent.media_pair().filter(|_| !own_sockets) {
             media_flow.send_on(&mut self.rng, local, remote, now);
         }
+        // A stack's own candidates: in the offer or answer while it is not out yet, then each in
+        // its own transport-info (RFC 8838 §10).
+        let trickled = if jingle_transport_sent(&self.call) {
+            gathered
+        } else {
+            Vec::new()
+        };
         for t in transmits {
             self.emit(now, t.local, t.remote, t.payload);
         }
         self.out.extend(out);
+        for i in trickled {
+            self.signal_local_candidates(i, Some(i + 1));
+        }
         if failed && call_side(&self.call) == Some(Side::Initiator) {
             // RFC 8445 §8.1.2: the controlling agent ends the session when ICE failed.
             self.end_call(Reason::ConnectivityError, true);
@@ -157,4 +176,11 @@ impl ReferenceEndpoint {
             a.media_sent(now, local, remote);
         }
     }
+}
+
+/// Whether this side's session-initiate or session-accept (with its transport) is out.
+fn jingle_transport_sent(call: &Option<Call>) -> bool {
+    call.as_ref()
+        .and_then(|c| c.state.jingle())
+        .is_some_and(|j| j.transport_sent)
 }

@@ -58,6 +58,10 @@ pub enum DriverEvent {
         /// Remote candidate.
         remote: SocketAddr,
     },
+    /// A stack that gathers on its own sockets ([`IceDriver::sends_media`]) gathered this local
+    /// candidate, already the last of [`IceDriver::local_candidates`]: the session logic signals it
+    /// (in its offer or answer if not yet sent, else in its own transport-info, RFC 8838 §10).
+    LocalCandidate(Candidate),
 }
 
 /// One ICE agent for one data stream, UDP, with one component (rtcp-mux) or, for a stack that has
@@ -155,7 +159,31 @@ pub trait IceDriver: Send {
             None
         }
     }
+    /// True for a stack that owns its sockets (a real stack in live mode, [`StackFactory`]): it
+    /// gathers, checks and sends media itself, so the session logic sends no datagram for it, no
+    /// RTP included. Default: false (the session logic carries the driver's transmits and media).
+    fn sends_media(&self) -> bool {
+        false
+    }
 }
+
+/// A STUN or TURN server from XEP-0215, as handed to a stack that gathers on its own sockets, in
+/// the form of WebRTC's `RTCIceServer` (W3C webrtc-pc §4.2.2): `urls` is `stun:HOST:PORT` or
+/// `turn:HOST:PORT?transport=udp` (RFC 7064, RFC 7065).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IceServer {
+    /// `stun:…` or `turn:…?transport=udp`.
+    pub urls: String,
+    /// TURN long-term credential user name (RFC 8489 §9.2); `None` for STUN.
+    pub username: Option<String>,
+    /// TURN password; `None` for STUN.
+    pub credential: Option<String>,
+}
+
+/// Makes the ICE driver of a call for a stack that owns its sockets: role (XEP-0176 §2), the
+/// servers learned through XEP-0215, and the time. The driver gathers from then on and reports
+/// each candidate as [`DriverEvent::LocalCandidate`]; its credentials are known when it returns.
+pub type StackFactory = std::sync::Arc<dyn Fn(Role, &[IceServer], SimTime) -> Box<dyn IceDriver> + Send + Sync>;
 
 /// Makes the ICE driver of a call: role (XEP-0176 §2: the initiator controls), the endpoint's ICE
 /// settings (read by the reference agent only), a random stream forked for the agent, and the time

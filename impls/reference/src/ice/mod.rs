@@ -11,6 +11,6 @@ mod driver;
 pub use agent::{IceAgent, IceConfig, IceEvent, IceState, Nomination, PairSelection, Role, Transmit};
 pub use candidate::{pair_priority, priority, Candidate, CandidateType};
 pub use driver::{
-    host_candidate, reference_driver, DriverEvent, DriverFactory, DriverState, IceDriver, Loopback, Sent, FOREIGN_ADDR,
-    REFERENCE_ADDR,
+    host_candidate, reference_driver, DriverEvent, DriverFactory, DriverState, IceDriver, IceServer, Loopback, Sent,
+    StackFactory, FOREIGN_ADDR, REFERENCE_ADDR,
 };

@@ -1,0 +1,722 @@
+//! A real ICE stack as the reference endpoint's ICE agent: a program in the party's namespace
+//! speaking `jingle-interop/ice-adapter/1` (JSON lines, impls/live/ADAPTERS.md) gathers, checks,
+//! nominates and sends media on its own sockets, while the reference's JMI and Jingle logic, with
+//! the knobs of the party, runs in the harness ([`reference::ReferenceEndpoint::with_stack`]).
+//!
+//! One program runs per endpoint, started with it; each call's agent is one `gather` (a new
+//! `gather` replaces the program's previous agent). Its lines arrive on a reader thread, which
+//! wakes the harness; the driver takes them at its next timeout, so they enter the run at the
+//! time they were read.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::process::Child;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use endpoint_contract::endpoint::{Endpoint, Ics, Input, LiveContext, Output};
+use endpoint_contract::SimTime;
+use external::{excerpt, read_lines, write_lines, FromStdout};
+use reference::ice::{Candidate, CandidateType, DriverEvent, DriverState, IceDriver, IceServer, Role, StackFactory};
+use reference::ReferenceEndpoint;
+use serde::{Deserialize, Serialize};
+
+use crate::program::{exit_status, kill, spawn_in, START_LIMIT};
+
+/// The adapter protocol's name and version, echoed in the program's `hello`.
+pub const ADAPTER_PROTOCOL: &str = "jingle-interop/ice-adapter/1";
+
+/// How long a program has to answer `gather` with `credentials`: the session logic needs them at
+/// once (they go in the session-initiate or session-accept). The harness waits for them, so this
+/// is short; a stack that creates its agent asynchronously answers as soon as it exists.
+pub const CREDENTIALS_LIMIT: Duration = Duration::from_secs(2);
+
+/// A candidate as the adapter protocol writes it: the attributes of XEP-0176's `<candidate/>`
+/// (and of SDP's `a=candidate`, RFC 8839 §5.1), UDP only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WireCandidate {
+    /// RFC 8445 §5.1.1.3 foundation.
+    pub foundation: String,
+    /// 1 = RTP, 2 = RTCP.
+    pub component: u8,
+    /// RFC 8445 §5.1.2 priority.
+    pub priority: u32,
+    /// Transport address: IP.
+    pub ip: IpAddr,
+    /// Transport address: port.
+    pub port: u16,
+    /// `host`, `srflx`, `prflx` or `relay`.
+    #[serde(rename = "type")]
+    pub typ: String,
+    /// Related address (RFC 8839 §5.1 `raddr`): the base of a server-reflexive candidate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel_addr: Option<IpAddr>,
+    /// Related port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel_port: Option<u16>,
+}
+
+impl WireCandidate {
+    /// The wire form of a remote candidate the session logic learned from signalling.
+    pub fn of(c: &Candidate) -> WireCandidate {
+        WireCandidate {
+            foundation: c.foundation.clone(),
+            component: c.component,
+            priority: c.priority,
+            ip: c.addr.ip(),
+            port: c.addr.port(),
+            typ: type_name(c.typ).into(),
+            rel_addr: None,
+            rel_port: None,
+        }
+    }
+
+    /// The candidate as the session logic holds it: the base of a server-reflexive candidate is
+    /// its related address, every other candidate is its own base (RFC 8445 §5.1.1.2).
+    ///
+    /// Errors: an unknown type.
+    pub fn to_candidate(&self) -> Result<Candidate, String> {
+        let typ = match self.typ.as_str() {
+            "host" => CandidateType::Host,
+            "srflx" => CandidateType::ServerReflexive,
+            "prflx" => CandidateType::PeerReflexive,
+            "relay" => CandidateType::Relayed,
+            other => return Err(format!("unknown candidate type `{other}`")),
+        };
+        let addr = SocketAddr::new(self.ip, self.port);
+        let base = match (typ, self.rel_addr, self.rel_port) {
+            (CandidateType::ServerReflexive, Some(ip), Some(port)) => SocketAddr::new(ip, port),
+            _ => addr,
+        };
+        Ok(Candidate {
+            addr,
+            base,
+            typ,
+            priority: self.priority,
+            foundation: self.foundation.clone(),
+            component: self.component,
+        })
+    }
+}
+
+fn type_name(t: CandidateType) -> &'static str {
+    match t {
+        CandidateType::Host => "host",
+        CandidateType::ServerReflexive => "srflx",
+        CandidateType::PeerReflexive => "prflx",
+        CandidateType::Relayed => "relay",
+    }
+}
+
+/// A server as `gather` carries it: WebRTC's `RTCIceServer` (W3C webrtc-pc §4.2.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireServer {
+    /// `stun:HOST:PORT` or `turn:HOST:PORT?transport=udp`.
+    pub urls: String,
+    /// TURN user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// What the harness writes to the program.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ToAdapter {
+    /// Make agent `agent` (replacing any earlier one) in `role` (`controlling` or `controlled`,
+    /// XEP-0176 §2: the session initiator controls), gather with `servers`; answer `credentials`
+    /// at once, then `candidate` for each local candidate and `gathering-done`.
+    Gather {
+        /// Agent id, echoed in every agent message.
+        agent: u32,
+        /// `controlling` or `controlled`.
+        role: String,
+        /// STUN and TURN servers (XEP-0215).
+        servers: Vec<WireServer>,
+    },
+    /// The peer's ufrag and pwd.
+    RemoteCredentials {
+        /// Agent id.
+        agent: u32,
+        /// Remote ufrag.
+        ufrag: String,
+        /// Remote pwd.
+        pwd: String,
+    },
+    /// A signalled remote candidate (before or after `start`: trickle, RFC 8838).
+    RemoteCandidate {
+        /// Agent id.
+        agent: u32,
+        /// The candidate.
+        candidate: WireCandidate,
+    },
+    /// Start connectivity checks (RFC 8445 §6.1.4), then media on the selected pair.
+    Start {
+        /// Agent id.
+        agent: u32,
+    },
+    /// Stop the agent and its media; free its sockets and relays.
+    Close {
+        /// Agent id.
+        agent: u32,
+    },
+}
+
+/// What the program writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum FromAdapter {
+    /// First line: the protocol and the stack as it names itself (name and version).
+    Hello {
+        /// [`ADAPTER_PROTOCOL`].
+        protocol: String,
+        /// For example `libnice 0.1.21`.
+        stack: String,
+    },
+    /// The local ufrag and pwd of `agent`, in answer to `gather`.
+    Credentials {
+        /// Agent id.
+        agent: u32,
+        /// Local ufrag (RFC 8445 §5.3).
+        ufrag: String,
+        /// Local pwd.
+        pwd: String,
+    },
+    /// A gathered local candidate.
+    Candidate {
+        /// Agent id.
+        agent: u32,
+        /// The candidate.
+        candidate: WireCandidate,
+    },
+    /// Gathering is complete.
+    GatheringDone {
+        /// Agent id.
+        agent: u32,
+    },
+    /// The agent's state: `checking`, `connected`, `completed`, `disconnected`, `failed`, `closed`.
+    State {
+        /// Agent id.
+        agent: u32,
+        /// The state.
+        state: String,
+    },
+    /// The stack selected this pair for `component` (again, for one that moves): `local` is the
+    /// local candidate's transport address (for a server-reflexive one, its base is meant; the
+    /// driver maps it), `remote` the remote candidate's.
+    Selected {
+        /// Agent id.
+        agent: u32,
+        /// 1 or 2.
+        component: u8,
+        /// Local candidate address.
+        local: SocketAddr,
+        /// Remote candidate address.
+        remote: SocketAddr,
+    },
+    /// Free text for the run's log (the stack's own debug lines); not judged.
+    Log {
+        /// The text.
+        text: String,
+    },
+}
+
+/// The program's lines not yet taken, and its health.
+struct Inbox {
+    lines: VecDeque<FromAdapter>,
+    faults: VecDeque<String>,
+    /// Set once the endpoint is being dropped.
+    closing: bool,
+    failed: bool,
+}
+
+/// One adapter program: its pipes and what it said.
+struct Io {
+    to_child: Mutex<Option<Sender<String>>>,
+    inbox: Mutex<Inbox>,
+    /// Signalled with every line, for the synchronous `credentials` wait.
+    arrived: Condvar,
+    child: Arc<Mutex<Option<Child>>>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    next_agent: Mutex<u32>,
+}
+
+impl Io {
+    fn inbox(&self) -> MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn send(&self, msg: &ToAdapter) {
+        if self.inbox().failed {
+            return;
+        }
+        if let Some(tx) = &*self.to_child.lock().unwrap_or_else(|e| e.into_inner()) {
+            let _ = tx.send(serde_json::to_string(msg).expect("serialisable"));
+        }
+    }
+
+    /// Records the program's fault (once) and stops it.
+    fn fail(&self, why: String) {
+        let mut i = self.inbox();
+        if !i.closing && !i.failed {
+            i.failed = true;
+            i.faults.push_back(why);
+        }
+        drop(i);
+        *self.to_child.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        kill(&self.child);
+        self.arrived.notify_all();
+        (self.wake)();
+    }
+
+    /// Takes the lines of `agent` (and drops those of earlier agents).
+    fn take_for(&self, agent: u32) -> Vec<FromAdapter> {
+        let mut i = self.inbox();
+        std::mem::take(&mut i.lines)
+            .into_iter()
+            .filter(|l| agent_of(l) == Some(agent))
+            .collect()
+    }
+}
+
+fn agent_of(l: &FromAdapter) -> Option<u32> {
+    match l {
+        FromAdapter::Credentials { agent, .. }
+        | FromAdapter::Candidate { agent, .. }
+        | FromAdapter::GatheringDone { agent }
+        | FromAdapter::State { agent, .. }
+        | FromAdapter::Selected { agent, .. } => Some(*agent),
+        FromAdapter::Hello { .. } | FromAdapter::Log { .. } => None,
+    }
+}
+
+/// Starts `argv` in `ctx.netns` and waits up to [`START_LIMIT`] for its `hello`. Returns the
+/// stack name it gave, or a fault already recorded in the returned `Io`.
+fn start(argv: &[String], ctx: &LiveContext) -> (Arc<Io>, Option<String>) {
+    let io = Arc::new(Io {
+        to_child: Mutex::new(None),
+        inbox: Mutex::new(Inbox {
+            lines: VecDeque::new(),
+            faults: VecDeque::new(),
+            closing: false,
+            failed: false,
+        }),
+        arrived: Condvar::new(),
+        child: Arc::new(Mutex::new(None)),
+        wake: Arc::clone(&ctx.wake),
+        next_agent: Mutex::new(0),
+    });
+    let (child, stdin, stdout) = match spawn_in(&ctx.netns, argv) {
+        Ok(x) => x,
+        Err(e) => {
+            io.fail(format!("ICE adapter failed: {e}"));
+            return (io, None);
+        }
+    };
+    *io.child.lock().expect("fresh") = Some(child);
+    let (to_child, rx) = mpsc::channel();
+    std::thread::spawn(move || write_lines(stdin, rx));
+    *io.to_child.lock().expect("fresh") = Some(to_child);
+    let (tx, from_child) = mpsc::channel();
+    std::thread::spawn(move || read_lines(stdout, tx));
+    let stack = match from_child.recv_timeout(START_LIMIT) {
+        Ok(FromStdout::Line(l)) => match serde_json::from_str::<FromAdapter>(&l) {
+            Ok(FromAdapter::Hello { protocol, stack }) if protocol == ADAPTER_PROTOCOL => Some(stack),
+            _ => {
+                io.fail(format!(
+                    "ICE adapter broke {ADAPTER_PROTOCOL}: its first line is not a hello for it: {}",
+                    excerpt(&l)
+                ));
+                return (io, None);
+            }
+        },
+        Ok(FromStdout::Bad(why)) => {
+            io.fail(format!("ICE adapter broke {ADAPTER_PROTOCOL}: {why}"));
+            return (io, None);
+        }
+        Ok(FromStdout::Eof) => {
+            let status = exit_status(&io.child);
+            io.fail(format!("ICE adapter failed: it exited ({status}) before its hello"));
+            return (io, None);
+        }
+        Err(_) => {
+            io.fail(format!(
+                "ICE adapter failed: no hello within {}s (hung); killed",
+                START_LIMIT.as_secs()
+            ));
+            return (io, None);
+        }
+    };
+    let reader = Arc::clone(&io);
+    std::thread::spawn(move || {
+        for msg in from_child {
+            let fault = match msg {
+                FromStdout::Line(l) => match serde_json::from_str::<FromAdapter>(&l) {
+                    Ok(FromAdapter::Log { .. }) => continue,
+                    Ok(FromAdapter::Hello { .. }) => format!(
+                        "ICE adapter broke {ADAPTER_PROTOCOL}: a second hello: {}",
+                        excerpt(&l)
+                    ),
+                    Ok(m) => {
+                        reader.inbox().lines.push_back(m);
+                        reader.arrived.notify_all();
+                        (reader.wake)();
+                        continue;
+                    }
+                    Err(e) => format!(
+                        "ICE adapter broke {ADAPTER_PROTOCOL}: not a message ({e}): {}",
+                        excerpt(&l)
+                    ),
+                },
+                FromStdout::Bad(why) => format!("ICE adapter broke {ADAPTER_PROTOCOL}: {why}"),
+                FromStdout::Eof => {
+                    if reader.inbox().closing {
+                        return;
+                    }
+                    let status = exit_status(&reader.child);
+                    format!("ICE adapter failed: it exited ({status}) before the run ended")
+                }
+            };
+            reader.fail(fault);
+            return;
+        }
+    });
+    (io, stack)
+}
+
+/// One call's agent in the adapter program (see the module docs).
+pub struct AdapterDriver {
+    io: Arc<Io>,
+    agent: u32,
+    ufrag: String,
+    pwd: String,
+    local: Vec<Candidate>,
+    remote: Vec<Candidate>,
+    events: VecDeque<DriverEvent>,
+    state: DriverState,
+    selected: Option<(SocketAddr, SocketAddr)>,
+    /// The last time the driver was given: its wake-ups are never earlier.
+    now: SimTime,
+}
+
+impl AdapterDriver {
+    fn new(io: Arc<Io>, role: Role, servers: &[IceServer], now: SimTime) -> AdapterDriver {
+        let agent = {
+            let mut n = io.next_agent.lock().unwrap_or_else(|e| e.into_inner());
+            *n += 1;
+            *n
+        };
+        io.send(&ToAdapter::Gather {
+            agent,
+            role: match role {
+                Role::Controlling => "controlling",
+                Role::Controlled => "controlled",
+            }
+            .into(),
+            servers: servers
+                .iter()
+                .map(|s| WireServer {
+                    urls: s.urls.clone(),
+                    username: s.username.clone(),
+                    credential: s.credential.clone(),
+                })
+                .collect(),
+        });
+        let mut d = AdapterDriver {
+            io,
+            agent,
+            ufrag: String::new(),
+            pwd: String::new(),
+            local: Vec::new(),
+            remote: Vec::new(),
+            events: VecDeque::new(),
+            state: DriverState::New,
+            selected: None,
+            now,
+        };
+        // The session logic writes the credentials into its offer or answer right after this.
+        let deadline = Instant::now() + CREDENTIALS_LIMIT;
+        let mut inbox = d.io.inbox();
+        loop {
+            let pos = inbox
+                .lines
+                .iter()
+                .position(|l| matches!(l, FromAdapter::Credentials { agent: a, .. } if *a == agent));
+            if let Some(p) = pos {
+                if let Some(FromAdapter::Credentials { ufrag, pwd, .. }) = inbox.lines.remove(p) {
+                    d.ufrag = ufrag;
+                    d.pwd = pwd;
+                }
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if inbox.failed || left.is_zero() {
+                let failed = inbox.failed;
+                drop(inbox);
+                if !failed {
+                    d.io.fail(format!(
+                        "ICE adapter failed: no credentials within {} ms of gather",
+                        CREDENTIALS_LIMIT.as_millis()
+                    ));
+                }
+                d.state = DriverState::Failed;
+                return d;
+            }
+            inbox = d
+                .io
+                .arrived
+                .wait_timeout(inbox, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(inbox);
+        d
+    }
+
+    /// The local base a pair's local transport address stands for.
+    fn base_of(&self, local: SocketAddr) -> SocketAddr {
+        self.local
+            .iter()
+            .find(|c| c.addr == local)
+            .map_or(local, |c| c.base)
+    }
+
+    fn take_lines(&mut self) {
+        for l in self.io.take_for(self.agent) {
+            match l {
+                FromAdapter::Candidate { candidate, .. } => match candidate.to_candidate() {
+                    Ok(c) => {
+                        self.local.push(c.clone());
+                        self.events.push_back(DriverEvent::LocalCandidate(c));
+                    }
+                    Err(e) => self.io.fail(format!("ICE adapter broke {ADAPTER_PROTOCOL}: {e}")),
+                },
+                FromAdapter::State { state, .. } => {
+                    let s = match state.as_str() {
+                        "checking" => DriverState::Checking,
+                        "connected" | "completed" => DriverState::Completed,
+                        "disconnected" => DriverState::Disconnected,
+                        "failed" => DriverState::Failed,
+                        "closed" => DriverState::Closed,
+                        "new" | "gathering" => DriverState::New,
+                        other => {
+                            self.io
+                                .fail(format!("ICE adapter broke {ADAPTER_PROTOCOL}: unknown state `{other}`"));
+                            continue;
+                        }
+                    };
+                    if s != self.state {
+                        self.state = s;
+                        self.events.push_back(DriverEvent::State(s));
+                    }
+                }
+                FromAdapter::Selected {
+                    component,
+                    local,
+                    remote,
+                    ..
+                } => {
+                    let local = self.base_of(local);
+                    if component == 1 {
+                        self.selected = Some((local, remote));
+                    }
+                    self.events.push_back(DriverEvent::Selected {
+                        component,
+                        local,
+                        remote,
+                    });
+                }
+                FromAdapter::GatheringDone { .. } | FromAdapter::Credentials { .. } => {}
+                FromAdapter::Hello { .. } | FromAdapter::Log { .. } => {}
+            }
+        }
+    }
+}
+
+impl IceDriver for AdapterDriver {
+    fn local_credentials(&self) -> (&str, &str) {
+        (&self.ufrag, &self.pwd)
+    }
+    fn local_candidates(&self) -> &[Candidate] {
+        &self.local
+    }
+    /// The stack gathers its own candidates: one given here has nowhere to go.
+    fn add_local_candidate(&mut self, _c: Candidate) {}
+    fn remote_candidates(&self) -> &[Candidate] {
+        &self.remote
+    }
+    fn set_remote_credentials(&mut self, ufrag: &str, pwd: &str) {
+        self.io.send(&ToAdapter::RemoteCredentials {
+            agent: self.agent,
+            ufrag: ufrag.into(),
+            pwd: pwd.into(),
+        });
+    }
+    fn add_remote_candidate(&mut self, c: Candidate) {
+        if c.component != 1 {
+            return;
+        }
+        self.io.send(&ToAdapter::RemoteCandidate {
+            agent: self.agent,
+            candidate: WireCandidate::of(&c),
+        });
+        self.remote.push(c);
+    }
+    /// Not carried: the adapter protocol has no ICE restart, so the candidates are added.
+    fn restart_with_remote_candidates(&mut self, _now: SimTime, candidates: Vec<Candidate>) {
+        for c in candidates {
+            if !self.remote.iter().any(|r| r.addr == c.addr) {
+                self.add_remote_candidate(c);
+            }
+        }
+    }
+    fn offers_renomination(&self) -> bool {
+        false
+    }
+    fn set_peer_renomination(&mut self, _on: bool) {}
+    fn start(&mut self, now: SimTime) {
+        self.now = self.now.max(now);
+        self.io.send(&ToAdapter::Start { agent: self.agent });
+    }
+    fn close(&mut self) {
+        if self.state != DriverState::Closed {
+            self.io.send(&ToAdapter::Close { agent: self.agent });
+            self.state = DriverState::Closed;
+            self.selected = None;
+        }
+    }
+    fn handle_packet(&mut self, _now: SimTime, _local: SocketAddr, _remote: SocketAddr, _data: &[u8]) -> bool {
+        false
+    }
+    fn handle_timeout(&mut self, now: SimTime) {
+        self.now = self.now.max(now);
+        if self.state != DriverState::Closed {
+            self.take_lines();
+        }
+    }
+    fn poll_timeout(&self) -> Option<SimTime> {
+        if self.state == DriverState::Closed {
+            return None;
+        }
+        let inbox = self.io.inbox();
+        inbox
+            .lines
+            .iter()
+            .any(|l| agent_of(l) == Some(self.agent))
+            .then_some(self.now)
+    }
+    fn poll_transmit(&mut self) -> Option<reference::ice::Transmit> {
+        None
+    }
+    fn poll_event(&mut self) -> Option<DriverEvent> {
+        self.events.pop_front()
+    }
+    fn selected(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.selected
+    }
+    fn media_pair(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.selected.filter(|_| self.state != DriverState::Failed)
+    }
+    fn state(&self) -> DriverState {
+        self.state
+    }
+    fn sends_media(&self) -> bool {
+        true
+    }
+}
+
+/// The endpoint of a party whose ICE is a real stack: the reference signalling with the party's
+/// knobs around [`AdapterDriver`]s, and the adapter program's faults as the party's.
+pub struct StackEndpoint {
+    inner: ReferenceEndpoint,
+    io: Arc<Io>,
+}
+
+impl StackEndpoint {
+    /// Starts `argv` (the adapter) in `ctx.netns` and makes the endpoint `make_inner` builds around
+    /// the stack. `ics.name` is the registered name; `make_inner` gets the stack factory.
+    pub fn start(
+        argv: &[String],
+        ctx: &LiveContext,
+        make_inner: impl FnOnce(StackFactory) -> ReferenceEndpoint,
+    ) -> StackEndpoint {
+        let (io, _stack) = start(argv, ctx);
+        let shared = Arc::clone(&io);
+        let factory: StackFactory = Arc::new(move |role, servers, now| {
+            Box::new(AdapterDriver::new(Arc::clone(&shared), role, servers, now))
+        });
+        StackEndpoint {
+            inner: make_inner(factory),
+            io,
+        }
+    }
+}
+
+impl Drop for StackEndpoint {
+    fn drop(&mut self) {
+        self.io.inbox().closing = true;
+        *self.io.to_child.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        kill(&self.io.child);
+    }
+}
+
+impl Endpoint for StackEndpoint {
+    fn ics(&self) -> &Ics {
+        self.inner.ics()
+    }
+    fn handle_input(&mut self, now: SimTime, input: Input) {
+        self.inner.handle_input(now, input)
+    }
+    fn poll_output(&mut self) -> Option<Output> {
+        if let Some(f) = self.io.inbox().faults.pop_front() {
+            return Some(Output::Fault(f));
+        }
+        self.inner.poll_output()
+    }
+    fn poll_timeout(&self) -> Option<SimTime> {
+        self.inner.poll_timeout()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_in_their_documented_form() {
+        let g = ToAdapter::Gather {
+            agent: 1,
+            role: "controlling".into(),
+            servers: vec![WireServer {
+                urls: "turn:203.0.113.3:3478?transport=udp".into(),
+                username: Some("u".into()),
+                credential: Some("p".into()),
+            }],
+        };
+        let line = serde_json::to_string(&g).unwrap();
+        assert_eq!(
+            line,
+            r#"{"type":"gather","agent":1,"role":"controlling","servers":[{"urls":"turn:203.0.113.3:3478?transport=udp","username":"u","credential":"p"}]}"#
+        );
+        let c: FromAdapter = serde_json::from_str(
+            r#"{"type":"candidate","agent":1,"candidate":{"foundation":"2","component":1,"priority":1694498815,"ip":"198.51.100.7","port":40000,"type":"srflx","rel-addr":"10.0.1.2","rel-port":50000}}"#,
+        )
+        .unwrap();
+        let FromAdapter::Candidate { candidate, .. } = c else { panic!("{c:?}") };
+        let cand = candidate.to_candidate().unwrap();
+        assert_eq!(cand.typ, CandidateType::ServerReflexive);
+        assert_eq!(cand.base, "10.0.1.2:50000".parse().unwrap());
+        assert!(serde_json::from_str::<FromAdapter>(r#"{"type":"selected","agent":1}"#).is_err());
+        assert!(WireCandidate {
+            typ: "bogus".into(),
+            ..WireCandidate::of(&cand)
+        }
+        .to_candidate()
+        .is_err());
+    }
+}
