@@ -610,6 +610,13 @@ impl<'a> Wire<'a> {
             stun::Demux::Stun => {
                 let msg = match Message::decode_shared(payload) {
                     Ok(m) => m,
+                    // RFC 3489 Binding, which RFC 8489 §11 keeps answerable: not malformed.
+                    Err(_)
+                        if stun::classic::binding_request_id(payload).is_some()
+                            || stun::classic::is_binding_response(payload) =>
+                    {
+                        return
+                    }
                     Err(e) => {
                         if seen.dir == Dir::Tx {
                             self.malformed.push(MalformedSeen {

@@ -10,6 +10,7 @@
 
 mod attr;
 pub mod channel;
+pub mod classic;
 mod message;
 
 pub use attr::{attr_type, Attribute, ErrorCode};

@@ -14,10 +14,15 @@ pub struct StunServer {
 impl StunServer {
     /// Handles one datagram from `src`; returns the response to send back, if any.
     ///
-    /// Binding request → success with XOR-MAPPED-ADDRESS; a request with an unknown
+    /// Binding request → success with XOR-MAPPED-ADDRESS; an RFC 3489 Binding request → response
+    /// with MAPPED-ADDRESS (RFC 8489 §11.2); a request with an unknown
     /// comprehension-required attribute → 420 with UNKNOWN-ATTRIBUTES (RFC 8489 §6.3.1.1); anything
     /// that is not a STUN request is ignored.
     pub fn handle(&self, src: SocketAddr, payload: &[u8]) -> Option<Vec<u8>> {
+        // An RFC 3489 client (no magic cookie) gets MAPPED-ADDRESS, RFC 8489 §11.2.
+        if let Some(id) = crate::stun::classic::binding_request_id(payload) {
+            return crate::stun::classic::binding_response(id, src);
+        }
         let msg = Message::decode(payload).ok()?;
         if msg.class != Class::Request {
             return None;

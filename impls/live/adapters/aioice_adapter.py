@@ -106,10 +106,16 @@ class Call:
             await self.conn.close()
 
 
+def _raise(ctx):
+    raise ctx.get("exception") or RuntimeError(ctx.get("message"))
+
+
 async def main():
     common.emit({"type": "hello", "protocol": common.PROTOCOL,
                  "stack": "aioice %s" % aioice.__version__})
     loop = asyncio.get_running_loop()
+    # An exception in any task ends the program, as in the libnice adapter.
+    loop.set_exception_handler(lambda _loop, ctx: common.guarded(_raise)(ctx))
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     calls = {}
@@ -119,7 +125,7 @@ async def main():
             break
         if not line.strip():
             continue
-        msg = common.json.loads(line)
+        msg = common.guarded(common.json.loads)(line)
         t = msg["type"]
         if t == "gather":
             for c in calls.values():

@@ -2,6 +2,8 @@
 candidate lines in SDP form (RFC 8839 §5.1), and the RTP-like media the reference sends."""
 
 import json
+import os
+import traceback
 import subprocess
 import struct
 import sys
@@ -55,8 +57,8 @@ def sdp_to_wire(line):
 
 
 def wire_to_sdp(c):
-    """A wire candidate -> `candidate:…` (without `a=`)."""
-    s = "candidate:%s %d UDP %d %s %d typ %s" % (
+    """A wire candidate -> `a=candidate:…` (RFC 8839 §5.1)."""
+    s = "a=candidate:%s %d UDP %d %s %d typ %s" % (
         c["foundation"], c["component"], c["priority"], c["ip"], c["port"], c["type"])
     if "rel-addr" in c:
         s += " raddr %s rport %d" % (c["rel-addr"], c.get("rel-port", 0))
@@ -79,3 +81,19 @@ def package_version(package):
                               capture_output=True, text=True, timeout=5).stdout or "unknown"
     except OSError:
         return "unknown"
+
+
+def guarded(f):
+    """f, except that an exception ends the program (exit 70, the traceback on stderr): the
+    harness then records the adapter's failure instead of waiting on a program that lost its
+    state (GLib and asyncio would only print it and go on)."""
+
+    def run(*args):
+        try:
+            return f(*args)
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+            sys.stderr.flush()
+            os._exit(70)
+
+    return run

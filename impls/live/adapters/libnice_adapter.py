@@ -29,6 +29,9 @@ _RECV = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint, ct
                          ctypes.POINTER(ctypes.c_char), ctypes.c_void_p)
 _lib.nice_agent_attach_recv.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint,
                                         ctypes.c_void_p, _RECV, ctypes.c_void_p]
+# nice_agent_send's buffer is introspected as a string, which cannot carry binary RTP.
+_lib.nice_agent_send.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint, ctypes.c_char_p]
+_lib.nice_agent_send.restype = ctypes.c_int
 ctypes.pythonapi.PyCapsule_GetPointer.restype = ctypes.c_void_p
 ctypes.pythonapi.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
 
@@ -59,14 +62,14 @@ class Call:
                 turn.append((host, port, user, cred))
         self.stream = self.agent.add_stream(1)
         for host, port, user, cred in turn:
-            self.agent.set_relay_info(self.stream, 1, host, port, user, cred, Nice.RelayType.TURN_UDP)
-        self.agent.connect("new-candidate-full", self.on_candidate)
-        self.agent.connect("candidate-gathering-done", self.on_gathered)
-        self.agent.connect("component-state-changed", self.on_state)
-        self.agent.connect("new-selected-pair-full", self.on_selected)
+            self.agent.set_relay_info(self.stream, 1, host, port, user, cred, Nice.RelayType.UDP)
+        self.agent.connect("new-candidate-full", common.guarded(self.on_candidate))
+        self.agent.connect("candidate-gathering-done", common.guarded(self.on_gathered))
+        self.agent.connect("component-state-changed", common.guarded(self.on_state))
+        self.agent.connect("new-selected-pair-full", common.guarded(self.on_selected))
         self.recv_cb = _RECV(self.on_recv)
-        ptr = ctypes.pythonapi.PyCapsule_GetPointer(self.agent.__gpointer__, None)
-        _lib.nice_agent_attach_recv(ptr, self.stream, 1, None, self.recv_cb, None)
+        self.ptr = ctypes.pythonapi.PyCapsule_GetPointer(self.agent.__gpointer__, None)
+        _lib.nice_agent_attach_recv(self.ptr, self.stream, 1, None, self.recv_cb, None)
         ok, ufrag, pwd = self.agent.get_local_credentials(self.stream)
         common.emit({"type": "credentials", "agent": self.id, "ufrag": ufrag, "pwd": pwd})
         self.remote = []
@@ -122,7 +125,7 @@ class Call:
                      "local": "%s:%d" % (l["ip"], l["port"]), "remote": "%s:%d" % (r["ip"], r["port"])})
         if not self.selected:
             self.selected = True
-            GLib.timeout_add(common.MEDIA_INTERVAL_MS, self.send_media)
+            GLib.timeout_add(common.MEDIA_INTERVAL_MS, common.guarded(self.send_media))
 
     def on_recv(self, agent, stream, component, n, buf, data):
         self.received += 1
@@ -131,7 +134,7 @@ class Call:
         if self.closed:
             return False
         p = common.rtp_packet(self.seq, self.ts, self.ssrc)
-        self.agent.send(self.stream, 1, len(p), p)
+        _lib.nice_agent_send(self.ptr, self.stream, 1, len(p), p)
         self.seq += 1
         self.ts += 9600
         return True
@@ -203,7 +206,7 @@ def main():
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
             if line.strip():
-                handle(common.json.loads(line))
+                common.guarded(lambda l: handle(common.json.loads(l)))(line)
         return True
 
     GLib.unix_fd_add_full(GLib.PRIORITY_DEFAULT, 0, GLib.IOCondition.IN | GLib.IOCondition.HUP, on_stdin)
