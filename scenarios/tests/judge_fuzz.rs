@@ -182,3 +182,33 @@ fn a_jingle_action_without_its_sid_is_a_violation_of_its_sender() {
     assert_eq!(c.party, Judged::Callee);
     assert!(c.detail.contains("XEP-0166 §7.1"), "{}", c.detail);
 }
+
+/// libnice discovers its server-reflexive address with an RFC 3489 Binding request (no magic
+/// cookie), which RFC 8489 §11 keeps answerable: not malformed. Another message without the
+/// cookie still is.
+#[test]
+fn a_classic_binding_request_is_well_formed_and_other_cookieless_stun_is_not() {
+    // libnice 0.1.21's request as captured in a live run: type 0x0001, length 0, a 16-byte ID.
+    let classic: [u8; 20] = [
+        0x00, 0x01, 0x00, 0x00, 0xd1, 0xe0, 0xad, 0xab, 0x2e, 0x08, 0x1b, 0xc4, 0x95, 0x2d, 0x2c, 0xaf, 0x26, 0xf4,
+        0xd0, 0x16,
+    ];
+    let wf = |payload: Vec<u8>| {
+        let mut out = copy(&bases()[0]);
+        let i = sent_by(&out, "caller", 0..=3);
+        if let TraceKind::Datagram { payload: p, .. } = &mut out.trace.events[i].kind {
+            *p = bytes::Bytes::from(payload);
+        }
+        let r = judge(&out);
+        let c = r.checks.iter().find(|c| c.id == "wire.well-formed").unwrap().clone();
+        c
+    };
+    let c = wf(classic.to_vec());
+    assert_eq!(c.verdict, Verdict::Pass, "{}", c.detail);
+    let mut allocate = classic;
+    allocate[1] = 0x03;
+    let c = wf(allocate.to_vec());
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, Judged::Caller);
+    assert!(c.detail.contains("magic cookie"), "{}", c.detail);
+}

@@ -330,6 +330,55 @@ fn no_new_check_on_a_failed_pair_fails_the_triggered_check_rule() {
     assert!(detail.contains("sent no new check on it within 2 s"), "{detail}");
 }
 
+/// aioice in a live run (impls/live, README §Findings): a peer's check arrives on a pair whose own
+/// check is pending, then a nomination on another pair completes its ICE 4 ms later and it drops
+/// its checklist, the triggered check included. RFC 8445 §8.1.2 lets it: after nomination the
+/// component's pairs leave the checklist and the triggered-check queue.
+#[test]
+fn a_triggered_check_dropped_because_ice_completed_first_passes() {
+    let mut out = basic_call();
+    let ok = check(&out, "ice.triggered-check-after-failed");
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    let inbound = wire.stun.iter().find(|s| s.index == ok.evidence[0]).unwrap();
+    let t = inbound.time;
+    let party = inbound.party;
+    let gone: Vec<usize> = wire
+        .checks_sent_by(&party)
+        .filter(|c| (c.src, c.dst) == (inbound.dst, inbound.src) && c.time >= t && c.time <= t + Duration::from_secs(2))
+        .map(|c| c.index)
+        .collect();
+    // What completes its ICE (as the controlled side here): a nominating check it answered, on a
+    // pair its own check made valid.
+    assert_eq!(party.as_str(), "callee", "the controlled side answered it");
+    let nominating = wire
+        .stun
+        .iter()
+        .find(|s| s.party == party && s.dir == Dir::Rx && s.msg.has(attr_type::USE_CANDIDATE))
+        .expect("the callee received a nomination");
+    let own_success: Vec<usize> = wire
+        .checks_sent_by(&party)
+        .filter(|c| (c.src, c.dst) == (nominating.dst, nominating.src))
+        .filter_map(|c| wire.response_to(c))
+        .filter(|r| r.msg.class == Class::Success)
+        .map(|r| r.index)
+        .collect();
+    let nominating = nominating.index;
+    for i in gone {
+        set_payload(&mut out, i, Bytes::from_static(&[0xFF]));
+    }
+    // Completed only after the window: the missing check fails.
+    let (v, detail) = verdict(&out, "ice.triggered-check-after-failed");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    let soon = t + Duration::from_millis(100);
+    out.trace.events[nominating].time = soon;
+    for i in own_success {
+        out.trace.events[i].time = out.trace.events[i].time.min(soon);
+    }
+    let (v, detail) = verdict(&out, "ice.triggered-check-after-failed");
+    assert_ne!(v, Verdict::Fail, "{detail}");
+}
+
 const NO_PATH: &str = "turn/expired-credentials/reference->reference/symmetric+symmetric/seed-1";
 
 #[test]

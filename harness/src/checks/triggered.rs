@@ -62,6 +62,12 @@ fn is_check(s: &StunSeen) -> bool {
         && (s.msg.has(attr_type::ICE_CONTROLLING) || s.msg.has(attr_type::ICE_CONTROLLED))
 }
 
+/// When `party`'s ICE processing first completed (RFC 8445 §8.1.2) as the wire shows it, in any
+/// ICE session: see `Party::completed`.
+pub(super) fn completed_at<'a>(ctx: &Ctx<'a>, party: wire::Party<'a>) -> Option<SimTime> {
+    Party::new(ctx, party).completed(&None)
+}
+
 /// Seconds with two decimals, as a detail reads them.
 fn secs(t: SimTime) -> String {
     format!("{:.2} s", t.as_micros() as f64 / 1e6)

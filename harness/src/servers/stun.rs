@@ -88,4 +88,18 @@ mod tests {
             Attribute::UnknownAttributes(vec![0x7777])
         );
     }
+
+    #[test]
+    fn an_rfc_3489_client_gets_mapped_address_under_its_own_id() {
+        let s = StunServer {
+            addr: "192.0.2.10:3478".parse().unwrap(),
+        };
+        let src: SocketAddr = "203.0.113.1:40000".parse().unwrap();
+        let mut req = vec![0x00, 0x01, 0x00, 0x00];
+        req.extend_from_slice(&[9; 16]);
+        let resp = s.handle(src, &req).expect("answered");
+        assert!(crate::stun::classic::is_binding_response(&resp));
+        assert_eq!(&resp[4..20], &[9; 16]);
+        assert_eq!(&resp[24..], &[0, 1, 0x9c, 0x40, 203, 0, 113, 1]);
+    }
 }
