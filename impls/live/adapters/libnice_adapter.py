@@ -46,9 +46,8 @@ STATES = {
 
 
 class Call:
-    def __init__(self, agent_id, role, servers, regular):
+    def __init__(self, agent_id, role, servers, flags):
         self.id = agent_id
-        flags = Nice.AgentOption.REGULAR_NOMINATION if regular else Nice.AgentOption.NONE
         self.agent = Nice.Agent.new_full(GLib.MainContext.default(), Nice.Compatibility.RFC5245, flags)
         self.agent.set_property("ice-tcp", False)
         self.agent.set_property("controlling-mode", role == "controlling")
@@ -168,10 +167,16 @@ class Call:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nomination", choices=["regular", "aggressive"], required=True)
+    ap.add_argument("--support-renomination", action="store_true",
+                    help="NICE_AGENT_OPTION_SUPPORT_RENOMINATION: as the controlled agent, follow NOMINATION 0xC001")
     args = ap.parse_args()
-    regular = args.nomination == "regular"
+    flags = Nice.AgentOption.REGULAR_NOMINATION if args.nomination == "regular" else Nice.AgentOption.NONE
+    if args.support_renomination:
+        flags |= Nice.AgentOption.SUPPORT_RENOMINATION
     common.emit({"type": "hello", "protocol": common.PROTOCOL,
-                 "stack": "libnice %s (%s nomination)" % (common.package_version("libnice10"), args.nomination)})
+                 "stack": "libnice %s (%s nomination%s)" % (
+                     common.package_version("libnice10"), args.nomination,
+                     ", support-renomination" if args.support_renomination else "")})
     loop = GLib.MainLoop()
     calls = {}
     buf = b""
@@ -182,7 +187,7 @@ def main():
             for c in calls.values():
                 c.close()
             calls.clear()
-            calls[msg["agent"]] = Call(msg["agent"], msg["role"], msg["servers"], regular)
+            calls[msg["agent"]] = Call(msg["agent"], msg["role"], msg["servers"], flags)
             return
         c = calls.get(msg.get("agent"))
         if c is None:

@@ -402,10 +402,12 @@ pub struct AdapterDriver {
     selected: Option<(SocketAddr, SocketAddr)>,
     /// The last time the driver was given: its wake-ups are never earlier.
     now: SimTime,
+    /// It advertises renomination (the stack follows 0xC001 as the controlled agent).
+    renomination: bool,
 }
 
 impl AdapterDriver {
-    fn new(io: Arc<Io>, role: Role, servers: &[IceServer], now: SimTime) -> AdapterDriver {
+    fn new(io: Arc<Io>, role: Role, servers: &[IceServer], now: SimTime, renomination: bool) -> AdapterDriver {
         let agent = {
             let mut n = io.next_agent.lock().unwrap_or_else(|e| e.into_inner());
             *n += 1;
@@ -438,6 +440,7 @@ impl AdapterDriver {
             state: DriverState::New,
             selected: None,
             now,
+            renomination,
         };
         // The session logic writes the credentials into its offer or answer right after this.
         let deadline = Instant::now() + CREDENTIALS_LIMIT;
@@ -576,7 +579,7 @@ impl IceDriver for AdapterDriver {
         }
     }
     fn offers_renomination(&self) -> bool {
-        false
+        self.renomination
     }
     fn set_peer_renomination(&mut self, _on: bool) {}
     fn start(&mut self, now: SimTime) {
@@ -639,16 +642,18 @@ pub struct StackEndpoint {
 
 impl StackEndpoint {
     /// Starts `argv` (the adapter) in `ctx.netns` and makes the endpoint `make_inner` builds around
-    /// the stack. `ics.name` is the registered name; `make_inner` gets the stack factory.
+    /// the stack; `make_inner` gets the stack factory. `renomination`: its agents advertise
+    /// renomination in their transports (XEP-0176 as Conversations extends it).
     pub fn start(
         argv: &[String],
         ctx: &LiveContext,
+        renomination: bool,
         make_inner: impl FnOnce(StackFactory) -> ReferenceEndpoint,
     ) -> StackEndpoint {
         let (io, _stack) = start(argv, ctx);
         let shared = Arc::clone(&io);
         let factory: StackFactory = Arc::new(move |role, servers, now| {
-            Box::new(AdapterDriver::new(Arc::clone(&shared), role, servers, now))
+            Box::new(AdapterDriver::new(Arc::clone(&shared), role, servers, now, renomination))
         });
         StackEndpoint {
             inner: make_inner(factory),

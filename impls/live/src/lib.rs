@@ -87,6 +87,10 @@ struct Stack {
     script: &'static str,
     args: &'static [&'static str],
     profile: Option<&'static str>,
+    /// The adapter takes `--support-renomination` (libnice's `support-renomination`: as the
+    /// controlled agent it follows a NOMINATION 0xC001, agent/conncheck.c
+    /// `conn_check_handle_renomination`).
+    renomination: bool,
     description: &'static str,
 }
 
@@ -95,6 +99,7 @@ struct Stack {
 const STACKS: &[Stack] = &[
     Stack {
         name: "libnice",
+        renomination: true,
         script: "libnice_adapter.py",
         args: &["--nomination", "regular"],
         profile: None,
@@ -102,6 +107,7 @@ const STACKS: &[Stack] = &[
     },
     Stack {
         name: "libnice-aggressive",
+        renomination: true,
         script: "libnice_adapter.py",
         args: &["--nomination", "aggressive"],
         profile: None,
@@ -109,6 +115,7 @@ const STACKS: &[Stack] = &[
     },
     Stack {
         name: "aioice",
+        renomination: false,
         script: "aioice_adapter.py",
         args: &[],
         profile: None,
@@ -116,6 +123,7 @@ const STACKS: &[Stack] = &[
     },
     Stack {
         name: "dino-live",
+        renomination: true,
         script: "libnice_adapter.py",
         args: &["--nomination", "aggressive"],
         profile: Some("dino"),
@@ -123,6 +131,7 @@ const STACKS: &[Stack] = &[
     },
     Stack {
         name: "gajim-live",
+        renomination: true,
         script: "libnice_adapter.py",
         args: &["--nomination", "aggressive"],
         profile: Some("gajim"),
@@ -134,42 +143,66 @@ const STACKS: &[Stack] = &[
 /// one component (rtcp-mux), no renomination negotiated in signalling, TURN over UDP only (the
 /// live network carries UDP), no ICE restart over the adapter protocol, and transaction IDs from
 /// the stack's own randomness.
-fn stack_ics(name: &str) -> Ics {
+fn stack_ics(name: &str, renomination: Renomination) -> Ics {
     Ics {
         name: name.into(),
         jmi: true,
         trickle: true,
         rtcp_mux: true,
-        renomination: Renomination::None,
+        renomination,
         turn_transports: vec!["udp".into()],
         ice_restart: false,
         unseeded_stun_transaction_ids: true,
     }
 }
 
-/// The registry entry of a real stack: live (a party that runs it is a live run), its endpoint the
-/// reference signalling with `knobs` (then the scenario's) around the adapter `argv`.
-fn stack_entry(name: &str, description: String, argv: Vec<String>, knobs: Knobs) -> ImplEntry {
+/// The registry entry of a real ICE stack whose adapter is `argv` (ADAPTERS.md): a live
+/// implementation whose endpoint is the reference signalling with `knobs` (then the scenario's)
+/// around the adapter. `renomination`: the adapter takes `--support-renomination`, passed when a
+/// scenario gives the party the knob `nomination: c001-negotiated` or `c001-always`.
+pub fn adapter_entry(name: &str, description: String, argv: Vec<String>, knobs: Knobs, renomination: bool) -> ImplEntry {
     let registered = name.to_string();
+    let shown = argv.join(" ");
     ImplEntry {
         name: name.to_string(),
         description,
         // Reached only if a live entry is run outside live mode, which the harness never does.
-        make: Box::new(move |_| panic!("`{}` is a live implementation: run it in live mode", argv.join(" "))),
+        make: Box::new(move |_| panic!("`{shown}` is a live implementation: run it in live mode")),
         check_knobs: Some(Knobs::check),
         live: Some(Box::new(move |cfg, ctx| {
-            let ics = stack_ics(&registered);
-            let argv = argv_of(&registered);
-            Box::new(adapter::StackEndpoint::start(&argv, &ctx, |factory| {
+            let mut argv = argv.clone();
+            // A scenario that asks this party for 0xC001 renomination gets the stack's own
+            // support for it, advertised with <renomination/> as Conversations does.
+            let asks = matches!(
+                cfg.knobs.get("nomination").map(String::as_str),
+                Some("c001-negotiated" | "c001-always")
+            );
+            let renomination = asks && renomination;
+            if renomination {
+                argv.push("--support-renomination".into());
+            }
+            let ics = stack_ics(
+                &registered,
+                if renomination {
+                    Renomination::LegacyC001
+                } else {
+                    Renomination::None
+                },
+            );
+            Box::new(adapter::StackEndpoint::start(&argv, &ctx, renomination, |factory| {
                 ReferenceEndpoint::with_stack(cfg, ics, &knobs, factory)
             }))
         })),
     }
 }
 
+fn stack_of(name: &str) -> &'static Stack {
+    STACKS.iter().find(|s| s.name == name).expect("a registered stack")
+}
+
 /// The adapter command of the registered stack `name`.
 fn argv_of(name: &str) -> Vec<String> {
-    let s = STACKS.iter().find(|s| s.name == name).expect("a registered stack");
+    let s = stack_of(name);
     let mut v = vec![PYTHON.to_string(), format!("{ADAPTERS_DIR}/{}", s.script)];
     v.extend(s.args.iter().map(|a| a.to_string()));
     v
@@ -192,11 +225,12 @@ pub fn register_stacks(registry: &mut Registry) {
                 .knobs()
                 .unwrap_or_else(|e| panic!("impls/profiles/{p}.yaml: {e}")),
         };
-        registry.register(stack_entry(
+        registry.register(adapter_entry(
             s.name,
             format!("{} (live mode, needs root)", s.description),
             argv_of(s.name),
             knobs,
+            s.renomination,
         ));
     }
 }
