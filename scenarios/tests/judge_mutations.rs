@@ -1337,6 +1337,36 @@ fn a_check_left_unanswered_fails_request_answered_on_the_receiver() {
     assert!(c.detail.starts_with("callee never answered the check"), "{}", c.detail);
 }
 
+/// aioice's TURN client drops Data indications (it reads only ChannelData and responses,
+/// aioice 0.8 turn.py), so a check relayed that way goes unanswered: the detail says how it came.
+#[test]
+fn an_unanswered_relayed_check_says_it_came_in_a_data_indication() {
+    let mut out = run_id("turn/symmetric-via-relay/reference->reference/symmetric+symmetric/seed-1");
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    let arrived = wire
+        .stun
+        .iter()
+        .find(|s| s.dir == Dir::Rx && s.relayed && s.msg.class == Class::Request && s.msg.has(attr_type::ICE_CONTROLLING))
+        .expect("a relayed check reached the controlled side");
+    assert!(matches!(&out.trace.events[arrived.index].kind,
+        TraceKind::Datagram { payload, .. } if payload[0] < 4), "in a Data indication");
+    let (party, id) = (arrived.party.to_string(), arrived.msg.transaction_id);
+    let answers: Vec<usize> = wire
+        .stun
+        .iter()
+        .filter(|s| party == s.party && s.dir == Dir::Tx && s.msg.transaction_id == id && s.msg.class == Class::Success)
+        .map(|s| s.index)
+        .collect();
+    assert!(!answers.is_empty());
+    for i in answers {
+        set_payload(&mut out, i, Bytes::from_static(&[0xFF]));
+    }
+    let c = check(&out, "ice.request-answered");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert!(c.detail.contains("TURN Data indication") && c.detail.contains("RFC 8656 §10.4"), "{}", c.detail);
+}
+
 #[test]
 fn a_check_whose_integrity_does_not_verify_with_the_signalled_password_fails() {
     use harness::checks::Judged;

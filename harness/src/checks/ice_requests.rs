@@ -172,11 +172,12 @@ pub fn request_answered(ctx: &Ctx) -> CheckResult {
                         Verdict::Fail,
                         format!(
                             "{party} never answered the check from {} to {} at {} under its current ufrag {}, while \
-                             its session lasted (until {ended})",
+                             its session lasted (until {ended}){}",
                             r.src,
                             r.dst,
                             r.time,
-                            to.unwrap_or("")
+                            to.unwrap_or(""),
+                            how_relayed(ctx, r)
                         ),
                         vec![r.index],
                     )
@@ -394,4 +395,21 @@ pub fn symmetric_response(ctx: &Ctx) -> CheckResult {
         format!("{asymmetric} pairs drew only non-symmetric successes; no media went on them"),
         vec![],
     )
+}
+
+/// How a relayed check reached the party's host, for the detail: a TURN client delivers the data
+/// of a Data indication and of ChannelData alike (RFC 8656 §10.4, §12.6).
+fn how_relayed(ctx: &Ctx, r: &crate::wire::StunSeen) -> &'static str {
+    if !r.relayed {
+        return "";
+    }
+    let first = match &ctx.out.trace.events[r.index].kind {
+        crate::trace::TraceKind::Datagram { payload, .. } => payload.first().copied(),
+        _ => None,
+    };
+    match first {
+        Some(0..=3) => "; it reached its host in a TURN Data indication, whose data a client delivers (RFC 8656 §10.4)",
+        Some(64..=79) => "; it reached its host as TURN ChannelData, whose data a client delivers (RFC 8656 §12.6)",
+        _ => "",
+    }
 }
