@@ -827,6 +827,13 @@ impl World {
 
     /// Sends a datagram a device's endpoint (or, live, its program) sent from `local`.
     fn send_datagram(&mut self, now: SimTime, i: usize, local: SocketAddr, remote: SocketAddr, payload: Bytes) {
+        if !self.slots[i].interfaces.contains(&local.ip()) && self.slots[i].live.is_some() {
+            // The namespace keeps the address it was made with: the harness, not the program, left
+            // it behind, so this is a drop on the harness's side and nobody's violation.
+            let reason =
+                "the live party's namespace keeps its first address: switch-interface is not carried to live parties";
+            return self.tun_dropped(now, i, local, remote, reason.into(), payload);
+        }
         if !self.slots[i].interfaces.contains(&local.ip()) {
             let party = self.slots[i].label.clone();
             self.trace.push(

@@ -1347,10 +1347,15 @@ fn an_unanswered_relayed_check_says_it_came_in_a_data_indication() {
     let arrived = wire
         .stun
         .iter()
-        .find(|s| s.dir == Dir::Rx && s.relayed && s.msg.class == Class::Request && s.msg.has(attr_type::ICE_CONTROLLING))
+        .find(|s| {
+            s.dir == Dir::Rx && s.relayed && s.msg.class == Class::Request && s.msg.has(attr_type::ICE_CONTROLLING)
+        })
         .expect("a relayed check reached the controlled side");
-    assert!(matches!(&out.trace.events[arrived.index].kind,
-        TraceKind::Datagram { payload, .. } if payload[0] < 4), "in a Data indication");
+    assert!(
+        matches!(&out.trace.events[arrived.index].kind,
+        TraceKind::Datagram { payload, .. } if payload[0] < 4),
+        "in a Data indication"
+    );
     let (party, id) = (arrived.party.to_string(), arrived.msg.transaction_id);
     let answers: Vec<usize> = wire
         .stun
@@ -1364,7 +1369,11 @@ fn an_unanswered_relayed_check_says_it_came_in_a_data_indication() {
     }
     let c = check(&out, "ice.request-answered");
     assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
-    assert!(c.detail.contains("TURN Data indication") && c.detail.contains("RFC 8656 §10.4"), "{}", c.detail);
+    assert!(
+        c.detail.contains("TURN Data indication") && c.detail.contains("RFC 8656 §10.4"),
+        "{}",
+        c.detail
+    );
 }
 
 #[test]

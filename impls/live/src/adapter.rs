@@ -358,10 +358,9 @@ fn start(argv: &[String], ctx: &LiveContext) -> (Arc<Io>, Option<String>) {
             let fault = match msg {
                 FromStdout::Line(l) => match serde_json::from_str::<FromAdapter>(&l) {
                     Ok(FromAdapter::Log { .. }) => continue,
-                    Ok(FromAdapter::Hello { .. }) => format!(
-                        "ICE adapter broke {ADAPTER_PROTOCOL}: a second hello: {}",
-                        excerpt(&l)
-                    ),
+                    Ok(FromAdapter::Hello { .. }) => {
+                        format!("ICE adapter broke {ADAPTER_PROTOCOL}: a second hello: {}", excerpt(&l))
+                    }
                     Ok(m) => {
                         reader.inbox().lines.push_back(m);
                         reader.arrived.notify_all();
@@ -470,12 +469,11 @@ impl AdapterDriver {
                 d.state = DriverState::Failed;
                 return d;
             }
-            inbox = d
-                .io
-                .arrived
-                .wait_timeout(inbox, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            inbox =
+                d.io.arrived
+                    .wait_timeout(inbox, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
         }
         drop(inbox);
         d
@@ -483,10 +481,7 @@ impl AdapterDriver {
 
     /// The local base a pair's local transport address stands for.
     fn base_of(&self, local: SocketAddr) -> SocketAddr {
-        self.local
-            .iter()
-            .find(|c| c.addr == local)
-            .map_or(local, |c| c.base)
+        self.local.iter().find(|c| c.addr == local).map_or(local, |c| c.base)
     }
 
     fn take_lines(&mut self) {
@@ -653,7 +648,13 @@ impl StackEndpoint {
         let (io, _stack) = start(argv, ctx);
         let shared = Arc::clone(&io);
         let factory: StackFactory = Arc::new(move |role, servers, now| {
-            Box::new(AdapterDriver::new(Arc::clone(&shared), role, servers, now, renomination))
+            Box::new(AdapterDriver::new(
+                Arc::clone(&shared),
+                role,
+                servers,
+                now,
+                renomination,
+            ))
         });
         StackEndpoint {
             inner: make_inner(factory),
@@ -712,7 +713,9 @@ mod tests {
             r#"{"type":"candidate","agent":1,"candidate":{"foundation":"2","component":1,"priority":1694498815,"ip":"198.51.100.7","port":40000,"type":"srflx","rel-addr":"10.0.1.2","rel-port":50000}}"#,
         )
         .unwrap();
-        let FromAdapter::Candidate { candidate, .. } = c else { panic!("{c:?}") };
+        let FromAdapter::Candidate { candidate, .. } = c else {
+            panic!("{c:?}")
+        };
         let cand = candidate.to_candidate().unwrap();
         assert_eq!(cand.typ, CandidateType::ServerReflexive);
         assert_eq!(cand.base, "10.0.1.2:50000".parse().unwrap());

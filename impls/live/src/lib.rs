@@ -7,7 +7,7 @@ pub mod adapter;
 pub mod program;
 pub mod shell;
 
-use endpoint_contract::endpoint::{ImplEntry, Ics, Registry, Renomination};
+use endpoint_contract::endpoint::{Ics, ImplEntry, Registry, Renomination};
 use reference::{Knobs, ReferenceEndpoint};
 
 /// The protocol name and version, sent in `config` and echoed in `hello`.
@@ -160,7 +160,13 @@ fn stack_ics(name: &str, renomination: Renomination) -> Ics {
 /// implementation whose endpoint is the reference signalling with `knobs` (then the scenario's)
 /// around the adapter. `renomination`: the adapter takes `--support-renomination`, passed when a
 /// scenario gives the party the knob `nomination: c001-negotiated` or `c001-always`.
-pub fn adapter_entry(name: &str, description: String, argv: Vec<String>, knobs: Knobs, renomination: bool) -> ImplEntry {
+pub fn adapter_entry(
+    name: &str,
+    description: String,
+    argv: Vec<String>,
+    knobs: Knobs,
+    renomination: bool,
+) -> ImplEntry {
     let registered = name.to_string();
     let shown = argv.join(" ");
     ImplEntry {

@@ -128,7 +128,11 @@ fn a_broken_adapter_is_a_recorded_fault_of_its_party() {
     let cases = [
         ("no-hello", "echo not json; sleep 30".to_string(), "not a hello"),
         ("exits", format!("echo '{hello}'; exit 3"), "exited"),
-        ("no-credentials", format!("echo '{hello}'; sleep 30"), "no credentials within"),
+        (
+            "no-credentials",
+            format!("echo '{hello}'; sleep 30"),
+            "no credentials within",
+        ),
     ];
     for (name, script, _) in &cases {
         registry.register(live::adapter_entry(

@@ -171,6 +171,10 @@ pub struct Knobs {
     /// from XMPP": "I just put some code in the XMPP integration part of Asterisk that ignores
     /// candidates for component 2"). Default false.
     pub ignore_component_2: bool,
+    /// `consent-freshness`: RFC 7675 consent checks on the pair media uses (default true); false
+    /// keeps only RFC 8445 §11 keepalives, as libnice does without
+    /// `NICE_AGENT_OPTION_CONSENT_FRESHNESS` (agent/agent.h, since 0.1.19).
+    pub consent_freshness: bool,
 }
 
 impl Default for Knobs {
@@ -205,6 +209,7 @@ impl Default for Knobs {
             rtcp_mux: true,
             components_before_answer: 1,
             ignore_component_2: false,
+            consent_freshness: ice.consent_freshness,
         }
     }
 }
@@ -239,6 +244,7 @@ pub const KNOB_NAMES: &[&str] = &[
     "rtcp-mux",
     "components-before-answer",
     "ignore-component-2",
+    "consent-freshness",
 ];
 
 impl Knobs {
@@ -323,6 +329,7 @@ impl Knobs {
             "rtcp-mux" => self.rtcp_mux = flag(value)?,
             "components-before-answer" => self.components_before_answer = number(value, 1..=2)? as u8,
             "ignore-component-2" => self.ignore_component_2 = flag(value)?,
+            "consent-freshness" => self.consent_freshness = flag(value)?,
             "accept-c001-as-use-candidate" => self.accept_c001_as_use_candidate = flag(value)?,
             "omit-fingerprint" => self.omit_fingerprint = flag(value)?,
             "initiate-extra-media" => {
@@ -370,6 +377,7 @@ impl Knobs {
             pair_selection: self.pair_selection,
             media_before_nomination: !self.wait_for_nomination_before_media,
             pair_remote_prflx: !self.relay_only || self.relay_only_accepts_prflx,
+            consent_freshness: self.consent_freshness,
             ..ice::IceConfig::default()
         }
     }
@@ -430,6 +438,7 @@ mod tests {
             ("rtcp-mux", "false"),
             ("components-before-answer", "2"),
             ("ignore-component-2", "true"),
+            ("consent-freshness", "false"),
         ];
         assert_eq!(good.len(), KNOB_NAMES.len());
         let mut k = Knobs::default();

@@ -40,7 +40,8 @@ use xmpp_parsers::jingle_dtls_srtp::Setup;
 
 use call::{Call, CallState, Jingle, OwnRestart, Side};
 use ice::{
-    Candidate, CandidateType, DriverEvent, DriverFactory, DriverState, IceConfig, IceDriver, IceServer, Role, StackFactory,
+    Candidate, CandidateType, DriverEvent, DriverFactory, DriverState, IceConfig, IceDriver, IceServer, Role,
+    StackFactory,
 };
 use turn::{TurnClient, TurnEvent, TurnService, TurnTransport};
 
