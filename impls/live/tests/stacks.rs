@@ -116,6 +116,51 @@ fn each_real_stack_connects_in_both_roles_and_fails_only_reviewed_rules() {
     );
 }
 
+/// A scenario that asks libnice for renomination gets its `support-renomination`: it advertises
+/// `<renomination/>` and, as the controlled agent, follows the reference's 0xC001 NOMINATION.
+#[test]
+#[ignore = "needs root and the stacks' Debian packages; .ci/run runs it"]
+fn libnice_asked_for_renomination_follows_0xc001() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    stacks_available();
+    let registry = registry();
+    let runs = run("libnice", &["reference"], "live/c001-renomination", &registry);
+    let r = runs
+        .iter()
+        .find(|r| r.id.contains("/reference->libnice/"))
+        .expect("libnice as the callee");
+    assert_eq!(r.outcome, "connected", "{}", r.id);
+    assert!(
+        r.callee.declares.iter().any(|d| d == "renomination (legacy-c001)"),
+        "{:?}",
+        r.callee.declares
+    );
+    for id in [
+        "ice.renomination.only-when-negotiated",
+        "ice.nomination.controlled-uses-nominated",
+        "media.bidirectional-on-selected-pair",
+    ] {
+        let c = r.checks.iter().find(|c| c.id == id).expect(id);
+        assert_eq!(c.verdict, Verdict::Pass, "{id}: {}", c.detail);
+    }
+    // The nomination it followed was a NOMINATION attribute, not USE-CANDIDATE.
+    let follows = r
+        .checks
+        .iter()
+        .find(|c| c.id == "ice.renomination.controlled-follows-highest")
+        .expect("the renomination check");
+    assert!(
+        follows.detail.contains("every NOMINATION callee accepted"),
+        "{}",
+        follows.detail
+    );
+    assert!(
+        harness::live::existing().is_empty(),
+        "namespaces left: {:?}",
+        harness::live::existing()
+    );
+}
+
 /// An adapter that is not what it claims is the party's recorded fault, with the evidence; the
 /// run ends and nothing is left behind.
 #[test]
