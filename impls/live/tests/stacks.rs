@@ -56,6 +56,12 @@ fn run(under_test: &str, peers: &[&str], scenario: &str, registry: &Registry) ->
     conform::execute(&plan.specs(), registry, 8, None, &|_, _, _| {}).runs
 }
 
+/// No namespace of this process is left behind.
+fn nothing_left() {
+    let left = harness::live::existing();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+}
+
 fn stacks_available() {
     assert!(harness::live::privileged(), "{}", harness::live::NEEDS_ROOT);
     let probe = std::process::Command::new(live::PYTHON)
@@ -109,11 +115,7 @@ fn each_real_stack_connects_in_both_roles_and_fails_only_reviewed_rules() {
         "MUST failures no one reviewed:\n{}",
         unreviewed.join("\n")
     );
-    assert!(
-        harness::live::existing().is_empty(),
-        "namespaces left: {:?}",
-        harness::live::existing()
-    );
+    nothing_left();
 }
 
 /// A scenario that asks libnice for renomination gets its `support-renomination`: it advertises
@@ -154,11 +156,7 @@ fn libnice_asked_for_renomination_follows_0xc001() {
         "{}",
         follows.detail
     );
-    assert!(
-        harness::live::existing().is_empty(),
-        "namespaces left: {:?}",
-        harness::live::existing()
-    );
+    nothing_left();
 }
 
 /// An adapter that is not what it claims is the party's recorded fault, with the evidence; the
@@ -204,9 +202,5 @@ fn a_broken_adapter_is_a_recorded_fault_of_its_party() {
         assert_eq!(faults.len(), 1, "{name}: {faults:?}");
         assert!(faults[0].contains(evidence), "{name}: {faults:?}");
     }
-    assert!(
-        harness::live::existing().is_empty(),
-        "namespaces left: {:?}",
-        harness::live::existing()
-    );
+    nothing_left();
 }
