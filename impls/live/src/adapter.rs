@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::process::Child;
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use endpoint_contract::endpoint::{Endpoint, Ics, Input, LiveContext, Output};
@@ -392,8 +392,8 @@ fn start(argv: &[String], ctx: &LiveContext) -> (Arc<Io>, Option<String>) {
 pub struct AdapterDriver {
     io: Arc<Io>,
     agent: u32,
-    ufrag: String,
-    pwd: String,
+    /// Its local ufrag and pwd, fetched when first asked for ([`AdapterDriver::credentials`]).
+    credentials: OnceLock<(String, String)>,
     local: Vec<Candidate>,
     remote: Vec<Candidate>,
     events: VecDeque<DriverEvent>,
@@ -428,11 +428,10 @@ impl AdapterDriver {
                 })
                 .collect(),
         });
-        let mut d = AdapterDriver {
+        AdapterDriver {
             io,
             agent,
-            ufrag: String::new(),
-            pwd: String::new(),
+            credentials: OnceLock::new(),
             local: Vec::new(),
             remote: Vec::new(),
             events: VecDeque::new(),
@@ -440,43 +439,46 @@ impl AdapterDriver {
             selected: None,
             now,
             renomination,
-        };
-        // The session logic writes the credentials into its offer or answer right after this.
-        let deadline = Instant::now() + CREDENTIALS_LIMIT;
-        let mut inbox = d.io.inbox();
-        loop {
-            let pos = inbox
-                .lines
-                .iter()
-                .position(|l| matches!(l, FromAdapter::Credentials { agent: a, .. } if *a == agent));
-            if let Some(p) = pos {
-                if let Some(FromAdapter::Credentials { ufrag, pwd, .. }) = inbox.lines.remove(p) {
-                    d.ufrag = ufrag;
-                    d.pwd = pwd;
+        }
+    }
+
+    /// The agent's ufrag and pwd, from its `credentials` line, waited for (up to
+    /// [`CREDENTIALS_LIMIT`]) the first time they are needed: by then the peer's credentials have
+    /// gone out when the session logic had them (the callee's), which a stack that must see the
+    /// peer's offer first (a browser as the answerer) needs. Without them in time, the adapter's
+    /// fault is recorded and empty credentials stand in.
+    fn credentials(&self) -> &(String, String) {
+        self.credentials.get_or_init(|| {
+            let deadline = Instant::now() + CREDENTIALS_LIMIT;
+            let mut inbox = self.io.inbox();
+            loop {
+                let pos = inbox
+                    .lines
+                    .iter()
+                    .position(|l| matches!(l, FromAdapter::Credentials { agent, .. } if *agent == self.agent));
+                if let Some(FromAdapter::Credentials { ufrag, pwd, .. }) = pos.and_then(|p| inbox.lines.remove(p)) {
+                    return (ufrag, pwd);
                 }
-                break;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if inbox.failed || left.is_zero() {
-                let failed = inbox.failed;
-                drop(inbox);
-                if !failed {
-                    d.io.fail(format!(
-                        "ICE adapter failed: no credentials within {} ms of gather",
-                        CREDENTIALS_LIMIT.as_millis()
-                    ));
+                let left = deadline.saturating_duration_since(Instant::now());
+                if inbox.failed || left.is_zero() {
+                    let failed = inbox.failed;
+                    drop(inbox);
+                    if !failed {
+                        self.io.fail(format!(
+                            "ICE adapter failed: no credentials within {} ms of being needed",
+                            CREDENTIALS_LIMIT.as_millis()
+                        ));
+                    }
+                    return (String::new(), String::new());
                 }
-                d.state = DriverState::Failed;
-                return d;
-            }
-            inbox =
-                d.io.arrived
+                inbox = self
+                    .io
+                    .arrived
                     .wait_timeout(inbox, left)
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
-        }
-        drop(inbox);
-        d
+            }
+        })
     }
 
     /// The local base a pair's local transport address stands for.
@@ -529,7 +531,10 @@ impl AdapterDriver {
                         remote,
                     });
                 }
-                FromAdapter::GatheringDone { .. } | FromAdapter::Credentials { .. } => {}
+                FromAdapter::Credentials { ufrag, pwd, .. } => {
+                    let _ = self.credentials.set((ufrag, pwd));
+                }
+                FromAdapter::GatheringDone { .. } => {}
                 FromAdapter::Hello { .. } | FromAdapter::Log { .. } => {}
             }
         }
@@ -538,7 +543,8 @@ impl AdapterDriver {
 
 impl IceDriver for AdapterDriver {
     fn local_credentials(&self) -> (&str, &str) {
-        (&self.ufrag, &self.pwd)
+        let (u, p) = self.credentials();
+        (u, p)
     }
     fn local_candidates(&self) -> &[Candidate] {
         &self.local
