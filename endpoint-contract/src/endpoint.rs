@@ -228,6 +228,11 @@ pub struct Ics {
     /// masks them (`harness::trace::Trace::mask_stun_transaction_ids`) and the report says so.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unseeded_stun_transaction_ids: bool,
+    /// Sends media only after a DTLS-SRTP handshake on the selected pair, with the certificate
+    /// whose fingerprint the peer signalled (XEP-0320, RFC 5763 §5): a browser. Against a peer
+    /// that declares no such handshake, its media obligations cannot be judged.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dtls_srtp_media: bool,
 }
 
 impl Ics {

@@ -79,6 +79,7 @@ fn binding_over_tcp_reflects_the_nat_mapping() {
                     turn_transports: vec![],
                     ice_restart: false,
                     unseeded_stun_transaction_ids: false,
+                    dtls_srtp_media: false,
                 },
                 local: SocketAddr::new(cfg.interfaces[0], 45000),
                 out: VecDeque::new(),

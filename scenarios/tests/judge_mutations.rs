@@ -2090,3 +2090,43 @@ fn firefox_s_component_2_stalls_asterisk_at_any_latency_and_start_time() {
         }
     }
 }
+
+/// A browser sends media only after DTLS-SRTP (its ICS says so): against a peer that declares no
+/// handshake, its missing media is nobody's to judge; against one that does, it fails as before.
+#[test]
+fn missing_media_of_a_party_waiting_for_dtls_its_peer_cannot_do_is_inconclusive() {
+    let mut out = basic_call();
+    let silenced: Vec<usize> = out
+        .trace
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Tx, payload, .. }
+                if &**point == "callee" && payload.first().is_some_and(|b| (128..=191).contains(b)))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!silenced.is_empty(), "the callee sent media");
+    for i in silenced {
+        set_payload(&mut out, i, Bytes::from_static(&[0xFF]));
+    }
+    let (v, detail) = verdict(&out, "media.bidirectional-on-selected-pair");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    let dtls = |out: &mut RunOutput, party: &str| {
+        let p = out.parties.iter_mut().find(|p| p.name == party).unwrap();
+        p.devices[0].ics.dtls_srtp_media = true;
+    };
+    dtls(&mut out, "callee");
+    for id in [
+        "media.bidirectional-on-selected-pair",
+        "ice.nomination.controlled-uses-nominated",
+    ] {
+        let (v, detail) = verdict(&out, id);
+        assert_eq!(v, Verdict::Inconclusive, "{id}: {detail}");
+        assert!(detail.contains("DTLS-SRTP"), "{id}: {detail}");
+    }
+    dtls(&mut out, "caller");
+    let (v, detail) = verdict(&out, "media.bidirectional-on-selected-pair");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+}

@@ -315,12 +315,15 @@ fn controlled_uses_nominated_verdict(ctx: &Ctx, controlled: &Party) -> CheckResu
             ),
             vec![n.request, arrived, first.index],
         ),
-        None => result(
-            d,
-            Verdict::Fail,
-            format!("{controlled} sent no media on the nominated pair {local} -> {remote}"),
-            vec![n.request, arrived],
-        ),
+        None => match super::media_waits_for_dtls(ctx, &controlled) {
+            Some(why) => result(d, Verdict::Inconclusive, why, vec![n.request, arrived]),
+            None => result(
+                d,
+                Verdict::Fail,
+                format!("{controlled} sent no media on the nominated pair {local} -> {remote}"),
+                vec![n.request, arrived],
+            ),
+        },
     }
 }
 

@@ -122,6 +122,9 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
             .rev()
             .find(|r| r.party == party && r.dir == Dir::Tx && pairs.contains(&(r.src, r.dst)));
         let Some(sent) = sent else {
+            if let Some(why) = super::media_waits_for_dtls(ctx, &party) {
+                return result(d, Verdict::Inconclusive, why, evidence);
+            }
             let others = if pairs.len() > 1 {
                 format!(" nor on any of the {} pairs nominated in the session", pairs.len())
             } else {

@@ -222,6 +222,33 @@ pub fn catalogue() -> Vec<CheckDef> {
     CHECKS.iter().map(|(def, _)| def.clone()).collect()
 }
 
+/// Why `party`'s media cannot be judged: it sends media only after a DTLS-SRTP handshake (its ICS,
+/// `dtls_srtp_media`; XEP-0320, RFC 5763 §5) and its peer declares no such handshake, so none could
+/// complete. `None` when its media can be judged.
+fn media_waits_for_dtls(ctx: &Ctx, party: &str) -> Option<String> {
+    let ics = |name: &str| {
+        ctx.out
+            .parties
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.devices.first())
+            .map(|d| &d.ics)
+    };
+    let peer = if party == ctx.caller.as_str() {
+        ctx.callee
+    } else {
+        ctx.caller
+    };
+    let (mine, theirs) = (ics(party)?, ics(&peer)?);
+    (mine.dtls_srtp_media && !theirs.dtls_srtp_media).then(|| {
+        format!(
+            "{party} ({}) sends media only after a DTLS-SRTP handshake, and {peer} ({}) declares none, so its \
+             media cannot be judged",
+            mine.name, theirs.name
+        )
+    })
+}
+
 fn result(def: &CheckDef, verdict: Verdict, detail: String, evidence: Vec<usize>) -> CheckResult {
     // A missed SHOULD is graded non-strict, not fail.
     let verdict = if verdict == Verdict::Fail && def.level == Level::Should {

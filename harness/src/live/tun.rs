@@ -36,6 +36,9 @@ pub enum FromTun {
     },
 }
 
+/// DNS over UDP (RFC 1035 §4.2.1).
+const DNS_PORT: u16 = 53;
+
 /// Reads one packet as the world sees it.
 pub fn parse(packet: &[u8], read_at: Instant) -> FromTun {
     use etherparse::{NetSlice, SlicedPacket, TransportSlice};
@@ -79,6 +82,13 @@ pub fn parse(packet: &[u8], read_at: Instant) -> FromTun {
         };
     }
     match &sliced.transport {
+        // A program's name lookups (a browser's, for one) are not part of the call, and the
+        // simulated network runs no resolver (RFC 1035 §4.2.1: DNS over UDP is port 53).
+        Some(TransportSlice::Udp(udp)) if udp.destination_port() == DNS_PORT => FromTun::Unsupported {
+            src: SocketAddr::new(src, udp.source_port()),
+            dst: SocketAddr::new(dst, udp.destination_port()),
+            reason: "DNS (UDP port 53): not part of the call; the simulated network runs no resolver".into(),
+        },
         Some(TransportSlice::Udp(udp)) => FromTun::Datagram {
             src: SocketAddr::new(src, udp.source_port()),
             dst: SocketAddr::new(dst, udp.destination_port()),
@@ -200,6 +210,13 @@ mod tests {
         icmp.write(&mut pkt, b"ping").unwrap();
         match parse(&pkt, Instant::now()) {
             FromTun::Unsupported { reason, .. } => assert!(reason.starts_with("ICMP"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        let dns = etherparse::PacketBuilder::ipv4([10, 0, 1, 2], [10, 255, 255, 53], 64).udp(40000, 53);
+        let mut pkt = Vec::new();
+        dns.write(&mut pkt, b"query").unwrap();
+        match parse(&pkt, Instant::now()) {
+            FromTun::Unsupported { reason, .. } => assert!(reason.starts_with("DNS"), "{reason}"),
             other => panic!("{other:?}"),
         }
         match parse(b"\x00garbage", Instant::now()) {

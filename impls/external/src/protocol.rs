@@ -270,6 +270,7 @@ impl IcsDecl {
             turn_transports,
             ice_restart: self.ice_restart.unwrap_or(false),
             unseeded_stun_transaction_ids: false,
+            dtls_srtp_media: false,
         })
     }
 }

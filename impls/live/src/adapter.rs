@@ -216,8 +216,14 @@ pub enum FromAdapter {
         component: u8,
         /// Local candidate address.
         local: SocketAddr,
-        /// Remote candidate address.
-        remote: SocketAddr,
+        /// Remote candidate address; `None` when the stack hides it: a browser does not expose a
+        /// remote peer-reflexive candidate's address (W3C webrtc-stats, `RTCIceCandidateStats`
+        /// `address`), only its port.
+        #[serde(default)]
+        remote: Option<SocketAddr>,
+        /// The remote port, when `remote` is hidden.
+        #[serde(default, rename = "remote-port", skip_serializing_if = "Option::is_none")]
+        remote_port: Option<u16>,
     },
     /// Free text for the run's log (the stack's own debug lines); not judged.
     Log {
@@ -519,9 +525,13 @@ impl AdapterDriver {
                     component,
                     local,
                     remote,
+                    remote_port,
                     ..
                 } => {
                     let local = self.base_of(local);
+                    // A hidden address stands as the unspecified one, with the port if given.
+                    let remote =
+                        remote.unwrap_or_else(|| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), remote_port.unwrap_or(0)));
                     if component == 1 {
                         self.selected = Some((local, remote));
                     }
@@ -726,6 +736,18 @@ mod tests {
         assert_eq!(cand.typ, CandidateType::ServerReflexive);
         assert_eq!(cand.base, "10.0.1.2:50000".parse().unwrap());
         assert!(serde_json::from_str::<FromAdapter>(r#"{"type":"selected","agent":1}"#).is_err());
+        let hidden: FromAdapter = serde_json::from_str(
+            r#"{"type":"selected","agent":1,"component":1,"local":"192.0.2.20:49153","remote":null,"remote-port":11587}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            hidden,
+            FromAdapter::Selected {
+                remote: None,
+                remote_port: Some(11587),
+                ..
+            }
+        ));
         assert!(WireCandidate {
             typ: "bogus".into(),
             ..WireCandidate::of(&cand)

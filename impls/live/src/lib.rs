@@ -79,6 +79,21 @@ pub const ADAPTERS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/adapters");
 /// `python3-aioice` install (a `python3` earlier on PATH may be another one).
 pub const PYTHON: &str = "/usr/bin/python3";
 
+/// How a real stack does NOMINATION 0xC001 (draft-thatcher-ice-renomination-00).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StackRenomination {
+    /// Not at all.
+    No,
+    /// When a scenario gives the party `nomination: c001-negotiated` or `c001-always`: its adapter
+    /// gets `--support-renomination` (libnice's `support-renomination`: as the controlled agent it
+    /// follows 0xC001, agent/conncheck.c `conn_check_handle_renomination`) and the party
+    /// advertises `<renomination/>`.
+    WhenAsked,
+    /// Always, as its adapter's arguments set it up, advertising `<renomination/>` (Conversations
+    /// <= 2.9.7 put "renomination" in both descriptions' ice-options).
+    Always,
+}
+
 /// A real ICE stack in the matrix: a registered name, the adapter command (relative to
 /// [`ADAPTERS_DIR`] for the script), the modelled profile whose signalling knobs it runs under
 /// (`None`: the reference's), and a description for `cargo xtask list impls`.
@@ -87,10 +102,10 @@ struct Stack {
     script: &'static str,
     args: &'static [&'static str],
     profile: Option<&'static str>,
-    /// The adapter takes `--support-renomination` (libnice's `support-renomination`: as the
-    /// controlled agent it follows a NOMINATION 0xC001, agent/conncheck.c
-    /// `conn_check_handle_renomination`).
-    renomination: bool,
+    /// How it does 0xC001 renomination.
+    renomination: StackRenomination,
+    /// It sends media only after a DTLS-SRTP handshake (a browser): `Ics::dtls_srtp_media`.
+    dtls_srtp_media: bool,
     description: &'static str,
 }
 
@@ -99,7 +114,8 @@ struct Stack {
 const STACKS: &[Stack] = &[
     Stack {
         name: "libnice",
-        renomination: true,
+        renomination: StackRenomination::WhenAsked,
+        dtls_srtp_media: false,
         script: "libnice_adapter.py",
         args: &["--nomination", "regular"],
         profile: None,
@@ -107,7 +123,8 @@ const STACKS: &[Stack] = &[
     },
     Stack {
         name: "libnice-aggressive",
-        renomination: true,
+        renomination: StackRenomination::WhenAsked,
+        dtls_srtp_media: false,
         script: "libnice_adapter.py",
         args: &["--nomination", "aggressive"],
         profile: None,
@@ -115,15 +132,35 @@ const STACKS: &[Stack] = &[
     },
     Stack {
         name: "aioice",
-        renomination: false,
+        renomination: StackRenomination::No,
+        dtls_srtp_media: false,
         script: "aioice_adapter.py",
         args: &[],
         profile: None,
         description: "aioice (aiortc's ICE) as aiortc's RTCIceTransport drives it, under the reference signalling",
     },
     Stack {
+        name: "chromium",
+        script: "chromium_adapter.py",
+        args: &[],
+        profile: None,
+        renomination: StackRenomination::No,
+        dtls_srtp_media: true,
+        description: "Chromium (libwebrtc) headless, an RTCPeerConnection driven over the DevTools protocol, mDNS host obfuscation off; ICE only (no DTLS yet), under the reference signalling",
+    },
+    Stack {
+        name: "chromium-renomination",
+        script: "chromium_adapter.py",
+        args: &["--renomination"],
+        profile: None,
+        renomination: StackRenomination::Always,
+        dtls_srtp_media: true,
+        description: "Chromium with \"renomination\" in both descriptions' ice-options, as Conversations <= 2.9.7 hard-coded it: libwebrtc nominates with NOMINATION 0xC001; ICE only, under the reference signalling",
+    },
+    Stack {
         name: "dino-live",
-        renomination: true,
+        renomination: StackRenomination::WhenAsked,
+        dtls_srtp_media: false,
         script: "libnice_adapter.py",
         args: &["--nomination", "aggressive"],
         profile: Some("dino"),
@@ -131,7 +168,8 @@ const STACKS: &[Stack] = &[
     },
     Stack {
         name: "gajim-live",
-        renomination: true,
+        renomination: StackRenomination::WhenAsked,
+        dtls_srtp_media: false,
         script: "libnice_adapter.py",
         args: &["--nomination", "aggressive"],
         profile: Some("gajim"),
@@ -143,7 +181,7 @@ const STACKS: &[Stack] = &[
 /// one component (rtcp-mux), no renomination negotiated in signalling, TURN over UDP only (the
 /// live network carries UDP), no ICE restart over the adapter protocol, and transaction IDs from
 /// the stack's own randomness.
-fn stack_ics(name: &str, renomination: Renomination) -> Ics {
+fn stack_ics(name: &str, renomination: Renomination, dtls_srtp_media: bool) -> Ics {
     Ics {
         name: name.into(),
         jmi: true,
@@ -153,19 +191,21 @@ fn stack_ics(name: &str, renomination: Renomination) -> Ics {
         turn_transports: vec!["udp".into()],
         ice_restart: false,
         unseeded_stun_transaction_ids: true,
+        dtls_srtp_media,
     }
 }
 
 /// The registry entry of a real ICE stack whose adapter is `argv` (ADAPTERS.md): a live
 /// implementation whose endpoint is the reference signalling with `knobs` (then the scenario's)
-/// around the adapter. `renomination`: the adapter takes `--support-renomination`, passed when a
-/// scenario gives the party the knob `nomination: c001-negotiated` or `c001-always`.
+/// around the adapter, doing renomination as `renomination` says; `dtls_srtp_media` for a stack
+/// that sends media only after a DTLS-SRTP handshake (its ICS says so).
 pub fn adapter_entry(
     name: &str,
     description: String,
     argv: Vec<String>,
     knobs: Knobs,
-    renomination: bool,
+    renomination: StackRenomination,
+    dtls_srtp_media: bool,
 ) -> ImplEntry {
     let registered = name.to_string();
     let shown = argv.join(" ");
@@ -183,10 +223,14 @@ pub fn adapter_entry(
                 cfg.knobs.get("nomination").map(String::as_str),
                 Some("c001-negotiated" | "c001-always")
             );
-            let renomination = asks && renomination;
-            if renomination {
+            if asks && renomination == StackRenomination::WhenAsked {
                 argv.push("--support-renomination".into());
             }
+            let renomination = match renomination {
+                StackRenomination::No => false,
+                StackRenomination::WhenAsked => asks,
+                StackRenomination::Always => true,
+            };
             let ics = stack_ics(
                 &registered,
                 if renomination {
@@ -194,6 +238,7 @@ pub fn adapter_entry(
                 } else {
                     Renomination::None
                 },
+                dtls_srtp_media,
             );
             Box::new(adapter::StackEndpoint::start(&argv, &ctx, renomination, |factory| {
                 ReferenceEndpoint::with_stack(cfg, ics, &knobs, factory)
@@ -237,6 +282,7 @@ pub fn register_stacks(registry: &mut Registry) {
             argv_of(s.name),
             knobs,
             s.renomination,
+            s.dtls_srtp_media,
         ));
     }
 }

@@ -67,13 +67,13 @@ fn stacks_available() {
     let probe = std::process::Command::new(live::PYTHON)
         .args([
             "-c",
-            "import gi; gi.require_version('Nice', '0.1'); from gi.repository import Nice; import aioice",
+            "import gi; gi.require_version('Nice', '0.1'); from gi.repository import Nice; import aioice, websockets",
         ])
         .status()
         .expect("Debian's python3");
     assert!(
         probe.success(),
-        "libnice and aioice for {}: apt-get install python3-gi gir1.2-nice-0.1 python3-aioice",
+        "libnice, aioice and websockets for {}: apt-get install python3-gi gir1.2-nice-0.1 python3-aioice python3-websockets",
         live::PYTHON
     );
 }
@@ -159,6 +159,63 @@ fn libnice_asked_for_renomination_follows_0xc001() {
     nothing_left();
 }
 
+/// Chromium with "renomination" in both descriptions (Conversations <= 2.9.7) nominates with
+/// NOMINATION 0xC001: the judge names it under `ice.renomination.only-when-negotiated` when the
+/// reference did not advertise renomination, and passes it when it did. ICE only: no DTLS yet, so
+/// Chromium sends no media and its media checks are inconclusive, never its failure.
+#[test]
+#[ignore = "needs root, chromium and python3-websockets; .ci/run runs it"]
+fn chromium_renomination_is_judged_by_what_the_peer_advertised() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    stacks_available();
+    let registry = registry();
+    let verdict = |r: &RunReport, id: &str| {
+        let c = r.checks.iter().find(|c| c.id == id).expect(id);
+        (c.verdict, c.implementation.clone(), c.detail.clone())
+    };
+    let caller = |runs: Vec<RunReport>| {
+        runs.into_iter()
+            .find(|r| r.id.contains("/chromium-renomination->reference/"))
+            .expect("chromium-renomination as the caller")
+    };
+    let unnegotiated = caller(run(
+        "chromium-renomination",
+        &["reference"],
+        "live/short-call",
+        &registry,
+    ));
+    let (v, who, detail) = verdict(&unnegotiated, "ice.renomination.only-when-negotiated");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert_eq!(who.as_deref(), Some("chromium-renomination"), "{detail}");
+    assert!(detail.contains("NOMINATION 0xc001"), "{detail}");
+    let offered = caller(run(
+        "chromium-renomination",
+        &["reference"],
+        "live/c001-offered",
+        &registry,
+    ));
+    let (v, _, detail) = verdict(&offered, "ice.renomination.only-when-negotiated");
+    assert_eq!(v, Verdict::Pass, "{detail}");
+    assert!(offered.selected_pair.is_some(), "{}", offered.id);
+    // With a nominated pair, Chromium's missing media waits for a DTLS handshake the reference
+    // cannot do yet: not its failure.
+    let (v, _, detail) = verdict(&offered, "media.bidirectional-on-selected-pair");
+    assert_eq!(v, Verdict::Inconclusive, "{detail}");
+    assert!(detail.contains("DTLS-SRTP"), "{detail}");
+    for r in [&unnegotiated, &offered] {
+        for c in r.checks.iter().filter(|c| c.verdict == Verdict::Fail) {
+            assert_eq!(
+                c.implementation.as_deref(),
+                Some("chromium-renomination"),
+                "{}: {}",
+                c.id,
+                c.detail
+            );
+        }
+    }
+    nothing_left();
+}
+
 /// An adapter that is not what it claims is the party's recorded fault, with the evidence; the
 /// run ends and nothing is left behind.
 #[test]
@@ -183,6 +240,7 @@ fn a_broken_adapter_is_a_recorded_fault_of_its_party() {
             format!("a broken adapter: {script}"),
             vec!["sh".into(), "-c".into(), script.clone()],
             reference::Knobs::default(),
+            live::StackRenomination::No,
             false,
         ));
     }

@@ -193,6 +193,7 @@ pub fn ics() -> Ics {
         turn_transports: vec!["udp".into(), "tcp".into(), "tls".into()],
         ice_restart: true,
         unseeded_stun_transaction_ids: false,
+        dtls_srtp_media: false,
     }
 }
 

@@ -75,6 +75,7 @@ pub fn ics() -> Ics {
         turn_transports: vec!["udp".into(), "tcp".into(), "tls".into()],
         ice_restart: false,
         unseeded_stun_transaction_ids: true,
+        dtls_srtp_media: false,
     }
 }
 

@@ -1,0 +1,188 @@
+"""Chromium (libwebrtc) as a jingle-interop/ice-adapter/1 program (impls/live/ADAPTERS.md).
+
+Headless Chromium runs in the party's namespace, as root with --no-sandbox, and loads nothing but
+about:blank. This program drives it over the DevTools protocol on loopback:
+
+- it loads chromium_page.js into the page;
+- it calls the page's functions in the order the harness's messages come;
+- it forwards what the page reports through a `toAdapter` binding (Runtime.addBinding).
+
+mDNS host-candidate obfuscation is off (WebRtcHideLocalIpsWithMdns), as the matrix needs real
+host addresses.
+
+--renomination puts "renomination" in the ice-options of both descriptions, as Conversations
+<= 2.9.7 hard-coded it. libwebrtc then nominates with NOMINATION 0xC001 instead of USE-CANDIDATE
+(p2p_transport_channel.cc: `remote_supports_renomination_`).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+import websockets  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def chromium_binary():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    raise RuntimeError("no chromium on PATH (Debian package `chromium`)")
+
+
+def chromium_version(binary):
+    try:
+        return subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "chromium (version unknown)"
+
+
+class Devtools:
+    """One page's DevTools connection: numbered calls, and the page's messages."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.next_id = 0
+        self.pending = {}
+
+    async def call(self, method, **params):
+        self.next_id += 1
+        fut = asyncio.get_running_loop().create_future()
+        self.pending[self.next_id] = fut
+        await self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        return await fut
+
+    async def evaluate(self, expression):
+        r = await self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
+        if "exceptionDetails" in r.get("result", {}):
+            raise RuntimeError("page: %s" % json.dumps(r["result"]["exceptionDetails"])[:2000])
+        if "error" in r:
+            raise RuntimeError("devtools: %s" % r["error"])
+        return r
+
+    async def pump(self):
+        async for raw in self.ws:
+            msg = json.loads(raw)
+            if "id" in msg:
+                fut = self.pending.pop(msg["id"], None)
+                if fut is not None and not fut.done():
+                    fut.set_result(msg)
+            elif msg.get("method") == "Runtime.bindingCalled" and msg["params"]["name"] == "toAdapter":
+                m = json.loads(msg["params"]["payload"])
+                if m.get("type") == "fatal":
+                    raise RuntimeError("page: %s" % m.get("text"))
+                common.emit(m)
+        raise RuntimeError("the DevTools connection closed")
+
+
+async def launch(profile, renomination):
+    binary = chromium_binary()
+    args = [
+        binary,
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--remote-debugging-address=127.0.0.1",
+        "--remote-debugging-port=0",
+        "--user-data-dir=" + profile,
+        "--disable-features=WebRtcHideLocalIpsWithMdns",
+        # Nothing but the call on the network: no updates, pings or name lookups.
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-domain-reliability",
+        "--disable-sync",
+        "--no-pings",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "about:blank",
+    ]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port_file = os.path.join(profile, "DevToolsActivePort")
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError("chromium exited (%s) before DevTools listened" % proc.returncode)
+        if os.path.exists(port_file):
+            with open(port_file) as f:
+                lines = f.read().split()
+            if lines:
+                port = int(lines[0])
+                break
+        await asyncio.sleep(0.05)
+    else:
+        raise RuntimeError("chromium's DevTools did not listen within 15 s")
+    with urllib.request.urlopen("http://127.0.0.1:%d/json/list" % port, timeout=10) as r:
+        targets = json.load(r)
+    page = next(t for t in targets if t.get("type") == "page")
+    ws = await websockets.connect(page["webSocketDebuggerUrl"], max_size=None)
+    return proc, binary, ws
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--renomination", action="store_true")
+    args = ap.parse_args()
+    profile = tempfile.mkdtemp(prefix="jingle-interop-chromium-")
+    proc = None
+    try:
+        proc, binary, ws = await launch(profile, args.renomination)
+        dt = Devtools(ws)
+        pump = asyncio.ensure_future(dt.pump())
+        await dt.call("Runtime.enable")
+        await dt.call("Runtime.addBinding", name="toAdapter")
+        with open(os.path.join(HERE, "chromium_page.js")) as f:
+            await dt.evaluate(f.read())
+        common.emit({"type": "hello", "protocol": common.PROTOCOL,
+                     "stack": "%s%s" % (chromium_version(binary), " (renomination)" if args.renomination else "")})
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while True:
+            line = asyncio.ensure_future(reader.readline())
+            done, _ = await asyncio.wait({line, pump}, return_when=asyncio.FIRST_COMPLETED)
+            if pump in done:
+                pump.result()
+            line = line.result()
+            if not line:
+                break
+            if not line.strip():
+                continue
+            msg = json.loads(line)
+            t, a = msg["type"], msg.get("agent")
+            if t == "gather":
+                expr = "gather(%d, %s, %s, %s)" % (a, json.dumps(msg["role"]), json.dumps(msg["servers"]),
+                                                   "true" if args.renomination else "false")
+            elif t == "remote-credentials":
+                expr = "remoteCredentials(%s, %s)" % (json.dumps(msg["ufrag"]), json.dumps(msg["pwd"]))
+            elif t == "remote-candidate":
+                expr = "remoteCandidate(%s)" % json.dumps(msg["candidate"])
+            elif t == "start":
+                expr = "start()"
+            elif t == "close":
+                expr = "close()"
+            else:
+                continue
+            await dt.evaluate(expr)
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    # Any failure ends the program (exit 70), as in the other adapters: the harness records it.
+    common.guarded(lambda: asyncio.run(main()))()
