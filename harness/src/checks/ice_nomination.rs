@@ -315,7 +315,7 @@ fn controlled_uses_nominated_verdict(ctx: &Ctx, controlled: &Party) -> CheckResu
             ),
             vec![n.request, arrived, first.index],
         ),
-        None => match super::media_waits_for_dtls(ctx, &controlled) {
+        None => match super::media_waits_for_dtls(ctx, controlled) {
             Some(why) => result(d, Verdict::Inconclusive, why, vec![n.request, arrived]),
             None => result(
                 d,
