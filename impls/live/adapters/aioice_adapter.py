@@ -125,6 +125,7 @@ async def main():
             break
         if not line.strip():
             continue
+        common.trace("<", line.decode())
         msg = common.guarded(common.json.loads)(line)
         t = msg["type"]
         if t == "gather":

@@ -160,6 +160,7 @@ async def main():
                 break
             if not line.strip():
                 continue
+            common.trace("<", line.decode())
             msg = json.loads(line)
             t, a = msg["type"], msg.get("agent")
             if t == "gather":

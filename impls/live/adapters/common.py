@@ -14,9 +14,22 @@ PROTOCOL = "jingle-interop/ice-adapter/1"
 MEDIA_INTERVAL_MS = 200
 
 
+# With JINGLE_INTEROP_ADAPTER_LOG set to a file, both directions of the protocol are appended to
+# it (`<` from the harness, `>` to it), for debugging an adapter.
+_LOG = os.environ.get("JINGLE_INTEROP_ADAPTER_LOG")
+
+
+def trace(direction, line):
+    if _LOG:
+        with open(_LOG, "a") as f:
+            f.write("%d %s %s\n" % (os.getpid(), direction, line.rstrip("\n")))
+
+
 def emit(msg):
     """Writes one message to stdout as one JSON line."""
-    sys.stdout.write(json.dumps(msg, separators=(",", ":")) + "\n")
+    line = json.dumps(msg, separators=(",", ":"))
+    trace(">", line)
+    sys.stdout.write(line + "\n")
     sys.stdout.flush()
 
 

@@ -211,6 +211,7 @@ def main():
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
             if line.strip():
+                common.trace("<", line.decode())
                 common.guarded(lambda l: handle(common.json.loads(l)))(line)
         return True
 
