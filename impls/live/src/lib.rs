@@ -158,6 +158,24 @@ const STACKS: &[Stack] = &[
         description: "Chromium with \"renomination\" in both descriptions' ice-options, as Conversations <= 2.9.7 hard-coded it: libwebrtc nominates with NOMINATION 0xC001; ICE only, under the reference signalling",
     },
     Stack {
+        name: "conversations-2.9.7-live",
+        renomination: StackRenomination::Always,
+        dtls_srtp_media: true,
+        script: "chromium_adapter.py",
+        args: &["--renomination"],
+        profile: Some("conversations-2.9.7"),
+        description: "Conversations 2.9.7: real libwebrtc (Chromium) with \"renomination\" hard-coded in both descriptions (chromium-renomination) under the modelled `conversations-2.9.7` profile's signalling knobs; ICE only",
+    },
+    Stack {
+        name: "movim-chromium-live",
+        renomination: StackRenomination::No,
+        dtls_srtp_media: true,
+        script: "chromium_adapter.py",
+        args: &[],
+        profile: Some("movim-chromium"),
+        description: "Movim in Chromium: real libwebrtc (chromium) under the modelled `movim-chromium` profile's signalling knobs; ICE only",
+    },
+    Stack {
         name: "dino-live",
         renomination: StackRenomination::WhenAsked,
         dtls_srtp_media: false,
@@ -259,8 +277,9 @@ fn argv_of(name: &str) -> Vec<String> {
     v
 }
 
-/// Registers the real ICE stacks (`libnice`, `libnice-aggressive`, `aioice`) and the live
-/// profiles (`dino-live`, `gajim-live`), each a live implementation (needs root).
+/// Registers the real ICE stacks (`libnice`, `libnice-aggressive`, `aioice`, `chromium`,
+/// `chromium-renomination`) and the live profiles (`conversations-2.9.7-live`,
+/// `movim-chromium-live`, `dino-live`, `gajim-live`), each a live implementation (needs root).
 ///
 /// Panics when a live profile names a modelled profile that does not exist (a build-time fact,
 /// caught by this crate's tests).

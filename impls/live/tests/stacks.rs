@@ -202,6 +202,17 @@ fn chromium_renomination_is_judged_by_what_the_peer_advertised() {
     let (v, _, detail) = verdict(&offered, "media.bidirectional-on-selected-pair");
     assert_eq!(v, Verdict::Inconclusive, "{detail}");
     assert!(detail.contains("DTLS-SRTP"), "{detail}");
+    // The field report, with the real libwebrtc in place of the model: Conversations 2.9.7 calling
+    // Asterisk 2021 never nominates a pair (the field scenario's own expectations).
+    let field = run(
+        "conversations-2.9.7-live",
+        &[],
+        "field-live/conversations-297-calls-asterisk",
+        &registry,
+    );
+    assert_eq!(field.len(), 1);
+    let e = &field[0].expectation;
+    assert!(e.met, "{}: {:?}", field[0].id, e.unmet);
     for r in [&unnegotiated, &offered] {
         for c in r.checks.iter().filter(|c| c.verdict == Verdict::Fail) {
             assert_eq!(
