@@ -2130,3 +2130,52 @@ fn missing_media_of_a_party_waiting_for_dtls_its_peer_cannot_do_is_inconclusive(
     let (v, detail) = verdict(&out, "media.bidirectional-on-selected-pair");
     assert_eq!(v, Verdict::Fail, "{detail}");
 }
+
+/// A party that signalled no candidate at all (Chromium under a relay-only policy whose allocation
+/// the TURN server refused, in a live run) leaves nobody a pair to check: the missing checks are
+/// the deployment's outcome, not the controlling agent's broken rule. With candidates signalled,
+/// the same silence fails.
+#[test]
+fn no_checks_when_a_party_signalled_no_candidate_is_inconclusive() {
+    let mut out = basic_call();
+    let checks: Vec<usize> = out
+        .trace
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            // Checks, plain or relayed (in Send indications or ChannelData).
+            matches!(&e.kind, TraceKind::Datagram { dir: Dir::Tx, payload, .. }
+                if payload.first().is_some_and(|b| (64..=79).contains(b))
+                    || Message::decode(payload).is_ok_and(|m| m.method == harness::stun::method::SEND
+                        || m.has(attr_type::ICE_CONTROLLING) || m.has(attr_type::ICE_CONTROLLED)))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert!(!checks.is_empty());
+    for i in checks {
+        set_payload(&mut out, i, Bytes::from_static(&[0xFF]));
+    }
+    let (v, detail) = verdict(&out, "ice.nomination.controlling-nominates");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    let (v, detail) = verdict(&out, "media.bidirectional-on-selected-pair");
+    assert_eq!(v, Verdict::Fail, "{detail}");
+    edit_sent_stanzas(&mut out, "caller", |el| {
+        let Some(j) = el.get_child_mut("jingle", ns::JINGLE) else {
+            return;
+        };
+        for content in j.children_mut() {
+            for transport in content.children_mut() {
+                while transport.remove_child("candidate", ns::JINGLE_ICE_UDP).is_some() {}
+            }
+        }
+    });
+    for id in [
+        "ice.nomination.controlling-nominates",
+        "media.bidirectional-on-selected-pair",
+    ] {
+        let (v, detail) = verdict(&out, id);
+        assert_eq!(v, Verdict::Inconclusive, "{id}: {detail}");
+        assert!(detail.contains("caller signalled no candidate"), "{id}: {detail}");
+    }
+}

@@ -77,7 +77,21 @@ fn controlling_nominates_verdict(ctx: &Ctx) -> CheckResult {
     match (checks.is_empty(), succeeded) {
         (true, _) => {
             let started = ctx.wire.accepted_by(&ctx.controlling).is_some();
-            if started {
+            // RFC 8445 §6.1.2: a checklist pairs local with remote candidates; with no local
+            // candidate (a relay-only policy whose allocation the server refused, say) there is
+            // nothing to check, and that is the deployment's outcome, not a broken rule.
+            let candidateless = super::candidateless(ctx);
+            if let (true, Some(who)) = (started, candidateless) {
+                result(
+                    d,
+                    Verdict::Inconclusive,
+                    format!(
+                        "the session was accepted but {who} signalled no candidate, so {} had no pair to check",
+                        ctx.controlling
+                    ),
+                    vec![],
+                )
+            } else if started {
                 result(
                     d,
                     Verdict::Fail,

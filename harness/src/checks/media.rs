@@ -47,6 +47,15 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
                 .is_some_and(|r| r.msg.class == crate::stun::Class::Success)
         });
         return match (checks.first(), succeeded) {
+            (None, _) if super::candidateless(ctx).is_some() => result(
+                d,
+                Verdict::Inconclusive,
+                format!(
+                    "the session was accepted but {} signalled no candidate, so no pair could carry media",
+                    super::candidateless(ctx).unwrap_or_default()
+                ),
+                vec![],
+            ),
             (None, _) => result(
                 d,
                 Verdict::Fail,

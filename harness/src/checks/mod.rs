@@ -249,6 +249,23 @@ fn media_waits_for_dtls(ctx: &Ctx, party: &str) -> Option<String> {
     })
 }
 
+/// The party that signalled no candidate at all in its Jingle transports (session-initiate,
+/// session-accept, transport-info), if one did: then neither side has a pair to check (RFC 8445
+/// §6.1.2 pairs local with remote candidates), as under a relay-only policy whose allocation the
+/// TURN server refused.
+fn candidateless<'c>(ctx: &'c Ctx) -> Option<&'c str> {
+    [&ctx.caller, &ctx.callee]
+        .into_iter()
+        .find(|p| {
+            ctx.wire
+                .jingle
+                .iter()
+                .filter(|j| j.party == **p && j.dir == Dir::Tx)
+                .all(|j| j.contents.iter().all(|c| c.candidates.is_empty()))
+        })
+        .map(|p| p.as_str())
+}
+
 fn result(def: &CheckDef, verdict: Verdict, detail: String, evidence: Vec<usize>) -> CheckResult {
     // A missed SHOULD is graded non-strict, not fail.
     let verdict = if verdict == Verdict::Fail && def.level == Level::Should {

@@ -34,7 +34,7 @@ def from_wire(w):
 
 
 class Call:
-    def __init__(self, agent_id, role, servers):
+    def __init__(self, agent_id, role, servers, policy):
         self.id = agent_id
         kw = {}
         for s in servers:
@@ -43,6 +43,8 @@ class Call:
                 kw["stun_server"] = (host, port)
             elif kind == "turn" and "turn_server" not in kw:
                 kw.update(turn_server=(host, port), turn_username=user, turn_password=cred, turn_transport="udp")
+        if policy == "relay":
+            kw["transport_policy"] = aioice.TransportPolicy.RELAY
         self.conn = aioice.Connection(ice_controlling=role == "controlling", components=1, use_ipv6=False, **kw)
         common.emit({"type": "credentials", "agent": self.id,
                      "ufrag": self.conn.local_username, "pwd": self.conn.local_password})
@@ -132,7 +134,7 @@ async def main():
             for c in calls.values():
                 await c.close()
             calls.clear()
-            calls[msg["agent"]] = Call(msg["agent"], msg["role"], msg["servers"])
+            calls[msg["agent"]] = Call(msg["agent"], msg["role"], msg["servers"], msg.get("policy"))
             continue
         c = calls.get(msg.get("agent"))
         if c is None:

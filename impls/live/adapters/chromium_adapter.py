@@ -164,8 +164,9 @@ async def main():
             msg = json.loads(line)
             t, a = msg["type"], msg.get("agent")
             if t == "gather":
-                expr = "gather(%d, %s, %s, %s)" % (a, json.dumps(msg["role"]), json.dumps(msg["servers"]),
-                                                   "true" if args.renomination else "false")
+                expr = "gather(%d, %s, %s, %s, %s)" % (
+                    a, json.dumps(msg["role"]), json.dumps(msg["servers"]),
+                    "true" if args.renomination else "false", json.dumps(msg.get("policy") or "all"))
             elif t == "remote-credentials":
                 expr = "remoteCredentials(%s, %s)" % (json.dumps(msg["ufrag"]), json.dumps(msg["pwd"]))
             elif t == "remote-candidate":

@@ -136,7 +136,7 @@ async function pollSelected(me) {
   }
 }
 
-async function gather(a, r, servers, reno) {
+async function gather(a, r, servers, reno, policy) {
   if (pc) pc.close();
   agent = a;
   role = r;
@@ -144,7 +144,12 @@ async function gather(a, r, servers, reno) {
   remote = { ufrag: null, pwd: null, candidates: [] };
   started = false;
   selectedId = null;
-  const me = new RTCPeerConnection({ iceServers: servers, bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
+  const me = new RTCPeerConnection({
+    iceServers: servers,
+    iceTransportPolicy: policy,
+    bundlePolicy: "max-bundle",
+    rtcpMuxPolicy: "require",
+  });
   pc = me;
   me.onicecandidate = (e) => {
     if (pc !== me) return;

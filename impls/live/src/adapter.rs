@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use endpoint_contract::endpoint::{Endpoint, Ics, Input, LiveContext, Output};
 use endpoint_contract::SimTime;
 use external::{excerpt, read_lines, write_lines, FromStdout};
-use reference::ice::{Candidate, CandidateType, DriverEvent, DriverState, IceDriver, IceServer, Role, StackFactory};
+use reference::ice::{Candidate, CandidateType, DriverEvent, DriverState, IceDriver, Role, StackCall, StackFactory};
 use reference::ReferenceEndpoint;
 use serde::{Deserialize, Serialize};
 
@@ -138,6 +138,10 @@ pub enum ToAdapter {
         role: String,
         /// STUN and TURN servers (XEP-0215).
         servers: Vec<WireServer>,
+        /// `relay`: gather relayed candidates only (WebRTC's `iceTransportPolicy`, W3C
+        /// webrtc-pc §4.2.1); absent: all.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy: Option<String>,
     },
     /// The peer's ufrag and pwd.
     RemoteCredentials {
@@ -412,7 +416,13 @@ pub struct AdapterDriver {
 }
 
 impl AdapterDriver {
-    fn new(io: Arc<Io>, role: Role, servers: &[IceServer], now: SimTime, renomination: bool) -> AdapterDriver {
+    fn new(io: Arc<Io>, call: StackCall, renomination: bool) -> AdapterDriver {
+        let StackCall {
+            role,
+            servers,
+            relay_only,
+            now,
+        } = call;
         let agent = {
             let mut n = io.next_agent.lock().unwrap_or_else(|e| e.into_inner());
             *n += 1;
@@ -433,6 +443,7 @@ impl AdapterDriver {
                     credential: s.credential.clone(),
                 })
                 .collect(),
+            policy: relay_only.then(|| "relay".to_string()),
         });
         AdapterDriver {
             io,
@@ -663,15 +674,8 @@ impl StackEndpoint {
     ) -> StackEndpoint {
         let (io, _stack) = start(argv, ctx);
         let shared = Arc::clone(&io);
-        let factory: StackFactory = Arc::new(move |role, servers, now| {
-            Box::new(AdapterDriver::new(
-                Arc::clone(&shared),
-                role,
-                servers,
-                now,
-                renomination,
-            ))
-        });
+        let factory: StackFactory =
+            Arc::new(move |call| Box::new(AdapterDriver::new(Arc::clone(&shared), call, renomination)));
         StackEndpoint {
             inner: make_inner(factory),
             io,
@@ -719,6 +723,7 @@ mod tests {
                 username: Some("u".into()),
                 credential: Some("p".into()),
             }],
+            policy: None,
         };
         let line = serde_json::to_string(&g).unwrap();
         assert_eq!(

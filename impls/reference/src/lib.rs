@@ -333,7 +333,12 @@ impl ReferenceEndpoint {
     fn new_agent(&mut self, role: Role, now: SimTime) -> Box<dyn IceDriver> {
         if let Some(stack) = &self.stack {
             // Its own gathering: what it finds comes as `DriverEvent::LocalCandidate`.
-            return stack(role, &self.ice_servers, now);
+            return stack(ice::StackCall {
+                role,
+                servers: &self.ice_servers,
+                relay_only: self.knobs.relay_only,
+                now,
+            });
         }
         let mut a = (self.driver)(role, &self.ice_cfg, self.rng.fork("ice"), now);
         for c in self.signalable_candidates() {

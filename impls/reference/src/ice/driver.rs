@@ -180,10 +180,23 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
-/// Makes the ICE driver of a call for a stack that owns its sockets: role (XEP-0176 §2), the
-/// servers learned through XEP-0215, and the time. The driver gathers from then on and reports
-/// each candidate as [`DriverEvent::LocalCandidate`]; its credentials are known when it returns.
-pub type StackFactory = std::sync::Arc<dyn Fn(Role, &[IceServer], SimTime) -> Box<dyn IceDriver> + Send + Sync>;
+/// What a call's agent is made with, for a stack that owns its sockets.
+#[derive(Clone, Copy, Debug)]
+pub struct StackCall<'a> {
+    /// XEP-0176 §2: the initiator controls.
+    pub role: Role,
+    /// The servers learned through XEP-0215.
+    pub servers: &'a [IceServer],
+    /// Gather relayed candidates only (WebRTC's `iceTransportPolicy: "relay"`, W3C webrtc-pc
+    /// §4.2.1): the `relay-only` knob.
+    pub relay_only: bool,
+    /// When the agent is made.
+    pub now: SimTime,
+}
+
+/// Makes the ICE driver of a call for a stack that owns its sockets. The driver gathers from then
+/// on and reports each candidate as [`DriverEvent::LocalCandidate`].
+pub type StackFactory = std::sync::Arc<dyn Fn(StackCall) -> Box<dyn IceDriver> + Send + Sync>;
 
 /// Makes the ICE driver of a call: role (XEP-0176 §2: the initiator controls), the endpoint's ICE
 /// settings (read by the reference agent only), a random stream forked for the agent, and the time

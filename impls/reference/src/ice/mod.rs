@@ -12,5 +12,5 @@ pub use agent::{IceAgent, IceConfig, IceEvent, IceState, Nomination, PairSelecti
 pub use candidate::{pair_priority, priority, Candidate, CandidateType};
 pub use driver::{
     host_candidate, reference_driver, DriverEvent, DriverFactory, DriverState, IceDriver, IceServer, Loopback, Sent,
-    StackFactory, FOREIGN_ADDR, REFERENCE_ADDR,
+    StackCall, StackFactory, FOREIGN_ADDR, REFERENCE_ADDR,
 };
