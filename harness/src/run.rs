@@ -259,6 +259,9 @@ struct Slot {
     armed: Option<SimTime>,
     /// Set when the device is a live program's: datagrams for it go to its TUN device.
     live: Option<LiveDevice>,
+    /// A live device's addresses from before a scripted interface switch, which its namespace keeps
+    /// (live mode does not carry the switch).
+    left_behind: Vec<IpAddr>,
 }
 
 struct World {
@@ -482,6 +485,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
                 gen: 0,
                 armed: None,
                 live,
+                left_behind: Vec::new(),
             });
             jids.push(jid);
         }
@@ -827,7 +831,7 @@ impl World {
 
     /// Sends a datagram a device's endpoint (or, live, its program) sent from `local`.
     fn send_datagram(&mut self, now: SimTime, i: usize, local: SocketAddr, remote: SocketAddr, payload: Bytes) {
-        if !self.slots[i].interfaces.contains(&local.ip()) && self.slots[i].live.is_some() {
+        if self.slots[i].left_behind.contains(&local.ip()) {
             // The namespace keeps the address it was made with: the harness, not the program, left
             // it behind, so this is a drop on the harness's side and nobody's violation.
             let reason =
@@ -1038,6 +1042,9 @@ impl World {
                 }
                 for ip in std::mem::take(&mut self.slots[ep].interfaces) {
                     self.net.detach(Attach::Endpoint(ep), ip);
+                    if self.slots[ep].live.is_some() {
+                        self.slots[ep].left_behind.push(ip);
+                    }
                 }
                 // The host is observed under its party's name on every interface, as every
                 // device is, so the judge follows it onto the new network.

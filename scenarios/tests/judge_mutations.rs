@@ -2126,18 +2126,38 @@ fn missing_media_of_a_party_waiting_for_dtls_its_peer_cannot_do_is_inconclusive(
         assert_eq!(v, Verdict::Inconclusive, "{id}: {detail}");
         assert!(detail.contains("DTLS-SRTP"), "{id}: {detail}");
     }
+    // Two parties that both wait for DTLS and never start it: no handshake crossed the wire.
     dtls(&mut out, "caller");
     let (v, detail) = verdict(&out, "media.bidirectional-on-selected-pair");
-    assert_eq!(v, Verdict::Fail, "{detail}");
+    assert_eq!(v, Verdict::Inconclusive, "{detail}");
+    assert!(detail.contains("no DTLS record"), "{detail}");
+    // A DTLS record on the wire (RFC 7983: first byte 20–63): a handshake was possible, so the
+    // callee's silence is its own again.
+    let some_datagram = out
+        .trace
+        .events
+        .iter()
+        .position(|e| matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Tx, .. } if &**point == "caller"))
+        .expect("a datagram of the caller");
+    set_payload(
+        &mut out,
+        some_datagram,
+        Bytes::from_static(&[22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    );
+    let c = check(&out, "media.bidirectional-on-selected-pair");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, harness::checks::Judged::Callee, "{}", c.detail);
 }
 
-/// A party that signalled no candidate at all (Chromium under a relay-only policy whose allocation
-/// the TURN server refused, in a live run) leaves nobody a pair to check: the missing checks are
-/// the deployment's outcome, not the controlling agent's broken rule. With candidates signalled,
-/// the same silence fails.
+/// A party that signalled no candidate at all leaves nobody a pair to check. When the wire shows
+/// why (the TURN server refused its allocation, as for Chromium under a relay-only policy in a live
+/// run) the missing checks are the deployment's outcome, inconclusive; without a reason the party
+/// that offered nothing is named. With candidates signalled, the same silence fails the
+/// controlling agent.
 #[test]
-fn no_checks_when_a_party_signalled_no_candidate_is_inconclusive() {
-    let mut out = basic_call();
+fn no_checks_when_a_party_signalled_no_candidate_is_its_failure_unless_its_allocation_was_refused() {
+    use harness::checks::Judged;
+    let mut out = run_id("turn/symmetric-via-relay/reference->reference/symmetric+symmetric/seed-1");
     let checks: Vec<usize> = out
         .trace
         .events
@@ -2158,9 +2178,7 @@ fn no_checks_when_a_party_signalled_no_candidate_is_inconclusive() {
     }
     let (v, detail) = verdict(&out, "ice.nomination.controlling-nominates");
     assert_eq!(v, Verdict::Fail, "{detail}");
-    let (v, detail) = verdict(&out, "media.bidirectional-on-selected-pair");
-    assert_eq!(v, Verdict::Fail, "{detail}");
-    edit_sent_stanzas(&mut out, "caller", |el| {
+    edit_sent_stanzas(&mut out, "callee", |el| {
         let Some(j) = el.get_child_mut("jingle", ns::JINGLE) else {
             return;
         };
@@ -2170,12 +2188,46 @@ fn no_checks_when_a_party_signalled_no_candidate_is_inconclusive() {
             }
         }
     });
+    let c = check(&out, "ice.nomination.controlling-nominates");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, Judged::Callee, "{}", c.detail);
+    assert!(
+        c.detail.contains("callee signalled no candidate at all"),
+        "{}",
+        c.detail
+    );
+    // The callee's allocation refused with 486 (Allocation Quota Reached) instead of answered.
+    let allocated = out
+        .trace
+        .events
+        .iter()
+        .position(|e| {
+            matches!(&e.kind, TraceKind::Datagram { point, dir: Dir::Rx, payload, .. }
+                if &**point == "callee" && Message::decode(payload).is_ok_and(|m|
+                    m.method == harness::stun::method::ALLOCATE && m.class == Class::Success))
+        })
+        .expect("the callee's allocation");
+    let (_, _, _, _, m) = stun_at(&out, allocated);
+    let refused = reencode(
+        &m,
+        Class::Error,
+        &[
+            attr_type::XOR_RELAYED_ADDRESS,
+            attr_type::XOR_MAPPED_ADDRESS,
+            attr_type::LIFETIME,
+        ],
+        &[Attribute::ErrorCode(ErrorCode {
+            code: 486,
+            reason: "Allocation Quota Reached".into(),
+        })],
+    );
+    set_payload(&mut out, allocated, refused);
     for id in [
         "ice.nomination.controlling-nominates",
         "media.bidirectional-on-selected-pair",
     ] {
         let (v, detail) = verdict(&out, id);
         assert_eq!(v, Verdict::Inconclusive, "{id}: {detail}");
-        assert!(detail.contains("caller signalled no candidate"), "{id}: {detail}");
+        assert!(detail.contains("callee signalled no candidate"), "{id}: {detail}");
     }
 }

@@ -81,16 +81,27 @@ fn controlling_nominates_verdict(ctx: &Ctx) -> CheckResult {
             // candidate (a relay-only policy whose allocation the server refused, say) there is
             // nothing to check, and that is the deployment's outcome, not a broken rule.
             let candidateless = super::candidateless(ctx);
-            if let (true, Some(who)) = (started, candidateless) {
+            if let (true, Some((who, true))) = (started, candidateless) {
                 result(
                     d,
                     Verdict::Inconclusive,
                     format!(
-                        "the session was accepted but {who} signalled no candidate, so {} had no pair to check",
+                        "the session was accepted but {who} signalled no candidate, the TURN server having \
+                         refused its allocation, so {} had no pair to check",
                         ctx.controlling
                     ),
                     vec![],
                 )
+            } else if let (true, Some((who, false))) = (started, candidateless) {
+                result(
+                    d,
+                    Verdict::Fail,
+                    format!(
+                        "the session was accepted but {who} signalled no candidate at all, so no pair could be checked"
+                    ),
+                    vec![],
+                )
+                .by(who)
             } else if started {
                 result(
                     d,

@@ -398,7 +398,9 @@ pub fn triggered_after_failed(ctx: &Ctx) -> CheckResult {
             // RFC 8445 §8.1.2: once a pair is nominated the component's pairs leave the checklist
             // and the triggered-check queue; how long the queued check waited before that is the
             // agent's pacing (its Ta), which the text leaves to it.
-            if super::triggered::completed_at(ctx, *party).is_some_and(|c| c > t && c <= t + TRIGGER_WINDOW) {
+            if super::triggered::completed_in_session_of(ctx, *party, r)
+                .is_some_and(|c| c > t && c <= t + TRIGGER_WINDOW)
+            {
                 continue;
             }
             let last = prior.iter().map(|x| x.2).max().unwrap_or(t);

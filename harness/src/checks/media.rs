@@ -47,12 +47,13 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
                 .is_some_and(|r| r.msg.class == crate::stun::Class::Success)
         });
         return match (checks.first(), succeeded) {
-            (None, _) if super::candidateless(ctx).is_some() => result(
+            (None, _) if super::candidateless(ctx).is_some_and(|(_, excused)| excused) => result(
                 d,
                 Verdict::Inconclusive,
                 format!(
-                    "the session was accepted but {} signalled no candidate, so no pair could carry media",
-                    super::candidateless(ctx).unwrap_or_default()
+                    "the session was accepted but {} signalled no candidate, the TURN server having refused its \
+                     allocation, so no pair could carry media",
+                    super::candidateless(ctx).map_or("", |(who, _)| who)
                 ),
                 vec![],
             ),
@@ -122,6 +123,7 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
     };
     let mut evidence = vec![n.request];
     let mut used = Vec::new();
+    let mut excused: Option<String> = None;
     for (i, (party, (local, remote))) in views.into_iter().enumerate() {
         let pairs = nominated_pairs(i == 0);
         let sent = ctx
@@ -131,8 +133,10 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
             .rev()
             .find(|r| r.party == party && r.dir == Dir::Tx && pairs.contains(&(r.src, r.dst)));
         let Some(sent) = sent else {
+            // Its peer's media is still judged: only this party's silence is excused.
             if let Some(why) = super::media_waits_for_dtls(ctx, &party) {
-                return result(d, Verdict::Inconclusive, why, evidence);
+                excused.get_or_insert(why);
+                continue;
             }
             let others = if pairs.len() > 1 {
                 format!(" nor on any of the {} pairs nominated in the session", pairs.len())
@@ -149,6 +153,9 @@ pub fn bidirectional_on_selected_pair(ctx: &Ctx) -> CheckResult {
         };
         evidence.push(sent.index);
         used.push((party, sent.src, pairs));
+    }
+    if let Some(why) = excused {
+        return result(d, Verdict::Inconclusive, why, evidence);
     }
     for (party, local, pairs) in used {
         let got = ctx

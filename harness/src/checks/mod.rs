@@ -223,8 +223,9 @@ pub fn catalogue() -> Vec<CheckDef> {
 }
 
 /// Why `party`'s media cannot be judged: it sends media only after a DTLS-SRTP handshake (its ICS,
-/// `dtls_srtp_media`; XEP-0320, RFC 5763 §5) and its peer declares no such handshake, so none could
-/// complete. `None` when its media can be judged.
+/// `dtls_srtp_media`; XEP-0320, RFC 5763 §5) and no handshake could happen: its peer declares
+/// none, or no DTLS record (RFC 7983: first byte 20–63) crossed the wire at all. `None` when its
+/// media can be judged.
 fn media_waits_for_dtls(ctx: &Ctx, party: &str) -> Option<String> {
     let ics = |name: &str| {
         ctx.out
@@ -240,30 +241,53 @@ fn media_waits_for_dtls(ctx: &Ctx, party: &str) -> Option<String> {
         ctx.caller
     };
     let (mine, theirs) = (ics(party)?, ics(&peer)?);
-    (mine.dtls_srtp_media && !theirs.dtls_srtp_media).then(|| {
-        format!(
+    if !mine.dtls_srtp_media {
+        return None;
+    }
+    if !theirs.dtls_srtp_media {
+        return Some(format!(
             "{party} ({}) sends media only after a DTLS-SRTP handshake, and {peer} ({}) declares none, so its \
              media cannot be judged",
             mine.name, theirs.name
+        ));
+    }
+    let dtls_seen = ctx.out.trace.events.iter().any(|e| {
+        matches!(&e.kind, crate::trace::TraceKind::Datagram { payload, .. }
+            if payload.first().is_some_and(|b| (20..=63).contains(b)))
+    });
+    (!dtls_seen).then(|| {
+        format!(
+            "{party} ({}) sends media only after a DTLS-SRTP handshake, and no DTLS record crossed the wire, so its \
+             media cannot be judged",
+            mine.name
         )
     })
 }
 
-/// The party that signalled no candidate at all in its Jingle transports (session-initiate,
-/// session-accept, transport-info), if one did: then neither side has a pair to check (RFC 8445
-/// §6.1.2 pairs local with remote candidates), as under a relay-only policy whose allocation the
-/// TURN server refused.
-fn candidateless<'c>(ctx: &'c Ctx) -> Option<&'c str> {
-    [&ctx.caller, &ctx.callee]
-        .into_iter()
-        .find(|p| {
-            ctx.wire
-                .jingle
-                .iter()
-                .filter(|j| j.party == **p && j.dir == Dir::Tx)
-                .all(|j| j.contents.iter().all(|c| c.candidates.is_empty()))
-        })
-        .map(|p| p.as_str())
+/// A party that signalled no candidate at all in its Jingle transports (session-initiate,
+/// session-accept, transport-info), if one did, and whether the wire excuses it: the TURN server
+/// refused its allocation (an Allocate error other than the 401 challenge, RFC 8656 §7.2) and it
+/// then had nothing else to offer, as under a relay-only policy. Without a candidate on either side
+/// neither has a pair to check (RFC 8445 §6.1.2).
+fn candidateless<'c>(ctx: &'c Ctx) -> Option<(&'c str, bool)> {
+    let p = [&ctx.caller, &ctx.callee].into_iter().find(|p| {
+        ctx.wire
+            .jingle
+            .iter()
+            .filter(|j| j.party == **p && j.dir == Dir::Tx)
+            .all(|j| j.contents.iter().all(|c| c.candidates.is_empty()))
+    })?;
+    let refused = ctx.wire.stun.iter().any(|s| {
+        s.party == *p
+            && s.dir == Dir::Rx
+            && s.msg.method == crate::stun::method::ALLOCATE
+            && s.msg.class == crate::stun::Class::Error
+            && !matches!(
+                s.msg.get(crate::stun::attr_type::ERROR_CODE),
+                Some(Ok(crate::stun::Attribute::ErrorCode(e))) if e.code == 401
+            )
+    });
+    Some((p.as_str(), refused))
 }
 
 fn result(def: &CheckDef, verdict: Verdict, detail: String, evidence: Vec<usize>) -> CheckResult {

@@ -62,10 +62,14 @@ fn is_check(s: &StunSeen) -> bool {
         && (s.msg.has(attr_type::ICE_CONTROLLING) || s.msg.has(attr_type::ICE_CONTROLLED))
 }
 
-/// When `party`'s ICE processing first completed (RFC 8445 §8.1.2) as the wire shows it, in any
-/// ICE session: see `Party::completed`.
-pub(super) fn completed_at<'a>(ctx: &Ctx<'a>, party: wire::Party<'a>) -> Option<SimTime> {
-    Party::new(ctx, party).completed(&None)
+/// When `party`'s ICE processing completed (RFC 8445 §8.1.2) as the wire shows it, in the ICE
+/// session of `incoming`, a check it received: see `Party::completed`.
+pub(super) fn completed_in_session_of<'a>(
+    ctx: &Ctx<'a>,
+    party: wire::Party<'a>,
+    incoming: &StunSeen,
+) -> Option<SimTime> {
+    Party::new(ctx, party).completed(&session(&incoming.msg, false))
 }
 
 /// Seconds with two decimals, as a detail reads them.

@@ -45,13 +45,34 @@ class Call:
                 kw.update(turn_server=(host, port), turn_username=user, turn_password=cred, turn_transport="udp")
         if policy == "relay":
             kw["transport_policy"] = aioice.TransportPolicy.RELAY
-        self.conn = aioice.Connection(ice_controlling=role == "controlling", components=1, use_ipv6=False, **kw)
-        common.emit({"type": "credentials", "agent": self.id,
-                     "ufrag": self.conn.local_username, "pwd": self.conn.local_password})
         self.gathered = asyncio.Event()
         self.has_remote = asyncio.Event()
         self.closed = False
-        self.tasks = [asyncio.ensure_future(self.gather())]
+        self.started = False
+        self.tasks = []
+        try:
+            self.conn = aioice.Connection(ice_controlling=role == "controlling", components=1, use_ipv6=False, **kw)
+        except ValueError as e:
+            # aioice refuses a relay-only policy without a TURN server: no agent, no candidates.
+            common.log("no agent: %s" % e)
+            self.conn = None
+            common.emit({"type": "credentials", "agent": self.id,
+                         "ufrag": common.random_token(4), "pwd": common.random_token(22)})
+            common.emit({"type": "gathering-done", "agent": self.id})
+            return
+        common.emit({"type": "credentials", "agent": self.id,
+                     "ufrag": self.conn.local_username, "pwd": self.conn.local_password})
+        self.spawn(self.gather())
+
+    def spawn(self, coro):
+        """A task whose exception ends the program (exit 70) at once, not when it is collected."""
+        t = asyncio.ensure_future(coro)
+
+        def done(task):
+            if not task.cancelled() and task.exception() is not None:
+                common.guarded(_raise)({"exception": task.exception()})
+        t.add_done_callback(done)
+        self.tasks.append(t)
 
     async def gather(self):
         await self.conn.gather_candidates()
@@ -61,12 +82,17 @@ class Call:
         self.gathered.set()
 
     async def add_remote(self, w):
+        if self.conn is None:
+            return
         await self.gathered.wait()
         await self.conn.add_remote_candidate(from_wire(w))
         self.has_remote.set()
 
     def start(self):
-        self.tasks.append(asyncio.ensure_future(self.run()))
+        if self.conn is None or self.started:
+            return
+        self.started = True
+        self.spawn(self.run())
 
     async def run(self):
         await self.gathered.wait()
@@ -85,10 +111,15 @@ class Call:
                          "local": "%s:%d" % (lc.host, lc.port),
                          "remote": "%s:%d" % pair.remote_addr})
         common.emit({"type": "state", "agent": self.id, "state": "completed"})
-        self.tasks.append(asyncio.ensure_future(self.receive()))
+        self.spawn(self.receive())
         seq, ts = 0, 0
         while not self.closed:
-            await self.conn.send(common.rtp_packet(seq, ts, 0x41494F49))
+            try:
+                await self.conn.send(common.rtp_packet(seq, ts, 0x41494F49))
+            except ConnectionError:
+                # Consent lost or the connection closed: aioice drops its nominated pairs.
+                common.emit({"type": "state", "agent": self.id, "state": "failed"})
+                return
             seq, ts = seq + 1, ts + 9600
             await asyncio.sleep(common.MEDIA_INTERVAL_MS / 1000)
 
@@ -105,7 +136,8 @@ class Call:
             self.closed = True
             for t in self.tasks:
                 t.cancel()
-            await self.conn.close()
+            if self.conn is not None:
+                await self.conn.close()
 
 
 def _raise(ctx):
@@ -140,9 +172,10 @@ async def main():
         if c is None:
             continue
         if t == "remote-credentials":
-            c.conn.remote_username, c.conn.remote_password = msg["ufrag"], msg["pwd"]
+            if c.conn is not None:
+                c.conn.remote_username, c.conn.remote_password = msg["ufrag"], msg["pwd"]
         elif t == "remote-candidate":
-            asyncio.ensure_future(c.add_remote(msg["candidate"]))
+            c.spawn(c.add_remote(msg["candidate"]))
         elif t == "start":
             c.start()
         elif t == "close":
@@ -150,4 +183,4 @@ async def main():
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    common.guarded(lambda: asyncio.run(main()))()

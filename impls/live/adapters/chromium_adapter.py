@@ -43,7 +43,7 @@ def chromium_binary():
 
 def chromium_version(binary):
     try:
-        return subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
+        return subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=2).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return "chromium (version unknown)"
 
@@ -72,6 +72,16 @@ class Devtools:
         return r
 
     async def pump(self):
+        try:
+            await self._pump()
+        finally:
+            # A call waiting for an answer that will never come fails instead of hanging.
+            for fut in self.pending.values():
+                if not fut.done():
+                    fut.set_exception(RuntimeError("the DevTools connection ended"))
+            self.pending.clear()
+
+    async def _pump(self):
         async for raw in self.ws:
             msg = json.loads(raw)
             if "id" in msg:
@@ -112,7 +122,8 @@ async def launch(profile, renomination):
     ]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     port_file = os.path.join(profile, "DevToolsActivePort")
-    for _ in range(300):
+    # Within the harness's 10 s for the hello, with `--version` after it.
+    for _ in range(120):
         if proc.poll() is not None:
             raise RuntimeError("chromium exited (%s) before DevTools listened" % proc.returncode)
         if os.path.exists(port_file):
@@ -123,8 +134,8 @@ async def launch(profile, renomination):
                 break
         await asyncio.sleep(0.05)
     else:
-        raise RuntimeError("chromium's DevTools did not listen within 15 s")
-    with urllib.request.urlopen("http://127.0.0.1:%d/json/list" % port, timeout=10) as r:
+        raise RuntimeError("chromium's DevTools did not listen within 6 s")
+    with urllib.request.urlopen("http://127.0.0.1:%d/json/list" % port, timeout=2) as r:
         targets = json.load(r)
     page = next(t for t in targets if t.get("type") == "page")
     ws = await websockets.connect(page["webSocketDebuggerUrl"], max_size=None)
@@ -147,6 +158,7 @@ async def main():
             await dt.evaluate(f.read())
         common.emit({"type": "hello", "protocol": common.PROTOCOL,
                      "stack": "%s%s" % (chromium_version(binary), " (renomination)" if args.renomination else "")})
+        current = None
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -163,7 +175,12 @@ async def main():
             common.trace("<", line.decode())
             msg = json.loads(line)
             t, a = msg["type"], msg.get("agent")
+            # One page, one RTCPeerConnection: messages for an agent a later gather replaced are
+            # dropped, as the other adapters drop them.
+            if t != "gather" and a != current:
+                continue
             if t == "gather":
+                current = a
                 expr = "gather(%d, %s, %s, %s, %s)" % (
                     a, json.dumps(msg["role"]), json.dumps(msg["servers"]),
                     "true" if args.renomination else "false", json.dumps(msg.get("policy") or "all"))

@@ -2,6 +2,8 @@
 candidate lines in SDP form (RFC 8839 §5.1), and the RTP-like media the reference sends."""
 
 import json
+import secrets
+import string
 import os
 import traceback
 import subprocess
@@ -110,3 +112,9 @@ def guarded(f):
             os._exit(70)
 
     return run
+
+
+def random_token(n):
+    """n characters of ICE's ice-char set (RFC 8839 §5.4), for credentials without an agent."""
+    alphabet = string.ascii_letters + string.digits + "+/"
+    return "".join(secrets.choice(alphabet) for _ in range(n))

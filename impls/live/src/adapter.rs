@@ -22,7 +22,7 @@ use reference::ice::{Candidate, CandidateType, DriverEvent, DriverState, IceDriv
 use reference::ReferenceEndpoint;
 use serde::{Deserialize, Serialize};
 
-use crate::program::{exit_status, kill, spawn_in, START_LIMIT};
+use crate::program::{exit_status, kill, spawn_in, wait_then_kill, START_LIMIT};
 
 /// The adapter protocol's name and version, echoed in the program's `hello`.
 pub const ADAPTER_PROTOCOL: &str = "jingle-interop/ice-adapter/1";
@@ -229,7 +229,7 @@ pub enum FromAdapter {
         #[serde(default, rename = "remote-port", skip_serializing_if = "Option::is_none")]
         remote_port: Option<u16>,
     },
-    /// Free text for the run's log (the stack's own debug lines); not judged.
+    /// Free text (the stack's own debug lines): read and ignored, never judged.
     Log {
         /// The text.
         text: String,
@@ -413,6 +413,8 @@ pub struct AdapterDriver {
     now: SimTime,
     /// It advertises renomination (the stack follows 0xC001 as the controlled agent).
     renomination: bool,
+    /// `start` went out.
+    started: bool,
 }
 
 impl AdapterDriver {
@@ -456,6 +458,7 @@ impl AdapterDriver {
             selected: None,
             now,
             renomination,
+            started: false,
         }
     }
 
@@ -562,6 +565,14 @@ impl AdapterDriver {
     }
 }
 
+impl Drop for AdapterDriver {
+    /// A call's agent dropped without `close` (the session logic made it and then gave up) still
+    /// stops checking and releases its relays.
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 impl IceDriver for AdapterDriver {
     fn local_credentials(&self) -> (&str, &str) {
         let (u, p) = self.credentials();
@@ -604,9 +615,14 @@ impl IceDriver for AdapterDriver {
         self.renomination
     }
     fn set_peer_renomination(&mut self, _on: bool) {}
+    /// Once: the session logic may call it again (a later session-accept, a restart per
+    /// trickled candidate), which an adapter must not take as a second start.
     fn start(&mut self, now: SimTime) {
         self.now = self.now.max(now);
-        self.io.send(&ToAdapter::Start { agent: self.agent });
+        if !self.started {
+            self.started = true;
+            self.io.send(&ToAdapter::Start { agent: self.agent });
+        }
     }
     fn close(&mut self) {
         if self.state != DriverState::Closed {
@@ -683,11 +699,15 @@ impl StackEndpoint {
     }
 }
 
+/// How long an adapter has, once its stdin is closed, to end by itself (stop its browser, remove
+/// its temporary profile) before its process group is killed.
+pub const EXIT_GRACE: Duration = Duration::from_secs(2);
+
 impl Drop for StackEndpoint {
     fn drop(&mut self) {
         self.io.inbox().closing = true;
         *self.io.to_child.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        kill(&self.io.child);
+        wait_then_kill(&self.io.child, EXIT_GRACE);
     }
 }
 

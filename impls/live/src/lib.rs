@@ -196,9 +196,9 @@ const STACKS: &[Stack] = &[
 ];
 
 /// What a real stack under the reference signalling supports (its ICS before the knobs):
-/// one component (rtcp-mux), no renomination negotiated in signalling, TURN over UDP only (the
-/// live network carries UDP), no ICE restart over the adapter protocol, and transaction IDs from
-/// the stack's own randomness.
+/// one component (rtcp-mux), the renomination it does (`renomination`), TURN over UDP only (the
+/// live network carries UDP), no ICE restart over the adapter protocol, transaction IDs from the
+/// stack's own randomness, and whether it sends media only after DTLS-SRTP (`dtls_srtp_media`).
 fn stack_ics(name: &str, renomination: Renomination, dtls_srtp_media: bool) -> Ics {
     Ics {
         name: name.into(),

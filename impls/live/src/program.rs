@@ -210,6 +210,24 @@ pub(crate) fn exit_status(child: &Mutex<Option<Child>>) -> String {
     "still running, its stdout closed".into()
 }
 
+/// Gives a program whose stdin was closed up to `grace` to exit by itself (an adapter cleans up
+/// behind it: a browser, a temporary profile), then kills its process group and reaps it.
+pub(crate) fn wait_then_kill(child: &Mutex<Option<Child>>, grace: Duration) {
+    let deadline = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < deadline {
+        let exited = child
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))));
+        if exited {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(child);
+}
+
 /// Kills the program's process group and reaps it.
 pub(crate) fn kill(child: &Mutex<Option<Child>>) {
     let mut c = child.lock().unwrap_or_else(|e| e.into_inner());
