@@ -233,6 +233,10 @@ pub struct Ics {
     /// that declares no such handshake, its media obligations cannot be judged.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dtls_srtp_media: bool,
+    /// What a real stack says it is, name and version (a live adapter's `hello`, e.g.
+    /// `libnice 0.1.21-1 (aggressive nomination)`); `None` for everything else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
 }
 
 impl Ics {

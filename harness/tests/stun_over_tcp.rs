@@ -80,6 +80,7 @@ fn binding_over_tcp_reflects_the_nat_mapping() {
                     ice_restart: false,
                     unseeded_stun_transaction_ids: false,
                     dtls_srtp_media: false,
+                    stack: None,
                 },
                 local: SocketAddr::new(cfg.interfaces[0], 45000),
                 out: VecDeque::new(),

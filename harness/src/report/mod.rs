@@ -133,6 +133,10 @@ pub struct PartyRef {
     /// never started.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub declares: Vec<String>,
+    /// The real stack it ran, as the stack names itself (live mode: a deployed ICE stack's name and
+    /// version); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
 }
 
 /// Candidate types of a selected pair from one side's view.
@@ -470,11 +474,13 @@ fn party_ref(spec: &RunSpec, name: &str) -> PartyRef {
             implementation: p.implementation.clone(),
             nat: p.nat_name.clone(),
             declares: Vec::new(),
+            stack: None,
         })
         .unwrap_or(PartyRef {
             implementation: String::new(),
             nat: String::new(),
             declares: Vec::new(),
+            stack: None,
         })
 }
 
@@ -706,6 +712,7 @@ pub fn judge(out: &RunOutput) -> RunReport {
             .and_then(|p| p.devices.first())
         {
             p.declares = declared(&d.ics);
+            p.stack = d.ics.stack.clone();
         }
         p
     };
@@ -884,11 +891,13 @@ mod tests {
                 implementation: "a".into(),
                 nat: "open".into(),
                 declares: vec![],
+                stack: None,
             },
             callee: PartyRef {
                 implementation: "b".into(),
                 nat: "open".into(),
                 declares: vec![],
+                stack: None,
             },
             outcome: "connected".into(),
             time_to_media_ms: Some(1),

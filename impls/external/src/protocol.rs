@@ -271,6 +271,7 @@ impl IcsDecl {
             ice_restart: self.ice_restart.unwrap_or(false),
             unseeded_stun_transaction_ids: false,
             dtls_srtp_media: false,
+            stack: None,
         })
     }
 }

@@ -306,7 +306,8 @@ fn agent_of(l: &FromAdapter) -> Option<u32> {
 }
 
 /// Starts `argv` in `ctx.netns` and waits up to [`START_LIMIT`] for its `hello`. Returns the
-/// stack name it gave, or a fault already recorded in the returned `Io`.
+/// stack name and version it gave (for the ICS and the report), or `None` with a fault already
+/// recorded in the returned `Io`.
 fn start(argv: &[String], ctx: &LiveContext) -> (Arc<Io>, Option<String>) {
     let io = Arc::new(Io {
         to_child: Mutex::new(None),
@@ -676,6 +677,8 @@ impl IceDriver for AdapterDriver {
 pub struct StackEndpoint {
     inner: ReferenceEndpoint,
     io: Arc<Io>,
+    /// The inner endpoint's ICS with the stack as its `hello` named it.
+    ics: Ics,
 }
 
 impl StackEndpoint {
@@ -688,14 +691,16 @@ impl StackEndpoint {
         renomination: bool,
         make_inner: impl FnOnce(StackFactory) -> ReferenceEndpoint,
     ) -> StackEndpoint {
-        let (io, _stack) = start(argv, ctx);
+        let (io, stack) = start(argv, ctx);
         let shared = Arc::clone(&io);
         let factory: StackFactory =
             Arc::new(move |call| Box::new(AdapterDriver::new(Arc::clone(&shared), call, renomination)));
-        StackEndpoint {
-            inner: make_inner(factory),
-            io,
-        }
+        let inner = make_inner(factory);
+        let ics = Ics {
+            stack,
+            ..inner.ics().clone()
+        };
+        StackEndpoint { inner, io, ics }
     }
 }
 
@@ -713,7 +718,7 @@ impl Drop for StackEndpoint {
 
 impl Endpoint for StackEndpoint {
     fn ics(&self) -> &Ics {
-        self.inner.ics()
+        &self.ics
     }
     fn handle_input(&mut self, now: SimTime, input: Input) {
         self.inner.handle_input(now, input)

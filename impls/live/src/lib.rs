@@ -210,6 +210,7 @@ fn stack_ics(name: &str, renomination: Renomination, dtls_srtp_media: bool) -> I
         ice_restart: false,
         unseeded_stun_transaction_ids: true,
         dtls_srtp_media,
+        stack: None,
     }
 }
 

@@ -96,6 +96,18 @@ fn each_real_stack_connects_in_both_roles_and_fails_only_reviewed_rules() {
         assert!(r.error.is_none(), "{}: {:?}", r.id, r.error);
         assert_eq!(r.mode.as_deref(), Some("live"), "{}", r.id);
         assert_eq!(r.outcome, "connected", "{}", r.id);
+        // The report says which stack ran, as its adapter named it.
+        for p in [&r.caller, &r.callee]
+            .into_iter()
+            .filter(|p| p.implementation != "reference")
+        {
+            let stack = p.stack.as_deref().unwrap_or("");
+            assert!(
+                stack.starts_with("libnice ") || stack.starts_with("aioice "),
+                "{}: {stack:?}",
+                r.id
+            );
+        }
         // Media both ways on the selected pair, judged from the wire.
         let media = r
             .checks

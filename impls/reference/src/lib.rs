@@ -194,6 +194,7 @@ pub fn ics() -> Ics {
         ice_restart: true,
         unseeded_stun_transaction_ids: false,
         dtls_srtp_media: false,
+        stack: None,
     }
 }
 

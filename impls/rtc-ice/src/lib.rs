@@ -76,6 +76,7 @@ pub fn ics() -> Ics {
         ice_restart: false,
         unseeded_stun_transaction_ids: true,
         dtls_srtp_media: false,
+        stack: None,
     }
 }
 

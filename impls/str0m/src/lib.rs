@@ -67,6 +67,7 @@ pub fn ics() -> Ics {
         ice_restart: false,
         unseeded_stun_transaction_ids: false,
         dtls_srtp_media: false,
+        stack: None,
     }
 }
 
