@@ -48,10 +48,16 @@ function candidateLine(c) {
   return s;
 }
 
+// ICE credentials, and the certificate fingerprint and DTLS role the party's Jingle transport
+// then carries (XEP-0320), from a local description.
 function credentialsOf(sdp) {
+  const fp = /a=fingerprint:(\S+) (\S+)/.exec(sdp);
+  const setup = /a=setup:(\S+)/.exec(sdp);
   return {
     ufrag: /a=ice-ufrag:(\S+)/.exec(sdp)[1],
     pwd: /a=ice-pwd:(\S+)/.exec(sdp)[1],
+    fingerprint: fp ? `${fp[1]} ${fp[2]}` : undefined,
+    setup: setup ? setup[1] : undefined,
   };
 }
 

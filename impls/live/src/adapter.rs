@@ -21,6 +21,7 @@ use external::{excerpt, read_lines, write_lines, FromStdout};
 use reference::ice::{Candidate, CandidateType, DriverEvent, DriverState, IceDriver, Role, StackCall, StackFactory};
 use reference::ReferenceEndpoint;
 use serde::{Deserialize, Serialize};
+use xmpp_parsers::jingle_dtls_srtp::Setup;
 
 use crate::program::{exit_status, kill, spawn_in, wait_then_kill, START_LIMIT};
 
@@ -182,7 +183,9 @@ pub enum FromAdapter {
         /// For example `libnice 0.1.21`.
         stack: String,
     },
-    /// The local ufrag and pwd of `agent`, in answer to `gather`.
+    /// The local ufrag and pwd of `agent`, in answer to `gather`; for a stack with its own DTLS
+    /// (a browser), also its certificate's fingerprint and its `setup` role, which the party's
+    /// Jingle transport then carries (XEP-0320).
     Credentials {
         /// Agent id.
         agent: u32,
@@ -190,6 +193,12 @@ pub enum FromAdapter {
         ufrag: String,
         /// Local pwd.
         pwd: String,
+        /// `sha-256 AB:CD:…` (RFC 8122 §5); other hash functions are not carried.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<String>,
+        /// `actpass`, `active` or `passive` (RFC 4145 §4).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        setup: Option<String>,
     },
     /// A gathered local candidate.
     Candidate {
@@ -399,12 +408,53 @@ fn start(argv: &[String], ctx: &LiveContext) -> (Arc<Io>, Option<String>) {
     (io, stack)
 }
 
+/// What a `credentials` line gave.
+struct Creds {
+    ufrag: String,
+    pwd: String,
+    /// Certificate fingerprint (SHA-256) and `setup` role, for a stack with its own DTLS.
+    dtls: Option<([u8; 32], Setup)>,
+}
+
+impl Creds {
+    fn of(ufrag: String, pwd: String, fingerprint: Option<String>, setup: Option<String>) -> Creds {
+        let dtls = fingerprint
+            .as_deref()
+            .and_then(sha256_fingerprint)
+            .zip(setup.as_deref().and_then(setup_role));
+        Creds { ufrag, pwd, dtls }
+    }
+}
+
+/// `sha-256 AB:CD:…` (RFC 8122 §5) as its 32 bytes; `None` for another hash or a malformed value.
+fn sha256_fingerprint(f: &str) -> Option<[u8; 32]> {
+    let (hash, hex) = f.split_once(' ')?;
+    if !hash.eq_ignore_ascii_case("sha-256") {
+        return None;
+    }
+    let bytes: Vec<u8> = hex
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).ok())
+        .collect::<Option<_>>()?;
+    bytes.try_into().ok()
+}
+
+fn setup_role(s: &str) -> Option<Setup> {
+    match s {
+        "actpass" => Some(Setup::Actpass),
+        "active" => Some(Setup::Active),
+        "passive" => Some(Setup::Passive),
+        _ => None,
+    }
+}
+
 /// One call's agent in the adapter program (see the module docs).
 pub struct AdapterDriver {
     io: Arc<Io>,
     agent: u32,
-    /// Its local ufrag and pwd, fetched when first asked for ([`AdapterDriver::credentials`]).
-    credentials: OnceLock<(String, String)>,
+    /// Its local ufrag, pwd and DTLS identity, fetched when first asked for
+    /// ([`AdapterDriver::credentials`]).
+    credentials: OnceLock<Creds>,
     local: Vec<Candidate>,
     remote: Vec<Candidate>,
     events: VecDeque<DriverEvent>,
@@ -468,7 +518,7 @@ impl AdapterDriver {
     /// gone out when the session logic had them (the callee's), which a stack that must see the
     /// peer's offer first (a browser as the answerer) needs. Without them in time, the adapter's
     /// fault is recorded and empty credentials stand in.
-    fn credentials(&self) -> &(String, String) {
+    fn credentials(&self) -> &Creds {
         self.credentials.get_or_init(|| {
             let deadline = Instant::now() + CREDENTIALS_LIMIT;
             let mut inbox = self.io.inbox();
@@ -477,8 +527,15 @@ impl AdapterDriver {
                     .lines
                     .iter()
                     .position(|l| matches!(l, FromAdapter::Credentials { agent, .. } if *agent == self.agent));
-                if let Some(FromAdapter::Credentials { ufrag, pwd, .. }) = pos.and_then(|p| inbox.lines.remove(p)) {
-                    return (ufrag, pwd);
+                if let Some(FromAdapter::Credentials {
+                    ufrag,
+                    pwd,
+                    fingerprint,
+                    setup,
+                    ..
+                }) = pos.and_then(|p| inbox.lines.remove(p))
+                {
+                    return Creds::of(ufrag, pwd, fingerprint, setup);
                 }
                 let left = deadline.saturating_duration_since(Instant::now());
                 if inbox.failed || left.is_zero() {
@@ -490,7 +547,7 @@ impl AdapterDriver {
                             CREDENTIALS_LIMIT.as_millis()
                         ));
                     }
-                    return (String::new(), String::new());
+                    return Creds::of(String::new(), String::new(), None, None);
                 }
                 inbox = self
                     .io
@@ -556,8 +613,14 @@ impl AdapterDriver {
                         remote,
                     });
                 }
-                FromAdapter::Credentials { ufrag, pwd, .. } => {
-                    let _ = self.credentials.set((ufrag, pwd));
+                FromAdapter::Credentials {
+                    ufrag,
+                    pwd,
+                    fingerprint,
+                    setup,
+                    ..
+                } => {
+                    let _ = self.credentials.set(Creds::of(ufrag, pwd, fingerprint, setup));
                 }
                 FromAdapter::GatheringDone { .. } => {}
                 FromAdapter::Hello { .. } | FromAdapter::Log { .. } => {}
@@ -576,8 +639,8 @@ impl Drop for AdapterDriver {
 
 impl IceDriver for AdapterDriver {
     fn local_credentials(&self) -> (&str, &str) {
-        let (u, p) = self.credentials();
-        (u, p)
+        let c = self.credentials();
+        (&c.ufrag, &c.pwd)
     }
     fn local_candidates(&self) -> &[Candidate] {
         &self.local
@@ -669,6 +732,9 @@ impl IceDriver for AdapterDriver {
     }
     fn sends_media(&self) -> bool {
         true
+    }
+    fn local_dtls(&self) -> Option<([u8; 32], Setup)> {
+        self.credentials().dtls.clone()
     }
 }
 

@@ -239,6 +239,49 @@ fn chromium_renomination_is_judged_by_what_the_peer_advertised() {
     nothing_left();
 }
 
+/// A browser's Jingle transport carries its own certificate's fingerprint and DTLS role
+/// (XEP-0320), not the reference signalling's: Chromium makes a new certificate per connection,
+/// so two runs of the same call differ where the reference's, drawn from the seed, repeat.
+#[test]
+#[ignore = "needs root, chromium and python3-websockets; .ci/run runs it"]
+fn chromium_signals_its_own_fingerprint_and_setup() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    stacks_available();
+    let registry = registry();
+    let id = "live/short-call/chromium->reference/port-restricted-cone+port-restricted-cone/seed-1";
+    let transports = || {
+        let spec = conform::spec_from_id_in(&library(), &[own_scenarios()], id, &registry).unwrap();
+        let out = harness::run::run(&spec, &registry).unwrap();
+        let fingerprint_of = |party: &str, action: &str| {
+            out.trace.events.iter().find_map(|e| match &e.kind {
+                harness::trace::TraceKind::Stanza {
+                    party: p, dir, element, ..
+                } if p == party && *dir == harness::trace::Dir::Tx => {
+                    let j = element.get_child("jingle", harness::xml::ns::JINGLE)?;
+                    (j.attr("action") == Some(action)).then_some(())?;
+                    let f = j
+                        .children()
+                        .flat_map(|c| c.children())
+                        .flat_map(|t| t.children())
+                        .find(|f| f.name() == "fingerprint")?;
+                    Some((f.text(), f.attr("setup").unwrap_or("").to_string()))
+                }
+                _ => None,
+            })
+        };
+        (
+            fingerprint_of("caller", "session-initiate").expect("the caller's offer"),
+            fingerprint_of("callee", "session-accept").expect("the callee's answer"),
+        )
+    };
+    let (a, b) = (transports(), transports());
+    assert_eq!(a.0 .1, "actpass", "the offerer's role: {:?}", a.0);
+    assert_eq!(a.0 .0.split(':').count(), 32, "a SHA-256 fingerprint: {:?}", a.0);
+    assert_ne!(a.0 .0, b.0 .0, "Chromium's certificate is its own, new per connection");
+    assert_eq!(a.1, b.1, "the reference's fingerprint comes from the seed");
+    nothing_left();
+}
+
 /// An adapter that is not what it claims is the party's recorded fault, with the evidence; the
 /// run ends and nothing is left behind.
 #[test]

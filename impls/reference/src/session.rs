@@ -131,14 +131,16 @@ impl ReferenceEndpoint {
             agent.set_components(2);
         }
         let (u, p) = agent.local_credentials();
-        let fp = (!self.knobs.omit_fingerprint).then_some(&self.fingerprint[..]);
+        // A stack with its own DTLS signals its own certificate and role.
+        let (own_fp, setup) = agent.local_dtls().unwrap_or((self.fingerprint, Setup::Actpass));
+        let fp = (!self.knobs.omit_fingerprint).then_some(&own_fp[..]);
         let in_offer = self.knobs.candidates_in_initiate || !self.knobs.trickle;
         let t = signalling::transport(
             u,
             p,
             if in_offer { agent.local_candidates() } else { &[] },
             fp,
-            Setup::Actpass,
+            setup,
             agent.offers_renomination(),
         );
         let me = self.cfg.jid.clone();
@@ -208,12 +210,14 @@ impl ReferenceEndpoint {
             agent.add_local_candidate(c);
         }
         let (u, p) = agent.local_credentials();
+        // A stack with its own DTLS signals its own certificate and role.
+        let (fp, setup) = agent.local_dtls().unwrap_or((fp, Setup::Active));
         let t = signalling::transport(
             u,
             p,
             agent.local_candidates(),
             (!omit_fp).then_some(&fp[..]),
-            Setup::Active,
+            setup,
             agent.offers_renomination(),
         );
         let j = signalling::session(

@@ -165,6 +165,13 @@ pub trait IceDriver: Send {
     fn sends_media(&self) -> bool {
         false
     }
+    /// For a stack that does its own DTLS (a browser): the SHA-256 fingerprint of its certificate
+    /// and its `setup` role, which the session logic signals in place of its own (XEP-0320 §3:
+    /// the fingerprint of the certificate the endpoint will use). Default: `None`, the session
+    /// logic's own.
+    fn local_dtls(&self) -> Option<([u8; 32], xmpp_parsers::jingle_dtls_srtp::Setup)> {
+        None
+    }
 }
 
 /// A STUN or TURN server from XEP-0215, as handed to a stack that gathers on its own sockets, in
