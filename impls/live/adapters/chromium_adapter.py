@@ -20,9 +20,11 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,6 +33,37 @@ import common  # noqa: E402
 import websockets  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+PROFILE_PREFIX = "jingle-interop-chromium-"
+
+
+def stop(proc):
+    """Kills Chromium's whole process group and reaps it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def remove(profile):
+    """Removes a profile, trying again while processes that were just killed let go of it."""
+    for _ in range(20):
+        shutil.rmtree(profile, ignore_errors=True)
+        if not os.path.exists(profile):
+            return
+        time.sleep(0.05)
+
+
+def sweep_profiles():
+    """Removes the profiles of adapters that were killed before they could (their pid is in the
+    name and no longer runs)."""
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        if not name.startswith(PROFILE_PREFIX):
+            continue
+        pid = name[len(PROFILE_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists("/proc/%s" % pid):
+            remove(os.path.join(base, name))
 
 
 def chromium_binary():
@@ -120,7 +153,10 @@ async def launch(profile, renomination):
         "--use-fake-device-for-media-stream",
         "about:blank",
     ]
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Its own process group, so that stopping it stops its renderer and utility processes too,
+    # before the profile they write into is removed.
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     port_file = os.path.join(profile, "DevToolsActivePort")
     # Within the harness's 10 s for the hello, with `--version` after it.
     for _ in range(120):
@@ -146,7 +182,8 @@ async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--renomination", action="store_true")
     args = ap.parse_args()
-    profile = tempfile.mkdtemp(prefix="jingle-interop-chromium-")
+    sweep_profiles()
+    profile = tempfile.mkdtemp(prefix="%s%d-" % (PROFILE_PREFIX, os.getpid()))
     proc = None
     try:
         proc, binary, ws = await launch(profile, args.renomination)
@@ -197,9 +234,8 @@ async def main():
             await dt.evaluate(expr)
     finally:
         if proc is not None:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+            stop(proc)
+        remove(profile)
 
 
 if __name__ == "__main__":
