@@ -222,25 +222,27 @@ pub fn catalogue() -> Vec<CheckDef> {
     CHECKS.iter().map(|(def, _)| def.clone()).collect()
 }
 
+/// The ICS of `party`'s first device (its implementation's conformance statement).
+fn party_ics<'c>(ctx: &'c Ctx, party: &str) -> Option<&'c crate::endpoint::Ics> {
+    ctx.out
+        .parties
+        .iter()
+        .find(|p| p.name == party)
+        .and_then(|p| p.devices.first())
+        .map(|d| &d.ics)
+}
+
 /// Why `party`'s media cannot be judged: it sends media only after a DTLS-SRTP handshake (its ICS,
 /// `dtls_srtp_media`; XEP-0320, RFC 5763 §5) and no handshake could happen: its peer declares
 /// none, or no DTLS record (RFC 7983: first byte 20–63) crossed the wire at all. `None` when its
 /// media can be judged.
 fn media_waits_for_dtls(ctx: &Ctx, party: &str) -> Option<String> {
-    let ics = |name: &str| {
-        ctx.out
-            .parties
-            .iter()
-            .find(|p| p.name == name)
-            .and_then(|p| p.devices.first())
-            .map(|d| &d.ics)
-    };
     let peer = if party == ctx.caller.as_str() {
         ctx.callee
     } else {
         ctx.caller
     };
-    let (mine, theirs) = (ics(party)?, ics(&peer)?);
+    let (mine, theirs) = (party_ics(ctx, party)?, party_ics(ctx, &peer)?);
     if !mine.dtls_srtp_media {
         return None;
     }

@@ -290,10 +290,5 @@ pub fn unknown_0x0030_draws_420(ctx: &Ctx) -> CheckResult {
 }
 
 fn ics_renomination(ctx: &Ctx, party: &str) -> Option<Renomination> {
-    ctx.out
-        .parties
-        .iter()
-        .find(|p| p.name == party)
-        .and_then(|p| p.devices.first())
-        .map(|d| d.ics.renomination)
+    super::party_ics(ctx, party).map(|i| i.renomination)
 }

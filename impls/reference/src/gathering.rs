@@ -376,31 +376,17 @@ impl ReferenceEndpoint {
         if self.stack.is_some() {
             return self.hand_servers_to_stack(now, s);
         }
-        for svc in s.children().filter(|c| c.is("service", ns::EXTDISCO)) {
-            let addr = (|| {
-                Some(SocketAddr::new(
-                    svc.attr("host")?.parse().ok()?,
-                    svc.attr("port")?.parse().ok()?,
-                ))
-            })();
-            let Some(addr) = addr else { continue };
-            // Conversations' filter (Services.java `getIceServers`): a transport is required;
-            // TURN needs credentials.
-            let transport = match (svc.attr("type"), svc.attr("transport")) {
-                (Some("stun"), Some("udp")) => {
+        for svc in ice_services(s) {
+            let turn = match svc {
+                IceService::Stun(addr) => {
                     if !self.knobs.relay_only {
                         self.stun.get_or_insert(addr);
                     }
                     continue;
                 }
-                (Some("turn"), Some("udp")) => TurnTransport::Udp,
-                (Some("turn"), Some("tcp")) => TurnTransport::Tcp,
-                (Some("turns"), Some("tcp")) => TurnTransport::Tls,
-                _ => continue,
+                IceService::Turn(t) => t,
             };
-            let (Some(username), Some(password)) = (svc.attr("username"), svc.attr("password")) else {
-                continue;
-            };
+            let transport = turn.transport;
             if self.turn.iter().any(|t| t.client.service.transport == transport) {
                 continue;
             }
@@ -411,15 +397,7 @@ impl ReferenceEndpoint {
             };
             let rng = self.rng.fork("turn");
             self.turn.push(Turn {
-                client: TurnClient::new(
-                    TurnService {
-                        addr,
-                        transport,
-                        username: username.into(),
-                        password: password.into(),
-                    },
-                    rng,
-                ),
+                client: TurnClient::new(turn, rng),
                 stream: None,
                 local,
                 component: 1,
@@ -446,23 +424,17 @@ impl ReferenceEndpoint {
     /// TURN over UDP (the live network carries UDP only), with Conversations' filter as above.
     /// The endpoint itself has nothing to gather.
     fn hand_servers_to_stack(&mut self, now: SimTime, s: &Element) {
-        for svc in s.children().filter(|c| c.is("service", ns::EXTDISCO)) {
-            let (Some(host), Some(port)) = (svc.attr("host"), svc.attr("port")) else {
-                continue;
-            };
-            let server = match (svc.attr("type"), svc.attr("transport")) {
-                (Some("stun"), Some("udp")) if !self.knobs.relay_only => IceServer {
-                    urls: format!("stun:{host}:{port}"),
+        for svc in ice_services(s) {
+            let server = match svc {
+                IceService::Stun(addr) if !self.knobs.relay_only => IceServer {
+                    urls: format!("stun:{addr}"),
                     username: None,
                     credential: None,
                 },
-                (Some("turn"), Some("udp")) => match (svc.attr("username"), svc.attr("password")) {
-                    (Some(u), Some(p)) => IceServer {
-                        urls: format!("turn:{host}:{port}?transport=udp"),
-                        username: Some(u.into()),
-                        credential: Some(p.into()),
-                    },
-                    _ => continue,
+                IceService::Turn(t) if t.transport == TurnTransport::Udp => IceServer {
+                    urls: format!("turn:{}?transport=udp", t.addr),
+                    username: Some(t.username),
+                    credential: Some(t.password),
                 },
                 _ => continue,
             };
@@ -473,4 +445,34 @@ impl ReferenceEndpoint {
         self.gather.stun.resolved = true;
         self.gathering_done(now);
     }
+}
+
+/// A STUN or TURN service from an XEP-0215 answer.
+enum IceService {
+    Stun(SocketAddr),
+    Turn(TurnService),
+}
+
+/// The usable services of an XEP-0215 `<services/>` answer, in order, with Conversations' filter
+/// (Services.java `getIceServers`): an address and a transport are required, TURN needs
+/// credentials; `stun`/`udp`, `turn`/`udp`, `turn`/`tcp` and `turns`/`tcp` are understood.
+fn ice_services(s: &Element) -> impl Iterator<Item = IceService> + '_ {
+    s.children()
+        .filter(|c| c.is("service", ns::EXTDISCO))
+        .filter_map(|svc| {
+            let addr = SocketAddr::new(svc.attr("host")?.parse().ok()?, svc.attr("port")?.parse().ok()?);
+            let transport = match (svc.attr("type"), svc.attr("transport")) {
+                (Some("stun"), Some("udp")) => return Some(IceService::Stun(addr)),
+                (Some("turn"), Some("udp")) => TurnTransport::Udp,
+                (Some("turn"), Some("tcp")) => TurnTransport::Tcp,
+                (Some("turns"), Some("tcp")) => TurnTransport::Tls,
+                _ => return None,
+            };
+            Some(IceService::Turn(TurnService {
+                addr,
+                transport,
+                username: svc.attr("username")?.into(),
+                password: svc.attr("password")?.into(),
+            }))
+        })
 }
