@@ -273,6 +273,11 @@ pub struct EndpointConfig {
     /// Behaviour knobs the scenario set for this party (`omit-fingerprint: "true"`), already checked
     /// by the implementation's [`ImplEntry::check_knobs`]; empty for the implementation's defaults.
     pub knobs: BTreeMap<String, String>,
+    /// The run is live (a real program is among its parties, design/live-mode.md): time follows the
+    /// monotonic clock and the run is not reproduced byte for byte, so the endpoint may draw on the
+    /// operating system's randomness where a protocol needs secrets (the reference's DTLS-SRTP
+    /// handshake, RFC 5763). False in simulated runs, which stay deterministic.
+    pub live: bool,
 }
 
 /// What a person does, delivered at scripted times.

@@ -438,6 +438,7 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
                 interfaces: vec![host],
                 rng: SimRng::derive(spec.seed, &rng_label),
                 knobs: p.knobs.clone(),
+                live: live_run,
             };
             let (ep, live) = match (&entry.live, &live_tx) {
                 (Some(make), Some(tx)) => {

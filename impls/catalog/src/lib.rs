@@ -191,6 +191,7 @@ mod tests {
                 interfaces: vec!["10.0.0.2".parse().unwrap()],
                 rng: harness::sim::SimRng::derive(1, "t"),
                 knobs: Default::default(),
+                live: false,
             });
             assert_eq!(ep.ics().name, e.name);
         }

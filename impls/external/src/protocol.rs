@@ -325,7 +325,9 @@ impl Config {
             server: self.server,
             interfaces: self.interfaces,
             rng: SimRng::from_state(key, u128::from(self.rng.word_pos)),
+            // An external program is a simulated endpoint: it is never told a run is live.
             knobs: self.knobs,
+            live: false,
         })
     }
 }
@@ -620,6 +622,7 @@ mod tests {
             interfaces: vec!["10.0.1.2".parse().unwrap()],
             rng: rng.clone(),
             knobs: [("omit-fingerprint".to_string(), "true".to_string())].into(),
+            live: false,
         };
         let line = serde_json::to_string(&ToProcess::Config(Config::from_endpoint_config(&cfg))).unwrap();
         let ToProcess::Config(back) = serde_json::from_str(&line).unwrap() else {

@@ -151,6 +151,8 @@ async def launch(profile, renomination):
         "--host-resolver-rules=MAP * ~NOTFOUND",
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
+        # The page's audio comes from an oscillator, which runs without a user gesture only so.
+        "--autoplay-policy=no-user-gesture-required",
         "about:blank",
     ]
     # Its own process group, so that stopping it stops its renderer and utility processes too,
@@ -222,7 +224,9 @@ async def main():
                     a, json.dumps(msg["role"]), json.dumps(msg["servers"]),
                     "true" if args.renomination else "false", json.dumps(msg.get("policy") or "all"))
             elif t == "remote-credentials":
-                expr = "remoteCredentials(%s, %s)" % (json.dumps(msg["ufrag"]), json.dumps(msg["pwd"]))
+                expr = "remoteCredentials(%s, %s, %s, %s)" % (
+                    json.dumps(msg["ufrag"]), json.dumps(msg["pwd"]),
+                    json.dumps(msg.get("fingerprint")), json.dumps(msg.get("setup")))
             elif t == "remote-candidate":
                 expr = "remoteCandidate(%s)" % json.dumps(msg["candidate"])
             elif t == "start":

@@ -2,17 +2,19 @@
 // RTCPeerConnection per `gather`, driven over the DevTools protocol; every message for the harness
 // goes out through the `toAdapter` binding, already in jingle-interop/ice-adapter/1 form.
 //
-// The remote side's SDP is written here from what the harness hands over (ufrag, pwd,
-// candidates): RFC 8839 attributes, and `a=setup:active`, so that Chromium plays the DTLS server
-// and waits (the reference has no DTLS yet; ICE alone is judged).
+// The remote side's SDP is written here from what the harness hands over (ufrag, pwd, the
+// peer's certificate fingerprint and XEP-0320 setup, candidates): RFC 8839 and RFC 8842
+// attributes. A peer that signalled no fingerprint gets a placeholder one and `a=setup:active`:
+// Chromium then waits as the DTLS server for a handshake that never comes, and sends no media.
 "use strict";
 let pc = null;
 let agent = 0;
 let role = "controlling";
 let renomination = false;
-let remote = { ufrag: null, pwd: null, candidates: [] };
+let remote = { ufrag: null, pwd: null, fingerprint: null, setup: null, candidates: [] };
 let started = false;
 let selectedId = null;
+let inbound = { n: 0, at: 0 };
 
 function emit(m) {
   toAdapter(JSON.stringify(m));
@@ -71,7 +73,8 @@ function withOptions(sdp) {
 }
 
 function remoteSdp() {
-  const fp = Array.from({ length: 32 }, () => "AB").join(":");
+  const fp = remote.fingerprint || "sha-256 " + Array.from({ length: 32 }, () => "AB").join(":");
+  const setup = (remote.fingerprint && remote.setup) || "active";
   return withOptions(
     [
       "v=0",
@@ -86,8 +89,8 @@ function remoteSdp() {
       `a=ice-ufrag:${remote.ufrag}`,
       `a=ice-pwd:${remote.pwd}`,
       "a=ice-options:trickle",
-      `a=fingerprint:sha-256 ${fp}`,
-      "a=setup:active",
+      `a=fingerprint:${fp}`,
+      `a=setup:${setup}`,
       "a=mid:0",
       "a=sendrecv",
       "a=rtcp-mux",
@@ -114,6 +117,15 @@ async function pollSelected(me) {
       let pairId = null;
       stats.forEach((s) => {
         if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+      });
+      // What the peer's media came to once SRTP had authenticated it (webrtc-stats
+      // RTCInboundRtpStreamStats), logged when it changes, at most once a second.
+      stats.forEach((s) => {
+        if (s.type === "inbound-rtp" && s.kind === "audio" && s.packetsReceived !== inbound.n && Date.now() - inbound.at >= 1000) {
+          inbound.n = s.packetsReceived;
+          inbound.at = Date.now();
+          emit({ type: "log", text: `inbound-rtp packetsReceived=${s.packetsReceived}` });
+        }
       });
       if (pairId && pairId !== selectedId) {
         const pair = stats.get(pairId);
@@ -142,14 +154,30 @@ async function pollSelected(me) {
   }
 }
 
+let audio = null;
+
+// A 440 Hz tone as a MediaStreamTrack, made once per page.
+function audioTrack() {
+  if (!audio) {
+    const ctx = new AudioContext();
+    const osc = ctx.createOscillator();
+    const dst = ctx.createMediaStreamDestination();
+    osc.connect(dst);
+    osc.start();
+    audio = dst.stream.getAudioTracks()[0];
+  }
+  return audio;
+}
+
 async function gather(a, r, servers, reno, policy) {
   if (pc) pc.close();
   agent = a;
   role = r;
   renomination = reno;
-  remote = { ufrag: null, pwd: null, candidates: [] };
+  remote = { ufrag: null, pwd: null, fingerprint: null, setup: null, candidates: [] };
   started = false;
   selectedId = null;
+  inbound = { n: 0, at: 0 };
   const me = new RTCPeerConnection({
     iceServers: servers,
     iceTransportPolicy: policy,
@@ -171,7 +199,12 @@ async function gather(a, r, servers, reno, policy) {
     const s = STATES[me.iceConnectionState];
     if (s) emit({ type: "state", agent, state: s });
   };
-  me.addTransceiver("audio", { direction: "sendrecv" });
+  // A sender with a track: without one Chromium sends no RTP. about:blank is no secure context,
+  // so the track comes from Web Audio rather than getUserMedia. addTrack, not addTransceiver: an
+  // answerer's remote offer takes over a transceiver addTrack made (JSEP, RFC 8829 §5.10), while
+  // one from addTransceiver stays apart and the answer's m-line gets a new one with no track.
+  const track = audioTrack();
+  me.addTrack(track, new MediaStream([track]));
   pollSelected(me);
   if (role === "controlling") {
     // The offerer: JSEP makes it the controlling agent (RFC 8829 §5.2.1, RFC 8445 §6.1.1).
@@ -182,9 +215,11 @@ async function gather(a, r, servers, reno, policy) {
   // The answerer waits for the offer: the peer's credentials (remoteCredentials).
 }
 
-async function remoteCredentials(ufrag, pwd) {
+async function remoteCredentials(ufrag, pwd, fingerprint, setup) {
   remote.ufrag = ufrag;
   remote.pwd = pwd;
+  remote.fingerprint = fingerprint;
+  remote.setup = setup;
   if (role === "controlled") {
     await pc.setRemoteDescription({ type: "offer", sdp: remoteSdp() });
     const answer = await pc.createAnswer();

@@ -152,6 +152,13 @@ pub enum ToAdapter {
         ufrag: String,
         /// Remote pwd.
         pwd: String,
+        /// The peer's certificate fingerprint as SDP writes it (`sha-256 AB:CD:…`, RFC 8122 §5),
+        /// when it signalled a SHA-256 one (XEP-0320); for a stack that does DTLS.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<String>,
+        /// The peer's XEP-0320 `setup` (`actpass`, `active`, `passive`), with its fingerprint.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        setup: Option<String>,
     },
     /// A signalled remote candidate (before or after `start`: trickle, RFC 8838).
     RemoteCandidate {
@@ -466,6 +473,8 @@ pub struct AdapterDriver {
     renomination: bool,
     /// `start` went out.
     started: bool,
+    /// The peer's fingerprint and `setup`, for `remote-credentials`.
+    remote_dtls: (Option<String>, Option<String>),
 }
 
 impl AdapterDriver {
@@ -510,6 +519,7 @@ impl AdapterDriver {
             now,
             renomination,
             started: false,
+            remote_dtls: (None, None),
         }
     }
 
@@ -651,11 +661,18 @@ impl IceDriver for AdapterDriver {
         &self.remote
     }
     fn set_remote_credentials(&mut self, ufrag: &str, pwd: &str) {
+        let (fingerprint, setup) = self.remote_dtls.clone();
         self.io.send(&ToAdapter::RemoteCredentials {
             agent: self.agent,
             ufrag: ufrag.into(),
             pwd: pwd.into(),
+            fingerprint,
+            setup,
         });
+    }
+    fn set_remote_dtls(&mut self, fingerprint: Option<[u8; 32]>, setup: Option<&str>) {
+        let hex: Option<Vec<String>> = fingerprint.map(|f| f.iter().map(|b| format!("{b:02X}")).collect());
+        self.remote_dtls = (hex.map(|h| format!("sha-256 {}", h.join(":"))), setup.map(str::to_string));
     }
     fn add_remote_candidate(&mut self, c: Candidate) {
         if c.component != 1 {

@@ -136,6 +136,22 @@ pub(crate) struct Jingle {
     /// rtcp-mux in this session: what this side offered, then what the answer agreed (RFC 5761;
     /// without it the agent has two components, XEP-0167 §3).
     pub(crate) rtcp_mux: bool,
+    /// DTLS-SRTP this session will do (live runs, a peer that signalled a fingerprint): this
+    /// side's role and the peer's fingerprint, settled by the offer and answer (XEP-0320 §3).
+    pub(crate) dtls_plan: Option<DtlsPlan>,
+    /// The association, once there is a pair to run it on (or the peer's ClientHello came).
+    pub(crate) dtls: Option<crate::dtls::DtlsSrtp>,
+    /// Where DTLS records go: the pair of the peer's last record, else the media pair.
+    pub(crate) dtls_path: Option<(SocketAddr, SocketAddr)>,
+}
+
+/// A session's DTLS-SRTP: this side's role and what the peer's certificate must hash to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DtlsPlan {
+    /// This side is the DTLS client (its `setup` is active).
+    pub(crate) client: bool,
+    /// The peer's SHA-256 fingerprint, when it signalled one the reference can read.
+    pub(crate) peer_fingerprint: Option<[u8; 32]>,
 }
 
 impl Jingle {
@@ -149,6 +165,9 @@ impl Jingle {
             remote_ufrags: Vec::new(),
             restart: OwnRestart::None,
             rtcp_mux,
+            dtls_plan: None,
+            dtls: None,
+            dtls_path: None,
         }
     }
 }

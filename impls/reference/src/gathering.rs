@@ -414,9 +414,7 @@ impl ReferenceEndpoint {
         let data = self.turn[i].client.on_message(now, payload);
         self.flush_turn(now);
         if let (Some((peer, data)), Some(relayed)) = (data, relayed) {
-            if let Some(a) = self.call.as_mut().and_then(|c| c.agent_mut()) {
-                a.handle_packet(now, relayed, peer, &data);
-            }
+            self.deliver(now, relayed, peer, &data);
         }
     }
 

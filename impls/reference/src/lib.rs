@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod call;
+mod dtls;
 mod gathering;
 pub mod ice;
 mod jmi;
@@ -39,6 +40,7 @@ use xmpp_parsers::jingle::{Action, Creator, Reason};
 use xmpp_parsers::jingle_dtls_srtp::Setup;
 
 use call::{Call, CallState, Jingle, OwnRestart, Side};
+use dtls::{DtlsSrtp, DtlsState};
 use ice::{
     Candidate, CandidateType, DriverEvent, DriverFactory, DriverState, IceConfig, IceDriver, IceServer, Role,
     StackFactory,
@@ -151,7 +153,12 @@ pub struct ReferenceEndpoint {
     turn: Vec<Turn>,
     /// When to open the TCP/TLS TURN allocations if UDP stayed silent.
     turn_fallback_at: Option<SimTime>,
+    /// The SHA-256 fingerprint signalled in XEP-0320 `<fingerprint/>`: `identity`'s in a live run,
+    /// else drawn from the seed.
     fingerprint: [u8; 32],
+    /// The DTLS certificate of a live run (dtls.rs); `None` in simulated runs and around a stack,
+    /// where no handshake is done by the session logic.
+    identity: Option<dtls::Identity>,
     /// Contacts by bare JID: their available full JID.
     contacts: BTreeMap<String, String>,
     call: Option<Call>,
@@ -236,6 +243,7 @@ impl ReferenceEndpoint {
         ep.ics = Ics {
             jmi: ep.ics.jmi,
             trickle: ep.ics.trickle,
+            dtls_srtp_media: ep.ics.dtls_srtp_media,
             ..ics
         };
         ep.driver = driver;
@@ -255,6 +263,8 @@ impl ReferenceEndpoint {
             trickle: ep.ics.trickle,
             ..ics
         };
+        // The stack does its own DTLS, or none.
+        ep.identity = None;
         ep.stack = Some(stack);
         ep
     }
@@ -265,8 +275,20 @@ impl ReferenceEndpoint {
         let socket = SocketAddr::new(cfg.interfaces[0], port);
         let mut fingerprint = [0u8; 32];
         rng.fill(&mut fingerprint);
+        // Key generation cannot fail on this curve in practice; if it did, the endpoint would go
+        // on as in a simulated run, without a handshake.
+        let identity = cfg.live.then(dtls::Identity::generate).and_then(Result::ok);
+        if let Some(id) = &identity {
+            fingerprint = id.fingerprint;
+        }
         ReferenceEndpoint {
-            ics: ics(),
+            ics: Ics {
+                // In a live run, facing a peer that signals a fingerprint, media waits for the
+                // DTLS-SRTP handshake: SRTP's keys come from it (RFC 5764 §4.2).
+                dtls_srtp_media: identity.is_some(),
+                ..ics()
+            },
+            identity,
             cfg,
             rng,
             ice_cfg: IceConfig::default(),
@@ -634,6 +656,7 @@ impl Endpoint for ReferenceEndpoint {
             }
         }
         self.drain_ice(now);
+        self.drain_dtls(now);
         if media_due {
             self.send_rtp(now);
         }
@@ -674,7 +697,13 @@ impl Endpoint for ReferenceEndpoint {
             _ => None,
         };
         let rtcp = self.rtcp.as_ref().and_then(|r| r.stun.next);
-        // Asked after every input: a chain of pairwise minima, not an iterator over the seven.
+        let dtls = self
+            .call
+            .as_ref()
+            .and_then(|c| c.state.jingle())
+            .and_then(|j| j.dtls.as_ref())
+            .and_then(|d| d.poll_timeout());
+        // Asked after every input: a chain of pairwise minima, not an iterator over the eight.
         let earliest = |a: Option<SimTime>, b: Option<SimTime>| match (a, b) {
             (Some(x), Some(y)) => Some(x.min(y)),
             (x, None) => x,
@@ -685,6 +714,7 @@ impl Endpoint for ReferenceEndpoint {
         let t = earliest(t, turn);
         let t = earliest(t, self.turn_fallback_at);
         let t = earliest(t, grace);
+        let t = earliest(t, dtls);
         earliest(t, rtcp)
     }
 }

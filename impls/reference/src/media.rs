@@ -46,8 +46,72 @@ impl ReferenceEndpoint {
         {
             return self.on_turn_message(now, i, payload);
         }
-        if let Some(a) = self.call.as_mut().and_then(|c| c.agent_mut()) {
-            a.handle_packet(now, local, remote, payload);
+        self.deliver(now, local, remote, payload);
+    }
+
+    /// A datagram for the call on local base `local` (a host port, or the relayed address for
+    /// what came through TURN), demultiplexed as RFC 7983 §7 says: DTLS records (first byte
+    /// 20–63) to the session's DTLS-SRTP association when it does one, the rest to the ICE agent;
+    /// SRTP from the peer is also counted as authenticated or not once keyed.
+    pub(crate) fn deliver(&mut self, now: SimTime, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
+        let identity = self.identity.as_ref();
+        let Some(j) = self.call.as_mut().and_then(|c| c.state.jingle_mut()) else {
+            return;
+        };
+        match (data.first(), identity, j.dtls_plan) {
+            (Some(20..=63), Some(id), Some(plan)) => {
+                let dtls = j
+                    .dtls
+                    .get_or_insert_with(|| DtlsSrtp::new(id, plan.client, plan.peer_fingerprint, now));
+                dtls.handle_record(now, data);
+                j.dtls_path = Some((local, remote));
+                return;
+            }
+            (Some(128..=191), Some(_), Some(_)) => {
+                if let Some(d) = j.dtls.as_mut() {
+                    d.unprotect(data);
+                }
+            }
+            _ => {}
+        }
+        j.ice.handle_packet(now, local, remote, data);
+    }
+
+    /// Sends what the DTLS-SRTP association has to send, on the pair of the peer's last record or
+    /// else the media pair; a handshake that failed stops media, and a peer certificate that does
+    /// not match its fingerprint ends the call (RFC 5763 §5: the session MUST NOT be established).
+    pub(crate) fn drain_dtls(&mut self, now: SimTime) {
+        let identity = self.identity.as_ref();
+        let Some(j) = self.call.as_mut().and_then(|c| c.state.jingle_mut()) else {
+            return;
+        };
+        let (Some(id), Some(plan)) = (identity, j.dtls_plan) else {
+            return;
+        };
+        let pair = j.ice.media_pair();
+        if j.dtls.is_none() && pair.is_some() {
+            j.dtls = Some(DtlsSrtp::new(id, plan.client, plan.peer_fingerprint, now));
+        }
+        let Some(d) = j.dtls.as_mut() else { return };
+        if d.poll_timeout().is_some_and(|t| t <= now) {
+            d.handle_timeout(now);
+        }
+        let records = d.take_records();
+        let failed = match &d.state {
+            DtlsState::Failed(why) => Some(why.contains("fingerprint")),
+            _ => None,
+        };
+        let path = j.dtls_path.or(pair);
+        if failed.is_some() {
+            j.media_flow.stop();
+        }
+        if let Some((local, remote)) = path {
+            for r in records {
+                self.emit(now, local, remote, r);
+            }
+        }
+        if failed == Some(true) && !self.call.as_ref().is_some_and(|c| c.state.is_ended()) {
+            self.end_call(Reason::SecurityError, true);
         }
     }
 
@@ -146,12 +210,24 @@ impl ReferenceEndpoint {
     }
 
     pub(crate) fn send_rtp(&mut self, now: SimTime) {
-        let Some(rtp) = self
-            .call
-            .as_mut()
-            .and_then(|c| c.media_flow_mut())
-            .and_then(|m| m.sending_mut())
-        else {
+        let live_dtls = self.identity.is_some();
+        let Some(j) = self.call.as_mut().and_then(|c| c.state.jingle_mut()) else {
+            return;
+        };
+        // With DTLS-SRTP, nothing before the keys: the packets due are skipped, not queued.
+        let dtls = match (&mut j.dtls, live_dtls && j.dtls_plan.is_some()) {
+            (_, false) => None,
+            (Some(d), true) if d.state == DtlsState::Connected => Some(d),
+            (_, true) => {
+                if let Some(rtp) = j.media_flow.sending_mut() {
+                    while rtp.next <= now {
+                        rtp.next += RTP_INTERVAL;
+                    }
+                }
+                return;
+            }
+        };
+        let Some(rtp) = j.media_flow.sending_mut() else {
             return;
         };
         let mut packets = Vec::new();
@@ -168,11 +244,17 @@ impl ReferenceEndpoint {
             rtp.ts = rtp.ts.wrapping_add(9600);
             rtp.next += RTP_INTERVAL;
         }
-        let last = packets.last().map(|(l, r, _)| (*l, *r));
+        if let Some(d) = dtls {
+            packets = packets
+                .into_iter()
+                .filter_map(|(l, r, p)| Some((l, r, d.protect(&p)?)))
+                .collect();
+        }
+        let sent = packets.last().map(|(l, r, _)| (*l, *r));
         for (local, remote, p) in packets {
             self.emit(now, local, remote, p);
         }
-        if let (Some((local, remote)), Some(a)) = (last, self.call.as_mut().and_then(|c| c.agent_mut())) {
+        if let (Some((local, remote)), Some(a)) = (sent, self.call.as_mut().and_then(|c| c.agent_mut())) {
             a.media_sent(now, local, remote);
         }
     }

@@ -131,9 +131,9 @@ impl ReferenceEndpoint {
             agent.set_components(2);
         }
         let (u, p) = agent.local_credentials();
-        // A stack with its own DTLS signals its own certificate and role.
-        let (own_fp, setup) = agent.local_dtls().unwrap_or((self.fingerprint, Setup::Actpass));
-        let fp = (!self.knobs.omit_fingerprint).then_some(&own_fp[..]);
+        let (own_fp, setup) = self.own_dtls(agent.as_ref(), Setup::Actpass).unzip();
+        let fp = own_fp.as_ref().map(|f| &f[..]);
+        let setup = setup.unwrap_or(Setup::Actpass);
         let in_offer = self.knobs.candidates_in_initiate || !self.knobs.trickle;
         let t = signalling::transport(
             u,
@@ -194,8 +194,6 @@ impl ReferenceEndpoint {
         }
         let me = self.cfg.jid.clone();
         let id = self.next_id("jingle");
-        let fp = self.fingerprint;
-        let omit_fp = self.knobs.omit_fingerprint;
         let creator = match self.knobs.creator {
             CreatorMode::Initiator => Creator::Initiator,
             CreatorMode::OwnRole => Creator::Responder,
@@ -205,19 +203,25 @@ impl ReferenceEndpoint {
         let Some(call) = self.call.as_mut() else { return };
         let Some(to) = call.peer_full.clone() else { return };
         let Some(jingle) = call.state.jingle_mut() else { return };
-        let agent = &mut jingle.ice;
         for c in fresh {
-            agent.add_local_candidate(c);
+            jingle.ice.add_local_candidate(c);
         }
+        // RFC 8842 §5.3: the answerer takes active or passive; passive only when the offerer
+        // insists on being active.
+        let answer_setup = match jingle.dtls_plan {
+            Some(p) if !p.client => Setup::Passive,
+            _ => Setup::Active,
+        };
+        let own = own_dtls(&self.knobs, self.stack.is_some(), self.fingerprint, jingle.ice.as_ref(), answer_setup.clone());
+        let agent = &mut jingle.ice;
         let (u, p) = agent.local_credentials();
-        // A stack with its own DTLS signals its own certificate and role.
-        let (fp, setup) = agent.local_dtls().unwrap_or((fp, Setup::Active));
+        let (fp, setup) = own.unzip();
         let t = signalling::transport(
             u,
             p,
             agent.local_candidates(),
-            (!omit_fp).then_some(&fp[..]),
-            setup,
+            fp.as_ref().map(|f| &f[..]),
+            setup.unwrap_or(answer_setup),
             agent.offers_renomination(),
         );
         let j = signalling::session(
@@ -426,6 +430,8 @@ impl ReferenceEndpoint {
         }
         let mut agent = self.new_agent(Role::Controlled, now);
         agent.set_components(if rtcp_mux { 1 } else { 2 });
+        agent.set_remote_dtls(remote.fingerprint, remote.setup.as_deref());
+        let plan = dtls_plan(&remote);
         if let (Some(u), Some(p)) = (&remote.ufrag, &remote.pwd) {
             agent.set_remote_credentials(u, p);
         }
@@ -438,18 +444,20 @@ impl ReferenceEndpoint {
             // §Asterisk 2021 Failed pairs and early checks).
             agent.start(now);
         }
+        let mut jingle = Jingle::new(agent, rtcp_mux);
+        jingle.dtls_plan = plan;
         let early_proceed = self.call.as_ref().is_some_and(|c| c.proceeded_early);
         if pre_approved && early_proceed {
             // Proceed went out before the user answered: ring on; Answer accepts the session.
             let c = self.call.as_mut().expect("checked");
             c.peer_full = Some(from);
             c.media = remote.media;
-            c.state = CallState::Ringing(Some(Jingle::new(agent, rtcp_mux)));
+            c.state = CallState::Ringing(Some(jingle));
         } else if pre_approved {
             let c = self.call.as_mut().expect("checked");
             c.peer_full = Some(from);
             c.media = remote.media;
-            c.state = CallState::Proceeded(Some(Jingle::new(agent, rtcp_mux)));
+            c.state = CallState::Proceeded(Some(jingle));
             self.send_accept(now);
         } else {
             let mut call = Call::new(
@@ -458,7 +466,7 @@ impl ReferenceEndpoint {
                 bare(&from).to_string(),
                 Some(from),
                 remote.media,
-                CallState::Ringing(Some(Jingle::new(agent, rtcp_mux))),
+                CallState::Ringing(Some(jingle)),
             );
             call.via_jmi = false;
             self.call = Some(call);
@@ -501,9 +509,11 @@ impl ReferenceEndpoint {
         // §6.1.2.2).
         jingle.rtcp_mux &= remote.rtcp_mux;
         let rtcp_mux = jingle.rtcp_mux;
+        jingle.dtls_plan = dtls_plan(&remote);
         {
             let a = &mut jingle.ice;
             a.set_components(if rtcp_mux { 1 } else { 2 });
+            a.set_remote_dtls(remote.fingerprint, remote.setup.as_deref());
             if let (Some(u), Some(p)) = (&remote.ufrag, &remote.pwd) {
                 a.set_remote_credentials(u, p);
             }
@@ -648,5 +658,43 @@ impl ReferenceEndpoint {
             .iter()
             .find(|(creator, name, _)| creator != "initiator" || !media.contains(name))
             .map(|(creator, name, _)| format!("Content {name} (created by {creator}) does not exist"))
+    }
+}
+
+/// The session's DTLS-SRTP roles from the peer's offer or answer (XEP-0320 §3, RFC 8842 §5.3): this
+/// side is the client unless the peer said `active`; an offerer's `actpass` leaves the answerer
+/// (this side) active, and an answer that wrongly says `actpass` leaves this offerer active too,
+/// so that one side starts the handshake. `None` when the peer signalled no fingerprint: no DTLS.
+fn dtls_plan(remote: &signalling::RemoteSession) -> Option<crate::call::DtlsPlan> {
+    remote.setup.as_ref().map(|s| crate::call::DtlsPlan {
+        client: s != "active",
+        peer_fingerprint: remote.fingerprint,
+    })
+}
+
+/// The fingerprint and `setup` this side signals: none with `omit-fingerprint`; a stack's own
+/// certificate and role when it does its own DTLS (a browser), none when it does none (an ICE-only
+/// stack: claiming a fingerprint would promise a handshake nobody answers); else the session
+/// logic's own fingerprint with `setup`.
+pub(crate) fn own_dtls(
+    knobs: &Knobs,
+    stack: bool,
+    fingerprint: [u8; 32],
+    agent: &dyn IceDriver,
+    setup: Setup,
+) -> Option<([u8; 32], Setup)> {
+    if knobs.omit_fingerprint {
+        return None;
+    }
+    match agent.local_dtls() {
+        Some(own) => Some(own),
+        None if stack => None,
+        None => Some((fingerprint, setup)),
+    }
+}
+
+impl ReferenceEndpoint {
+    fn own_dtls(&self, agent: &dyn IceDriver, setup: Setup) -> Option<([u8; 32], Setup)> {
+        own_dtls(&self.knobs, self.stack.is_some(), self.fingerprint, agent, setup)
     }
 }

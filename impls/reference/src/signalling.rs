@@ -482,6 +482,9 @@ pub struct RemoteSession {
     pub candidates: Vec<Candidate>,
     /// Fingerprint setup, if a fingerprint is present.
     pub setup: Option<String>,
+    /// The fingerprint's value when its hash is SHA-256 and it reads as 32 bytes (XEP-0320 §3,
+    /// RFC 8122 §5).
+    pub fingerprint: Option<[u8; 32]>,
     /// The transport carried Conversations' `<renomination/>` option.
     pub renomination: bool,
     /// Each content as (creator, name, has a DTLS fingerprint).
@@ -521,6 +524,7 @@ pub fn read_session(j: &Element) -> RemoteSession {
         r.pwd = r.pwd.or(t.attr("pwd").map(str::to_string));
         if let Some(f) = t.get_child("fingerprint", ns::JINGLE_DTLS) {
             r.setup = Some(f.attr("setup").unwrap_or("").to_string());
+            r.fingerprint = crate::dtls::parse_fingerprint(f.attr("hash").unwrap_or(""), &f.text());
         }
         r.renomination |= t.has_child("renomination", ns::ICE_UDP_OPTION);
         for x in t.children().filter(|x| x.is("candidate", ns::JINGLE_ICE_UDP)) {

@@ -12,6 +12,7 @@ fn device(n: u32, knobs: &[(&str, &str)]) -> ReferenceEndpoint {
         interfaces: vec!["10.0.2.2".parse().unwrap()],
         rng: SimRng::derive(1, "test"),
         knobs: knobs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        live: false,
     };
     let mut ep = ReferenceEndpoint::with_knobs(cfg, "reference", &Knobs::default());
     ep.handle_input(SimTime::ZERO, Input::Timeout);

@@ -101,6 +101,11 @@ pub trait IceDriver: Send {
     fn offers_renomination(&self) -> bool;
     /// Records whether the peer's transport advertised renomination.
     fn set_peer_renomination(&mut self, on: bool);
+    /// The peer's XEP-0320 fingerprint (SHA-256) and `setup`, from its session-initiate or
+    /// session-accept, given before [`set_remote_credentials`](IceDriver::set_remote_credentials):
+    /// a stack that does its own DTLS (a browser) needs them to verify the peer and take its role
+    /// (RFC 5763 §5). Default: ignored (the session logic's own DTLS, or none, uses them).
+    fn set_remote_dtls(&mut self, _fingerprint: Option<[u8; 32]>, _setup: Option<&str>) {}
     /// Starts connectivity checks at `now` (RFC 8445 §6.1.4); before this the driver may answer
     /// checks but sends none of its own.
     fn start(&mut self, now: SimTime);

@@ -46,6 +46,7 @@ pub fn login(party: &str, ip: &str, knobs: &[(&str, &str)]) -> (ReferenceEndpoin
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
+        live: false,
     };
     let mut ep = ReferenceEndpoint::with_knobs(cfg, "reference", &Knobs::default());
     ep.handle_input(SimTime::ZERO, Input::Timeout);
