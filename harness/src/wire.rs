@@ -7,6 +7,7 @@
 //! (learned from the Allocate success the host received) and the peer, with `relayed` set — the view a capture on the relay itself would give, so ICE and media checks judge
 //! relayed pairs like any other.
 
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
@@ -166,6 +167,52 @@ pub struct RtpSeen<'a> {
     pub relayed: bool,
 }
 
+/// A DTLS handshake message (RFC 6347 §4.2.2) seen at a party's host interface, reassembled from
+/// its fragments, of the kinds the judge uses. Only epoch-0 records are read: DTLS 1.2's handshake
+/// is in the clear up to Finished, DTLS 1.3 encrypts everything after ServerHello (RFC 9147 §4),
+/// its Certificate included.
+#[derive(Clone, Debug)]
+pub struct DtlsSeen<'a> {
+    /// Trace index of the datagram that completed the message.
+    pub index: usize,
+    /// Time.
+    pub time: SimTime,
+    /// Party.
+    pub party: Party<'a>,
+    /// Sent or received.
+    pub dir: Dir,
+    /// Source.
+    pub src: SocketAddr,
+    /// Destination.
+    pub dst: SocketAddr,
+    /// Carried through the party's TURN allocation.
+    pub relayed: bool,
+    /// Which message.
+    pub message: DtlsMessage,
+}
+
+/// The DTLS handshake messages the judge reads (RFC 6347 §4.3.2, RFC 5246 §7.4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DtlsMessage {
+    /// ClientHello: its sender is the DTLS client, the side whose `setup` is active (RFC 5763 §5).
+    ClientHello,
+    /// ServerHello.
+    ServerHello,
+    /// Certificate, with the SHA-256 of the first certificate of its list (the sender's own, RFC
+    /// 5246 §7.4.2), `None` for an empty list.
+    Certificate {
+        /// SHA-256 of the leaf certificate's DER, comparable with a `sha-256` fingerprint.
+        leaf_sha256: Option<[u8; 32]>,
+    },
+}
+
+/// A handshake message being put together from its fragments (RFC 6347 §4.2.3).
+struct Reassembly {
+    body: Vec<u8>,
+    /// Which bytes of `body` have come.
+    have: Vec<bool>,
+}
+
 /// A payload at a host, possibly unwrapped from TURN.
 struct Seen<'a> {
     index: usize,
@@ -230,6 +277,9 @@ pub struct ContentSeen {
     pub candidates: Vec<CandidateSeen>,
     /// XEP-0320 fingerprint `setup`, when a fingerprint is present.
     pub fingerprint_setup: Option<String>,
+    /// XEP-0320 fingerprint as (`hash`, value bytes), when present; the value is empty when its
+    /// text is not colon-separated hex bytes (RFC 8122 §5).
+    pub fingerprint: Option<(String, Vec<u8>)>,
     /// The transport carried Conversations' `<renomination/>` option (its IceUdpTransportInfo.java,
     /// since commit fd4b8ba18).
     pub renomination: bool,
@@ -348,6 +398,8 @@ pub struct Wire<'a> {
     pub stun: Vec<StunSeen<'a>>,
     /// RTP at host interfaces.
     pub rtp: Vec<RtpSeen<'a>>,
+    /// DTLS handshake messages at host interfaces.
+    pub dtls: Vec<DtlsSeen<'a>>,
     /// JMI elements on client streams.
     pub jmi: Vec<JmiSeen<'a>>,
     /// Jingle IQ-sets on client streams.
@@ -395,6 +447,18 @@ fn parse_content(c: &Element) -> ContentSeen {
         fingerprint_setup: tr
             .and_then(|t| t.get_child("fingerprint", ns::JINGLE_DTLS))
             .map(|f| f.attr("setup").unwrap_or("").to_string()),
+        fingerprint: tr.and_then(|t| t.get_child("fingerprint", ns::JINGLE_DTLS)).map(|f| {
+            let text = f.text();
+            let bytes: Option<Vec<u8>> = text
+                .trim()
+                .split(':')
+                .map(|b| u8::from_str_radix(b, 16).ok().filter(|_| b.len() == 2))
+                .collect();
+            (
+                f.attr("hash").unwrap_or("").to_ascii_lowercase(),
+                bytes.unwrap_or_default(),
+            )
+        }),
         renomination: tr.is_some_and(|t| t.has_child("renomination", ns::ICE_UDP_OPTION)),
         rtcp_mux: desc.is_some_and(|d| d.has_child("rtcp-mux", ns::JINGLE_RTP)),
     }
@@ -410,6 +474,40 @@ struct Relays {
     binding: BTreeMap<[u8; 12], (u16, SocketAddr)>,
     /// (party, host address, TURN server, channel) → peer.
     channels: BTreeMap<(u32, SocketAddr, SocketAddr, u16), SocketAddr>,
+    /// Fragmented DTLS handshake messages under way: (party, sent, source, destination, message
+    /// sequence) → what has come of it.
+    dtls: BTreeMap<(u32, bool, SocketAddr, SocketAddr, u16), Reassembly>,
+}
+
+impl Relays {
+    /// Adds a fragment of `length` bytes' message `key` at `offset`; the whole body once every
+    /// byte has come (fragments may overlap or repeat, RFC 6347 §4.2.3). A fragment past the end
+    /// is ignored.
+    fn dtls_fragment(
+        &mut self,
+        key: (u32, bool, SocketAddr, SocketAddr, u16),
+        length: u32,
+        offset: u32,
+        part: &[u8],
+    ) -> Option<Vec<u8>> {
+        let (len, at) = (length as usize, offset as usize);
+        if at + part.len() > len || len > 1 << 16 {
+            return None;
+        }
+        let r = self.dtls.entry(key).or_insert_with(|| Reassembly {
+            body: vec![0; len],
+            have: vec![false; len],
+        });
+        if r.body.len() != len {
+            return None;
+        }
+        r.body[at..at + part.len()].copy_from_slice(part);
+        r.have[at..at + part.len()].iter_mut().for_each(|h| *h = true);
+        if r.have.iter().all(|h| *h) {
+            return self.dtls.remove(&key).map(|r| r.body);
+        }
+        None
+    }
 }
 
 /// The length of an RTP packet's fixed header and CSRC list (RFC 3550 §5.1: 12 bytes plus 4 per
@@ -734,6 +832,7 @@ impl<'a> Wire<'a> {
                     ),
                 });
             }
+            stun::Demux::Dtls => self.dtls_records(seen, payload, relays),
             stun::Demux::Rtp => self.rtp.push(RtpSeen {
                 index: seen.index,
                 time: seen.time,
@@ -744,6 +843,67 @@ impl<'a> Wire<'a> {
                 relayed: seen.relayed,
             }),
             _ => {}
+        }
+    }
+
+    /// The handshake messages in the epoch-0 records of a DTLS datagram (RFC 6347 §4.1), whole or
+    /// once their fragments are all in. A record the parser cannot read ends the datagram: later
+    /// records' boundaries are unknown then (a DTLS 1.3 unified header, or garbage).
+    fn dtls_records(&mut self, seen: &Seen<'a>, payload: &[u8], relays: &mut Relays) {
+        use tls_parser::{DTLSMessage, DTLSMessageHandshakeBody as Body, TlsHandshakeType as T, TlsRecordType};
+        let mut rest = payload;
+        while let Ok((after, header)) = tls_parser::parse_dtls_record_header(rest) {
+            let Some(mut fragment) = after.get(..usize::from(header.length)) else {
+                return;
+            };
+            rest = &after[usize::from(header.length)..];
+            if header.content_type != TlsRecordType::Handshake || header.epoch != 0 {
+                continue;
+            }
+            while let Ok((next, DTLSMessage::Handshake(h))) = tls_parser::parse_dtls_message_handshake(fragment) {
+                fragment = next;
+                let whole;
+                let body = match h.body {
+                    Body::Fragment(part) => {
+                        let key = (seen.party.id, seen.dir == Dir::Tx, seen.src, seen.dst, h.message_seq);
+                        let Some(done) = relays.dtls_fragment(key, h.length, h.fragment_offset, part) else {
+                            continue;
+                        };
+                        // The whole message as one unfragmented DTLS handshake message.
+                        let mut m = Vec::with_capacity(12 + done.len());
+                        m.push(h.msg_type.0);
+                        m.extend_from_slice(&h.length.to_be_bytes()[1..]);
+                        m.extend_from_slice(&h.message_seq.to_be_bytes());
+                        m.extend_from_slice(&[0, 0, 0]);
+                        m.extend_from_slice(&h.length.to_be_bytes()[1..]);
+                        m.extend_from_slice(&done);
+                        whole = m;
+                        match tls_parser::parse_dtls_message_handshake(&whole) {
+                            Ok((_, DTLSMessage::Handshake(h))) => h.body,
+                            _ => continue,
+                        }
+                    }
+                    b => b,
+                };
+                let message = match (h.msg_type, body) {
+                    (T::ClientHello, _) => DtlsMessage::ClientHello,
+                    (T::ServerHello, _) => DtlsMessage::ServerHello,
+                    (T::Certificate, Body::Certificate(c)) => DtlsMessage::Certificate {
+                        leaf_sha256: c.cert_chain.first().map(|r| Sha256::digest(r.data).into()),
+                    },
+                    _ => continue,
+                };
+                self.dtls.push(DtlsSeen {
+                    index: seen.index,
+                    time: seen.time,
+                    party: seen.party,
+                    dir: seen.dir,
+                    src: seen.src,
+                    dst: seen.dst,
+                    relayed: seen.relayed,
+                    message,
+                });
+            }
         }
     }
 

@@ -2231,3 +2231,221 @@ fn no_checks_when_a_party_signalled_no_candidate_is_its_failure_unless_its_alloc
         assert!(detail.contains("callee signalled no candidate"), "{id}: {detail}");
     }
 }
+
+/// One DTLS 1.2 record (RFC 6347 §4.1) of epoch 0 carrying handshake message `msg_type` with
+/// `body`, or the fragment of it at `offset` when `whole` (the message's length) is longer.
+fn dtls_record(msg_type: u8, whole: usize, offset: usize, body: &[u8]) -> Vec<u8> {
+    let be24 = |n: usize| [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+    let mut hs = vec![msg_type];
+    hs.extend_from_slice(&be24(whole));
+    hs.extend_from_slice(&[0, 1]);
+    hs.extend_from_slice(&be24(offset));
+    hs.extend_from_slice(&be24(body.len()));
+    hs.extend_from_slice(body);
+    let mut r = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 1];
+    r.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    r.extend_from_slice(&hs);
+    r
+}
+
+/// A ClientHello (RFC 6347 §4.2.1): DTLS 1.2, no cookie, one cipher suite, no extensions.
+fn client_hello() -> Vec<u8> {
+    let mut b = vec![0xfe, 0xfd];
+    b.extend_from_slice(&[7; 32]);
+    b.extend_from_slice(&[0, 0, 0, 2, 0xc0, 0x2b, 1, 0]);
+    dtls_record(1, b.len(), 0, &b)
+}
+
+/// A Certificate message's body (RFC 5246 §7.4.2) with `der` as its only certificate.
+fn certificate_body(der: &[u8]) -> Vec<u8> {
+    let be24 = |n: usize| [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+    let mut b = be24(der.len() + 3).to_vec();
+    b.extend_from_slice(&be24(der.len()));
+    b.extend_from_slice(der);
+    b
+}
+
+fn sha256_hex(der: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The `n`th RTP packet `party` sent (at its host), as its payload: every trace event carrying the
+/// same bytes is the same packet at another observation point.
+fn nth_rtp_sent(out: &RunOutput, party: &str, n: usize) -> Bytes {
+    let names = ["caller".to_string(), "callee".to_string()];
+    let wire = harness::wire::Wire::extract(&out.trace, &names);
+    let r = wire
+        .rtp
+        .iter()
+        .filter(|r| r.party == party && r.dir == Dir::Tx && !r.relayed)
+        .nth(n)
+        .expect("enough RTP");
+    match &out.trace.events[r.index].kind {
+        TraceKind::Datagram { payload, .. } => payload.clone(),
+        _ => unreachable!(),
+    }
+}
+
+/// Puts `with` on the wire wherever packet `was` is (its sender's host, the NATs, the peer's host).
+fn replace_packet(out: &mut RunOutput, was: &Bytes, with: Vec<u8>) {
+    let with = Bytes::from(with);
+    for e in &mut out.trace.events {
+        if let TraceKind::Datagram { payload, .. } = &mut e.kind {
+            if payload == was {
+                *payload = with.clone();
+            }
+        }
+    }
+}
+
+/// Makes `party`'s Jingle fingerprints say `text` with `setup` (when given).
+fn set_fingerprint(out: &mut RunOutput, party: &str, text: &str, setup: Option<&str>) {
+    edit_sent_stanzas(out, party, |s| {
+        let Some(j) = s.get_child_mut("jingle", ns::JINGLE) else {
+            return;
+        };
+        for c in j.children_mut() {
+            for t in c.children_mut().filter(|t| t.name() == "transport") {
+                for f in t.children_mut().filter(|f| f.name() == "fingerprint") {
+                    use harness::xml::BuilderExt;
+                    let setup = setup.or(f.attr("setup")).unwrap_or("").to_string();
+                    *f = harness::xml::el("fingerprint", ns::JINGLE_DTLS)
+                        .a("hash", "sha-256")
+                        .a("setup", setup)
+                        .append(text)
+                        .build();
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn dtls_checks_are_inconclusive_when_no_handshake_crossed_the_wire() {
+    // A simulated run: the reference does DTLS in live runs only.
+    let out = basic_call();
+    for id in ["dtls.fingerprint-matches-certificate", "dtls.setup-roles"] {
+        let (v, detail) = verdict(&out, id);
+        assert_eq!(v, Verdict::Inconclusive, "{id}: {detail}");
+        assert!(
+            detail.contains("ClientHello") || detail.contains("Certificate"),
+            "{detail}"
+        );
+    }
+}
+
+#[test]
+fn a_certificate_other_than_the_signalled_one_fails_naming_its_sender() {
+    let (caller_cert, callee_cert) = (b"caller certificate DER".to_vec(), b"callee certificate DER".to_vec());
+    let base = || {
+        let mut out = basic_call();
+        set_fingerprint(&mut out, "caller", &sha256_hex(&caller_cert), None);
+        set_fingerprint(&mut out, "callee", &sha256_hex(&callee_cert), None);
+        out
+    };
+    let mut out = base();
+    let body = certificate_body(&caller_cert);
+    let p = nth_rtp_sent(&out, "caller", 0);
+    replace_packet(&mut out, &p, dtls_record(11, body.len(), 0, &body));
+    // The callee's certificate in two fragments, in two datagrams (RFC 6347 §4.2.3).
+    let body = certificate_body(&callee_cert);
+    let (a, b) = body.split_at(10);
+    let (p1, p2) = (nth_rtp_sent(&out, "callee", 0), nth_rtp_sent(&out, "callee", 1));
+    replace_packet(&mut out, &p1, dtls_record(11, body.len(), 0, a));
+    replace_packet(&mut out, &p2, dtls_record(11, body.len(), 10, b));
+    let c = check(&out, "dtls.fingerprint-matches-certificate");
+    assert_eq!(c.verdict, Verdict::Pass, "{}", c.detail);
+    assert!(c.detail.contains("caller and callee"), "{}", c.detail);
+
+    // The callee presents another certificate than the one it signalled.
+    let mut out = base();
+    let body = certificate_body(b"some other certificate");
+    let p = nth_rtp_sent(&out, "callee", 0);
+    replace_packet(&mut out, &p, dtls_record(11, body.len(), 0, &body));
+    let c = check(&out, "dtls.fingerprint-matches-certificate");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, harness::checks::Judged::Callee);
+    assert!(
+        c.detail.contains(&sha256_hex(b"some other certificate")),
+        "{}",
+        c.detail
+    );
+    assert!(c.detail.contains(&sha256_hex(&callee_cert)), "{}", c.detail);
+
+    // A fingerprint with a hash the judge does not compute is not judged, never failed.
+    let mut out = base();
+    edit_sent_stanzas(&mut out, "callee", |s| {
+        if let Some(j) = s.get_child_mut("jingle", ns::JINGLE) {
+            for c in j.children_mut() {
+                for t in c.children_mut().filter(|t| t.name() == "transport") {
+                    for f in t.children_mut().filter(|f| f.name() == "fingerprint") {
+                        harness::xml::set_attr(f, "hash", "sha-512");
+                    }
+                }
+            }
+        }
+    });
+    let body = certificate_body(b"some other certificate");
+    let p = nth_rtp_sent(&out, "callee", 0);
+    replace_packet(&mut out, &p, dtls_record(11, body.len(), 0, &body));
+    let (v, detail) = verdict(&out, "dtls.fingerprint-matches-certificate");
+    assert_eq!(v, Verdict::Inconclusive, "{detail}");
+    assert!(detail.contains("sha-512"), "{detail}");
+}
+
+#[test]
+fn the_client_hello_comes_from_the_side_the_answer_made_active() {
+    // The reference offers actpass and answers active: the callee is the DTLS client.
+    let mut out = basic_call();
+    let p = nth_rtp_sent(&out, "callee", 0);
+    replace_packet(&mut out, &p, client_hello());
+    let c = check(&out, "dtls.setup-roles");
+    assert_eq!(c.verdict, Verdict::Pass, "{}", c.detail);
+
+    // RFC 8842 §5.3 lets the answer say passive: then the caller starts, and the callee must not.
+    let passive = || {
+        let mut out = basic_call();
+        set_fingerprint(&mut out, "callee", &sha256_hex(b"x"), Some("passive"));
+        out
+    };
+    let mut out = passive();
+    let p = nth_rtp_sent(&out, "caller", 0);
+    replace_packet(&mut out, &p, client_hello());
+    let c = check(&out, "dtls.setup-roles");
+    assert_eq!(c.verdict, Verdict::Pass, "{}", c.detail);
+    let mut out = passive();
+    let p = nth_rtp_sent(&out, "callee", 0);
+    replace_packet(&mut out, &p, client_hello());
+    let c = check(&out, "dtls.setup-roles");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, harness::checks::Judged::Callee);
+    assert!(c.detail.contains("makes it the server"), "{}", c.detail);
+
+    // The answer says active, and the caller sends a ClientHello anyway.
+    let mut out = basic_call();
+    let p = nth_rtp_sent(&out, "caller", 0);
+    replace_packet(&mut out, &p, client_hello());
+    let c = check(&out, "dtls.setup-roles");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, harness::checks::Judged::Caller);
+
+    // An answer that says actpass leaves the roles open: the answerer broke the rule.
+    let mut out = basic_call();
+    set_fingerprint(&mut out, "callee", &sha256_hex(b"x"), Some("actpass"));
+    let c = check(&out, "dtls.setup-roles");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, harness::checks::Judged::Callee);
+
+    // An offer that names a role (RFC 8842 §5.2) gets the other one in the answer.
+    let mut out = basic_call();
+    set_fingerprint(&mut out, "caller", &sha256_hex(b"x"), Some("active"));
+    let c = check(&out, "dtls.setup-roles");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, harness::checks::Judged::Callee);
+    assert!(c.detail.contains("other role"), "{}", c.detail);
+}

@@ -6,6 +6,7 @@
 mod caps;
 mod components;
 mod consent;
+mod dtls;
 mod endpoint;
 mod ice_nomination;
 mod ice_requests;
@@ -168,6 +169,11 @@ const CHECKS: &[(CheckDef, Judge)] = &[
     (jingle::ACCEPT_WITHIN_INITIATE, jingle::accept_within_initiate),
     (jingle::IQ_ERROR_CONDITIONS, jingle::iq_error_conditions),
     (caps::VER_VALID, caps::ver_valid),
+    (
+        dtls::FINGERPRINT_MATCHES_CERTIFICATE,
+        dtls::fingerprint_matches_certificate,
+    ),
+    (dtls::SETUP_ROLES, dtls::setup_roles),
     (stun_wire::CREDENTIALS_SIGNALLED, stun_wire::credentials_signalled),
     (stun_wire::CHECK_ATTRIBUTES, stun_wire::check_attributes),
     (stun_wire::FINGERPRINT_VALID, stun_wire::fingerprint_valid),

@@ -672,7 +672,10 @@ impl IceDriver for AdapterDriver {
     }
     fn set_remote_dtls(&mut self, fingerprint: Option<[u8; 32]>, setup: Option<&str>) {
         let hex: Option<Vec<String>> = fingerprint.map(|f| f.iter().map(|b| format!("{b:02X}")).collect());
-        self.remote_dtls = (hex.map(|h| format!("sha-256 {}", h.join(":"))), setup.map(str::to_string));
+        self.remote_dtls = (
+            hex.map(|h| format!("sha-256 {}", h.join(":"))),
+            setup.map(str::to_string),
+        );
     }
     fn add_remote_candidate(&mut self, c: Candidate) {
         if c.component != 1 {

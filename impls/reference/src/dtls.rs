@@ -144,7 +144,10 @@ impl DtlsSrtp {
             return;
         }
         let t = self.instant(now);
-        let r = self.engine.handle_timeout(t).and_then(|_| self.engine.handle_packet(data));
+        let r = self
+            .engine
+            .handle_timeout(t)
+            .and_then(|_| self.engine.handle_packet(data));
         self.after(r);
     }
 
@@ -297,7 +300,11 @@ mod tests {
         let mut a = DtlsSrtp::new(&ia, true, Some(other.fingerprint), SimTime::ZERO);
         let mut b = DtlsSrtp::new(&ib, false, Some(ia.fingerprint), SimTime::ZERO);
         shake(&mut a, &mut b);
-        assert!(matches!(a.state, DtlsState::Failed(ref why) if why.contains("RFC 5763")), "{:?}", a.state);
+        assert!(
+            matches!(a.state, DtlsState::Failed(ref why) if why.contains("RFC 5763")),
+            "{:?}",
+            a.state
+        );
         assert!(a.protect(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_none());
     }
 
@@ -306,7 +313,10 @@ mod tests {
         let id = Identity::generate().unwrap();
         let text: Vec<String> = id.fingerprint.iter().map(|b| format!("{b:02X}")).collect();
         assert_eq!(parse_fingerprint("sha-256", &text.join(":")), Some(id.fingerprint));
-        assert_eq!(parse_fingerprint("SHA-256", &text.join(":").to_lowercase()), Some(id.fingerprint));
+        assert_eq!(
+            parse_fingerprint("SHA-256", &text.join(":").to_lowercase()),
+            Some(id.fingerprint)
+        );
         assert_eq!(parse_fingerprint("sha-1", &text.join(":")), None);
         assert_eq!(parse_fingerprint("sha-256", &text[..31].join(":")), None);
         assert_eq!(parse_fingerprint("sha-256", &format!("{}:00", text.join(":"))), None);

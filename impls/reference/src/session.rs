@@ -212,7 +212,13 @@ impl ReferenceEndpoint {
             Some(p) if !p.client => Setup::Passive,
             _ => Setup::Active,
         };
-        let own = own_dtls(&self.knobs, self.stack.is_some(), self.fingerprint, jingle.ice.as_ref(), answer_setup.clone());
+        let own = own_dtls(
+            &self.knobs,
+            self.stack.is_some(),
+            self.fingerprint,
+            jingle.ice.as_ref(),
+            answer_setup.clone(),
+        );
         let agent = &mut jingle.ice;
         let (u, p) = agent.local_credentials();
         let (fp, setup) = own.unzip();
