@@ -3,7 +3,7 @@
 Headless Chromium runs in the party's namespace, as root with --no-sandbox, and loads nothing but
 about:blank. This program drives it over the DevTools protocol on loopback:
 
-- it loads chromium_page.js into the page;
+- it loads webrtc_page.js into the page;
 - it calls the page's functions in the order the harness's messages come;
 - it forwards what the page reports through a `toAdapter` binding (Runtime.addBinding).
 
@@ -20,50 +20,17 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import browser  # noqa: E402
 import common  # noqa: E402
 
 import websockets  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 PROFILE_PREFIX = "jingle-interop-chromium-"
-
-
-def stop(proc):
-    """Kills Chromium's whole process group and reaps it."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
-def remove(profile):
-    """Removes a profile, trying again while processes that were just killed let go of it."""
-    for _ in range(20):
-        shutil.rmtree(profile, ignore_errors=True)
-        if not os.path.exists(profile):
-            return
-        time.sleep(0.05)
-
-
-def sweep_profiles():
-    """Removes the profiles of adapters that were killed before they could (their pid is in the
-    name and no longer runs)."""
-    base = tempfile.gettempdir()
-    for name in os.listdir(base):
-        if not name.startswith(PROFILE_PREFIX):
-            continue
-        pid = name[len(PROFILE_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not os.path.exists("/proc/%s" % pid):
-            remove(os.path.join(base, name))
 
 
 def chromium_binary():
@@ -122,10 +89,7 @@ class Devtools:
                 if fut is not None and not fut.done():
                     fut.set_result(msg)
             elif msg.get("method") == "Runtime.bindingCalled" and msg["params"]["name"] == "toAdapter":
-                m = json.loads(msg["params"]["payload"])
-                if m.get("type") == "fatal":
-                    raise RuntimeError("page: %s" % m.get("text"))
-                common.emit(m)
+                browser.page_message(msg["params"]["payload"])
         raise RuntimeError("the DevTools connection closed")
 
 
@@ -184,8 +148,7 @@ async def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--renomination", action="store_true")
     args = ap.parse_args()
-    sweep_profiles()
-    profile = tempfile.mkdtemp(prefix="%s%d-" % (PROFILE_PREFIX, os.getpid()))
+    profile = browser.new_profile(PROFILE_PREFIX)
     proc = None
     try:
         proc, binary, ws = await launch(profile, args.renomination)
@@ -193,53 +156,14 @@ async def main():
         pump = asyncio.ensure_future(dt.pump())
         await dt.call("Runtime.enable")
         await dt.call("Runtime.addBinding", name="toAdapter")
-        with open(os.path.join(HERE, "chromium_page.js")) as f:
-            await dt.evaluate(f.read())
+        await dt.evaluate(browser.page_source())
         common.emit({"type": "hello", "protocol": common.PROTOCOL,
                      "stack": "%s%s" % (chromium_version(binary), " (renomination)" if args.renomination else "")})
-        current = None
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        while True:
-            line = asyncio.ensure_future(reader.readline())
-            done, _ = await asyncio.wait({line, pump}, return_when=asyncio.FIRST_COMPLETED)
-            if pump in done:
-                pump.result()
-            line = line.result()
-            if not line:
-                break
-            if not line.strip():
-                continue
-            common.trace("<", line.decode())
-            msg = json.loads(line)
-            t, a = msg["type"], msg.get("agent")
-            # One page, one RTCPeerConnection: messages for an agent a later gather replaced are
-            # dropped, as the other adapters drop them.
-            if t != "gather" and a != current:
-                continue
-            if t == "gather":
-                current = a
-                expr = "gather(%d, %s, %s, %s, %s)" % (
-                    a, json.dumps(msg["role"]), json.dumps(msg["servers"]),
-                    "true" if args.renomination else "false", json.dumps(msg.get("policy") or "all"))
-            elif t == "remote-credentials":
-                expr = "remoteCredentials(%s, %s, %s, %s)" % (
-                    json.dumps(msg["ufrag"]), json.dumps(msg["pwd"]),
-                    json.dumps(msg.get("fingerprint")), json.dumps(msg.get("setup")))
-            elif t == "remote-candidate":
-                expr = "remoteCandidate(%s)" % json.dumps(msg["candidate"])
-            elif t == "start":
-                expr = "start()"
-            elif t == "close":
-                expr = "close()"
-            else:
-                continue
-            await dt.evaluate(expr)
+        await browser.serve(dt.evaluate, pump, args.renomination)
     finally:
         if proc is not None:
-            stop(proc)
-        remove(profile)
+            browser.stop(proc)
+        browser.remove(profile)
 
 
 if __name__ == "__main__":

@@ -23,15 +23,23 @@ use reference::ReferenceEndpoint;
 use serde::{Deserialize, Serialize};
 use xmpp_parsers::jingle_dtls_srtp::Setup;
 
-use crate::program::{exit_status, kill, spawn_in, wait_then_kill, START_LIMIT};
+use crate::program::{exit_status, kill, spawn_in, wait_then_kill};
 
 /// The adapter protocol's name and version, echoed in the program's `hello`.
 pub const ADAPTER_PROTOCOL: &str = "jingle-interop/ice-adapter/1";
 
+/// How long an adapter has to write its `hello` after it started. Longer than an external
+/// program's `START_LIMIT`: a browser adapter starts a browser first, which takes seconds, and
+/// more with several starting at once on a small machine. The wait is before the run's clock
+/// starts, so it costs the run nothing but its own start.
+pub const ADAPTER_START_LIMIT: Duration = Duration::from_secs(30);
+
 /// How long a program has to answer `gather` with `credentials`: the session logic needs them at
-/// once (they go in the session-initiate or session-accept). The harness waits for them, so this
-/// is short; a stack that creates its agent asynchronously answers as soon as it exists.
-pub const CREDENTIALS_LIMIT: Duration = Duration::from_secs(2);
+/// once (they go in the session-initiate or session-accept). The harness waits for them, and the
+/// run's other events wait with it, so this is short; a stack that creates its agent
+/// asynchronously answers as soon as it exists. A browser creating its offer on a loaded machine
+/// has taken more than 2 s.
+pub const CREDENTIALS_LIMIT: Duration = Duration::from_secs(5);
 
 /// A candidate as the adapter protocol writes it: the attributes of XEP-0176's `<candidate/>`
 /// (and of SDP's `a=candidate`, RFC 8839 §5.1), UDP only.
@@ -321,7 +329,7 @@ fn agent_of(l: &FromAdapter) -> Option<u32> {
     }
 }
 
-/// Starts `argv` in `ctx.netns` and waits up to [`START_LIMIT`] for its `hello`. Returns the
+/// Starts `argv` in `ctx.netns` and waits up to [`ADAPTER_START_LIMIT`] for its `hello`. Returns the
 /// stack name and version it gave (for the ICS and the report), or `None` with a fault already
 /// recorded in the returned `Io`.
 fn start(argv: &[String], ctx: &LiveContext) -> (Arc<Io>, Option<String>) {
@@ -351,7 +359,7 @@ fn start(argv: &[String], ctx: &LiveContext) -> (Arc<Io>, Option<String>) {
     *io.to_child.lock().expect("fresh") = Some(to_child);
     let (tx, from_child) = mpsc::channel();
     std::thread::spawn(move || read_lines(stdout, tx));
-    let stack = match from_child.recv_timeout(START_LIMIT) {
+    let stack = match from_child.recv_timeout(ADAPTER_START_LIMIT) {
         Ok(FromStdout::Line(l)) => match serde_json::from_str::<FromAdapter>(&l) {
             Ok(FromAdapter::Hello { protocol, stack }) if protocol == ADAPTER_PROTOCOL => Some(stack),
             _ => {
@@ -374,7 +382,7 @@ fn start(argv: &[String], ctx: &LiveContext) -> (Arc<Io>, Option<String>) {
         Err(_) => {
             io.fail(format!(
                 "ICE adapter failed: no hello within {}s (hung); killed",
-                START_LIMIT.as_secs()
+                ADAPTER_START_LIMIT.as_secs()
             ));
             return (io, None);
         }

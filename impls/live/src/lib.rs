@@ -146,7 +146,7 @@ const STACKS: &[Stack] = &[
         profile: None,
         renomination: StackRenomination::No,
         dtls_srtp_media: true,
-        description: "Chromium (libwebrtc) headless, an RTCPeerConnection driven over the DevTools protocol, mDNS host obfuscation off; ICE only (no DTLS yet), under the reference signalling",
+        description: "Chromium (libwebrtc) headless, an RTCPeerConnection driven over the DevTools protocol, mDNS host obfuscation off, DTLS-SRTP media, under the reference signalling",
     },
     Stack {
         name: "chromium-renomination",
@@ -155,7 +155,16 @@ const STACKS: &[Stack] = &[
         profile: None,
         renomination: StackRenomination::Always,
         dtls_srtp_media: true,
-        description: "Chromium with \"renomination\" in both descriptions' ice-options, as Conversations <= 2.9.7 hard-coded it: libwebrtc nominates with NOMINATION 0xC001; ICE only, under the reference signalling",
+        description: "Chromium with \"renomination\" in both descriptions' ice-options, as Conversations <= 2.9.7 hard-coded it: libwebrtc nominates with NOMINATION 0xC001; under the reference signalling",
+    },
+    Stack {
+        name: "firefox",
+        script: "firefox_adapter.py",
+        args: &[],
+        profile: None,
+        renomination: StackRenomination::No,
+        dtls_srtp_media: true,
+        description: "Firefox ESR headless (nICEr ICE, NSS DTLS), an RTCPeerConnection driven over WebDriver BiDi, mDNS host obfuscation off, DTLS-SRTP media, under the reference signalling",
     },
     Stack {
         name: "conversations-2.9.7-live",
@@ -164,7 +173,7 @@ const STACKS: &[Stack] = &[
         script: "chromium_adapter.py",
         args: &["--renomination"],
         profile: Some("conversations-2.9.7"),
-        description: "Conversations 2.9.7: real libwebrtc (Chromium) with \"renomination\" hard-coded in both descriptions (chromium-renomination) under the modelled `conversations-2.9.7` profile's signalling knobs; ICE only",
+        description: "Conversations 2.9.7: real libwebrtc (Chromium) with \"renomination\" hard-coded in both descriptions (chromium-renomination) under the modelled `conversations-2.9.7` profile's signalling knobs",
     },
     Stack {
         name: "movim-chromium-live",
@@ -173,7 +182,16 @@ const STACKS: &[Stack] = &[
         script: "chromium_adapter.py",
         args: &[],
         profile: Some("movim-chromium"),
-        description: "Movim in Chromium: real libwebrtc (chromium) under the modelled `movim-chromium` profile's signalling knobs; ICE only",
+        description: "Movim in Chromium: real libwebrtc (chromium) under the modelled `movim-chromium` profile's signalling knobs",
+    },
+    Stack {
+        name: "movim-firefox-live",
+        renomination: StackRenomination::No,
+        dtls_srtp_media: true,
+        script: "firefox_adapter.py",
+        args: &[],
+        profile: Some("movim-firefox"),
+        description: "Movim in Firefox: real Firefox (firefox) under the modelled `movim-firefox` profile's signalling knobs",
     },
     Stack {
         name: "dino-live",
@@ -279,8 +297,9 @@ fn argv_of(name: &str) -> Vec<String> {
 }
 
 /// Registers the real ICE stacks (`libnice`, `libnice-aggressive`, `aioice`, `chromium`,
-/// `chromium-renomination`) and the live profiles (`conversations-2.9.7-live`,
-/// `movim-chromium-live`, `dino-live`, `gajim-live`), each a live implementation (needs root).
+/// `chromium-renomination`, `firefox`) and the live profiles (`conversations-2.9.7-live`,
+/// `movim-chromium-live`, `movim-firefox-live`, `dino-live`, `gajim-live`), each a live
+/// implementation (needs root).
 ///
 /// Panics when a live profile names a modelled profile that does not exist (a build-time fact,
 /// caught by this crate's tests).

@@ -1,6 +1,7 @@
-//! The real ICE stacks (libnice, libnice-aggressive, aioice) in live mode, end to end: one short
-//! call per stack and role against the reference, and libnice against aioice (needs root and the
-//! Debian packages python3-gi, gir1.2-nice-0.1 and python3-aioice; run with `--ignored`, as
+//! The real ICE stacks (libnice, libnice-aggressive, aioice, Chromium, Firefox) in live mode, end
+//! to end: one short call per stack and role against the reference, libnice against aioice, and
+//! Chromium against Firefox (needs root and the Debian packages python3-gi, gir1.2-nice-0.1,
+//! python3-aioice, python3-websockets, chromium and firefox-esr; run with `--ignored`, as
 //! `.ci/run` does). Every MUST failure a stack draws must be one README §Findings reviewed.
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,12 @@ fn own_scenarios() -> PathBuf {
 }
 
 fn run(under_test: &str, peers: &[&str], scenario: &str, registry: &Registry) -> Vec<RunReport> {
+    run_with(under_test, peers, scenario, registry, 8)
+}
+
+/// As [`run`], `jobs` runs at once: browsers are heavy, and several starting together on a small
+/// machine take long.
+fn run_with(under_test: &str, peers: &[&str], scenario: &str, registry: &Registry, jobs: usize) -> Vec<RunReport> {
     let sel = Selection {
         under_test: Some(under_test.into()),
         peers: peers.iter().map(|p| p.to_string()).collect(),
@@ -55,7 +62,7 @@ fn run(under_test: &str, peers: &[&str], scenario: &str, registry: &Registry) ->
     };
     let plan = conform::plan(&library(), &sel, registry).expect("plan");
     assert!(!plan.is_empty());
-    conform::execute(&plan.specs(), registry, 8, None, &|_, _, _| {}).runs
+    conform::execute(&plan.specs(), registry, jobs, None, &|_, _, _| {}).runs
 }
 
 /// No namespace of this process is left behind.
@@ -283,13 +290,12 @@ fn chromium_signals_its_own_fingerprint_and_setup() {
     nothing_left();
 }
 
-/// Chromium against the reference in both roles, through port-restricted-cone NATs and through
+/// A browser against the reference in both roles, through port-restricted-cone NATs and through
 /// symmetric NATs via TURN over UDP: ICE selects a pair, the DTLS-SRTP handshake runs on it with
-/// the signalled certificates and roles, and media flows both ways. Chromium's own statistics say
+/// the signalled certificates and roles (DTLS 1.2: the reference offers no other, so the
+/// certificates are in the clear), and media flows both ways. The browser's own statistics say
 /// it authenticated the reference's SRTP (webrtc-stats `inbound-rtp` `packetsReceived`).
-#[test]
-#[ignore = "needs root, chromium and python3-websockets; .ci/run runs it"]
-fn chromium_and_the_reference_do_dtls_srtp_with_media_both_ways() {
+fn browser_and_the_reference_do_dtls_srtp(stack: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     stacks_available();
     let registry = registry();
@@ -297,7 +303,7 @@ fn chromium_and_the_reference_do_dtls_srtp_with_media_both_ways() {
     let _ = std::fs::remove_file(&log);
     // The adapters started by this test append both directions of their protocol here.
     std::env::set_var("JINGLE_INTEROP_ADAPTER_LOG", &log);
-    let runs = run("chromium", &["reference"], "live/short-call*", &registry);
+    let runs = run_with(stack, &["reference"], "live/short-call*", &registry, 2);
     std::env::remove_var("JINGLE_INTEROP_ADAPTER_LOG");
     assert_eq!(runs.len(), 4, "both roles × two NAT pairs");
     let mut unreviewed = Vec::new();
@@ -333,8 +339,49 @@ fn chromium_and_the_reference_do_dtls_srtp_with_media_both_ways() {
         .max();
     assert!(
         authenticated.is_some_and(|n| n > 0),
-        "Chromium authenticated none of the reference's SRTP: {authenticated:?}"
+        "{stack} authenticated none of the reference's SRTP: {authenticated:?}"
     );
+    nothing_left();
+}
+
+#[test]
+#[ignore = "needs root, chromium and python3-websockets; .ci/run runs it"]
+fn chromium_and_the_reference_do_dtls_srtp_with_media_both_ways() {
+    browser_and_the_reference_do_dtls_srtp("chromium");
+}
+
+#[test]
+#[ignore = "needs root, firefox-esr and python3-websockets; .ci/run runs it"]
+fn firefox_and_the_reference_do_dtls_srtp_with_media_both_ways() {
+    browser_and_the_reference_do_dtls_srtp("firefox");
+}
+
+/// Chromium and Firefox call each other in both roles, each with its own certificate and role
+/// signalled through the reference signalling: ICE connects, their DTLS handshake (1.3 between
+/// them, so the certificates are encrypted and the fingerprint check cannot see them) follows the
+/// signalled setup, and media flows both ways.
+#[test]
+#[ignore = "needs root, chromium, firefox-esr and python3-websockets; .ci/run runs it"]
+fn chromium_and_firefox_call_each_other_with_media_both_ways() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    stacks_available();
+    let registry = registry();
+    let runs = run_with("chromium", &["firefox"], "live/short-call", &registry, 1);
+    assert_eq!(runs.len(), 2, "both roles");
+    for r in &runs {
+        assert!(r.error.is_none(), "{}: {:?}", r.id, r.error);
+        assert_eq!(r.outcome, "connected", "{}", r.id);
+        for id in ["media.bidirectional-on-selected-pair", "dtls.setup-roles"] {
+            let c = r.checks.iter().find(|c| c.id == id).expect(id);
+            assert_eq!(c.verdict, Verdict::Pass, "{}: {id}: {}", r.id, c.detail);
+        }
+        let fp = r
+            .checks
+            .iter()
+            .find(|c| c.id == "dtls.fingerprint-matches-certificate")
+            .expect("the fingerprint check");
+        assert_ne!(fp.verdict, Verdict::Fail, "{}: {}", r.id, fp.detail);
+    }
     nothing_left();
 }
 

@@ -1,11 +1,13 @@
-// The page side of the Chromium ICE adapter (chromium_adapter.py, ADAPTERS.md): one
-// RTCPeerConnection per `gather`, driven over the DevTools protocol; every message for the harness
-// goes out through the `toAdapter` binding, already in jingle-interop/ice-adapter/1 form.
+// The page side of the browser ICE adapters (chromium_adapter.py over the DevTools protocol,
+// firefox_adapter.py over WebDriver BiDi; ADAPTERS.md): one RTCPeerConnection per `gather`, driven
+// by calls of the functions below; every message for the harness goes out through `toAdapter`,
+// already in jingle-interop/ice-adapter/1 form. Nothing here is browser-specific except where a
+// comment says so.
 //
 // The remote side's SDP is written here from what the harness hands over (ufrag, pwd, the
 // peer's certificate fingerprint and XEP-0320 setup, candidates): RFC 8839 and RFC 8842
 // attributes. A peer that signalled no fingerprint gets a placeholder one and `a=setup:active`:
-// Chromium then waits as the DTLS server for a handshake that never comes, and sends no media.
+// the browser then waits as the DTLS server for a handshake that never comes, and sends no media.
 "use strict";
 let pc = null;
 let agent = 0;
@@ -44,9 +46,13 @@ function parseCandidate(line) {
   return c;
 }
 
+// RFC 8839 §5.1 has raddr and rport on every candidate but a host one; XEP-0176 makes rel-addr
+// optional. Firefox ignores a server-reflexive or relayed candidate without them, so a missing
+// related address is written as browsers write a hidden one: 0.0.0.0, port 0.
 function candidateLine(c) {
   let s = `candidate:${c.foundation} ${c.component} udp ${c.priority} ${c.ip} ${c.port} typ ${c.type}`;
   if (c["rel-addr"]) s += ` raddr ${c["rel-addr"]} rport ${c["rel-port"] || 0}`;
+  else if (c.type !== "host") s += " raddr 0.0.0.0 rport 0";
   return s;
 }
 
@@ -118,6 +124,13 @@ async function pollSelected(me) {
       stats.forEach((s) => {
         if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
       });
+      // Firefox has no transport stats (webrtc-stats RTCTransportStats); its candidate pair says
+      // `selected` instead, a field of its own.
+      if (!pairId) {
+        stats.forEach((s) => {
+          if (s.type === "candidate-pair" && s.selected) pairId = s.id;
+        });
+      }
       // What the peer's media came to once SRTP had authenticated it (webrtc-stats
       // RTCInboundRtpStreamStats), logged when it changes, at most once a second.
       stats.forEach((s) => {

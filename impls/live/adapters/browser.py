@@ -1,0 +1,109 @@
+"""What the browser adapters share (impls/live/ADAPTERS.md): a throwaway profile per adapter, the
+browser in its own process group, and the loop that turns the harness's messages into calls of
+webrtc_page.js's functions, whichever protocol (DevTools, WebDriver BiDi) carries them.
+"""
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PAGE = os.path.join(HERE, "webrtc_page.js")
+
+
+def stop(proc):
+    """Kills the browser's whole process group and reaps it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def remove(profile):
+    """Removes a profile, trying again while processes that were just killed let go of it."""
+    for _ in range(20):
+        shutil.rmtree(profile, ignore_errors=True)
+        if not os.path.exists(profile):
+            return
+        time.sleep(0.05)
+
+
+def new_profile(prefix):
+    """A fresh profile directory named after this adapter's pid, after removing those of adapters
+    that were killed before they could (their pid no longer runs). `.ci/run` looks for leftovers
+    under the same prefix."""
+    base = tempfile.gettempdir()
+    for name in os.listdir(base):
+        if not name.startswith(prefix):
+            continue
+        pid = name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists("/proc/%s" % pid):
+            remove(os.path.join(base, name))
+    return tempfile.mkdtemp(prefix="%s%d-" % (prefix, os.getpid()))
+
+
+async def serve(evaluate, pump, renomination):
+    """Reads the harness's messages from stdin until it closes and calls the page for each:
+    `evaluate(expression)` runs page JavaScript and waits for its promise; `pump` is the task that
+    forwards the page's messages and fails when the browser connection ends."""
+    current = None
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        line = asyncio.ensure_future(reader.readline())
+        done, _ = await asyncio.wait({line, pump}, return_when=asyncio.FIRST_COMPLETED)
+        if pump in done:
+            pump.result()
+        line = line.result()
+        if not line:
+            break
+        if not line.strip():
+            continue
+        common.trace("<", line.decode())
+        msg = json.loads(line)
+        t, a = msg["type"], msg.get("agent")
+        # One page, one RTCPeerConnection: messages for an agent a later gather replaced are
+        # dropped, as the other adapters drop them.
+        if t != "gather" and a != current:
+            continue
+        if t == "gather":
+            current = a
+            expr = "gather(%d, %s, %s, %s, %s)" % (
+                a, json.dumps(msg["role"]), json.dumps(msg["servers"]),
+                "true" if renomination else "false", json.dumps(msg.get("policy") or "all"))
+        elif t == "remote-credentials":
+            expr = "remoteCredentials(%s, %s, %s, %s)" % (
+                json.dumps(msg["ufrag"]), json.dumps(msg["pwd"]),
+                json.dumps(msg.get("fingerprint")), json.dumps(msg.get("setup")))
+        elif t == "remote-candidate":
+            expr = "remoteCandidate(%s)" % json.dumps(msg["candidate"])
+        elif t == "start":
+            expr = "start()"
+        elif t == "close":
+            expr = "close()"
+        else:
+            continue
+        await evaluate(expr)
+
+
+def page_message(payload):
+    """A message the page sent (a JSON string): emitted as it is, or the end for a `fatal`."""
+    m = json.loads(payload)
+    if m.get("type") == "fatal":
+        raise RuntimeError("page: %s" % m.get("text"))
+    common.emit(m)
+
+
+def page_source():
+    with open(PAGE) as f:
+        return f.read()
