@@ -2126,8 +2126,16 @@ fn missing_media_of_a_party_waiting_for_dtls_its_peer_cannot_do_is_inconclusive(
         assert_eq!(v, Verdict::Inconclusive, "{id}: {detail}");
         assert!(detail.contains("DTLS-SRTP"), "{id}: {detail}");
     }
-    // Two parties that both wait for DTLS and never start it: no handshake crossed the wire.
+    // Both do DTLS and no handshake crossed the wire. The answer's setup (active) made the callee
+    // the DTLS client: starting the handshake was its own job (RFC 5763 §5), so its silence is
+    // its failure.
     dtls(&mut out, "caller");
+    let c = check(&out, "media.bidirectional-on-selected-pair");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, harness::checks::Judged::Callee, "{}", c.detail);
+    // With the answer saying passive, the caller was to start it: the callee waited in vain.
+    let fp = "AB:".repeat(31) + "AB";
+    set_fingerprint(&mut out, "callee", &fp, Some("passive"));
     let (v, detail) = verdict(&out, "media.bidirectional-on-selected-pair");
     assert_eq!(v, Verdict::Inconclusive, "{detail}");
     assert!(detail.contains("no DTLS record"), "{detail}");

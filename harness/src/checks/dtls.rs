@@ -136,6 +136,24 @@ fn setup_of<'j>(j: &'j JingleSeen) -> Option<&'j str> {
     j.contents.iter().find_map(|c| c.fingerprint_setup.as_deref())
 }
 
+/// The DTLS client by the signalled `setup` (RFC 5763 §5: the active side starts the handshake):
+/// the responder when the session-accept says active, the initiator when it says passive; `None`
+/// when the offer and answer do not settle it.
+pub(super) fn dtls_client(ctx: &Ctx) -> Option<String> {
+    let init = ctx.wire.session_initiate()?;
+    let accept = ctx
+        .wire
+        .jingle
+        .iter()
+        .find(|j| j.dir == Dir::Tx && j.action == "session-accept" && j.sid == init.sid)?;
+    setup_of(init)?;
+    match setup_of(accept)? {
+        "active" => Some(accept.party.to_string()),
+        "passive" => Some(init.party.to_string()),
+        _ => None,
+    }
+}
+
 /// See [`SETUP_ROLES`]: the session-accept that went ahead settles the roles (RFC 8842 §5.3: the
 /// answerer says active or passive, never actpass, and the other role than an offer that named
 /// one; RFC 8842 §5.2 lets an offer say active or passive as well as actpass); the party it made passive must not send a

@@ -240,8 +240,10 @@ fn party_ics<'c>(ctx: &'c Ctx, party: &str) -> Option<&'c crate::endpoint::Ics> 
 
 /// Why `party`'s media cannot be judged: it sends media only after a DTLS-SRTP handshake (its ICS,
 /// `dtls_srtp_media`; XEP-0320, RFC 5763 §5) and no handshake could happen: its peer declares
-/// none, or no DTLS record (RFC 7983: first byte 20–63) crossed the wire at all. `None` when its
-/// media can be judged.
+/// none, or no DTLS record (RFC 7983: first byte 20–63) crossed the wire at all while it waited
+/// for its peer to start one. A party the signalled `setup` made the DTLS client had to start the
+/// handshake itself (RFC 5763 §5), so its silence excuses nothing. `None` when its media can be
+/// judged.
 fn media_waits_for_dtls(ctx: &Ctx, party: &str) -> Option<String> {
     let peer = if party == ctx.caller.as_str() {
         ctx.callee
@@ -263,6 +265,9 @@ fn media_waits_for_dtls(ctx: &Ctx, party: &str) -> Option<String> {
         matches!(&e.kind, crate::trace::TraceKind::Datagram { payload, .. }
             if payload.first().is_some_and(|b| (20..=63).contains(b)))
     });
+    if dtls::dtls_client(ctx).is_some_and(|c| c == party) {
+        return None;
+    }
     (!dtls_seen).then(|| {
         format!(
             "{party} ({}) sends media only after a DTLS-SRTP handshake, and no DTLS record crossed the wire, so its \

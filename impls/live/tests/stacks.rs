@@ -29,6 +29,11 @@ const REVIEWED: &[(&str, &str)] = &[
     ("aioice", "ice.request-answered"),
     // libwebrtc's default semi-aggressive nomination (p2p/base/ice_transport_internal.h).
     ("chromium", "ice.nomination.once-per-session"),
+    // Firefox sets NR_ICE_CTX_FLAGS_AGGRESSIVE_NOMINATION (nricectx.cpp), and nICEr gives checks
+    // from a relayed candidate that candidate's own type preference, "because the standard is
+    // wrong" (ice_candidate_pair.cpp, nr_ice_candidate_pair_create).
+    ("firefox", "ice.nomination.once-per-session"),
+    ("firefox", "ice.check-priority"),
 ];
 
 fn registry() -> Registry {
