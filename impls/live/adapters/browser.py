@@ -96,6 +96,46 @@ async def serve(evaluate, pump, renomination):
         await evaluate(expr)
 
 
+class Remote:
+    """A browser's remote-control connection (DevTools or WebDriver BiDi): numbered commands
+    answered by id, and events, which `on_event` handles. Both protocols frame them alike."""
+
+    def __init__(self, ws, name, on_event):
+        self.ws = ws
+        self.name = name
+        self.on_event = on_event
+        self.next_id = 0
+        self.pending = {}
+
+    async def call(self, method, **params):
+        """Sends a command and returns the whole answer."""
+        self.next_id += 1
+        fut = asyncio.get_running_loop().create_future()
+        self.pending[self.next_id] = fut
+        await self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        return await fut
+
+    async def pump(self):
+        """Hands answers to their callers and events to `on_event` until the connection ends,
+        which is an error."""
+        try:
+            async for raw in self.ws:
+                msg = json.loads(raw)
+                if msg.get("id") is not None:
+                    fut = self.pending.pop(msg["id"], None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(msg)
+                else:
+                    self.on_event(msg)
+            raise RuntimeError("the %s connection closed" % self.name)
+        finally:
+            # A call waiting for an answer that will never come fails instead of hanging.
+            for fut in self.pending.values():
+                if not fut.done():
+                    fut.set_exception(RuntimeError("the %s connection ended" % self.name))
+            self.pending.clear()
+
+
 def page_message(payload):
     """A message the page sent (a JSON string): emitted as it is, or the end for a `fatal`."""
     m = json.loads(payload)

@@ -48,49 +48,19 @@ def chromium_version(binary):
         return "chromium (version unknown)"
 
 
-class Devtools:
-    """One page's DevTools connection: numbered calls, and the page's messages."""
+def on_event(msg):
+    """The page's messages come as calls of its `toAdapter` binding."""
+    if msg.get("method") == "Runtime.bindingCalled" and msg["params"]["name"] == "toAdapter":
+        browser.page_message(msg["params"]["payload"])
 
-    def __init__(self, ws):
-        self.ws = ws
-        self.next_id = 0
-        self.pending = {}
 
-    async def call(self, method, **params):
-        self.next_id += 1
-        fut = asyncio.get_running_loop().create_future()
-        self.pending[self.next_id] = fut
-        await self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        return await fut
-
-    async def evaluate(self, expression):
-        r = await self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
-        if "exceptionDetails" in r.get("result", {}):
-            raise RuntimeError("page: %s" % json.dumps(r["result"]["exceptionDetails"])[:2000])
-        if "error" in r:
-            raise RuntimeError("devtools: %s" % r["error"])
-        return r
-
-    async def pump(self):
-        try:
-            await self._pump()
-        finally:
-            # A call waiting for an answer that will never come fails instead of hanging.
-            for fut in self.pending.values():
-                if not fut.done():
-                    fut.set_exception(RuntimeError("the DevTools connection ended"))
-            self.pending.clear()
-
-    async def _pump(self):
-        async for raw in self.ws:
-            msg = json.loads(raw)
-            if "id" in msg:
-                fut = self.pending.pop(msg["id"], None)
-                if fut is not None and not fut.done():
-                    fut.set_result(msg)
-            elif msg.get("method") == "Runtime.bindingCalled" and msg["params"]["name"] == "toAdapter":
-                browser.page_message(msg["params"]["payload"])
-        raise RuntimeError("the DevTools connection closed")
+async def evaluate(dt, expression):
+    r = await dt.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
+    if "exceptionDetails" in r.get("result", {}):
+        raise RuntimeError("page: %s" % json.dumps(r["result"]["exceptionDetails"])[:2000])
+    if "error" in r:
+        raise RuntimeError("devtools: %s" % r["error"])
+    return r
 
 
 async def launch(profile, renomination):
@@ -152,14 +122,14 @@ async def main():
     proc = None
     try:
         proc, binary, ws = await launch(profile, args.renomination)
-        dt = Devtools(ws)
+        dt = browser.Remote(ws, "DevTools", on_event)
         pump = asyncio.ensure_future(dt.pump())
         await dt.call("Runtime.enable")
         await dt.call("Runtime.addBinding", name="toAdapter")
-        await dt.evaluate(browser.page_source())
+        await evaluate(dt, browser.page_source())
         common.emit({"type": "hello", "protocol": common.PROTOCOL,
                      "stack": "%s%s" % (chromium_version(binary), " (renomination)" if args.renomination else "")})
-        await browser.serve(dt.evaluate, pump, args.renomination)
+        await browser.serve(lambda e: evaluate(dt, e), pump, args.renomination)
     finally:
         if proc is not None:
             browser.stop(proc)

@@ -75,49 +75,25 @@ def firefox_version(binary):
         return "Firefox (version unknown)"
 
 
-class Bidi:
-    """One WebDriver BiDi session: numbered commands, and the page's channel messages."""
+def on_event(msg):
+    """The page's messages come as script.message events of its channel."""
+    if msg.get("method") == "script.message" and msg["params"].get("channel") == "toAdapter":
+        browser.page_message(msg["params"]["data"]["value"])
 
-    def __init__(self, ws):
-        self.ws = ws
-        self.next_id = 0
-        self.pending = {}
-        self.context = None
 
-    async def call(self, method, **params):
-        self.next_id += 1
-        fut = asyncio.get_running_loop().create_future()
-        self.pending[self.next_id] = fut
-        await self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        msg = await fut
-        if msg.get("type") == "error":
-            raise RuntimeError("bidi %s: %s: %s" % (method, msg.get("error"), msg.get("message")))
-        return msg.get("result", {})
+async def call(bidi, method, **params):
+    msg = await bidi.call(method, **params)
+    if msg.get("type") == "error":
+        raise RuntimeError("bidi %s: %s: %s" % (method, msg.get("error"), msg.get("message")))
+    return msg.get("result", {})
 
-    async def evaluate(self, expression):
-        r = await self.call("script.evaluate", expression=expression, target={"context": self.context},
-                            awaitPromise=True, resultOwnership="none")
-        if r.get("type") == "exception":
-            raise RuntimeError("page: %s" % json.dumps(r.get("exceptionDetails"))[:2000])
-        return r
 
-    async def pump(self):
-        try:
-            async for raw in self.ws:
-                msg = json.loads(raw)
-                if msg.get("id") is not None:
-                    fut = self.pending.pop(msg["id"], None)
-                    if fut is not None and not fut.done():
-                        fut.set_result(msg)
-                elif msg.get("method") == "script.message" and msg["params"].get("channel") == "toAdapter":
-                    browser.page_message(msg["params"]["data"]["value"])
-            raise RuntimeError("the WebDriver BiDi connection closed")
-        finally:
-            # A call waiting for an answer that will never come fails instead of hanging.
-            for fut in self.pending.values():
-                if not fut.done():
-                    fut.set_exception(RuntimeError("the WebDriver BiDi connection ended"))
-            self.pending.clear()
+async def evaluate(bidi, context, expression):
+    r = await call(bidi, "script.evaluate", expression=expression, target={"context": context},
+                   awaitPromise=True, resultOwnership="none")
+    if r.get("type") == "exception":
+        raise RuntimeError("page: %s" % json.dumps(r.get("exceptionDetails"))[:2000])
+    return r
 
 
 async def launch(profile):
@@ -148,19 +124,19 @@ async def main():
     proc = None
     try:
         proc, binary, ws = await launch(profile)
-        bidi = Bidi(ws)
+        bidi = browser.Remote(ws, "WebDriver BiDi", on_event)
         pump = asyncio.ensure_future(bidi.pump())
-        await bidi.call("session.new", capabilities={})
-        tree = await bidi.call("browsingContext.getTree")
-        bidi.context = tree["contexts"][0]["context"]
-        await bidi.call("session.subscribe", events=["script.message"])
+        await call(bidi, "session.new", capabilities={})
+        tree = await call(bidi, "browsingContext.getTree")
+        context = tree["contexts"][0]["context"]
+        await call(bidi, "session.subscribe", events=["script.message"])
         # The page's way out: a BiDi channel, whose calls come back as script.message events.
-        await bidi.call("script.callFunction", functionDeclaration="(ch) => { window.toAdapter = (s) => ch(s); }",
-                        arguments=[{"type": "channel", "value": {"channel": "toAdapter"}}],
-                        target={"context": bidi.context}, awaitPromise=False, resultOwnership="none")
-        await bidi.evaluate(browser.page_source())
+        await call(bidi, "script.callFunction", functionDeclaration="(ch) => { window.toAdapter = (s) => ch(s); }",
+                   arguments=[{"type": "channel", "value": {"channel": "toAdapter"}}],
+                   target={"context": context}, awaitPromise=False, resultOwnership="none")
+        await evaluate(bidi, context, browser.page_source())
         common.emit({"type": "hello", "protocol": common.PROTOCOL, "stack": firefox_version(binary)})
-        await browser.serve(bidi.evaluate, pump, False)
+        await browser.serve(lambda e: evaluate(bidi, context, e), pump, False)
     finally:
         if proc is not None:
             browser.stop(proc)

@@ -70,6 +70,24 @@ fn run_with(under_test: &str, peers: &[&str], scenario: &str, registry: &Registr
     conform::execute(&plan.specs(), registry, jobs, None, &|_, _, _| {}).runs
 }
 
+/// Every MUST failure of `runs` is one README §Findings reviewed ([`REVIEWED`]).
+fn only_reviewed_failures(runs: &[RunReport]) {
+    let mut unreviewed = Vec::new();
+    for r in runs {
+        for c in r.checks.iter().filter(|c| c.verdict == Verdict::Fail) {
+            let stack = c.implementation.as_deref().unwrap_or("");
+            if !REVIEWED.contains(&(stack, c.id.as_str())) {
+                unreviewed.push(format!("{}: {} ({stack}): {}", r.id, c.id, c.detail));
+            }
+        }
+    }
+    assert!(
+        unreviewed.is_empty(),
+        "MUST failures no one reviewed:\n{}",
+        unreviewed.join("\n")
+    );
+}
+
 /// No namespace of this process is left behind.
 fn nothing_left() {
     let left = harness::live::existing();
@@ -105,7 +123,6 @@ fn each_real_stack_connects_in_both_roles_and_fails_only_reviewed_rules() {
     runs.extend(run("libnice", &["aioice"], "live/short-call", &registry));
     // 3 stacks × 2 roles against the reference, libnice ↔ aioice in both roles.
     assert_eq!(runs.len(), 8);
-    let mut unreviewed = Vec::new();
     for r in &runs {
         assert!(r.error.is_none(), "{}: {:?}", r.id, r.error);
         assert_eq!(r.mode.as_deref(), Some("live"), "{}", r.id);
@@ -129,18 +146,8 @@ fn each_real_stack_connects_in_both_roles_and_fails_only_reviewed_rules() {
             .find(|c| c.id == "media.bidirectional-on-selected-pair")
             .expect("the media check");
         assert_eq!(media.verdict, Verdict::Pass, "{}: {}", r.id, media.detail);
-        for c in r.checks.iter().filter(|c| c.verdict == Verdict::Fail) {
-            let stack = c.implementation.as_deref().unwrap_or("");
-            if !REVIEWED.contains(&(stack, c.id.as_str())) {
-                unreviewed.push(format!("{}: {} ({stack}): {}", r.id, c.id, c.detail));
-            }
-        }
     }
-    assert!(
-        unreviewed.is_empty(),
-        "MUST failures no one reviewed:\n{}",
-        unreviewed.join("\n")
-    );
+    only_reviewed_failures(&runs);
     nothing_left();
 }
 
@@ -311,7 +318,6 @@ fn browser_and_the_reference_do_dtls_srtp(stack: &str) {
     let runs = run_with(stack, &["reference"], "live/short-call*", &registry, 2);
     std::env::remove_var("JINGLE_INTEROP_ADAPTER_LOG");
     assert_eq!(runs.len(), 4, "both roles × two NAT pairs");
-    let mut unreviewed = Vec::new();
     for r in &runs {
         assert!(r.error.is_none(), "{}: {:?}", r.id, r.error);
         assert_eq!(r.outcome, "connected", "{}", r.id);
@@ -324,18 +330,8 @@ fn browser_and_the_reference_do_dtls_srtp(stack: &str) {
             let c = r.checks.iter().find(|c| c.id == id).expect(id);
             assert_eq!(c.verdict, Verdict::Pass, "{}: {id}: {}", r.id, c.detail);
         }
-        for c in r.checks.iter().filter(|c| c.verdict == Verdict::Fail) {
-            let stack = c.implementation.as_deref().unwrap_or("");
-            if !REVIEWED.contains(&(stack, c.id.as_str())) {
-                unreviewed.push(format!("{}: {} ({stack}): {}", r.id, c.id, c.detail));
-            }
-        }
     }
-    assert!(
-        unreviewed.is_empty(),
-        "MUST failures no one reviewed:\n{}",
-        unreviewed.join("\n")
-    );
+    only_reviewed_failures(&runs);
     let log = std::fs::read_to_string(&log).unwrap_or_default();
     let authenticated = log
         .lines()
