@@ -325,7 +325,7 @@ impl Config {
             server: self.server,
             interfaces: self.interfaces,
             rng: SimRng::from_state(key, u128::from(self.rng.word_pos)),
-            // An external program is a simulated endpoint: it is never told a run is live.
+            // An external program is a simulated endpoint; a live shell sets this itself.
             knobs: self.knobs,
             live: false,
         })

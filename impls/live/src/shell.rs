@@ -45,7 +45,10 @@ pub fn serve(name: &str, registry: &endpoint_contract::Registry) -> Result<(), S
         Ok(other) => return Err(format!("the first line is {}, not config", other.kind())),
         Err(e) => return Err(format!("the first line is not a config line: {e}")),
     };
-    let cfg = config.into_endpoint_config_of(PROTOCOL)?;
+    let mut cfg = config.into_endpoint_config_of(PROTOCOL)?;
+    // This shell is a live program: real sockets, real time, so the endpoint may do what only a
+    // live run may (the reference's DTLS-SRTP handshake).
+    cfg.live = true;
     if let Some(check) = entry.check_knobs {
         check(&cfg.knobs)?;
     }

@@ -181,9 +181,10 @@ impl DtlsSrtp {
                 dimpl::Output::Packet(p) => self.records.push(p.to_vec()),
                 dimpl::Output::BufferTooSmall { needed } => buf.resize(needed, 0),
                 dimpl::Output::Timeout(t) => {
-                    self.timeout = Some(SimTime::from_micros(
-                        t.saturating_duration_since(self.origin).as_micros() as u64,
-                    ));
+                    // Rounded up to the microsecond: rounded down, the wake-up would come a few
+                    // nanoseconds before the deadline, find nothing due, and ask again at once.
+                    let ns = t.saturating_duration_since(self.origin).as_nanos();
+                    self.timeout = Some(SimTime::from_micros(ns.div_ceil(1000) as u64));
                     break;
                 }
                 dimpl::Output::PeerCert(der) => {
@@ -306,6 +307,24 @@ mod tests {
             a.state
         );
         assert!(a.protect(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_none());
+    }
+
+    /// Each wake-up the association asks for finds its retransmission due, so time moves on: a
+    /// client whose peer never answers retransmits with growing intervals (RFC 6347 §4.2.4), and
+    /// a server waits.
+    #[test]
+    fn every_wake_up_finds_something_due() {
+        let id = Identity::generate().unwrap();
+        let mut client = DtlsSrtp::new(&id, true, None, SimTime::from_millis(1000));
+        let mut last = SimTime::ZERO;
+        let mut sent = 0;
+        while let Some(t) = client.poll_timeout().filter(|_| sent < 5) {
+            assert!(t > last, "{t} after {last}");
+            last = t;
+            client.handle_timeout(t);
+            sent += client.take_records().len();
+        }
+        assert!(sent >= 5, "the ClientHello is retransmitted: {sent}");
     }
 
     #[test]
