@@ -100,20 +100,7 @@ pub fn fingerprint_present(ctx: &Ctx) -> CheckResult {
             vec![],
         );
     }
-    // A real ICE stack driven without DTLS (live mode's ICE-only adapters: libnice, aioice) has
-    // the harness's signalling around it, which rightly claims no fingerprint it cannot honour:
-    // nothing of the stack's own to judge here.
-    let ice_only = |p: &str| super::party_ics(ctx, p).is_some_and(|i| i.stack.is_some() && !i.dtls_srtp_media);
-    let judged: Vec<_> = actions.iter().filter(|j| !ice_only(&j.party)).collect();
-    if judged.is_empty() {
-        return result(
-            d,
-            Verdict::Inconclusive,
-            "the session-initiate and session-accept were signalled around real ICE stacks that do no DTLS here".into(),
-            vec![],
-        );
-    }
-    for j in &judged {
+    for j in &actions {
         for c in &j.contents {
             let name = c.name.as_deref().unwrap_or("?");
             match c.fingerprint_setup.as_deref() {
@@ -156,9 +143,9 @@ pub fn fingerprint_present(ctx: &Ctx) -> CheckResult {
         Verdict::Pass,
         format!(
             "{} session-initiate/accept carry a fingerprint in every content",
-            judged.len()
+            actions.len()
         ),
-        judged.iter().map(|j| j.index).collect(),
+        actions.iter().map(|j| j.index).collect(),
     )
 }
 

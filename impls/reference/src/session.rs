@@ -212,13 +212,7 @@ impl ReferenceEndpoint {
             Some(p) if !p.client => Setup::Passive,
             _ => Setup::Active,
         };
-        let own = own_dtls(
-            &self.knobs,
-            self.stack.is_some(),
-            self.fingerprint,
-            jingle.ice.as_ref(),
-            answer_setup.clone(),
-        );
+        let own = own_dtls(&self.knobs, self.fingerprint, jingle.ice.as_ref(), answer_setup.clone());
         let agent = &mut jingle.ice;
         let (u, p) = agent.local_credentials();
         let (fp, setup) = own.unzip();
@@ -679,28 +673,21 @@ fn dtls_plan(remote: &signalling::RemoteSession) -> Option<crate::call::DtlsPlan
 }
 
 /// The fingerprint and `setup` this side signals: none with `omit-fingerprint`; a stack's own
-/// certificate and role when it does its own DTLS (a browser), none when it does none (an ICE-only
-/// stack: claiming a fingerprint would promise a handshake nobody answers); else the session
-/// logic's own fingerprint with `setup`.
+/// certificate and role when it does its own DTLS (a browser); else the session logic's own
+/// fingerprint with `setup`. An ICE-only stack (libnice, aioice) gets the session logic's too, a
+/// stand-in: peers that require DTLS-SRTP (the reference, XEP-0320) accept its calls, and the
+/// handshake it cannot answer leaves its peer's media unjudged, not its ICE.
 pub(crate) fn own_dtls(
     knobs: &Knobs,
-    stack: bool,
     fingerprint: [u8; 32],
     agent: &dyn IceDriver,
     setup: Setup,
 ) -> Option<([u8; 32], Setup)> {
-    if knobs.omit_fingerprint {
-        return None;
-    }
-    match agent.local_dtls() {
-        Some(own) => Some(own),
-        None if stack => None,
-        None => Some((fingerprint, setup)),
-    }
+    (!knobs.omit_fingerprint).then(|| agent.local_dtls().unwrap_or((fingerprint, setup)))
 }
 
 impl ReferenceEndpoint {
     fn own_dtls(&self, agent: &dyn IceDriver, setup: Setup) -> Option<([u8; 32], Setup)> {
-        own_dtls(&self.knobs, self.stack.is_some(), self.fingerprint, agent, setup)
+        own_dtls(&self.knobs, self.fingerprint, agent, setup)
     }
 }
