@@ -375,6 +375,10 @@ pub enum EndpointEvent {
         /// Remote candidate address.
         remote: SocketAddr,
     },
+    /// The first SRTP packet from the peer passed authentication with the keys the DTLS-SRTP
+    /// handshake exported (RFC 3711 §3.3, RFC 5764 §4.2): both sides keyed alike, so the media on
+    /// the wire is media the peer can play. Said once per session.
+    MediaAuthenticated,
 }
 
 /// Output of an endpoint.

@@ -929,6 +929,7 @@ impl World {
                         EndpointEvent::CallState(s) => format!("call-state {s}"),
                         EndpointEvent::IceState(s) => format!("ice-state {s}"),
                         EndpointEvent::SelectedPair { local, remote } => format!("selected-pair {local} {remote}"),
+                        EndpointEvent::MediaAuthenticated => "media-authenticated".to_string(),
                     };
                     let party = label();
                     self.trace.push(now, TraceKind::Claim { party, claim });

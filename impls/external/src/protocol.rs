@@ -196,6 +196,8 @@ pub enum FromProcess {
         /// Remote candidate address.
         remote: SocketAddr,
     },
+    /// Claim: the first SRTP packet from the peer authenticated (RFC 3711 §3.3).
+    MediaAuthenticated {},
     /// The end of an answer: when the process next wants a `timeout` input, in simulated µs since
     /// the run began; `null` (or absent) when it waits for nothing.
     Done {
@@ -485,6 +487,7 @@ impl FromProcess {
                 local: *local,
                 remote: *remote,
             },
+            Output::Event(EndpointEvent::MediaAuthenticated) => FromProcess::MediaAuthenticated {},
             Output::Fault(_) => return None,
         })
     }
@@ -513,6 +516,7 @@ impl FromProcess {
                 })?,
             )),
             FromProcess::SelectedPair { local, remote } => Output::Event(EndpointEvent::SelectedPair { local, remote }),
+            FromProcess::MediaAuthenticated {} => Output::Event(EndpointEvent::MediaAuthenticated),
         }))
     }
 }

@@ -269,7 +269,8 @@ fn chromium_renomination_is_judged_by_what_the_peer_advertised() {
 /// A browser's Jingle transport carries its own certificate's fingerprint and DTLS role
 /// (XEP-0320), not the reference signalling's: Chromium makes a new certificate per connection.
 /// So does the reference in a live run (its DTLS identity comes from the operating system), and
-/// as the answerer it takes the active role (RFC 5763 §5 recommends it).
+/// as the answerer it takes the active role (RFC 5763 §5 recommends it). The reference says when
+/// Chromium's first SRTP packet authenticated (`media-authenticated`).
 #[test]
 #[ignore = "needs root, chromium and python3-websockets; .ci/run runs it"]
 fn chromium_signals_its_own_fingerprint_and_setup() {
@@ -297,6 +298,12 @@ fn chromium_signals_its_own_fingerprint_and_setup() {
                 _ => None,
             })
         };
+        // The reference authenticated Chromium's SRTP: the keys agree both ways.
+        assert!(
+            out.trace.events.iter().any(|e| matches!(&e.kind,
+                harness::trace::TraceKind::Claim { party, claim } if party == "callee" && claim == "media-authenticated")),
+            "the reference authenticated none of Chromium's SRTP"
+        );
         (
             fingerprint_of("caller", "session-initiate").expect("the caller's offer"),
             fingerprint_of("callee", "session-accept").expect("the callee's answer"),

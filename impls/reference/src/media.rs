@@ -69,7 +69,11 @@ impl ReferenceEndpoint {
             }
             (Some(128..=191), Some(_), Some(_)) => {
                 if let Some(d) = j.dtls.as_mut() {
+                    let before = d.srtp_in;
                     d.unprotect(data);
+                    if before == 0 && d.srtp_in == 1 {
+                        self.out.push_back(Output::Event(EndpointEvent::MediaAuthenticated));
+                    }
                 }
             }
             _ => {}
