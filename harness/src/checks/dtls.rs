@@ -136,16 +136,25 @@ fn setup_of<'j>(j: &'j JingleSeen) -> Option<&'j str> {
     j.contents.iter().find_map(|c| c.fingerprint_setup.as_deref())
 }
 
+/// The session-initiate that went ahead and the session-accept of the same session, when sent.
+fn offer_and_answer<'c, 'a>(ctx: &'c Ctx<'a>) -> (Option<&'c JingleSeen<'a>>, Option<&'c JingleSeen<'a>>) {
+    let init = ctx.wire.session_initiate();
+    let accept = init.and_then(|init| {
+        ctx.wire
+            .jingle
+            .iter()
+            .find(|j| j.dir == Dir::Tx && j.action == "session-accept" && j.sid == init.sid)
+    });
+    (init, accept)
+}
+
 /// The DTLS client by the signalled `setup` (RFC 5763 §5: the active side starts the handshake):
 /// the responder when the session-accept says active, the initiator when it says passive; `None`
 /// when the offer and answer do not settle it.
 pub(super) fn dtls_client(ctx: &Ctx) -> Option<String> {
-    let init = ctx.wire.session_initiate()?;
-    let accept = ctx
-        .wire
-        .jingle
-        .iter()
-        .find(|j| j.dir == Dir::Tx && j.action == "session-accept" && j.sid == init.sid)?;
+    let (Some(init), Some(accept)) = offer_and_answer(ctx) else {
+        return None;
+    };
     setup_of(init)?;
     match setup_of(accept)? {
         "active" => Some(accept.party.to_string()),
@@ -156,21 +165,15 @@ pub(super) fn dtls_client(ctx: &Ctx) -> Option<String> {
 
 /// See [`SETUP_ROLES`]: the session-accept that went ahead settles the roles (RFC 8842 §5.3: the
 /// answerer says active or passive, never actpass, and the other role than an offer that named
-/// one; RFC 8842 §5.2 lets an offer say active or passive as well as actpass); the party it made passive must not send a
-/// ClientHello, and a ClientHello from the active one shows the rule was exercised. A handshake
+/// one; RFC 8842 §5.2 lets an offer say active or passive as well as actpass); the party it made
+/// passive must not send a ClientHello, and a ClientHello from the active one shows the rule was exercised. A handshake
 /// that never started is not judged here: the wire cannot tell a waiting client from a lost path.
 pub fn setup_roles(ctx: &Ctx) -> CheckResult {
     let d = &SETUP_ROLES;
-    let Some(init) = ctx.wire.session_initiate() else {
-        return result(d, Verdict::Inconclusive, "no session-initiate was sent".into(), vec![]);
-    };
-    let Some(accept) = ctx
-        .wire
-        .jingle
-        .iter()
-        .find(|j| j.dir == Dir::Tx && j.action == "session-accept" && j.sid == init.sid)
-    else {
-        return result(d, Verdict::Inconclusive, "no session-accept was sent".into(), vec![]);
+    let (init, accept) = match offer_and_answer(ctx) {
+        (Some(init), Some(accept)) => (init, accept),
+        (None, _) => return result(d, Verdict::Inconclusive, "no session-initiate was sent".into(), vec![]),
+        (Some(_), None) => return result(d, Verdict::Inconclusive, "no session-accept was sent".into(), vec![]),
     };
     let (Some(offered), Some(answered)) = (setup_of(init), setup_of(accept)) else {
         return result(

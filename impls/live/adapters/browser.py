@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -17,6 +18,23 @@ import common  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAGE = os.path.join(HERE, "webrtc_page.js")
+
+
+def binary(names, package):
+    """The first of `names` on PATH; an error naming the Debian `package` otherwise."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise RuntimeError("no %s on PATH (Debian package `%s`)" % (names[0], package))
+
+
+def version(path):
+    """What `path --version` prints (the stack's name in `hello`)."""
+    try:
+        return subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "%s (version unknown)" % os.path.basename(path)
 
 
 def stop(proc):

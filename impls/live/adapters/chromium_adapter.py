@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -31,21 +30,6 @@ import common  # noqa: E402
 import websockets  # noqa: E402
 
 PROFILE_PREFIX = "jingle-interop-chromium-"
-
-
-def chromium_binary():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    raise RuntimeError("no chromium on PATH (Debian package `chromium`)")
-
-
-def chromium_version(binary):
-    try:
-        return subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=2).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return "chromium (version unknown)"
 
 
 def on_event(msg):
@@ -64,7 +48,7 @@ async def evaluate(dt, expression):
 
 
 async def launch(profile, renomination):
-    binary = chromium_binary()
+    binary = browser.binary(("chromium", "chromium-browser", "google-chrome"), "chromium")
     args = [
         binary,
         "--headless=new",
@@ -128,7 +112,7 @@ async def main():
         await dt.call("Runtime.addBinding", name="toAdapter")
         await evaluate(dt, browser.page_source())
         common.emit({"type": "hello", "protocol": common.PROTOCOL,
-                     "stack": "%s%s" % (chromium_version(binary), " (renomination)" if args.renomination else "")})
+                     "stack": "%s%s" % (browser.version(binary), " (renomination)" if args.renomination else "")})
         await browser.serve(lambda e: evaluate(dt, e), pump, args.renomination)
     finally:
         if proc is not None:

@@ -59,22 +59,6 @@ PREFS = {
 }
 
 
-def firefox_binary():
-    for name in ("firefox-esr", "firefox"):
-        for d in os.environ.get("PATH", "").split(os.pathsep):
-            path = os.path.join(d, name)
-            if os.access(path, os.X_OK):
-                return path
-    raise RuntimeError("no firefox-esr on PATH (Debian package `firefox-esr`)")
-
-
-def firefox_version(binary):
-    try:
-        return subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return "Firefox (version unknown)"
-
-
 def on_event(msg):
     """The page's messages come as script.message events of its channel."""
     if msg.get("method") == "script.message" and msg["params"].get("channel") == "toAdapter":
@@ -97,7 +81,7 @@ async def evaluate(bidi, context, expression):
 
 
 async def launch(profile):
-    binary = firefox_binary()
+    binary = browser.binary(("firefox-esr", "firefox"), "firefox-esr")
     with open(os.path.join(profile, "user.js"), "w") as f:
         for k, v in PREFS.items():
             f.write("user_pref(%s, %s);\n" % (json.dumps(k), json.dumps(v)))
@@ -135,7 +119,7 @@ async def main():
                    arguments=[{"type": "channel", "value": {"channel": "toAdapter"}}],
                    target={"context": context}, awaitPromise=False, resultOwnership="none")
         await evaluate(bidi, context, browser.page_source())
-        common.emit({"type": "hello", "protocol": common.PROTOCOL, "stack": firefox_version(binary)})
+        common.emit({"type": "hello", "protocol": common.PROTOCOL, "stack": browser.version(binary)})
         await browser.serve(lambda e: evaluate(bidi, context, e), pump, False)
     finally:
         if proc is not None:

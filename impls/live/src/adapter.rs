@@ -444,14 +444,7 @@ impl Creds {
 /// `sha-256 AB:CD:…` (RFC 8122 §5) as its 32 bytes; `None` for another hash or a malformed value.
 fn sha256_fingerprint(f: &str) -> Option<[u8; 32]> {
     let (hash, hex) = f.split_once(' ')?;
-    if !hash.eq_ignore_ascii_case("sha-256") {
-        return None;
-    }
-    let bytes: Vec<u8> = hex
-        .split(':')
-        .map(|b| u8::from_str_radix(b, 16).ok())
-        .collect::<Option<_>>()?;
-    bytes.try_into().ok()
+    reference::parse_fingerprint(hash, hex)
 }
 
 fn setup_role(s: &str) -> Option<Setup> {

@@ -155,6 +155,20 @@ pub(crate) struct DtlsPlan {
 }
 
 impl Jingle {
+    /// The session's DTLS-SRTP association, started with `identity` if it is not yet; `None`
+    /// when the session does none (the peer signalled no fingerprint).
+    pub(crate) fn dtls_started(
+        &mut self,
+        identity: &crate::dtls::Identity,
+        now: SimTime,
+    ) -> Option<&mut crate::dtls::DtlsSrtp> {
+        let plan = self.dtls_plan?;
+        Some(
+            self.dtls
+                .get_or_insert_with(|| crate::dtls::DtlsSrtp::new(identity, plan.client, plan.peer_fingerprint, now)),
+        )
+    }
+
     /// A session with agent `ice`, offering or accepting rtcp-mux as `rtcp_mux` says.
     pub(crate) fn new(ice: Box<dyn IceDriver>, rtcp_mux: bool) -> Jingle {
         Jingle {

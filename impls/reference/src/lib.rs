@@ -20,6 +20,7 @@ mod session;
 pub mod signalling;
 pub mod turn;
 
+pub use dtls::parse_fingerprint;
 pub use knobs::{CreatorMode, JmiAddressing, Knobs, RestartForm, StartChecksAt, KNOB_NAMES};
 
 use std::collections::{BTreeMap, VecDeque};
@@ -40,7 +41,7 @@ use xmpp_parsers::jingle::{Action, Creator, Reason};
 use xmpp_parsers::jingle_dtls_srtp::Setup;
 
 use call::{Call, CallState, Jingle, OwnRestart, Side};
-use dtls::{DtlsSrtp, DtlsState};
+use dtls::DtlsState;
 use ice::{
     Candidate, CandidateType, DriverEvent, DriverFactory, DriverState, IceConfig, IceDriver, IceServer, Role,
     StackFactory,

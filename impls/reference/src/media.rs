@@ -58,20 +58,18 @@ impl ReferenceEndpoint {
         let Some(j) = self.call.as_mut().and_then(|c| c.state.jingle_mut()) else {
             return;
         };
-        match (data.first(), identity, j.dtls_plan) {
-            (Some(20..=63), Some(id), Some(plan)) => {
-                let dtls = j
-                    .dtls
-                    .get_or_insert_with(|| DtlsSrtp::new(id, plan.client, plan.peer_fingerprint, now));
-                dtls.handle_record(now, data);
-                j.dtls_path = Some((local, remote));
-                return;
+        match (data.first(), identity) {
+            (Some(20..=63), Some(id)) => {
+                if let Some(d) = j.dtls_started(id, now) {
+                    d.handle_record(now, data);
+                    j.dtls_path = Some((local, remote));
+                    return;
+                }
             }
-            (Some(128..=191), Some(_), Some(_)) => {
+            (Some(128..=191), Some(_)) => {
                 if let Some(d) = j.dtls.as_mut() {
-                    let before = d.srtp_in;
-                    d.unprotect(data);
-                    if before == 0 && d.srtp_in == 1 {
+                    let first = !d.authenticated;
+                    if d.unprotect(data) && first {
                         self.out.push_back(Output::Event(EndpointEvent::MediaAuthenticated));
                     }
                 }
@@ -85,28 +83,25 @@ impl ReferenceEndpoint {
     /// else the media pair; a handshake that failed stops media, and a peer certificate that does
     /// not match its fingerprint ends the call (RFC 5763 §5: the session MUST NOT be established).
     pub(crate) fn drain_dtls(&mut self, now: SimTime) {
-        let identity = self.identity.as_ref();
+        // Simulated runs have no identity: nothing here runs for them.
+        let Some(id) = self.identity.as_ref() else { return };
         let Some(j) = self.call.as_mut().and_then(|c| c.state.jingle_mut()) else {
             return;
         };
-        let (Some(id), Some(plan)) = (identity, j.dtls_plan) else {
-            return;
-        };
         let pair = j.ice.media_pair();
-        if j.dtls.is_none() && pair.is_some() {
-            j.dtls = Some(DtlsSrtp::new(id, plan.client, plan.peer_fingerprint, now));
+        // Started once there is a pair to run it on (or, in `deliver`, once the peer's first
+        // record came).
+        if j.dtls.is_none() && pair.is_none() {
+            return;
         }
-        let Some(d) = j.dtls.as_mut() else { return };
+        let Some(d) = j.dtls_started(id, now) else { return };
         if d.poll_timeout().is_some_and(|t| t <= now) {
             d.handle_timeout(now);
         }
         let records = d.take_records();
-        let failed = match &d.state {
-            DtlsState::Failed(why) => Some(why.contains("fingerprint")),
-            _ => None,
-        };
+        let (failed, mismatch) = (d.state.failed(), d.state == DtlsState::CertificateMismatch);
         let path = j.dtls_path.or(pair);
-        if failed.is_some() {
+        if failed {
             j.media_flow.stop();
         }
         if let Some((local, remote)) = path {
@@ -114,7 +109,7 @@ impl ReferenceEndpoint {
                 self.emit(now, local, remote, r);
             }
         }
-        if failed == Some(true) && !self.call.as_ref().is_some_and(|c| c.state.is_ended()) {
+        if mismatch && !self.call.as_ref().is_some_and(|c| c.state.is_ended()) {
             self.end_call(Reason::SecurityError, true);
         }
     }

@@ -198,10 +198,9 @@ pub fn transport(
     t.build()
 }
 
-/// `<fingerprint hash='sha-256' setup=…>` with the SHA-256 `value` as colon-separated upper-case
-/// hex (XEP-0320 §3): the element xmpp-parsers' `Fingerprint` writes, built directly because its
-/// conversion goes through XML events and one string per byte; a test holds the two equal.
-fn dtls_fingerprint(value: &[u8], setup: Setup) -> Element {
+/// A fingerprint's bytes as RFC 8122 §5 writes them (and XEP-0320 after it): colon-separated
+/// upper-case hex pairs, `AB:CD:…`.
+pub fn fingerprint_text(value: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut text = String::with_capacity(value.len() * 3);
     for (i, b) in value.iter().enumerate() {
@@ -211,6 +210,14 @@ fn dtls_fingerprint(value: &[u8], setup: Setup) -> Element {
         text.push(char::from(HEX[usize::from(b >> 4)]));
         text.push(char::from(HEX[usize::from(b & 0xF)]));
     }
+    text
+}
+
+/// `<fingerprint hash='sha-256' setup=…>` with the SHA-256 `value` as colon-separated upper-case
+/// hex (XEP-0320 §3): the element xmpp-parsers' `Fingerprint` writes, built directly because its
+/// conversion goes through XML events and one string per byte; a test holds the two equal.
+fn dtls_fingerprint(value: &[u8], setup: Setup) -> Element {
+    let text = fingerprint_text(value);
     let setup = match setup {
         Setup::Active => "active",
         Setup::Passive => "passive",
