@@ -11,6 +11,7 @@
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod bench;
+mod judge;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -115,6 +116,10 @@ enum Cmd {
         #[command(subcommand)]
         action: ReportCmd,
     },
+    /// Judge a capture from the field: the ICE agents, their calls and what each did, clause by
+    /// clause, with the frames as evidence. Exit 0 when no MUST failed, 1 when one did, 2 on bad
+    /// input (not a capture, no ICE checks in it, an unreadable stanza log).
+    Judge(judge::JudgeArgs),
     /// Measure calls/s, events/s, turmoil side by side, peak memory and scaling; write bench.json.
     Bench(bench::BenchArgs),
     /// Internal: one memory measurement of `bench` in a fresh process (its own peak RSS).
@@ -382,6 +387,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Judge(a) => judge::run(a),
         Cmd::Bench(a) => bench::bench(&a, &registry, &scenarios),
         Cmd::BenchChild(a) => bench::child(&a, &registry, &scenarios),
         Cmd::LiveEndpoint { name } => match live::shell::serve(&name, &impl_catalog::registry()) {
