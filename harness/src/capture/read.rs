@@ -435,6 +435,9 @@ fn framing(b: &[u8]) -> Framed {
         let len = 4 + usize::from(u16::from_be_bytes([b[2], b[3]])).div_ceil(4) * 4;
         return Framed::Message { skip: 0, len };
     }
+    if let Some(len) = stun_at(0) {
+        return Framed::Message { skip: 0, len };
+    }
     if b.len() < 22 {
         // Too short to tell a STUN header from an RFC 4571 prefix followed by one.
         return if b[0] & 0xC0 == 0 {
@@ -442,9 +445,6 @@ fn framing(b: &[u8]) -> Framed {
         } else {
             Framed::Other
         };
-    }
-    if let Some(len) = stun_at(0) {
-        return Framed::Message { skip: 0, len };
     }
     let prefixed = usize::from(u16::from_be_bytes([b[0], b[1]]));
     if stun_at(2).is_some() || (prefixed > 0 && matches!(b[2], 128..=191) && b[0] == 0) {
