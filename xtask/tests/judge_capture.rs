@@ -157,3 +157,41 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A capture nobody here made (tests/data/README.md): one agent behind a NAT checking a public
+/// peer, USE-CANDIDATE on every check (RFC 5245 aggressive nomination).
+#[test]
+fn a_public_capture_of_a_real_call_is_judged_from_its_one_side() {
+    let d = tmp("public");
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/stun-ice-testcall.pcap");
+    let o = judge(&file, &d.join("out"), &[]);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{stdout}\n{}", stderr(&o));
+    // The agent on the private address is the one the capture was taken at; its peer is seen only
+    // as its packets arrived.
+    assert!(
+        stdout
+            .contains("caller: agent 192.168.43.155:59977 (controlling, ufrag GwL3AHBovubLvCqn, seen at interface 0)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no vantage in the capture"), "{stdout}");
+    assert!(
+        stdout.contains("frame      7  caller checks 192.168.43.155:59977 -> 155.212.214.188:23130 with USE-CANDIDATE"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("out/report.json")).unwrap()).unwrap();
+    let checks = report["runs"][0]["checks"].as_array().unwrap().clone();
+    let find = |id: &str| checks.iter().find(|c| c["id"] == id).unwrap().clone();
+    let once = find("ice.nomination.once-per-session");
+    assert_eq!(
+        (once["verdict"].as_str(), once["party"].as_str()),
+        (Some("fail"), Some("caller")),
+        "{once}"
+    );
+    // The far agent's own behaviour is not judged from here.
+    for c in &checks {
+        assert!(c["party"] != "callee", "{c}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
