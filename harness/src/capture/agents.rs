@@ -44,6 +44,14 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// The address to name it by: its first on the vantage interface, else its first seen.
+    pub fn shown_address(&self) -> String {
+        self.at_vantage()
+            .next()
+            .or_else(|| self.addresses.iter().next().map(|s| s.1))
+            .map_or_else(|| "?".to_string(), |x| x.to_string())
+    }
+
     /// Its addresses on the vantage interface.
     pub fn at_vantage(&self) -> impl Iterator<Item = SocketAddr> + '_ {
         self.addresses
@@ -228,11 +236,10 @@ pub fn find(cap: &Capture) -> Found {
                             natted.insert(*seen);
                         }
                     }
-                    let Some((from, to)) = checks.get(&m.transaction_id).cloned() else {
+                    let Some((_, to)) = checks.get(&m.transaction_id).cloned() else {
                         continue;
                     };
                     // The response goes from the check's receiver back to its sender.
-                    let _ = from;
                     if let Some(s) = u.sender {
                         groups.join(Key::Ufrag(to), Key::Addr((p.interface, s)));
                     }

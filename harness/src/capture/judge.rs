@@ -380,11 +380,7 @@ fn build(
                 Some(false) => "controlled",
                 None => "role unknown",
             };
-            let addr = a
-                .at_vantage()
-                .next()
-                .or_else(|| a.addresses.iter().next().map(|s| s.1))
-                .map_or_else(|| "?".to_string(), |x| x.to_string());
+            let addr = a.shown_address();
             let iface = match a.vantage {
                 Some(v) => {
                     seen = true;
@@ -402,15 +398,7 @@ fn build(
     };
     let (caller_d, caller_seen) = describe(caller);
     let (callee_d, callee_seen) = describe(callee);
-    let impl_name = |agents: &[usize]| -> String {
-        let a = &found.agents[agents[0]];
-        let addr = a
-            .at_vantage()
-            .next()
-            .or_else(|| a.addresses.iter().next().map(|s| s.1))
-            .map_or_else(|| "?".to_string(), |x| x.to_string());
-        format!("agent@{addr}")
-    };
+    let impl_name = |agents: &[usize]| format!("agent@{}", found.agents[agents[0]].shown_address());
     let (caller_impl, callee_impl) = (impl_name(caller), impl_name(callee));
     let id = format!("capture/{name}/{call}");
     let yaml = format!(
