@@ -9,7 +9,6 @@ use std::sync::Arc;
 use crate::endpoint::Registry;
 use crate::net::nat_profiles;
 use crate::report::{self, build, harness_error_report, judge, Report, RunReport};
-use crate::run::run;
 use crate::scenario::{expand, MatrixSpec, RunId, RunSpec, Scenario, ScenarioError};
 
 /// What to run.
@@ -205,7 +204,7 @@ impl Ids {
     fn push(&mut self, scenario: usize, id: &str) {
         debug_assert!(self.last.as_str() < id || self.scenario.is_empty(), "ids in order");
         let mut shared = 0;
-        if self.len() % ID_BLOCK == 0 {
+        if self.len().is_multiple_of(ID_BLOCK) {
             self.blocks
                 .push(u32::try_from(self.bytes.len()).expect("under 4 GiB of ids"));
         } else {
@@ -544,6 +543,9 @@ pub struct Artefacts {
     pub out: PathBuf,
     /// Which runs.
     pub pcap: PcapPolicy,
+    /// `--tcpdump`: every live run keeps its artefacts, with a tcpdump capture per live device
+    /// beside them ([`crate::run::RunOptions::tcpdump`]), and none is thinned away.
+    pub tcpdump: bool,
 }
 
 /// Removes `out/runs`: the pages and artefacts an earlier report left in the same folder, so the
@@ -645,6 +647,8 @@ pub fn write_artefacts(out: &crate::run::RunOutput, dir: &Path, form: ArtefactFo
     let annotate = |p: &Path, e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", p.display()));
     std::fs::create_dir_all(dir).map_err(|e| annotate(dir, e))?;
     let mut files = Vec::new();
+    // A live run's capture is stamped in real time, a simulated run's from the epoch.
+    let start = std::time::Duration::from_micros(out.live.as_ref().map_or(0, |l| l.started_unix_us));
     let create = |name: &str| -> std::io::Result<std::io::BufWriter<std::fs::File>> {
         let p = dir.join(name);
         Ok(std::io::BufWriter::new(
@@ -653,7 +657,7 @@ pub fn write_artefacts(out: &crate::run::RunOutput, dir: &Path, form: ArtefactFo
     };
     if form == ArtefactForm::Full {
         let name = "capture.pcapng";
-        crate::capture::write_pcapng(&out.trace, &out.spec.id, create(name)?)
+        crate::capture::write_pcapng_at(&out.trace, &out.spec.id, start, create(name)?)
             .map_err(|e| annotate(&dir.join(name), e))?;
         files.push(name.to_string());
     } else {
@@ -662,7 +666,7 @@ pub fn write_artefacts(out: &crate::run::RunOutput, dir: &Path, form: ArtefactFo
         let mut gz = flate2::GzBuilder::new()
             .mtime(0)
             .write(create(name)?, flate2::Compression::default());
-        crate::capture::write_pcapng(&out.trace, &out.spec.id, &mut gz)
+        crate::capture::write_pcapng_at(&out.trace, &out.spec.id, start, &mut gz)
             .and_then(|()| gz.finish()?.flush())
             .map_err(|e| annotate(&dir.join(name), e))?;
         files.push(name.to_string());
@@ -684,6 +688,19 @@ pub fn write_artefacts(out: &crate::run::RunOutput, dir: &Path, form: ArtefactFo
     Ok(files)
 }
 
+/// The tcpdump captures of live devices in a run's folder (`tcpdump-*.pcap`), sorted.
+fn tcpdump_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with("tcpdump-") && n.ends_with(".pcap"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// Runs one spec and judges it; a harness failure becomes a `harness-error` run, never a panic that
 /// takes the matrix down.
 pub fn run_one(spec: &RunSpec, registry: &Registry) -> RunReport {
@@ -693,7 +710,10 @@ pub fn run_one(spec: &RunSpec, registry: &Registry) -> RunReport {
 /// [`run_one`], also writing the run's artefacts as `artefacts` asks.
 pub fn run_one_with(spec: &RunSpec, registry: &Registry, artefacts: Option<&Artefacts>) -> RunReport {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run(spec, registry).map(|o| {
+        let opts = crate::run::RunOptions {
+            tcpdump: artefacts.filter(|a| a.tcpdump).map(|a| run_dir(&a.out, &spec.id)),
+        };
+        crate::run::run_with(spec, registry, &opts).map(|o| {
             let mut rep = judge(&o);
             if let Some(a) = artefacts {
                 // A fault the scenario injected and expected is no failure worth a capture.
@@ -702,18 +722,24 @@ pub fn run_one_with(spec: &RunSpec, registry: &Registry, artefacts: Option<&Arte
                         .checks
                         .iter()
                         .any(|c| c.verdict == crate::checks::Verdict::Fail && !c.injected);
-                let want = match a.pcap {
-                    PcapPolicy::All => true,
-                    PcapPolicy::Failing => failing,
-                    PcapPolicy::None => false,
-                };
+                let tcpdumped = a.tcpdump && o.live.is_some();
+                let want = tcpdumped
+                    || match a.pcap {
+                        PcapPolicy::All => true,
+                        PcapPolicy::Failing => failing,
+                        PcapPolicy::None => false,
+                    };
                 if want {
                     let form = match a.pcap {
                         PcapPolicy::All => ArtefactForm::PublishedWithTrace,
                         _ => ArtefactForm::Published,
                     };
-                    match write_artefacts(&o, &run_dir(&a.out, &spec.id), form) {
-                        Ok(files) => {
+                    let dir = run_dir(&a.out, &spec.id);
+                    match write_artefacts(&o, &dir, form) {
+                        Ok(mut files) => {
+                            if tcpdumped {
+                                files.extend(tcpdump_files(&dir));
+                            }
                             rep.artefacts = Some(run_dir(Path::new(""), &spec.id).to_string_lossy().replace('\\', "/"));
                             rep.files = files;
                         }
@@ -889,7 +915,10 @@ pub fn execute_plan(
     clear_runs(&artefacts.out)?;
     // `--pcap failing` keeps the first failing run's artefacts per matrix cell: the folder stays
     // small enough to publish, and `replay` writes any run's.
-    let mut writer = report::ReportWriter::create_with(&artefacts.out, artefacts.pcap == PcapPolicy::Failing)?;
+    let mut writer = report::ReportWriter::create_with(
+        &artefacts.out,
+        artefacts.pcap == PcapPolicy::Failing && !artefacts.tcpdump,
+    )?;
     let mut failed = None;
     execute_each(
         plan.len(),

@@ -91,6 +91,10 @@ pub struct RunOutput {
 /// How a live run kept time: simulated time followed the monotonic clock from the run's start.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LiveStats {
+    /// When the run's time 0 was, µs since the UNIX epoch (the system clock): its capture is
+    /// stamped from it ([`crate::capture::write_pcapng_at`]), to line up with a tcpdump of the run.
+    #[serde(default)]
+    pub started_unix_us: u64,
     /// The run's wall-clock duration, ms.
     pub wall_clock_ms: u64,
     /// How late queued events ran against their scheduled time, µs: median, 99th percentile, worst.
@@ -345,6 +349,28 @@ fn iface_ips(i: usize, n: usize, nats: usize) -> (IpAddr, Vec<IpAddr>) {
 /// Errors: [`RunError`] when the run cannot be carried out; protocol faults of implementations are
 /// never errors, they are in the trace.
 pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
+    run_with(spec, registry, &RunOptions::default())
+}
+
+/// What a run does besides running and recording its trace.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Live runs only: a tcpdump in each live device's namespace captures its TUN device into
+    /// `DIR/tcpdump-LABEL.pcap` ([`tcpdump_file`]), the kernel's view of what the program sent and
+    /// received, independent of the trace (`cargo xtask judge` reads it). Simulated runs ignore it.
+    pub tcpdump: Option<std::path::PathBuf>,
+}
+
+/// The file name of a live device's tcpdump capture: `tcpdump-LABEL.pcap`, the device's label
+/// (party, or `PARTY/deviceN`) with `/` written `-`.
+pub fn tcpdump_file(label: &str) -> String {
+    format!("tcpdump-{}.pcap", label.replace('/', "-"))
+}
+
+/// [`run`] with `opts`.
+///
+/// Errors: as [`run`]; with `opts.tcpdump`, a capture that cannot start is [`RunError::Live`].
+pub fn run_with(spec: &RunSpec, registry: &Registry, opts: &RunOptions) -> Result<RunOutput, RunError> {
     let sc = &spec.scenario;
     let half = |d: Option<Duration>| d.unwrap_or_default() / 2;
     let media = sc.network.media.per_link();
@@ -445,7 +471,12 @@ pub fn run(spec: &RunSpec, registry: &Registry) -> Result<RunOutput, RunError> {
                     let IpAddr::V4(v4) = host else {
                         return Err(RunError::Live(format!("{label}: an IPv6 host address")));
                     };
-                    let h = LiveHost::create(&crate::live::fresh_name(), v4).map_err(RunError::Live)?;
+                    let mut h = LiveHost::create(&crate::live::fresh_name(), v4).map_err(RunError::Live)?;
+                    if let Some(dir) = &opts.tcpdump {
+                        std::fs::create_dir_all(dir).map_err(|e| RunError::Live(format!("{}: {e}", dir.display())))?;
+                        h.start_tcpdump(&dir.join(tcpdump_file(&label)))
+                            .map_err(RunError::Live)?;
+                    }
                     let stop = Arc::new(AtomicBool::new(false));
                     let reader = tun::spawn_reader(Arc::clone(&h.tun), Arc::clone(&stop), tx.clone(), move |p| {
                         LiveIn::Tun(slot, p)
@@ -1067,6 +1098,9 @@ impl World {
     /// queued and the live programs have been silent for [`LIVE_QUIET`].
     fn run_live(&mut self, deadline: SimTime) -> Result<LiveStats, RunError> {
         let start = Instant::now();
+        let started_unix_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
         let elapsed = move || SimTime::from_micros(start.elapsed().as_micros() as u64);
         let mut clock = SimTime::ZERO;
         let mut last_heard = SimTime::ZERO;
@@ -1122,6 +1156,7 @@ impl World {
         }
         let l = self.live_stats();
         Ok(LiveStats {
+            started_unix_us,
             wall_clock_ms: start.elapsed().as_millis() as u64,
             lateness_us: Percentiles::of(&mut l.lateness),
             tun_in_us: Percentiles::of(&mut l.tun_in),

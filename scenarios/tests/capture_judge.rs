@@ -8,76 +8,9 @@
 use std::path::Path;
 
 use harness::capture::{self, judge as cj, read};
-use harness::checks::{Judged, Verdict};
+use harness::checks::Verdict;
 use harness::conform::{plan, Selection};
 use libtest_mimic::{Arguments, Failed, Trial};
-
-/// Checks a capture never decides: what the harness sees of a program it runs, and rules whose
-/// failure depends on an implementation's declaration.
-const NEVER_FROM_A_CAPTURE: &[&str] = &[
-    "endpoint.no-fault",
-    "jmi.call-only-to-capable-peer",
-    "jmi.other-devices-stop-ringing",
-    "ice.renomination.unknown-0x0030-draws-420",
-    "ice.restart",
-];
-
-/// Compares a capture's verdicts with the simulator's. `whole`: the whole capture with its
-/// stanzas, which must decide what the simulator decided. `swap`: without signalling the capture
-/// calls the controlling agent `caller`, and the simulator's callee was the controlling one.
-/// `only`: the one party whose host interface the view holds.
-fn compare(
-    id: &str,
-    view: &str,
-    sim: &harness::report::RunReport,
-    cap: &harness::report::RunReport,
-    whole: bool,
-    swap: bool,
-    only: Option<&str>,
-) -> Vec<String> {
-    let mut wrong = Vec::new();
-    for (s, c) in sim.checks.iter().zip(&cap.checks) {
-        let mut c = c.clone();
-        if swap {
-            c.party = match c.party {
-                Judged::Caller => Judged::Callee,
-                Judged::Callee => Judged::Caller,
-                other => other,
-            };
-        }
-        let c = &c;
-        assert_eq!(s.id, c.id);
-        if c.verdict == Verdict::Inconclusive {
-            if whole && s.verdict != Verdict::Inconclusive && !NEVER_FROM_A_CAPTURE.contains(&s.id.as_str()) {
-                wrong.push(format!(
-                    "{id} [{view}] {}: undecided from the capture, {:?} in the simulator: {}",
-                    s.id, s.verdict, c.detail
-                ));
-            }
-            continue;
-        }
-        let failed = |v: Verdict| matches!(v, Verdict::Fail | Verdict::NonStrict);
-        let contradicts = if c.verdict == Verdict::Pass {
-            // A pass for the party the capture shows holds unless the simulator failed that party.
-            // A view with less in it may pass what the simulator could not decide: only the
-            // whole capture with its stanzas sees all the simulator saw.
-            (whole && s.verdict == Verdict::Inconclusive)
-                || (failed(s.verdict) && (c.party == s.party || c.party == Judged::Both || s.party == Judged::Both))
-        } else {
-            // Where both broke a rule the simulator names the first; a view of one side alone
-            // can only find that side's breach.
-            let other_unseen = only.is_some_and(|at| s.party.name().is_some_and(|p| p != at));
-            c.verdict != s.verdict || (c.party != s.party && !other_unseen)
-        };
-        if contradicts {
-            wrong.push(format!(
-                "{id} [{view}] {}: {:?} by {:?} from the capture ({}), {:?} by {:?} in the simulator ({})",
-                s.id, c.verdict, c.party, c.detail, s.verdict, s.party, s.detail
-            ));
-        }
-    }
-    wrong
-}
 
 fn main() {
     let args = Arguments::from_args();
@@ -153,7 +86,8 @@ fn main() {
                             whole_judged = true;
                         }
                         let swap = !with_stanzas && callee_initiated;
-                        let w = compare(&spec.id, &view, &sim, &rep, only.is_none() && with_stanzas, swap, only);
+                        let w =
+                            cj::disagreements(&spec.id, &view, &sim, &rep, only.is_none() && with_stanzas, swap, only);
                         wrong.extend(w);
                     }
                 }

@@ -63,6 +63,7 @@ fn chromium_shows_the_matrix_and_a_run_page_from_file_urls() {
     let artefacts = Artefacts {
         out: out.clone(),
         pcap: PcapPolicy::Failing,
+        tcpdump: false,
     };
     let report = execute(&specs, &registry, 1, Some(&artefacts), &|_, _, _| {});
     write_outputs(&report, &out).unwrap();

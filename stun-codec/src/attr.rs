@@ -293,7 +293,7 @@ impl Attribute {
                 })
             }
             t::UNKNOWN_ATTRIBUTES => {
-                if v.len() % 2 != 0 {
+                if !v.len().is_multiple_of(2) {
                     return Err(DecodeError::BadAttribute {
                         attr_type: typ,
                         why: "odd length",

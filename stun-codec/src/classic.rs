@@ -27,7 +27,7 @@ pub fn binding_request_id(b: &[u8]) -> Option<[u8; 16]> {
     let typ = u16::from_be_bytes([b[0], b[1]]);
     let len = u16::from_be_bytes([b[2], b[3]]) as usize;
     let cookie = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
-    if typ != BINDING_REQUEST || len % 4 != 0 || HEADER_LEN + len != b.len() || cookie == MAGIC_COOKIE {
+    if typ != BINDING_REQUEST || !len.is_multiple_of(4) || HEADER_LEN + len != b.len() || cookie == MAGIC_COOKIE {
         return None;
     }
     let mut id = [0u8; 16];

@@ -262,7 +262,7 @@ impl Message {
             return Err(DecodeError::BadCookie(cookie));
         }
         let len = u16::from_be_bytes([b[2], b[3]]);
-        if len % 4 != 0 {
+        if !len.is_multiple_of(4) {
             return Err(DecodeError::BadLength(len));
         }
         let end = HEADER_LEN + len as usize;

@@ -13,7 +13,9 @@ use harness::run::{DeviceInfo, PartyInfo};
 pub struct JudgeArgs {
     /// The capture: pcap or pcapng, gzip-compressed or not.
     capture: PathBuf,
-    /// The call's stanzas: a Prosody log with mod_stanza_debug, or a copy of Gajim's debug console.
+    /// The call's stanzas: a Prosody log with mod_stanza_debug, a copy of Gajim's debug console,
+    /// or a capture of this project's carrying them (a live run's capture.pcapng.gz, to judge a
+    /// tcpdump of the same run with).
     #[arg(long, value_name = "LOG")]
     stanzas: Option<PathBuf>,
     /// The stanza log's clock against UTC, `+01:00` (logs stamp local time).
@@ -61,13 +63,29 @@ pub fn run(args: JudgeArgs) -> ExitCode {
     }
     let mut logged = capture::own_stanzas(&cap);
     if let Some(log) = &args.stanzas {
-        let text = match std::fs::read_to_string(log) {
-            Ok(t) => t,
+        let bytes = match std::fs::read(log) {
+            Ok(b) => b,
             Err(e) => return bad(log, e),
         };
-        let first = cap.packets.iter().map(|p| p.time_ns).min().unwrap_or(0);
-        match stanzas::read_log(&text, stanzas::year_of(first), args.stanzas_utc_offset) {
-            Ok(s) => logged.extend(s),
+        match read::read(&bytes) {
+            Ok(c) => {
+                let own = capture::own_stanzas(&c);
+                if own.is_empty() {
+                    return bad(log, "a capture without the stanzas this project's captures carry");
+                }
+                logged.extend(own);
+            }
+            Err(read::ReadError::NotACapture(_)) => {
+                let text = match String::from_utf8(bytes) {
+                    Ok(t) => t,
+                    Err(e) => return bad(log, format!("neither a capture nor a text log: {e}")),
+                };
+                let first = cap.packets.iter().map(|p| p.time_ns).min().unwrap_or(0);
+                match stanzas::read_log(&text, stanzas::year_of(first), args.stanzas_utc_offset) {
+                    Ok(s) => logged.extend(s),
+                    Err(e) => return bad(log, e),
+                }
+            }
             Err(e) => return bad(log, e),
         }
     }

@@ -91,6 +91,11 @@ enum Cmd {
         /// its cells then give pass rates. Simulated runs are done once: they repeat byte for byte.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: u32,
+        /// Live runs: run tcpdump in each live party's network namespace and keep its capture,
+        /// DIR/runs/SCENARIO/RUN/tcpdump-PARTY.pcap, beside the run's artefacts (every live run
+        /// keeps them). `cargo xtask judge` reads it. Needs the `tcpdump` program.
+        #[arg(long)]
+        tcpdump: bool,
     },
     /// List what exists.
     List {
@@ -238,6 +243,7 @@ fn main() -> ExitCode {
             pcap,
             verbose,
             repeat,
+            tcpdump,
         } => {
             let (under_test, peers) = match resolve_external(&mut registry, under_test, peers) {
                 Ok(r) => r,
@@ -299,6 +305,7 @@ fn main() -> ExitCode {
                     PcapArg::All => conform::PcapPolicy::All,
                     PcapArg::None => conform::PcapPolicy::None,
                 },
+                tcpdump,
             };
             let mut header = false;
             let result = conform::execute_plan(&runs, &registry, jobs, &artefacts, &mut |n, total, r| {

@@ -85,6 +85,12 @@ fn bad_inputs_exit_2_saying_what_was_found() {
 
     let o = judge(&d.join("missing.pcap"), &d.join("out"), &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    // A capture given as the stanza log must carry this project's stanzas; a foreign one has none.
+    let public = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/stun-ice-testcall.pcap");
+    let o = judge(&public, &d.join("out"), &["--stanzas", quiet.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a capture without the stanzas"), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -224,7 +224,7 @@ fn group(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -523,4 +523,76 @@ fn other(unseen: &[&str]) -> &'static str {
     } else {
         "caller"
     }
+}
+
+/// Checks a capture never decides: what the harness sees of a program it runs, and rules whose
+/// failure depends on an implementation's declaration.
+pub const NEVER_FROM_A_CAPTURE: &[&str] = &[
+    "endpoint.no-fault",
+    "jmi.call-only-to-capable-peer",
+    "jmi.other-devices-stop-ringing",
+    "ice.renomination.unknown-0x0030-draws-420",
+    "ice.restart",
+];
+
+/// Where a capture's verdicts (`cap`) contradict the run's own judge's (`sim`: the simulator's,
+/// or a live run's from the harness's trace), one line each naming the run `id` and the `view`;
+/// empty when they agree. A decided verdict (not `inconclusive`) must be the run's, naming the
+/// same party, except that a pass may name the party the capture shows where the run's failure
+/// names the other, and a view of one side alone finds only that side's breach. `whole`: the whole
+/// capture with its stanzas, which must also decide everything the run decided but
+/// [`NEVER_FROM_A_CAPTURE`]. `swap`: without signalling the capture calls the controlling agent
+/// `caller`, and the run's callee was the controlling one. `only`: the one party whose host
+/// interface the view holds. Both reports list the same checks in the same order (the judge's).
+pub fn disagreements(
+    id: &str,
+    view: &str,
+    sim: &RunReport,
+    cap: &RunReport,
+    whole: bool,
+    swap: bool,
+    only: Option<&str>,
+) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (s, c) in sim.checks.iter().zip(&cap.checks) {
+        let mut c = c.clone();
+        if swap {
+            c.party = match c.party {
+                Judged::Caller => Judged::Callee,
+                Judged::Callee => Judged::Caller,
+                other => other,
+            };
+        }
+        let c = &c;
+        assert_eq!(s.id, c.id);
+        if c.verdict == Verdict::Inconclusive {
+            if whole && s.verdict != Verdict::Inconclusive && !NEVER_FROM_A_CAPTURE.contains(&s.id.as_str()) {
+                wrong.push(format!(
+                    "{id} [{view}] {}: undecided from the capture, {:?} in the simulator: {}",
+                    s.id, s.verdict, c.detail
+                ));
+            }
+            continue;
+        }
+        let failed = |v: Verdict| matches!(v, Verdict::Fail | Verdict::NonStrict);
+        let contradicts = if c.verdict == Verdict::Pass {
+            // A pass for the party the capture shows holds unless the simulator failed that party.
+            // A view with less in it may pass what the simulator could not decide: only the
+            // whole capture with its stanzas sees all the simulator saw.
+            (whole && s.verdict == Verdict::Inconclusive)
+                || (failed(s.verdict) && (c.party == s.party || c.party == Judged::Both || s.party == Judged::Both))
+        } else {
+            // Where both broke a rule the simulator names the first; a view of one side alone
+            // can only find that side's breach.
+            let other_unseen = only.is_some_and(|at| s.party.name().is_some_and(|p| p != at));
+            c.verdict != s.verdict || (c.party != s.party && !other_unseen)
+        };
+        if contradicts {
+            wrong.push(format!(
+                "{id} [{view}] {}: {:?} by {:?} from the capture ({}), {:?} by {:?} in the simulator ({})",
+                s.id, c.verdict, c.party, c.detail, s.verdict, s.party, s.detail
+            ));
+        }
+    }
+    wrong
 }

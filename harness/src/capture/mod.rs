@@ -10,7 +10,7 @@ pub mod read;
 pub mod stanzas;
 mod write;
 
-pub use write::write_pcapng;
+pub use write::{write_pcapng, write_pcapng_at};
 
 use judge::LoggedStanza;
 

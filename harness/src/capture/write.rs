@@ -74,7 +74,7 @@ fn ipv4_tcp(src: SocketAddr, dst: SocketAddr, ident: u16, seq: u32, payload: &[u
 fn upper_pdu(dissector: &str, payload: &[u8]) -> Vec<u8> {
     let mut name = dissector.as_bytes().to_vec();
     name.push(0);
-    while name.len() % 4 != 0 {
+    while !name.len().is_multiple_of(4) {
         name.push(0);
     }
     let mut p = Vec::with_capacity(8 + name.len() + payload.len());
@@ -86,10 +86,19 @@ fn upper_pdu(dissector: &str, payload: &[u8]) -> Vec<u8> {
     p
 }
 
-/// Writes `trace` as pcapng to `w`.
+/// Writes `trace` as pcapng to `w`, time 0 stamped as the UNIX epoch: same run, same bytes.
 ///
 /// Errors: I/O errors of `w`.
 pub fn write_pcapng<W: Write>(trace: &Trace, run_id: &str, w: W) -> std::io::Result<()> {
+    write_pcapng_at(trace, run_id, Duration::ZERO, w)
+}
+
+/// [`write_pcapng`] with the trace's time 0 stamped `start` after the UNIX epoch: a live run's
+/// start ([`crate::run::LiveStats::started_unix_us`]), so its capture lines up with a tcpdump
+/// taken during the run.
+///
+/// Errors: I/O errors of `w`.
+pub fn write_pcapng_at<W: Write>(trace: &Trace, run_id: &str, start: Duration, w: W) -> std::io::Result<()> {
     let to_io = |e: pcap_file::PcapError| std::io::Error::other(e.to_string());
     let mut out = PcapNgWriter::new(w).map_err(to_io)?;
     let mut ifaces: Vec<String> = Vec::new();
@@ -207,7 +216,7 @@ pub fn write_pcapng<W: Write>(trace: &Trace, run_id: &str, w: W) -> std::io::Res
         }
         let epb = EnhancedPacketBlock {
             interface_id: id as u32,
-            timestamp: Duration::from_micros(e.time.as_micros()),
+            timestamp: start + Duration::from_micros(e.time.as_micros()),
             original_len: data.len() as u32,
             data: Cow::Owned(data),
             options,

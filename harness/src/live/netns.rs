@@ -3,11 +3,13 @@
 //! off (the simulated network is IPv4). The harness keeps the TUN descriptor: it opens the device
 //! from a thread that entered the namespace (setns(2)), then uses it from the run's thread.
 
-use std::io::Write as _;
+use std::io::{BufRead as _, Write as _};
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// `TUNSETIFF` (linux/if_tun.h): `_IOW('T', 202, int)`.
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
@@ -31,6 +33,8 @@ pub struct LiveHost {
     pub netns: String,
     /// The TUN device's descriptor (non-blocking).
     pub tun: Arc<OwnedFd>,
+    /// A tcpdump on `tun0`, when [`LiveHost::start_tcpdump`] started one.
+    tcpdump: Option<Child>,
 }
 
 impl LiveHost {
@@ -63,6 +67,7 @@ impl LiveHost {
         let made = LiveHost {
             netns: netns.to_string(),
             tun: Arc::new(tun),
+            tcpdump: None,
         };
         let script = format!(
             "link set lo up\naddr add {host}/32 dev {TUN_NAME}\nlink set {TUN_NAME} up\nroute add default dev {TUN_NAME}\n"
@@ -88,10 +93,90 @@ impl LiveHost {
         }
         Ok(made)
     }
+
+    /// Starts `tcpdump` on `tun0` inside the namespace, writing every packet the device's programs
+    /// send and receive to `file` (pcap, link type RAW: IPv4 without a link header), packet by
+    /// packet (`-U`), as root (`-Z root`, so it may write where the harness writes). Returns once
+    /// tcpdump says it is listening, so the capture holds the run from its first packet. The
+    /// capture is independent of the harness's trace: the kernel's view of the device's
+    /// interface, taken where the program sits. It ends when the host drops (SIGTERM, then the
+    /// namespace's removal).
+    ///
+    /// Errors: tcpdump missing (Debian package `tcpdump`), or not listening within 5 s, with what
+    /// it printed.
+    pub fn start_tcpdump(&mut self, file: &Path) -> Result<(), String> {
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns,
+                "tcpdump",
+                "-i",
+                TUN_NAME,
+                "-n",
+                "-U",
+                "-s",
+                "0",
+                "-Z",
+                "root",
+                "-w",
+            ])
+            .arg(file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run `ip netns exec … tcpdump`: {e}"))?;
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The thread keeps draining stderr after the first line so tcpdump never blocks on it.
+        std::thread::spawn(move || {
+            let mut said = Vec::new();
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                said.push(line);
+                let _ = tx.send(said.join("; "));
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut said = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(text) if text.contains("listening on") => {
+                    self.tcpdump = Some(child);
+                    return Ok(());
+                }
+                Ok(text) => said = text,
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "tcpdump in {} did not start listening on {TUN_NAME} within 5 s (is the Debian package `tcpdump` installed?){}",
+                        self.netns,
+                        if said.is_empty() { String::new() } else { format!(": {said}") }
+                    ));
+                }
+            }
+        }
+    }
 }
 
 impl Drop for LiveHost {
     fn drop(&mut self) {
+        if let Some(mut t) = self.tcpdump.take() {
+            // SIGTERM lets tcpdump flush and close its file; the namespace's removal kills it
+            // anyway if it lingers.
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(t.id() as i32, libc::SIGTERM);
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            while matches!(t.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = t.kill();
+            let _ = t.wait();
+        }
         if !self.netns.is_empty() {
             super::remove_namespace(&self.netns);
         }

@@ -608,7 +608,7 @@ impl TurnServer {
             } else {
                 port + 1
             };
-            if even && port % 2 != 0 {
+            if even && !port.is_multiple_of(2) {
                 continue;
             }
             let addr = SocketAddr::new(self.config.relay_ip, port);

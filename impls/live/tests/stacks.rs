@@ -266,6 +266,83 @@ fn chromium_renomination_is_judged_by_what_the_peer_advertised() {
     nothing_left();
 }
 
+/// A tcpdump inside each party's namespace (`conform --tcpdump`), independent of the harness's
+/// trace, judged as `cargo xtask judge` judges a capture from the field, with the stanzas of the
+/// run's own capture (live mode's signalling never crosses the TUN device): the real libwebrtc's
+/// NOMINATION 0xC001 checks are in Chromium's capture and graded there, naming it, and whatever
+/// the capture decides is what the live run's judge decided.
+#[test]
+#[ignore = "needs root, chromium, tcpdump and python3-websockets; .ci/run runs it"]
+fn a_tcpdump_of_chromium_renomination_is_judged_as_the_live_run_was() {
+    use harness::capture::{self, judge as cj, read};
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    stacks_available();
+    let registry = registry();
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tcpdump-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let sel = Selection {
+        under_test: Some("chromium-renomination".into()),
+        peers: vec!["reference".into()],
+        scenarios: vec!["live/short-call".into()],
+        scenario_dirs: vec![own_scenarios()],
+        seeds: vec![1],
+        ..Selection::default()
+    };
+    let plan = conform::plan(&library(), &sel, &registry).expect("plan");
+    let artefacts = conform::Artefacts {
+        out: out.clone(),
+        pcap: conform::PcapPolicy::None,
+        tcpdump: true,
+    };
+    let runs = conform::execute(&plan.specs(), &registry, 2, Some(&artefacts), &|_, _, _| {}).runs;
+    let live = runs
+        .iter()
+        .find(|r| r.id.contains("/chromium-renomination->reference/"))
+        .expect("chromium-renomination as the caller");
+    assert!(live.error.is_none(), "{}: {:?}", live.id, live.error);
+    let dir = out.join(
+        live.artefacts
+            .as_deref()
+            .expect("a live run under --tcpdump keeps its artefacts"),
+    );
+    // The reference here is simulated: only Chromium's party has a namespace to capture in.
+    assert_eq!(
+        live.files,
+        ["capture.pcapng.gz", "ladder.svg", "tcpdump-caller.pcap"],
+        "{}",
+        live.id
+    );
+    let file = |name: &str| std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let stanzas = capture::own_stanzas(&read::read(&file("capture.pcapng.gz")).expect("the run's capture"));
+    assert!(!stanzas.is_empty(), "the run's capture carries its stanzas");
+    let cap = read::read(&file("tcpdump-caller.pcap")).expect("tcpdump's pcap");
+    assert!(cap.truncated.is_none(), "{:?}", cap.truncated);
+    assert!(cap.stanzas.is_empty(), "a TUN device carries no stanzas");
+    let calls = cj::runs(&cap, "tcpdump", &stanzas).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(calls.len(), 1, "one call");
+    assert!(calls[0].nomination_attributes, "the 0xC001 checks are on the wire");
+    let judged = cj::judge(&calls[0]);
+    let wrong = cj::disagreements(&live.id, "tcpdump-caller", live, &judged, false, false, Some("caller"));
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let decided = judged
+        .checks
+        .iter()
+        .filter(|c| c.verdict != Verdict::Inconclusive)
+        .count();
+    assert!(decided >= 10, "the capture decided only {decided} checks");
+    // From Chromium's own interface the renomination it was never offered is graded, and blamed.
+    let c = judged
+        .checks
+        .iter()
+        .find(|c| c.id == "ice.renomination.only-when-negotiated")
+        .expect("the check");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.detail);
+    assert_eq!(c.party, harness::checks::Judged::Caller, "{}", c.detail);
+    assert!(c.detail.contains("NOMINATION 0xc001"), "{}", c.detail);
+    let _ = std::fs::remove_dir_all(&out);
+    nothing_left();
+}
+
 /// A browser's Jingle transport carries its own certificate's fingerprint and DTLS role
 /// (XEP-0320), not the reference signalling's: Chromium makes a new certificate per connection.
 /// So does the reference in a live run (its DTLS identity comes from the operating system), and

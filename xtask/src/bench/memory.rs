@@ -89,6 +89,7 @@ pub fn child(a: &ChildArgs, registry: &Registry, scenarios: &Path) -> ExitCode {
             let art = Artefacts {
                 out: out.clone(),
                 pcap: PcapPolicy::Failing,
+                tcpdump: false,
             };
             // The conformance job's own path: runs stream into the report files as they finish.
             match conform::execute_plan(&runs, registry, jobs, &art, &mut |_, _, _| {}) {

@@ -84,7 +84,7 @@ pub fn run(w: &Workload) -> Outcome {
     let n = w.hosts;
     assert!(n >= 2, "a workload needs at least two hosts");
     assert!(
-        matches!(w.topology, Topology::Ring) || n % 2 == 0,
+        matches!(w.topology, Topology::Ring) || n.is_multiple_of(2),
         "pairs need an even number of hosts"
     );
     let link = LinkParams {
