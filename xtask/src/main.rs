@@ -130,6 +130,10 @@ enum Cmd {
     /// Internal: one memory measurement of `bench` in a fresh process (its own peak RSS).
     #[command(hide = true)]
     BenchChild(bench::ChildArgs),
+    /// Internal: the webrtc-rs ICE adapter (impls/live/src/webrtc_rs.rs) speaking
+    /// jingle-interop/ice-adapter/1; the harness starts it in a `webrtc-rs` party's namespace.
+    #[command(hide = true)]
+    WebrtcRsAdapter,
     /// Internal: `reference-live`, a built-in implementation on real sockets over
     /// jingle-interop/live/1 (impls/live/PROTOCOL.md); the harness starts it in a live party's
     /// namespace.
@@ -210,6 +214,10 @@ fn main() -> ExitCode {
         live::register_reference_live(
             &mut registry,
             vec![me.to_string_lossy().into_owned(), "live-endpoint".into()],
+        );
+        live::register_webrtc_rs(
+            &mut registry,
+            vec![me.to_string_lossy().into_owned(), "webrtc-rs-adapter".into()],
         );
     }
     live::register_stacks(&mut registry);
@@ -397,6 +405,7 @@ fn main() -> ExitCode {
         Cmd::Judge(a) => judge::run(a),
         Cmd::Bench(a) => bench::bench(&a, &registry, &scenarios),
         Cmd::BenchChild(a) => bench::child(&a, &registry, &scenarios),
+        Cmd::WebrtcRsAdapter => live::webrtc_rs::main(),
         Cmd::LiveEndpoint { name } => match live::shell::serve(&name, &impl_catalog::registry()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -851,7 +851,7 @@ mod tests {
         };
         let cand = candidate.to_candidate().unwrap();
         assert_eq!(cand.typ, CandidateType::ServerReflexive);
-        assert_eq!(cand.base, "10.0.1.2:50000".parse().unwrap());
+        assert_eq!(cand.base, "10.0.1.2:50000".parse::<SocketAddr>().unwrap());
         assert!(serde_json::from_str::<FromAdapter>(r#"{"type":"selected","agent":1}"#).is_err());
         let hidden: FromAdapter = serde_json::from_str(
             r#"{"type":"selected","agent":1,"component":1,"local":"192.0.2.20:49153","remote":null,"remote-port":11587}"#,

@@ -5,7 +5,9 @@
 
 pub mod adapter;
 pub mod program;
+pub mod sdp;
 pub mod shell;
+pub mod webrtc_rs;
 
 use endpoint_contract::endpoint::{Ics, ImplEntry, Registry, Renomination};
 use reference::{Knobs, ReferenceEndpoint};
@@ -282,6 +284,22 @@ pub fn adapter_entry(
             }))
         })),
     }
+}
+
+/// The registered name of the webrtc-rs stack.
+pub const WEBRTC_RS: &str = "webrtc-rs";
+
+/// Registers `webrtc-rs`: `program` must start the webrtc-rs adapter ([`webrtc_rs`]: the
+/// `webrtc-rs-adapter` binary, or `cargo xtask webrtc-rs-adapter`).
+pub fn register_webrtc_rs(registry: &mut Registry, program: Vec<String>) {
+    registry.register(adapter_entry(
+        WEBRTC_RS,
+        format!("{} (live mode, needs root)", webrtc_rs::DESCRIPTION),
+        program,
+        Knobs::default(),
+        StackRenomination::No,
+        true,
+    ));
 }
 
 fn stack_of(name: &str) -> &'static Stack {

@@ -37,7 +37,12 @@ pub struct Remote {
 
 fn attribute<'a>(sdp: &'a str, name: &str) -> Option<&'a str> {
     sdp.lines()
-        .find_map(|l| l.trim_end_matches('\r').strip_prefix("a=")?.strip_prefix(name)?.strip_prefix(':'))
+        .find_map(|l| {
+            l.trim_end_matches('\r')
+                .strip_prefix("a=")?
+                .strip_prefix(name)?
+                .strip_prefix(':')
+        })
         .map(str::trim)
 }
 
@@ -45,7 +50,11 @@ fn attribute<'a>(sdp: &'a str, name: &str) -> Option<&'a str> {
 ///
 /// Errors: a description without `a=ice-ufrag` or `a=ice-pwd`.
 pub fn credentials_of(sdp: &str) -> Result<Credentials, String> {
-    let need = |n: &str| attribute(sdp, n).map(String::from).ok_or(format!("the description has no a={n}"));
+    let need = |n: &str| {
+        attribute(sdp, n)
+            .map(String::from)
+            .ok_or(format!("the description has no a={n}"))
+    };
     Ok(Credentials {
         ufrag: need("ice-ufrag")?,
         pwd: need("ice-pwd")?,
@@ -191,7 +200,8 @@ a=ice-options:trickle\r\na=fingerprint:sha-256 01:02:03\r\na=setup:actpass\r\na=
 
     #[test]
     fn candidates_round_trip_and_tcp_or_mdns_ones_are_left_out() {
-        let line = "candidate:842163049 1 udp 1677729535 203.0.113.7 40001 typ srflx raddr 10.0.0.2 rport 5000 generation 0";
+        let line =
+            "candidate:842163049 1 udp 1677729535 203.0.113.7 40001 typ srflx raddr 10.0.0.2 rport 5000 generation 0";
         let c = parse_candidate(&format!("a={line}")).unwrap();
         assert_eq!((c.typ.as_str(), c.port, c.rel_port), ("srflx", 40001, Some(5000)));
         assert_eq!(candidate_line(&c), line.trim_end_matches(" generation 0"));

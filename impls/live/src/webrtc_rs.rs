@@ -23,8 +23,8 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceConnectionState, RTCIceGatheringState, RTCIceServer, RTCIceTransportPolicy,
-    RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState, RTCIceServer,
+    RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
     RTCStatsReportEntry, Registry, SettingEngineBuilder, StatsSelector,
 };
 
@@ -40,8 +40,19 @@ pub const DESCRIPTION: &str = "webrtc-rs 0.21: the `webrtc` crate's RTCPeerConne
 /// The adapter's error exit: an exception in its loop (ADAPTERS.md §Failures).
 const EXIT_FAILED: u8 = 70;
 
+/// With `JINGLE_INTEROP_ADAPTER_LOG` set to a file, both directions of the protocol are appended
+/// to it as the other adapters do (`PID < line` from the harness, `PID > line` to it).
+fn trace(direction: char, line: &str) {
+    if let Some(path) = std::env::var_os("JINGLE_INTEROP_ADAPTER_LOG") {
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{} {direction} {line}", std::process::id());
+        }
+    }
+}
+
 fn emit(m: &FromAdapter) {
     let line = serde_json::to_string(m).expect("serialisable");
+    trace('>', &line);
     let mut out = std::io::stdout().lock();
     // A closed stdout means the harness is gone: the next read of stdin ends the adapter.
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
@@ -197,7 +208,9 @@ async fn serve() -> Result<(), String> {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut call: Option<Call> = None;
     while let Some(line) = lines.next_line().await.map_err(|e| format!("stdin: {e}"))? {
-        let msg: ToAdapter = serde_json::from_str(&line).map_err(|e| format!("a line not of the protocol: {e}: {line}"))?;
+        trace('<', &line);
+        let msg: ToAdapter =
+            serde_json::from_str(&line).map_err(|e| format!("a line not of the protocol: {e}: {line}"))?;
         match msg {
             ToAdapter::Gather {
                 agent,
@@ -233,7 +246,10 @@ async fn serve() -> Result<(), String> {
                     c.pc.set_remote_description(offer)
                         .await
                         .map_err(|e| format!("set_remote_description(offer): {e}"))?;
-                    let answer = c.pc.create_answer(None).await.map_err(|e| format!("create_answer: {e}"))?;
+                    let answer =
+                        c.pc.create_answer(None)
+                            .await
+                            .map_err(|e| format!("create_answer: {e}"))?;
                     c.set_local(answer).await?;
                     c.started = true;
                     let pending = std::mem::take(&mut c.pending);
@@ -368,7 +384,11 @@ async fn gather(
         tasks,
     };
     if controlling {
-        let offer = call.pc.create_offer(None).await.map_err(|e| format!("create_offer: {e}"))?;
+        let offer = call
+            .pc
+            .create_offer(None)
+            .await
+            .map_err(|e| format!("create_offer: {e}"))?;
         call.set_local(offer).await?;
     }
     Ok(call)

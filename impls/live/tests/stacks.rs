@@ -1,5 +1,5 @@
-//! The real ICE stacks (libnice, libnice-aggressive, aioice, Chromium, Firefox) in live mode, end
-//! to end: one short call per stack and role against the reference, libnice against aioice, and
+//! The real ICE stacks (libnice, libnice-aggressive, aioice, Chromium, Firefox, webrtc-rs) in live mode,
+//! end to end: one short call per stack and role against the reference, libnice against aioice, and
 //! Chromium against Firefox (needs root and the Debian packages python3-gi, gir1.2-nice-0.1,
 //! python3-aioice, python3-websockets, chromium and firefox-esr; run with `--ignored`, as
 //! `.ci/run` does). Every MUST failure a stack draws must be one README §Findings reviewed.
@@ -34,11 +34,15 @@ const REVIEWED: &[(&str, &str)] = &[
     // wrong" (ice_candidate_pair.cpp, nr_ice_candidate_pair_create).
     ("firefox", "ice.nomination.once-per-session"),
     ("firefox", "ice.check-priority"),
+    // webrtc-rs's ICE is rtc-ice: checks carry the local candidate's own priority, as the
+    // simulated `rtc-ice` entry's do (rtc-ice `agent_selector.rs`, README §Findings).
+    ("webrtc-rs", "ice.check-priority"),
 ];
 
 fn registry() -> Registry {
     let mut r = impl_catalog::registry();
     live::register_stacks(&mut r);
+    live::register_webrtc_rs(&mut r, vec![env!("CARGO_BIN_EXE_webrtc-rs-adapter").to_string()]);
     r
 }
 
@@ -395,12 +399,13 @@ fn chromium_signals_its_own_fingerprint_and_setup() {
     nothing_left();
 }
 
-/// A browser against the reference in both roles, through port-restricted-cone NATs and through
-/// symmetric NATs via TURN over UDP: ICE selects a pair, the DTLS-SRTP handshake runs on it with
-/// the signalled certificates and roles (DTLS 1.2: the reference offers no other, so the
-/// certificates are in the clear), and media flows both ways. The browser's own statistics say
-/// it authenticated the reference's SRTP (webrtc-stats `inbound-rtp` `packetsReceived`).
-fn browser_and_the_reference_do_dtls_srtp(stack: &str) {
+/// A stack with its own DTLS (a browser, webrtc-rs) against the reference in both roles, through
+/// port-restricted-cone NATs and through symmetric NATs via TURN over UDP: ICE selects a pair, the
+/// DTLS-SRTP handshake runs on it with the signalled certificates and roles (DTLS 1.2: the
+/// reference offers no other, so the certificates are in the clear), and media flows both ways.
+/// The stack's own statistics say it authenticated the reference's SRTP (webrtc-stats
+/// `inbound-rtp` `packetsReceived`).
+fn dtls_stack_and_the_reference_do_dtls_srtp(stack: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     stacks_available();
     let registry = registry();
@@ -441,13 +446,19 @@ fn browser_and_the_reference_do_dtls_srtp(stack: &str) {
 #[test]
 #[ignore = "needs root, chromium and python3-websockets; .ci/run runs it"]
 fn chromium_and_the_reference_do_dtls_srtp_with_media_both_ways() {
-    browser_and_the_reference_do_dtls_srtp("chromium");
+    dtls_stack_and_the_reference_do_dtls_srtp("chromium");
 }
 
 #[test]
 #[ignore = "needs root, firefox-esr and python3-websockets; .ci/run runs it"]
 fn firefox_and_the_reference_do_dtls_srtp_with_media_both_ways() {
-    browser_and_the_reference_do_dtls_srtp("firefox");
+    dtls_stack_and_the_reference_do_dtls_srtp("firefox");
+}
+
+#[test]
+#[ignore = "needs root (network namespaces); .ci/run runs it"]
+fn webrtc_rs_and_the_reference_do_dtls_srtp_with_media_both_ways() {
+    dtls_stack_and_the_reference_do_dtls_srtp("webrtc-rs");
 }
 
 /// Chromium and Firefox call each other in both roles, each with its own certificate and role
