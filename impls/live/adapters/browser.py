@@ -100,11 +100,10 @@ async def serve(evaluate, pump, renomination):
                 a, json.dumps(msg["role"]), json.dumps(msg["servers"]),
                 "true" if renomination else "false", json.dumps(msg.get("policy") or "all"))
         elif t == "remote-credentials":
-            expr = "remoteCredentials(%s, %s, %s, %s)" % (
-                json.dumps(msg["ufrag"]), json.dumps(msg["pwd"]),
-                json.dumps(msg.get("fingerprint")), json.dumps(msg.get("setup")))
+            # The harness writes the SDP (impls/live/src/sdp.rs): the page sets it as it is.
+            expr = "remoteCredentials(%s)" % json.dumps(msg["description"])
         elif t == "remote-candidate":
-            expr = "remoteCandidate(%s)" % json.dumps(msg["candidate"])
+            expr = "remoteCandidate(%s)" % json.dumps(msg["line"])
         elif t == "start":
             expr = "start()"
         elif t == "close":

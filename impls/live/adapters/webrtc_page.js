@@ -4,16 +4,17 @@
 // already in jingle-interop/ice-adapter/1 form. Nothing here is browser-specific except where a
 // comment says so.
 //
-// The remote side's SDP is written here from what the harness hands over (ufrag, pwd, the
-// peer's certificate fingerprint and XEP-0320 setup, candidates): RFC 8839 and RFC 8842
-// attributes. A peer that signalled no fingerprint gets a placeholder one and `a=setup:active`:
-// the browser then waits as the DTLS server for a handshake that never comes, and sends no media.
+// The SDP mapping is the harness's (impls/live/src/sdp.rs), shared with the webrtc-rs adapter:
+// the remote description and candidate lines come written in `remote-credentials` and
+// `remote-candidate`, and the page hands back its local description (`description`) and its
+// candidates' `a=candidate` values (`sdp-candidate`) for the harness to read. Only the local
+// description's renomination option is written here, as it must be before setLocalDescription.
 "use strict";
 let pc = null;
 let agent = 0;
 let role = "controlling";
 let renomination = false;
-let remote = { ufrag: null, pwd: null, fingerprint: null, setup: null, candidates: [] };
+let remote = { description: null, candidates: [] };
 let started = false;
 let selectedId = null;
 let inbound = { n: 0, at: 0 };
@@ -27,48 +28,6 @@ function fail(e) {
   toAdapter(JSON.stringify({ type: "fatal", text: String(e) }));
 }
 
-// `candidate:F C udp PRIO IP PORT typ T [raddr A rport P] ...` -> wire candidate, or null (TCP).
-function parseCandidate(line) {
-  const f = line.replace(/^a=/, "").replace(/^candidate:/, "").split(" ");
-  if (f[2].toLowerCase() !== "udp") return null;
-  const c = {
-    foundation: f[0],
-    component: parseInt(f[1], 10),
-    priority: parseInt(f[3], 10),
-    ip: f[4],
-    port: parseInt(f[5], 10),
-    type: f[7],
-  };
-  for (let i = 8; i + 1 < f.length; i += 2) {
-    if (f[i] === "raddr") c["rel-addr"] = f[i + 1];
-    if (f[i] === "rport") c["rel-port"] = parseInt(f[i + 1], 10);
-  }
-  return c;
-}
-
-// RFC 8839 §5.1 has raddr and rport on every candidate but a host one; XEP-0176 makes rel-addr
-// optional. Firefox ignores a server-reflexive or relayed candidate without them, so a missing
-// related address is written as browsers write a hidden one: 0.0.0.0, port 0.
-function candidateLine(c) {
-  let s = `candidate:${c.foundation} ${c.component} udp ${c.priority} ${c.ip} ${c.port} typ ${c.type}`;
-  if (c["rel-addr"]) s += ` raddr ${c["rel-addr"]} rport ${c["rel-port"] || 0}`;
-  else if (c.type !== "host") s += " raddr 0.0.0.0 rport 0";
-  return s;
-}
-
-// ICE credentials, and the certificate fingerprint and DTLS role the party's Jingle transport
-// then carries (XEP-0320), from a local description.
-function credentialsOf(sdp) {
-  const fp = /a=fingerprint:(\S+) (\S+)/.exec(sdp);
-  const setup = /a=setup:(\S+)/.exec(sdp);
-  return {
-    ufrag: /a=ice-ufrag:(\S+)/.exec(sdp)[1],
-    pwd: /a=ice-pwd:(\S+)/.exec(sdp)[1],
-    fingerprint: fp ? `${fp[1]} ${fp[2]}` : undefined,
-    setup: setup ? setup[1] : undefined,
-  };
-}
-
 // "renomination" in the ice-options, as Conversations <= 2.9.7 hard-coded it on both sides.
 function withOptions(sdp) {
   if (!renomination) return sdp;
@@ -76,34 +35,6 @@ function withOptions(sdp) {
     return sdp.replace(/a=ice-options:([^\r\n]*)/g, (m, o) => (o.includes("renomination") ? m : `a=ice-options:${o} renomination`));
   }
   return sdp.replace(/(a=ice-pwd:[^\r\n]*\r\n)/g, "$1a=ice-options:trickle renomination\r\n");
-}
-
-function remoteSdp() {
-  const fp = remote.fingerprint || "sha-256 " + Array.from({ length: 32 }, () => "AB").join(":");
-  const setup = (remote.fingerprint && remote.setup) || "active";
-  return withOptions(
-    [
-      "v=0",
-      "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
-      "s=-",
-      "t=0 0",
-      "a=group:BUNDLE 0",
-      "a=msid-semantic: WMS",
-      "m=audio 9 UDP/TLS/RTP/SAVPF 111",
-      "c=IN IP4 0.0.0.0",
-      "a=rtcp:9 IN IP4 0.0.0.0",
-      `a=ice-ufrag:${remote.ufrag}`,
-      `a=ice-pwd:${remote.pwd}`,
-      "a=ice-options:trickle",
-      `a=fingerprint:${fp}`,
-      `a=setup:${setup}`,
-      "a=mid:0",
-      "a=sendrecv",
-      "a=rtcp-mux",
-      "a=rtpmap:111 opus/48000/2",
-      "",
-    ].join("\r\n"),
-  );
 }
 
 const STATES = {
@@ -187,7 +118,7 @@ async function gather(a, r, servers, reno, policy) {
   agent = a;
   role = r;
   renomination = reno;
-  remote = { ufrag: null, pwd: null, fingerprint: null, setup: null, candidates: [] };
+  remote = { description: null, candidates: [] };
   started = false;
   selectedId = null;
   inbound = { n: 0, at: 0 };
@@ -204,8 +135,7 @@ async function gather(a, r, servers, reno, policy) {
       emit({ type: "gathering-done", agent });
       return;
     }
-    const c = parseCandidate(e.candidate.candidate);
-    if (c) emit({ type: "candidate", agent, candidate: c });
+    emit({ type: "sdp-candidate", agent, line: e.candidate.candidate });
   };
   me.oniceconnectionstatechange = () => {
     if (pc !== me) return;
@@ -223,43 +153,43 @@ async function gather(a, r, servers, reno, policy) {
     // The offerer: JSEP makes it the controlling agent (RFC 8829 §5.2.1, RFC 8445 §6.1.1).
     const offer = await me.createOffer();
     await me.setLocalDescription({ type: "offer", sdp: withOptions(offer.sdp) });
-    emit({ type: "credentials", agent, ...credentialsOf(me.localDescription.sdp) });
+    emit({ type: "description", agent, sdp: me.localDescription.sdp });
   }
   // The answerer waits for the offer: the peer's credentials (remoteCredentials).
 }
 
-async function remoteCredentials(ufrag, pwd, fingerprint, setup) {
-  remote.ufrag = ufrag;
-  remote.pwd = pwd;
-  remote.fingerprint = fingerprint;
-  remote.setup = setup;
+// `description`: the peer's, as the harness wrote it (sdp.rs `remote_description`).
+async function remoteCredentials(description) {
+  remote.description = description;
   if (role === "controlled") {
-    await pc.setRemoteDescription({ type: "offer", sdp: remoteSdp() });
+    await pc.setRemoteDescription({ type: "offer", sdp: remote.description });
     const answer = await pc.createAnswer();
     await pc.setLocalDescription({ type: "answer", sdp: withOptions(answer.sdp) });
-    emit({ type: "credentials", agent, ...credentialsOf(pc.localDescription.sdp) });
+    emit({ type: "description", agent, sdp: pc.localDescription.sdp });
     await addRemote(remote.candidates);
     started = true;
   }
 }
 
-async function addRemote(cands) {
-  for (const c of cands) {
-    await pc.addIceCandidate({ candidate: candidateLine(c), sdpMid: "0", sdpMLineIndex: 0 });
+// `line`: a remote candidate's `a=candidate` value, as the harness wrote it (sdp.rs
+// `candidate_line`).
+async function addRemote(lines) {
+  for (const line of lines) {
+    await pc.addIceCandidate({ candidate: line, sdpMid: "0", sdpMLineIndex: 0 });
   }
 }
 
-async function remoteCandidate(c) {
+async function remoteCandidate(line) {
   if (started) {
-    await addRemote([c]);
+    await addRemote([line]);
   } else {
-    remote.candidates.push(c);
+    remote.candidates.push(line);
   }
 }
 
 async function start() {
   if (role === "controlling" && !started) {
-    await pc.setRemoteDescription({ type: "answer", sdp: remoteSdp() });
+    await pc.setRemoteDescription({ type: "answer", sdp: remote.description });
     started = true;
     await addRemote(remote.candidates);
   }

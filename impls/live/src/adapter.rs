@@ -167,6 +167,10 @@ pub enum ToAdapter {
         /// The peer's XEP-0320 `setup` (`actpass`, `active`, `passive`), with its fingerprint.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         setup: Option<String>,
+        /// The same as the remote description a stack speaking SDP sets ([`crate::sdp`]): one
+        /// bundled audio m-line, with "renomination" in its ice-options when the party does it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
     },
     /// A signalled remote candidate (before or after `start`: trickle, RFC 8838).
     RemoteCandidate {
@@ -174,6 +178,10 @@ pub enum ToAdapter {
         agent: u32,
         /// The candidate.
         candidate: WireCandidate,
+        /// The same as SDP's `a=candidate` value (`candidate:…`, RFC 8839 §5.1), for a stack
+        /// speaking SDP ([`crate::sdp::candidate_line`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<String>,
     },
     /// Start connectivity checks (RFC 8445 §6.1.4), then media on the selected pair.
     Start {
@@ -214,6 +222,24 @@ pub enum FromAdapter {
         /// `actpass`, `active` or `passive` (RFC 4145 §4).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         setup: Option<String>,
+    },
+    /// A stack speaking SDP answers `gather` with its local description instead of
+    /// `credentials`: the harness reads the ufrag, pwd, fingerprint and setup from it
+    /// ([`crate::sdp::credentials_of`]).
+    Description {
+        /// Agent id.
+        agent: u32,
+        /// The local description (SDP).
+        sdp: String,
+    },
+    /// A stack speaking SDP reports a gathered candidate as its `a=candidate` value instead of
+    /// `candidate` ([`crate::sdp::parse_candidate`]); one the live network cannot carry (TCP, an
+    /// mDNS name) is left out.
+    SdpCandidate {
+        /// Agent id.
+        agent: u32,
+        /// `candidate:…` (RFC 8839 §5.1).
+        line: String,
     },
     /// A gathered local candidate.
     Candidate {
@@ -318,9 +344,35 @@ impl Io {
     }
 }
 
+/// A stack's SDP line as the message the driver takes: a description as `credentials`, an SDP
+/// candidate as `candidate` (`Ok(None)` for one left out). Other messages pass as they are.
+///
+/// Errors: a description without ICE credentials.
+fn from_sdp(m: FromAdapter) -> Result<Option<FromAdapter>, String> {
+    Ok(Some(match m {
+        FromAdapter::Description { agent, sdp } => {
+            let c = crate::sdp::credentials_of(&sdp)?;
+            FromAdapter::Credentials {
+                agent,
+                ufrag: c.ufrag,
+                pwd: c.pwd,
+                fingerprint: c.fingerprint,
+                setup: c.setup,
+            }
+        }
+        FromAdapter::SdpCandidate { agent, line } => match crate::sdp::parse_candidate(&line) {
+            Some(candidate) => FromAdapter::Candidate { agent, candidate },
+            None => return Ok(None),
+        },
+        other => other,
+    }))
+}
+
 fn agent_of(l: &FromAdapter) -> Option<u32> {
     match l {
         FromAdapter::Credentials { agent, .. }
+        | FromAdapter::Description { agent, .. }
+        | FromAdapter::SdpCandidate { agent, .. }
         | FromAdapter::Candidate { agent, .. }
         | FromAdapter::GatheringDone { agent }
         | FromAdapter::State { agent, .. }
@@ -396,12 +448,16 @@ fn start(argv: &[String], ctx: &LiveContext) -> (Arc<Io>, Option<String>) {
                     Ok(FromAdapter::Hello { .. }) => {
                         format!("ICE adapter broke {ADAPTER_PROTOCOL}: a second hello: {}", excerpt(&l))
                     }
-                    Ok(m) => {
-                        reader.inbox().lines.push_back(m);
-                        reader.arrived.notify_all();
-                        (reader.wake)();
-                        continue;
-                    }
+                    Ok(m) => match from_sdp(m) {
+                        Ok(Some(m)) => {
+                            reader.inbox().lines.push_back(m);
+                            reader.arrived.notify_all();
+                            (reader.wake)();
+                            continue;
+                        }
+                        Ok(None) => continue,
+                        Err(e) => format!("ICE adapter broke {ADAPTER_PROTOCOL}: {e}: {}", excerpt(&l)),
+                    },
                     Err(e) => format!(
                         "ICE adapter broke {ADAPTER_PROTOCOL}: not a message ({e}): {}",
                         excerpt(&l)
@@ -634,6 +690,8 @@ impl AdapterDriver {
                     let _ = self.credentials.set(Creds::of(ufrag, pwd, fingerprint, setup));
                 }
                 FromAdapter::GatheringDone { .. } => {}
+                // Turned into `credentials` and `candidate` as they arrive (`from_sdp`).
+                FromAdapter::Description { .. } | FromAdapter::SdpCandidate { .. } => {}
                 FromAdapter::Hello { .. } | FromAdapter::Log { .. } => {}
             }
         }
@@ -663,12 +721,19 @@ impl IceDriver for AdapterDriver {
     }
     fn set_remote_credentials(&mut self, ufrag: &str, pwd: &str) {
         let (fingerprint, setup) = self.remote_dtls.clone();
+        let remote = crate::sdp::Remote {
+            ufrag: ufrag.into(),
+            pwd: pwd.into(),
+            fingerprint: fingerprint.clone(),
+            setup: setup.clone(),
+        };
         self.io.send(&ToAdapter::RemoteCredentials {
             agent: self.agent,
             ufrag: ufrag.into(),
             pwd: pwd.into(),
             fingerprint,
             setup,
+            description: Some(crate::sdp::remote_description(&remote, self.renomination)),
         });
     }
     fn set_remote_dtls(&mut self, fingerprint: Option<[u8; 32]>, setup: Option<&str>) {
@@ -682,9 +747,11 @@ impl IceDriver for AdapterDriver {
         if c.component != 1 {
             return;
         }
+        let candidate = WireCandidate::of(&c);
         self.io.send(&ToAdapter::RemoteCandidate {
             agent: self.agent,
-            candidate: WireCandidate::of(&c),
+            line: Some(crate::sdp::candidate_line(&candidate)),
+            candidate,
         });
         self.remote.push(c);
     }
@@ -824,6 +891,47 @@ impl Endpoint for StackEndpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_sdp_stack_s_description_and_candidate_lines_read_as_credentials_and_candidates() {
+        let d: FromAdapter = serde_json::from_str(
+            r#"{"type":"description","agent":2,"sdp":"v=0\r\na=ice-ufrag:Ab\r\na=ice-pwd:0123456789abcdefghijkl\r\na=fingerprint:sha-256 01:02\r\na=setup:actpass\r\n"}"#,
+        )
+        .unwrap();
+        let Ok(Some(FromAdapter::Credentials {
+            agent: 2,
+            ufrag,
+            fingerprint,
+            setup,
+            ..
+        })) = from_sdp(d)
+        else {
+            panic!("not credentials")
+        };
+        assert_eq!(
+            (ufrag.as_str(), fingerprint.as_deref(), setup.as_deref()),
+            ("Ab", Some("sha-256 01:02"), Some("actpass"))
+        );
+        let bad = FromAdapter::Description {
+            agent: 2,
+            sdp: "v=0\r\n".into(),
+        };
+        assert!(from_sdp(bad).unwrap_err().contains("ice-ufrag"));
+        let line = |l: &str| FromAdapter::SdpCandidate {
+            agent: 2,
+            line: l.into(),
+        };
+        let Ok(Some(FromAdapter::Candidate { candidate, .. })) = from_sdp(line(
+            "candidate:1 1 udp 2122260223 10.0.1.2 50000 typ host generation 0",
+        )) else {
+            panic!("not a candidate")
+        };
+        assert_eq!((candidate.port, candidate.typ.as_str()), (50000, "host"));
+        assert!(matches!(
+            from_sdp(line("candidate:1 1 tcp 1518280447 10.0.1.2 9 typ host tcptype active")),
+            Ok(None)
+        ));
+    }
 
     #[test]
     fn messages_round_trip_in_their_documented_form() {

@@ -93,14 +93,10 @@ struct Events {
 impl PeerConnectionEventHandler for Events {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
         match event.candidate.to_json() {
-            Ok(init) => {
-                if let Some(candidate) = sdp::parse_candidate(&init.candidate) {
-                    emit(&FromAdapter::Candidate {
-                        agent: self.agent,
-                        candidate,
-                    });
-                }
-            }
+            Ok(init) => emit(&FromAdapter::SdpCandidate {
+                agent: self.agent,
+                line: init.candidate,
+            }),
             Err(e) => log(format!("candidate not written: {e}")),
         }
     }
@@ -144,7 +140,8 @@ struct Call {
     agent: u32,
     controlling: bool,
     pc: Arc<dyn PeerConnection>,
-    remote: sdp::Remote,
+    /// The remote description, as the harness wrote it (`remote-credentials`).
+    remote: String,
     /// Remote candidates that came before the remote description.
     pending: Vec<WireCandidate>,
     started: bool,
@@ -177,7 +174,8 @@ impl Call {
         Ok(())
     }
 
-    /// Sets the local description and answers `credentials` from it.
+    /// Sets the local description and answers it (`description`: the harness reads the
+    /// credentials from it).
     async fn set_local(&self, desc: RTCSessionDescription) -> Result<(), String> {
         self.pc
             .set_local_description(desc)
@@ -188,13 +186,9 @@ impl Call {
             .local_description()
             .await
             .ok_or("no local description after setting it")?;
-        let c = sdp::credentials_of(&local.sdp)?;
-        emit(&FromAdapter::Credentials {
+        emit(&FromAdapter::Description {
             agent: self.agent,
-            ufrag: c.ufrag,
-            pwd: c.pwd,
-            fingerprint: c.fingerprint,
-            setup: c.setup,
+            sdp: local.sdp,
         });
         Ok(())
     }
@@ -229,20 +223,22 @@ async fn serve() -> Result<(), String> {
                 pwd,
                 fingerprint,
                 setup,
+                description,
             } => {
                 let Some(c) = call.as_mut().filter(|c| c.agent == agent) else {
                     continue;
                 };
-                c.remote = sdp::Remote {
+                let remote = sdp::Remote {
                     ufrag,
                     pwd,
                     fingerprint,
                     setup,
                 };
+                c.remote = description.unwrap_or_else(|| sdp::remote_description(&remote, false));
                 if !c.controlling {
                     // The answerer (RFC 8829 §5.3): the peer's offer, then our answer.
-                    let offer = RTCSessionDescription::offer(sdp::remote_description(&c.remote, false))
-                        .map_err(|e| format!("the remote offer: {e}"))?;
+                    let offer =
+                        RTCSessionDescription::offer(c.remote.clone()).map_err(|e| format!("the remote offer: {e}"))?;
                     c.pc.set_remote_description(offer)
                         .await
                         .map_err(|e| format!("set_remote_description(offer): {e}"))?;
@@ -256,7 +252,7 @@ async fn serve() -> Result<(), String> {
                     c.add_remote(pending).await?;
                 }
             }
-            ToAdapter::RemoteCandidate { agent, candidate } => {
+            ToAdapter::RemoteCandidate { agent, candidate, .. } => {
                 let Some(c) = call.as_mut().filter(|c| c.agent == agent) else {
                     continue;
                 };
@@ -271,7 +267,7 @@ async fn serve() -> Result<(), String> {
                     continue;
                 };
                 if c.controlling && !c.started {
-                    let answer = RTCSessionDescription::answer(sdp::remote_description(&c.remote, false))
+                    let answer = RTCSessionDescription::answer(c.remote.clone())
                         .map_err(|e| format!("the remote answer: {e}"))?;
                     c.pc.set_remote_description(answer)
                         .await
@@ -378,7 +374,7 @@ async fn gather(
         agent,
         controlling,
         pc,
-        remote: sdp::Remote::default(),
+        remote: String::new(),
         pending: Vec::new(),
         started: false,
         tasks,
