@@ -69,6 +69,15 @@ pub fn run(args: JudgeArgs) -> ExitCode {
         };
         match read::read(&bytes) {
             Ok(c) => {
+                if let Some(t) = &c.truncated {
+                    eprintln!(
+                        "warning: {}: the capture is cut short or damaged {t}; taking the stanzas before it",
+                        log.display()
+                    );
+                }
+                if args.stanzas_utc_offset != 0 {
+                    eprintln!("warning: --stanzas-utc-offset ignored: a capture's stanzas carry their own UTC times");
+                }
                 let own = capture::own_stanzas(&c);
                 if own.is_empty() {
                     return bad(log, "a capture without the stanzas this project's captures carry");

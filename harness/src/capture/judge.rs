@@ -543,7 +543,10 @@ pub const NEVER_FROM_A_CAPTURE: &[&str] = &[
 /// capture with its stanzas, which must also decide everything the run decided but
 /// [`NEVER_FROM_A_CAPTURE`]. `swap`: without signalling the capture calls the controlling agent
 /// `caller`, and the run's callee was the controlling one. `only`: the one party whose host
-/// interface the view holds. Both reports list the same checks in the same order (the judge's).
+/// interface the view holds.
+///
+/// Panics when the two reports do not list the same checks in the same order (both come from
+/// the judge, so they do: a caller's bug).
 pub fn disagreements(
     id: &str,
     view: &str,
@@ -568,7 +571,7 @@ pub fn disagreements(
         if c.verdict == Verdict::Inconclusive {
             if whole && s.verdict != Verdict::Inconclusive && !NEVER_FROM_A_CAPTURE.contains(&s.id.as_str()) {
                 wrong.push(format!(
-                    "{id} [{view}] {}: undecided from the capture, {:?} in the simulator: {}",
+                    "{id} [{view}] {}: undecided from the capture, {:?} in the run: {}",
                     s.id, s.verdict, c.detail
                 ));
             }
@@ -589,7 +592,7 @@ pub fn disagreements(
         };
         if contradicts {
             wrong.push(format!(
-                "{id} [{view}] {}: {:?} by {:?} from the capture ({}), {:?} by {:?} in the simulator ({})",
+                "{id} [{view}] {}: {:?} by {:?} from the capture ({}), {:?} by {:?} in the run ({})",
                 s.id, c.verdict, c.party, c.detail, s.verdict, s.party, s.detail
             ));
         }

@@ -151,7 +151,7 @@ impl LiveHost {
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(format!(
-                        "tcpdump in {} did not start listening on {TUN_NAME} within 5 s (is the Debian package `tcpdump` installed?){}",
+                        "tcpdump in {} was not listening on {TUN_NAME} within 5 s (is the Debian package `tcpdump` installed?){}",
                         self.netns,
                         if said.is_empty() { String::new() } else { format!(": {said}") }
                     ));

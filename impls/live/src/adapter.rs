@@ -233,8 +233,8 @@ pub enum FromAdapter {
         sdp: String,
     },
     /// A stack speaking SDP reports a gathered candidate as its `a=candidate` value instead of
-    /// `candidate` ([`crate::sdp::parse_candidate`]); one the live network cannot carry (TCP, an
-    /// mDNS name) is left out.
+    /// `candidate` ([`crate::sdp::parse_candidate`]); a TCP one is left out (the live network
+    /// carries UDP), one that does not parse is the adapter's fault.
     SdpCandidate {
         /// Agent id.
         agent: u32,
@@ -345,9 +345,9 @@ impl Io {
 }
 
 /// A stack's SDP line as the message the driver takes: a description as `credentials`, an SDP
-/// candidate as `candidate` (`Ok(None)` for one left out). Other messages pass as they are.
+/// candidate as `candidate` (`Ok(None)` for a TCP one, left out). Other messages pass as they are.
 ///
-/// Errors: a description without ICE credentials.
+/// Errors: a description without ICE credentials, a candidate line that does not parse.
 fn from_sdp(m: FromAdapter) -> Result<Option<FromAdapter>, String> {
     Ok(Some(match m {
         FromAdapter::Description { agent, sdp } => {
@@ -360,7 +360,7 @@ fn from_sdp(m: FromAdapter) -> Result<Option<FromAdapter>, String> {
                 setup: c.setup,
             }
         }
-        FromAdapter::SdpCandidate { agent, line } => match crate::sdp::parse_candidate(&line) {
+        FromAdapter::SdpCandidate { agent, line } => match crate::sdp::parse_candidate(&line)? {
             Some(candidate) => FromAdapter::Candidate { agent, candidate },
             None => return Ok(None),
         },

@@ -343,3 +343,29 @@ pub fn register_stacks(registry: &mut Registry) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A browser page writes "renomination" into its own description from its `--renomination`
+    /// argument, and the harness into the remote one from the stack's [`StackRenomination`]: the
+    /// two must say the same, or libwebrtc would see renomination on one side only.
+    #[test]
+    fn sdp_stacks_write_renomination_on_both_sides_or_neither() {
+        for s in STACKS
+            .iter()
+            .filter(|s| s.script == "chromium_adapter.py" || s.script == "firefox_adapter.py")
+        {
+            let page = s.args.contains(&"--renomination");
+            let harness = s.renomination == StackRenomination::Always;
+            assert_eq!(page, harness, "{}", s.name);
+            assert_ne!(
+                s.renomination,
+                StackRenomination::WhenAsked,
+                "{}: no page flag for it",
+                s.name
+            );
+        }
+    }
+}

@@ -64,20 +64,29 @@ pub fn credentials_of(sdp: &str) -> Result<Credentials, String> {
 }
 
 /// An SDP candidate (`candidate:F C udp PRIO IP PORT typ T [raddr A rport P] …`, with or without
-/// `a=`) as the adapter protocol's candidate; `None` for one the live network cannot carry (TCP,
-/// an mDNS `.local` name) or one that does not parse.
-pub fn parse_candidate(line: &str) -> Option<WireCandidate> {
+/// `a=`) as the adapter protocol's candidate; `Ok(None)` for a TCP one, which the live network
+/// cannot carry.
+///
+/// Errors: a line that does not parse, an mDNS `.local` name included (RFC 8839 §5.1 with
+/// draft-ietf-mmusic-mdns-ice-candidates; every stack here has mDNS off), naming what is wrong.
+pub fn parse_candidate(line: &str) -> Result<Option<WireCandidate>, String> {
     let line = line.trim().trim_start_matches("a=").trim_start_matches("candidate:");
     let f: Vec<&str> = line.split_whitespace().collect();
-    if f.len() < 8 || !f[2].eq_ignore_ascii_case("udp") || f[6] != "typ" {
-        return None;
+    if f.len() < 8 || f[6] != "typ" {
+        return Err(format!("not an SDP candidate: `{line}`"));
     }
+    if !f[2].eq_ignore_ascii_case("udp") {
+        return Ok(None);
+    }
+    let field = |i: usize, what: &str| format!("candidate `{line}`: {what} `{}`", f[i]);
     let mut c = WireCandidate {
         foundation: f[0].to_string(),
-        component: f[1].parse().ok()?,
-        priority: f[3].parse().ok()?,
-        ip: f[4].parse::<IpAddr>().ok()?,
-        port: f[5].parse().ok()?,
+        component: f[1].parse().map_err(|_| field(1, "component"))?,
+        priority: f[3].parse().map_err(|_| field(3, "priority"))?,
+        ip: f[4]
+            .parse::<IpAddr>()
+            .map_err(|_| field(4, "address (not an IP address)"))?,
+        port: f[5].parse().map_err(|_| field(5, "port"))?,
         typ: f[7].to_string(),
         rel_addr: None,
         rel_port: None,
@@ -89,7 +98,7 @@ pub fn parse_candidate(line: &str) -> Option<WireCandidate> {
             _ => {}
         }
     }
-    Some(c)
+    Ok(Some(c))
 }
 
 /// The SDP candidate (`candidate:…`, no `a=`) of a signalled candidate. RFC 8839 §5.1 has raddr
@@ -151,7 +160,7 @@ pub fn remote_description(remote: &Remote, renomination: bool) -> String {
         }
     };
     let setup = match (&remote.fingerprint, &remote.setup) {
-        (Some(_), Some(s)) => s.as_str(),
+        (Some(_), Some(s)) if !s.is_empty() => s.as_str(),
         _ => "active",
     };
     let lines = [
@@ -199,14 +208,19 @@ a=ice-options:trickle\r\na=fingerprint:sha-256 01:02:03\r\na=setup:actpass\r\na=
     }
 
     #[test]
-    fn candidates_round_trip_and_tcp_or_mdns_ones_are_left_out() {
+    fn candidates_round_trip_tcp_ones_are_left_out_and_mdns_names_are_errors() {
         let line =
             "candidate:842163049 1 udp 1677729535 203.0.113.7 40001 typ srflx raddr 10.0.0.2 rport 5000 generation 0";
-        let c = parse_candidate(&format!("a={line}")).unwrap();
+        let c = parse_candidate(&format!("a={line}")).unwrap().unwrap();
         assert_eq!((c.typ.as_str(), c.port, c.rel_port), ("srflx", 40001, Some(5000)));
         assert_eq!(candidate_line(&c), line.trim_end_matches(" generation 0"));
-        assert!(parse_candidate("candidate:1 1 tcp 1518280447 10.0.0.2 9 typ host tcptype active").is_none());
-        assert!(parse_candidate("candidate:1 1 udp 2122260223 a1b2.local 5000 typ host").is_none());
+        assert_eq!(
+            parse_candidate("candidate:1 1 tcp 1518280447 10.0.0.2 9 typ host tcptype active"),
+            Ok(None)
+        );
+        let e = parse_candidate("candidate:1 1 udp 2122260223 a1b2.local 5000 typ host").unwrap_err();
+        assert!(e.contains("a1b2.local"), "{e}");
+        assert!(parse_candidate("candidate:garbage").is_err());
         let bare = WireCandidate {
             rel_addr: None,
             rel_port: None,
