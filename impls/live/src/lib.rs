@@ -353,10 +353,16 @@ mod tests {
     /// two must say the same, or libwebrtc would see renomination on one side only.
     #[test]
     fn sdp_stacks_write_renomination_on_both_sides_or_neither() {
-        for s in STACKS
+        let browsers: Vec<&Stack> = STACKS
             .iter()
             .filter(|s| s.script == "chromium_adapter.py" || s.script == "firefox_adapter.py")
-        {
+            .collect();
+        assert!(
+            browsers.len() >= 3,
+            "the browser stacks are registered: {}",
+            browsers.len()
+        );
+        for s in browsers {
             let page = s.args.contains(&"--renomination");
             let harness = s.renomination == StackRenomination::Always;
             assert_eq!(page, harness, "{}", s.name);

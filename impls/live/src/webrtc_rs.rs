@@ -28,7 +28,7 @@ use webrtc::peer_connection::{
     RTCStatsReportEntry, Registry, SettingEngineBuilder, StatsSelector,
 };
 
-use crate::adapter::{FromAdapter, ToAdapter, WireCandidate, ADAPTER_PROTOCOL};
+use crate::adapter::{FromAdapter, ToAdapter, ADAPTER_PROTOCOL};
 use crate::sdp;
 
 /// The stack's name and version in `hello`.
@@ -142,8 +142,8 @@ struct Call {
     pc: Arc<dyn PeerConnection>,
     /// The remote description, as the harness wrote it (`remote-credentials`).
     remote: String,
-    /// Remote candidates that came before the remote description.
-    pending: Vec<WireCandidate>,
+    /// Remote candidates (`a=candidate` values) that came before the remote description.
+    pending: Vec<String>,
     started: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -158,10 +158,10 @@ impl Call {
         }
     }
 
-    async fn add_remote(&mut self, candidates: Vec<WireCandidate>) {
-        for c in candidates {
+    async fn add_remote(&mut self, lines: Vec<String>) {
+        for line in lines {
             let init = RTCIceCandidateInit {
-                candidate: sdp::candidate_line(&c),
+                candidate: line.clone(),
                 sdp_mid: Some("0".into()),
                 sdp_mline_index: Some(0),
                 ..Default::default()
@@ -169,7 +169,7 @@ impl Call {
             // A candidate the stack refuses is logged and the call goes on with the others: the
             // line came from the peer's signalling, whose faults are not this stack's.
             if let Err(e) = self.pc.add_ice_candidate(init).await {
-                log(format!("add_ice_candidate {}: {e}", sdp::candidate_line(&c)));
+                log(format!("add_ice_candidate {line}: {e}"));
             }
         }
     }
@@ -252,14 +252,16 @@ async fn serve() -> Result<(), String> {
                     c.add_remote(pending).await;
                 }
             }
-            ToAdapter::RemoteCandidate { agent, candidate, .. } => {
+            ToAdapter::RemoteCandidate { agent, candidate, line } => {
+                // `line` is optional in the protocol; without it, the same function writes it.
+                let line = line.unwrap_or_else(|| sdp::candidate_line(&candidate));
                 let Some(c) = call.as_mut().filter(|c| c.agent == agent) else {
                     continue;
                 };
                 if c.started {
-                    c.add_remote(vec![candidate]).await;
+                    c.add_remote(vec![line]).await;
                 } else {
-                    c.pending.push(candidate);
+                    c.pending.push(line);
                 }
             }
             ToAdapter::Start { agent } => {

@@ -61,6 +61,18 @@ fn run(under_test: &str, peers: &[&str], scenario: &str, registry: &Registry) ->
 /// As [`run`], `jobs` runs at once: browsers are heavy, and several starting together on a small
 /// machine take long.
 fn run_with(under_test: &str, peers: &[&str], scenario: &str, registry: &Registry, jobs: usize) -> Vec<RunReport> {
+    run_keeping(under_test, peers, scenario, registry, jobs, None)
+}
+
+/// As [`run_with`], writing the runs' artefacts as `artefacts` asks.
+fn run_keeping(
+    under_test: &str,
+    peers: &[&str],
+    scenario: &str,
+    registry: &Registry,
+    jobs: usize,
+    artefacts: Option<&conform::Artefacts>,
+) -> Vec<RunReport> {
     let sel = Selection {
         under_test: Some(under_test.into()),
         peers: peers.iter().map(|p| p.to_string()).collect(),
@@ -71,7 +83,7 @@ fn run_with(under_test: &str, peers: &[&str], scenario: &str, registry: &Registr
     };
     let plan = conform::plan(&library(), &sel, registry).expect("plan");
     assert!(!plan.is_empty());
-    conform::execute(&plan.specs(), registry, jobs, None, &|_, _, _| {}).runs
+    conform::execute(&plan.specs(), registry, jobs, artefacts, &|_, _, _| {}).runs
 }
 
 /// Every MUST failure of `runs` is one README §Findings reviewed ([`REVIEWED`]).
@@ -284,21 +296,19 @@ fn a_tcpdump_of_chromium_renomination_is_judged_as_the_live_run_was() {
     let registry = registry();
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tcpdump-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let sel = Selection {
-        under_test: Some("chromium-renomination".into()),
-        peers: vec!["reference".into()],
-        scenarios: vec!["live/short-call".into()],
-        scenario_dirs: vec![own_scenarios()],
-        seeds: vec![1],
-        ..Selection::default()
-    };
-    let plan = conform::plan(&library(), &sel, &registry).expect("plan");
     let artefacts = conform::Artefacts {
         out: out.clone(),
         pcap: conform::PcapPolicy::None,
         tcpdump: true,
     };
-    let runs = conform::execute(&plan.specs(), &registry, 2, Some(&artefacts), &|_, _, _| {}).runs;
+    let runs = run_keeping(
+        "chromium-renomination",
+        &["reference"],
+        "live/short-call",
+        &registry,
+        2,
+        Some(&artefacts),
+    );
     let live = runs
         .iter()
         .find(|r| r.id.contains("/chromium-renomination->reference/"))
